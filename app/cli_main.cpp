@@ -1,0 +1,29 @@
+// moescope-cli: argument parsing and wiring only; the work lives in storage/ and engine/.
+#include <cstdio>
+#include <exception>
+
+#include "app/cli_commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App cli{"moescope-cli: train instrumented pipeline-parallel MoE runs and analyse their run files"};
+  cli.require_subcommand(1);
+  cli.set_version_flag("--version", "moescope 0.1.0");
+  moescope::app::CommandAction action;
+  moescope::app::registerTrain(cli, action);
+  moescope::app::registerStats(cli, action);
+  moescope::app::registerExport(cli, action);
+  moescope::app::registerCompare(cli, action);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help (exit 0) or a one-line error; bad arguments are bad input: exit 2.
+    int rc = cli.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    return action ? action() : 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moescope-cli: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,52 @@
+// Writes one run file: prepared statements, batched in transactions, WAL so that a reader can open
+// the file while the run is still writing it. Not thread-safe: one thread (the tracer's flush
+// thread, or a generator) owns a writer. Every failure throws StorageError naming the file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "storage/trace_model.h"
+
+namespace moescope::storage {
+
+class RunWriter {
+ public:
+  // Creates (or replaces) the file and its schema, and writes the run row with status "running".
+  static std::unique_ptr<RunWriter> create(const std::filesystem::path& path, const RunInfo& run);
+  ~RunWriter();
+  RunWriter(const RunWriter&) = delete;
+  RunWriter& operator=(const RunWriter&) = delete;
+
+  // Interns a name in the run's string table; the same text gives the same id.
+  uint32_t intern(std::string_view text);
+
+  void addRank(const RankInfo& rank);
+  // Returns the track's id (dense, from 0, in the order added); track.id is ignored.
+  int32_t addTrack(const TrackInfo& track);
+
+  // Returns the id of the first span written; the others follow in order.
+  int64_t addSpans(std::span<const SpanRecord> spans);
+  void addGpuActivity(std::span<const GpuActivityRecord> records);
+  void addCounters(std::span<const CounterSample> samples);
+  void addStepMetric(const StepMetric& metric);
+  // Free-form run statistics, e.g. "cupti.dropped_records" = "0".
+  void setMeta(std::string_view key, std::string_view value);
+
+  // Updates the run row (name, config, ..., status, error, start, end).
+  void updateRun(const RunInfo& run);
+  void setStatus(RunStatus status, std::string_view error, int64_t end_ns);
+
+  // Commits the open transaction so readers see everything written so far.
+  void commit();
+
+ private:
+  struct Impl;
+  explicit RunWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moescope::storage

@@ -1,0 +1,58 @@
+#include "storage/trace_model.h"
+
+#include <array>
+
+namespace moescope::storage {
+namespace {
+
+constexpr std::array<std::string_view, kCategoryCount> kCategoryNames = {
+    "compute.embed",     "compute.attention", "compute.ffn",     "compute.router",    "compute.expert",
+    "compute.loss",      "moe.slice",         "moe.permute",     "comm.tp_allreduce", "comm.ep_alltoall",
+    "comm.pp_sendrecv",  "comm.dp_allreduce", "optimizer",       "wait",
+};
+constexpr std::array<std::string_view, 4> kPhaseNames = {"", "forward", "backward", "optimizer"};
+constexpr std::array<std::string_view, 4> kStatusNames = {"running", "complete", "failed", "cancelled"};
+constexpr std::array<std::string_view, 3> kTrackKindNames = {"host", "gpu_stream", "counter"};
+constexpr std::array<std::string_view, 2> kScheduleNames = {"gpipe", "1f1b"};
+
+template <typename Enum, size_t N>
+std::optional<Enum> lookup(const std::array<std::string_view, N>& names, std::string_view name) {
+  for (size_t i = 0; i < N; ++i) {
+    if (names[i] == name) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
+}
+
+template <size_t N>
+std::string_view nameAt(const std::array<std::string_view, N>& names, size_t i) {
+  return i < N ? names[i] : std::string_view{"?"};
+}
+
+}  // namespace
+
+std::string_view categoryName(Category c) { return nameAt(kCategoryNames, static_cast<size_t>(c)); }
+std::optional<Category> categoryFromName(std::string_view name) {
+  return lookup<Category>(kCategoryNames, name);
+}
+bool isCommunication(Category c) {
+  return c == Category::CommTpAllreduce || c == Category::CommEpAlltoall || c == Category::CommPpSendrecv ||
+         c == Category::CommDpAllreduce;
+}
+bool isComputation(Category c) { return !isCommunication(c) && c != Category::Wait; }
+
+std::string_view phaseName(Phase p) { return nameAt(kPhaseNames, static_cast<size_t>(p)); }
+std::optional<Phase> phaseFromName(std::string_view name) { return lookup<Phase>(kPhaseNames, name); }
+
+std::string_view runStatusName(RunStatus s) { return nameAt(kStatusNames, static_cast<size_t>(s)); }
+std::optional<RunStatus> runStatusFromName(std::string_view name) {
+  return lookup<RunStatus>(kStatusNames, name);
+}
+
+std::string_view trackKindName(TrackKind k) { return nameAt(kTrackKindNames, static_cast<size_t>(k)); }
+
+std::string_view scheduleName(Schedule s) { return nameAt(kScheduleNames, static_cast<size_t>(s)); }
+std::optional<Schedule> scheduleFromName(std::string_view name) {
+  return lookup<Schedule>(kScheduleNames, name);
+}
+
+}  // namespace moescope::storage

@@ -1,0 +1,135 @@
+// The trace model of DESIGN.md as plain data: what one run file holds. Shared by the writer, the
+// reader, the analysis, the tracer and the GUI. Time is int64 nanoseconds on CLOCK_MONOTONIC of the
+// host that ran the run (std::chrono::steady_clock on Linux); GPU timestamps are mapped onto it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace moescope::storage {
+
+// The fixed category vocabulary of DESIGN.md. The numeric values are stored in run files: append only.
+enum class Category : uint8_t {
+  ComputeEmbed = 0,
+  ComputeAttention,
+  ComputeFfn,
+  ComputeRouter,
+  ComputeExpert,
+  ComputeLoss,
+  MoeSlice,
+  MoePermute,
+  CommTpAllreduce,
+  CommEpAlltoall,
+  CommPpSendrecv,
+  CommDpAllreduce,
+  Optimizer,
+  Wait,
+};
+inline constexpr int kCategoryCount = 14;
+
+// "compute.attention", "comm.tp_allreduce", ...
+std::string_view categoryName(Category c);
+std::optional<Category> categoryFromName(std::string_view name);
+bool isCommunication(Category c);  // comm.*
+bool isComputation(Category c);    // compute.*, moe.*, optimizer
+
+enum class Phase : uint8_t { None = 0, Forward, Backward, Optimizer };
+std::string_view phaseName(Phase p);  // "", "forward", "backward", "optimizer"
+std::optional<Phase> phaseFromName(std::string_view name);
+
+enum class RunStatus : uint8_t { Running = 0, Complete, Failed, Cancelled };
+std::string_view runStatusName(RunStatus s);  // "running", "complete", "failed", "cancelled"
+std::optional<RunStatus> runStatusFromName(std::string_view name);
+
+enum class TrackKind : uint8_t { HostThread = 0, GpuStream, Counter };
+std::string_view trackKindName(TrackKind k);  // "host", "gpu_stream", "counter"
+
+enum class GpuActivityKind : uint8_t { Kernel = 0, Memcpy, Memset };
+
+enum class Schedule : uint8_t { GPipe = 0, OneFOneB };
+std::string_view scheduleName(Schedule s);  // "gpipe", "1f1b"
+std::optional<Schedule> scheduleFromName(std::string_view name);
+
+// "None" for the optional integer fields of a span.
+inline constexpr int32_t kNone = -1;
+
+struct RunInfo {
+  std::string name;
+  std::string config;   // the full TOML the run was started with
+  std::string layout;   // "ppmoe" | "dpmoe" | "dense"
+  std::string backend;  // "cpu" | "cuda"
+  std::string devices;  // e.g. "2 x NVIDIA H200" or "cpu (2 threads)"
+  std::string clock = "CLOCK_MONOTONIC";
+  int32_t pp = 1, tp = 1, dp = 1, microbatches = 1;
+  Schedule schedule = Schedule::OneFOneB;
+  int64_t tokens_per_step = 0;
+  RunStatus status = RunStatus::Running;
+  std::string error;
+  int64_t start_ns = 0, end_ns = 0;
+  bool operator==(const RunInfo&) const = default;
+};
+
+struct RankInfo {
+  int32_t rank = 0;
+  int32_t stage = 0, tp_rank = 0, dp_rank = 0;
+  int32_t device = kNone;  // GPU ordinal, kNone on the CPU backend
+  std::string host;
+  bool operator==(const RankInfo&) const = default;
+};
+
+struct TrackInfo {
+  int32_t id = 0;  // dense, 0-based, assigned by the writer
+  int32_t rank = 0;
+  TrackKind kind = TrackKind::HostThread;
+  std::string name;  // "rank 3 host", "stream 7", "tokens/expert"
+  int32_t order = 0;  // position among the rank's tracks
+  int32_t device = kNone;
+  int64_t stream = kNone;
+  bool operator==(const TrackInfo&) const = default;
+};
+
+// One span as written. Names are interned in the run's string table (RunWriter::intern).
+struct SpanRecord {
+  int32_t track = 0;
+  int64_t start = 0, end = 0;
+  uint32_t name = 0;
+  Category category = Category::ComputeAttention;
+  Phase phase = Phase::None;
+  int32_t step = kNone, microbatch = kNone, layer = kNone, expert = kNone;
+  int64_t bytes = 0;  // communication payload; 0 for computation
+  bool operator==(const SpanRecord&) const = default;
+};
+
+// A CUPTI record: kernel, memcpy or memset, tied to the span that launched it (kNone if none).
+struct GpuActivityRecord {
+  int32_t track = 0;  // the GPU stream's track
+  int64_t start = 0, end = 0;
+  uint32_t name = 0;
+  GpuActivityKind kind = GpuActivityKind::Kernel;
+  int32_t device = 0;
+  int64_t stream = 0;
+  int64_t correlation = 0;
+  int64_t span = kNone;  // span id (row id in the span table, 0-based in write order) or kNone
+  int64_t bytes = 0;     // memcpy/memset size
+  bool operator==(const GpuActivityRecord&) const = default;
+};
+
+struct CounterSample {
+  int32_t track = 0;
+  int64_t time = 0;
+  double value = 0;
+  bool operator==(const CounterSample&) const = default;
+};
+
+struct StepMetric {
+  int32_t step = 0;
+  double loss = 0, ce_loss = 0, aux_loss = 0;
+  int64_t tokens = 0;
+  double step_ms = 0, tokens_per_s = 0;
+  int64_t start_ns = 0, end_ns = 0;  // the step's extent on the run clock
+  bool operator==(const StepMetric&) const = default;
+};
+
+}  // namespace moescope::storage
