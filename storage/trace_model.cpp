@@ -10,6 +10,24 @@ constexpr std::array<std::string_view, kCategoryCount> kCategoryNames = {
     "compute.loss",      "moe.slice",         "moe.permute",     "comm.tp_allreduce", "comm.ep_alltoall",
     "comm.pp_sendrecv",  "comm.dp_allreduce", "optimizer",       "wait",
 };
+// Tableau-10 based, chosen so compute (blues, greens), MoE work (oranges), communication (reds,
+// browns) and waiting (light grey) read apart at a glance.
+constexpr std::array<uint32_t, kCategoryCount> kCategoryColours = {
+    0xFF8C8C8C,  // compute.embed
+    0xFF4E79A7,  // compute.attention
+    0xFF76B7B2,  // compute.ffn
+    0xFFEDC948,  // compute.router
+    0xFF59A14F,  // compute.expert
+    0xFFB07AA1,  // compute.loss
+    0xFFF28E2B,  // moe.slice
+    0xFFFF9DA7,  // moe.permute
+    0xFFE15759,  // comm.tp_allreduce
+    0xFF9C755F,  // comm.ep_alltoall
+    0xFF7F7F7F,  // comm.pp_sendrecv
+    0xFFD37295,  // comm.dp_allreduce
+    0xFF8CD17D,  // optimizer
+    0xFFDDDDDD,  // wait
+};
 constexpr std::array<std::string_view, 4> kPhaseNames = {"", "forward", "backward", "optimizer"};
 constexpr std::array<std::string_view, 4> kStatusNames = {"running", "complete", "failed", "cancelled"};
 constexpr std::array<std::string_view, 3> kTrackKindNames = {"host", "gpu_stream", "counter"};
@@ -39,6 +57,10 @@ bool isCommunication(Category c) {
          c == Category::CommDpAllreduce;
 }
 bool isComputation(Category c) { return !isCommunication(c) && c != Category::Wait; }
+uint32_t categoryColour(Category c) {
+  auto i = static_cast<size_t>(c);
+  return i < kCategoryColours.size() ? kCategoryColours[i] : 0xFF000000;
+}
 
 std::string_view phaseName(Phase p) { return nameAt(kPhaseNames, static_cast<size_t>(p)); }
 std::optional<Phase> phaseFromName(std::string_view name) { return lookup<Phase>(kPhaseNames, name); }

@@ -34,6 +34,8 @@ std::string_view categoryName(Category c);
 std::optional<Category> categoryFromName(std::string_view name);
 bool isCommunication(Category c);  // comm.*
 bool isComputation(Category c);    // compute.*, moe.*, optimizer
+// The category's colour as 0xAARRGGBB: one palette for the timeline, its legend, exports and NVTX.
+uint32_t categoryColour(Category c);
 
 enum class Phase : uint8_t { None = 0, Forward, Backward, Optimizer };
 std::string_view phaseName(Phase p);  // "", "forward", "backward", "optimizer"
