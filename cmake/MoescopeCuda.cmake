@@ -15,7 +15,7 @@ if(MOESCOPE_CUDA)
       if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
         set(CMAKE_CUDA_ARCHITECTURES 90)   # H100/H200
       endif()
-      set(CMAKE_CUDA_STANDARD 20)
+      set(CMAKE_CUDA_STANDARD 17)   # CMake 3.25 knows no CUDA20 flag for nvcc; C++20 stays in .cpp files
       set(CMAKE_CUDA_STANDARD_REQUIRED ON)
       find_path(MOESCOPE_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/include)
       find_library(MOESCOPE_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/lib/x86_64-linux-gnu)
