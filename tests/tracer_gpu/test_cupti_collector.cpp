@@ -67,8 +67,10 @@ TEST(CuptiCollector, KernelAndMemcpyCarryTheirSpanOnTheHostClock) {
       EXPECT_EQ(r.bytes, int64_t{n} * 4);
     }
   }
-  EXPECT_EQ(inSpan, 1);
-  EXPECT_EQ(outside, 1);
+  std::string seen;
+  for (const auto& r : records) seen += r.name + " (span " + std::to_string(r.span) + ")\n";
+  EXPECT_EQ(inSpan, 1) << seen;
+  EXPECT_EQ(outside, 1) << seen;
   EXPECT_EQ(copies, 1);
   EXPECT_EQ(collector->droppedRecords(), 0u);
 }

@@ -52,16 +52,18 @@ std::string kernelName(const char* mangled) {
   char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string name = status == 0 && demangled ? demangled : mangled;
   std::free(demangled);
-  int depth = 0;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if (c == '<') ++depth;
-    if (c == '>') --depth;
-    if (c == '(' && depth == 0) {
-      name.resize(i);
-      break;
+  // Drop the parameter list: the parentheses that close the name, matched from the end.
+  if (!name.empty() && name.back() == ')') {
+    int depth = 0;
+    for (size_t i = name.size(); i-- > 0;) {
+      if (name[i] == ')') ++depth;
+      if (name[i] == '(' && --depth == 0) {
+        name.resize(i);
+        break;
+      }
     }
   }
+  for (size_t at; (at = name.find("(anonymous namespace)::")) != std::string::npos;) name.erase(at, 23);
   if (name.rfind("void ", 0) == 0) name.erase(0, 5);
   return name;
 }
