@@ -1,10 +1,14 @@
-// A run loaded into memory: compact columns, sorted by start within each track, with time-window
-// queries. What the analysis, the exporters and the GUI read. Target: at most 32 bytes resident per
-// span (the columns below: 8 + 8 + 4 + 4 + 2 + 2 + 2 + 1 + 1 = 32; bytes are kept only for the
-// communication spans that carry them).
+// A run loaded into memory: compact columns, sorted by (start, end) within each track, with time-window
+// queries. What the analysis, the exporters and the GUI read.
+//
+// Resident size: 28 bytes per span in the dense columns (start 8, duration 4, name 4, step 4,
+// micro-batch 2, layer 2, expert 2, category 1, phase 1), plus 12 bytes for each span that carries
+// bytes (communication) and each span longer than 4.29 s, kept in sparse side columns. A pipeline run
+// where a quarter of the spans are communication stays under 32 bytes per span.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,40 +33,71 @@ struct SpanView {
 
 // The spans of one track as parallel columns, sorted by (start, end).
 struct SpanColumns {
-  std::vector<int64_t> start, end;
+  // duration[i] == kLongDuration: the span's duration is in long_duration (by long_index).
+  static constexpr uint32_t kLongDuration = std::numeric_limits<uint32_t>::max();
+
+  std::vector<int64_t> start;
+  std::vector<uint32_t> duration;
   std::vector<uint32_t> name;
   std::vector<int32_t> step;
-  std::vector<int16_t> microbatch, layer, expert;  // kNone = -1
+  std::vector<int16_t> microbatch, layer, expert;  // kNone = -1; values beyond int16 are stored as kNone
   std::vector<Category> category;
   std::vector<Phase> phase;
-  std::vector<std::pair<uint32_t, int64_t>> bytes;  // (index, bytes) for spans with bytes > 0, by index
+  std::vector<uint32_t> bytes_index;  // sparse: spans with bytes > 0, ascending index
+  std::vector<int64_t> bytes_value;
+  std::vector<uint32_t> long_index;   // sparse: spans with duration >= kLongDuration, ascending index
+  std::vector<int64_t> long_duration;
+  int64_t maxDuration = 0;            // longest span on the track
 
   size_t size() const { return start.size(); }
-  SpanView at(size_t i, int32_t track) const;
+  int64_t durationAt(size_t i) const;
+  int64_t endAt(size_t i) const { return start[i] + durationAt(i); }
   int64_t bytesAt(size_t i) const;
-  // Indices [first, last) of the spans that intersect [t0, t1). Spans may nest, so "first" comes from
-  // the longest span's duration on the track (kept in maxDuration) and a binary search.
+  SpanView at(size_t i, int32_t track) const;
+  // Indices [first, last) of the candidates for the spans that intersect [t0, t1): every span that
+  // intersects is inside; a span inside may end at or before t0 (callers test endAt(i) > t0). Spans
+  // may nest, so "first" comes from maxDuration and a binary search on start.
   std::pair<size_t, size_t> window(int64_t t0, int64_t t1) const;
-  int64_t maxDuration = 0;
   size_t residentBytes() const;
+  bool operator==(const SpanColumns&) const = default;
 };
+
+// Appends one span at the end of the columns (the track's order is restored by sortSpans).
+void appendSpan(SpanColumns& columns, const SpanRecord& span);
+// Sorts the columns by (start, end) if they are not sorted yet; stable for equal keys.
+void sortSpans(SpanColumns& columns);
+// Frees the spare capacity of every column.
+void shrinkSpans(SpanColumns& columns);
 
 struct Trace {
   RunInfo run;
-  std::vector<RankInfo> ranks;
+  std::vector<RankInfo> ranks;            // sorted by rank
   std::vector<TrackInfo> tracks;          // indexed by track id
   std::vector<SpanColumns> spans;         // indexed by track id
   std::vector<GpuActivityRecord> gpu;     // sorted by (track, start)
   std::vector<CounterSample> counters;    // sorted by (track, time)
   std::vector<StepMetric> steps;          // sorted by step
   std::vector<std::string> strings;       // the string table, indexed by name id
-  std::vector<std::pair<std::string, std::string>> meta;
+  std::vector<std::pair<std::string, std::string>> meta;  // sorted by key
+
+  // The last row ids read from the file, so RunReader::refresh reads only what is new.
+  struct Loaded {
+    int64_t span = -1, gpu = -1, counter = -1;
+    bool operator==(const Loaded&) const = default;
+  } loaded;
 
   std::string_view name(uint32_t id) const { return id < strings.size() ? strings[id] : std::string_view{}; }
   size_t spanCount() const;
   int64_t startTime() const;  // earliest span start (or run start)
   int64_t endTime() const;    // latest span end (or run end)
   size_t residentBytes() const;
+  const RankInfo* rank(int32_t id) const;  // nullptr if the rank is unknown
 };
+
+// For hand-built traces (tests, generators): adds a span to its track, creating empty columns for
+// tracks up to span.track; call finishTrace once all spans are in.
+void addSpan(Trace& trace, const SpanRecord& span);
+// Sorts every track's spans and the GPU records, counters and steps.
+void finishTrace(Trace& trace);
 
 }  // namespace moescope::storage

@@ -1,10 +1,16 @@
 // The span API the engine is instrumented with. A ScopedSpan measures one phase of one rank (RAII) and
-// hands it to its TrackRecorder, which buffers spans in thread-local chunks; the Tracer's background
-// thread interns names and writes full chunks to the run file, so tracing never waits on SQLite.
+// hands it to its TrackRecorder, which appends it to a fixed-size chunk that only its own thread
+// writes; the Tracer's background thread reads published spans from the chunks, interns their names
+// and writes them to the run file, so tracing never waits on SQLite or on a lock.
 // A null recorder (tracing off) makes every span a single branch. Time: steady_clock nanoseconds
 // (CLOCK_MONOTONIC), the run file's one clock.
+//
+//   tracer::ScopedSpan s(recorder, "attention",
+//                        {.category = Category::ComputeAttention, .phase = Phase::Forward,
+//                         .step = step, .microbatch = mb, .layer = layer});
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -34,23 +40,34 @@ struct SpanAttrs {
 
 class Tracer;
 
-// Records the spans of one track (a rank's host thread). Used by one thread at a time.
+// Records the spans of one track (a rank's host thread). Used by one thread at a time; created and
+// owned by the Tracer (Tracer::hostTrack), valid until the Tracer is destroyed.
 class TrackRecorder {
  public:
-  // name must outlive the recorder's next flush: pass string literals or strings the Tracer interned
-  // (Tracer::intern). The recorder copies nothing but the pointer and length.
+  // name must stay valid until the Tracer has finished: pass string literals or strings the Tracer
+  // interned (Tracer::intern). The recorder copies only the pointer and the length.
   void record(std::string_view name, const SpanAttrs& attrs, int64_t start, int64_t end);
   int32_t track() const { return track_; }
-  // Hands buffered spans to the Tracer now (also done when a chunk fills and by Tracer::finish).
+  // Asks the Tracer to write what is buffered now rather than at its next periodic flush.
   void flush();
+
+  ~TrackRecorder();
+  TrackRecorder(const TrackRecorder&) = delete;
+  TrackRecorder& operator=(const TrackRecorder&) = delete;
 
  private:
   friend class Tracer;
-  TrackRecorder(Tracer* tracer, int32_t track) : tracer_(tracer), track_(track) {}
-  struct Pending;
+  struct Chunk;
+  TrackRecorder(Tracer* tracer, int32_t track);
+  Chunk* grow();  // publishes the full chunk's successor and makes it current
+
   Tracer* tracer_ = nullptr;
   int32_t track_ = 0;
-  void* chunk_ = nullptr;  // owned by the Tracer's chunk pool
+  Chunk* current_ = nullptr;  // written by the recording thread only
+  uint32_t used_ = 0;         // spans in current_, mirrored to current_->count with release order
+  // Read side, touched by the Tracer's flush thread only.
+  Chunk* head_ = nullptr;
+  uint32_t consumed_ = 0;
 };
 
 // One traced phase. recorder == nullptr: tracing is off and nothing is measured.

@@ -1,0 +1,95 @@
+#include "storage/schema.h"
+
+#include <array>
+#include <string>
+
+#include "storage/sqlite_util.h"
+
+namespace moescope::storage::schema {
+namespace {
+
+// Version 1. Enums are stored as their numeric values (trace_model.h, append only); kNone (-1) marks
+// a missing step, micro-batch, layer, expert, device or span link. Time is int64 ns on the run's clock.
+// Every table a view scans by time has an index on (track, start).
+constexpr std::string_view kCreateV1 = R"sql(
+CREATE TABLE strings (
+  id   INTEGER PRIMARY KEY,      -- name id used by span.name, gpu_activity.name
+  text TEXT NOT NULL
+);
+CREATE TABLE run (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  name TEXT NOT NULL, config TEXT NOT NULL, layout TEXT NOT NULL, backend TEXT NOT NULL,
+  devices TEXT NOT NULL, clock TEXT NOT NULL,
+  pp INTEGER NOT NULL, tp INTEGER NOT NULL, dp INTEGER NOT NULL, microbatches INTEGER NOT NULL,
+  schedule INTEGER NOT NULL, tokens_per_step INTEGER NOT NULL,
+  status INTEGER NOT NULL, error TEXT NOT NULL,
+  start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL
+);
+CREATE TABLE rank (
+  rank INTEGER PRIMARY KEY,
+  stage INTEGER NOT NULL, tp_rank INTEGER NOT NULL, dp_rank INTEGER NOT NULL,
+  device INTEGER NOT NULL, host TEXT NOT NULL
+);
+CREATE TABLE track (
+  id INTEGER PRIMARY KEY,        -- dense, from 0
+  rank INTEGER NOT NULL, kind INTEGER NOT NULL, name TEXT NOT NULL, ord INTEGER NOT NULL,
+  device INTEGER NOT NULL, stream INTEGER NOT NULL,
+  max_duration INTEGER NOT NULL DEFAULT 0   -- longest span on the track, for window queries
+);
+CREATE TABLE span (
+  id INTEGER PRIMARY KEY,        -- from 0, in write order; gpu_activity.span refers to it
+  track INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+  name INTEGER NOT NULL, category INTEGER NOT NULL, phase INTEGER NOT NULL,
+  step INTEGER NOT NULL, microbatch INTEGER NOT NULL, layer INTEGER NOT NULL, expert INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+);
+CREATE INDEX span_track_start ON span (track, start);
+CREATE TABLE gpu_activity (
+  id INTEGER PRIMARY KEY,
+  track INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, name INTEGER NOT NULL,
+  kind INTEGER NOT NULL, device INTEGER NOT NULL, stream INTEGER NOT NULL,
+  correlation INTEGER NOT NULL, span INTEGER NOT NULL, bytes INTEGER NOT NULL
+);
+CREATE INDEX gpu_activity_track_start ON gpu_activity (track, start);
+CREATE TABLE counter (
+  id INTEGER PRIMARY KEY,
+  track INTEGER NOT NULL, time INTEGER NOT NULL, value REAL NOT NULL
+);
+CREATE INDEX counter_track_time ON counter (track, time);
+CREATE TABLE step_metric (
+  step INTEGER PRIMARY KEY,
+  loss REAL NOT NULL, ce_loss REAL NOT NULL, aux_loss REAL NOT NULL, tokens INTEGER NOT NULL,
+  step_ms REAL NOT NULL, tokens_per_s REAL NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL
+);
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql";
+
+constexpr std::array<std::string_view, 9> kTables = {"strings", "run",     "rank",        "track", "span",
+                                                     "gpu_activity", "counter", "step_metric", "meta"};
+
+}  // namespace
+
+std::string_view createSql() { return kCreateV1; }
+
+std::span<const std::string_view> requiredTables() { return kTables; }
+
+std::span<const Migration> migrations() { return {}; }
+
+void migrate(sqlite::Db& db, int version) {
+  if (version >= kVersion) return;
+  db.exec("BEGIN IMMEDIATE", "starting the schema migration");
+  for (const Migration& m : migrations()) {
+    if (m.from >= version && m.from < kVersion) {
+      const std::string sql(m.sql);
+      db.exec(sql.c_str(), "migrating the schema");
+    }
+  }
+  const std::string setVersion = "PRAGMA user_version = " + std::to_string(kVersion);
+  db.exec(setVersion.c_str(), "setting the schema version");
+  db.exec("COMMIT", "committing the schema migration");
+}
+
+}  // namespace moescope::storage::schema

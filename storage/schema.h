@@ -1,0 +1,37 @@
+// The run file's schema, declared once: every table, column and index of every version this build
+// knows, the version number written into the file (PRAGMA user_version), and the steps that bring an
+// older file up to date. The writer creates files with createSql(); the reader checks requiredTables()
+// and runs migrate() on older files.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace moescope::storage::sqlite {
+class Db;
+}
+
+namespace moescope::storage::schema {
+
+// The version this build writes. Bump it when the schema changes, and add a Migration from the old one.
+inline constexpr int kVersion = 1;
+
+// DDL of the current version: tables and indexes (no PRAGMAs).
+std::string_view createSql();
+
+// The tables a file of kVersion must have, for the reader's check.
+std::span<const std::string_view> requiredTables();
+
+// One step of the migration path: brings a file from version `from` to `from + 1`.
+struct Migration {
+  int from = 0;
+  std::string_view sql;
+};
+// Ordered by `from`. Empty while v1 is the only version; v2 appends {1, "ALTER TABLE ..."}.
+std::span<const Migration> migrations();
+
+// Applies every migration from `version` to kVersion in one transaction and sets user_version.
+// The caller has checked 1 <= version <= kVersion.
+void migrate(sqlite::Db& db, int version);
+
+}  // namespace moescope::storage::schema

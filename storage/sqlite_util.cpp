@@ -1,0 +1,81 @@
+#include "storage/sqlite_util.h"
+
+namespace moescope::storage::sqlite {
+
+void fail(sqlite3* db, int rc, const std::filesystem::path& file, const char* what, const char* source,
+          int line) {
+  const char* message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const int primary = rc & 0xff;
+  std::string problem = (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
+                            ? std::string("corrupt file while ") + what
+                            : std::string(what);
+  std::string_view src = source;
+  if (auto slash = src.rfind("storage/"); slash != std::string_view::npos) src = src.substr(slash);
+  throw StorageError(file.string() + ": " + problem + " (" + message + ") [" + std::string(src) + ":" +
+                     std::to_string(line) + "]");
+}
+
+Db::Db(const std::filesystem::path& file, int flags) : file_(file) {
+  const int rc = sqlite3_open_v2(file.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw StorageError(file.string() + ": cannot open (" + message + ")");
+  }
+  sqlite3_extended_result_codes(db_, 1);
+}
+
+Db::~Db() { sqlite3_close(db_); }
+
+void Db::exec(const char* sql, const char* what) {
+  MOESCOPE_SQLITE_CHECK(db_, sqlite3_exec(db_, sql, nullptr, nullptr, nullptr), file_, what);
+}
+
+int64_t Db::queryInt(const char* sql) {
+  Stmt st(*this, sql);
+  return st.step() ? st.int64(0) : 0;
+}
+
+Stmt::Stmt(const Db& db, std::string_view sql) : db_(&db) {
+  MOESCOPE_SQLITE_CHECK(
+      db.get(), sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                   &st_, nullptr),
+      db.file(), "preparing a statement");
+}
+
+Stmt::~Stmt() { sqlite3_finalize(st_); }
+
+Stmt& Stmt::operator=(Stmt&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(st_);
+    st_ = other.st_;
+    db_ = other.db_;
+    other.st_ = nullptr;
+  }
+  return *this;
+}
+
+bool Stmt::step() {
+  const int rc = sqlite3_step(st_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db_->get(), rc, db_->file(), "reading or writing rows", __FILE__, __LINE__);
+}
+
+void Stmt::run() {
+  while (step()) {
+  }
+  reset();
+}
+
+void Stmt::reset() {
+  sqlite3_reset(st_);
+}
+
+std::string Stmt::text(int col) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, col))) : std::string();
+}
+
+}  // namespace moescope::storage::sqlite

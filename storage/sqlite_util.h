@@ -1,0 +1,87 @@
+// Thin RAII wrappers over the SQLite C API for the storage layer, and the check macro that every
+// SQLite call goes through: a failure throws StorageError naming the run file, SQLite's message, and
+// the source line that made the call. Internal to storage/.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "storage/storage_error.h"
+
+namespace moescope::storage::sqlite {
+
+// Throws StorageError "<file>: <what> (<sqlite message>) [<source>:<line>]". Corruption codes are
+// reported as a corrupt file, since that is what a user can act on.
+[[noreturn]] void fail(sqlite3* db, int rc, const std::filesystem::path& file, const char* what,
+                       const char* source, int line);
+
+#define MOESCOPE_SQLITE_CHECK(db, rc_expr, file, what)                                     \
+  do {                                                                                     \
+    const int moescope_rc_ = (rc_expr);                                                    \
+    if (moescope_rc_ != SQLITE_OK && moescope_rc_ != SQLITE_ROW && moescope_rc_ != SQLITE_DONE) \
+      ::moescope::storage::sqlite::fail((db), moescope_rc_, (file), (what), __FILE__, __LINE__); \
+  } while (0)
+
+// One open connection; closes on destruction.
+class Db {
+ public:
+  Db() = default;
+  // flags: SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE.
+  Db(const std::filesystem::path& file, int flags);
+  ~Db();
+  Db(Db&& other) noexcept : db_(other.db_), file_(std::move(other.file_)) { other.db_ = nullptr; }
+  Db& operator=(Db&&) = delete;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  sqlite3* get() const { return db_; }
+  const std::filesystem::path& file() const { return file_; }
+  // Runs one or more statements that return no rows we need.
+  void exec(const char* sql, const char* what);
+  // The first column of the first row of sql as an integer (0 when there is no row).
+  int64_t queryInt(const char* sql);
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::filesystem::path file_;
+};
+
+// A prepared statement; reset and reused.
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Db& db, std::string_view sql);
+  ~Stmt();
+  Stmt(Stmt&& other) noexcept : st_(other.st_), db_(other.db_) { other.st_ = nullptr; }
+  Stmt& operator=(Stmt&& other) noexcept;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  sqlite3_stmt* get() const { return st_; }
+  // Binds by 1-based index.
+  void bind(int i, int64_t v) { sqlite3_bind_int64(st_, i, v); }
+  void bind(int i, int32_t v) { sqlite3_bind_int(st_, i, v); }
+  void bind(int i, double v) { sqlite3_bind_double(st_, i, v); }
+  void bind(int i, std::string_view v) {
+    sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  // Steps once; true while there is a row.
+  bool step();
+  // Steps a statement that returns no rows, then resets it (bindings are kept; rebind what changes).
+  void run();
+  void reset();
+  int64_t int64(int col) const { return sqlite3_column_int64(st_, col); }
+  int32_t int32(int col) const { return sqlite3_column_int(st_, col); }
+  double real(int col) const { return sqlite3_column_double(st_, col); }
+  std::string text(int col) const;
+
+ private:
+  sqlite3_stmt* st_ = nullptr;
+  const Db* db_ = nullptr;
+};
+
+}  // namespace moescope::storage::sqlite

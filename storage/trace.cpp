@@ -1,0 +1,213 @@
+#include "storage/trace.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace moescope::storage {
+namespace {
+
+int16_t narrow16(int32_t v) {
+  return (v >= std::numeric_limits<int16_t>::min() && v <= std::numeric_limits<int16_t>::max())
+             ? static_cast<int16_t>(v)
+             : static_cast<int16_t>(kNone);
+}
+
+int64_t sparseAt(const std::vector<uint32_t>& index, const std::vector<int64_t>& value, size_t i, int64_t none) {
+  auto it = std::lower_bound(index.begin(), index.end(), static_cast<uint32_t>(i));
+  if (it == index.end() || *it != i) return none;
+  return value[static_cast<size_t>(it - index.begin())];
+}
+
+template <typename T>
+void permute(std::vector<T>& column, const std::vector<uint32_t>& order) {
+  std::vector<T> out(column.size());
+  for (size_t i = 0; i < order.size(); ++i) out[i] = column[order[i]];
+  column = std::move(out);
+}
+
+// Re-keys a sparse column after a permutation: newIndex[old] is where old went.
+void permuteSparse(std::vector<uint32_t>& index, std::vector<int64_t>& value,
+                   const std::vector<uint32_t>& newIndex) {
+  std::vector<std::pair<uint32_t, int64_t>> pairs(index.size());
+  for (size_t k = 0; k < index.size(); ++k) pairs[k] = {newIndex[index[k]], value[k]};
+  std::sort(pairs.begin(), pairs.end());
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    index[k] = pairs[k].first;
+    value[k] = pairs[k].second;
+  }
+}
+
+template <typename T>
+size_t bytesOf(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T);
+}
+
+}  // namespace
+
+int64_t SpanColumns::durationAt(size_t i) const {
+  const uint32_t d = duration[i];
+  return d != kLongDuration ? d : sparseAt(long_index, long_duration, i, kLongDuration);
+}
+
+int64_t SpanColumns::bytesAt(size_t i) const {
+  if (bytes_index.empty()) return 0;
+  return sparseAt(bytes_index, bytes_value, i, 0);
+}
+
+SpanView SpanColumns::at(size_t i, int32_t track) const {
+  SpanView v;
+  v.track = track;
+  v.start = start[i];
+  v.end = endAt(i);
+  v.name = name[i];
+  v.category = category[i];
+  v.phase = phase[i];
+  v.step = step[i];
+  v.microbatch = microbatch[i];
+  v.layer = layer[i];
+  v.expert = expert[i];
+  v.bytes = bytesAt(i);
+  return v;
+}
+
+std::pair<size_t, size_t> SpanColumns::window(int64_t t0, int64_t t1) const {
+  if (t1 <= t0) return {0, 0};
+  const auto first = std::lower_bound(start.begin(), start.end(), t0 - maxDuration);
+  const auto last = std::lower_bound(first, start.end(), t1);
+  return {static_cast<size_t>(first - start.begin()), static_cast<size_t>(last - start.begin())};
+}
+
+size_t SpanColumns::residentBytes() const {
+  return bytesOf(start) + bytesOf(duration) + bytesOf(name) + bytesOf(step) + bytesOf(microbatch) +
+         bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(bytes_index) +
+         bytesOf(bytes_value) + bytesOf(long_index) + bytesOf(long_duration) + sizeof(SpanColumns);
+}
+
+void appendSpan(SpanColumns& c, const SpanRecord& s) {
+  const auto i = static_cast<uint32_t>(c.start.size());
+  const int64_t d = std::max<int64_t>(0, s.end - s.start);
+  c.start.push_back(s.start);
+  if (d < SpanColumns::kLongDuration) {
+    c.duration.push_back(static_cast<uint32_t>(d));
+  } else {
+    c.duration.push_back(SpanColumns::kLongDuration);
+    c.long_index.push_back(i);
+    c.long_duration.push_back(d);
+  }
+  c.name.push_back(s.name);
+  c.step.push_back(s.step);
+  c.microbatch.push_back(narrow16(s.microbatch));
+  c.layer.push_back(narrow16(s.layer));
+  c.expert.push_back(narrow16(s.expert));
+  c.category.push_back(s.category);
+  c.phase.push_back(s.phase);
+  if (s.bytes > 0) {
+    c.bytes_index.push_back(i);
+    c.bytes_value.push_back(s.bytes);
+  }
+  c.maxDuration = std::max(c.maxDuration, d);
+}
+
+void sortSpans(SpanColumns& c) {
+  const size_t n = c.size();
+  auto less = [&c](size_t a, size_t b) {
+    return c.start[a] != c.start[b] ? c.start[a] < c.start[b] : c.durationAt(a) < c.durationAt(b);
+  };
+  bool sorted = true;
+  for (size_t i = 1; i < n && sorted; ++i) sorted = !less(i, i - 1);
+  if (sorted) return;
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(), less);
+  std::vector<uint32_t> newIndex(n);
+  for (size_t i = 0; i < n; ++i) newIndex[order[i]] = static_cast<uint32_t>(i);
+  permuteSparse(c.bytes_index, c.bytes_value, newIndex);
+  permuteSparse(c.long_index, c.long_duration, newIndex);
+  permute(c.start, order);
+  permute(c.duration, order);
+  permute(c.name, order);
+  permute(c.step, order);
+  permute(c.microbatch, order);
+  permute(c.layer, order);
+  permute(c.expert, order);
+  permute(c.category, order);
+  permute(c.phase, order);
+}
+
+void shrinkSpans(SpanColumns& c) {
+  c.start.shrink_to_fit();
+  c.duration.shrink_to_fit();
+  c.name.shrink_to_fit();
+  c.step.shrink_to_fit();
+  c.microbatch.shrink_to_fit();
+  c.layer.shrink_to_fit();
+  c.expert.shrink_to_fit();
+  c.category.shrink_to_fit();
+  c.phase.shrink_to_fit();
+  c.bytes_index.shrink_to_fit();
+  c.bytes_value.shrink_to_fit();
+  c.long_index.shrink_to_fit();
+  c.long_duration.shrink_to_fit();
+}
+
+size_t Trace::spanCount() const {
+  size_t n = 0;
+  for (const SpanColumns& c : spans) n += c.size();
+  return n;
+}
+
+int64_t Trace::startTime() const {
+  int64_t t = std::numeric_limits<int64_t>::max();
+  for (const SpanColumns& c : spans) {
+    if (c.size()) t = std::min(t, c.start.front());
+  }
+  return t == std::numeric_limits<int64_t>::max() ? run.start_ns : t;
+}
+
+int64_t Trace::endTime() const {
+  int64_t t = std::numeric_limits<int64_t>::min();
+  for (const SpanColumns& c : spans) {
+    // Sorted by start, so the latest end is among the spans that start within maxDuration of the last.
+    if (!c.size()) continue;
+    const int64_t last = c.start.back();
+    for (size_t i = c.window(last, last + 1).first; i < c.size(); ++i) t = std::max(t, c.endAt(i));
+  }
+  return t == std::numeric_limits<int64_t>::min() ? run.end_ns : t;
+}
+
+size_t Trace::residentBytes() const {
+  size_t n = sizeof(Trace);
+  for (const SpanColumns& c : spans) n += c.residentBytes();
+  n += bytesOf(gpu) + bytesOf(counters) + bytesOf(steps) + bytesOf(ranks) + bytesOf(tracks);
+  for (const std::string& s : strings) n += sizeof(std::string) + s.capacity();
+  return n;
+}
+
+const RankInfo* Trace::rank(int32_t id) const {
+  auto it = std::lower_bound(ranks.begin(), ranks.end(), id,
+                             [](const RankInfo& r, int32_t v) { return r.rank < v; });
+  return it != ranks.end() && it->rank == id ? &*it : nullptr;
+}
+
+void addSpan(Trace& trace, const SpanRecord& span) {
+  if (span.track < 0) return;
+  if (static_cast<size_t>(span.track) >= trace.spans.size()) trace.spans.resize(static_cast<size_t>(span.track) + 1);
+  appendSpan(trace.spans[static_cast<size_t>(span.track)], span);
+}
+
+void finishTrace(Trace& trace) {
+  if (trace.spans.size() < trace.tracks.size()) trace.spans.resize(trace.tracks.size());
+  for (SpanColumns& c : trace.spans) sortSpans(c);
+  std::stable_sort(trace.gpu.begin(), trace.gpu.end(), [](const auto& a, const auto& b) {
+    return a.track != b.track ? a.track < b.track : a.start < b.start;
+  });
+  std::stable_sort(trace.counters.begin(), trace.counters.end(), [](const auto& a, const auto& b) {
+    return a.track != b.track ? a.track < b.track : a.time < b.time;
+  });
+  std::stable_sort(trace.steps.begin(), trace.steps.end(),
+                   [](const auto& a, const auto& b) { return a.step < b.step; });
+  std::stable_sort(trace.ranks.begin(), trace.ranks.end(),
+                   [](const auto& a, const auto& b) { return a.rank < b.rank; });
+}
+
+}  // namespace moescope::storage

@@ -1,0 +1,268 @@
+#include "tracer/tracer.h"
+
+#include <utility>
+
+#include "storage/run_writer.h"
+#include "storage/storage_error.h"
+
+namespace moescope::tracer {
+
+// A fixed-size block of spans written by one recording thread and read by the flush thread. The
+// writer fills slots in order and publishes the count with release order; the reader reads the slots
+// below the count it loads with acquire order. A full chunk links its successor and is never touched
+// by the writer again, so the reader may free it once it has read it.
+struct TrackRecorder::Chunk {
+  static constexpr uint32_t kCapacity = 1024;
+  struct Slot {
+    const char* name;
+    uint32_t nameLength;
+    Category category;
+    Phase phase;
+    int32_t step, microbatch, layer, expert;
+    int64_t start, end, bytes;
+  };
+  static_assert(sizeof(Slot) <= 64, "a buffered span should fit one cache line");
+
+  std::atomic<uint32_t> count{0};
+  std::atomic<Chunk*> next{nullptr};
+  Slot slots[kCapacity];
+};
+
+TrackRecorder::TrackRecorder(Tracer* tracer, int32_t track) : tracer_(tracer), track_(track) {
+  current_ = head_ = new Chunk;
+}
+
+TrackRecorder::~TrackRecorder() {
+  for (Chunk* c = head_; c != nullptr;) {
+    Chunk* next = c->next.load(std::memory_order_acquire);
+    delete c;
+    c = next;
+  }
+}
+
+TrackRecorder::Chunk* TrackRecorder::grow() {
+  auto* fresh = new Chunk;
+  current_->next.store(fresh, std::memory_order_release);
+  current_ = fresh;
+  used_ = 0;
+  return fresh;
+}
+
+void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_t start, int64_t end) {
+  Chunk* chunk = used_ < Chunk::kCapacity ? current_ : grow();
+  Chunk::Slot& s = chunk->slots[used_];
+  s.name = name.data();
+  s.nameLength = static_cast<uint32_t>(name.size());
+  s.category = attrs.category;
+  s.phase = attrs.phase;
+  s.step = attrs.step;
+  s.microbatch = attrs.microbatch;
+  s.layer = attrs.layer;
+  s.expert = attrs.expert;
+  s.start = start;
+  s.end = end;
+  s.bytes = attrs.bytes;
+  chunk->count.store(++used_, std::memory_order_release);
+}
+
+void TrackRecorder::flush() { tracer_->wake(); }
+
+struct Tracer::Pending {
+  std::vector<storage::RankInfo> ranks;
+  std::vector<storage::TrackInfo> tracks;
+  std::vector<storage::CounterSample> counters;
+  std::vector<storage::StepMetric> steps;
+  std::vector<std::pair<std::string, std::string>> meta;
+  // Flush thread only: span names by address, so a literal is hashed by content once.
+  struct PtrHash {
+    size_t operator()(const std::pair<const char*, uint32_t>& k) const {
+      return std::hash<const void*>{}(k.first) ^ k.second;
+    }
+  };
+  std::unordered_map<std::pair<const char*, uint32_t>, uint32_t, PtrHash> names;
+  std::vector<storage::SpanRecord> spanBatch;
+};
+
+std::unique_ptr<Tracer> Tracer::open(const std::filesystem::path& path, const storage::RunInfo& run) {
+  return open(path, run, Options{});
+}
+
+std::unique_ptr<Tracer> Tracer::open(const std::filesystem::path& path, const storage::RunInfo& run,
+                                     Options options) {
+  storage::RunInfo info = run;
+  if (info.start_ns == 0) info.start_ns = nowNs();
+  info.status = storage::RunStatus::Running;
+  auto tracer = std::unique_ptr<Tracer>(new Tracer(storage::RunWriter::create(path, info), options));
+  tracer->thread_ = std::thread([t = tracer.get()] { t->flushLoop(); });
+  return tracer;
+}
+
+Tracer::Tracer(std::unique_ptr<storage::RunWriter> writer, Options options)
+    : writer_(std::move(writer)), options_(options), pending_(std::make_unique<Pending>()) {}
+
+Tracer::~Tracer() {
+  try {
+    finish(storage::RunStatus::Failed, "the run ended without finishing its trace");
+  } catch (const std::exception&) {
+    // A destructor must not throw; what was committed stays in the file.
+  }
+}
+
+void Tracer::addRank(const storage::RankInfo& rank) {
+  std::lock_guard lock(mutex_);
+  pending_->ranks.push_back(rank);
+}
+
+TrackRecorder* Tracer::hostTrack(int32_t rank, std::string name) {
+  std::lock_guard lock(mutex_);
+  storage::TrackInfo info;
+  info.id = nextTrack_++;
+  info.rank = rank;
+  info.kind = storage::TrackKind::HostThread;
+  info.name = std::move(name);
+  info.order = tracksPerRank_[rank]++;
+  pending_->tracks.push_back(std::move(info));
+  recorders_.push_back(std::unique_ptr<TrackRecorder>(new TrackRecorder(this, nextTrack_ - 1)));
+  return recorders_.back().get();
+}
+
+int32_t Tracer::counterTrack(int32_t rank, std::string name) {
+  std::lock_guard lock(mutex_);
+  storage::TrackInfo info;
+  info.id = nextTrack_++;
+  info.rank = rank;
+  info.kind = storage::TrackKind::Counter;
+  info.name = std::move(name);
+  info.order = tracksPerRank_[rank]++;
+  pending_->tracks.push_back(std::move(info));
+  return nextTrack_ - 1;
+}
+
+void Tracer::stepMetric(const storage::StepMetric& metric) {
+  std::lock_guard lock(mutex_);
+  pending_->steps.push_back(metric);
+}
+
+void Tracer::counter(int32_t track, int64_t time, double value) {
+  std::lock_guard lock(mutex_);
+  pending_->counters.push_back({track, time, value});
+}
+
+void Tracer::setMeta(std::string key, std::string value) {
+  std::lock_guard lock(mutex_);
+  pending_->meta.emplace_back(std::move(key), std::move(value));
+}
+
+std::string_view Tracer::intern(std::string_view text) {
+  std::lock_guard lock(mutex_);
+  return *interned_.emplace(text).first;
+}
+
+int64_t Tracer::spansWritten() const { return spansWritten_.load(std::memory_order_relaxed); }
+
+void Tracer::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    flushRequested_ = true;
+  }
+  wakeup_.notify_one();
+}
+
+void Tracer::flushLoop() {
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    wakeup_.wait_for(lock, options_.flushPeriod, [this] { return stop_ || flushRequested_; });
+    if (stop_) break;
+    flushRequested_ = false;
+    lock.unlock();
+    drain();
+    lock.lock();
+  }
+}
+
+void Tracer::drain() {
+  // Take the queued rows and the list of recorders; the engine's threads go on meanwhile.
+  Pending taken;
+  size_t recorderCount = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!flushError_.empty()) return;
+    std::swap(taken.ranks, pending_->ranks);
+    std::swap(taken.tracks, pending_->tracks);
+    std::swap(taken.counters, pending_->counters);
+    std::swap(taken.steps, pending_->steps);
+    std::swap(taken.meta, pending_->meta);
+    recorderCount = recorders_.size();  // recorders are only appended; the first ones never move
+  }
+  try {
+    for (const auto& r : taken.ranks) writer_->addRank(r);
+    for (const auto& t : taken.tracks) writer_->addTrack(t);  // ids match: both count from 0 in order
+    auto& batch = pending_->spanBatch;
+    for (size_t k = 0; k < recorderCount; ++k) {
+      TrackRecorder* r;
+      {
+        std::lock_guard lock(mutex_);
+        r = recorders_[k].get();
+      }
+      for (;;) {
+        TrackRecorder::Chunk* c = r->head_;
+        const uint32_t n = c->count.load(std::memory_order_acquire);
+        for (uint32_t i = r->consumed_; i < n; ++i) {
+          const auto& s = c->slots[i];
+          auto [it, fresh] = pending_->names.try_emplace({s.name, s.nameLength}, 0u);
+          if (fresh) it->second = writer_->intern(std::string_view(s.name, s.nameLength));
+          batch.push_back({.track = r->track_, .start = s.start, .end = s.end, .name = it->second,
+                           .category = s.category, .phase = s.phase, .step = s.step,
+                           .microbatch = s.microbatch, .layer = s.layer, .expert = s.expert,
+                           .bytes = s.bytes});
+        }
+        r->consumed_ = n;
+        if (n < TrackRecorder::Chunk::kCapacity) break;
+        TrackRecorder::Chunk* next = c->next.load(std::memory_order_acquire);
+        if (next == nullptr) break;
+        delete c;
+        r->head_ = next;
+        r->consumed_ = 0;
+      }
+      if (batch.size() >= 4096 || k + 1 == recorderCount) {
+        writer_->addSpans(batch);
+        spansWritten_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+        batch.clear();
+      }
+    }
+    writer_->addCounters(taken.counters);
+    for (const auto& m : taken.steps) writer_->addStepMetric(m);
+    for (const auto& [key, value] : taken.meta) writer_->setMeta(key, value);
+    writer_->commit();
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mutex_);
+    flushError_ = e.what();
+  }
+}
+
+void Tracer::finish(storage::RunStatus status, std::string error) {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    stop_ = true;
+  }
+  wakeup_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  drain();
+  std::string failure;
+  {
+    std::lock_guard lock(mutex_);
+    failure = flushError_;
+  }
+  try {
+    writer_->setStatus(status, error, nowNs());
+    writer_->commit();
+  } catch (const std::exception& e) {
+    if (failure.empty()) failure = e.what();
+  }
+  writer_.reset();  // closes the file; SQLite folds the WAL back into it
+  if (!failure.empty()) throw storage::StorageError(failure);
+}
+
+}  // namespace moescope::tracer

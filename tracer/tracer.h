@@ -1,0 +1,98 @@
+// The host-side tracer: owns the run file's writer and a background thread that drains every
+// TrackRecorder's chunks, interns span names, writes counters, step metrics and metadata, and commits
+// every flush period (100 ms by default), so a reader (the GUI) can watch the file grow. Calls from
+// the engine's threads only take a short lock on in-memory queues; SQLite is touched by the flush
+// thread alone (and by open() and finish()).
+//
+//   auto tracer = tracer::Tracer::open("run.moescope", runInfo);
+//   tracer->addRank({.rank = 0, .stage = 0});
+//   TrackRecorder* host = tracer->hostTrack(0, "rank 0 host");
+//   { tracer::ScopedSpan s(host, "attention", {.category = Category::ComputeAttention}); ... }
+//   tracer->finish(storage::RunStatus::Complete, "");
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "storage/trace_model.h"
+#include "tracer/span.h"
+
+namespace moescope::storage {
+class RunWriter;
+}
+
+namespace moescope::tracer {
+
+class Tracer {
+ public:
+  struct Options {
+    std::chrono::milliseconds flushPeriod{100};
+  };
+  // Creates the run file (replacing one at path) and starts the flush thread. Throws
+  // storage::StorageError when the file cannot be created.
+  static std::unique_ptr<Tracer> open(const std::filesystem::path& path, const storage::RunInfo& run);
+  static std::unique_ptr<Tracer> open(const std::filesystem::path& path, const storage::RunInfo& run,
+                                      Options options);
+  // Finishes with status Failed ("the run ended without finishing its trace") if finish was not called.
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  void addRank(const storage::RankInfo& rank);
+  // A new host-thread track of the rank; the recorder lives as long as the Tracer. Thread-safe.
+  TrackRecorder* hostTrack(int32_t rank, std::string name);
+  // A new counter track of the rank (tokens per expert, memory); returns its track id. Thread-safe.
+  int32_t counterTrack(int32_t rank, std::string name);
+  void stepMetric(const storage::StepMetric& metric);
+  void counter(int32_t track, int64_t time, double value);
+  void setMeta(std::string key, std::string value);
+  // A copy of text that stays valid as long as the Tracer, for span names built at run time.
+  std::string_view intern(std::string_view text);
+
+  // Writes everything still buffered, sets the run's status, error text and end time, commits and
+  // stops the flush thread. Call it once the engine's threads have stopped recording; spans recorded
+  // afterwards are dropped. Later calls do nothing. Throws storage::StorageError if writing failed
+  // (also a failure of the flush thread, reported here).
+  void finish(storage::RunStatus status, std::string error);
+
+  // Spans written to the file so far (by the flush thread).
+  int64_t spansWritten() const;
+
+ private:
+  friend class TrackRecorder;
+  Tracer(std::unique_ptr<storage::RunWriter> writer, Options options);
+  void wake();
+  void flushLoop();
+  void drain();  // flush thread (or finish, after the thread stopped): writes what is pending
+
+  struct Pending;
+  std::unique_ptr<storage::RunWriter> writer_;
+  Options options_;
+  std::unique_ptr<Pending> pending_;  // queues filled by engine threads, under mutex_
+  mutable std::mutex mutex_;
+  std::condition_variable wakeup_;
+  bool stop_ = false;
+  bool flushRequested_ = false;
+  bool finished_ = false;
+  int32_t nextTrack_ = 0;
+  std::unordered_map<int32_t, int32_t> tracksPerRank_;
+  std::vector<std::unique_ptr<TrackRecorder>> recorders_;
+  std::unordered_set<std::string> interned_;
+  std::string flushError_;  // set by the flush thread when writing failed; it then stops writing
+  std::atomic<int64_t> spansWritten_{0};
+  std::thread thread_;
+};
+
+}  // namespace moescope::tracer
