@@ -163,6 +163,26 @@ void scatterAddWeightedBackward(T* dsrc, T* dp, const T* dy, const T* src, const
                                 const int32_t* rows, int m, int C, int E, int expert);
 
 // ---------------------------------------------------------------------------------------------------
+// DPMoE dispatch layout (moe_dispatch.cpp)
+//
+// With experts spread over ranks in contiguous blocks (rank r holds experts r·E/R .. (r+1)·E/R − 1),
+// sorting the kept assignments by expert also groups them by destination rank, so one permutation
+// gives the all-to-all send buffer, and each receiving rank finds its experts' rows contiguous.
+
+// order [a] overwritten with the kept assignments (index i·K + k into choice; token i = order[j] / K)
+// sorted by expert, then token; order must hold n·K entries. expertCounts [E] overwritten with the
+// number of kept assignments per expert. keep [n,K] (nullptr: all kept). Returns a.
+int dispatchOrder(int32_t* order, int32_t* expertCounts, const int32_t* choice, const uint8_t* keep, int n,
+                  int E, int K);
+
+// rankCounts [R] overwritten with the assignments sent to each rank: sums of expertCounts [E] over
+// each rank's E/R experts (E % R == 0).
+void dispatchRankCounts(int32_t* rankCounts, const int32_t* expertCounts, int E, int R);
+
+// slotOf [n·K] overwritten: slotOf[order[j]] = j, and −1 for assignments not in order (dropped).
+void dispatchSlots(int32_t* slotOf, const int32_t* order, int a, int nK);
+
+// ---------------------------------------------------------------------------------------------------
 // Cross-entropy from logits (cross_entropy.cpp)
 
 // losses [n], optional, overwritten with −log softmax(logits[i])[targets[i]]; returns their sum
