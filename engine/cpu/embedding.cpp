@@ -34,8 +34,8 @@ void embeddingBackward(T* dwte, T* dwpe, const T* dout, const int32_t* tokens, i
   }
 }
 
-#define MOESCOPE_INSTANTIATE(T)                                                                    \
-  template void embeddingForward<T>(T*, const int32_t*, const T*, const T*, int, int, int);       \
+#define MOESCOPE_INSTANTIATE(T)                                                             \
+  template void embeddingForward<T>(T*, const int32_t*, const T*, const T*, int, int, int); \
   template void embeddingBackward<T>(T*, T*, const T*, const int32_t*, int, int, int);
 MOESCOPE_INSTANTIATE(float)
 MOESCOPE_INSTANTIATE(double)

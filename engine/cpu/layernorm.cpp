@@ -29,8 +29,8 @@ void layerNormForward(T* out, T* mean, T* rstd, const T* x, const T* weight, con
 }
 
 template <typename T>
-void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, const T* weight,
-                       const T* mean, const T* rstd, int n, int C) {
+void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, const T* weight, const T* mean,
+                       const T* rstd, int n, int C) {
   for (int r = 0; r < n; ++r) {
     const T* xr = x + static_cast<size_t>(r) * C;
     const T* dr = dout + static_cast<size_t>(r) * C;
@@ -60,8 +60,8 @@ void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, c
 
 template void layerNormForward<float>(float*, float*, float*, const float*, const float*, const float*, int,
                                       int);
-template void layerNormForward<double>(double*, double*, double*, const double*, const double*,
-                                       const double*, int, int);
+template void layerNormForward<double>(double*, double*, double*, const double*, const double*, const double*,
+                                       int, int);
 template void layerNormBackward<float>(float*, float*, float*, const float*, const float*, const float*,
                                        const float*, const float*, int, int);
 template void layerNormBackward<double>(double*, double*, double*, const double*, const double*,

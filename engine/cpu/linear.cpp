@@ -93,7 +93,7 @@ template void linearForward<float>(float*, const float*, const float*, const flo
 template void linearForward<double>(double*, const double*, const double*, const double*, int, int, int);
 template void linearBackward<float>(float*, float*, float*, const float*, const float*, const float*, int,
                                     int, int);
-template void linearBackward<double>(double*, double*, double*, const double*, const double*,
-                                     const double*, int, int, int);
+template void linearBackward<double>(double*, double*, double*, const double*, const double*, const double*,
+                                     int, int, int);
 
 }  // namespace moescope::engine::cpu

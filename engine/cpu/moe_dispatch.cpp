@@ -21,7 +21,8 @@ int dispatchOrder(int32_t* order, int32_t* expertCounts, const int32_t* choice, 
     a += expertCounts[e];
   }
   for (size_t idx = 0; idx < nK; ++idx) {
-    if (keep == nullptr || keep[idx]) order[cursor[static_cast<size_t>(choice[idx])]++] = static_cast<int32_t>(idx);
+    if (keep == nullptr || keep[idx])
+      order[cursor[static_cast<size_t>(choice[idx])]++] = static_cast<int32_t>(idx);
   }
   return a;
 }

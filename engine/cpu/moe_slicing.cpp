@@ -50,8 +50,8 @@ void scatterAddWeighted(T* y, const T* src, const T* p, const int32_t* rows, int
 }
 
 template <typename T>
-void scatterAddWeightedBackward(T* dsrc, T* dp, const T* dy, const T* src, const T* p,
-                                const int32_t* rows, int m, int C, int E, int expert) {
+void scatterAddWeightedBackward(T* dsrc, T* dp, const T* dy, const T* src, const T* p, const int32_t* rows,
+                                int m, int C, int E, int expert) {
   for (int i = 0; i < m; ++i) {
     const size_t r = static_cast<size_t>(rows[i]);
     const T* d = dy + r * C;
@@ -69,12 +69,12 @@ void scatterAddWeightedBackward(T* dsrc, T* dp, const T* dy, const T* src, const
   }
 }
 
-#define MOESCOPE_INSTANTIATE(T)                                                                    \
-  template void gatherRows<T>(T*, const T*, const int32_t*, int, int);                            \
-  template void gatherRowsBackward<T>(T*, const T*, const int32_t*, int, int);                    \
-  template void scatterAddWeighted<T>(T*, const T*, const T*, const int32_t*, int, int, int, int); \
-  template void scatterAddWeightedBackward<T>(T*, T*, const T*, const T*, const T*, const int32_t*, \
-                                              int, int, int, int);
+#define MOESCOPE_INSTANTIATE(T)                                                                          \
+  template void gatherRows<T>(T*, const T*, const int32_t*, int, int);                                   \
+  template void gatherRowsBackward<T>(T*, const T*, const int32_t*, int, int);                           \
+  template void scatterAddWeighted<T>(T*, const T*, const T*, const int32_t*, int, int, int, int);       \
+  template void scatterAddWeightedBackward<T>(T*, T*, const T*, const T*, const T*, const int32_t*, int, \
+                                              int, int, int);
 MOESCOPE_INSTANTIATE(float)
 MOESCOPE_INSTANTIATE(double)
 #undef MOESCOPE_INSTANTIATE

@@ -55,8 +55,8 @@ void layerNormForward(T* out, T* mean, T* rstd, const T* x, const T* weight, con
 // Accumulates dx [n,C], dweight [C], dbias [C] (dweight, dbias optional). dout [n,C]; x [n,C];
 // weight [C]; mean [n], rstd [n] from layerNormForward.
 template <typename T>
-void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, const T* weight,
-                       const T* mean, const T* rstd, int n, int C);
+void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, const T* weight, const T* mean,
+                       const T* rstd, int n, int C);
 
 // ---------------------------------------------------------------------------------------------------
 // Causal multi-head self-attention over a packed qkv (attention.cpp)
@@ -153,14 +153,13 @@ void gatherRowsBackward(T* dx, const T* dout, const int32_t* rows, int m, int C)
 // Accumulates y[rows[i],:] += p[rows[i],expert] · src[i,:] (the weighted expert output added back to
 // its tokens). y [n,C]; src [m,C]; p [n,E] the router probabilities.
 template <typename T>
-void scatterAddWeighted(T* y, const T* src, const T* p, const int32_t* rows, int m, int C, int E,
-                        int expert);
+void scatterAddWeighted(T* y, const T* src, const T* p, const int32_t* rows, int m, int C, int E, int expert);
 
 // Backward of scatterAddWeighted: accumulates dsrc[i,:] += p[rows[i],expert] · dy[rows[i],:] and
 // dp[rows[i],expert] += dy[rows[i],:] · src[i,:]. dsrc [m,C], dp [n,E] (either optional); dy [n,C].
 template <typename T>
-void scatterAddWeightedBackward(T* dsrc, T* dp, const T* dy, const T* src, const T* p,
-                                const int32_t* rows, int m, int C, int E, int expert);
+void scatterAddWeightedBackward(T* dsrc, T* dp, const T* dy, const T* src, const T* p, const int32_t* rows,
+                                int m, int C, int E, int expert);
 
 // ---------------------------------------------------------------------------------------------------
 // DPMoE dispatch layout (moe_dispatch.cpp)

@@ -110,11 +110,11 @@ void auxLossBackward(T* dp, const T* f, T daux, int n, int E) {
   }
 }
 
-#define MOESCOPE_INSTANTIATE(T)                                                 \
-  template void softmaxForward<T>(T*, const T*, int, int);                     \
-  template void softmaxBackward<T>(T*, const T*, const T*, int, int);          \
-  template void routerTopK<T>(int32_t*, const T*, int, int, int);              \
-  template T auxLossForward<T>(T*, const T*, const int32_t*, int, int, int);   \
+#define MOESCOPE_INSTANTIATE(T)                                              \
+  template void softmaxForward<T>(T*, const T*, int, int);                   \
+  template void softmaxBackward<T>(T*, const T*, const T*, int, int);        \
+  template void routerTopK<T>(int32_t*, const T*, int, int, int);            \
+  template T auxLossForward<T>(T*, const T*, const int32_t*, int, int, int); \
   template void auxLossBackward<T>(T*, const T*, T, int, int);
 MOESCOPE_INSTANTIATE(float)
 MOESCOPE_INSTANTIATE(double)

@@ -1,9 +1,9 @@
-#include "engine/cpu/ops.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
+
+#include "engine/cpu/ops.h"
 
 namespace moescope::engine::cpu {
 namespace {

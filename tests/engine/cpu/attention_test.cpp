@@ -1,7 +1,6 @@
-#include "engine/cpu/ops.h"
-
 #include <gtest/gtest.h>
 
+#include "engine/cpu/ops.h"
 #include "tests/engine/cpu/gradcheck.h"
 
 namespace moescope::engine::cpu {
@@ -15,7 +14,9 @@ using test::randomVector;
 std::vector<double> naiveAttention(const std::vector<double>& qkv, int B, int T, int NH, int D) {
   const int Cl = NH * D;
   std::vector<double> out(static_cast<size_t>(B) * T * Cl, 0.0);
-  auto at = [&](int b, int t, int block, int h, int d) { return qkv[(b * T + t) * 3 * Cl + block * Cl + h * D + d]; };
+  auto at = [&](int b, int t, int block, int h, int d) {
+    return qkv[(b * T + t) * 3 * Cl + block * Cl + h * D + d];
+  };
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int i = 0; i < T; ++i) {
@@ -30,7 +31,8 @@ std::vector<double> naiveAttention(const std::vector<double>& qkv, int B, int T,
         double z = 0;
         for (int j = 0; j < T; ++j) z += std::exp(s[j] - maxv);
         for (int j = 0; j < T; ++j)
-          for (int d = 0; d < D; ++d) out[(b * T + i) * Cl + h * D + d] += std::exp(s[j] - maxv) / z * at(b, j, 2, h, d);
+          for (int d = 0; d < D; ++d)
+            out[(b * T + i) * Cl + h * D + d] += std::exp(s[j] - maxv) / z * at(b, j, 2, h, d);
       }
   return out;
 }

@@ -1,8 +1,8 @@
-#include "engine/cpu/ops.h"
-
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "engine/cpu/ops.h"
 
 namespace moescope::engine::cpu {
 namespace {

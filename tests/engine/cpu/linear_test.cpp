@@ -1,7 +1,6 @@
-#include "engine/cpu/ops.h"
-
 #include <gtest/gtest.h>
 
+#include "engine/cpu/ops.h"
 #include "tests/engine/cpu/gradcheck.h"
 
 namespace moescope::engine::cpu {
@@ -28,7 +27,8 @@ struct Shape {
 };
 
 TEST(Linear, ForwardMatchesNaiveLoopsOnEveryTileRemainder) {
-  for (const Shape s : {Shape{1, 1, 1}, Shape{4, 8, 2}, Shape{7, 13, 5}, Shape{9, 33, 3}, Shape{16, 64, 12}}) {
+  for (const Shape s :
+       {Shape{1, 1, 1}, Shape{4, 8, 2}, Shape{7, 13, 5}, Shape{9, 33, 3}, Shape{16, 64, 12}}) {
     const auto x = randomVector(s.n * s.in, 21);
     const auto w = randomVector(s.out * s.in, 22);
     const auto b = randomVector(s.out, 23);
@@ -37,7 +37,8 @@ TEST(Linear, ForwardMatchesNaiveLoopsOnEveryTileRemainder) {
       const auto ref = naiveLinear(x, w, bp, s.n, s.in, s.out);
       std::vector<double> y(ref.size(), std::nan(""));
       linearForward(y.data(), x.data(), w.data(), bp, s.n, s.in, s.out);
-      for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-12) << s.n << "x" << s.in << "x" << s.out;
+      for (size_t i = 0; i < y.size(); ++i)
+        EXPECT_NEAR(y[i], ref[i], 1e-12) << s.n << "x" << s.in << "x" << s.out;
 
       // float: same result up to float rounding
       std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), bf(b.begin(), b.end());

@@ -1,8 +1,8 @@
-#include "engine/cpu/ops.h"
-
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "engine/cpu/ops.h"
 
 namespace moescope::engine::cpu {
 namespace {
@@ -15,7 +15,8 @@ TEST(MoeDispatch, OrderGroupsKeptAssignmentsByExpertThenToken) {
   const int a = dispatchOrder(order.data(), counts.data(), choice.data(), keep.data(), 4, 4, 2);
   ASSERT_EQ(a, 7);
   // expert 0: idx 1 (t0), 2 (t1), 6 (t3); expert 1: 3 (t1); expert 2: 5 (t2); expert 3: 0 (t0), 4 (t2)
-  EXPECT_EQ((std::vector<int32_t>(order.begin(), order.begin() + a)), (std::vector<int32_t>{1, 2, 6, 3, 5, 0, 4}));
+  EXPECT_EQ((std::vector<int32_t>(order.begin(), order.begin() + a)),
+            (std::vector<int32_t>{1, 2, 6, 3, 5, 0, 4}));
   EXPECT_EQ(counts, (std::vector<int32_t>{3, 1, 1, 2}));
   dispatchRankCounts(ranks.data(), counts.data(), 4, 2);
   EXPECT_EQ(ranks, (std::vector<int32_t>{4, 3}));

@@ -1,7 +1,6 @@
-#include "engine/cpu/ops.h"
-
 #include <gtest/gtest.h>
 
+#include "engine/cpu/ops.h"
 #include "tests/engine/cpu/gradcheck.h"
 
 namespace moescope::engine::cpu {

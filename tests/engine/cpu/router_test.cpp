@@ -1,7 +1,6 @@
-#include "engine/cpu/ops.h"
-
 #include <gtest/gtest.h>
 
+#include "engine/cpu/ops.h"
 #include "tests/engine/cpu/gradcheck.h"
 
 namespace moescope::engine::cpu {
@@ -42,8 +41,8 @@ TEST(Router, TopKOrdersByProbabilityAndBreaksTiesByLowerIndex) {
   const int E = 4, K = 3;
   const std::vector<float> p = {
       0.25f, 0.25f, 0.25f, 0.25f,  // all equal: 0, 1, 2
-      0.1f, 0.4f, 0.1f, 0.4f,      // 1 before 3, then 0 before 2
-      0.05f, 0.15f, 0.7f, 0.1f,    // 2, 1, 3
+      0.1f,  0.4f,  0.1f,  0.4f,   // 1 before 3, then 0 before 2
+      0.05f, 0.15f, 0.7f,  0.1f,   // 2, 1, 3
   };
   std::vector<int32_t> choice(3 * K, -1);
   routerTopK(choice.data(), p.data(), 3, E, K);
