@@ -1,0 +1,171 @@
+#include <QTest>
+
+#include "tests/ui/test_traces.h"
+#include "ui/draw_list.h"
+
+using namespace moescope;
+using namespace moescope::ui;
+using storage::Category;
+
+namespace {
+
+// Track 0: a dense region of 1000 spans of 500 ns every 1 µs over [0, 1 ms), then a sparse region of
+// 10 spans of 50 µs every 100 µs over [1 ms, 2 ms).
+storage::Trace denseThenSparse() {
+  storage::Trace trace = test::makeTrace(1, {});
+  for (int i = 0; i < 1000; ++i) {
+    storage::SpanRecord s;
+    s.start = i * 1000;
+    s.end = s.start + 500;
+    s.category = i % 2 ? Category::ComputeAttention : Category::CommTpAllreduce;
+    storage::addSpan(trace, s);
+  }
+  for (int k = 0; k < 10; ++k) {
+    storage::SpanRecord s;
+    s.start = 1'000'000 + k * 100'000;
+    s.end = s.start + 50'000;
+    s.category = Category::ComputeExpert;
+    storage::addSpan(trace, s);
+  }
+  storage::finishTrace(trace);
+  return trace;
+}
+
+}  // namespace
+
+class DrawListTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void denseRegionFoldsSparseDoesNot() {
+    const auto trace = denseThenSparse();
+    const auto layout = layoutTimeline(trace, {});
+    const TimeMapping m{{0, 2'000'000}, 1000};  // 2 µs per pixel: the dense spans are 0.25 px wide
+    DrawOptions o;
+    o.bubbles = false;
+    const DrawList list = buildDrawList(trace, layout, m, o);
+    const auto items = list.itemsOfRow(1);
+    QCOMPARE(items.size(), size_t(11));
+    QCOMPARE(items[0].kind, DrawKind::Folded);
+    QCOMPARE(items[0].count, 1000u);
+    QCOMPARE(items[0].first, 0u);
+    QCOMPARE(items[0].x0, 0.0f);
+    QCOMPARE(items[0].x1, 499.75f);
+    QVERIFY(items[0].mixed);
+    for (size_t k = 1; k < items.size(); ++k) {
+      QCOMPARE(items[k].kind, DrawKind::Span);
+      QCOMPARE(items[k].count, 1u);
+      QCOMPARE(items[k].first, uint32_t(999 + k));
+      QCOMPARE(items[k].category, Category::ComputeExpert);
+      QCOMPARE(items[k].x1 - items[k].x0, 25.0f);
+    }
+  }
+
+  void zoomedInTheDenseRegionUnfolds() {
+    const auto trace = denseThenSparse();
+    const auto layout = layoutTimeline(trace, {});
+    const TimeMapping m{{0, 20'000}, 1000};  // 20 ns per pixel: 25 px per span
+    const DrawList list = buildDrawList(trace, layout, m);
+    const auto items = list.itemsOfRow(1);
+    QCOMPARE(items.size(), size_t(20));
+    for (size_t k = 0; k < items.size(); ++k) {
+      QCOMPARE(items[k].kind, DrawKind::Span);
+      QCOMPARE(items[k].first, uint32_t(k));
+      QCOMPARE(items[k].x0, float(k * 50));
+    }
+  }
+
+  void narrowSpansFarApartStayApart() {
+    // 100 ns spans every 100 µs: 0.05 px wide but 50 px apart; each is a block of one, 1 px wide.
+    storage::Trace trace = test::makeTrace(1, {});
+    for (int k = 0; k < 20; ++k) {
+      storage::SpanRecord s;
+      s.start = k * 100'000;
+      s.end = s.start + 100;
+      storage::addSpan(trace, s);
+    }
+    storage::finishTrace(trace);
+    const auto layout = layoutTimeline(trace, {});
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 2'000'000}, 1000});
+    const auto items = list.itemsOfRow(1);
+    QCOMPARE(items.size(), size_t(20));
+    for (const auto& item : items) {
+      QCOMPARE(item.count, 1u);
+      QCOMPARE(item.kind, DrawKind::Span);
+      QCOMPARE(item.x1 - item.x0, 1.0f);
+    }
+  }
+
+  void aMillionSpansCostAFewThousandSteps() {
+    storage::Trace trace = test::makeTrace(1, {});
+    for (int i = 0; i < 1'000'000; ++i) {
+      storage::SpanRecord s;
+      s.start = int64_t(i) * 1000;
+      s.end = s.start + 900;
+      storage::addSpan(trace, s);
+    }
+    storage::finishTrace(trace);
+    const auto layout = layoutTimeline(trace, {});
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 1'000'000'000}, 1920});
+    QCOMPARE(list.itemsOfRow(1).size(), size_t(1));
+    QCOMPARE(list.itemsOfRow(1)[0].count, 1'000'000u);
+    QVERIFY2(list.stats.spansVisited + list.stats.searches < 2000,
+             qPrintable(QString("visited %1, searches %2").arg(list.stats.spansVisited).arg(list.stats.searches)));
+  }
+
+  void visibleRangeOnly() {
+    const auto trace = denseThenSparse();
+    const auto layout = layoutTimeline(trace, {});
+    // [1.15 ms, 1.32 ms): the spans starting at 1.1 (ends 1.15, out), 1.2 and 1.3 ms.
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{1'150'000, 1'320'000}, 170});
+    const auto items = list.itemsOfRow(1);
+    QCOMPARE(items.size(), size_t(2));
+    QCOMPARE(items[0].first, 1002u);
+    QCOMPARE(items[1].first, 1003u);
+    QCOMPARE(items[1].x1, 172.0f);  // clipped to 2 px past the edge
+  }
+
+  void hiddenCategoriesAreLeftOut() {
+    const auto trace = denseThenSparse();
+    const auto layout = layoutTimeline(trace, {});
+    DrawOptions o;
+    o.hidden.set(size_t(Category::ComputeExpert));
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 2'000'000}, 1000}, o);
+    QCOMPARE(list.itemsOfRow(1).size(), size_t(1));
+    QCOMPARE(list.itemsOfRow(1)[0].kind, DrawKind::Folded);
+  }
+
+  void bubblesAreIdleTimeInsideSteps() {
+    // A step over [0, 500 µs); spans at [0, 100) and [300, 400) µs, a wait at [150, 250) µs.
+    storage::Trace trace = test::makeTrace(1, {{0, 0, 100'000, Category::ComputeAttention},
+                                               {0, 150'000, 250'000, Category::Wait},
+                                               {0, 300'000, 400'000, Category::ComputeExpert}});
+    storage::StepMetric step;
+    step.start_ns = 0;
+    step.end_ns = 500'000;
+    trace.steps.push_back(step);
+    const auto layout = layoutTimeline(trace, {});
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 600'000}, 600});
+    QCOMPARE(list.bubbles.size(), size_t(2));
+    QCOMPARE(list.bubbles[0], (BubbleItem{100, 300, 1}));
+    QCOMPARE(list.bubbles[1], (BubbleItem{400, 500, 1}));
+    QCOMPARE(list.itemsOfRow(1).size(), size_t(3));  // the wait is still drawn
+  }
+
+  void collapsedRanksAndOffscreenRowsAreSkipped() {
+    const auto trace = test::makeTrace(3, {{0, 0, 100}, {1, 0, 100}, {2, 0, 100}});
+    const auto layout = layoutTimeline(trace, {1});
+    QCOMPARE(layout.rows.size(), size_t(5));  // group, track, group (collapsed), group, track
+    QVERIFY(layout.rows[2].collapsed);
+    QCOMPARE(layout.rowOfTrack(1), -1);
+    DrawOptions o;
+    o.yTop = layout.rows[3].y;  // from the third rank's header down
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 100}, 100}, o);
+    QCOMPARE(list.itemsOfRow(1).size(), size_t(0));
+    QCOMPARE(list.itemsOfRow(4).size(), size_t(1));
+    QCOMPARE(list.stats.rows, size_t(1));
+  }
+};
+
+QTEST_APPLESS_MAIN(DrawListTest)
+#include "draw_list_test.moc"

@@ -1,0 +1,35 @@
+// Which span lies under a pixel of the timeline: the row from the layout, the box from the frame's
+// draw list, and inside a folded block the span at that time from the track's columns.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "storage/trace.h"
+#include "ui/draw_list.h"
+#include "ui/timeline_layout.h"
+
+namespace moescope::ui {
+
+// A span of the trace: its track and its index in the track's columns.
+struct SpanRef {
+  int32_t track = -1;
+  uint32_t index = 0;
+  bool valid() const { return track >= 0; }
+  bool operator==(const SpanRef&) const = default;
+};
+
+struct Hit {
+  SpanRef span;
+  uint32_t folded = 1;  // how many spans the block under the pixel holds (1: a box of its own)
+  bool operator==(const Hit&) const = default;
+};
+
+// x in time-area pixels, y in timeline coordinates. tolerancePx widens thin boxes for the mouse.
+std::optional<Hit> hitTest(const storage::Trace& trace, const TimelineLayout& layout, const DrawList& list,
+                           double x, int y, double tolerancePx = 1.0);
+
+// The group header under y, as its rank, for collapsing.
+std::optional<int32_t> groupAt(const TimelineLayout& layout, int y);
+
+}  // namespace moescope::ui

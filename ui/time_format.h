@@ -1,0 +1,36 @@
+// Time as people read it: durations with a unit picked for their size (ns, µs, ms, s), and the ticks
+// of the timeline's ruler at 1, 2 or 5 times a power of ten.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ui/time_mapping.h"
+
+namespace moescope::ui {
+
+// "850 ns", "12.4 µs", "3.25 ms", "1.5 s": three significant digits at most.
+std::string formatDuration(int64_t ns);
+
+// A label for a tick at offset ns from the run's origin: the unit suits magnitude (the largest offset
+// on the ruler), the decimals suit spacing, so all labels share a unit and neighbours differ:
+// "1.20 ms", "1.25 ms".
+std::string formatTick(int64_t ns, int64_t spacing, int64_t magnitude);
+
+struct RulerTick {
+  double x = 0;    // pixel in the time area
+  int64_t t = 0;   // time of the tick, on the run clock
+  bool major = false;  // labelled
+  bool operator==(const RulerTick&) const = default;
+};
+
+// The smallest 1/2/5 x 10^k nanoseconds that is at least minSpacing.
+int64_t niceStep(double minSpacing);
+
+// Ticks over the mapping's range: major ticks at least minMajorPx apart, five minor ones per major
+// (or two when the step is a 2). Times are aligned to origin (the run's start), not to clock zero.
+std::vector<RulerTick> rulerTicks(const TimeMapping& m, int64_t origin, double minMajorPx,
+                                  int64_t* majorStep = nullptr);
+
+}  // namespace moescope::ui

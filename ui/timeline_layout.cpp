@@ -1,0 +1,80 @@
+#include "ui/timeline_layout.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace moescope::ui {
+
+int TimelineLayout::rowAt(int y) const {
+  auto it = std::upper_bound(rows.begin(), rows.end(), y, [](int v, const TimelineRow& r) { return v < r.y; });
+  if (it == rows.begin()) return -1;
+  --it;
+  return y < it->y + it->height ? static_cast<int>(it - rows.begin()) : -1;
+}
+
+int TimelineLayout::rowOfTrack(int32_t track) const {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].track == track) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::pair<int, int> TimelineLayout::rowsIn(int y0, int y1) const {
+  auto first = std::upper_bound(rows.begin(), rows.end(), y0,
+                                [](int v, const TimelineRow& r) { return v < r.y + r.height; });
+  auto last = std::lower_bound(first, rows.end(), y1, [](const TimelineRow& r, int v) { return r.y < v; });
+  return {static_cast<int>(first - rows.begin()), static_cast<int>(last - rows.begin())};
+}
+
+TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_t>& collapsedRanks,
+                              const LayoutMetrics& metrics) {
+  TimelineLayout layout;
+  layout.metrics = metrics;
+
+  // Tracks by rank, in their order.
+  std::map<int32_t, std::vector<const storage::TrackInfo*>> tracksOf;
+  for (const auto& t : trace.tracks) {
+    if (t.kind != storage::TrackKind::Counter) tracksOf[t.rank].push_back(&t);
+  }
+  for (auto& [rank, tracks] : tracksOf) {
+    std::stable_sort(tracks.begin(), tracks.end(),
+                     [](const auto* a, const auto* b) { return std::tie(a->order, a->id) < std::tie(b->order, b->id); });
+  }
+
+  // Ranks in pipeline order; a rank that has tracks but no rank row still gets a group.
+  std::vector<storage::RankInfo> ranks = trace.ranks;
+  for (const auto& [rank, tracks] : tracksOf) {
+    if (std::none_of(ranks.begin(), ranks.end(), [r = rank](const auto& x) { return x.rank == r; })) {
+      storage::RankInfo info;
+      info.rank = rank;
+      ranks.push_back(info);
+    }
+  }
+  std::stable_sort(ranks.begin(), ranks.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.dp_rank, a.stage, a.tp_rank, a.rank) < std::tie(b.dp_rank, b.stage, b.tp_rank, b.rank);
+  });
+
+  int y = metrics.rulerHeight;
+  for (const auto& rank : ranks) {
+    const bool collapsed = collapsedRanks.count(rank.rank) > 0;
+    layout.rows.push_back({TimelineRow::Kind::Group, rank.rank, -1, y, metrics.groupHeight, collapsed});
+    y += metrics.groupHeight;
+    if (collapsed) continue;
+    for (const auto* t : tracksOf[rank.rank]) {
+      layout.rows.push_back({TimelineRow::Kind::Track, rank.rank, t->id, y, metrics.trackHeight, false});
+      y += metrics.trackHeight;
+    }
+  }
+  layout.height = y;
+  return layout;
+}
+
+std::string rankLabel(const storage::RankInfo& rank) {
+  std::string s = "rank " + std::to_string(rank.rank) + " · stage " + std::to_string(rank.stage) + " · tp " +
+                  std::to_string(rank.tp_rank) + " · dp " + std::to_string(rank.dp_rank);
+  s += rank.device == storage::kNone ? std::string(" · cpu") : " · GPU " + std::to_string(rank.device);
+  return s;
+}
+
+}  // namespace moescope::ui

@@ -1,0 +1,58 @@
+// The rows of the timeline, top to bottom: a header row per rank (stage, tp, dp, device), then a row
+// per track of that rank unless the rank is collapsed. Ranks go in pipeline order (dp, stage, tp), so
+// the fill and the drain of a pipeline read as a staircase. Plain data; the widget, the picture
+// renderer, the draw list and hit testing share it.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "storage/trace.h"
+
+namespace moescope::ui {
+
+struct LayoutMetrics {
+  int rulerHeight = 28;  // the time ruler at the top
+  int groupHeight = 22;  // a rank's header row
+  int trackHeight = 24;  // a track's row
+  int boxMargin = 3;     // between a row's edge and its span boxes
+  int labelWidth = 210;  // the label column left of the time area
+  bool operator==(const LayoutMetrics&) const = default;
+};
+
+struct TimelineRow {
+  enum class Kind : uint8_t { Group, Track };
+  Kind kind = Kind::Track;
+  int32_t rank = 0;    // RankInfo::rank
+  int32_t track = -1;  // track id, -1 for a group header
+  int y = 0, height = 0;  // in timeline coordinates (0 = top of the ruler)
+  bool collapsed = false;  // group headers only
+  bool operator==(const TimelineRow&) const = default;
+};
+
+struct TimelineLayout {
+  LayoutMetrics metrics;
+  std::vector<TimelineRow> rows;
+  int height = 0;  // the ruler and every row
+
+  // The row at timeline coordinate y, or -1.
+  int rowAt(int y) const;
+  // The row showing track, or -1 (its rank is collapsed, or it has no row).
+  int rowOfTrack(int32_t track) const;
+  // Rows [first, last) that intersect [y0, y1).
+  std::pair<int, int> rowsIn(int y0, int y1) const;
+  // Top and bottom of a track row's span boxes.
+  int boxTop(const TimelineRow& r) const { return r.y + metrics.boxMargin; }
+  int boxBottom(const TimelineRow& r) const { return r.y + r.height - metrics.boxMargin; }
+};
+
+// Tracks of kind Counter hold samples, not spans, and get no row.
+TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_t>& collapsedRanks,
+                              const LayoutMetrics& metrics = {});
+
+// "rank 3 · stage 1 · tp 1 · dp 0 · GPU 3" (or "· cpu" without a device).
+std::string rankLabel(const storage::RankInfo& rank);
+
+}  // namespace moescope::ui

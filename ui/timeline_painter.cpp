@@ -1,0 +1,263 @@
+#include "ui/timeline_painter.h"
+
+#include <QFontMetrics>
+#include <algorithm>
+#include <cmath>
+
+#include "ui/span_access.h"
+#include "ui/time_format.h"
+#include "ui/timeline_palette.h"
+
+namespace moescope::ui {
+namespace {
+
+using storage::Phase;
+
+constexpr double kMinLabelPx = 14;
+
+QString qs(const std::string& s) { return QString::fromStdString(s); }
+
+void paintRuler(QPainter& p, const TimelineLayout& layout, const DrawList& list, int width, int rowsBottom,
+                int64_t origin) {
+  const int lw = layout.metrics.labelWidth, rh = layout.metrics.rulerHeight;
+  p.fillRect(QRect(0, 0, width, rh), palette::kRulerBackground);
+  int64_t step = 1;
+  const auto ticks = rulerTicks(list.mapping, origin, 110, &step);
+  const int64_t magnitude = std::max(std::llabs(list.mapping.range.end - origin), std::llabs(list.mapping.range.start - origin));
+  p.setPen(palette::kLabelText);
+  for (const auto& t : ticks) {
+    const int x = lw + static_cast<int>(std::lround(t.x));
+    if (x < lw) continue;
+    if (t.major) {
+      p.setPen(palette::kGrid);
+      p.drawLine(x, rh, x, rowsBottom);
+      p.setPen(palette::kLabelText);
+      p.drawLine(x, rh - 9, x, rh);
+      p.drawText(QRect(x + 3, 2, 200, rh - 8), Qt::AlignLeft | Qt::AlignVCenter, qs(formatTick(t.t - origin, step, magnitude)));
+    } else {
+      p.drawLine(x, rh - 4, x, rh);
+    }
+  }
+  p.setPen(palette::kLabelText);
+  const QString span = QStringLiteral("view ") + qs(formatDuration(list.mapping.range.duration()));
+  p.drawText(QRect(8, 0, lw - 12, rh), Qt::AlignLeft | Qt::AlignVCenter, span);
+  p.setPen(palette::kGrid);
+  p.drawLine(0, rh - 1, width, rh - 1);
+}
+
+void paintSteps(QPainter& p, const storage::Trace& trace, const TimelineLayout& layout, const TimeMapping& m,
+                int rowsBottom) {
+  if (trace.steps.empty()) return;
+  const int lw = layout.metrics.labelWidth, rh = layout.metrics.rulerHeight;
+  QPen pen(QColor(0x55, 0x5b, 0x66), 1, Qt::DashLine);
+  const QFontMetrics fm(p.font());
+  for (const auto& s : trace.steps) {
+    if (s.end_ns <= m.range.start || s.start_ns >= m.range.end) continue;
+    const double x0 = m.toX(s.start_ns), x1 = m.toX(s.end_ns);
+    if (x0 >= 0) {
+      p.setPen(pen);
+      p.drawLine(QPointF(lw + x0, rh), QPointF(lw + x0, rowsBottom));
+    }
+    const QString label = QStringLiteral("step %1").arg(s.step);
+    if (x1 - x0 > fm.horizontalAdvance(label) + 12) {
+      p.setPen(QColor(0x55, 0x5b, 0x66));
+      const double lx = std::max(x0, 0.0) + 4;
+      p.drawText(QRectF(lw + lx, rh - 13, 120, 12), Qt::AlignLeft | Qt::AlignBottom, label);
+    }
+  }
+}
+
+}  // namespace
+
+DrawOptions drawOptionsFor(const TimelineLayout& layout, QSize size, int scrollY, int legendHeight) {
+  DrawOptions o;
+  o.yTop = scrollY + layout.metrics.rulerHeight;
+  o.yBottom = scrollY + size.height() - legendHeight;
+  return o;
+}
+
+QString boxLabel(const storage::Trace& trace, const DrawItem& item, const QFontMetrics& fm, double width) {
+  if (width < kMinLabelPx) return {};
+  QString mb;
+  if (item.microbatch >= 0) {
+    const QChar phase = item.phase == Phase::Backward ? QChar('B') : item.phase == Phase::Forward ? QChar('F') : QChar();
+    mb = phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
+  }
+  if (item.kind == DrawKind::Folded) {
+    const QString n = QStringLiteral("%1").arg(item.count);
+    return fm.horizontalAdvance(n) + 4 <= width ? n : QString();
+  }
+  const auto& c = trace.spans[static_cast<size_t>(item.track)];
+  const QString name = QString::fromUtf8(trace.name(c.name[item.first]));
+  const QString full = mb.isEmpty() ? name : mb + QStringLiteral(" ") + name;
+  if (fm.horizontalAdvance(full) + 6 <= width) return full;
+  if (!mb.isEmpty() && fm.horizontalAdvance(mb) + 4 <= width) return mb;
+  return {};
+}
+
+void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const TimelineLayout& layout,
+                   const DrawList& list, const PaintState& state) {
+  const int width = size.width();
+  const int rowsBottom = size.height() - state.legendHeight;
+  const int lw = layout.metrics.labelWidth, rh = layout.metrics.rulerHeight;
+  const TimeMapping& m = list.mapping;
+  p.setRenderHint(QPainter::Antialiasing, false);
+  p.setRenderHint(QPainter::TextAntialiasing, true);
+  p.fillRect(QRect(0, 0, width, size.height()), palette::kBackground);
+
+  const QFontMetrics fm(p.font());
+  const QBrush bubbleHatch(palette::kBubbleHatch, Qt::BDiagPattern);
+  const QBrush backwardHatch(palette::kBackwardHatch, Qt::FDiagPattern);
+
+  // Rows: backgrounds and labels.
+  p.save();
+  p.setClipRect(QRect(0, rh, width, rowsBottom - rh));
+  const auto [r0, r1] = layout.rowsIn(state.scrollY + rh, state.scrollY + rowsBottom);
+  for (int r = r0; r < r1; ++r) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(r)];
+    const int y = row.y - state.scrollY;
+    if (row.kind == TimelineRow::Kind::Group) {
+      p.fillRect(QRect(0, y, width, row.height), palette::kGroupHeader);
+      const storage::RankInfo* rank = trace.rank(row.rank);
+      storage::RankInfo fallback;
+      fallback.rank = row.rank;
+      const QString label = QString::fromUtf8(row.collapsed ? "▸ " : "▾ ") + qs(rankLabel(rank ? *rank : fallback));
+      p.setPen(palette::kLabelText);
+      const QFont normal = p.font();
+      QFont bold = normal;
+      bold.setBold(true);
+      p.setFont(bold);
+      p.drawText(QRect(6, y, width - 12, row.height), Qt::AlignLeft | Qt::AlignVCenter, label);
+      p.setFont(normal);
+    } else {
+      if (r % 2 == 0) p.fillRect(QRect(0, y, width, row.height), palette::kRowAlternate);
+      const QString name = static_cast<size_t>(row.track) < trace.tracks.size()
+                               ? QString::fromStdString(trace.tracks[static_cast<size_t>(row.track)].name)
+                               : QString::number(row.track);
+      p.setPen(palette::kLabelText);
+      p.drawText(QRect(22, y, lw - 28, row.height), Qt::AlignLeft | Qt::AlignVCenter,
+                 fm.elidedText(name, Qt::ElideRight, lw - 28));
+    }
+  }
+  p.restore();
+
+  // The time area.
+  p.save();
+  p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
+  paintRuler(p, layout, list, width, rowsBottom, state.origin);
+  paintSteps(p, trace, layout, m, rowsBottom);
+
+  auto boxRect = [&](const TimelineRow& row, double x0, double x1) {
+    const int top = layout.boxTop(row) - state.scrollY, bottom = layout.boxBottom(row) - state.scrollY;
+    return QRectF(lw + x0, top, std::max(x1 - x0, 1.0), bottom - top);
+  };
+
+  for (const auto& b : list.bubbles) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(b.row)];
+    const QRectF rect = boxRect(row, b.x0, b.x1);
+    p.fillRect(rect, palette::kBubble);
+    p.fillRect(rect, bubbleHatch);
+  }
+
+  for (const auto& item : list.items) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(item.row)];
+    const double w = item.x1 - item.x0;
+    // Boxes wide enough keep a one-pixel gap to their neighbour, so that touching spans read apart.
+    QRectF rect = boxRect(row, item.x0, w >= 5 ? item.x1 - 1 : item.x1);
+    QColor fill = spanFill(item.category, item.phase);
+    if (item.kind == DrawKind::Folded && item.mixed) fill = fill.lighter(112);
+    p.fillRect(rect, fill);
+    if (item.phase == Phase::Backward && w >= 4) p.fillRect(rect, backwardHatch);
+    if (item.kind == DrawKind::Folded && w >= 6) {
+      // A folded block: a darker bar along its bottom marks it as many spans.
+      p.fillRect(QRectF(rect.left(), rect.bottom() - 2, rect.width(), 2), fill.darker(160));
+    }
+    if (w >= kMinLabelPx) {
+      const QString label = boxLabel(trace, item, fm, rect.width());
+      if (!label.isEmpty()) {
+        // Labels stay inside the visible part of a box that starts left of the view.
+        QRectF tr = rect.intersected(QRectF(lw, rect.top(), width - lw, rect.height()));
+        p.setPen(textOn(fill));
+        p.drawText(tr.adjusted(3, 0, -2, 0), Qt::AlignHCenter | Qt::AlignVCenter, label);
+      }
+    }
+  }
+
+  // Selection and hover: an outline at the span's true extent, at least 3 px wide.
+  auto outline = [&](SpanRef ref, const QColor& color, int penWidth) {
+    const int rowIndex = layout.rowOfTrack(ref.track);
+    if (rowIndex < 0 || static_cast<size_t>(ref.track) >= trace.spans.size()) return;
+    const auto& c = trace.spans[static_cast<size_t>(ref.track)];
+    if (ref.index >= c.size()) return;
+    double x0 = m.toX(c.start[ref.index]), x1 = m.toX(c.endAt(ref.index));
+    if (x1 - x0 < 3) {
+      const double mid = (x0 + x1) / 2;
+      x0 = mid - 1.5;
+      x1 = mid + 1.5;
+    }
+    x0 = std::max(x0, -4.0);
+    x1 = std::min(x1, m.width + 4);
+    const QRectF rect = boxRect(layout.rows[static_cast<size_t>(rowIndex)], x0, x1).adjusted(-1, -1, 1, 1);
+    p.setPen(QPen(color, penWidth));
+    p.setBrush(Qt::NoBrush);
+    p.drawRect(rect);
+  };
+  if (state.hovered && state.hovered != state.selected) outline(*state.hovered, QColor(0x40, 0x40, 0x40, 160), 1);
+  if (state.selected) outline(*state.selected, palette::kSelection, 2);
+
+  if (state.rangeSelection) {
+    const double x0 = m.toX(state.rangeSelection->start), x1 = m.toX(state.rangeSelection->end);
+    const QRectF rect(lw + std::min(x0, x1), rh, std::fabs(x1 - x0), rowsBottom - rh);
+    p.fillRect(rect, palette::kRangeSelect);
+    p.setPen(QColor(0x33, 0x77, 0xcc));
+    p.drawLine(rect.topLeft(), rect.bottomLeft());
+    p.drawLine(rect.topRight(), rect.bottomRight());
+    p.drawText(rect.adjusted(4, 4, 0, 0), Qt::AlignLeft | Qt::AlignTop,
+               qs(formatDuration(std::llabs(state.rangeSelection->duration()))));
+  }
+  p.restore();
+
+  p.setPen(palette::kGrid);
+  p.drawLine(lw - 1, 0, lw - 1, rowsBottom);
+  if (state.legendHeight > 0) {
+    std::bitset<storage::kCategoryCount> present;
+    for (const auto& item : list.items) present.set(static_cast<size_t>(item.category));
+    paintLegendStrip(p, QRect(0, rowsBottom, width, state.legendHeight), present);
+  }
+}
+
+void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories) {
+  p.fillRect(rect, palette::kRulerBackground);
+  p.setPen(palette::kGrid);
+  p.drawLine(rect.topLeft(), rect.topRight());
+  const QFontMetrics fm(p.font());
+  const int sw = 12, gap = 16;
+  int x = rect.left() + 10;
+  const int cy = rect.center().y();
+  auto entry = [&](const QString& text, auto&& drawSwatch) {
+    const QRect sr(x, cy - sw / 2, sw, sw);
+    drawSwatch(sr);
+    x += sw + 5;
+    p.setPen(palette::kLabelText);
+    p.drawText(QRect(x, rect.top(), fm.horizontalAdvance(text) + 2, rect.height()), Qt::AlignLeft | Qt::AlignVCenter, text);
+    x += fm.horizontalAdvance(text) + gap;
+  };
+  for (int i = 0; i < storage::kCategoryCount; ++i) {
+    if (!categories.test(static_cast<size_t>(i))) continue;
+    const auto c = static_cast<storage::Category>(i);
+    entry(QString::fromUtf8(storage::categoryName(c)), [&](const QRect& r) { p.fillRect(r, categoryColor(c)); });
+  }
+  entry(QStringLiteral("forward / backward"), [&](const QRect& r) {
+    const QColor base = categoryColor(storage::Category::ComputeAttention);
+    p.fillRect(QRect(r.left(), r.top(), r.width() / 2, r.height()), base);
+    const QRect back(r.left() + r.width() / 2, r.top(), r.width() - r.width() / 2, r.height());
+    p.fillRect(back, spanFill(storage::Category::ComputeAttention, Phase::Backward));
+    p.fillRect(back, QBrush(palette::kBackwardHatch, Qt::FDiagPattern));
+  });
+  entry(QStringLiteral("bubble"), [&](const QRect& r) {
+    p.fillRect(r, palette::kBubble);
+    p.fillRect(r, QBrush(palette::kBubbleHatch, Qt::BDiagPattern));
+  });
+}
+
+}  // namespace moescope::ui

@@ -1,0 +1,43 @@
+// Paints a prepared frame of the timeline with QPainter: the ruler, the rank and track labels, the
+// bubbles, the span boxes and folded blocks of the draw list, the selection. It reads only the draw
+// list for what to draw; the trace is used for names and labels of the boxes it draws. The widget
+// and the picture renderer (--render) both paint through it.
+#pragma once
+
+#include <QPainter>
+#include <QSize>
+#include <optional>
+
+#include "storage/trace.h"
+#include "ui/draw_list.h"
+#include "ui/hit_test.h"
+#include "ui/timeline_layout.h"
+
+namespace moescope::ui {
+
+struct PaintState {
+  int scrollY = 0;                          // timeline y at the top of the rows area, less the ruler
+  int64_t origin = 0;                       // time 0 of the ruler (the run's start)
+  std::optional<SpanRef> selected;
+  std::optional<SpanRef> hovered;
+  std::optional<TimeRange> rangeSelection;  // a drag-select in progress
+  int legendHeight = 0;                     // a legend strip at the bottom (pictures), 0 for none
+};
+
+// The draw list must have been built with this size's time area and rows. Everything is painted in
+// device pixels from (0, 0).
+void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const TimelineLayout& layout,
+                   const DrawList& list, const PaintState& state);
+
+// The legend strip of the pictures: a swatch per category in categories, then forward/backward and
+// bubble.
+void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories);
+
+// The draw-list options matching a widget or picture of this size scrolled to scrollY.
+DrawOptions drawOptionsFor(const TimelineLayout& layout, QSize size, int scrollY, int legendHeight = 0);
+
+// The label of a box: "F3" / "B3" for a micro-batch of the forward / backward pass, with the name
+// when it fits; empty when nothing fits in width pixels.
+QString boxLabel(const storage::Trace& trace, const DrawItem& item, const QFontMetrics& fm, double width);
+
+}  // namespace moescope::ui

@@ -1,0 +1,34 @@
+// The colours of the timeline, its legend and its pictures. Category colours come from the trace
+// model's one palette (storage::categoryColour); this adds how a phase changes them (backward is a
+// darker shade) and the colours of everything that is not a span.
+#pragma once
+
+#include <QColor>
+
+#include "storage/trace_model.h"
+
+namespace moescope::ui {
+
+QColor categoryColor(storage::Category c);
+// The fill of a span box: the category's colour, darker for the backward pass.
+QColor spanFill(storage::Category c, storage::Phase p);
+// Text drawn on a fill: black or white, whichever reads better.
+QColor textOn(const QColor& fill);
+
+namespace palette {
+inline const QColor kBackground{0xfa, 0xfa, 0xfa};
+inline const QColor kRowAlternate{0xf1, 0xf2, 0xf4};
+inline const QColor kGroupHeader{0xe3, 0xe6, 0xeb};
+inline const QColor kLabelText{0x20, 0x24, 0x2a};
+inline const QColor kGrid{0xdc, 0xde, 0xe2};
+inline const QColor kRulerBackground{0xee, 0xef, 0xf2};
+inline const QColor kFolded{0x9a, 0xa0, 0xa8};        // a block of spans of several categories
+inline const QColor kBubble{0xf3, 0xc6, 0xc6};        // idle time of a stage inside a step
+inline const QColor kBubbleHatch{0xd9, 0x7a, 0x7a};
+inline const QColor kBackwardHatch{0, 0, 0, 70};
+inline const QColor kSelection{0x10, 0x10, 0x10};
+inline const QColor kSearchMatch{0xff, 0xd4, 0x00};
+inline const QColor kRangeSelect{0x33, 0x77, 0xcc, 60};
+}  // namespace palette
+
+}  // namespace moescope::ui

@@ -1,0 +1,29 @@
+// The timeline as a picture, without a window: what `moescope --render` writes and what tests read.
+#pragma once
+
+#include <QImage>
+#include <QSize>
+#include <optional>
+
+#include "storage/trace.h"
+#include "ui/time_mapping.h"
+#include "ui/timeline_layout.h"
+
+namespace moescope::ui {
+
+struct RenderOptions {
+  QSize size{1600, 900};
+  std::optional<TimeRange> range;  // the time shown; the whole trace when not set
+  bool legend = true;              // a legend strip along the bottom
+  LayoutMetrics metrics;
+};
+
+inline constexpr int kLegendStripHeight = 26;
+
+// Needs a QGuiApplication (fonts); works on the offscreen platform.
+QImage renderTimeline(const storage::Trace& trace, const RenderOptions& options);
+
+// The mapping a picture of this size shows for the trace (the same one renderTimeline uses).
+TimeMapping renderMapping(const storage::Trace& trace, const RenderOptions& options);
+
+}  // namespace moescope::ui
