@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "storage/storage_error.h"
 #include "storage/trace.h"
 
 namespace moescope::storage {

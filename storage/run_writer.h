@@ -9,6 +9,7 @@
 #include <span>
 #include <string_view>
 
+#include "storage/storage_error.h"
 #include "storage/trace_model.h"
 
 namespace moescope::storage {

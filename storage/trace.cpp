@@ -50,7 +50,9 @@ int64_t SpanColumns::durationAt(size_t i) const {
 }
 
 int64_t SpanColumns::bytesAt(size_t i) const {
-  if (bytes_index.empty()) return 0;
+  const uint8_t code = bytes_code[i];
+  if (code == 0) return 0;
+  if (code != kBytesInSparse) return bytes_table[code - 1u];
   return sparseAt(bytes_index, bytes_value, i, 0);
 }
 
@@ -79,7 +81,8 @@ std::pair<size_t, size_t> SpanColumns::window(int64_t t0, int64_t t1) const {
 
 size_t SpanColumns::residentBytes() const {
   return bytesOf(start) + bytesOf(duration) + bytesOf(name) + bytesOf(step) + bytesOf(microbatch) +
-         bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(bytes_index) +
+         bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(bytes_code) +
+         bytesOf(bytes_table) + bytesOf(bytes_index) +
          bytesOf(bytes_value) + bytesOf(long_index) + bytesOf(long_duration) + sizeof(SpanColumns);
 }
 
@@ -101,10 +104,21 @@ void appendSpan(SpanColumns& c, const SpanRecord& s) {
   c.expert.push_back(narrow16(s.expert));
   c.category.push_back(s.category);
   c.phase.push_back(s.phase);
+  uint8_t code = 0;
   if (s.bytes > 0) {
-    c.bytes_index.push_back(i);
-    c.bytes_value.push_back(s.bytes);
+    auto it = std::find(c.bytes_table.begin(), c.bytes_table.end(), s.bytes);
+    if (it != c.bytes_table.end()) {
+      code = static_cast<uint8_t>(it - c.bytes_table.begin() + 1);
+    } else if (c.bytes_table.size() + 1 < SpanColumns::kBytesInSparse) {
+      c.bytes_table.push_back(s.bytes);
+      code = static_cast<uint8_t>(c.bytes_table.size());
+    } else {
+      code = SpanColumns::kBytesInSparse;
+      c.bytes_index.push_back(i);
+      c.bytes_value.push_back(s.bytes);
+    }
   }
+  c.bytes_code.push_back(code);
   c.maxDuration = std::max(c.maxDuration, d);
 }
 
@@ -132,6 +146,7 @@ void sortSpans(SpanColumns& c) {
   permute(c.expert, order);
   permute(c.category, order);
   permute(c.phase, order);
+  permute(c.bytes_code, order);
 }
 
 void shrinkSpans(SpanColumns& c) {
@@ -144,6 +159,8 @@ void shrinkSpans(SpanColumns& c) {
   c.expert.shrink_to_fit();
   c.category.shrink_to_fit();
   c.phase.shrink_to_fit();
+  c.bytes_code.shrink_to_fit();
+  c.bytes_table.shrink_to_fit();
   c.bytes_index.shrink_to_fit();
   c.bytes_value.shrink_to_fit();
   c.long_index.shrink_to_fit();

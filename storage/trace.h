@@ -1,10 +1,11 @@
 // A run loaded into memory: compact columns, sorted by (start, end) within each track, with time-window
 // queries. What the analysis, the exporters and the GUI read.
 //
-// Resident size: 28 bytes per span in the dense columns (start 8, duration 4, name 4, step 4,
-// micro-batch 2, layer 2, expert 2, category 1, phase 1), plus 12 bytes for each span that carries
-// bytes (communication) and each span longer than 4.29 s, kept in sparse side columns. A pipeline run
-// where a quarter of the spans are communication stays under 32 bytes per span.
+// Resident size: 29 bytes per span in the dense columns (start 8, duration 4, name 4, step 4,
+// micro-batch 2, layer 2, expert 2, category 1, phase 1, bytes code 1). Communication sizes repeat (an
+// activation, a gradient bucket), so bytes are a one-byte code into a per-track table of distinct
+// values; a track with more than 254 distinct sizes keeps the rest in a sparse side column, as it
+// keeps spans longer than 4.29 s. Sparse entries cost 12 bytes each.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,7 @@ struct SpanView {
 struct SpanColumns {
   // duration[i] == kLongDuration: the span's duration is in long_duration (by long_index).
   static constexpr uint32_t kLongDuration = std::numeric_limits<uint32_t>::max();
+  static constexpr uint8_t kBytesInSparse = 255;
 
   std::vector<int64_t> start;
   std::vector<uint32_t> duration;
@@ -43,7 +45,9 @@ struct SpanColumns {
   std::vector<int16_t> microbatch, layer, expert;  // kNone = -1; values beyond int16 are stored as kNone
   std::vector<Category> category;
   std::vector<Phase> phase;
-  std::vector<uint32_t> bytes_index;  // sparse: spans with bytes > 0, ascending index
+  std::vector<uint8_t> bytes_code;    // 0: no bytes; k < kBytesInSparse: bytes_table[k - 1]
+  std::vector<int64_t> bytes_table;   // distinct byte counts of the track, at most 254
+  std::vector<uint32_t> bytes_index;  // sparse: spans with code kBytesInSparse, ascending index
   std::vector<int64_t> bytes_value;
   std::vector<uint32_t> long_index;   // sparse: spans with duration >= kLongDuration, ascending index
   std::vector<int64_t> long_duration;
