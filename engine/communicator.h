@@ -1,0 +1,78 @@
+// A group of ranks that exchange data with NCCL's semantics: all-reduce (sum), all-to-all with per-peer
+// counts, send/recv between two members, barrier. The CPU backend implements it with threads
+// (thread_communicator.h); the CUDA backend implements it over NCCL. Calls are collective: every member
+// calls the same operations in the same order.
+//
+// Tracing: a call records one span of the given name and attributes (bytes filled in) for the transfer
+// itself, and a separate `wait` span, before it, for the time it was blocked on a peer, so that waiting
+// shows as waiting (and, on a pipeline stage, as bubble) and not as communication.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "tracer/span.h"
+
+namespace moescope::engine {
+
+enum class DType : uint8_t { F32, F64, I32 };
+
+inline size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : 4; }
+
+template <class T>
+constexpr DType dtypeOf();
+template <>
+constexpr DType dtypeOf<float>() { return DType::F32; }
+template <>
+constexpr DType dtypeOf<double>() { return DType::F64; }
+template <>
+constexpr DType dtypeOf<int32_t>() { return DType::I32; }
+
+// What a call records when tracing is on.
+struct CommSpan {
+  std::string_view name = "comm";
+  tracer::SpanAttrs attrs;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  // This member's index in the group, and the group's size.
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Where this member records its spans; nullptr (the default) records nothing.
+  virtual void setRecorder(tracer::TrackRecorder* recorder) = 0;
+
+  // In place: buf [count] becomes the element-wise sum over the group, identical on every member.
+  virtual void allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) = 0;
+  // send holds size() consecutive blocks, block q (sendCounts[q] elements) for member q; recv receives
+  // size() blocks, block q (recvCounts[q] elements) from member q. recvCounts[q] must equal member q's
+  // sendCounts[rank()].
+  virtual void allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts,
+                        DType type, const CommSpan& span) = 0;
+  // Point to point; messages between two members arrive in the order they were sent. send may return
+  // before the peer received (buffered).
+  virtual void send(const void* buf, size_t count, DType type, int peer, const CommSpan& span) = 0;
+  virtual void recv(void* buf, size_t count, DType type, int peer, const CommSpan& span) = 0;
+  virtual void barrier(const CommSpan& span) = 0;
+
+  template <class T>
+  void allReduceSum(T* buf, size_t count, const CommSpan& span) {
+    allReduceSum(static_cast<void*>(buf), count, dtypeOf<T>(), span);
+  }
+  template <class T>
+  void allToAll(const T* send, const size_t* sendCounts, T* recv, const size_t* recvCounts, const CommSpan& span) {
+    allToAll(static_cast<const void*>(send), sendCounts, static_cast<void*>(recv), recvCounts, dtypeOf<T>(), span);
+  }
+  template <class T>
+  void send(const T* buf, size_t count, int peer, const CommSpan& span) {
+    send(static_cast<const void*>(buf), count, dtypeOf<T>(), peer, span);
+  }
+  template <class T>
+  void recv(T* buf, size_t count, int peer, const CommSpan& span) {
+    recv(static_cast<void*>(buf), count, dtypeOf<T>(), peer, span);
+  }
+};
+
+}  // namespace moescope::engine

@@ -1,0 +1,257 @@
+#include "engine/thread_communicator.h"
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <stdexcept>
+#include <string>
+
+#include "engine/engine_error.h"
+
+namespace moescope::engine {
+
+struct ThreadWorld::Group {
+  int size = 0;
+  ThreadWorld* world = nullptr;
+  std::mutex mutex;
+  std::condition_variable cv;
+  uint64_t generation = 0;
+  int arrived = 0;
+  // Per-member arguments of the collective in progress.
+  std::vector<const void*> in;
+  std::vector<void*> out;
+  std::vector<const size_t*> send_counts, recv_counts;
+  std::vector<unsigned char> scratch;
+  // Mailboxes of point-to-point messages, [src * size + dst], in send order.
+  std::vector<std::deque<std::vector<unsigned char>>> mail;
+};
+
+namespace {
+
+using tracer::nowNs;
+
+template <class T>
+void sumInto(unsigned char* dst, const std::vector<const void*>& in, size_t lo, size_t hi) {
+  T* d = reinterpret_cast<T*>(dst);
+  for (size_t i = lo; i < hi; ++i) {
+    T s = static_cast<const T*>(in[0])[i];
+    for (size_t r = 1; r < in.size(); ++r) s += static_cast<const T*>(in[r])[i];
+    d[i] = s;
+  }
+}
+
+class ThreadCommunicator final : public Communicator {
+ public:
+  ThreadCommunicator(std::shared_ptr<ThreadWorld::Group> group, ThreadWorld* world, int rank)
+      : g_(std::move(group)), world_(world), rank_(rank) {}
+
+  int rank() const override { return rank_; }
+  int size() const override { return g_->size; }
+  void setRecorder(tracer::TrackRecorder* recorder) override { recorder_ = recorder; }
+
+  void allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) override {
+    checkAborted();
+    const int64_t t0 = recorder_ ? nowNs() : 0;
+    const size_t esize = dtypeSize(type);
+    int64_t comm_start = t0;
+    {
+      std::unique_lock lock(g_->mutex);
+      g_->in[rank_] = buf;
+      arriveAndWait(lock, span, comm_start, [&] { g_->scratch.resize(count * esize); });
+    }
+    const size_t per = (count + g_->size - 1) / g_->size;
+    const size_t lo = std::min(count, per * rank_), hi = std::min(count, lo + per);
+    switch (type) {
+      case DType::F32: sumInto<float>(g_->scratch.data(), g_->in, lo, hi); break;
+      case DType::F64: sumInto<double>(g_->scratch.data(), g_->in, lo, hi); break;
+      case DType::I32: sumInto<int32_t>(g_->scratch.data(), g_->in, lo, hi); break;
+    }
+    {
+      std::unique_lock lock(g_->mutex);
+      int64_t unused = 0;
+      arriveAndWait(lock, CommSpan{}, unused, [] {}, false);
+    }
+    std::memcpy(buf, g_->scratch.data(), count * esize);
+    record(span, comm_start, static_cast<int64_t>(count * esize));
+  }
+
+  void allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts, DType type,
+                const CommSpan& span) override {
+    checkAborted();
+    const int64_t t0 = recorder_ ? nowNs() : 0;
+    const size_t esize = dtypeSize(type);
+    int64_t comm_start = t0;
+    {
+      std::unique_lock lock(g_->mutex);
+      g_->in[rank_] = send;
+      g_->out[rank_] = recv;
+      g_->send_counts[rank_] = sendCounts;
+      g_->recv_counts[rank_] = recvCounts;
+      arriveAndWait(lock, span, comm_start, [] {});
+    }
+    size_t recv_offset = 0;
+    std::string error;
+    for (int q = 0; q < g_->size; ++q) {
+      const size_t* theirs = g_->send_counts[q];
+      size_t send_offset = 0;
+      for (int j = 0; j < rank_; ++j) send_offset += theirs[j];
+      if (theirs[rank_] != recvCounts[q] && error.empty()) {
+        error = "all-to-all: member " + std::to_string(q) + " sends " + std::to_string(theirs[rank_]) +
+                " elements to member " + std::to_string(rank_) + ", which expects " + std::to_string(recvCounts[q]);
+      }
+      if (error.empty()) {
+        std::memcpy(static_cast<unsigned char*>(recv) + recv_offset * esize,
+                    static_cast<const unsigned char*>(g_->in[q]) + send_offset * esize, recvCounts[q] * esize);
+      }
+      recv_offset += recvCounts[q];
+    }
+    {
+      std::unique_lock lock(g_->mutex);
+      int64_t unused = 0;
+      arriveAndWait(lock, CommSpan{}, unused, [] {}, false);
+    }
+    if (!error.empty()) throw std::runtime_error(error);
+    size_t sent = 0;
+    for (int q = 0; q < g_->size; ++q) sent += q == rank_ ? 0 : sendCounts[q];
+    record(span, comm_start, static_cast<int64_t>(sent * esize));
+  }
+
+  void send(const void* buf, size_t count, DType type, int peer, const CommSpan& span) override {
+    checkAborted();
+    const int64_t t0 = recorder_ ? nowNs() : 0;
+    const size_t bytes = count * dtypeSize(type);
+    std::vector<unsigned char> message(bytes);
+    std::memcpy(message.data(), buf, bytes);
+    {
+      std::lock_guard lock(g_->mutex);
+      g_->mail[static_cast<size_t>(rank_ * g_->size + peer)].push_back(std::move(message));
+    }
+    g_->cv.notify_all();
+    record(span, t0, static_cast<int64_t>(bytes));
+  }
+
+  void recv(void* buf, size_t count, DType type, int peer, const CommSpan& span) override {
+    checkAborted();
+    int64_t comm_start = recorder_ ? nowNs() : 0;
+    const size_t bytes = count * dtypeSize(type);
+    std::vector<unsigned char> message;
+    {
+      std::unique_lock lock(g_->mutex);
+      auto& box = g_->mail[static_cast<size_t>(peer * g_->size + rank_)];
+      if (box.empty()) {
+        g_->cv.wait(lock, [&] { return !box.empty() || world_->aborted(); });
+        if (box.empty()) throwAborted();
+        if (recorder_) {
+          const int64_t now = nowNs();
+          recordWait(span, comm_start, now);
+          comm_start = now;
+        }
+      }
+      message = std::move(box.front());
+      box.pop_front();
+    }
+    if (message.size() != bytes) {
+      throw std::runtime_error("recv: member " + std::to_string(peer) + " sent " + std::to_string(message.size()) +
+                               " bytes, member " + std::to_string(rank_) + " expected " + std::to_string(bytes));
+    }
+    std::memcpy(buf, message.data(), bytes);
+    record(span, comm_start, static_cast<int64_t>(bytes));
+  }
+
+  void barrier(const CommSpan& span) override {
+    checkAborted();
+    int64_t start = recorder_ ? nowNs() : 0;
+    std::unique_lock lock(g_->mutex);
+    arriveAndWait(lock, span, start, [] {});
+  }
+
+ private:
+  void checkAborted() const {
+    if (world_->aborted()) throwAborted();
+  }
+  [[noreturn]] void throwAborted() const { throw Cancelled("stopped: another rank failed or the run was cancelled"); }
+
+  // A barrier over the group. on_last runs (under the lock) in the member that arrives last, before any
+  // member is released. If this member had to wait and trace_wait is set, a wait span is recorded and
+  // start moves to the release time.
+  template <class F>
+  void arriveAndWait(std::unique_lock<std::mutex>& lock, const CommSpan& span, int64_t& start, F on_last,
+                     bool trace_wait = true) {
+    const uint64_t gen = g_->generation;
+    if (++g_->arrived == g_->size) {
+      on_last();
+      g_->arrived = 0;
+      ++g_->generation;
+      g_->cv.notify_all();
+      return;
+    }
+    g_->cv.wait(lock, [&] { return g_->generation != gen || world_->aborted(); });
+    if (g_->generation == gen) throwAborted();
+    if (trace_wait && recorder_) {
+      const int64_t now = nowNs();
+      recordWait(span, start, now);
+      start = now;
+    }
+  }
+
+  void recordWait(const CommSpan& span, int64_t start, int64_t end) {
+    tracer::SpanAttrs attrs = span.attrs;
+    attrs.category = tracer::Category::Wait;
+    attrs.bytes = 0;
+    recorder_->record("wait", attrs, start, end);
+  }
+
+  void record(const CommSpan& span, int64_t start, int64_t bytes) {
+    if (!recorder_) return;
+    tracer::SpanAttrs attrs = span.attrs;
+    attrs.bytes = bytes;
+    recorder_->record(span.name, attrs, start, nowNs());
+  }
+
+  std::shared_ptr<ThreadWorld::Group> g_;
+  ThreadWorld* world_;
+  int rank_;
+  tracer::TrackRecorder* recorder_ = nullptr;
+};
+
+}  // namespace
+
+ThreadWorld::ThreadWorld(int size) : size_(size) {}
+ThreadWorld::~ThreadWorld() = default;
+
+std::unique_ptr<Communicator> ThreadWorld::communicator(int rank, const std::vector<int>& group) {
+  int index = -1;
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (group[i] == rank) index = static_cast<int>(i);
+  }
+  if (index < 0) throw std::logic_error("ThreadWorld: rank " + std::to_string(rank) + " is not in the group");
+  std::lock_guard lock(mutex_);
+  auto& g = groups_[group];
+  if (!g) {
+    g = std::make_shared<Group>();
+    g->size = static_cast<int>(group.size());
+    g->world = this;
+    g->in.resize(group.size());
+    g->out.resize(group.size());
+    g->send_counts.resize(group.size());
+    g->recv_counts.resize(group.size());
+    g->mail.resize(group.size() * group.size());
+  }
+  return std::make_unique<ThreadCommunicator>(g, this, index);
+}
+
+void ThreadWorld::abort(const std::string& reason) {
+  std::vector<std::shared_ptr<Group>> groups;
+  {
+    std::lock_guard lock(mutex_);
+    if (reason_.empty()) reason_ = reason;
+    aborted_.store(true);
+    for (auto& [key, g] : groups_) groups.push_back(g);
+  }
+  for (auto& g : groups) {
+    std::lock_guard lock(g->mutex);
+    g->cv.notify_all();
+  }
+}
+
+}  // namespace moescope::engine

@@ -1,0 +1,189 @@
+#include "engine/trainer.h"
+
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "engine/engine_error.h"
+#include "engine/layout.h"
+#include "engine/parameters.h"
+#include "engine/schedule.h"
+#include "tracer/tracer.h"
+
+namespace moescope::engine {
+
+ModelWeights emptyWeights(const ModelConfig& model) {
+  ModelWeights weights;
+  for (const auto& spec : modelParameters(model)) {
+    weights.push_back({spec.name, spec.shape, std::vector<float>(static_cast<size_t>(spec.numel()), 0.0f)});
+  }
+  return weights;
+}
+
+ModelWeights initialWeights(const ModelConfig& model, uint64_t seed) {
+  ModelWeights weights;
+  for (const auto& spec : modelParameters(model)) weights.push_back({spec.name, spec.shape, initialValues(spec, seed)});
+  return weights;
+}
+
+storage::RunInfo makeRunInfo(const Config& config, const Backend& backend, const std::string& name) {
+  storage::RunInfo run;
+  run.name = name;
+  run.config = toToml(config);
+  run.layout = config.layoutName();
+  run.backend = backend.name();
+  run.devices = backend.devices(config);
+  run.pp = static_cast<int32_t>(config.parallel.pp);
+  run.tp = static_cast<int32_t>(config.parallel.tp);
+  run.dp = static_cast<int32_t>(config.parallel.dp);
+  run.microbatches = static_cast<int32_t>(config.parallel.microbatches);
+  run.schedule = *storage::scheduleFromName(config.parallel.schedule);
+  run.tokens_per_step = config.tokensPerStep();
+  run.start_ns = tracer::nowNs();
+  return run;
+}
+
+TrainResult train(const TrainOptions& options) {
+  const Config& config = options.config;
+  std::unique_ptr<Backend> owned_backend;
+  Backend* backend = options.backend;
+  if (!backend) {
+    owned_backend = makeCpuBackend();
+    backend = owned_backend.get();
+  }
+  const Layout layout(config);
+  const int world_size = layout.worldSize();
+  auto world = backend->makeWorld(world_size);
+  tracer::Tracer* tracer = config.trace.enabled ? options.tracer : nullptr;
+
+  std::vector<tracer::TrackRecorder*> recorders(static_cast<size_t>(world_size), nullptr);
+  if (tracer) {
+    for (int r = 0; r < world_size; ++r) {
+      const RankCoord c = layout.coord(r);
+      storage::RankInfo info;
+      info.rank = r;
+      info.stage = c.stage;
+      info.tp_rank = c.tp;
+      info.dp_rank = c.dp;
+      info.device = backend->device(c);
+      info.host = "localhost";
+      tracer->addRank(info);
+    }
+    for (int r = 0; r < world_size; ++r) {
+      recorders[static_cast<size_t>(r)] = tracer->hostTrack(r, "rank " + std::to_string(r) + " host");
+    }
+  }
+
+  TrainResult result;
+  ModelWeights gathered;
+  if (options.gather_weights) gathered = emptyWeights(config.model);
+  std::mutex mutex;
+  std::exception_ptr failure;     // the first real error
+  bool cancelled = false;
+
+  auto rankMain = [&](int rank) {
+    const RankCoord coord = layout.coord(rank);
+    try {
+      auto world_comm = world->communicator(rank, [&] {
+        std::vector<int> all(static_cast<size_t>(world_size));
+        for (int r = 0; r < world_size; ++r) all[static_cast<size_t>(r)] = r;
+        return all;
+      }());
+      auto tp = world->communicator(rank, layout.tpGroup(coord));
+      auto dp = world->communicator(rank, layout.dpGroup(coord));
+      auto pp = world->communicator(rank, layout.ppGroup(coord));
+      tracer::TrackRecorder* recorder = recorders[static_cast<size_t>(rank)];
+      RankSetup setup;
+      setup.config = &config;
+      setup.layout = &layout;
+      setup.coord = coord;
+      setup.data = options.data;
+      setup.world = world_comm.get();
+      setup.tp = tp.get();
+      setup.dp = dp.get();
+      setup.pp = pp.get();
+      setup.recorder = recorder;
+      auto executor = backend->makeExecutor(setup);
+      if (options.init) {
+        executor->loadWeights(*options.init);
+      } else {
+        executor->initialize(static_cast<uint64_t>(config.train.seed));
+      }
+      const auto schedule = pipelineSchedule(config.parallel.schedule, layout.pp(), coord.stage,
+                                             static_cast<int>(config.parallel.microbatches));
+      for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) c->setRecorder(recorder);
+      tracer::TrackRecorder* current = recorder;
+      for (int step = 0; step < config.train.steps; ++step) {
+        // Tracing may be switched per step (the tracing-overhead benchmark); every rank switches alike.
+        tracer::TrackRecorder* wanted = options.trace_step && !options.trace_step(step) ? nullptr : recorder;
+        if (wanted != current) {
+          current = wanted;
+          executor->setRecorder(wanted);
+          for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) c->setRecorder(wanted);
+        }
+        const int64_t t0 = tracer::nowNs();
+        executor->beginStep(step);
+        for (const auto& op : schedule) {
+          if (options.cancel && options.cancel->load()) throw Cancelled("cancelled");
+          if (op.kind == PipelineOp::Kind::Forward) {
+            executor->forward(op.microbatch);
+          } else {
+            executor->backward(op.microbatch);
+          }
+        }
+        const StepLosses losses = executor->endStep();
+        const int64_t t1 = tracer::nowNs();
+        if (rank == 0) {
+          StepReport report;
+          report.step = step;
+          report.losses = losses;
+          report.tokens = config.tokensPerStep();
+          report.start_ns = t0;
+          report.end_ns = t1;
+          report.step_ms = static_cast<double>(t1 - t0) / 1e6;
+          report.tokens_per_s = report.step_ms > 0 ? static_cast<double>(report.tokens) / (report.step_ms / 1e3) : 0;
+          if (tracer) {
+            storage::StepMetric metric;
+            metric.step = step;
+            metric.loss = losses.loss;
+            metric.ce_loss = losses.ce;
+            metric.aux_loss = losses.aux;
+            metric.tokens = report.tokens;
+            metric.step_ms = report.step_ms;
+            metric.tokens_per_s = report.tokens_per_s;
+            metric.start_ns = t0;
+            metric.end_ns = t1;
+            tracer->stepMetric(metric);
+          }
+          result.steps.push_back(report);
+          if (options.on_step) options.on_step(report);
+        }
+      }
+      if (recorder) recorder->flush();
+      if (options.gather_weights) {
+        std::lock_guard lock(mutex);
+        executor->storeWeights(gathered);
+      }
+    } catch (const Cancelled&) {
+      std::lock_guard lock(mutex);
+      cancelled = true;
+      world->abort("cancelled");
+    } catch (...) {
+      {
+        std::lock_guard lock(mutex);
+        if (!failure) failure = std::current_exception();
+      }
+      world->abort("rank " + std::to_string(rank) + " failed");
+    }
+  };
+
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world_size; ++r) threads.emplace_back(rankMain, r);
+  for (auto& t : threads) t.join();
+  if (failure) std::rethrow_exception(failure);
+  if (cancelled) throw Cancelled("cancelled");
+  result.weights = std::move(gathered);
+  return result;
+}
+
+}  // namespace moescope::engine

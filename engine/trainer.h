@@ -1,0 +1,60 @@
+// Runs training: one thread per rank, each with its communicators and its backend's StageExecutor,
+// walking the pipeline schedule over the step's micro-batches; reports every step and records the run's
+// ranks and tracks in the tracer. Backend-independent.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/checkpoint.h"
+#include "engine/config.h"
+#include "engine/data.h"
+#include "storage/trace_model.h"
+
+namespace moescope::tracer {
+class Tracer;
+}
+
+namespace moescope::engine {
+
+struct StepReport {
+  int step = 0;
+  StepLosses losses;
+  int64_t tokens = 0;
+  double step_ms = 0;
+  double tokens_per_s = 0;
+  int64_t start_ns = 0, end_ns = 0;
+};
+
+struct TrainOptions {
+  Config config;                           // validated
+  const TokenData* data = nullptr;         // required
+  const ModelWeights* init = nullptr;      // nullptr: initialise from config.train.seed
+  Backend* backend = nullptr;              // nullptr: the CPU backend
+  tracer::Tracer* tracer = nullptr;        // nullptr: no tracing (also when config.trace.enabled is false)
+  const std::atomic<bool>* cancel = nullptr;  // checked between micro-batches
+  std::function<void(const StepReport&)> on_step;  // called after each step, from rank 0's thread
+  bool gather_weights = false;             // return the full model after the last step
+  // Tracing can be switched per step (benchmarks): returns whether step s is traced. Default: all.
+  std::function<bool(int)> trace_step;
+};
+
+struct TrainResult {
+  std::vector<StepReport> steps;
+  ModelWeights weights;  // gather_weights
+};
+
+// Throws Cancelled when options.cancel was set, or the first rank's error when a rank failed.
+TrainResult train(const TrainOptions& options);
+
+// The full model initialised from the seed, as every layout starts it.
+ModelWeights initialWeights(const ModelConfig& model, uint64_t seed);
+// Zero tensors of the model's shapes, in modelParameters order.
+ModelWeights emptyWeights(const ModelConfig& model);
+
+// The run row for the run file: layout, backend, parallel sizes, schedule, tokens per step, config TOML.
+storage::RunInfo makeRunInfo(const Config& config, const Backend& backend, const std::string& name);
+
+}  // namespace moescope::engine
