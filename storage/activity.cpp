@@ -1,0 +1,33 @@
+#include "storage/activity.h"
+
+#include <algorithm>
+#include <map>
+
+namespace moescope::storage {
+
+std::vector<RankActivity> hostActivity(const Trace& trace) {
+  std::map<int32_t, RankActivity> byRank;
+  for (size_t t = 0; t < trace.tracks.size() && t < trace.spans.size(); ++t) {
+    const TrackInfo& track = trace.tracks[t];
+    if (track.kind != TrackKind::HostThread) continue;
+    RankActivity& ra = byRank[track.rank];
+    ra.rank = track.rank;
+    const RankInfo* info = trace.rank(track.rank);
+    ra.stage = info ? info->stage : 0;
+    const SpanColumns& c = trace.spans[t];
+    ra.items.reserve(ra.items.size() + c.size());
+    for (size_t i = 0; i < c.size(); ++i) {
+      ra.items.push_back({c.start[i], c.endAt(i), c.category[i], c.step[i], c.bytesAt(i)});
+    }
+  }
+  std::vector<RankActivity> out;
+  out.reserve(byRank.size());
+  for (auto& [rank, ra] : byRank) {
+    std::stable_sort(ra.items.begin(), ra.items.end(),
+                     [](const Activity& a, const Activity& b) { return a.start < b.start; });
+    out.push_back(std::move(ra));
+  }
+  return out;
+}
+
+}  // namespace moescope::storage

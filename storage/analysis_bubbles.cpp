@@ -1,0 +1,70 @@
+#include "storage/analysis_bubbles.h"
+
+#include <algorithm>
+#include <map>
+
+#include "storage/analysis_groups.h"
+#include "storage/intervals.h"
+
+namespace moescope::storage {
+
+double theoreticalBubbleShare(int32_t stages, int32_t microbatches) {
+  if (stages < 1 || microbatches < 1) return 0;
+  return static_cast<double>(stages - 1) / static_cast<double>(microbatches + stages - 1);
+}
+
+std::vector<StageStepBubble> bubbles(std::span<const RankActivity> ranks, const RunInfo& run) {
+  const std::vector<StepExtent> extents = stepExtents(ranks);
+  const auto ranksPerStage = countRanksPerStage(ranks);
+  const double theoretical = theoreticalBubbleShare(run.pp, run.microbatches);
+  std::map<std::pair<int32_t, int32_t>, StageStepBubble> rows;
+  for (const auto& [stage, count] : ranksPerStage) {
+    for (const StepExtent& e : extents) {
+      rows[{stage, e.step}] = {stage, e.step, count, e.duration(), 0, 0, 0, theoretical};
+    }
+  }
+  for (const RankActivity& ra : ranks) {
+    const auto groups = groupByStep(ra);
+    for (const StepExtent& e : extents) {
+      std::vector<Interval> busy;
+      if (auto g = groups.find(e.step); g != groups.end()) {
+        for (const Activity* a : g->second) {
+          if (a->category != Category::Wait) busy.push_back({a->start, a->end});
+        }
+      }
+      const int64_t bubble = e.duration() - totalLength(mergeIntervals(std::move(busy)));
+      StageStepBubble& row = rows[{ra.stage, e.step}];
+      row.bubble_ns += bubble;
+      row.max_bubble_ns = std::max(row.max_bubble_ns, bubble);
+    }
+  }
+  std::vector<StageStepBubble> out;
+  for (auto& [key, row] : rows) {
+    row.bubble_ns /= row.ranks;
+    row.share = row.extent_ns > 0 ? static_cast<double>(row.bubble_ns) / static_cast<double>(row.extent_ns) : 0;
+    out.push_back(row);
+  }
+  return out;
+}
+
+std::vector<StageStepBubble> bubblesPerStage(std::span<const StageStepBubble> perStep) {
+  std::map<int32_t, StageStepBubble> byStage;
+  for (const StageStepBubble& r : perStep) {
+    auto [it, fresh] = byStage.try_emplace(r.stage, r);
+    StageStepBubble& s = it->second;
+    s.step = kNone;
+    if (!fresh) {
+      s.extent_ns += r.extent_ns;
+      s.bubble_ns += r.bubble_ns;
+      s.max_bubble_ns += r.max_bubble_ns;
+    }
+  }
+  std::vector<StageStepBubble> out;
+  for (auto& [stage, s] : byStage) {
+    s.share = s.extent_ns > 0 ? static_cast<double>(s.bubble_ns) / static_cast<double>(s.extent_ns) : 0;
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace moescope::storage

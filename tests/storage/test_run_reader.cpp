@@ -1,0 +1,209 @@
+#include "storage/run_reader.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "storage/run_writer.h"
+#include "storage/schema.h"
+#include "storage/synthetic.h"
+#include "tests/storage/temp_run_file.h"
+
+namespace moescope::storage {
+namespace {
+
+// Expects opening (and loading) path to throw a StorageError whose one-line message names the file
+// and contains `problem`.
+void expectRefused(const std::filesystem::path& path, const std::string& problem) {
+  try {
+    RunReader::open(path)->load();
+    FAIL() << "expected " << path << " to be refused with \"" << problem << "\"";
+  } catch (const StorageError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+    EXPECT_NE(message.find(problem), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
+void writeBytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+void execSql(const std::filesystem::path& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
+// A small complete run, its WAL folded into the file.
+void writeSmallRun(const std::filesystem::path& path, int64_t spans = 2000) {
+  SyntheticOptions o;
+  o.stages = 2;
+  o.tp = 1;
+  o.spans = spans;
+  writeSyntheticRun(path, o);
+}
+
+TEST(RunReader, RefusesAMissingFile) {
+  testing::TempRunFile file;
+  expectRefused(file.path(), "no such file");
+}
+
+TEST(RunReader, RefusesAnEmptyFile) {
+  testing::TempRunFile file;
+  writeBytes(file.path(), "");
+  expectRefused(file.path(), "empty file");
+}
+
+TEST(RunReader, RefusesAFileThatIsNotSQLite) {
+  testing::TempRunFile file;
+  writeBytes(file.path(), "{\"traceEvents\": []}\n" + std::string(5000, ' '));
+  expectRefused(file.path(), "not a SQLite database");
+}
+
+TEST(RunReader, RefusesAFileFromANewerVersion) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path());
+  execSql(file.path(), ("PRAGMA user_version = " + std::to_string(schema::kVersion + 1)).c_str());
+  expectRefused(file.path(), "newer moescope (file version " + std::to_string(schema::kVersion + 1));
+}
+
+TEST(RunReader, RefusesASQLiteFileThatIsNotARunFile) {
+  testing::TempRunFile file;
+  execSql(file.path(), "CREATE TABLE photos (id INTEGER)");
+  expectRefused(file.path(), "not a moescope run file");
+}
+
+TEST(RunReader, RefusesARunFileWithMissingTables) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path());
+  execSql(file.path(), "DROP TABLE counter; DROP TABLE step_metric;");
+  expectRefused(file.path(), "missing tables: counter, step_metric");
+}
+
+TEST(RunReader, RefusesATruncatedFile) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path());
+  const auto size = std::filesystem::file_size(file.path());
+  ASSERT_GT(size, 8192u);
+  std::filesystem::resize_file(file.path(), size / 2);
+  expectRefused(file.path(), "truncated file");
+}
+
+TEST(RunReader, RefusesAFileTruncatedInsideItsHeader) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path());
+  std::filesystem::resize_file(file.path(), 50);
+  expectRefused(file.path(), "truncated file");
+}
+
+TEST(RunReader, RefusesACorruptFile) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path(), 20000);
+  // Overwrite the pages after the first four (the schema) with garbage, keeping the length.
+  const auto size = std::filesystem::file_size(file.path());
+  {
+    std::fstream f(file.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4 * 4096);
+    std::string garbage(size - 4 * 4096, '\0');
+    for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 7919) % 251);
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  expectRefused(file.path(), "corrupt file");
+}
+
+TEST(RunReader, RefusesAFileWithACorruptHeader) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path());
+  {
+    std::fstream f(file.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    f.write("garbage garbage garbage", 23);
+  }
+  expectRefused(file.path(), "not a SQLite database");
+}
+
+TEST(RunReader, LoadWindowKeepsOnlySpansThatIntersect) {
+  testing::TempRunFile file;
+  {
+    auto w = RunWriter::create(file.path(), RunInfo{});
+    w->addTrack({});
+    const uint32_t n = w->intern("x");
+    // [0,100) [50,60) [100,200) [150,400) [300,310)
+    w->addSpans(std::vector<SpanRecord>{{0, 0, 100, n}, {0, 50, 60, n}, {0, 100, 200, n}, {0, 150, 400, n},
+                                        {0, 300, 310, n}});
+  }
+  const Trace t = RunReader::open(file.path())->loadWindow(120, 305);
+  ASSERT_EQ(t.spans.size(), 1u);
+  std::vector<int64_t> starts(t.spans[0].start.begin(), t.spans[0].start.end());
+  EXPECT_EQ(starts, (std::vector<int64_t>{100, 150, 300}));
+}
+
+TEST(RunReader, ReadsWhileAWriterCommits) {
+  testing::TempRunFile file;
+  constexpr int kBatches = 40, kPerBatch = 250;
+  std::atomic<bool> created = false, done = false;
+  std::thread writerThread([&] {
+    auto w = RunWriter::create(file.path(), RunInfo{});
+    w->addTrack({});
+    const uint32_t n = w->intern("attention");
+    w->commit();
+    created = true;
+    for (int b = 0; b < kBatches; ++b) {
+      std::vector<SpanRecord> spans;
+      for (int i = 0; i < kPerBatch; ++i) {
+        const int64_t t = (b * kPerBatch + i) * 10;
+        spans.push_back({0, t, t + 5, n, Category::ComputeAttention});
+      }
+      w->addSpans(spans);
+      w->commit();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    w->setStatus(RunStatus::Complete, "", 0);
+    w->commit();
+    done = true;
+  });
+  while (!created) std::this_thread::yield();
+  auto reader = RunReader::open(file.path());
+  Trace t = reader->load();
+  size_t refreshes = 0;
+  for (;;) {
+    const bool finished = done;
+    // Every snapshot holds whole batches: commits are atomic.
+    EXPECT_EQ(t.spanCount() % kPerBatch, 0u);
+    if (reader->refresh(t)) ++refreshes;
+    if (finished && t.run.status == RunStatus::Complete) break;
+  }
+  writerThread.join();
+  reader->refresh(t);
+  ASSERT_EQ(t.spanCount(), static_cast<size_t>(kBatches * kPerBatch));
+  for (size_t i = 0; i < t.spans[0].size(); ++i) ASSERT_EQ(t.spans[0].start[i], static_cast<int64_t>(i) * 10);
+  EXPECT_GE(refreshes, 2u);
+  EXPECT_FALSE(reader->refresh(t));  // nothing new
+}
+
+TEST(RunReader, RefreshKeepsEachTrackSorted) {
+  testing::TempRunFile file;
+  auto w = RunWriter::create(file.path(), RunInfo{});
+  w->addTrack({});
+  const uint32_t n = w->intern("x");
+  w->addSpans(std::vector<SpanRecord>{{0, 10, 20, n}, {0, 30, 40, n}});
+  w->commit();
+  auto reader = RunReader::open(file.path());
+  Trace t = reader->load();
+  // A parent span recorded after its children (the tracer writes spans when they end).
+  w->addSpans(std::vector<SpanRecord>{{0, 5, 50, n}, {0, 60, 70, n}});
+  w->commit();
+  EXPECT_TRUE(reader->refresh(t));
+  std::vector<int64_t> starts(t.spans[0].start.begin(), t.spans[0].start.end());
+  EXPECT_EQ(starts, (std::vector<int64_t>{5, 10, 30, 60}));
+  EXPECT_EQ(t.spans[0].maxDuration, 45);
+}
+
+}  // namespace
+}  // namespace moescope::storage
