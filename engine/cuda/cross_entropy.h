@@ -1,0 +1,23 @@
+// Cross-entropy from logits on the GPU (CPU reference: engine/cpu/ops.h crossEntropyForward/Backward).
+// T = float or __nv_bfloat16; computed in float.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace moescope::engine::cuda {
+
+// losses [n] fp32 overwritten with −log softmax(logits[i])[targets[i]]. logits [n,V]; targets [n].
+template <typename T>
+void crossEntropyForward(float* losses, const T* logits, const int32_t* targets, int n, int V,
+                         cudaStream_t stream);
+
+// dlogits [n,V] += scale · (softmax(logits[i]) − onehot(targets[i])) (scale = 1/N for a mean over N).
+// dlogits may not alias logits.
+template <typename T>
+void crossEntropyBackward(T* dlogits, const T* logits, const int32_t* targets, float scale, int n, int V,
+                          cudaStream_t stream);
+
+}  // namespace moescope::engine::cuda

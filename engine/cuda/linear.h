@@ -1,0 +1,44 @@
+// The linear layer y = x Wᵀ + b, W [out, in], through cuBLASLt: bf16 or fp32 operands, fp32
+// accumulation (pure fp32 in the fp32 mode: no TF32), bias in the GEMM's epilogue. CPU reference:
+// engine/cpu/ops.h linearForward/linearBackward.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+namespace moescope::engine::cuda {
+
+// A cuBLASLt handle and its workspace on the current device. One per device (per rank thread); not
+// shared between streams running at the same time.
+class CublasLt {
+ public:
+  explicit CublasLt(size_t workspaceBytes = size_t{32} << 20);
+  ~CublasLt();
+  CublasLt(const CublasLt&) = delete;
+  CublasLt& operator=(const CublasLt&) = delete;
+
+  cublasLtHandle_t handle() const { return handle_; }
+  void* workspace() const { return workspace_; }
+  size_t workspaceBytes() const { return workspaceBytes_; }
+
+ private:
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspaceBytes_ = 0;
+};
+
+// y [n,out] overwritten; x [n,in]; w [out,in]; b [out] or nullptr. T = float or __nv_bfloat16.
+template <typename T>
+void linearForward(CublasLt& lt, T* y, const T* x, const T* w, const T* b, int n, int in, int out,
+                   cudaStream_t stream);
+
+// dx [n,in] += dy W (T); dw [out,in] += dyᵀ x (fp32); db [out] += Σ_rows dy (fp32, atomics). Each of
+// dx, dw, db optional. dy [n,out]; x [n,in]; w [out,in].
+template <typename T>
+void linearBackward(CublasLt& lt, T* dx, float* dw, float* db, const T* dy, const T* x, const T* w, int n,
+                    int in, int out, cudaStream_t stream);
+
+}  // namespace moescope::engine::cuda
