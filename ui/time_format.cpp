@@ -1,5 +1,6 @@
 #include "ui/time_format.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -45,6 +46,40 @@ std::string formatTick(int64_t ns, int64_t spacing, int64_t magnitude) {
        s *= 10)
     ++decimals;
   return format(static_cast<double>(ns) / u.scale, decimals, u.name);
+}
+
+std::optional<int64_t> parseDuration(std::string_view text) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    return s;
+  };
+  text = trim(text);
+  size_t n = 0;
+  while (n < text.size() && (std::isdigit(static_cast<unsigned char>(text[n])) || text[n] == '.' ||
+                             (n == 0 && (text[n] == '-' || text[n] == '+'))))
+    ++n;
+  if (n == 0) return std::nullopt;
+  const std::string number(text.substr(0, n));
+  char* end = nullptr;
+  const double value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size()) return std::nullopt;
+  const std::string_view unit = trim(text.substr(n));
+  double scale = 0;
+  if (unit.empty() || unit == "ns") scale = 1;
+  else if (unit == "us" || unit == "µs") scale = 1e3;
+  else if (unit == "ms") scale = 1e6;
+  else if (unit == "s") scale = 1e9;
+  else return std::nullopt;
+  return std::llround(value * scale);
+}
+
+std::optional<TimeRange> parseTimeRange(std::string_view text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  const auto a = parseDuration(text.substr(0, colon)), b = parseDuration(text.substr(colon + 1));
+  if (!a || !b || *b <= *a) return std::nullopt;
+  return TimeRange{*a, *b};
 }
 
 int64_t niceStep(double minSpacing) {

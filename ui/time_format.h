@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ui/time_mapping.h"
@@ -17,6 +19,11 @@ std::string formatDuration(int64_t ns);
 // on the ruler), the decimals suit spacing, so all labels share a unit and neighbours differ:
 // "1.20 ms", "1.25 ms".
 std::string formatTick(int64_t ns, int64_t spacing, int64_t magnitude);
+
+// "250ms", "1.5 s", "40us", "40µs", "1200" (nanoseconds without a unit); nothing when unreadable.
+std::optional<int64_t> parseDuration(std::string_view text);
+// "T0:T1" with durations as parseDuration reads them, e.g. "120ms:180ms"; T1 must exceed T0.
+std::optional<TimeRange> parseTimeRange(std::string_view text);
 
 struct RulerTick {
   double x = 0;    // pixel in the time area

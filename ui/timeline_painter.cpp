@@ -17,14 +17,16 @@ constexpr double kMinLabelPx = 14;
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
 
+// The ruler: tick labels in its upper band (kTickBand px), the steps in the band below.
+constexpr int kTickBand = 22;
+
 void paintRuler(QPainter& p, const TimelineLayout& layout, const DrawList& list, int width, int rowsBottom,
                 int64_t origin) {
   const int lw = layout.metrics.labelWidth, rh = layout.metrics.rulerHeight;
-  p.fillRect(QRect(0, 0, width, rh), palette::kRulerBackground);
   int64_t step = 1;
   const auto ticks = rulerTicks(list.mapping, origin, 110, &step);
-  const int64_t magnitude = std::max(std::llabs(list.mapping.range.end - origin), std::llabs(list.mapping.range.start - origin));
-  p.setPen(palette::kLabelText);
+  const int64_t magnitude =
+      std::max(std::llabs(list.mapping.range.end - origin), std::llabs(list.mapping.range.start - origin));
   for (const auto& t : ticks) {
     const int x = lw + static_cast<int>(std::lround(t.x));
     if (x < lw) continue;
@@ -32,37 +34,40 @@ void paintRuler(QPainter& p, const TimelineLayout& layout, const DrawList& list,
       p.setPen(palette::kGrid);
       p.drawLine(x, rh, x, rowsBottom);
       p.setPen(palette::kLabelText);
-      p.drawLine(x, rh - 9, x, rh);
-      p.drawText(QRect(x + 3, 2, 200, rh - 8), Qt::AlignLeft | Qt::AlignVCenter, qs(formatTick(t.t - origin, step, magnitude)));
+      p.drawLine(x, kTickBand - 8, x, kTickBand);
+      p.drawText(QRect(x + 3, 0, 200, kTickBand - 2), Qt::AlignLeft | Qt::AlignVCenter,
+                 qs(formatTick(t.t - origin, step, magnitude)));
     } else {
-      p.drawLine(x, rh - 4, x, rh);
+      p.setPen(palette::kLabelText);
+      p.drawLine(x, kTickBand - 3, x, kTickBand);
     }
   }
-  p.setPen(palette::kLabelText);
-  const QString span = QStringLiteral("view ") + qs(formatDuration(list.mapping.range.duration()));
-  p.drawText(QRect(8, 0, lw - 12, rh), Qt::AlignLeft | Qt::AlignVCenter, span);
   p.setPen(palette::kGrid);
-  p.drawLine(0, rh - 1, width, rh - 1);
+  p.drawLine(lw, kTickBand, width, kTickBand);
+  p.drawLine(lw, rh - 1, width, rh - 1);
 }
 
 void paintSteps(QPainter& p, const storage::Trace& trace, const TimelineLayout& layout, const TimeMapping& m,
                 int rowsBottom) {
   if (trace.steps.empty()) return;
   const int lw = layout.metrics.labelWidth, rh = layout.metrics.rulerHeight;
-  QPen pen(QColor(0x55, 0x5b, 0x66), 1, Qt::DashLine);
+  const QPen dashed(QColor(0x55, 0x5b, 0x66), 1, Qt::DashLine);
   const QFontMetrics fm(p.font());
   for (const auto& s : trace.steps) {
     if (s.end_ns <= m.range.start || s.start_ns >= m.range.end) continue;
     const double x0 = m.toX(s.start_ns), x1 = m.toX(s.end_ns);
+    const QRectF band(lw + std::max(x0, -2.0), kTickBand + 2, std::min(x1, m.width + 2) - std::max(x0, -2.0),
+                      rh - kTickBand - 5);
+    p.fillRect(band, s.step % 2 ? QColor(0xd5, 0xdb, 0xe6) : QColor(0xc9, 0xd3, 0xe2));
     if (x0 >= 0) {
-      p.setPen(pen);
-      p.drawLine(QPointF(lw + x0, rh), QPointF(lw + x0, rowsBottom));
+      p.setPen(dashed);
+      p.drawLine(QPointF(lw + x0, kTickBand), QPointF(lw + x0, rowsBottom));
     }
-    const QString label = QStringLiteral("step %1").arg(s.step);
-    if (x1 - x0 > fm.horizontalAdvance(label) + 12) {
-      p.setPen(QColor(0x55, 0x5b, 0x66));
-      const double lx = std::max(x0, 0.0) + 4;
-      p.drawText(QRectF(lw + lx, rh - 13, 120, 12), Qt::AlignLeft | Qt::AlignBottom, label);
+    QString label = QStringLiteral("step %1").arg(s.step);
+    if (band.width() > fm.horizontalAdvance(label) * 3) label += QStringLiteral("  ·  ") + qs(formatDuration(s.end_ns - s.start_ns));
+    if (band.width() > fm.horizontalAdvance(label) + 8) {
+      p.setPen(palette::kLabelText);
+      p.drawText(band, Qt::AlignCenter, label);
     }
   }
 }
@@ -141,11 +146,21 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
   }
   p.restore();
 
-  // The time area.
+  // The ruler and the step marks span the ruler and the rows; then the rows' contents.
+  p.fillRect(QRect(0, 0, width, rh), palette::kRulerBackground);
   p.save();
-  p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
+  p.setClipRect(QRect(lw, 0, width - lw, rowsBottom));
   paintRuler(p, layout, list, width, rowsBottom, state.origin);
   paintSteps(p, trace, layout, m, rowsBottom);
+  p.restore();
+  p.save();
+  p.setClipRect(QRect(0, 0, lw, rh));
+  p.setPen(palette::kLabelText);
+  p.drawText(QRect(8, 0, lw - 12, rh), Qt::AlignLeft | Qt::AlignVCenter,
+             QStringLiteral("view ") + qs(formatDuration(m.range.duration())));
+  p.restore();
+  p.save();
+  p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
 
   auto boxRect = [&](const TimelineRow& row, double x0, double x1) {
     const int top = layout.boxTop(row) - state.scrollY, bottom = layout.boxBottom(row) - state.scrollY;
@@ -168,6 +183,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     if (item.kind == DrawKind::Folded && item.mixed) fill = fill.lighter(112);
     p.fillRect(rect, fill);
     if (item.phase == Phase::Backward && w >= 4) p.fillRect(rect, backwardHatch);
+    // Waiting for a peer is bubble time too: hatched like the bubbles around it.
+    if (item.category == storage::Category::Wait && !item.mixed && w >= 4) p.fillRect(rect, bubbleHatch);
     if (item.kind == DrawKind::Folded && w >= 6) {
       // A folded block: a darker bar along its bottom marks it as many spans.
       p.fillRect(QRectF(rect.left(), rect.bottom() - 2, rect.width(), 2), fill.darker(160));

@@ -6,7 +6,7 @@ QColor categoryColor(storage::Category c) { return QColor::fromRgba(storage::cat
 
 QColor spanFill(storage::Category c, storage::Phase p) {
   const QColor base = categoryColor(c);
-  return p == storage::Phase::Backward ? base.darker(150) : base;
+  return p == storage::Phase::Backward && c != storage::Category::Wait ? base.darker(150) : base;
 }
 
 QColor textOn(const QColor& fill) {

@@ -10,7 +10,7 @@
 namespace moescope::ui {
 
 QColor categoryColor(storage::Category c);
-// The fill of a span box: the category's colour, darker for the backward pass.
+// The fill of a span box: the category's colour, darker for the backward pass (waits excepted).
 QColor spanFill(storage::Category c, storage::Phase p);
 // Text drawn on a fill: black or white, whichever reads better.
 QColor textOn(const QColor& fill);

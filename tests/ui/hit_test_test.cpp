@@ -11,7 +11,9 @@ Q_DECLARE_METATYPE(std::optional<Hit>)
 
 namespace {
 
-// Rows (default metrics): ruler 0-28, rank 0 header 28-50, track 0 50-74 (boxes 53-71), rank 1
+const LayoutMetrics kMetrics{.rulerHeight = 28, .groupHeight = 22, .trackHeight = 24, .boxMargin = 3, .labelWidth = 210};
+
+// Rows: ruler 0-28, rank 0 header 28-50, track 0 50-74 (boxes 53-71), rank 1
 // header 74-96, track 1 96-120 (boxes 99-117). One pixel is one microsecond.
 storage::Trace twoRanks() {
   storage::Trace trace = test::makeTrace(2, {{0, 0, 100'000, Category::ComputeAttention},
@@ -56,7 +58,7 @@ class HitTestTest : public QObject {
     QFETCH(int, y);
     QFETCH(std::optional<Hit>, expected);
     const auto trace = twoRanks();
-    const auto layout = layoutTimeline(trace, {});
+    const auto layout = layoutTimeline(trace, {}, kMetrics);
     const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 400'000}, 400});
     const auto hit = hitTest(trace, layout, list, x, y);
     QCOMPARE(hit.has_value(), expected.has_value());
@@ -68,7 +70,7 @@ class HitTestTest : public QObject {
 
   void thinSpansGetAMargin() {
     const auto trace = test::makeTrace(1, {{0, 100'000, 100'500}});  // half a pixel
-    const auto layout = layoutTimeline(trace, {});
+    const auto layout = layoutTimeline(trace, {}, kMetrics);
     const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 400'000}, 400});
     QVERIFY(hitTest(trace, layout, list, 101.5, 62).has_value());
     QVERIFY(!hitTest(trace, layout, list, 103.5, 62).has_value());
@@ -76,7 +78,7 @@ class HitTestTest : public QObject {
 
   void headersForCollapsing() {
     const auto trace = twoRanks();
-    const auto layout = layoutTimeline(trace, {});
+    const auto layout = layoutTimeline(trace, {}, kMetrics);
     QCOMPARE(groupAt(layout, 30), std::optional<int32_t>(0));
     QCOMPARE(groupAt(layout, 80), std::optional<int32_t>(1));
     QCOMPARE(groupAt(layout, 62), std::optional<int32_t>());

@@ -1,0 +1,207 @@
+#include "ui/main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QKeySequence>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <exception>
+
+#include "ui/run_view.h"
+#include "ui/timeline_widget.h"
+
+namespace moescope::ui {
+namespace {
+
+constexpr int kMaxRecent = 10;
+const char* const kRecentKey = "recentFiles";
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+  setWindowTitle(tr("moescope"));
+  setAcceptDrops(true);
+  resize(1600, 950);
+  tabs_ = new QTabWidget(this);
+  tabs_->setTabsClosable(true);
+  tabs_->setDocumentMode(true);
+  setCentralWidget(tabs_);
+  connect(tabs_, &QTabWidget::tabCloseRequested, this, &MainWindow::closeRun);
+  createMenus();
+  statusBar()->showMessage(tr("Open a run file: File > Open, or drop it on this window"));
+}
+
+void MainWindow::createMenus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(tr("&Open..."), QKeySequence::Open, this, &MainWindow::openDialog);
+  recentMenu_ = file->addMenu(tr("Open &Recent"));
+  rebuildRecentMenu();
+  file->addAction(tr("&Close Run"), QKeySequence::Close, this, [this] {
+    if (tabs_->currentIndex() >= 0) closeRun(tabs_->currentIndex());
+  });
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, qApp, &QApplication::closeAllWindows);
+
+  auto withTimeline = [this](auto&& f) {
+    return [this, f] {
+      if (RunView* run = currentRun()) f(run->timeline());
+    };
+  };
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  view->addAction(tr("Zoom &In (W, wheel)"), withTimeline([](TimelineWidget* t) { t->zoomBy(1.25); }));
+  view->addAction(tr("Zoom &Out (S, wheel)"), withTimeline([](TimelineWidget* t) { t->zoomBy(1 / 1.25); }));
+  view->addAction(tr("&Undo Zoom"), QKeySequence::Undo, this, withTimeline([](TimelineWidget* t) { t->undoZoom(); }));
+  view->addAction(tr("&Fit All"), QKeySequence(Qt::CTRL | Qt::Key_0), this,
+                  withTimeline([](TimelineWidget* t) { t->fitAll(); }));
+  view->addAction(tr("Fit to &Step"), QKeySequence(Qt::CTRL | Qt::Key_T), this, &MainWindow::fitStep);
+  view->addAction(tr("&Go to Step..."), QKeySequence(Qt::CTRL | Qt::Key_G), this, &MainWindow::goToStep);
+  view->addSeparator();
+  view->addAction(tr("&Find..."), QKeySequence::Find, this, [this] {
+    if (RunView* run = currentRun()) run->focusSearch();
+  });
+  view->addAction(tr("Find &Next"), QKeySequence::FindNext, this, [this] {
+    if (RunView* run = currentRun()) run->findNext(true);
+  });
+  view->addAction(tr("Find &Previous"), QKeySequence::FindPrevious, this, [this] {
+    if (RunView* run = currentRun()) run->findNext(false);
+  });
+  view->addSeparator();
+  view->addAction(tr("&Collapse All Ranks"), withTimeline([](TimelineWidget* t) { t->setAllCollapsed(true); }));
+  view->addAction(tr("&Expand All Ranks"), withTimeline([](TimelineWidget* t) { t->setAllCollapsed(false); }));
+
+  QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&Navigation"), this, &MainWindow::showKeys);
+}
+
+RunView* MainWindow::currentRun() const { return qobject_cast<RunView*>(tabs_->currentWidget()); }
+
+int MainWindow::runCount() const { return tabs_->count(); }
+
+bool MainWindow::openRun(const QString& path) {
+  const QString canonical = QFileInfo(path).absoluteFilePath();
+  for (int i = 0; i < tabs_->count(); ++i) {
+    if (auto* run = qobject_cast<RunView*>(tabs_->widget(i)); run && run->path() == canonical) {
+      tabs_->setCurrentIndex(i);
+      return true;
+    }
+  }
+  RunView* run = nullptr;
+  try {
+    run = new RunView(canonical, tabs_);
+  } catch (const std::exception& e) {
+    QMessageBox box(QMessageBox::Critical, tr("Cannot open run"),
+                    tr("moescope could not open %1.").arg(QFileInfo(path).fileName()), QMessageBox::Ok, this);
+    box.setInformativeText(QString::fromUtf8(e.what()));
+    box.exec();
+    statusBar()->showMessage(tr("Could not open %1").arg(path));
+    return false;
+  }
+  const int index = tabs_->addTab(run, run->title());
+  tabs_->setTabToolTip(index, canonical);
+  tabs_->setCurrentIndex(index);
+  connect(run, &RunView::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 5000); });
+  connect(run, &RunView::titleChanged, this, [this, run] {
+    const int i = tabs_->indexOf(run);
+    if (i >= 0) tabs_->setTabText(i, run->title());
+  });
+  addRecent(canonical);
+  statusBar()->showMessage(
+      tr("%1: %2 spans. Wheel or W/S zoom, drag or A/D pan, shift-drag zooms to a range, Backspace undoes.")
+          .arg(QFileInfo(path).fileName())
+          .arg(run->trace().spanCount()));
+  run->timeline()->setFocus();
+  return true;
+}
+
+void MainWindow::openDialog() {
+  const QStringList paths = QFileDialog::getOpenFileNames(this, tr("Open run"), QString(),
+                                                          tr("moescope runs (*.moescope);;All files (*)"));
+  for (const QString& p : paths) openRun(p);
+}
+
+void MainWindow::closeRun(int index) {
+  QWidget* w = tabs_->widget(index);
+  tabs_->removeTab(index);
+  delete w;
+}
+
+QStringList MainWindow::recentFiles() const { return QSettings().value(kRecentKey).toStringList(); }
+
+void MainWindow::addRecent(const QString& path) {
+  QSettings settings;
+  QStringList recent = settings.value(kRecentKey).toStringList();
+  recent.removeAll(path);
+  recent.prepend(path);
+  while (recent.size() > kMaxRecent) recent.removeLast();
+  settings.setValue(kRecentKey, recent);
+  rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+  recentMenu_->clear();
+  const QStringList recent = recentFiles();
+  for (const QString& path : recent) {
+    recentMenu_->addAction(QFileInfo(path).fileName() + QStringLiteral("  —  ") + path, this,
+                           [this, path] { openRun(path); });
+  }
+  recentMenu_->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+  if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+  for (const QUrl& url : event->mimeData()->urls()) {
+    if (url.isLocalFile()) openRun(url.toLocalFile());
+  }
+  event->acceptProposedAction();
+}
+
+void MainWindow::goToStep() {
+  RunView* run = currentRun();
+  if (!run) return;
+  const auto& steps = run->trace().steps;
+  if (steps.empty()) {
+    statusBar()->showMessage(tr("This run has no steps"), 5000);
+    return;
+  }
+  bool ok = false;
+  const int step = QInputDialog::getInt(this, tr("Go to step"), tr("Step:"), run->timeline()->stepAtCenter().value_or(0),
+                                        steps.front().step, steps.back().step, 1, &ok);
+  if (ok && !run->timeline()->fitStep(step)) statusBar()->showMessage(tr("No step %1").arg(step), 5000);
+}
+
+void MainWindow::fitStep() {
+  RunView* run = currentRun();
+  if (!run) return;
+  if (auto step = run->timeline()->stepAtCenter()) run->timeline()->fitStep(*step);
+}
+
+void MainWindow::showKeys() {
+  QMessageBox::information(
+      this, tr("Navigation"),
+      tr("<table>"
+         "<tr><td><b>Wheel, W / S</b></td><td>zoom in / out around the pointer</td></tr>"
+         "<tr><td><b>Drag, A / D, arrows</b></td><td>pan (dragging also scrolls the rows)</td></tr>"
+         "<tr><td><b>Shift+wheel</b></td><td>scroll the rows</td></tr>"
+         "<tr><td><b>Shift-drag, right-drag</b></td><td>zoom to the selected range</td></tr>"
+         "<tr><td><b>Double-click</b></td><td>zoom to a span</td></tr>"
+         "<tr><td><b>Backspace, Ctrl+Z</b></td><td>undo zoom</td></tr>"
+         "<tr><td><b>Ctrl+0</b></td><td>fit all</td></tr>"
+         "<tr><td><b>Ctrl+T / Ctrl+G</b></td><td>fit to the step in view / go to step N</td></tr>"
+         "<tr><td><b>Click</b></td><td>select a span; on a rank's header: collapse or expand it</td></tr>"
+         "<tr><td><b>Ctrl+F, F3, Shift+F3</b></td><td>search by name, next, previous</td></tr>"
+         "</table>"));
+}
+
+}  // namespace moescope::ui

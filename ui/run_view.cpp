@@ -1,0 +1,203 @@
+#include "ui/run_view.h"
+
+#include <QFileInfo>
+#include <QGuiApplication>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListView>
+#include <QLocale>
+#include <QScrollBar>
+#include <QSplitter>
+#include <QTableView>
+#include <QTimer>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include "ui/legend_model.h"
+#include "ui/span_details_model.h"
+#include "ui/time_format.h"
+#include "ui/timeline_widget.h"
+
+namespace moescope::ui {
+namespace {
+
+constexpr int kRefreshMs = 1000;
+
+QString runSummary(const storage::Trace& t) {
+  const auto& r = t.run;
+  return QStringLiteral("%1 · %2 · pp %3 tp %4 dp %5 · %6 micro-batches · %7 · %8 spans · %9")
+      .arg(QString::fromStdString(r.layout.empty() ? std::string("?") : r.layout),
+           QString::fromStdString(std::string(storage::scheduleName(r.schedule))))
+      .arg(r.pp)
+      .arg(r.tp)
+      .arg(r.dp)
+      .arg(r.microbatches)
+      .arg(QString::fromStdString(r.backend.empty() ? std::string("?") : r.backend),
+           QLocale().toString(static_cast<qulonglong>(t.spanCount())),
+           QString::fromStdString(std::string(storage::runStatusName(r.status))));
+}
+
+}  // namespace
+
+RunView::RunView(const QString& path, QWidget* parent) : QWidget(parent), path_(path) {
+  reader_ = storage::RunReader::open(path.toStdString());
+  trace_ = reader_->load();
+
+  timeline_ = new TimelineWidget(this);
+  vscroll_ = new QScrollBar(Qt::Vertical, this);
+
+  searchEdit_ = new QLineEdit(this);
+  searchEdit_->setPlaceholderText(tr("Search spans by name (Enter: next, Shift+Enter: previous)"));
+  searchEdit_->setClearButtonEnabled(true);
+  auto* prev = new QToolButton(this);
+  prev->setText(tr("◀ Previous"));
+  auto* next = new QToolButton(this);
+  next->setText(tr("Next ▶"));
+  searchStatus_ = new QLabel(this);
+  runStatus_ = new QLabel(this);
+
+  legend_ = new LegendModel(this);
+  auto* legendView = new QListView(this);
+  legendView->setModel(legend_);
+  legendView->setUniformItemSizes(true);
+  auto* legendNote = new QLabel(tr("Backward spans are darker and hatched; bubbles (idle time of a stage "
+                                   "inside a step) are hatched red. Uncheck a category to hide it."),
+                                this);
+  legendNote->setWordWrap(true);
+
+  details_ = new SpanDetailsModel(this);
+  auto* detailsView = new QTableView(this);
+  detailsView->setModel(details_);
+  detailsView->verticalHeader()->hide();
+  detailsView->horizontalHeader()->setStretchLastSection(true);
+  detailsView->setSelectionBehavior(QAbstractItemView::SelectRows);
+  detailsView->setWordWrap(false);
+
+  auto* side = new QWidget(this);
+  auto* sideLayout = new QVBoxLayout(side);
+  sideLayout->setContentsMargins(0, 0, 0, 0);
+  sideLayout->addWidget(new QLabel(tr("<b>Legend</b>"), side));
+  sideLayout->addWidget(legendView, 2);
+  sideLayout->addWidget(legendNote);
+  sideLayout->addWidget(new QLabel(tr("<b>Selected span</b>"), side));
+  sideLayout->addWidget(detailsView, 3);
+
+  auto* timelineBox = new QWidget(this);
+  auto* timelineLayout = new QHBoxLayout(timelineBox);
+  timelineLayout->setContentsMargins(0, 0, 0, 0);
+  timelineLayout->setSpacing(0);
+  timelineLayout->addWidget(timeline_, 1);
+  timelineLayout->addWidget(vscroll_);
+
+  auto* splitter = new QSplitter(Qt::Horizontal, this);
+  splitter->addWidget(timelineBox);
+  splitter->addWidget(side);
+  splitter->setStretchFactor(0, 1);
+  splitter->setStretchFactor(1, 0);
+  splitter->setSizes({1200, 300});
+
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(searchEdit_, 1);
+  bar->addWidget(prev);
+  bar->addWidget(next);
+  bar->addWidget(searchStatus_);
+  bar->addSpacing(16);
+  bar->addWidget(runStatus_);
+
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(4, 4, 4, 4);
+  layout->addLayout(bar);
+  layout->addWidget(splitter, 1);
+
+  connect(searchEdit_, &QLineEdit::textChanged, this, &RunView::onSearchChanged);
+  connect(searchEdit_, &QLineEdit::returnPressed, this,
+          [this] { findNext(!(QGuiApplication::keyboardModifiers() & Qt::ShiftModifier)); });
+  connect(prev, &QToolButton::clicked, this, [this] { findNext(false); });
+  connect(next, &QToolButton::clicked, this, [this] { findNext(true); });
+  connect(legend_, &LegendModel::hiddenChanged, this, [this] { timeline_->setHiddenCategories(legend_->hidden()); });
+  connect(timeline_, &TimelineWidget::spanSelected, this, &RunView::onSpanSelected);
+  connect(timeline_, &TimelineWidget::viewChanged, this, &RunView::syncScrollBar);
+  connect(timeline_, &TimelineWidget::layoutChanged, this, &RunView::syncScrollBar);
+  connect(vscroll_, &QScrollBar::valueChanged, timeline_, &TimelineWidget::setScrollY);
+
+  timeline_->setTrace(&trace_);
+  legend_->countSpans(trace_);
+  runStatus_->setText(runSummary(trace_));
+
+  refreshTimer_ = new QTimer(this);
+  refreshTimer_->setInterval(kRefreshMs);
+  connect(refreshTimer_, &QTimer::timeout, this, &RunView::refresh);
+  if (isLive()) refreshTimer_->start();
+}
+
+RunView::~RunView() = default;
+
+QString RunView::title() const {
+  QString t = QFileInfo(path_).fileName();
+  if (isLive()) t += tr(" (running)");
+  return t;
+}
+
+bool RunView::isLive() const { return trace_.run.status == storage::RunStatus::Running; }
+
+bool RunView::refresh() {
+  bool grew = false;
+  try {
+    grew = reader_->refresh(trace_);
+    const storage::RunInfo run = reader_->run();
+    const bool ended = run.status != trace_.run.status;
+    trace_.run = run;
+    if (grew) {
+      timeline_->traceGrew();
+      legend_->countSpans(trace_);
+    }
+    if (grew || ended) {
+      runStatus_->setText(runSummary(trace_));
+      emit titleChanged();
+    }
+    if (!isLive()) refreshTimer_->stop();
+  } catch (const std::exception& e) {
+    refreshTimer_->stop();
+    emit statusMessage(tr("Refreshing %1 failed: %2").arg(path_, QString::fromUtf8(e.what())));
+  }
+  return grew;
+}
+
+void RunView::syncScrollBar() {
+  const QSignalBlocker block(vscroll_);
+  vscroll_->setRange(0, timeline_->maxScrollY());
+  vscroll_->setPageStep(timeline_->height());
+  vscroll_->setSingleStep(timeline_->layout().metrics.trackHeight);
+  vscroll_->setValue(timeline_->scrollY());
+}
+
+void RunView::focusSearch() {
+  searchEdit_->setFocus();
+  searchEdit_->selectAll();
+}
+
+void RunView::onSearchChanged(const QString& text) {
+  search_.setQuery(trace_, text.toStdString());
+  if (text.isEmpty()) {
+    searchStatus_->clear();
+    return;
+  }
+  const size_t n = search_.count(trace_);
+  searchStatus_->setText(n == 0 ? tr("no match") : tr("%1 matches").arg(QLocale().toString(static_cast<qulonglong>(n))));
+}
+
+void RunView::findNext(bool forward) {
+  if (search_.query() != searchEdit_->text().toStdString()) onSearchChanged(searchEdit_->text());
+  const auto from = timeline_->selected().value_or(SpanRef{});
+  if (auto hit = search_.next(trace_, from, forward)) {
+    timeline_->selectSpan(*hit, true);
+  } else {
+    emit statusMessage(tr("No span matches \"%1\"").arg(searchEdit_->text()));
+  }
+}
+
+void RunView::onSpanSelected() { details_->setSpan(&trace_, timeline_->selected()); }
+
+}  // namespace moescope::ui

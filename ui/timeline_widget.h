@@ -1,0 +1,120 @@
+// The timeline: paints the prepared draw list of the current view and turns input into navigation.
+// Wheel or W/S zoom at the cursor, drag or A/D pan (drag also scrolls rows), shift-drag or right-drag
+// selects a range to zoom to, double-click zooms to a span, Backspace undoes a zoom, F fits all.
+// A click selects a span (or folds a rank's rows when on its header); hovering shows a tooltip.
+// Everything it draws comes from buildDrawList; it only paints and forwards input.
+#pragma once
+
+#include <QElapsedTimer>
+#include <QWidget>
+#include <bitset>
+#include <optional>
+#include <set>
+
+#include "storage/trace.h"
+#include "ui/draw_list.h"
+#include "ui/hit_test.h"
+#include "ui/time_mapping.h"
+#include "ui/timeline_layout.h"
+#include "ui/zoom_stack.h"
+
+namespace moescope::ui {
+
+class TimelineWidget : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit TimelineWidget(QWidget* parent = nullptr);
+
+  // trace must outlive the widget or the next call. Shows the whole trace.
+  void setTrace(const storage::Trace* trace);
+  // The trace has grown (live refresh): lays out again and keeps the view, following the end when
+  // the view reached it.
+  void traceGrew();
+
+  TimeRange visibleRange() const { return mapping_.range; }
+  TimeRange extent() const { return extent_; }
+  // Shows r; remember pushes the current range on the zoom stack first.
+  void setVisibleRange(TimeRange r, bool remember = true);
+  void undoZoom();
+  void fitAll();
+  // Shows step's extent; false when the trace has no such step.
+  bool fitStep(int32_t step);
+  // The step at the middle of the view, or the first one.
+  std::optional<int32_t> stepAtCenter() const;
+  // factor > 1 zooms in, around x (time-area pixels; the middle when not given).
+  void zoomBy(double factor, std::optional<double> x = std::nullopt);
+  void panBy(double dx);
+
+  void setHiddenCategories(std::bitset<storage::kCategoryCount> hidden);
+  void setCollapsed(int32_t rank, bool collapsed);
+  void toggleCollapsed(int32_t rank);
+  void setAllCollapsed(bool collapsed);
+
+  std::optional<SpanRef> selected() const { return selected_; }
+  // Selects span; reveal scrolls its row into view and pans or zooms so that it shows.
+  void selectSpan(std::optional<SpanRef> span, bool reveal = false);
+
+  int scrollY() const { return scrollY_; }
+  void setScrollY(int y);
+  int maxScrollY() const;
+
+  const TimelineLayout& layout() const { return layout_; }
+  const TimeMapping& mapping() const { return mapping_; }
+  const ZoomStack& zoomStack() const { return zoomStack_; }
+  // The draw list of the current view, prepared if it is out of date.
+  const DrawList& drawList();
+  int timeAreaWidth() const;
+
+ signals:
+  void spanSelected(std::optional<moescope::ui::SpanRef> span);
+  void viewChanged();    // the visible range or the vertical scroll changed
+  void layoutChanged();  // rows were added, collapsed or expanded
+
+ protected:
+  void paintEvent(QPaintEvent* event) override;
+  void resizeEvent(QResizeEvent* event) override;
+  void wheelEvent(QWheelEvent* event) override;
+  void mousePressEvent(QMouseEvent* event) override;
+  void mouseMoveEvent(QMouseEvent* event) override;
+  void mouseReleaseEvent(QMouseEvent* event) override;
+  void mouseDoubleClickEvent(QMouseEvent* event) override;
+  void keyPressEvent(QKeyEvent* event) override;
+  void leaveEvent(QEvent* event) override;
+
+ private:
+  enum class Drag { None, Pan, Select };
+  void setMapping(const TimeMapping& m);
+  void relayout();
+  void invalidate();
+  void rememberForBurst();  // pushes the range on the zoom stack at the start of a wheel/key burst
+  std::optional<Hit> hitAt(QPointF pos);
+  void updateHover(QPointF pos, QPoint globalPos);
+  double timeX(QPointF pos) const;  // widget x to time-area x
+  std::optional<double> cursorX() const;
+
+  const storage::Trace* trace_ = nullptr;
+  TimeRange extent_{0, 1};
+  TimeMapping mapping_;
+  TimelineLayout layout_;
+  std::set<int32_t> collapsed_;
+  std::bitset<storage::kCategoryCount> hidden_;
+  DrawList list_;
+  bool listValid_ = false;
+  int scrollY_ = 0;
+  ZoomStack zoomStack_;
+  QElapsedTimer burst_;
+  std::optional<SpanRef> selected_, hovered_;
+
+  Drag drag_ = Drag::None;
+  QPointF pressPos_;
+  TimeMapping pressMapping_;
+  int pressScrollY_ = 0;
+  bool moved_ = false;
+  std::optional<TimeRange> rangeSelection_;
+};
+
+}  // namespace moescope::ui
+
+Q_DECLARE_METATYPE(moescope::ui::SpanRef)
+Q_DECLARE_METATYPE(std::optional<moescope::ui::SpanRef>)
