@@ -1,18 +1,194 @@
-// moescope-cli train: placeholder until the command lands; it says so and fails.
+// moescope-cli train: MODEL.md's train command. Everything given is checked (config, layout, data,
+// --init checkpoint, output folders) before any file is created; bad input is exit 2 with one line.
+// A run that fails is exit 1 with its run file marked failed; Ctrl-C cancels between micro-batches
+// (exit 130, run file marked cancelled). Checkpoint and metrics are written to temporary names and
+// renamed when complete.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "app/cli_commands.h"
+#include "engine/backend.h"
+#include "engine/checkpoint.h"
+#include "engine/config.h"
+#include "engine/data.h"
+#include "engine/engine_error.h"
+#include "engine/trainer.h"
+#include "tracer/tracer.h"
 
 namespace moescope::app {
+namespace {
+
+namespace fs = std::filesystem;
+using engine::InputError;
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void onInterrupt(int) { g_cancel.store(true); }
+
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string backend = "cpu";
+  std::optional<int64_t> steps;
+  std::optional<std::string> data, init, save, metrics, out;
+};
+
+// The folder a new file would go in must exist (checked before anything is written).
+void checkWritable(const std::string& option, const std::string& path) {
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError(option + ": folder '" + dir.string() + "' does not exist");
+  if (fs::is_directory(p, ec)) throw InputError(option + ": '" + path + "' is a folder");
+}
+
+std::string formatDuration(double seconds) {
+  if (!(seconds >= 0)) seconds = 0;
+  const long s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  }
+  return buf;
+}
+
+int runTrain(const TrainArgs& args) {
+  // 1. Everything that can be bad input, before any file is created.
+  engine::Config config;
+  std::unique_ptr<engine::Backend> backend;
+  std::optional<engine::TokenData> data;
+  std::optional<engine::ModelWeights> init;
+  try {
+    config = engine::loadConfigFile(args.config);
+    for (const auto& set : args.sets) engine::applyOverride(config, set);
+    if (args.steps) config.train.steps = *args.steps;
+    if (args.data) config.data.path = *args.data;
+    engine::validate(config);
+    if (args.backend == "cpu") {
+      backend = engine::makeCpuBackend();
+    } else if (args.backend == "cuda") {
+      throw InputError("--backend cuda: this build has no CUDA backend (not built); use --backend cpu");
+    } else {
+      throw InputError("--backend must be cpu or cuda, got '" + args.backend + "'");
+    }
+    data = engine::TokenData::load(config);
+    if (args.init) init = engine::loadCheckpoint(*args.init, config.model);
+    if (args.save) checkWritable("--save", *args.save);
+    if (args.metrics) checkWritable("--metrics", *args.metrics);
+    if (args.out) checkWritable("--out", *args.out);
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "moescope-cli train: %s\n", e.what());
+    return 2;
+  }
+
+  // 2. The run.
+  std::unique_ptr<tracer::Tracer> tracer;
+  std::string metrics_tmp;
+  std::FILE* metrics = nullptr;
+  auto closeMetrics = [&](bool keep) {
+    if (metrics) std::fclose(metrics);
+    metrics = nullptr;
+    if (metrics_tmp.empty()) return;
+    std::error_code ec;
+    if (keep) {
+      fs::rename(metrics_tmp, *args.metrics, ec);
+      if (ec) throw std::runtime_error("cannot rename '" + metrics_tmp + "': " + ec.message());
+    } else {
+      fs::remove(metrics_tmp, ec);
+    }
+  };
+  g_cancel.store(false);
+  auto previous = std::signal(SIGINT, onInterrupt);
+  struct RestoreSignal {
+    decltype(previous) handler;
+    ~RestoreSignal() { std::signal(SIGINT, handler); }
+  } restore{previous};
+
+  try {
+    if (args.out) {
+      const std::string name = fs::path(*args.out).stem().string();
+      tracer = tracer::Tracer::open(*args.out, engine::makeRunInfo(config, *backend, name));
+      tracer->setMeta("engine.config_file", args.config);
+    }
+    if (args.metrics) {
+      metrics_tmp = *args.metrics + ".tmp";
+      metrics = std::fopen(metrics_tmp.c_str(), "w");
+      if (!metrics) throw std::runtime_error("cannot write '" + metrics_tmp + "'");
+    }
+    engine::TrainOptions options;
+    options.config = config;
+    options.data = &*data;
+    options.init = init ? &*init : nullptr;
+    options.backend = backend.get();
+    options.tracer = tracer.get();
+    options.cancel = &g_cancel;
+    options.gather_weights = args.save.has_value();
+    double elapsed_ms = 0;
+    options.on_step = [&](const engine::StepReport& r) {
+      elapsed_ms += r.step_ms;
+      const double eta = elapsed_ms / (r.step + 1) * static_cast<double>(config.train.steps - r.step - 1) / 1e3;
+      std::fprintf(stderr, "step %d/%lld  loss %.4f (ce %.4f, aux %.4f)  %.0f tokens/s  %.1f ms  ETA %s\n",
+                   r.step + 1, static_cast<long long>(config.train.steps), r.losses.loss, r.losses.ce,
+                   r.losses.aux, r.tokens_per_s, r.step_ms, formatDuration(eta).c_str());
+      if (metrics) {
+        std::fprintf(metrics,
+                     "{\"step\": %d, \"loss\": %.9g, \"ce_loss\": %.9g, \"aux_loss\": %.9g, \"tokens\": %lld, "
+                     "\"step_ms\": %.6g, \"tokens_per_s\": %.6g, \"grad_norm\": %.9g}\n",
+                     r.step, r.losses.loss, r.losses.ce, r.losses.aux, static_cast<long long>(r.tokens), r.step_ms,
+                     r.tokens_per_s, r.losses.grad_norm);
+        std::fflush(metrics);
+      }
+    };
+    engine::TrainResult result = engine::train(options);
+    if (args.save) engine::saveCheckpoint(*args.save, config.model, result.weights);
+    closeMetrics(true);
+    if (tracer) tracer->finish(storage::RunStatus::Complete, "");
+    return 0;
+  } catch (const engine::Cancelled& e) {
+    std::fprintf(stderr, "moescope-cli train: cancelled\n");
+    try {
+      closeMetrics(false);
+      if (tracer) tracer->finish(storage::RunStatus::Cancelled, "cancelled (interrupt)");
+    } catch (const std::exception& inner) {
+      std::fprintf(stderr, "moescope-cli train: %s\n", inner.what());
+    }
+    return 130;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moescope-cli train: %s\n", e.what());
+    try {
+      closeMetrics(false);
+      if (tracer) tracer->finish(storage::RunStatus::Failed, e.what());
+    } catch (const std::exception& inner) {
+      std::fprintf(stderr, "moescope-cli train: %s\n", inner.what());
+    }
+    return 1;
+  }
+}
+
+}  // namespace
 
 void registerTrain(CLI::App& cli, CommandAction& action) {
-  auto* cmd = cli.add_subcommand("train", "not built yet");
-  cmd->callback([&action] {
-    action = [] {
-      std::fprintf(stderr, "moescope-cli train: not built yet\n");
-      return 1;
-    };
-  });
+  auto args = std::make_shared<TrainArgs>();
+  auto* cmd = cli.add_subcommand("train", "train a model under a parallel layout, traced into a run file");
+  cmd->add_option("--config", args->config, "run configuration (TOML)")->required();
+  cmd->add_option("--set", args->sets, "override one key: section.key=value (repeatable)");
+  cmd->add_option("--backend", args->backend, "cpu or cuda");
+  cmd->add_option("--steps", args->steps, "optimizer steps (overrides train.steps)");
+  cmd->add_option("--data", args->data, "token data: a .npy file, a raw byte file, \"random\" (overrides data.path)");
+  cmd->add_option("--init", args->init, "load all weights from this safetensors checkpoint before step 0");
+  cmd->add_option("--save", args->save, "write the weights to this safetensors checkpoint after the last step");
+  cmd->add_option("--metrics", args->metrics, "write one JSON object per step to this file");
+  cmd->add_option("--out", args->out, "the run file (SQLite trace)");
+  cmd->callback([&action, args] { action = [args] { return runTrain(*args); }; });
 }
 
 }  // namespace moescope::app

@@ -54,7 +54,8 @@ TrainResult train(const TrainOptions& options) {
   const Layout layout(config);
   const int world_size = layout.worldSize();
   auto world = backend->makeWorld(world_size);
-  tracer::Tracer* tracer = config.trace.enabled ? options.tracer : nullptr;
+  // The run file gets the ranks and step metrics whenever there is one; spans only when tracing is on.
+  tracer::Tracer* tracer = options.tracer;
 
   std::vector<tracer::TrackRecorder*> recorders(static_cast<size_t>(world_size), nullptr);
   if (tracer) {
@@ -70,7 +71,8 @@ TrainResult train(const TrainOptions& options) {
       tracer->addRank(info);
     }
     for (int r = 0; r < world_size; ++r) {
-      recorders[static_cast<size_t>(r)] = tracer->hostTrack(r, "rank " + std::to_string(r) + " host");
+      tracer::TrackRecorder* track = tracer->hostTrack(r, "rank " + std::to_string(r) + " host");
+      if (config.trace.enabled) recorders[static_cast<size_t>(r)] = track;
     }
   }
 
