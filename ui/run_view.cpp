@@ -145,10 +145,9 @@ bool RunView::isLive() const { return trace_.run.status == storage::RunStatus::R
 bool RunView::refresh() {
   bool grew = false;
   try {
+    const storage::RunStatus before = trace_.run.status;
     grew = reader_->refresh(trace_);
-    const storage::RunInfo run = reader_->run();
-    const bool ended = run.status != trace_.run.status;
-    trace_.run = run;
+    const bool ended = trace_.run.status != before;
     if (grew) {
       timeline_->traceGrew();
       legend_->countSpans(trace_);

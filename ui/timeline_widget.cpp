@@ -326,12 +326,18 @@ void TimelineWidget::mouseReleaseEvent(QMouseEvent* event) {
 }
 
 void TimelineWidget::mouseDoubleClickEvent(QMouseEvent* event) {
-  if (auto hit = hitAt(event->position()); hit && trace_) {
-    const auto& c = trace_->spans[static_cast<size_t>(hit->span.track)];
-    const int64_t s = c.start[hit->span.index], e = c.endAt(hit->span.index);
-    const int64_t margin = std::max<int64_t>((e - s) / 10, 1);
-    setVisibleRange({s - margin, e + margin});
+  // On a span: zoom to it. Elsewhere (a header, empty time) it is a second click.
+  auto hit = event->button() == Qt::LeftButton ? hitAt(event->position()) : std::nullopt;
+  if (!hit || !trace_) {
+    mousePressEvent(event);
+    return;
   }
+  const auto& c = trace_->spans[static_cast<size_t>(hit->span.track)];
+  const int64_t s = c.start[hit->span.index], e = c.endAt(hit->span.index);
+  const int64_t margin = std::max<int64_t>((e - s) / 10, 1);
+  setVisibleRange({s - margin, e + margin});
+  drag_ = Drag::None;
+  moved_ = true;  // the release that follows is not a click
 }
 
 void TimelineWidget::keyPressEvent(QKeyEvent* event) {

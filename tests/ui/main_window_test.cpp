@@ -1,0 +1,139 @@
+// The main window: a file that will not open is a dialog and the window stays up; a run opens in a
+// tab, once, and lands in the recent files; a run that is still being written grows on refresh.
+#include <QApplication>
+#include <QFile>
+#include <QMessageBox>
+#include <QSettings>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include "tests/ui/test_runs.h"
+#include "tests/ui/test_traces.h"
+#include "ui/main_window.h"
+#include "ui/run_view.h"
+#include "ui/timeline_widget.h"
+
+using namespace moescope;
+using namespace moescope::ui;
+using storage::Category;
+
+namespace {
+
+// Closes the next modal message box as soon as it shows, keeping its texts.
+struct DialogCatcher {
+  QString title, text, details;
+  bool seen = false;
+  void arm() {
+    QTimer::singleShot(20, [this] { poll(); });
+  }
+  void poll() {
+    if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
+      title = box->windowTitle();
+      text = box->text();
+      details = box->informativeText();
+      seen = true;
+      box->done(QMessageBox::Ok);
+      return;
+    }
+    QTimer::singleShot(20, [this] { poll(); });
+  }
+};
+
+}  // namespace
+
+class MainWindowTest : public QObject {
+  Q_OBJECT
+
+  QTemporaryDir dir_;
+
+ private slots:
+  void initTestCase() {
+    QCoreApplication::setOrganizationName(QStringLiteral("moescope-tests"));
+    QCoreApplication::setApplicationName(QStringLiteral("main_window_test"));
+    QSettings().clear();
+  }
+
+  void corruptFileIsADialog_data() {
+    QTest::addColumn<QByteArray>("content");
+    QTest::newRow("not SQLite") << QByteArray("this is not a run file\n");
+    QByteArray header("SQLite format 3");
+    header.append('\0');
+    header.append(QByteArray(4000, '\x5a'));
+    QTest::newRow("corrupt SQLite") << header;
+    QTest::newRow("empty") << QByteArray();
+  }
+  void corruptFileIsADialog() {
+    QFETCH(QByteArray, content);
+    const QString path = dir_.filePath(QStringLiteral("bad-%1.moescope").arg(QTest::currentDataTag()).replace(' ', '-'));
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(content);
+    f.close();
+
+    MainWindow window;
+    window.show();
+    DialogCatcher catcher;
+    catcher.arm();
+    QVERIFY(!window.openRun(path));
+    QVERIFY(catcher.seen);
+    QCOMPARE(catcher.title, QString("Cannot open run"));
+    QVERIFY2(catcher.text.contains(QFileInfo(path).fileName()), qPrintable(catcher.text));
+    QVERIFY(!catcher.details.isEmpty());
+    QCOMPARE(window.runCount(), 0);
+    QVERIFY(window.isVisible());
+  }
+
+  void missingFileIsADialog() {
+    MainWindow window;
+    window.show();
+    DialogCatcher catcher;
+    catcher.arm();
+    QVERIFY(!window.openRun(dir_.filePath(QStringLiteral("nothing-here.moescope"))));
+    QVERIFY(catcher.seen);
+    QCOMPARE(window.runCount(), 0);
+  }
+
+  void runOpensOnceAndIsRecent() {
+    const QString path = dir_.filePath(QStringLiteral("good.moescope"));
+    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000}, {1, 500, 1500, Category::ComputeExpert}}));
+    MainWindow window;
+    window.show();
+    QVERIFY(window.openRun(path));
+    QVERIFY(window.openRun(path));
+    QCOMPARE(window.runCount(), 1);
+    QVERIFY(window.currentRun());
+    QCOMPARE(window.currentRun()->trace().spanCount(), size_t(2));
+    QCOMPARE(window.recentFiles().value(0), QFileInfo(path).absoluteFilePath());
+  }
+
+  void aRunningRunGrowsOnRefresh() {
+    const QString path = dir_.filePath(QStringLiteral("live.moescope"));
+    auto trace = test::makeTrace(1, {{0, 0, 1000}});
+    auto writer = test::writeRun(path.toStdString(), trace, storage::RunStatus::Running);
+    MainWindow window;
+    window.show();
+    QVERIFY(window.openRun(path));
+    RunView* run = window.currentRun();
+    QVERIFY(run->isLive());
+    QVERIFY(run->title().contains(QStringLiteral("running")));
+
+    storage::SpanRecord more;
+    more.start = 2000;
+    more.end = 3000;
+    more.category = Category::ComputeExpert;
+    writer->addSpans({&more, 1});
+    writer->commit();
+    QVERIFY(run->refresh());
+    QCOMPARE(run->trace().spanCount(), size_t(2));
+    QVERIFY(run->timeline()->extent().end >= 3000);
+
+    writer->setStatus(storage::RunStatus::Complete, "", 3000);
+    writer->commit();
+    run->refresh();
+    QVERIFY(!run->isLive());
+  }
+};
+
+QTEST_MAIN(MainWindowTest)
+#include "main_window_test.moc"

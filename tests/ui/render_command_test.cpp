@@ -1,0 +1,119 @@
+// `moescope --render`: the program itself, run as a user would, on a small run file.
+#include <QImage>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "tests/ui/test_runs.h"
+#include "tests/ui/test_traces.h"
+#include "ui/timeline_layout.h"
+#include "ui/timeline_palette.h"
+#include "ui/timeline_render.h"
+
+using namespace moescope;
+using namespace moescope::ui;
+using storage::Category;
+
+class RenderCommandTest : public QObject {
+  Q_OBJECT
+
+  QTemporaryDir dir_;
+  QString run_;
+  storage::Trace trace_;
+
+  // Runs moescope without a platform set, so that it must choose the offscreen one itself.
+  static int moescope(const QStringList& args, QString* output = nullptr) {
+    QProcess p;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.remove(QStringLiteral("QT_QPA_PLATFORM"));
+    env.remove(QStringLiteral("DISPLAY"));
+    env.remove(QStringLiteral("WAYLAND_DISPLAY"));
+    p.setProcessEnvironment(env);
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(QStringLiteral(MOESCOPE_BINARY_DIR "/bin/moescope"), args);
+    if (!p.waitForFinished(60'000)) return -1;
+    if (output) *output = QString::fromUtf8(p.readAll());
+    return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+  }
+
+  QColor pixelAt(const QImage& image, const RenderOptions& o, int32_t track, int64_t t) {
+    const TimelineLayout layout = layoutTimeline(trace_, {}, o.metrics);
+    const TimeMapping m = renderMapping(trace_, o);
+    const auto& row = layout.rows[static_cast<size_t>(layout.rowOfTrack(track))];
+    return image.pixelColor(o.metrics.labelWidth + static_cast<int>(m.toX(t)), layout.boxTop(row) + 1);
+  }
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    // Times on a late clock, as a real run has them: the picture is drawn from the run's start.
+    const int64_t t0 = 5'000'000'000;
+    trace_ = test::makeTrace(3, {{0, t0, t0 + 500'000, Category::ComputeAttention},
+                                 {0, t0 + 500'000, t0 + 1'000'000, Category::CommTpAllreduce},
+                                 {1, t0, t0 + 1'000'000, Category::ComputeExpert},
+                                 {2, t0, t0 + 250'000, Category::MoeSlice},
+                                 {2, t0 + 250'000, t0 + 1'000'000, Category::CommPpSendrecv}});
+    run_ = dir_.filePath(QStringLiteral("small.moescope"));
+    test::writeRun(run_.toStdString(), trace_);
+  }
+
+  void picturePixelsHaveCategoryColours() {
+    const QString png = dir_.filePath(QStringLiteral("small.png"));
+    QString out;
+    QCOMPARE(moescope({QStringLiteral("--render"), png, run_, QStringLiteral("--size"), QStringLiteral("900x260")}, &out), 0);
+    QVERIFY2(out.contains(QStringLiteral("wrote")), qPrintable(out));
+    const QImage image(png);
+    QCOMPARE(image.size(), QSize(900, 260));
+    RenderOptions o;
+    o.size = image.size();
+    const int64_t t0 = 5'000'000'000;
+    QCOMPARE(pixelAt(image, o, 0, t0 + 10'000), categoryColor(Category::ComputeAttention));
+    QCOMPARE(pixelAt(image, o, 0, t0 + 600'000), categoryColor(Category::CommTpAllreduce));
+    QCOMPARE(pixelAt(image, o, 1, t0 + 300'000), categoryColor(Category::ComputeExpert));
+    QCOMPARE(pixelAt(image, o, 2, t0 + 10'000), categoryColor(Category::MoeSlice));
+    QCOMPARE(pixelAt(image, o, 2, t0 + 900'000), categoryColor(Category::CommPpSendrecv));
+  }
+
+  void rangeIsFromTheRunsStart() {
+    const QString png = dir_.filePath(QStringLiteral("range.png"));
+    QCOMPARE(moescope({QStringLiteral("--render"), png, run_, QStringLiteral("--size"), QStringLiteral("900x260"),
+                       QStringLiteral("--range"), QStringLiteral("400us:600us")}),
+             0);
+    const QImage image(png);
+    RenderOptions o;
+    o.size = image.size();
+    const int64_t t0 = 5'000'000'000;
+    o.range = TimeRange{t0 + 400'000, t0 + 600'000};
+    QCOMPARE(pixelAt(image, o, 0, t0 + 410'000), categoryColor(Category::ComputeAttention));
+    QCOMPARE(pixelAt(image, o, 0, t0 + 510'000), categoryColor(Category::CommTpAllreduce));
+  }
+
+  void badInputIsAnErrorNotACrash_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("missing run") << QStringList{"--render", "x.png", "/nonexistent/run.moescope"} << QString("run.moescope");
+    QTest::newRow("bad size") << QStringList{"--render", "x.png", "RUN", "--size", "big"} << QString("--size");
+    QTest::newRow("bad range") << QStringList{"--render", "x.png", "RUN", "--range", "5ms:1ms"} << QString("--range");
+    QTest::newRow("two runs") << QStringList{"--render", "x.png", "RUN", "RUN"} << QString("exactly one");
+    QTest::newRow("unknown option") << QStringList{"--frobnicate"} << QString("frobnicate");
+  }
+  void badInputIsAnErrorNotACrash() {
+    QFETCH(QStringList, args);
+    QFETCH(QString, message);
+    args.replaceInStrings(QStringLiteral("RUN"), run_);
+    args.replaceInStrings(QStringLiteral("x.png"), dir_.filePath(QStringLiteral("x.png")));
+    QString out;
+    QCOMPARE(moescope(args, &out), 1);
+    QVERIFY2(out.contains(message), qPrintable(out));
+  }
+
+  void helpNeedsNoDisplay() {
+    QString out;
+    QCOMPARE(moescope({QStringLiteral("--help")}, &out), 0);
+    QVERIFY(out.contains(QStringLiteral("--render")));
+    QVERIFY(out.contains(QStringLiteral("--range")));
+  }
+};
+
+QTEST_GUILESS_MAIN(RenderCommandTest)
+#include "render_command_test.moc"

@@ -1,0 +1,107 @@
+#include <QTest>
+
+#include "tests/ui/test_traces.h"
+#include "ui/draw_list.h"
+#include "ui/timeline_painter.h"
+#include "ui/timeline_palette.h"
+#include "ui/timeline_render.h"
+
+using namespace moescope;
+using namespace moescope::ui;
+using storage::Category;
+using storage::Phase;
+
+namespace {
+
+// Two stages over [0, 1 ms) in one step: stage 0 computes attention then all-reduces; stage 1 waits,
+// then runs an expert span, then idles (a bubble) until the step ends.
+storage::Trace pipeline() {
+  storage::Trace t = test::makeTrace(2, {{0, 0, 400'000, Category::ComputeAttention, Phase::Forward},
+                                         {0, 400'000, 1'000'000, Category::CommTpAllreduce, Phase::Forward},
+                                         {1, 0, 300'000, Category::Wait, Phase::Forward},
+                                         {1, 300'000, 600'000, Category::ComputeExpert, Phase::Backward}});
+  storage::StepMetric step;
+  step.start_ns = 0;
+  step.end_ns = 1'000'000;
+  t.steps.push_back(step);
+  return t;
+}
+
+}  // namespace
+
+class TimelineRenderTest : public QObject {
+  Q_OBJECT
+
+  // The pixel a little inside the top-left corner of the box at time t on track's row: clear of
+  // the centred label.
+  static QPoint boxPixel(const storage::Trace& trace, const RenderOptions& o, int32_t track, int64_t t) {
+    const TimelineLayout layout = layoutTimeline(trace, {}, o.metrics);
+    const TimeMapping m = renderMapping(trace, o);
+    const auto& row = layout.rows[static_cast<size_t>(layout.rowOfTrack(track))];
+    return {o.metrics.labelWidth + static_cast<int>(m.toX(t)), layout.boxTop(row) + 1};
+  }
+
+ private slots:
+  void boxesHaveTheirCategoryColours() {
+    const auto trace = pipeline();
+    RenderOptions o;
+    o.size = QSize(1000, 300);
+    const QImage image = renderTimeline(trace, o);
+    QCOMPARE(image.size(), o.size);
+    QCOMPARE(image.pixelColor(boxPixel(trace, o, 0, 2'000)), categoryColor(Category::ComputeAttention));
+    QCOMPARE(image.pixelColor(boxPixel(trace, o, 0, 402'000)), categoryColor(Category::CommTpAllreduce));
+    // Backward is a darker shade of the category's colour.
+    const QColor backward = image.pixelColor(boxPixel(trace, o, 1, 302'000));
+    QVERIFY2(backward == spanFill(Category::ComputeExpert, Phase::Backward) ||
+                 backward.lightness() < categoryColor(Category::ComputeExpert).lightness(),
+             qPrintable(backward.name()));
+    QVERIFY(backward != categoryColor(Category::ComputeExpert));
+  }
+
+  void bubblesAreShaded() {
+    const auto trace = pipeline();
+    RenderOptions o;
+    o.size = QSize(1000, 300);
+    const QImage image = renderTimeline(trace, o);
+    // Stage 1 idles over [600 µs, 1 ms): bubble colour or its hatch, never the background.
+    int bubble = 0, total = 0;
+    const QPoint a = boxPixel(trace, o, 1, 650'000), b = boxPixel(trace, o, 1, 950'000);
+    for (int x = a.x(); x < b.x(); ++x) {
+      const QColor c = image.pixelColor(x, a.y() + 4);
+      bubble += c == palette::kBubble || c == palette::kBubbleHatch ? 1 : 0;
+      ++total;
+    }
+    QVERIFY2(bubble == total, qPrintable(QString("%1 of %2").arg(bubble).arg(total)));
+  }
+
+  void aRangeZooms() {
+    const auto trace = pipeline();
+    RenderOptions o;
+    o.size = QSize(1000, 300);
+    o.range = TimeRange{350'000, 450'000};
+    const QImage image = renderTimeline(trace, o);
+    const int lw = o.metrics.labelWidth;
+    const int y = boxPixel(trace, o, 0, 350'000).y();
+    // The attention/all-reduce boundary sits in the middle of the time area.
+    QCOMPARE(image.pixelColor(lw + 100, y), categoryColor(Category::ComputeAttention));
+    QCOMPARE(image.pixelColor(lw + (1000 - lw) - 100, y), categoryColor(Category::CommTpAllreduce));
+  }
+
+  void labelsFitOrAreLeftOut() {
+    auto trace = test::makeTrace(1, {{0, 0, 1000, Category::ComputeAttention, Phase::Backward, 3}});
+    QFont font;
+    font.setPixelSize(11);
+    const QFontMetrics fm(font);
+    DrawItem item;
+    item.track = 0;
+    item.first = 0;
+    item.microbatch = 3;
+    item.phase = Phase::Backward;
+    QCOMPARE(boxLabel(trace, item, fm, 10), QString());
+    QCOMPARE(boxLabel(trace, item, fm, 30), QString("B3"));
+    QCOMPARE(boxLabel(trace, item, fm, 300), QString("B3 span"));
+  }
+};
+
+QTEST_MAIN(TimelineRenderTest)
+#include "timeline_render_test.moc"
