@@ -14,5 +14,6 @@ void registerStats(CLI::App& cli, CommandAction& action);
 void registerExport(CLI::App& cli, CommandAction& action);
 void registerTrain(CLI::App& cli, CommandAction& action);
 void registerCompare(CLI::App& cli, CommandAction& action);
+void registerGenerate(CLI::App& cli, CommandAction& action);
 
 }  // namespace moescope::app

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   moescope::app::registerStats(cli, action);
   moescope::app::registerExport(cli, action);
   moescope::app::registerCompare(cli, action);
+  moescope::app::registerGenerate(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,18 +1,48 @@
-// moescope-cli stats: placeholder until the command lands; it says so and fails.
+// moescope-cli stats RUN [--json]: per stage, busy time by category, bubbles beside the schedule's
+// theoretical share, compute-communication overlap; step time and tokens/s; communication by kind.
 #include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include "app/cli_commands.h"
+#include "storage/run_reader.h"
+#include "storage/stats_report.h"
 
 namespace moescope::app {
+namespace {
+
+struct StatsOptions {
+  std::string run;
+  bool json = false;
+};
+
+int runStats(const StatsOptions& o) {
+  storage::Trace trace;
+  try {
+    trace = storage::RunReader::open(o.run)->load();
+  } catch (const storage::StorageError& e) {
+    std::fprintf(stderr, "moescope-cli stats: %s\n", e.what());
+    return 2;
+  }
+  const storage::RunStats stats = storage::computeStats(trace);
+  if (o.json) {
+    std::printf("%s\n", storage::statsToJson(stats).dump(2).c_str());
+  } else {
+    std::fputs(storage::formatStats(stats).c_str(), stdout);
+  }
+  return 0;
+}
+
+}  // namespace
 
 void registerStats(CLI::App& cli, CommandAction& action) {
-  auto* cmd = cli.add_subcommand("stats", "not built yet");
-  cmd->callback([&action] {
-    action = [] {
-      std::fprintf(stderr, "moescope-cli stats: not built yet\n");
-      return 1;
-    };
-  });
+  auto options = std::make_shared<StatsOptions>();
+  auto* cmd = cli.add_subcommand(
+      "stats", "Per stage: busy time by category, bubbles beside the schedule's share, overlap; step time, tokens/s");
+  cmd->add_option("run", options->run, "Run file (*.moescope)")->required();
+  cmd->add_flag("--json", options->json, "Print JSON instead of tables");
+  cmd->callback([&action, options] { action = [options] { return runStats(*options); }; });
 }
 
 }  // namespace moescope::app

@@ -1,0 +1,178 @@
+#include "storage/stats_report.h"
+
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "storage/activity.h"
+
+namespace moescope::storage {
+
+RunStats computeStats(const Trace& trace) {
+  RunStats s;
+  s.run = trace.run;
+  s.spans = static_cast<int64_t>(trace.spanCount());
+  const std::vector<RankActivity> ranks = hostActivity(trace);
+  const std::vector<StepExtent> extents = stepExtents(ranks);
+  s.steps = stepTimes(extents, trace.run, trace.steps);
+  s.step_summary = summarizeSteps(s.steps);
+  s.bubbles_per_step = bubbles(ranks, trace.run);
+  s.communication = communicationByKind(ranks);
+  s.overlap = overlapOfRun(ranks);
+
+  std::map<int32_t, StageStats> stages;
+  std::map<int32_t, int32_t> stepsSeen;
+  for (const StageStepBusy& b : busyByStageStep(ranks)) {
+    if (b.step == kNone) continue;
+    StageStats& st = stages[b.stage];
+    st.stage = b.stage;
+    st.ranks = b.ranks;
+    for (size_t c = 0; c < st.busy_per_step.ns.size(); ++c) st.busy_per_step.ns[c] += b.busy.ns[c];
+    st.busy_ns_per_step += b.busy_ns;
+    ++stepsSeen[b.stage];
+  }
+  for (auto& [stage, st] : stages) {
+    const int32_t n = stepsSeen[stage];
+    for (int64_t& v : st.busy_per_step.ns) v /= n;
+    st.busy_ns_per_step /= n;
+  }
+  for (const StageStepBubble& b : bubblesPerStage(s.bubbles_per_step)) {
+    StageStats& st = stages[b.stage];
+    st.stage = b.stage;
+    st.ranks = b.ranks;
+    st.bubble = b;
+  }
+  for (const OverlapStats& o : overlapByStage(ranks)) {
+    StageStats& st = stages[o.stage];
+    st.stage = o.stage;
+    st.overlap = o;
+  }
+  for (auto& [stage, st] : stages) s.stages.push_back(st);
+  return s;
+}
+
+nlohmann::json statsToJson(const RunStats& s) {
+  using nlohmann::json;
+  auto categories = [](const CategoryTimes& t) {
+    json j = json::object();
+    for (int c = 0; c < kCategoryCount; ++c) {
+      if (t.ns[static_cast<size_t>(c)] != 0) j[std::string(categoryName(static_cast<Category>(c)))] = t.ns[static_cast<size_t>(c)];
+    }
+    return j;
+  };
+  auto overlap = [](const OverlapStats& o) {
+    return json{{"comm_ns", o.comm_ns}, {"compute_ns", o.compute_ns}, {"overlap_ns", o.overlap_ns}, {"ratio", o.ratio}};
+  };
+  auto bubble = [](const StageStepBubble& b) {
+    json j{{"stage", b.stage}, {"ranks", b.ranks}, {"extent_ns", b.extent_ns}, {"bubble_ns", b.bubble_ns},
+           {"max_bubble_ns", b.max_bubble_ns}, {"share", b.share}, {"theoretical_share", b.theoretical_share}};
+    if (b.step != kNone) j["step"] = b.step;
+    return j;
+  };
+  json j;
+  j["run"] = {{"name", s.run.name},          {"layout", s.run.layout},   {"backend", s.run.backend},
+              {"devices", s.run.devices},    {"status", runStatusName(s.run.status)},
+              {"error", s.run.error},        {"pp", s.run.pp},           {"tp", s.run.tp},
+              {"dp", s.run.dp},              {"microbatches", s.run.microbatches},
+              {"schedule", scheduleName(s.run.schedule)}, {"spans", s.spans}};
+  j["stages"] = json::array();
+  for (const StageStats& st : s.stages) {
+    j["stages"].push_back({{"stage", st.stage},
+                           {"ranks", st.ranks},
+                           {"busy_ns_per_step", st.busy_ns_per_step},
+                           {"busy_by_category_ns_per_step", categories(st.busy_per_step)},
+                           {"bubble", bubble(st.bubble)},
+                           {"overlap", overlap(st.overlap)}});
+  }
+  j["bubbles_per_step"] = json::array();
+  for (const StageStepBubble& b : s.bubbles_per_step) j["bubbles_per_step"].push_back(bubble(b));
+  j["steps"] = json::array();
+  for (const StepTime& t : s.steps) {
+    j["steps"].push_back({{"step", t.step}, {"duration_ns", t.duration_ns}, {"tokens", t.tokens}, {"tokens_per_s", t.tokens_per_s}});
+  }
+  j["step_summary"] = {{"steps", s.step_summary.steps}, {"median_ns", s.step_summary.median_ns},
+                       {"mean_ns", s.step_summary.mean_ns}, {"tokens_per_s", s.step_summary.tokens_per_s}};
+  j["communication"] = json::array();
+  for (const CommStats& c : s.communication) {
+    j["communication"].push_back({{"kind", categoryName(c.kind)}, {"time_ns", c.time_ns}, {"count", c.count},
+                                  {"bytes", c.bytes}, {"gbytes_per_s", c.gbytes_per_s}});
+  }
+  j["overlap"] = overlap(s.overlap);
+  return j;
+}
+
+namespace {
+
+std::string format(const char* fmt, auto... args) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+double ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double ms(double ns) { return ns / 1e6; }
+
+}  // namespace
+
+std::string formatStats(const RunStats& s) {
+  std::string out;
+  out += format("run      %s (%s, %s, %s)\n", s.run.name.c_str(), s.run.layout.c_str(), s.run.backend.c_str(),
+                std::string(runStatusName(s.run.status)).c_str());
+  if (!s.run.error.empty()) out += "error    " + s.run.error + "\n";
+  out += format("layout   pp %d x tp %d x dp %d, %d micro-batches, %s\n", s.run.pp, s.run.tp, s.run.dp,
+                s.run.microbatches, std::string(scheduleName(s.run.schedule)).c_str());
+  out += format("spans    %lld\n", static_cast<long long>(s.spans));
+  out += format("steps    %d, median %.3f ms, mean %.3f ms, %.0f tokens/s\n\n", s.step_summary.steps,
+                ms(s.step_summary.median_ns), ms(s.step_summary.mean_ns), s.step_summary.tokens_per_s);
+
+  // Busy by category: only the categories that occur, as columns.
+  std::vector<int> used;
+  for (int c = 0; c < kCategoryCount; ++c) {
+    for (const StageStats& st : s.stages) {
+      if (st.busy_per_step.ns[static_cast<size_t>(c)] != 0) {
+        used.push_back(c);
+        break;
+      }
+    }
+  }
+  // Categories as rows, stages as columns: a terminal has more lines than columns.
+  out += "busy per step by category (ms, mean over the stage's ranks)\n";
+  out += format("%-20s", "category");
+  for (const StageStats& st : s.stages) out += format(" %10s", ("stage " + std::to_string(st.stage)).c_str());
+  out += "\n";
+  for (int c : used) {
+    out += format("%-20s", std::string(categoryName(static_cast<Category>(c))).c_str());
+    for (const StageStats& st : s.stages) out += format(" %10.3f", ms(st.busy_per_step.ns[static_cast<size_t>(c)]));
+    out += "\n";
+  }
+  out += format("%-20s", "busy (all but wait)");
+  for (const StageStats& st : s.stages) out += format(" %10.3f", ms(st.busy_ns_per_step));
+  out += "\n";
+  out += "\nbubbles over all steps (time not covered by any span but `wait`)\n";
+  out += format("%-6s %12s %12s %10s %12s %16s\n", "stage", "extent ms", "bubble ms", "share", "theoretical",
+                "worst rank ms");
+  for (const StageStats& st : s.stages) {
+    out += format("%-6d %12.3f %12.3f %9.1f%% %11.1f%% %16.3f\n", st.stage, ms(st.bubble.extent_ns),
+                  ms(st.bubble.bubble_ns), 100 * st.bubble.share, 100 * st.bubble.theoretical_share,
+                  ms(st.bubble.max_bubble_ns));
+  }
+  out += "\ncompute-communication overlap (overlapped / communication time)\n";
+  out += format("%-6s %12s %12s %10s\n", "stage", "comm ms", "overlap ms", "ratio");
+  for (const StageStats& st : s.stages) {
+    out += format("%-6d %12.3f %12.3f %9.1f%%\n", st.stage, ms(st.overlap.comm_ns), ms(st.overlap.overlap_ns),
+                  100 * st.overlap.ratio);
+  }
+  out += format("%-6s %12.3f %12.3f %9.1f%%\n", "run", ms(s.overlap.comm_ns), ms(s.overlap.overlap_ns),
+                100 * s.overlap.ratio);
+  if (!s.communication.empty()) {
+    out += "\ncommunication by kind (all ranks)\n";
+    out += format("%-18s %12s %10s %14s %10s\n", "kind", "time ms", "count", "MiB", "GB/s");
+    for (const CommStats& c : s.communication) {
+      out += format("%-18s %12.3f %10lld %14.1f %10.2f\n", std::string(categoryName(c.kind)).c_str(), ms(c.time_ns),
+                    static_cast<long long>(c.count), static_cast<double>(c.bytes) / (1 << 20), c.gbytes_per_s);
+    }
+  }
+  return out;
+}
+
+}  // namespace moescope::storage

@@ -1,0 +1,46 @@
+// The summary `moescope-cli stats` prints, computed from a loaded run: per stage, busy time by
+// category and bubbles (mean per step), overlap; per step, time and throughput; communication by
+// kind. As plain data, as JSON and as a readable table, so the CLI and the GUI show the same numbers.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "storage/analysis_bubbles.h"
+#include "storage/analysis_busy.h"
+#include "storage/analysis_comm.h"
+#include "storage/analysis_overlap.h"
+#include "storage/analysis_steps.h"
+#include "storage/trace.h"
+
+namespace moescope::storage {
+
+struct StageStats {
+  int32_t stage = 0;
+  int32_t ranks = 0;
+  CategoryTimes busy_per_step;      // mean over the steps of busyByStageStep
+  int64_t busy_ns_per_step = 0;
+  StageStepBubble bubble;           // summed over the steps (bubblesPerStage)
+  OverlapStats overlap;
+  bool operator==(const StageStats&) const = default;
+};
+
+struct RunStats {
+  RunInfo run;
+  int64_t spans = 0;
+  std::vector<StageStats> stages;
+  std::vector<StageStepBubble> bubbles_per_step;
+  std::vector<StepTime> steps;
+  StepSummary step_summary;
+  std::vector<CommStats> communication;
+  OverlapStats overlap;
+  bool operator==(const RunStats&) const = default;
+};
+
+RunStats computeStats(const Trace& trace);
+nlohmann::json statsToJson(const RunStats& stats);
+// Aligned text tables for a terminal.
+std::string formatStats(const RunStats& stats);
+
+}  // namespace moescope::storage

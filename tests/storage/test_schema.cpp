@@ -1,0 +1,52 @@
+#include "storage/schema.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <set>
+#include <string>
+
+#include "storage/run_reader.h"
+#include "storage/run_writer.h"
+#include "tests/storage/temp_run_file.h"
+
+namespace moescope::storage {
+namespace {
+
+std::set<std::string> query(const std::filesystem::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK);
+  std::set<std::string> out;
+  while (sqlite3_step(st) == SQLITE_ROW) out.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(Schema, ANewFileHasTheVersionTheTablesAndTheTimeIndexes) {
+  testing::TempRunFile file;
+  RunWriter::create(file.path(), RunInfo{}).reset();
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{std::to_string(schema::kVersion)}));
+  const auto tables = query(file.path(), "SELECT name FROM sqlite_master WHERE type = 'table'");
+  const std::set<std::string> required(schema::requiredTables().begin(), schema::requiredTables().end());
+  EXPECT_EQ(tables, required);
+  const auto indexes = query(file.path(), "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL");
+  EXPECT_TRUE(indexes.count("CREATE INDEX span_track_start ON span (track, start)"));
+  EXPECT_TRUE(indexes.count("CREATE INDEX gpu_activity_track_start ON gpu_activity (track, start)"));
+  EXPECT_TRUE(indexes.count("CREATE INDEX counter_track_time ON counter (track, time)"));
+  EXPECT_EQ(query(file.path(), "PRAGMA journal_mode"), (std::set<std::string>{"wal"}));
+}
+
+TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {
+  int expected = 1;
+  for (const schema::Migration& m : schema::migrations()) {
+    EXPECT_EQ(m.from, expected);
+    ++expected;
+  }
+  EXPECT_EQ(expected, schema::kVersion);
+}
+
+}  // namespace
+}  // namespace moescope::storage

@@ -1,0 +1,84 @@
+#include "storage/trace.h"
+
+#include <gtest/gtest.h>
+
+namespace moescope::storage {
+namespace {
+
+SpanRecord span(int64_t start, int64_t end, int64_t bytes = 0) {
+  SpanRecord s;
+  s.start = start;
+  s.end = end;
+  s.bytes = bytes;
+  return s;
+}
+
+TEST(SpanColumns, SortsByStartThenEndAndKeepsSparseColumnsAligned) {
+  SpanColumns c;
+  appendSpan(c, span(50, 60, 7));
+  appendSpan(c, span(0, int64_t{10} << 32));  // longer than a uint32 duration
+  appendSpan(c, span(0, 40, 9));
+  appendSpan(c, span(20, 30));
+  sortSpans(c);
+  ASSERT_EQ(c.size(), 4u);
+  EXPECT_EQ(c.at(0, 0).end, 40);
+  EXPECT_EQ(c.at(0, 0).bytes, 9);
+  EXPECT_EQ(c.at(1, 0).end, int64_t{10} << 32);
+  EXPECT_EQ(c.at(1, 0).bytes, 0);
+  EXPECT_EQ(c.at(2, 0).start, 20);
+  EXPECT_EQ(c.at(3, 0).bytes, 7);
+  EXPECT_EQ(c.maxDuration, int64_t{10} << 32);
+}
+
+TEST(SpanColumns, ByteCountsBeyondTheCodeTableGoToTheSparseColumn) {
+  SpanColumns c;
+  for (int i = 0; i < 300; ++i) appendSpan(c, span(i, i + 1, 1000 + i));
+  appendSpan(c, span(400, 401, 1000));  // a repeated size reuses its code
+  EXPECT_EQ(c.bytes_table.size(), 254u);
+  EXPECT_EQ(c.bytes_index.size(), 46u);
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(c.bytesAt(static_cast<size_t>(i)), 1000 + i);
+  EXPECT_EQ(c.bytesAt(300), 1000);
+}
+
+TEST(SpanColumns, WindowFindsSpansThatStartedBeforeIt) {
+  SpanColumns c;
+  appendSpan(c, span(0, 1000));  // long: reaches into every window below
+  for (int64_t t = 100; t < 1000; t += 100) appendSpan(c, span(t, t + 10));
+  sortSpans(c);
+  auto [first, last] = c.window(450, 620);
+  std::vector<int64_t> hits;
+  for (size_t i = first; i < last; ++i) {
+    if (c.endAt(i) > 450) hits.push_back(c.start[i]);
+  }
+  EXPECT_EQ(hits, (std::vector<int64_t>{0, 500, 600}));
+  EXPECT_EQ(c.window(10, 10), (std::pair<size_t, size_t>{0, 0}));
+}
+
+TEST(SpanColumns, ResidentBytesPerSpanStayUnder32) {
+  SpanColumns c;
+  for (int i = 0; i < 10000; ++i) appendSpan(c, span(i * 10, i * 10 + 5, i % 3 == 0 ? 4096 : 0));
+  shrinkSpans(c);
+  EXPECT_LE(static_cast<double>(c.residentBytes()) / 10000.0, 32.0);
+}
+
+TEST(Trace, StartEndAndRankLookup) {
+  Trace t;
+  t.run.start_ns = 5;
+  t.run.end_ns = 6;
+  EXPECT_EQ(t.startTime(), 5);
+  EXPECT_EQ(t.endTime(), 6);
+  addSpan(t, {1, 100, 500});
+  addSpan(t, {1, 200, 300});
+  addSpan(t, {0, 50, 60});
+  t.ranks = {{2, 1}, {0, 0}};
+  finishTrace(t);
+  EXPECT_EQ(t.spanCount(), 3u);
+  EXPECT_EQ(t.startTime(), 50);
+  EXPECT_EQ(t.endTime(), 500);
+  ASSERT_NE(t.rank(2), nullptr);
+  EXPECT_EQ(t.rank(2)->stage, 1);
+  EXPECT_EQ(t.rank(1), nullptr);
+}
+
+}  // namespace
+}  // namespace moescope::storage
