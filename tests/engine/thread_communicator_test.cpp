@@ -1,0 +1,137 @@
+#include "engine/thread_communicator.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include "engine/engine_error.h"
+
+namespace moescope::engine {
+namespace {
+
+// Runs body(rank) on `size` threads; returns after all finished.
+void runRanks(int size, const std::function<void(int)>& body) {
+  std::vector<std::thread> threads;
+  for (int r = 0; r < size; ++r) threads.emplace_back(body, r);
+  for (auto& t : threads) t.join();
+}
+
+TEST(ThreadCommunicator, AllReduceSumsIdenticallyOnEveryMember) {
+  for (int size : {1, 2, 3, 4}) {
+    ThreadWorld world(size);
+    std::vector<std::vector<float>> bufs(static_cast<size_t>(size));
+    runRanks(size, [&](int r) {
+      auto comm = world.communicator(r, [&] {
+        std::vector<int> g;
+        for (int i = 0; i < size; ++i) g.push_back(i);
+        return g;
+      }());
+      for (int round = 0; round < 3; ++round) {
+        std::vector<float> v(7 + round);
+        for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((r + 1) * 10 + i + round);
+        comm->allReduceSum(v.data(), v.size(), CommSpan{});
+        bufs[static_cast<size_t>(r)] = v;
+      }
+      double d[2] = {0.5 * r, 1.0};
+      comm->allReduceSum(d, 2, CommSpan{});
+      EXPECT_EQ(d[1], size);
+    });
+    for (int r = 0; r < size; ++r) {
+      EXPECT_EQ(bufs[static_cast<size_t>(r)], bufs[0]);
+      for (size_t i = 0; i < bufs[0].size(); ++i) {
+        float expected = 0;
+        for (int q = 0; q < size; ++q) expected += static_cast<float>((q + 1) * 10 + i + 2);
+        EXPECT_EQ(bufs[0][i], expected);
+      }
+    }
+  }
+}
+
+TEST(ThreadCommunicator, AllToAllWithPerPeerCounts) {
+  const int size = 3;
+  ThreadWorld world(size);
+  runRanks(size, [&](int r) {
+    auto comm = world.communicator(r, {0, 1, 2});
+    // Member r sends (r + q) values to member q, each value 100 r + q.
+    std::vector<size_t> send_counts(size), recv_counts(size);
+    std::vector<int32_t> send;
+    for (int q = 0; q < size; ++q) {
+      send_counts[static_cast<size_t>(q)] = static_cast<size_t>(r + q);
+      recv_counts[static_cast<size_t>(q)] = static_cast<size_t>(q + r);
+      for (int k = 0; k < r + q; ++k) send.push_back(100 * r + q);
+    }
+    std::vector<int32_t> recv(static_cast<size_t>(3 * r + 3));
+    comm->allToAll(send.data(), send_counts.data(), recv.data(), recv_counts.data(), CommSpan{});
+    size_t i = 0;
+    for (int q = 0; q < size; ++q)
+      for (int k = 0; k < q + r; ++k) EXPECT_EQ(recv[i++], 100 * q + r);
+  });
+}
+
+TEST(ThreadCommunicator, SendRecvKeepsOrderAndBarrierSynchronises) {
+  ThreadWorld world(4);
+  // Two groups share the world: {0, 1} and {2, 3}; global rank 3 is member 1 of its group.
+  runRanks(4, [&](int r) {
+    auto pair = world.communicator(r, r < 2 ? std::vector<int>{0, 1} : std::vector<int>{2, 3});
+    auto all = world.communicator(r, {0, 1, 2, 3});
+    EXPECT_EQ(pair->rank(), r % 2);
+    EXPECT_EQ(all->size(), 4);
+    if (pair->rank() == 0) {
+      for (int i = 0; i < 5; ++i) {
+        float v[2] = {static_cast<float>(i), static_cast<float>(r)};
+        pair->send(v, 2, 1, CommSpan{});
+      }
+    } else {
+      for (int i = 0; i < 5; ++i) {
+        float v[2];
+        pair->recv(v, 2, 0, CommSpan{});
+        EXPECT_EQ(v[0], i);
+        EXPECT_EQ(v[1], r - 1);
+      }
+    }
+    all->barrier(CommSpan{});
+  });
+}
+
+TEST(ThreadCommunicator, AbortWakesBlockedMembers) {
+  ThreadWorld world(2);
+  int cancelled = 0;
+  std::mutex mutex;
+  runRanks(2, [&](int r) {
+    auto comm = world.communicator(r, {0, 1});
+    try {
+      if (r == 0) {
+        float v;
+        comm->recv(&v, 1, 1, CommSpan{});  // never sent
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        world.abort("test");
+        comm->barrier(CommSpan{});
+      }
+    } catch (const Cancelled&) {
+      std::lock_guard lock(mutex);
+      ++cancelled;
+    }
+  });
+  EXPECT_EQ(cancelled, 2);
+}
+
+TEST(ThreadCommunicator, MismatchedCountsAreAnError) {
+  ThreadWorld world(2);
+  std::atomic<int> errors{0};
+  runRanks(2, [&](int r) {
+    auto comm = world.communicator(r, {0, 1});
+    float v[4] = {};
+    try {
+      comm->send(v, 1, 1 - r, CommSpan{});
+      comm->recv(v, r == 0 ? 1 : 2, 1 - r, CommSpan{});
+    } catch (const std::runtime_error&) {
+      ++errors;
+    }
+  });
+  EXPECT_EQ(errors.load(), 1);
+}
+
+}  // namespace
+}  // namespace moescope::engine
