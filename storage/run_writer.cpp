@@ -168,6 +168,9 @@ RunWriter::RunWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RunWriter::~RunWriter() {
   try {
     impl_->commit();
+    // A finished file goes back to a rollback journal, so that readers (often read-only) leave no -wal
+    // and -shm files beside it. While a reader still has the file open this fails; it then stays WAL.
+    sqlite3_exec(impl_->db.get(), "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr);
   } catch (const StorageError&) {
     // A destructor must not throw; what was committed before stays readable.
   }

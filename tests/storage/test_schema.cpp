@@ -36,6 +36,13 @@ TEST(Schema, ANewFileHasTheVersionTheTablesAndTheTimeIndexes) {
   EXPECT_TRUE(indexes.count("CREATE INDEX span_track_start ON span (track, start)"));
   EXPECT_TRUE(indexes.count("CREATE INDEX gpu_activity_track_start ON gpu_activity (track, start)"));
   EXPECT_TRUE(indexes.count("CREATE INDEX counter_track_time ON counter (track, time)"));
+  // WAL while the writer is open; a finished file is back to a rollback journal.
+  EXPECT_EQ(query(file.path(), "PRAGMA journal_mode"), (std::set<std::string>{"delete"}));
+}
+
+TEST(Schema, AFileIsInWalModeWhileItIsWritten) {
+  testing::TempRunFile file;
+  auto writer = RunWriter::create(file.path(), RunInfo{});
   EXPECT_EQ(query(file.path(), "PRAGMA journal_mode"), (std::set<std::string>{"wal"}));
 }
 
