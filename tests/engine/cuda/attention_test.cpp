@@ -1,0 +1,76 @@
+#include "engine/cuda/attention.h"
+
+#include "engine/cpu/ops.h"
+#include "tests/engine/cuda/cuda_test_util.h"
+
+namespace moescope::engine::cuda::test {
+namespace {
+
+template <typename T>
+class CudaAttention : public ::testing::Test {};
+TYPED_TEST_SUITE(CudaAttention, StorageTypes, StorageTypeNames);
+
+// log Σ_{j<=i} exp(q_i·k_j / sqrt(D)) per (b, h, i), as attentionForward saves it
+std::vector<double> referenceLse(const std::vector<double>& qkv, int B, int Tl, int NH, int D) {
+  const int Cl = NH * D;
+  std::vector<double> lse(size_t(B) * NH * Tl);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < Tl; ++i) {
+        std::vector<double> s(i + 1);
+        double m = -INFINITY;
+        for (int j = 0; j <= i; ++j) {
+          double dot = 0;
+          for (int d = 0; d < D; ++d) {
+            dot += qkv[(size_t(b) * Tl + i) * 3 * Cl + h * D + d] *
+                   qkv[(size_t(b) * Tl + j) * 3 * Cl + Cl + h * D + d];
+          }
+          s[j] = dot / std::sqrt(double(D));
+          m = std::max(m, s[j]);
+        }
+        double z = 0;
+        for (double v : s) z += std::exp(v - m);
+        lse[(size_t(b) * NH + h) * Tl + i] = m + std::log(z);
+      }
+  return lse;
+}
+
+template <typename T>
+void checkAttention(int B, int Tl, int NH, int D) {
+  SCOPED_TRACE(testing::Message() << "B=" << B << " T=" << Tl << " NH=" << NH << " D=" << D);
+  const size_t qkvSize = size_t(B) * Tl * 3 * NH * D, outSize = size_t(B) * Tl * NH * D;
+  const auto qkv = roundTo<T>(randomFloats(qkvSize, 111, -1.5f, 1.5f));
+  const auto dout = roundTo<T>(randomFloats(outSize, 112));
+  const auto dqkv0 = roundTo<T>(randomFloats(qkvSize, 113, -0.1f, 0.1f));
+  DeviceBuffer<T> dQkv(qkvSize), dOut(outSize), dDout(outSize), dDqkv(qkvSize);
+  DeviceBuffer<float> dLse(size_t(B) * NH * Tl), dWork(size_t(B) * NH * Tl);
+  uploadAs(dQkv, qkv);
+  uploadAs(dDout, dout);
+  uploadAs(dDqkv, dqkv0);
+  dOut.poison();
+  dLse.poison();
+  dWork.poison();
+  attentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
+  attentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), dWork.get(), B, Tl, NH, D,
+                    nullptr);
+
+  const std::vector<double> qd(qkv.begin(), qkv.end()), doutd(dout.begin(), dout.end());
+  std::vector<double> out(outSize), att(size_t(B) * NH * Tl * Tl), dqkv(dqkv0.begin(), dqkv0.end());
+  cpu::attentionForward(out.data(), att.data(), qd.data(), B, Tl, NH, D);
+  cpu::attentionBackward(dqkv.data(), doutd.data(), qd.data(), att.data(), B, Tl, NH, D);
+  expectClose(downloadAsFloat(dOut), out, toleranceFor<T>({1e-5, 1e-4}, {2e-2, 1e-2}), "out");
+  expectClose(dLse.download(), referenceLse(qd, B, Tl, NH, D), {1e-4, 1e-5}, "lse");
+  expectClose(downloadAsFloat(dDqkv), dqkv, toleranceFor<T>({1e-4, 1e-3}, {3e-2, 3e-2}), "dqkv");
+}
+
+TYPED_TEST(CudaAttention, ForwardAndBackwardMatchTheCpuReference) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  checkAttention<TypeParam>(2, 70, 3, 32);  // T not a multiple of the 32-row tile nor of 8 rows a block
+  checkAttention<TypeParam>(1, 33, 2, 48);  // D not a multiple of 32
+  checkAttention<TypeParam>(1, 40, 1, 128);
+  checkAttention<TypeParam>(1, 9, 1, 256);  // the largest head size: more than 48 KiB of shared memory
+  checkAttention<TypeParam>(1, 1, 2, 16);   // one position
+}
+
+}  // namespace
+}  // namespace moescope::engine::cuda::test
