@@ -2,6 +2,7 @@
 
 #include <QFontMetrics>
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "ui/span_access.h"
@@ -89,8 +90,11 @@ QString boxLabel(const storage::Trace& trace, const DrawItem& item, const QFontM
     mb = phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
   }
   if (item.kind == DrawKind::Folded) {
-    const QString n = QStringLiteral("%1").arg(item.count);
-    return fm.horizontalAdvance(n) + 4 <= width ? n : QString();
+    // A count, worded so that it never reads as a micro-batch number.
+    const QString longer = QStringLiteral("%1 spans").arg(item.count);
+    if (fm.horizontalAdvance(longer) + 6 <= width) return longer;
+    const QString shorter = QStringLiteral("×%1").arg(item.count);
+    return fm.horizontalAdvance(shorter) + 4 <= width ? shorter : QString();
   }
   const auto& c = trace.spans[static_cast<size_t>(item.track)];
   const QString name = QString::fromUtf8(trace.name(c.name[item.first]));
@@ -162,14 +166,24 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
   p.save();
   p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
 
+  // Boxes snap to whole pixels: the raster engine's fast path, and crisp edges.
   auto boxRect = [&](const TimelineRow& row, double x0, double x1) {
     const int top = layout.boxTop(row) - state.scrollY, bottom = layout.boxBottom(row) - state.scrollY;
-    return QRectF(lw + x0, top, std::max(x1 - x0, 1.0), bottom - top);
+    const int left = static_cast<int>(std::floor(lw + x0));
+    const int right = std::max(static_cast<int>(std::floor(lw + x1)), left + 1);
+    return QRect(left, top, right - left, bottom - top);
   };
+  // Fills by category: [0] forward or none, [1] backward, [2] a folded block.
+  std::array<std::array<QColor, 3>, storage::kCategoryCount> fills;
+  for (int i = 0; i < storage::kCategoryCount; ++i) {
+    const auto cat = static_cast<storage::Category>(i);
+    fills[static_cast<size_t>(i)] = {spanFill(cat, Phase::Forward), spanFill(cat, Phase::Backward),
+                                     spanFill(cat, Phase::Forward).lighter(125)};
+  }
 
   for (const auto& b : list.bubbles) {
     const TimelineRow& row = layout.rows[static_cast<size_t>(b.row)];
-    const QRectF rect = boxRect(row, b.x0, b.x1);
+    const QRect rect = boxRect(row, b.x0, b.x1);
     p.fillRect(rect, palette::kBubble);
     p.fillRect(rect, bubbleHatch);
   }
@@ -178,23 +192,28 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     const TimelineRow& row = layout.rows[static_cast<size_t>(item.row)];
     const double w = item.x1 - item.x0;
     // Boxes wide enough keep a one-pixel gap to their neighbour, so that touching spans read apart.
-    QRectF rect = boxRect(row, item.x0, w >= 5 ? item.x1 - 1 : item.x1);
-    QColor fill = spanFill(item.category, item.phase);
-    if (item.kind == DrawKind::Folded && item.mixed) fill = fill.lighter(112);
+    const QRect rect = boxRect(row, item.x0, w >= 5 ? item.x1 - 1 : item.x1);
+    const auto& shades = fills[static_cast<size_t>(item.category) % fills.size()];
+    // A folded block is a paler shade of its majority category, so that it never passes for one span.
+    const QColor& fill = item.kind == DrawKind::Folded   ? shades[2]
+                         : item.phase == Phase::Backward ? shades[1]
+                                                         : shades[0];
     p.fillRect(rect, fill);
-    if (item.phase == Phase::Backward && w >= 4) p.fillRect(rect, backwardHatch);
+    if (item.phase == Phase::Backward && item.category != storage::Category::Wait && w >= 6) {
+      p.fillRect(rect, backwardHatch);
+    }
     // Waiting for a peer is bubble time too: hatched like the bubbles around it.
-    if (item.category == storage::Category::Wait && !item.mixed && w >= 4) p.fillRect(rect, bubbleHatch);
+    if (item.category == storage::Category::Wait && item.kind == DrawKind::Span && w >= 6) p.fillRect(rect, bubbleHatch);
     if (item.kind == DrawKind::Folded && w >= 6) {
       // A folded block: a darker bar along its bottom marks it as many spans.
-      p.fillRect(QRectF(rect.left(), rect.bottom() - 2, rect.width(), 2), fill.darker(160));
+      p.fillRect(QRect(rect.left(), rect.bottom() - 1, rect.width(), 2), shades[1]);
     }
     if (w >= kMinLabelPx) {
       const QString label = boxLabel(trace, item, fm, rect.width());
       if (!label.isEmpty()) {
         // Labels stay inside the visible part of a box that starts left of the view.
-        QRectF tr = rect.intersected(QRectF(lw, rect.top(), width - lw, rect.height()));
-        p.setPen(textOn(fill));
+        const QRect tr = rect.intersected(QRect(lw, rect.top(), width - lw, rect.height()));
+        p.setPen(item.kind == DrawKind::Folded ? palette::kLabelText : textOn(fill));
         p.drawText(tr.adjusted(3, 0, -2, 0), Qt::AlignHCenter | Qt::AlignVCenter, label);
       }
     }
@@ -214,7 +233,7 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     }
     x0 = std::max(x0, -4.0);
     x1 = std::min(x1, m.width + 4);
-    const QRectF rect = boxRect(layout.rows[static_cast<size_t>(rowIndex)], x0, x1).adjusted(-1, -1, 1, 1);
+    const QRect rect = boxRect(layout.rows[static_cast<size_t>(rowIndex)], x0, x1).adjusted(-1, -1, 0, 0);
     p.setPen(QPen(color, penWidth));
     p.setBrush(Qt::NoBrush);
     p.drawRect(rect);

@@ -1,0 +1,215 @@
+// Benchmark of the timeline on generated runs of 64 tracks (8 stages x 4 tp x 2 dp, one host track
+// per rank): time from opening the file to the first frame, frame times at 1920x1080 (prepare the
+// draw list, then paint it) for the full view, a middle zoom, a deep zoom and a pan sequence, and
+// resident memory per span. Runs on the offscreen platform.
+//
+//   moescope_bench_ui [--spans 1000000,10000000] [--dir DIR] [--frames 60]
+//
+// Run files are generated into DIR (default: bench-data beside the program) when missing.
+#include <QApplication>
+#include <QImage>
+#include <QPainter>
+#include <algorithm>
+#include <ctime>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "storage/run_reader.h"
+#include "storage/synthetic.h"
+#include "ui/draw_list.h"
+#include "ui/span_access.h"
+#include "ui/timeline_painter.h"
+#include "ui/timeline_widget.h"
+
+namespace {
+
+using namespace moescope;
+using Clock = std::chrono::steady_clock;
+
+double msSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// CPU time of this thread, ms: what a frame costs even when other processes share the cores.
+double threadCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+size_t residentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+struct Stats {
+  double p50 = 0, p95 = 0, max = 0, cpuP50 = 0, cpuP95 = 0, meanBuild = 0, meanPaint = 0;
+  size_t items = 0;
+};
+
+// One frame as the widget draws it: the draw list for the view, then painting it.
+struct FrameRunner {
+  const storage::Trace& trace;
+  ui::TimelineLayout layout;
+  QImage image{1920, 1080, QImage::Format_ARGB32_Premultiplied};
+  ui::PaintState state;
+
+  explicit FrameRunner(const storage::Trace& t) : trace(t), layout(ui::layoutTimeline(t, {})) {
+    state.origin = ui::timelineExtent(t).start;
+  }
+
+  void frame(const ui::TimeMapping& m, double& buildMs, double& paintMs, size_t& items) {
+    const auto t0 = Clock::now();
+    const ui::DrawList list = ui::buildDrawList(trace, layout, m, ui::drawOptionsFor(layout, image.size(), 0));
+    buildMs = msSince(t0);
+    const auto t1 = Clock::now();
+    QPainter p(&image);
+    QFont f = p.font();
+    f.setPixelSize(11);
+    p.setFont(f);
+    ui::paintTimeline(p, image.size(), trace, layout, list, state);
+    p.end();
+    paintMs = msSince(t1);
+    items = list.items.size() + list.bubbles.size();
+  }
+
+  Stats run(const std::vector<ui::TimeMapping>& views) {
+    std::vector<double> total, cpu;
+    Stats s;
+    for (const auto& m : views) {
+      double b = 0, p = 0;
+      const double c0 = threadCpuMs();
+      frame(m, b, p, s.items);
+      cpu.push_back(threadCpuMs() - c0);
+      total.push_back(b + p);
+      s.meanBuild += b;
+      s.meanPaint += p;
+    }
+    s.meanBuild /= static_cast<double>(views.size());
+    s.meanPaint /= static_cast<double>(views.size());
+    std::sort(total.begin(), total.end());
+    std::sort(cpu.begin(), cpu.end());
+    auto pct = [](const std::vector<double>& v, double q) {
+      return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+    };
+    s.p50 = pct(total, 0.5);
+    s.p95 = pct(total, 0.95);
+    s.max = total.back();
+    s.cpuP50 = pct(cpu, 0.5);
+    s.cpuP95 = pct(cpu, 0.95);
+    return s;
+  }
+};
+
+void printStats(const char* name, const Stats& s) {
+  std::printf("| %-22s | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %7zu |\n", name, s.p50, s.p95,
+              s.max, s.cpuP50, s.cpuP95, s.meanBuild, s.meanPaint, s.items);
+}
+
+int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
+  const auto path = dir / ("synthetic-" + std::to_string(spans) + ".moescope");
+  if (!std::filesystem::exists(path)) {
+    storage::SyntheticOptions o;
+    o.stages = 8;
+    o.tp = 4;
+    o.dp = 2;
+    o.microbatches = 8;
+    o.spans = spans;
+    const auto t0 = Clock::now();
+    const int64_t n = storage::writeSyntheticRun(path, o);
+    std::printf("generated %s: %lld spans in %.1f s\n", path.string().c_str(), static_cast<long long>(n),
+                msSince(t0) / 1000);
+  }
+
+  // Start to first frame: open, load, lay out, prepare and paint one 1920x1080 frame of the
+  // whole run in the widget.
+  const size_t rssBefore = residentBytes();
+  const auto t0 = Clock::now();
+  auto reader = storage::RunReader::open(path);
+  storage::Trace trace = reader->load();
+  const double loadMs = msSince(t0);
+  const size_t rssLoaded = residentBytes();
+  ui::TimelineWidget widget;
+  widget.resize(1920, 1080);
+  widget.setTrace(&trace);
+  QImage first(1920, 1080, QImage::Format_ARGB32_Premultiplied);
+  widget.render(&first);
+  const double firstFrameMs = msSince(t0);
+  const size_t rssAfter = residentBytes();
+  const size_t n = trace.spanCount();
+
+  std::printf("\n### %zu spans, %zu tracks, %zu steps\n\n", n, trace.tracks.size(), trace.steps.size());
+  std::printf("| measure | value |\n|---|---|\n");
+  std::printf("| open + load | %.0f ms |\n", loadMs);
+  std::printf("| start to first frame (load + layout + first 1920x1080 frame) | %.0f ms |\n", firstFrameMs);
+  std::printf("| resident memory added by the loaded run (reader open), per span | %.1f B |\n",
+              static_cast<double>(rssLoaded - rssBefore) / static_cast<double>(n));
+  std::printf("| ... and with the widget after its first frame, per span | %.1f B |\n",
+              static_cast<double>(rssAfter - rssBefore) / static_cast<double>(n));
+  std::printf("| trace columns (Trace::residentBytes), per span | %.1f B |\n",
+              static_cast<double>(trace.residentBytes()) / static_cast<double>(n));
+
+  FrameRunner runner(trace);
+  const ui::TimeRange all = ui::timelineExtent(trace);
+  ui::TimeMapping base;
+  base.width = 1920 - runner.layout.metrics.labelWidth;
+  auto around = [&](double fraction) {
+    const auto d = static_cast<int64_t>(static_cast<double>(all.duration()) * fraction);
+    const int64_t mid = all.start + all.duration() / 2;
+    return base.showing({mid - d / 2, mid - d / 2 + d});
+  };
+  std::vector<ui::TimeMapping> full(static_cast<size_t>(frames), base.showing(all));
+  std::vector<ui::TimeMapping> middle(static_cast<size_t>(frames), around(1.0 / 64));
+  std::vector<ui::TimeMapping> deep(static_cast<size_t>(frames), around(1.0 / 65536));
+  std::vector<ui::TimeMapping> pan;
+  ui::TimeMapping m = around(1.0 / 64);
+  for (int i = 0; i < frames * 2; ++i) pan.push_back(m = m.pannedBy(base.width / 50));  // 2% per frame
+
+  std::printf("\nFrame times at 1920x1080, ms (%d frames each; a frame = prepare the draw list + paint it)\n\n",
+              frames);
+  std::printf("| view                   | wall p50 | wall p95 | wall max |  cpu p50 |  cpu p95 | build avg | paint avg |   items |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  printStats("full view", runner.run(full));
+  printStats("middle zoom (1/64)", runner.run(middle));
+  printStats("deep zoom (1/65536)", runner.run(deep));
+  printStats("pan at 1/64, 2%/frame", runner.run(pan));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+  QApplication app(argc, argv);
+  std::vector<int64_t> sizes = {1'000'000, 10'000'000};
+  std::filesystem::path dir = std::filesystem::path(argv[0]).parent_path() / "bench-data";
+  int frames = 60;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--spans") {
+      sizes.clear();
+      for (size_t p = 0; p < v.size();) {
+        const size_t q = v.find(',', p);
+        sizes.push_back(std::stoll(v.substr(p, q - p)));
+        p = q == std::string::npos ? v.size() : q + 1;
+      }
+    } else if (a == "--dir") {
+      dir = v;
+    } else if (a == "--frames") {
+      frames = std::max(std::stoi(v), 1);
+    } else {
+      std::fprintf(stderr, "usage: %s [--spans N,N...] [--dir DIR] [--frames N]\n", argv[0]);
+      return 2;
+    }
+  }
+  std::filesystem::create_directories(dir);
+  for (int64_t n : sizes) benchOne(dir, n, frames);
+  return 0;
+}
