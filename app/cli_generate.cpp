@@ -43,7 +43,7 @@ void registerGenerate(CLI::App& cli, CommandAction& action) {
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--layers", o->synthetic.layersPerStage, "Layers per stage")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--schedule", o->schedule, "gpipe or 1f1b")->capture_default_str()->check(CLI::IsMember({"gpipe", "1f1b"}));
-  cmd->add_option("--spans", o->synthetic.spans, "About this many spans (whole steps)")
+  cmd->add_option("--spans", o->synthetic.spans, "At least this many spans (whole steps)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--seed", o->synthetic.seed, "Seed of the duration jitter")->capture_default_str();

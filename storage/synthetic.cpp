@@ -120,13 +120,6 @@ int64_t generateSynthetic(const SyntheticOptions& o, const SyntheticSink& sink) 
     return out;
   };
 
-  int64_t perRankPerStep = 2;  // + the pieces, + about one wait per op
-  for (int32_t s = 0; s < p; ++s) {
-    perRankPerStep += m * static_cast<int64_t>(pieces(s, true).size() + pieces(s, false).size() + 2) / p;
-  }
-  const int64_t steps = std::max<int64_t>(1, std::llround(static_cast<double>(o.spans) /
-                                                          static_cast<double>(perRankPerStep * ranks)));
-
   std::vector<std::string_view> names(kNames.begin(), kNames.end());
   sink.begin(run, rankInfos, tracks, names);
 
@@ -136,7 +129,8 @@ int64_t generateSynthetic(const SyntheticOptions& o, const SyntheticSink& sink) 
   std::vector<SpanRecord> batch;
   // durations[rank][op][piece] for the step being generated.
   std::vector<std::vector<std::vector<int64_t>>> durations(static_cast<size_t>(ranks));
-  for (int64_t step = 0; step < steps; ++step) {
+  // Whole steps until the target is reached: at least one, at most one step beyond it.
+  for (int64_t step = 0; step == 0 || total < o.spans; ++step) {
     const auto stepId = static_cast<int32_t>(step);
     // 1. Every rank's piece durations; an op lasts as long as its slowest rank in the stage.
     std::vector<std::vector<Op>> order(static_cast<size_t>(p));
