@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <exception>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/schema.h"
@@ -259,17 +261,49 @@ RunInfo RunReader::run() const {
   return impl_->readRun();
 }
 
-Trace RunReader::load() const {
+Trace RunReader::load(int64_t parallelFromRows) const {
   Trace t;
   {
     ReadSnapshot snapshot(impl_->db);
     impl_->readSmallTables(t);
-    sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) + "ORDER BY id");
-    impl_->readSpans(t, spans);
-    sqlite::Stmt gpu(impl_->db, std::string(kGpuColumns) + "ORDER BY id");
-    impl_->readGpu(t, gpu);
-    sqlite::Stmt counters(impl_->db, std::string(kCounterColumns) + "ORDER BY id");
-    impl_->readCounters(t, counters);
+    // Rows are only ever appended, so the ids up to this snapshot's last one are final: a second
+    // connection can read the upper half of them on another core while this one reads the lower.
+    const int64_t lastId = impl_->db.queryInt("SELECT max(id) FROM span");
+    const int64_t split = lastId + 1 >= std::max<int64_t>(2, parallelFromRows) ? lastId / 2 : lastId;
+    Trace upper;
+    upper.tracks = t.tracks;
+    upper.spans.resize(t.spans.size());
+    std::exception_ptr upperFailure;
+    std::thread upperReader;
+    if (split < lastId) {
+      upperReader = std::thread([&, file = impl_->file()] {
+        try {
+          Impl second(file, SQLITE_OPEN_READONLY);
+          sqlite::Stmt spans(second.db, std::string(kSpanColumns) + "WHERE id > ? AND id <= ? ORDER BY id");
+          spans.bind(1, split);
+          spans.bind(2, lastId);
+          second.readSpans(upper, spans);
+        } catch (...) {
+          upperFailure = std::current_exception();
+        }
+      });
+    }
+    try {
+      sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) + "WHERE id <= ? ORDER BY id");
+      spans.bind(1, split);
+      impl_->readSpans(t, spans);
+      sqlite::Stmt gpu(impl_->db, std::string(kGpuColumns) + "ORDER BY id");
+      impl_->readGpu(t, gpu);
+      sqlite::Stmt counters(impl_->db, std::string(kCounterColumns) + "ORDER BY id");
+      impl_->readCounters(t, counters);
+    } catch (...) {
+      if (upperReader.joinable()) upperReader.join();
+      throw;
+    }
+    if (upperReader.joinable()) upperReader.join();
+    if (upperFailure) std::rethrow_exception(upperFailure);
+    for (size_t track = 0; track < t.spans.size(); ++track) appendSpans(t.spans[track], upper.spans[track]);
+    t.loaded.span = std::max(t.loaded.span, upper.loaded.span);
   }
   finishTrace(t);
   for (SpanColumns& c : t.spans) shrinkSpans(c);

@@ -20,8 +20,10 @@ class RunReader {
   RunReader& operator=(const RunReader&) = delete;
 
   RunInfo run() const;
-  // Loads everything into memory.
-  Trace load() const;
+  // Loads everything into memory. A run with at least parallelFromRows spans is read by two
+  // connections at once, the lower and the upper half of the span ids (two cores, half the time).
+  static constexpr int64_t kParallelLoadRows = 1 << 20;
+  Trace load(int64_t parallelFromRows = kParallelLoadRows) const;
   // Loads only the spans, GPU records and counters that intersect [t0, t1); everything else whole.
   Trace loadWindow(int64_t t0, int64_t t1) const;
   // Rows added since the last call (for a run that is still being written), appended to trace;

@@ -122,6 +122,14 @@ void appendSpan(SpanColumns& c, const SpanRecord& s) {
   c.maxDuration = std::max(c.maxDuration, d);
 }
 
+void appendSpans(SpanColumns& into, const SpanColumns& from) {
+  for (size_t i = 0; i < from.size(); ++i) {
+    const SpanView v = from.at(i, 0);
+    appendSpan(into, {0, v.start, v.end, v.name, v.category, v.phase, v.step, v.microbatch, v.layer, v.expert,
+                      v.bytes});
+  }
+}
+
 void sortSpans(SpanColumns& c) {
   const size_t n = c.size();
   auto less = [&c](size_t a, size_t b) {

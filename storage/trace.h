@@ -68,6 +68,8 @@ struct SpanColumns {
 
 // Appends one span at the end of the columns (the track's order is restored by sortSpans).
 void appendSpan(SpanColumns& columns, const SpanRecord& span);
+// Appends every span of `from` at the end of `into` (re-coding byte counts into into's table).
+void appendSpans(SpanColumns& into, const SpanColumns& from);
 // Sorts the columns by (start, end) if they are not sorted yet; stable for equal keys.
 void sortSpans(SpanColumns& columns);
 // Frees the spare capacity of every column.

@@ -4,8 +4,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
+#include "storage/export_chrome.h"
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
 #include "storage/synthetic.h"
@@ -90,8 +92,27 @@ void BM_LoadSpans(benchmark::State& state) {
   std::filesystem::remove(path);
 }
 
+// The export writes a real file: formatting and the file system together, as a user sees it.
+void BM_ExportChrome(benchmark::State& state) {
+  const Trace trace = syntheticTrace(options(scaled(1'000'000)));
+  const auto path = scratch("export").replace_extension(".json");
+  int64_t events = 0;
+  for (auto _ : state) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    events = exportChromeTrace(trace, out);
+    out.close();
+  }
+  const auto spans = static_cast<double>(trace.spanCount());
+  state.counters["spans"] = spans;
+  state.counters["events"] = static_cast<double>(events);
+  state.counters["spans_per_s"] = benchmark::Counter(spans, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["json_bytes_per_span"] = static_cast<double>(std::filesystem::file_size(path)) / spans;
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 
+BENCHMARK(BM_ExportChrome)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK(BM_WriteSpans)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK(BM_LoadSpans)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 

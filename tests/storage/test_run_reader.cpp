@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "storage/run_writer.h"
@@ -126,6 +127,18 @@ TEST(RunReader, RefusesAFileWithACorruptHeader) {
     f.write("garbage garbage garbage", 23);
   }
   expectRefused(file.path(), "not a SQLite database");
+}
+
+TEST(RunReader, AParallelLoadGivesTheSameTrace) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path(), 5000);
+  auto reader = RunReader::open(file.path());
+  const Trace serial = reader->load(std::numeric_limits<int64_t>::max());
+  const Trace parallel = reader->load(2);
+  ASSERT_GT(serial.spanCount(), 5000u);
+  EXPECT_EQ(parallel.spans, serial.spans);
+  EXPECT_EQ(parallel.loaded, serial.loaded);
+  EXPECT_EQ(serial.loaded.span, static_cast<int64_t>(serial.spanCount()) - 1);
 }
 
 TEST(RunReader, LoadWindowKeepsOnlySpansThatIntersect) {

@@ -40,6 +40,18 @@ TEST(SpanColumns, ByteCountsBeyondTheCodeTableGoToTheSparseColumn) {
   EXPECT_EQ(c.bytesAt(300), 1000);
 }
 
+TEST(SpanColumns, AppendingColumnsRecodesTheirByteCounts) {
+  SpanColumns a, b;
+  appendSpan(a, span(0, 10, 100));
+  appendSpan(b, span(20, 30, 200));
+  appendSpan(b, span(40, 50, 100));
+  appendSpans(a, b);
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a.bytesAt(1), 200);
+  EXPECT_EQ(a.bytesAt(2), 100);
+  EXPECT_EQ(a.bytes_table.size(), 2u);
+}
+
 TEST(SpanColumns, WindowFindsSpansThatStartedBeforeIt) {
   SpanColumns c;
   appendSpan(c, span(0, 1000));  // long: reaches into every window below
