@@ -15,7 +15,6 @@ namespace {
 constexpr int kRows = 8;  // warps per block, one row each
 constexpr int kThreads = kRows * 32;
 constexpr int kTile = 32;
-constexpr int kMaxPerLane = kAttentionMaxHeadSize / 32;
 
 struct Geometry {
   int Tlen, NH, D;
@@ -34,6 +33,20 @@ struct Geometry {
   }
 };
 
+// Σ a[d]·b[d] over d < D, in four independent partial sums (shorter dependency chains).
+__device__ __forceinline__ float dotRow(const float* a, const float* b, int D) {
+  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+  int d = 0;
+  for (; d + 4 <= D; d += 4) {
+    s0 += a[d] * b[d];
+    s1 += a[d + 1] * b[d + 1];
+    s2 += a[d + 2] * b[d + 2];
+    s3 += a[d + 3] * b[d + 3];
+  }
+  for (; d < D; ++d) s0 += a[d] * b[d];
+  return (s0 + s1) + (s2 + s3);
+}
+
 // Stages rows first..first+31 of one block of qkv (or of dout when block < 0: out-shaped) into
 // dst[32][stride] as float; rows past the sequence are zero.
 template <typename T>
@@ -49,7 +62,7 @@ __device__ void stageTile(float* dst, int stride, const T* src, const Geometry& 
   }
 }
 
-template <typename T>
+template <typename T, int kPerLane>
 __global__ void forwardKernel(T* out, float* lse, const T* qkv, Geometry g) {
   extern __shared__ float shared[];
   const int D = g.D;
@@ -64,8 +77,8 @@ __global__ void forwardKernel(T* out, float* lse, const T* qkv, Geometry g) {
   float* q = Qs + warp * D;
   for (int d = lane; d < D; d += 32) q[d] = i < g.Tlen ? toFloat(qkv[g.qkvIndex(b, i, 0, h) + d]) : 0.0f;
 
-  float o[kMaxPerLane];
-  for (int t = 0; t < kMaxPerLane; ++t) o[t] = 0.0f;
+  float o[kPerLane];
+  for (int t = 0; t < kPerLane; ++t) o[t] = 0.0f;
   float m = -INFINITY, l = 0.0f;
   for (int j0 = 0; j0 <= lastRow; j0 += kTile) {
     __syncthreads();  // the previous tile is no longer read
@@ -77,21 +90,19 @@ __global__ void forwardKernel(T* out, float* lse, const T* qkv, Geometry g) {
     float s = -INFINITY;
     if (j <= i) {
       const float* k = Ks + lane * (D + 1);
-      float dot = 0.0f;
-      for (int d = 0; d < D; ++d) dot += q[d] * k[d];
-      s = dot * g.scale;
+      s = dotRow(q, k, D) * g.scale;
     }
     const float newM = fmaxf(m, warpMax(s));  // finite: key j0 <= i is in the tile
     const float alpha = expf(m - newM);       // 0 on the first tile (m = −inf)
     const float p = j <= i ? expf(s - newM) : 0.0f;
     l = l * alpha + warpSum(p);
     m = newM;
-    for (int t = 0; t < kMaxPerLane; ++t) o[t] *= alpha;
+    for (int t = 0; t < kPerLane; ++t) o[t] *= alpha;
     const int count = min(kTile, i - j0 + 1);
     for (int jj = 0; jj < count; ++jj) {
       const float pj = __shfl_sync(0xffffffffu, p, jj);
       const float* v = Vs + jj * D;
-      for (int t = 0; t < kMaxPerLane; ++t) {
+      for (int t = 0; t < kPerLane; ++t) {
         const int d = lane + 32 * t;
         if (d < D) o[t] += pj * v[d];
       }
@@ -100,7 +111,7 @@ __global__ void forwardKernel(T* out, float* lse, const T* qkv, Geometry g) {
   if (i > lastRow) return;
   const float inv = 1.0f / l;
   T* dst = out + g.outIndex(b, i, h);
-  for (int t = 0; t < kMaxPerLane; ++t) {
+  for (int t = 0; t < kPerLane; ++t) {
     const int d = lane + 32 * t;
     if (d < D) dst[d] = fromFloat<T>(o[t] * inv);
   }
@@ -124,7 +135,7 @@ __global__ void deltaKernel(float* delta, const T* dout, const T* out, Geometry 
 }
 
 // dq_i += scale · Σ_{j<=i} p_ij (dout_i·v_j − delta_i) k_j, one warp per query row.
-template <typename T>
+template <typename T, int kPerLane>
 __global__ void dqKernel(T* dqkv, const T* dout, const T* qkv, const float* lse, const float* delta,
                          Geometry g) {
   extern __shared__ float shared[];
@@ -146,8 +157,8 @@ __global__ void dqKernel(T* dqkv, const T* dout, const T* qkv, const float* lse,
   }
   const float rowLse = i <= lastRow ? lse[g.lseIndex(b, h, i)] : 0.0f;
   const float rowDelta = i <= lastRow ? delta[g.lseIndex(b, h, i)] : 0.0f;
-  float dq[kMaxPerLane];
-  for (int t = 0; t < kMaxPerLane; ++t) dq[t] = 0.0f;
+  float dq[kPerLane];
+  for (int t = 0; t < kPerLane; ++t) dq[t] = 0.0f;
   for (int j0 = 0; j0 <= lastRow; j0 += kTile) {
     __syncthreads();
     stageTile(Ks, D + 1, qkv, g, b, h, 1, j0);
@@ -159,11 +170,8 @@ __global__ void dqKernel(T* dqkv, const T* dout, const T* qkv, const float* lse,
     if (j <= i) {
       const float* k = Ks + lane * (D + 1);
       const float* v = Vs + lane * (D + 1);
-      float s = 0.0f, dp = 0.0f;
-      for (int d = 0; d < D; ++d) {
-        s += q[d] * k[d];
-        dp += dO[d] * v[d];
-      }
+      const float s = dotRow(q, k, D);
+      const float dp = dotRow(dO, v, D);
       const float p = expf(s * g.scale - rowLse);
       ds = p * (dp - rowDelta);
     }
@@ -171,7 +179,7 @@ __global__ void dqKernel(T* dqkv, const T* dout, const T* qkv, const float* lse,
     for (int jj = 0; jj < count; ++jj) {
       const float dsj = __shfl_sync(0xffffffffu, ds, jj);
       const float* k = Ks + jj * (D + 1);
-      for (int t = 0; t < kMaxPerLane; ++t) {
+      for (int t = 0; t < kPerLane; ++t) {
         const int d = lane + 32 * t;
         if (d < D) dq[t] += dsj * k[d];
       }
@@ -179,14 +187,14 @@ __global__ void dqKernel(T* dqkv, const T* dout, const T* qkv, const float* lse,
   }
   if (i > lastRow) return;
   T* dst = dqkv + g.qkvIndex(b, i, 0, h);
-  for (int t = 0; t < kMaxPerLane; ++t) {
+  for (int t = 0; t < kPerLane; ++t) {
     const int d = lane + 32 * t;
     if (d < D) dst[d] = fromFloat<T>(toFloat(dst[d]) + g.scale * dq[t]);
   }
 }
 
 // dk_j += scale · Σ_{i>=j} ds_ij q_i and dv_j += Σ_{i>=j} p_ij dout_i, one warp per key row.
-template <typename T>
+template <typename T, int kPerLane>
 __global__ void dkvKernel(T* dqkv, const T* dout, const T* qkv, const float* lse, const float* delta,
                           Geometry g) {
   extern __shared__ float shared[];
@@ -208,8 +216,8 @@ __global__ void dkvKernel(T* dqkv, const T* dout, const T* qkv, const float* lse
     k[d] = j < g.Tlen ? toFloat(qkv[g.qkvIndex(b, j, 1, h) + d]) : 0.0f;
     v[d] = j < g.Tlen ? toFloat(qkv[g.qkvIndex(b, j, 2, h) + d]) : 0.0f;
   }
-  float dk[kMaxPerLane], dv[kMaxPerLane];
-  for (int t = 0; t < kMaxPerLane; ++t) dk[t] = dv[t] = 0.0f;
+  float dk[kPerLane], dv[kPerLane];
+  for (int t = 0; t < kPerLane; ++t) dk[t] = dv[t] = 0.0f;
   for (int i0 = firstRow; i0 < g.Tlen; i0 += kTile) {
     __syncthreads();
     stageTile(Qs, D + 1, qkv, g, b, h, 0, i0);
@@ -226,11 +234,8 @@ __global__ void dkvKernel(T* dqkv, const T* dout, const T* qkv, const float* lse
     if (i >= j && i < g.Tlen) {
       const float* q = Qs + lane * (D + 1);
       const float* dO = dOs + lane * (D + 1);
-      float s = 0.0f, dp = 0.0f;
-      for (int d = 0; d < D; ++d) {
-        s += q[d] * k[d];
-        dp += dO[d] * v[d];
-      }
+      const float s = dotRow(q, k, D);
+      const float dp = dotRow(dO, v, D);
       p = expf(s * g.scale - Ls[lane]);
       ds = p * (dp - Ds[lane]);
     }
@@ -240,7 +245,7 @@ __global__ void dkvKernel(T* dqkv, const T* dout, const T* qkv, const float* lse
       const float dsi = __shfl_sync(0xffffffffu, ds, ii);
       const float* q = Qs + ii * (D + 1);
       const float* dO = dOs + ii * (D + 1);
-      for (int t = 0; t < kMaxPerLane; ++t) {
+      for (int t = 0; t < kPerLane; ++t) {
         const int d = lane + 32 * t;
         if (d < D) {
           dv[t] += pi * dO[d];
@@ -252,7 +257,7 @@ __global__ void dkvKernel(T* dqkv, const T* dout, const T* qkv, const float* lse
   if (j > lastRow) return;
   T* dK = dqkv + g.qkvIndex(b, j, 1, h);
   T* dV = dqkv + g.qkvIndex(b, j, 2, h);
-  for (int t = 0; t < kMaxPerLane; ++t) {
+  for (int t = 0; t < kPerLane; ++t) {
     const int d = lane + 32 * t;
     if (d < D) {
       dK[d] = fromFloat<T>(toFloat(dK[d]) + g.scale * dk[t]);
@@ -274,6 +279,30 @@ void prepareSharedMemory(Kernel kernel, size_t bytes, const char* launcher) {
   }
 }
 
+template <typename T, int P>
+void launchForward(T* out, float* lse, const T* qkv, const Geometry& g, dim3 grid, size_t smem,
+                   cudaStream_t stream) {
+  prepareSharedMemory(forwardKernel<T, P>, smem, "attentionForward");
+  forwardKernel<T, P><<<grid, kThreads, smem, stream>>>(out, lse, qkv, g);
+  MOESCOPE_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T, int P>
+void launchBackward(T* dqkv, const T* dout, const T* qkv, const float* lse, const float* delta,
+                    const Geometry& g, dim3 grid, size_t dqSmem, size_t dkvSmem, cudaStream_t stream) {
+  prepareSharedMemory(dqKernel<T, P>, dqSmem, "attentionBackward");
+  dqKernel<T, P><<<grid, kThreads, dqSmem, stream>>>(dqkv, dout, qkv, lse, delta, g);
+  MOESCOPE_CUDA_CHECK_LAUNCH();
+  prepareSharedMemory(dkvKernel<T, P>, dkvSmem, "attentionBackward");
+  dkvKernel<T, P><<<grid, kThreads, dkvSmem, stream>>>(dqkv, dout, qkv, lse, delta, g);
+  MOESCOPE_CUDA_CHECK_LAUNCH();
+}
+
+// The accumulators per lane: the smallest of 1, 2, 4, 8 with 32 of them per warp covering D.
+int perLane(int D) {
+  return D <= 32 ? 1 : D <= 64 ? 2 : D <= 128 ? 4 : 8;
+}
+
 void checkShape(const char* launcher, int B, int Tlen, int NH, int D) {
   MOESCOPE_CUDA_REQUIRE(launcher, B >= 0 && Tlen > 0 && NH > 0 && D > 0 && D <= kAttentionMaxHeadSize);
   MOESCOPE_CUDA_REQUIRE(launcher, NH <= 65535 && B <= 65535);
@@ -289,10 +318,21 @@ void attentionForward(T* out, float* lse, const T* qkv, int B, int Tlen, int NH,
   MOESCOPE_CUDA_REQUIRE("attentionForward", out && lse && qkv);
   const Geometry g{Tlen, NH, D, static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)))};
   const size_t smem = (static_cast<size_t>(kTile) * (D + 1) + kTile * D + kRows * D) * sizeof(float);
-  prepareSharedMemory(forwardKernel<T>, smem, "attentionForward");
   const dim3 grid(ceilDiv(Tlen, kRows), NH, B);
-  forwardKernel<T><<<grid, kThreads, smem, stream>>>(out, lse, qkv, g);
-  MOESCOPE_CUDA_CHECK_LAUNCH();
+  switch (perLane(D)) {
+    case 1:
+      launchForward<T, 1>(out, lse, qkv, g, grid, smem, stream);
+      break;
+    case 2:
+      launchForward<T, 2>(out, lse, qkv, g, grid, smem, stream);
+      break;
+    case 4:
+      launchForward<T, 4>(out, lse, qkv, g, grid, smem, stream);
+      break;
+    default:
+      launchForward<T, 8>(out, lse, qkv, g, grid, smem, stream);
+      break;
+  }
 }
 
 template <typename T>
@@ -311,15 +351,22 @@ void attentionBackward(T* dqkv, const T* dout, const T* qkv, const T* out, const
 
   const dim3 grid(ceilDiv(Tlen, kRows), NH, B);
   const size_t dqSmem = (2 * static_cast<size_t>(kTile) * (D + 1) + 2 * kRows * D) * sizeof(float);
-  prepareSharedMemory(dqKernel<T>, dqSmem, "attentionBackward");
-  dqKernel<T><<<grid, kThreads, dqSmem, stream>>>(dqkv, dout, qkv, lse, workspace, g);
-  MOESCOPE_CUDA_CHECK_LAUNCH();
-
   const size_t dkvSmem =
       (2 * static_cast<size_t>(kTile) * (D + 1) + 2 * kTile + 2 * kRows * D) * sizeof(float);
-  prepareSharedMemory(dkvKernel<T>, dkvSmem, "attentionBackward");
-  dkvKernel<T><<<grid, kThreads, dkvSmem, stream>>>(dqkv, dout, qkv, lse, workspace, g);
-  MOESCOPE_CUDA_CHECK_LAUNCH();
+  switch (perLane(D)) {
+    case 1:
+      launchBackward<T, 1>(dqkv, dout, qkv, lse, workspace, g, grid, dqSmem, dkvSmem, stream);
+      break;
+    case 2:
+      launchBackward<T, 2>(dqkv, dout, qkv, lse, workspace, g, grid, dqSmem, dkvSmem, stream);
+      break;
+    case 4:
+      launchBackward<T, 4>(dqkv, dout, qkv, lse, workspace, g, grid, dqSmem, dkvSmem, stream);
+      break;
+    default:
+      launchBackward<T, 8>(dqkv, dout, qkv, lse, workspace, g, grid, dqSmem, dkvSmem, stream);
+      break;
+  }
 }
 
 template void attentionForward<float>(float*, float*, const float*, int, int, int, int, cudaStream_t);
