@@ -4,8 +4,9 @@
 // calls the same operations in the same order.
 //
 // Tracing: a call records one span of the given name and attributes (bytes filled in) for the transfer
-// itself, and a separate `wait` span, before it, for the time it was blocked on a peer, so that waiting
-// shows as waiting (and, on a pipeline stage, as bubble) and not as communication.
+// itself, and a separate `wait` span, before it, for the time it was blocked on a peer (until the peer
+// sent, or the last member arrived), so that waiting shows as waiting (and, on a pipeline stage, as
+// bubble) and not as communication.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,6 @@
 #include "engine/thread_communicator.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -17,13 +18,18 @@ struct ThreadWorld::Group {
   std::condition_variable cv;
   uint64_t generation = 0;
   int arrived = 0;
+  int64_t released_ns = 0;  // when the last member of the latest barrier arrived
   // Per-member arguments of the collective in progress.
   std::vector<const void*> in;
   std::vector<void*> out;
   std::vector<const size_t*> send_counts, recv_counts;
   std::vector<unsigned char> scratch;
   // Mailboxes of point-to-point messages, [src * size + dst], in send order.
-  std::vector<std::deque<std::vector<unsigned char>>> mail;
+  struct Message {
+    std::vector<unsigned char> bytes;
+    int64_t posted_ns = 0;
+  };
+  std::vector<std::deque<Message>> mail;
 };
 
 namespace {
@@ -124,7 +130,7 @@ class ThreadCommunicator final : public Communicator {
     std::memcpy(message.data(), buf, bytes);
     {
       std::lock_guard lock(g_->mutex);
-      g_->mail[static_cast<size_t>(rank_ * g_->size + peer)].push_back(std::move(message));
+      g_->mail[static_cast<size_t>(rank_ * g_->size + peer)].push_back({std::move(message), nowNs()});
     }
     g_->cv.notify_all();
     record(span, t0, static_cast<int64_t>(bytes));
@@ -142,12 +148,13 @@ class ThreadCommunicator final : public Communicator {
         g_->cv.wait(lock, [&] { return !box.empty() || world_->aborted(); });
         if (box.empty()) throwAborted();
         if (recorder_) {
-          const int64_t now = nowNs();
-          recordWait(span, comm_start, now);
-          comm_start = now;
+          // Blocked on the peer until it posted the message; any later wake-up delay is this rank's.
+          const int64_t ready = std::max(comm_start, box.front().posted_ns);
+          recordWait(span, comm_start, ready);
+          comm_start = ready;
         }
       }
-      message = std::move(box.front());
+      message = std::move(box.front().bytes);
       box.pop_front();
     }
     if (message.size() != bytes) {
@@ -180,6 +187,7 @@ class ThreadCommunicator final : public Communicator {
     const uint64_t gen = g_->generation;
     if (++g_->arrived == g_->size) {
       on_last();
+      g_->released_ns = nowNs();
       g_->arrived = 0;
       ++g_->generation;
       g_->cv.notify_all();
@@ -188,9 +196,10 @@ class ThreadCommunicator final : public Communicator {
     g_->cv.wait(lock, [&] { return g_->generation != gen || world_->aborted(); });
     if (g_->generation == gen) throwAborted();
     if (trace_wait && recorder_) {
-      const int64_t now = nowNs();
-      recordWait(span, start, now);
-      start = now;
+      // Blocked on the peers until the last one arrived; any later wake-up delay is this rank's.
+      const int64_t ready = std::max(start, g_->released_ns);
+      recordWait(span, start, ready);
+      start = ready;
     }
   }
 
