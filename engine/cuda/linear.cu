@@ -80,17 +80,23 @@ void matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alignD, sizeof(alignD)));
 
-  cublasLtMatmulHeuristicResult_t heuristic{};
-  int found = 0;
-  MOESCOPE_CUBLAS_CHECK(
-      cublasLtMatmulAlgoGetHeuristic(lt.handle(), d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heuristic, &found));
-  if (found == 0) {
-    throw CudaError("linear: cuBLASLt has no algorithm for m=" + std::to_string(m) +
-                    " n=" + std::to_string(nCols) + " k=" + std::to_string(k));
+  const CublasLt::PlanKey key = {abType, dType,           opA,    opB,    m,     nCols, k, lda, ldb,
+                                 ldd,    bias != nullptr, alignA, alignB, alignD};
+  auto plan = lt.plans().find(key);
+  if (plan == lt.plans().end()) {
+    cublasLtMatmulHeuristicResult_t heuristic{};
+    int found = 0;
+    MOESCOPE_CUBLAS_CHECK(
+        cublasLtMatmulAlgoGetHeuristic(lt.handle(), d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heuristic, &found));
+    if (found == 0) {
+      throw CudaError("linear: cuBLASLt has no algorithm for m=" + std::to_string(m) +
+                      " n=" + std::to_string(nCols) + " k=" + std::to_string(k));
+    }
+    plan = lt.plans().emplace(key, heuristic.algo).first;
   }
   const float alpha = 1.0f;
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmul(lt.handle(), d.op, &alpha, A, d.a, B, d.b, &beta, D, d.c, D, d.c,
-                                       &heuristic.algo, lt.workspace(), workspace, stream));
+                                       &plan->second, lt.workspace(), workspace, stream));
 }
 
 constexpr int kBiasCols = 32;

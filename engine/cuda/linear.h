@@ -7,12 +7,16 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
+#include <map>
 
 namespace moescope::engine::cuda {
 
-// A cuBLASLt handle and its workspace on the current device. One per device (per rank thread); not
-// shared between streams running at the same time.
+// A cuBLASLt handle, its workspace on the current device, and the algorithm cuBLASLt's heuristic chose
+// for each matmul shape seen (asked once per shape). One per device (per rank thread); not shared
+// between streams running at the same time.
 class CublasLt {
  public:
   explicit CublasLt(size_t workspaceBytes = size_t{32} << 20);
@@ -24,7 +28,12 @@ class CublasLt {
   void* workspace() const { return workspace_; }
   size_t workspaceBytes() const { return workspaceBytes_; }
 
+  // types, operations, sizes, leading dimensions, bias and operand alignments of one matmul
+  using PlanKey = std::array<int64_t, 14>;
+  std::map<PlanKey, cublasLtMatmulAlgo_t>& plans() { return plans_; }
+
  private:
+  std::map<PlanKey, cublasLtMatmulAlgo_t> plans_;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspaceBytes_ = 0;
