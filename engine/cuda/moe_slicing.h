@@ -6,6 +6,11 @@
 // An assignment is index a = i·K + k into choice [n,K] (token i = a / K). A range of slots [j0, j0+m)
 // of the order, e.g. offsets[e0]..offsets[e1] for the experts e0..e1−1 a rank holds, is one slice.
 // T = float or __nv_bfloat16; p (router probabilities) is fp32.
+//
+// DPMoE uses the same order as its all-to-all layout: with rank r holding experts r·E/R..(r+1)·E/R − 1,
+// gatherAssignments over all slots (j0 = 0, m = offsets[E]) builds the send buffer grouped by
+// destination rank, rank r's count is offsets[(r+1)·E/R] − offsets[r·E/R], and combineAssignments over
+// the returned rows adds the weighted outputs back to their tokens.
 #pragma once
 
 #include <cuda_bf16.h>
