@@ -2,7 +2,9 @@
 // and checkpoint; every kind of bad input is exit 2 with a one-line message naming the problem and no
 // file written; `moescope-cli stats` on a GPipe run reports the bubble share near the theory.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "engine/checkpoint.h"
 #include "engine/config.h"
@@ -219,6 +222,41 @@ steps = 2
   share /= 4;
   std::printf("moescope-cli stats: bubble share %.3f, theory %.3f\n", share, 3.0 / 11.0);
   EXPECT_NEAR(share, 3.0 / 11.0, 0.1);
+}
+
+}  // namespace
+}  // namespace moescope::engine
+
+namespace moescope::engine {
+namespace {
+
+// Ctrl-C: the run stops between micro-batches, its run file marked cancelled, no metrics or checkpoint
+// left behind under their final names.
+TEST_F(CliTrain, InterruptCancelsTheRun) {
+  const std::string cmd = "cd '" + dir_.string() + "' && exec '" + kCli +
+                          "' train --config tiny.toml --steps 1000000 --data random --out run.moescope "
+                          "--metrics m.jsonl --save ck.safetensors 2> err.log";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for a few steps, then interrupt.
+  for (int i = 0; i < 200 && read("err.log").find("step 3/") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read("err.log");
+  const auto trace = storage::RunReader::open(path("run.moescope"))->load();
+  EXPECT_EQ(trace.run.status, storage::RunStatus::Cancelled);
+  EXPECT_GE(trace.steps.size(), 3u);
+  EXPECT_FALSE(fs::exists(dir_ / "m.jsonl"));
+  EXPECT_FALSE(fs::exists(dir_ / "m.jsonl.tmp"));
+  EXPECT_FALSE(fs::exists(dir_ / "ck.safetensors"));
 }
 
 }  // namespace

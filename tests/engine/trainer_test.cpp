@@ -43,3 +43,112 @@ TEST(TrainerEquivalence, PpmoeDp2) { expectEquivalent(with(1, 2, 2, 1)); }
 
 }  // namespace
 }  // namespace moescope::engine
+
+namespace moescope::engine {
+namespace {
+
+// MODEL.md's "loss must visibly fall": a sample config on the built-in corpus loses at least 30% of its
+// loss. Its first 12 steps are enough (the full run is in samples/README.md).
+TEST(Trainer, LossFallsOnTheSampleCorpusWithASampleConfig) {
+  Config c = loadConfigFile(std::string(MOESCOPE_SOURCE_DIR) + "/samples/ppmoe.toml");
+  c.train.steps = 12;
+  c.trace.enabled = false;
+  validate(c);
+  const TokenData data = TokenData::load(c);
+  TrainOptions options;
+  options.config = c;
+  options.data = &data;
+  const TrainResult r = train(options);
+  ASSERT_EQ(r.steps.size(), 12u);
+  const double first = r.steps.front().losses.loss, last = r.steps.back().losses.loss;
+  EXPECT_LE(last, 0.7 * first) << "loss " << first << " -> " << last;
+}
+
+TEST(Trainer, CancelStopsEveryRankBetweenMicrobatches) {
+  Config c = testing::tinyConfig();
+  c.parallel.pp = 2;
+  c.parallel.tp = 2;
+  c.parallel.microbatches = 2;
+  c.train.steps = 50;
+  const TokenData data = testing::tinyTokens(c);
+  std::atomic<bool> cancel{false};
+  TrainOptions options;
+  options.config = c;
+  options.data = &data;
+  options.cancel = &cancel;
+  int steps = 0;
+  options.on_step = [&](const StepReport&) {
+    if (++steps == 2) cancel.store(true);
+  };
+  EXPECT_THROW(train(options), Cancelled);
+  EXPECT_LE(steps, 3);
+}
+
+// A backend whose rank 1 fails in its second step: the error reaches the caller, the other ranks stop.
+class FailingBackend final : public Backend {
+ public:
+  std::string name() const override { return "failing"; }
+  std::string devices(const Config&) const override { return "none"; }
+  std::unique_ptr<CommWorld> makeWorld(int size) override { return cpu_->makeWorld(size); }
+  std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
+    struct Executor final : StageExecutor {
+      std::unique_ptr<StageExecutor> inner;
+      bool fail = false;
+      int step = 0;
+      void initialize(uint64_t seed) override { inner->initialize(seed); }
+      void loadWeights(const ModelWeights& w) override { inner->loadWeights(w); }
+      void storeWeights(ModelWeights& w) const override { inner->storeWeights(w); }
+      void setRecorder(tracer::TrackRecorder* r) override { inner->setRecorder(r); }
+      void beginStep(int s) override {
+        step = s;
+        inner->beginStep(s);
+      }
+      void forward(int m) override {
+        if (fail && step == 1) throw std::runtime_error("rank 1 ran out of luck");
+        inner->forward(m);
+      }
+      void backward(int m) override { inner->backward(m); }
+      StepLosses endStep() override { return inner->endStep(); }
+    };
+    auto e = std::make_unique<Executor>();
+    e->inner = cpu_->makeExecutor(setup);
+    e->fail = setup.coord.rank == 1;
+    return e;
+  }
+
+ private:
+  std::unique_ptr<Backend> cpu_ = makeCpuBackend();
+};
+
+TEST(Trainer, AFailingRankStopsTheRunWithItsError) {
+  Config c = testing::tinyConfig();
+  c.parallel.pp = 2;
+  c.parallel.microbatches = 2;
+  c.train.steps = 5;
+  const TokenData data = testing::tinyTokens(c);
+  FailingBackend backend;
+  TrainOptions options;
+  options.config = c;
+  options.data = &data;
+  options.backend = &backend;
+  try {
+    train(options);
+    FAIL();
+  } catch (const Cancelled&) {
+    FAIL() << "the rank's own error should win over the others' cancellation";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "rank 1 ran out of luck");
+  }
+}
+
+TEST(Trainer, CapacityDropsAreLayoutIndependentToo) {
+  Config c = testing::tinyConfig();
+  c.model.capacity_factor = 1.0;
+  c.parallel.tp = 2;
+  c.parallel.pp = 2;
+  c.parallel.microbatches = 2;
+  testing::expectEquivalent(c);
+}
+
+}  // namespace
+}  // namespace moescope::engine
