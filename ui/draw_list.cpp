@@ -108,7 +108,7 @@ void buildRow(const storage::SpanColumns& c, int row, int32_t track, const TimeM
     int64_t foldEnd = e;
     size_t k = i + 1;
     while (k < n) {
-      size_t k2 = firstSpanStartingAt(c, foldEnd + minNs, k, n);
+      size_t k2 = gallopToStart(c, foldEnd + minNs, k, n);
       ++out.stats.searches;
       if (k2 > k && c.durationAt(k2 - 1) >= minNs) --k2;  // a wide span ends the block
       if (k2 == k) break;

@@ -96,7 +96,7 @@ bool MainWindow::openRun(const QString& path) {
   }
   RunView* run = nullptr;
   try {
-    run = new RunView(canonical, tabs_);
+    run = new RunView(canonical, tabs_, runViewOptions_);
   } catch (const std::exception& e) {
     QMessageBox box(QMessageBox::Critical, tr("Cannot open run"),
                     tr("moescope could not open %1.").arg(QFileInfo(path).fileName()), QMessageBox::Ok, this);
@@ -114,10 +114,15 @@ bool MainWindow::openRun(const QString& path) {
     if (i >= 0) tabs_->setTabText(i, run->title());
   });
   addRecent(canonical);
-  statusBar()->showMessage(
-      tr("%1: %2 spans. Wheel or W/S zoom, drag or A/D pan, shift-drag zooms to a range, Backspace undoes.")
-          .arg(QFileInfo(path).fileName())
-          .arg(run->trace().spanCount()));
+  const QString keys = tr("Wheel or W/S zoom, drag or A/D pan, shift-drag zooms to a range, Backspace undoes.");
+  if (run->isLoaded()) {
+    statusBar()->showMessage(tr("%1: %2 spans. %3").arg(QFileInfo(path).fileName()).arg(run->trace().spanCount()).arg(keys));
+  } else {
+    statusBar()->showMessage(tr("%1: showing the first step while the rest loads. %2").arg(QFileInfo(path).fileName(), keys));
+    connect(run, &RunView::loaded, this, [this, run] {
+      statusBar()->showMessage(tr("%1: %2 spans loaded").arg(QFileInfo(run->path()).fileName()).arg(run->trace().spanCount()), 5000);
+    });
+  }
   run->timeline()->setFocus();
   return true;
 }

@@ -6,12 +6,12 @@
 #include <QMainWindow>
 #include <QStringList>
 
+#include "ui/run_view.h"
+
 class QMenu;
 class QTabWidget;
 
 namespace moescope::ui {
-
-class RunView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -23,6 +23,8 @@ class MainWindow : public QMainWindow {
   // returns false.
   bool openRun(const QString& path);
   RunView* currentRun() const;
+  // How runs opened from now on load (see RunView).
+  void setRunViewOptions(const RunViewOptions& options) { runViewOptions_ = options; }
   int runCount() const;
   QStringList recentFiles() const;
 
@@ -40,6 +42,7 @@ class MainWindow : public QMainWindow {
   void fitStep();
   void showKeys();
 
+  RunViewOptions runViewOptions_;
   QTabWidget* tabs_ = nullptr;
   QMenu* recentMenu_ = nullptr;
 };

@@ -18,6 +18,15 @@ size_t firstSpanStartingAt(const storage::SpanColumns& c, int64_t t, size_t from
                              c.start.begin());
 }
 
+size_t gallopToStart(const storage::SpanColumns& c, int64_t t, size_t from, size_t to) {
+  size_t lo = from, step = 1;
+  while (lo + step < to && c.start[lo + step] < t) {
+    lo += step;
+    step *= 2;
+  }
+  return firstSpanStartingAt(c, t, lo, std::min(lo + step, to));
+}
+
 int64_t latestEnd(const storage::SpanColumns& c) {
   if (c.size() == 0) return 0;
   const int64_t lastStart = c.start.back();

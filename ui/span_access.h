@@ -16,6 +16,9 @@ namespace moescope::ui {
 size_t firstSpanEndingAfter(const storage::SpanColumns& c, int64_t t);
 // The first index whose span starts at or after t, searching [from, to).
 size_t firstSpanStartingAt(const storage::SpanColumns& c, int64_t t, size_t from, size_t to);
+// The same, for a t expected close after from: an exponential search from `from`, then a binary one,
+// so that its cost grows with the log of the distance rather than of the track's length.
+size_t gallopToStart(const storage::SpanColumns& c, int64_t t, size_t from, size_t to);
 // The latest end on the track (0 when it is empty).
 int64_t latestEnd(const storage::SpanColumns& c);
 // From the first start to the last end over all tracks; {0, 0} for a trace without spans.

@@ -54,6 +54,11 @@ void paintSteps(QPainter& p, const storage::Trace& trace, const TimelineLayout& 
   const int lw = layout.metrics.labelWidth, rh = layout.metrics.rulerHeight;
   const QPen dashed(QColor(0x55, 0x5b, 0x66), 1, Qt::DashLine);
   const QFontMetrics fm(p.font());
+  // Steps closer than a few pixels would only grey the ruler out: shown from 6 px per step.
+  const auto visible = std::count_if(trace.steps.begin(), trace.steps.end(), [&](const storage::StepMetric& s) {
+    return s.end_ns > m.range.start && s.start_ns < m.range.end;
+  });
+  if (visible > 0 && m.width / static_cast<double>(visible) < 6) return;
   for (const auto& s : trace.steps) {
     if (s.end_ns <= m.range.start || s.start_ns >= m.range.end) continue;
     const double x0 = m.toX(s.start_ns), x1 = m.toX(s.end_ns);

@@ -49,17 +49,20 @@ TimelineWidget::TimelineWidget(QWidget* parent) : QWidget(parent) {
 
 int TimelineWidget::timeAreaWidth() const { return std::max(width() - layout_.metrics.labelWidth, 1); }
 
-void TimelineWidget::setTrace(const storage::Trace* trace) {
+void TimelineWidget::setTrace(const storage::Trace* trace, bool keepView) {
   trace_ = trace;
   selected_.reset();
   hovered_.reset();
-  zoomStack_.clear();
-  scrollY_ = 0;
   extent_ = trace_ ? timelineExtent(*trace_) : TimeRange{0, 1};
+  if (!keepView) {
+    zoomStack_.clear();
+    scrollY_ = 0;
+  }
   relayout();
   TimeMapping m;
   m.width = timeAreaWidth();
-  setMapping(m.showing(extent_));
+  setMapping(keepView ? mapping_ : m.showing(extent_));
+  invalidate();
 }
 
 void TimelineWidget::traceGrew() {

@@ -26,8 +26,8 @@ class TimelineWidget : public QWidget {
  public:
   explicit TimelineWidget(QWidget* parent = nullptr);
 
-  // trace must outlive the widget or the next call. Shows the whole trace.
-  void setTrace(const storage::Trace* trace);
+  // trace must outlive the widget or the next call. Shows the whole trace, or keeps the view.
+  void setTrace(const storage::Trace* trace, bool keepView = false);
   // The trace has grown (live refresh): lays out again and keeps the view, following the end when
   // the view reached it.
   void traceGrew();

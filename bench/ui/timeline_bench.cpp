@@ -7,6 +7,7 @@
 //
 // Run files are generated into DIR (default: bench-data beside the program) when missing.
 #include <QApplication>
+#include <QEventLoop>
 #include <QImage>
 #include <QPainter>
 #include <algorithm>
@@ -19,11 +20,11 @@
 #include <unistd.h>
 #include <vector>
 
-#include "storage/run_reader.h"
 #include "storage/synthetic.h"
 #include "ui/draw_list.h"
 #include "ui/span_access.h"
 #include "ui/timeline_painter.h"
+#include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
 namespace {
@@ -42,11 +43,24 @@ double threadCpuMs() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
-size_t residentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+// Resident memory of the process from /proc/self/status: anonymous (heap, stacks) and file-backed.
+struct Resident {
+  size_t anon = 0, file = 0;
+  size_t total() const { return anon + file; }
+};
+
+Resident resident() {
+  std::ifstream status("/proc/self/status");
+  Resident r;
+  std::string key;
+  size_t kb = 0;
+  std::string unit;
+  while (status >> key) {
+    if (key == "RssAnon:" && status >> kb >> unit) r.anon = kb * 1024;
+    else if (key == "RssFile:" && status >> kb >> unit) r.file = kb * 1024;
+    else status.ignore(1 << 12, '\n');
+  }
+  return r;
 }
 
 struct Stats {
@@ -128,31 +142,40 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
                 msSince(t0) / 1000);
   }
 
-  // Start to first frame: open, load, lay out, prepare and paint one 1920x1080 frame of the
-  // whole run in the widget.
-  const size_t rssBefore = residentBytes();
+  // Start to first frame, as the app opens a run: RunView opens the file, loads it (a large file:
+  // its first step, the rest on a worker thread), and the timeline paints a 1920x1080 frame.
+  const Resident rssBefore = resident();
   const auto t0 = Clock::now();
-  auto reader = storage::RunReader::open(path);
-  storage::Trace trace = reader->load();
-  const double loadMs = msSince(t0);
-  const size_t rssLoaded = residentBytes();
-  ui::TimelineWidget widget;
-  widget.resize(1920, 1080);
-  widget.setTrace(&trace);
+  ui::RunView view(QString::fromStdString(path.string()));
+  view.resize(1920 + 320, 1080);
+  ui::TimelineWidget* widget = view.timeline();
+  widget->resize(1920, 1080);
   QImage first(1920, 1080, QImage::Format_ARGB32_Premultiplied);
-  widget.render(&first);
+  widget->render(&first);
   const double firstFrameMs = msSince(t0);
-  const size_t rssAfter = residentBytes();
+  const bool progressive = !view.isLoaded();
+  if (progressive) {
+    QEventLoop loop;
+    QObject::connect(&view, &ui::RunView::loaded, &loop, &QEventLoop::quit);
+    loop.exec();
+  }
+  const double loadedMs = msSince(t0);
+  widget->render(&first);
+  const double fullFrameMs = msSince(t0);
+  const Resident rssAfter = resident();
+  const storage::Trace& trace = view.trace();
   const size_t n = trace.spanCount();
 
   std::printf("\n### %zu spans, %zu tracks, %zu steps\n\n", n, trace.tracks.size(), trace.steps.size());
   std::printf("| measure | value |\n|---|---|\n");
-  std::printf("| open + load | %.0f ms |\n", loadMs);
-  std::printf("| start to first frame (load + layout + first 1920x1080 frame) | %.0f ms |\n", firstFrameMs);
-  std::printf("| resident memory added by the loaded run (reader open), per span | %.1f B |\n",
-              static_cast<double>(rssLoaded - rssBefore) / static_cast<double>(n));
-  std::printf("| ... and with the widget after its first frame, per span | %.1f B |\n",
-              static_cast<double>(rssAfter - rssBefore) / static_cast<double>(n));
+  std::printf("| start to first frame (%s) | %.0f ms |\n",
+              progressive ? "open, load the first step, lay out, paint" : "open, load all, lay out, paint", firstFrameMs);
+  std::printf("| start to the whole run loaded | %.0f ms |\n", loadedMs);
+  std::printf("| start to the first frame of the whole run | %.0f ms |\n", fullFrameMs);
+  std::printf("| resident memory added (trace, reader, widget, frame), per span | %.1f B (anonymous %.1f B, file %.1f B) |\n",
+              static_cast<double>(rssAfter.total() - rssBefore.total()) / static_cast<double>(n),
+              static_cast<double>(rssAfter.anon - rssBefore.anon) / static_cast<double>(n),
+              static_cast<double>(rssAfter.file - rssBefore.file) / static_cast<double>(n));
   std::printf("| trace columns (Trace::residentBytes), per span | %.1f B |\n",
               static_cast<double>(trace.residentBytes()) / static_cast<double>(n));
 

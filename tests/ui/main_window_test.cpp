@@ -4,6 +4,7 @@
 #include <QFile>
 #include <QMessageBox>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -132,6 +133,33 @@ class MainWindowTest : public QObject {
     writer->commit();
     run->refresh();
     QVERIFY(!run->isLive());
+  }
+
+  void aLargeRunShowsItsFirstStepThenTheRest() {
+    // Three steps of 1 ms, a span in each; loaded progressively whatever its size.
+    auto trace = test::makeTrace(1, {{0, 100, 900}, {0, 1100, 1900}, {0, 2100, 2900}});
+    for (int s = 0; s < 3; ++s) {
+      storage::StepMetric m;
+      m.step = s;
+      m.start_ns = s * 1000;
+      m.end_ns = s * 1000 + 1000;
+      trace.steps.push_back(m);
+    }
+    const QString path = dir_.filePath(QStringLiteral("large.moescope"));
+    test::writeRun(path.toStdString(), trace);
+    MainWindow window;
+    window.setRunViewOptions({.progressiveBytes = 0});
+    window.show();
+    QVERIFY(window.openRun(path));
+    RunView* run = window.currentRun();
+    if (!run->isLoaded()) {
+      QCOMPARE(run->trace().spanCount(), size_t(1));  // the first step only
+      QSignalSpy loaded(run, &RunView::loaded);
+      QVERIFY(loaded.wait(10'000));
+    }
+    QVERIFY(run->isLoaded());
+    QCOMPARE(run->trace().spanCount(), size_t(3));
+    QCOMPARE(run->timeline()->visibleRange(), run->timeline()->extent());  // untouched: shows it all
   }
 };
 
