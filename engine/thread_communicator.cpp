@@ -19,11 +19,12 @@ struct ThreadWorld::Group {
   uint64_t generation = 0;
   int arrived = 0;
   int64_t released_ns = 0;  // when the last member of the latest barrier arrived
-  // Per-member arguments of the collective in progress.
-  std::vector<const void*> in;
-  std::vector<void*> out;
-  std::vector<const size_t*> send_counts, recv_counts;
-  std::vector<unsigned char> scratch;
+  // Per-member staging of a collective's input, two sets used in turn ([parity * size + member]).
+  struct Slot {
+    std::vector<unsigned char> data;
+    std::vector<size_t> counts;  // all-to-all: elements for each member
+  };
+  std::vector<Slot> slots;
   // Mailboxes of point-to-point messages, [src * size + dst], in send order.
   struct Message {
     std::vector<unsigned char> bytes;
@@ -55,71 +56,67 @@ class ThreadCommunicator final : public Communicator {
   int size() const override { return g_->size; }
   void setRecorder(tracer::TrackRecorder* recorder) override { recorder_ = recorder; }
 
+  // One barrier per collective: each member copies its input into its staging slot of the
+  // collective's parity, then, once every member arrived, reads what it needs from the others' slots.
+  // A member can be at most one collective ahead of another (it cannot pass the next barrier alone), so
+  // it never overwrites a slot that a slower member still reads.
   void allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) override {
     checkAborted();
-    const int64_t t0 = recorder_ ? nowNs() : 0;
-    const size_t esize = dtypeSize(type);
-    int64_t comm_start = t0;
+    int64_t comm_start = recorder_ ? nowNs() : 0;
+    const size_t bytes = count * dtypeSize(type);
+    std::vector<const void*> inputs(static_cast<size_t>(g_->size));
     {
       std::unique_lock lock(g_->mutex);
-      g_->in[rank_] = buf;
-      arriveAndWait(lock, span, comm_start, [&] { g_->scratch.resize(count * esize); });
+      const size_t parity = g_->generation % 2;
+      auto& mine = slot(parity, rank_);
+      mine.data.resize(bytes);
+      std::memcpy(mine.data.data(), buf, bytes);
+      arriveAndWait(lock, span, comm_start);
+      for (int q = 0; q < g_->size; ++q) inputs[static_cast<size_t>(q)] = slot(parity, q).data.data();
     }
-    const size_t per = (count + g_->size - 1) / g_->size;
-    const size_t lo = std::min(count, per * rank_), hi = std::min(count, lo + per);
+    // Every member sums in member order, so all get the same bits.
     switch (type) {
-      case DType::F32: sumInto<float>(g_->scratch.data(), g_->in, lo, hi); break;
-      case DType::F64: sumInto<double>(g_->scratch.data(), g_->in, lo, hi); break;
-      case DType::I32: sumInto<int32_t>(g_->scratch.data(), g_->in, lo, hi); break;
+      case DType::F32: sumInto<float>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
+      case DType::F64: sumInto<double>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
+      case DType::I32: sumInto<int32_t>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
     }
-    {
-      std::unique_lock lock(g_->mutex);
-      int64_t unused = 0;
-      arriveAndWait(lock, CommSpan{}, unused, [] {}, false);
-    }
-    std::memcpy(buf, g_->scratch.data(), count * esize);
-    record(span, comm_start, static_cast<int64_t>(count * esize));
+    record(span, comm_start, static_cast<int64_t>(bytes));
   }
 
   void allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts, DType type,
                 const CommSpan& span) override {
     checkAborted();
-    const int64_t t0 = recorder_ ? nowNs() : 0;
+    int64_t comm_start = recorder_ ? nowNs() : 0;
     const size_t esize = dtypeSize(type);
-    int64_t comm_start = t0;
+    const size_t n = static_cast<size_t>(g_->size);
+    size_t total = 0;
+    for (size_t q = 0; q < n; ++q) total += sendCounts[q];
+    std::vector<const ThreadWorld::Group::Slot*> peers(n);
     {
       std::unique_lock lock(g_->mutex);
-      g_->in[rank_] = send;
-      g_->out[rank_] = recv;
-      g_->send_counts[rank_] = sendCounts;
-      g_->recv_counts[rank_] = recvCounts;
-      arriveAndWait(lock, span, comm_start, [] {});
+      const size_t parity = g_->generation % 2;
+      auto& mine = slot(parity, rank_);
+      mine.data.resize(total * esize);
+      std::memcpy(mine.data.data(), send, total * esize);
+      mine.counts.assign(sendCounts, sendCounts + n);
+      arriveAndWait(lock, span, comm_start);
+      for (size_t q = 0; q < n; ++q) peers[q] = &slot(parity, static_cast<int>(q));
     }
     size_t recv_offset = 0;
-    std::string error;
-    for (int q = 0; q < g_->size; ++q) {
-      const size_t* theirs = g_->send_counts[q];
+    for (size_t q = 0; q < n; ++q) {
+      const auto& theirs = peers[q]->counts;
+      if (theirs[static_cast<size_t>(rank_)] != recvCounts[q]) {
+        throw std::runtime_error("all-to-all: member " + std::to_string(q) + " sends " +
+                                 std::to_string(theirs[static_cast<size_t>(rank_)]) + " elements to member " +
+                                 std::to_string(rank_) + ", which expects " + std::to_string(recvCounts[q]));
+      }
       size_t send_offset = 0;
-      for (int j = 0; j < rank_; ++j) send_offset += theirs[j];
-      if (theirs[rank_] != recvCounts[q] && error.empty()) {
-        error = "all-to-all: member " + std::to_string(q) + " sends " + std::to_string(theirs[rank_]) +
-                " elements to member " + std::to_string(rank_) + ", which expects " + std::to_string(recvCounts[q]);
-      }
-      if (error.empty()) {
-        std::memcpy(static_cast<unsigned char*>(recv) + recv_offset * esize,
-                    static_cast<const unsigned char*>(g_->in[q]) + send_offset * esize, recvCounts[q] * esize);
-      }
+      for (int j = 0; j < rank_; ++j) send_offset += theirs[static_cast<size_t>(j)];
+      std::memcpy(static_cast<unsigned char*>(recv) + recv_offset * esize, peers[q]->data.data() + send_offset * esize,
+                  recvCounts[q] * esize);
       recv_offset += recvCounts[q];
     }
-    {
-      std::unique_lock lock(g_->mutex);
-      int64_t unused = 0;
-      arriveAndWait(lock, CommSpan{}, unused, [] {}, false);
-    }
-    if (!error.empty()) throw std::runtime_error(error);
-    size_t sent = 0;
-    for (int q = 0; q < g_->size; ++q) sent += q == rank_ ? 0 : sendCounts[q];
-    record(span, comm_start, static_cast<int64_t>(sent * esize));
+    record(span, comm_start, static_cast<int64_t>((total - sendCounts[rank_]) * esize));
   }
 
   void send(const void* buf, size_t count, DType type, int peer, const CommSpan& span) override {
@@ -169,7 +166,7 @@ class ThreadCommunicator final : public Communicator {
     checkAborted();
     int64_t start = recorder_ ? nowNs() : 0;
     std::unique_lock lock(g_->mutex);
-    arriveAndWait(lock, span, start, [] {});
+    arriveAndWait(lock, span, start);
   }
 
  private:
@@ -178,15 +175,15 @@ class ThreadCommunicator final : public Communicator {
   }
   [[noreturn]] void throwAborted() const { throw Cancelled("stopped: another rank failed or the run was cancelled"); }
 
-  // A barrier over the group. on_last runs (under the lock) in the member that arrives last, before any
-  // member is released. If this member had to wait and trace_wait is set, a wait span is recorded and
-  // start moves to the release time.
-  template <class F>
-  void arriveAndWait(std::unique_lock<std::mutex>& lock, const CommSpan& span, int64_t& start, F on_last,
-                     bool trace_wait = true) {
+  ThreadWorld::Group::Slot& slot(size_t parity, int member) {
+    return g_->slots[parity * static_cast<size_t>(g_->size) + static_cast<size_t>(member)];
+  }
+
+  // A barrier over the group. If this member had to wait, a wait span is recorded up to the last
+  // member's arrival and start moves there.
+  void arriveAndWait(std::unique_lock<std::mutex>& lock, const CommSpan& span, int64_t& start) {
     const uint64_t gen = g_->generation;
     if (++g_->arrived == g_->size) {
-      on_last();
       g_->released_ns = nowNs();
       g_->arrived = 0;
       ++g_->generation;
@@ -195,7 +192,7 @@ class ThreadCommunicator final : public Communicator {
     }
     g_->cv.wait(lock, [&] { return g_->generation != gen || world_->aborted(); });
     if (g_->generation == gen) throwAborted();
-    if (trace_wait && recorder_) {
+    if (recorder_) {
       // Blocked on the peers until the last one arrived; any later wake-up delay is this rank's.
       const int64_t ready = std::max(start, g_->released_ns);
       recordWait(span, start, ready);
@@ -240,10 +237,7 @@ std::unique_ptr<Communicator> ThreadWorld::communicator(int rank, const std::vec
     g = std::make_shared<Group>();
     g->size = static_cast<int>(group.size());
     g->world = this;
-    g->in.resize(group.size());
-    g->out.resize(group.size());
-    g->send_counts.resize(group.size());
-    g->recv_counts.resize(group.size());
+    g->slots.resize(2 * group.size());
     g->mail.resize(group.size() * group.size());
   }
   return std::make_unique<ThreadCommunicator>(g, this, index);
