@@ -5,6 +5,11 @@ if(MOESCOPE_CUDA)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()
+  # H100/H200 (sm_90) unless the user chose; set before enable_language, which would pick nvcc's
+  # default (sm_75 for nvcc 13) and leave Hopper to JIT-compile it.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES 90)
+  endif()
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
@@ -12,9 +17,6 @@ if(MOESCOPE_CUDA)
     find_package(CUDAToolkit)
     if(CUDAToolkit_FOUND)
       set(MOESCOPE_HAVE_CUDA ON)
-      if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
-        set(CMAKE_CUDA_ARCHITECTURES 90)   # H100/H200
-      endif()
       set(CMAKE_CUDA_STANDARD 17)   # CMake 3.25 knows no CUDA20 flag for nvcc; C++20 stays in .cpp files
       set(CMAKE_CUDA_STANDARD_REQUIRED ON)
       find_path(MOESCOPE_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/include)
