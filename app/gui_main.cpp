@@ -31,7 +31,7 @@ void addOptions(QCommandLineParser& parser) {
   parser.addOption({QStringLiteral("size"), QStringLiteral("Picture size for --render (default 1600x900)."),
                     QStringLiteral("WxH"), QStringLiteral("1600x900")});
   parser.addOption({QStringLiteral("range"),
-                    QStringLiteral("Time range for --render, from the run's start, e.g. 120ms:180ms or "
+                    QStringLiteral("Time range for --render, from the run's first span, e.g. 120ms:180ms or "
                                    "1.5s:2s (ns, us, ms, s; plain numbers are ns). Default: all."),
                     QStringLiteral("T0:T1")});
   parser.addPositionalArgument(QStringLiteral("RUN"), QStringLiteral("Run files (*.moescope) to open."),

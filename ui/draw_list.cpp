@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include "ui/span_access.h"
 
@@ -148,6 +150,54 @@ void buildRow(const storage::SpanColumns& c, int row, int32_t track, const TimeM
   }
 }
 
+void buildPhaseRow(const storage::SpanColumns& c, int row, const TimeMapping& m, const DrawOptions& o,
+                   DrawList& out) {
+  const int64_t t0 = m.range.start, t1 = m.range.end;
+  const size_t n = c.size();
+  const size_t i = firstSpanEndingAfter(c, t0);
+  const size_t j = firstSpanStartingAt(c, t1, i, n);
+  out.stats.searches += 2;
+  if (j - i > o.maxPhaseWalk) return;
+  const auto mergeNs = static_cast<int64_t>(2 * m.nsPerPixel());
+  bool open = false;
+  int64_t curStart = 0, curEnd = 0;
+  int32_t curStep = 0;
+  PhaseItem cur;
+  cur.row = row;
+  auto close = [&] {
+    if (open && curEnd > t0) {
+      PhaseItem item = cur;
+      const double x0 = m.toX(curStart), x1 = std::max(m.toX(curEnd), x0 + 1.0);
+      item.x0 = clipX(x0, m.width);
+      item.x1 = clipX(x1, m.width);
+      out.phases.push_back(item);
+    }
+    open = false;
+  };
+  for (size_t k = i; k < j; ++k) {
+    ++out.stats.spansVisited;
+    const storage::Phase phase = c.phase[k];
+    if (c.category[k] == Category::Wait || phase == storage::Phase::None) {
+      close();
+      continue;
+    }
+    const int64_t s = c.start[k], e = c.endAt(k);
+    if (open && phase == cur.phase && c.microbatch[k] == cur.microbatch && c.step[k] == curStep &&
+        s - curEnd <= mergeNs) {
+      curEnd = std::max(curEnd, e);
+      continue;
+    }
+    close();
+    open = true;
+    curStart = s;
+    curEnd = e;
+    curStep = c.step[k];
+    cur.phase = phase;
+    cur.microbatch = c.microbatch[k];
+  }
+  close();
+}
+
 }  // namespace
 
 std::span<const DrawItem> DrawList::itemsOfRow(int row) const {
@@ -181,9 +231,22 @@ DrawList buildDrawList(const storage::Trace& trace, const TimelineLayout& layout
   list.mapping = mapping;
   list.rowItems.assign(layout.rows.size(), {0, 0});
   const std::vector<TimeRange> windows = options.bubbles ? bubbleWindows(trace) : std::vector<TimeRange>{};
+  // Each rank's first track (lowest order), for the header stretches.
+  std::map<int32_t, const storage::TrackInfo*> firstTrack;
+  for (const auto& t : trace.tracks) {
+    if (t.kind == storage::TrackKind::Counter) continue;
+    auto& f = firstTrack[t.rank];
+    if (!f || std::tie(t.order, t.id) < std::tie(f->order, f->id)) f = &t;
+  }
   const auto [r0, r1] = layout.rowsIn(options.yTop, options.yBottom);
   for (int r = r0; r < r1; ++r) {
     const TimelineRow& row = layout.rows[static_cast<size_t>(r)];
+    if (row.kind == TimelineRow::Kind::Group) {
+      auto it = firstTrack.find(row.rank);
+      if (it != firstTrack.end() && static_cast<size_t>(it->second->id) < trace.spans.size()) {
+        buildPhaseRow(trace.spans[static_cast<size_t>(it->second->id)], r, mapping, options, list);
+      }
+    }
     const auto begin = static_cast<uint32_t>(list.items.size());
     if (row.kind == TimelineRow::Kind::Track && row.track >= 0 &&
         static_cast<size_t>(row.track) < trace.spans.size()) {

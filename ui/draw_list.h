@@ -42,12 +42,27 @@ struct BubbleItem {
   bool operator==(const BubbleItem&) const = default;
 };
 
+// A stretch of one micro-batch's forward or backward pass (or the optimizer) on a rank, drawn in the
+// rank's header row: the pipeline schedule at a glance, which stays when the rank is collapsed.
+// Made from the rank's first track by merging neighbouring spans of the same step, phase and
+// micro-batch; a wait ends a stretch.
+struct PhaseItem {
+  float x0 = 0, x1 = 0;
+  int32_t row = 0;  // the rank's header row
+  storage::Phase phase = storage::Phase::Forward;
+  int16_t microbatch = -1;
+  bool operator==(const PhaseItem&) const = default;
+};
+
 struct DrawOptions {
   double minSpanPx = 3.0;    // narrower spans fold
   double minBubblePx = 1.0;  // narrower bubbles are not drawn
   bool bubbles = true;
   std::bitset<storage::kCategoryCount> hidden;  // categories the legend has switched off
   int yTop = INT_MIN, yBottom = INT_MAX;         // rows outside [yTop, yBottom) are skipped
+  // Header stretches walk every visible span of a rank's first track; above this many the
+  // micro-batches are a pixel or less wide and the header is left empty.
+  size_t maxPhaseWalk = 8192;
 };
 
 struct DrawStats {
@@ -58,6 +73,7 @@ struct DrawList {
   TimeMapping mapping;
   std::vector<DrawItem> items;      // by row, then by x0
   std::vector<BubbleItem> bubbles;  // by row, then by x0
+  std::vector<PhaseItem> phases;    // by row, then by x0
   std::vector<std::pair<uint32_t, uint32_t>> rowItems;  // per layout row: [begin, end) into items
   DrawStats stats;
 

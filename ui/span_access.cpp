@@ -48,14 +48,10 @@ TimeRange spanExtent(const storage::Trace& trace) {
 }
 
 TimeRange timelineExtent(const storage::Trace& trace) {
-  TimeRange r = spanExtent(trace);
-  if (r.duration() <= 0) {
-    if (trace.run.end_ns > trace.run.start_ns) return {trace.run.start_ns, trace.run.end_ns};
-    return {r.start, r.start + 1'000'000};
-  }
-  if (trace.run.start_ns > 0 && trace.run.start_ns < r.start) r.start = trace.run.start_ns;
-  if (trace.run.end_ns > r.end) r.end = trace.run.end_ns;
-  return r;
+  const TimeRange r = spanExtent(trace);
+  if (r.duration() > 0) return r;
+  if (trace.run.end_ns > trace.run.start_ns) return {trace.run.start_ns, trace.run.end_ns};
+  return {r.start, r.start + 1'000'000};
 }
 
 }  // namespace moescope::ui

@@ -23,8 +23,8 @@ size_t gallopToStart(const storage::SpanColumns& c, int64_t t, size_t from, size
 int64_t latestEnd(const storage::SpanColumns& c);
 // From the first start to the last end over all tracks; {0, 0} for a trace without spans.
 TimeRange spanExtent(const storage::Trace& trace);
-// The extent of the trace as the timeline shows it: its spans, widened to the run's start and end
-// where those are known.
+// The extent of the trace as the timeline shows it, and the origin of its ruler: from the first span
+// to the last; the run's start and end when there are no spans yet.
 TimeRange timelineExtent(const storage::Trace& trace);
 
 }  // namespace moescope::ui

@@ -23,7 +23,7 @@ storage::SpanView spanAt(const storage::Trace& trace, SpanRef ref);
 const storage::RankInfo* rankOf(const storage::Trace& trace, int32_t track);
 
 // Every field: name, category, phase, rank, stage, tp, dp, device, track, step, micro-batch, layer,
-// expert, start (from the run's start), end, duration, and for communication bytes and bandwidth.
+// expert, start (from the run's first span), end, duration, and for communication bytes and bandwidth.
 // Unset optional fields are left out unless all is true.
 std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool all = true);
 

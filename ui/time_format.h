@@ -36,7 +36,7 @@ struct RulerTick {
 int64_t niceStep(double minSpacing);
 
 // Ticks over the mapping's range: major ticks at least minMajorPx apart, five minor ones per major
-// (or two when the step is a 2). Times are aligned to origin (the run's start), not to clock zero.
+// (or two when the step is a 2). Times are aligned to origin (the run's first span), not to clock zero.
 std::vector<RulerTick> rulerTicks(const TimeMapping& m, int64_t origin, double minMajorPx,
                                   int64_t* majorStep = nullptr);
 

@@ -15,7 +15,7 @@ namespace moescope::ui {
 
 struct LayoutMetrics {
   int rulerHeight = 40;  // the time ruler at the top: tick labels, then the steps
-  int groupHeight = 20;  // a rank's header row
+  int groupHeight = 22;  // a rank's header row: its label and its schedule's stretches
   int trackHeight = 24;  // a track's row
   int boxMargin = 3;     // between a row's edge and its span boxes
   int labelWidth = 240;  // the label column left of the time area

@@ -141,7 +141,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       QFont bold = normal;
       bold.setBold(true);
       p.setFont(bold);
-      p.drawText(QRect(6, y, width - 12, row.height), Qt::AlignLeft | Qt::AlignVCenter, label);
+      p.drawText(QRect(6, y, lw - 10, row.height), Qt::AlignLeft | Qt::AlignVCenter,
+                 QFontMetrics(bold).elidedText(label, Qt::ElideRight, lw - 10));
       p.setFont(normal);
     } else {
       if (r % 2 == 0) p.fillRect(QRect(0, y, width, row.height), palette::kRowAlternate);
@@ -184,6 +185,30 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     const auto cat = static_cast<storage::Category>(i);
     fills[static_cast<size_t>(i)] = {spanFill(cat, Phase::Forward), spanFill(cat, Phase::Backward),
                                      spanFill(cat, Phase::Forward).lighter(125)};
+  }
+
+  // Rank headers: the schedule's stretches, forward light and backward dark, with their micro-batch.
+  for (const auto& ph : list.phases) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(ph.row)];
+    const int top = row.y - state.scrollY + 3, h = row.height - 6;
+    const int left = static_cast<int>(std::floor(lw + ph.x0));
+    const int right = std::max(static_cast<int>(std::floor(lw + ph.x1)), left + 1);
+    const QRect rect(left, top, right - left > 4 ? right - left - 1 : right - left, h);
+    const QColor& fill = ph.phase == Phase::Backward    ? palette::kBackwardStretch
+                         : ph.phase == Phase::Optimizer ? palette::kOptimizerStretch
+                                                        : palette::kForwardStretch;
+    p.fillRect(rect, fill);
+    if (rect.width() >= kMinLabelPx) {
+      const QString label = ph.phase == Phase::Optimizer ? QStringLiteral("opt")
+                            : ph.microbatch < 0          ? QString()
+                                                         : (ph.phase == Phase::Backward ? QStringLiteral("B%1")
+                                                                                        : QStringLiteral("F%1"))
+                                                               .arg(ph.microbatch);
+      if (!label.isEmpty() && fm.horizontalAdvance(label) + 4 <= rect.width()) {
+        p.setPen(textOn(fill));
+        p.drawText(rect, Qt::AlignCenter, label);
+      }
+    }
   }
 
   for (const auto& b : list.bubbles) {
@@ -288,12 +313,14 @@ void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCate
     const auto c = static_cast<storage::Category>(i);
     entry(QString::fromUtf8(storage::categoryName(c)), [&](const QRect& r) { p.fillRect(r, categoryColor(c)); });
   }
-  entry(QStringLiteral("forward / backward"), [&](const QRect& r) {
-    const QColor base = categoryColor(storage::Category::ComputeAttention);
-    p.fillRect(QRect(r.left(), r.top(), r.width() / 2, r.height()), base);
-    const QRect back(r.left() + r.width() / 2, r.top(), r.width() - r.width() / 2, r.height());
-    p.fillRect(back, spanFill(storage::Category::ComputeAttention, Phase::Backward));
-    p.fillRect(back, QBrush(palette::kBackwardHatch, Qt::FDiagPattern));
+  entry(QStringLiteral("forward / backward stretch (rank rows)"), [&](const QRect& r) {
+    p.fillRect(QRect(r.left(), r.top(), r.width() / 2, r.height()), palette::kForwardStretch);
+    p.fillRect(QRect(r.left() + r.width() / 2, r.top(), r.width() - r.width() / 2, r.height()),
+               palette::kBackwardStretch);
+  });
+  entry(QStringLiteral("backward span: darker, hatched"), [&](const QRect& r) {
+    p.fillRect(r, spanFill(storage::Category::ComputeAttention, Phase::Backward));
+    p.fillRect(r, QBrush(palette::kBackwardHatch, Qt::FDiagPattern));
   });
   entry(QStringLiteral("bubble"), [&](const QRect& r) {
     p.fillRect(r, palette::kBubble);

@@ -17,7 +17,7 @@ namespace moescope::ui {
 
 struct PaintState {
   int scrollY = 0;                          // timeline y at the top of the rows area, less the ruler
-  int64_t origin = 0;                       // time 0 of the ruler (the run's start)
+  int64_t origin = 0;                       // time 0 of the ruler (the run's first span)
   std::optional<SpanRef> selected;
   std::optional<SpanRef> hovered;
   std::optional<TimeRange> rangeSelection;  // a drag-select in progress
@@ -29,8 +29,8 @@ struct PaintState {
 void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const TimelineLayout& layout,
                    const DrawList& list, const PaintState& state);
 
-// The legend strip of the pictures: a swatch per category in categories, then forward/backward and
-// bubble.
+// The legend strip of the pictures: a swatch per category in categories, then the forward and
+// backward stretches, backward spans and bubbles.
 void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories);
 
 // The draw-list options matching a widget or picture of this size scrolled to scrollY.

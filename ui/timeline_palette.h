@@ -26,6 +26,9 @@ inline const QColor kFolded{0x9a, 0xa0, 0xa8};        // a block of spans of sev
 inline const QColor kBubble{0xf3, 0xc6, 0xc6};        // idle time of a stage inside a step
 inline const QColor kBubbleHatch{0xd9, 0x7a, 0x7a};
 inline const QColor kBackwardHatch{0, 0, 0, 70};
+inline const QColor kForwardStretch{0x9e, 0xc3, 0xe6};   // a rank header's forward stretch
+inline const QColor kBackwardStretch{0x3b, 0x6c, 0x9e};  // ... backward
+inline const QColor kOptimizerStretch{0x8c, 0xd1, 0x7d};
 inline const QColor kSelection{0x10, 0x10, 0x10};
 inline const QColor kSearchMatch{0xff, 0xd4, 0x00};
 inline const QColor kRangeSelect{0x33, 0x77, 0xcc, 60};

@@ -74,7 +74,7 @@ class RenderCommandTest : public QObject {
     QCOMPARE(pixelAt(image, o, 2, t0 + 900'000), categoryColor(Category::CommPpSendrecv));
   }
 
-  void rangeIsFromTheRunsStart() {
+  void rangeIsFromTheFirstSpan() {
     const QString png = dir_.filePath(QStringLiteral("range.png"));
     QCOMPARE(moescope({QStringLiteral("--render"), png, run_, QStringLiteral("--size"), QStringLiteral("900x260"),
                        QStringLiteral("--range"), QStringLiteral("400us:600us")}),
