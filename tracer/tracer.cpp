@@ -29,6 +29,7 @@ struct TrackRecorder::Chunk {
 };
 
 TrackRecorder::TrackRecorder(Tracer* tracer, int32_t track) : tracer_(tracer), track_(track) {
+  tracer_->liveChunks_.fetch_add(1, std::memory_order_relaxed);  // the first chunk is always granted
   current_ = head_ = new Chunk;
 }
 
@@ -41,6 +42,7 @@ TrackRecorder::~TrackRecorder() {
 }
 
 TrackRecorder::Chunk* TrackRecorder::grow() {
+  if (!tracer_->reserveChunk()) return nullptr;
   auto* fresh = new Chunk;
   current_->next.store(fresh, std::memory_order_release);
   current_ = fresh;
@@ -50,6 +52,10 @@ TrackRecorder::Chunk* TrackRecorder::grow() {
 
 void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_t start, int64_t end) {
   Chunk* chunk = used_ < Chunk::kCapacity ? current_ : grow();
+  if (chunk == nullptr) {  // the buffer limit is reached: the flush thread is far behind
+    tracer_->droppedSpans_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   Chunk::Slot& s = chunk->slots[used_];
   s.name = name.data();
   s.nameLength = static_cast<uint32_t>(name.size());
@@ -160,6 +166,14 @@ std::string_view Tracer::intern(std::string_view text) {
 
 int64_t Tracer::spansWritten() const { return spansWritten_.load(std::memory_order_relaxed); }
 
+bool Tracer::reserveChunk() {
+  if (liveChunks_.fetch_add(1, std::memory_order_relaxed) < options_.maxBufferedChunks) return true;
+  liveChunks_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+int64_t Tracer::droppedSpans() const { return droppedSpans_.load(std::memory_order_relaxed); }
+
 void Tracer::wake() {
   {
     std::lock_guard lock(mutex_);
@@ -221,6 +235,7 @@ void Tracer::drain() {
         TrackRecorder::Chunk* next = c->next.load(std::memory_order_acquire);
         if (next == nullptr) break;
         delete c;
+        liveChunks_.fetch_sub(1, std::memory_order_relaxed);
         r->head_ = next;
         r->consumed_ = 0;
       }
@@ -256,6 +271,9 @@ void Tracer::finish(storage::RunStatus status, std::string error) {
     failure = flushError_;
   }
   try {
+    if (const int64_t dropped = droppedSpans(); dropped > 0) {
+      writer_->setMeta("tracer.dropped_spans", std::to_string(dropped));
+    }
     writer_->setStatus(status, error, nowNs());
     writer_->commit();
   } catch (const std::exception& e) {

@@ -39,6 +39,10 @@ class Tracer {
  public:
   struct Options {
     std::chrono::milliseconds flushPeriod{100};
+    // Spans wait in chunks of 1024 (64 KiB) until the flush thread writes them. If the engine records
+    // faster than SQLite writes for long enough to fill this many chunks (1 GiB by default), further
+    // spans are dropped and counted (droppedSpans, and "tracer.dropped_spans" in the run's meta).
+    int64_t maxBufferedChunks = 16384;
   };
   // Creates the run file (replacing one at path) and starts the flush thread. Throws
   // storage::StorageError when the file cannot be created.
@@ -69,6 +73,8 @@ class Tracer {
 
   // Spans written to the file so far (by the flush thread).
   int64_t spansWritten() const;
+  // Spans dropped because the buffer limit was reached (Options::maxBufferedChunks).
+  int64_t droppedSpans() const;
 
  private:
   friend class TrackRecorder;
@@ -76,6 +82,7 @@ class Tracer {
   void wake();
   void flushLoop();
   void drain();  // flush thread (or finish, after the thread stopped): writes what is pending
+  bool reserveChunk();  // a recording thread asks for one more chunk; false at the limit
 
   struct Pending;
   std::unique_ptr<storage::RunWriter> writer_;
@@ -92,6 +99,8 @@ class Tracer {
   std::unordered_set<std::string> interned_;
   std::string flushError_;  // set by the flush thread when writing failed; it then stops writing
   std::atomic<int64_t> spansWritten_{0};
+  std::atomic<int64_t> liveChunks_{0};
+  std::atomic<int64_t> droppedSpans_{0};
   std::thread thread_;
 };
 

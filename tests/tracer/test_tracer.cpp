@@ -114,6 +114,20 @@ TEST(Tracer, AGrowingFileShowsSpansBeforeFinish) {
   tracer->finish(RunStatus::Complete, "");
 }
 
+TEST(Tracer, SpansBeyondTheBufferLimitAreDroppedAndCounted) {
+  testing::TempRunFile file;
+  // One chunk per recorder and a flush thread that does not get to run before finish: the first
+  // 1024 spans fit, the rest are dropped.
+  auto tracer = Tracer::open(file.path(), runInfo(), {.flushPeriod = std::chrono::hours(1), .maxBufferedChunks = 1});
+  TrackRecorder* rec = tracer->hostTrack(0, "rank 0 host");
+  for (int i = 0; i < 1500; ++i) ScopedSpan s(rec, "expert", {.category = Category::ComputeExpert});
+  EXPECT_EQ(tracer->droppedSpans(), 1500 - 1024);
+  tracer->finish(RunStatus::Complete, "");
+  const storage::Trace t = RunReader::open(file.path())->load();
+  EXPECT_EQ(t.spanCount(), 1024u);
+  EXPECT_EQ(t.meta, (std::vector<std::pair<std::string, std::string>>{{"tracer.dropped_spans", "476"}}));
+}
+
 TEST(Tracer, ANullRecorderRecordsNothing) {
   ScopedSpan s(nullptr, "attention", {.category = Category::ComputeAttention});
   s.setBytes(5);
