@@ -9,8 +9,11 @@ void fail(sqlite3* db, int rc, const std::filesystem::path& file, const char* wh
   std::string problem = (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
                             ? std::string("corrupt file while ") + what
                             : std::string(what);
+  // The source file's folder and name, e.g. "storage/run_reader.cpp".
   std::string_view src = source;
-  if (auto slash = src.rfind("storage/"); slash != std::string_view::npos) src = src.substr(slash);
+  if (auto last = src.rfind('/'); last != std::string_view::npos && last > 0) {
+    if (auto folder = src.rfind('/', last - 1); folder != std::string_view::npos) src = src.substr(folder + 1);
+  }
   throw StorageError(file.string() + ": " + problem + " (" + message + ") [" + std::string(src) + ":" +
                      std::to_string(line) + "]");
 }
@@ -28,20 +31,20 @@ Db::Db(const std::filesystem::path& file, int flags) : file_(file) {
 
 Db::~Db() { sqlite3_close(db_); }
 
-void Db::exec(const char* sql, const char* what) {
-  MOESCOPE_SQLITE_CHECK(db_, sqlite3_exec(db_, sql, nullptr, nullptr, nullptr), file_, what);
+void Db::exec(const char* sql, const char* what, std::source_location at) {
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) fail(db_, rc, file_, what, at.file_name(), static_cast<int>(at.line()));
 }
 
-int64_t Db::queryInt(const char* sql) {
-  Stmt st(*this, sql);
-  return st.step() ? st.int64(0) : 0;
+int64_t Db::queryInt(const char* sql, std::source_location at) {
+  Stmt st(*this, sql, at);
+  return st.step(at) ? st.int64(0) : 0;
 }
 
-Stmt::Stmt(const Db& db, std::string_view sql) : db_(&db) {
-  MOESCOPE_SQLITE_CHECK(
-      db.get(), sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                   &st_, nullptr),
-      db.file(), "preparing a statement");
+Stmt::Stmt(const Db& db, std::string_view sql, std::source_location at) : db_(&db) {
+  const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                    &st_, nullptr);
+  if (rc != SQLITE_OK) fail(db.get(), rc, db.file(), "preparing a statement", at.file_name(), static_cast<int>(at.line()));
 }
 
 Stmt::~Stmt() { sqlite3_finalize(st_); }
@@ -56,15 +59,17 @@ Stmt& Stmt::operator=(Stmt&& other) noexcept {
   return *this;
 }
 
-bool Stmt::step() {
+bool Stmt::step(std::source_location at) {
   const int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  fail(db_->get(), rc, db_->file(), "reading or writing rows", __FILE__, __LINE__);
+  const bool writing = !sqlite3_stmt_readonly(st_);
+  sqlite3_reset(st_);
+  fail(db_->get(), rc, db_->file(), writing ? "writing" : "reading", at.file_name(), static_cast<int>(at.line()));
 }
 
-void Stmt::run() {
-  while (step()) {
+void Stmt::run(std::source_location at) {
+  while (step(at)) {
   }
   reset();
 }

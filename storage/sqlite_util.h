@@ -1,12 +1,14 @@
-// Thin RAII wrappers over the SQLite C API for the storage layer, and the check macro that every
-// SQLite call goes through: a failure throws StorageError naming the run file, SQLite's message, and
-// the source line that made the call. Internal to storage/.
+// Thin RAII wrappers over the SQLite C API for the storage layer. Every call that can fail is checked:
+// a failure throws StorageError naming the run file, what was being done, SQLite's message and the
+// source line that made the call (the wrappers take the caller's std::source_location, the way a
+// check macro keeps __FILE__ and __LINE__). Internal to storage/.
 #pragma once
 
 #include <sqlite3.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <source_location>
 #include <string>
 #include <string_view>
 
@@ -14,17 +16,11 @@
 
 namespace moescope::storage::sqlite {
 
-// Throws StorageError "<file>: <what> (<sqlite message>) [<source>:<line>]". Corruption codes are
-// reported as a corrupt file, since that is what a user can act on.
+// Throws StorageError "<file>: <what> (<sqlite message>) [<folder>/<source>:<line>]". Corruption
+// codes are reported as a corrupt file, since that is what a user can act on.
 [[noreturn]] void fail(sqlite3* db, int rc, const std::filesystem::path& file, const char* what,
                        const char* source, int line);
 
-#define MOESCOPE_SQLITE_CHECK(db, rc_expr, file, what)                                     \
-  do {                                                                                     \
-    const int moescope_rc_ = (rc_expr);                                                    \
-    if (moescope_rc_ != SQLITE_OK && moescope_rc_ != SQLITE_ROW && moescope_rc_ != SQLITE_DONE) \
-      ::moescope::storage::sqlite::fail((db), moescope_rc_, (file), (what), __FILE__, __LINE__); \
-  } while (0)
 
 // One open connection; closes on destruction.
 class Db {
@@ -41,9 +37,9 @@ class Db {
   sqlite3* get() const { return db_; }
   const std::filesystem::path& file() const { return file_; }
   // Runs one or more statements that return no rows we need.
-  void exec(const char* sql, const char* what);
+  void exec(const char* sql, const char* what, std::source_location at = std::source_location::current());
   // The first column of the first row of sql as an integer (0 when there is no row).
-  int64_t queryInt(const char* sql);
+  int64_t queryInt(const char* sql, std::source_location at = std::source_location::current());
 
  private:
   sqlite3* db_ = nullptr;
@@ -54,7 +50,7 @@ class Db {
 class Stmt {
  public:
   Stmt() = default;
-  Stmt(const Db& db, std::string_view sql);
+  Stmt(const Db& db, std::string_view sql, std::source_location at = std::source_location::current());
   ~Stmt();
   Stmt(Stmt&& other) noexcept : st_(other.st_), db_(other.db_) { other.st_ = nullptr; }
   Stmt& operator=(Stmt&& other) noexcept;
@@ -70,9 +66,9 @@ class Stmt {
     sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   // Steps once; true while there is a row.
-  bool step();
+  bool step(std::source_location at = std::source_location::current());
   // Steps a statement that returns no rows, then resets it (bindings are kept; rebind what changes).
-  void run();
+  void run(std::source_location at = std::source_location::current());
   void reset();
   int64_t int64(int col) const { return sqlite3_column_int64(st_, col); }
   int32_t int32(int col) const { return sqlite3_column_int(st_, col); }
