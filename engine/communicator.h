@@ -17,9 +17,10 @@
 
 namespace moescope::engine {
 
-enum class DType : uint8_t { F32, F64, I32 };
+// BF16: the CUDA backend's compute copies (the thread communicator does not sum it).
+enum class DType : uint8_t { F32, F64, I32, BF16 };
 
-inline size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : 4; }
+inline size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : t == DType::BF16 ? 2 : 4; }
 
 template <class T>
 constexpr DType dtypeOf();

@@ -79,6 +79,7 @@ class ThreadCommunicator final : public Communicator {
       case DType::F32: sumInto<float>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
       case DType::F64: sumInto<double>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
       case DType::I32: sumInto<int32_t>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
+      case DType::BF16: throw std::logic_error("thread communicator: bf16 all-reduce is not supported");
     }
     record(span, comm_start, static_cast<int64_t>(bytes));
   }
