@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
+#include <unistd.h>
 #include <thread>
 
 #include "engine/engine_error.h"
+#include "storage/run_reader.h"
+#include "tracer/tracer.h"
 
 namespace moescope::engine {
 namespace {
@@ -131,6 +135,58 @@ TEST(ThreadCommunicator, MismatchedCountsAreAnError) {
     }
   });
   EXPECT_EQ(errors.load(), 1);
+}
+
+// Time blocked on a peer is a `wait` span that ends when the peer delivered; the transfer's own span
+// follows it, with the call's attributes and bytes.
+TEST(ThreadCommunicator, BlockedTimeIsAWaitSpanBeforeTheTransfer) {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::temp_directory_path() / ("moescope_comm_wait_" + std::to_string(::getpid()) + ".moescope");
+  auto tracer = tracer::Tracer::open(path, storage::RunInfo{});
+  tracer->addRank({.rank = 0});
+  tracer->addRank({.rank = 1});
+  tracer::TrackRecorder* tracks[2] = {tracer->hostTrack(0, "rank 0 host"), tracer->hostTrack(1, "rank 1 host")};
+  ThreadWorld world(2);
+  CommSpan span{"recv_activation", {.category = storage::Category::CommPpSendrecv, .phase = storage::Phase::Forward,
+                                    .step = 3, .microbatch = 1}};
+  runRanks(2, [&](int r) {
+    auto comm = world.communicator(r, {0, 1});
+    comm->setRecorder(tracks[r]);
+    float v[16] = {};
+    if (r == 0) {
+      comm->recv(v, 16, 1, span);  // blocks until rank 1 sends
+      comm->barrier(CommSpan{"barrier", {.category = storage::Category::CommDpAllreduce}});
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      comm->send(v, 16, 0, CommSpan{"send_activation", {.category = storage::Category::CommPpSendrecv}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      comm->barrier(CommSpan{"barrier", {.category = storage::Category::CommDpAllreduce}});
+    }
+    tracks[r]->flush();
+  });
+  tracer->finish(storage::RunStatus::Complete, "");
+  tracer.reset();
+  const auto trace = storage::RunReader::open(path)->load();
+  const auto& cols = trace.spans[0];
+  ASSERT_EQ(cols.size(), 3u);  // wait, recv, wait (the barrier itself records no transfer)
+  const auto wait = cols.at(0, 0), recv = cols.at(1, 0), barrier_wait = cols.at(2, 0);
+  EXPECT_EQ(trace.name(wait.name), "wait");
+  EXPECT_EQ(wait.category, storage::Category::Wait);
+  EXPECT_EQ(wait.step, 3);
+  EXPECT_EQ(wait.microbatch, 1);
+  EXPECT_EQ(wait.phase, storage::Phase::Forward);
+  EXPECT_EQ(wait.bytes, 0);
+  EXPECT_GE(wait.duration(), 20'000'000);
+  EXPECT_EQ(trace.name(recv.name), "recv_activation");
+  EXPECT_EQ(recv.category, storage::Category::CommPpSendrecv);
+  EXPECT_EQ(recv.bytes, 64);
+  EXPECT_LE(wait.end, recv.start);
+  EXPECT_EQ(trace.name(barrier_wait.name), "wait");
+  EXPECT_GE(barrier_wait.duration(), 20'000'000);
+  // The sender never waited: its send, then its barrier arrival released rank 0.
+  ASSERT_EQ(trace.spans[1].size(), 1u);
+  EXPECT_EQ(trace.name(trace.spans[1].at(0, 1).name), "send_activation");
+  fs::remove(path);
 }
 
 }  // namespace

@@ -177,30 +177,6 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
   fs::remove(path);
 }
 
-TEST(TrainerTrace, BlockedTimeIsAWaitSpanBeforeTheTransfer) {
-  Config c = testing::tinyConfig();
-  c.parallel.pp = 2;
-  c.parallel.microbatches = 4;
-  c.parallel.schedule = "gpipe";
-  c.trace.enabled = true;
-  const fs::path path = runPath("wait");
-  const storage::Trace trace = tracedRun(c, path);
-  // Stage 1 waits for its first activation: the wait ends where the recv's transfer starts.
-  const auto& cols = trace.spans[1];
-  bool found = false;
-  for (size_t i = 0; i + 1 < cols.size(); ++i) {
-    const auto a = cols.at(i, 1), b = cols.at(i + 1, 1);
-    if (a.category == Category::Wait && trace.name(b.name) == "recv_activation") {
-      EXPECT_LE(a.end, b.start);
-      EXPECT_EQ(a.microbatch, b.microbatch);
-      EXPECT_EQ(a.bytes, 0);
-      found = true;
-    }
-  }
-  EXPECT_TRUE(found);
-  fs::remove(path);
-}
-
 TEST(TrainerTrace, TracingOffWritesRunRowRanksAndMetricsButNoSpans) {
   Config c = testing::tinyConfig();
   c.parallel.pp = 2;
