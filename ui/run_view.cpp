@@ -90,8 +90,9 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   auto* legendView = new QListView(this);
   legendView->setModel(legend_);
   legendView->setUniformItemSizes(true);
-  auto* legendNote = new QLabel(tr("Backward spans are darker and hatched; bubbles (idle time of a stage "
-                                   "inside a step) are hatched red. Uncheck a category to hide it."),
+  auto* legendNote = new QLabel(tr("Rank rows show each micro-batch's forward (light) and backward (dark) "
+                                   "stretch. Backward spans are darker and hatched; bubbles (idle time of a "
+                                   "stage inside a step) are hatched red. Uncheck a category to hide it."),
                                 this);
   legendNote->setWordWrap(true);
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 
+#include "ui/label_cache.h"
 #include "ui/span_access.h"
 #include "ui/time_format.h"
 #include "ui/timeline_palette.h"
@@ -89,23 +90,9 @@ DrawOptions drawOptionsFor(const TimelineLayout& layout, QSize size, int scrollY
 
 QString boxLabel(const storage::Trace& trace, const DrawItem& item, const QFontMetrics& fm, double width) {
   if (width < kMinLabelPx) return {};
-  QString mb;
-  if (item.microbatch >= 0) {
-    const QChar phase = item.phase == Phase::Backward ? QChar('B') : item.phase == Phase::Forward ? QChar('F') : QChar();
-    mb = phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
-  }
-  if (item.kind == DrawKind::Folded) {
-    // A count, worded so that it never reads as a micro-batch number.
-    const QString longer = QStringLiteral("%1 spans").arg(item.count);
-    if (fm.horizontalAdvance(longer) + 6 <= width) return longer;
-    const QString shorter = QStringLiteral("×%1").arg(item.count);
-    return fm.horizontalAdvance(shorter) + 4 <= width ? shorter : QString();
-  }
-  const auto& c = trace.spans[static_cast<size_t>(item.track)];
-  const QString name = QString::fromUtf8(trace.name(c.name[item.first]));
-  const QString full = mb.isEmpty() ? name : mb + QStringLiteral(" ") + name;
-  if (fm.horizontalAdvance(full) + 6 <= width) return full;
-  if (!mb.isEmpty() && fm.horizontalAdvance(mb) + 4 <= width) return mb;
+  const BoxLabelTexts texts = boxLabelTexts(trace, item);
+  if (!texts.full.isEmpty() && fm.horizontalAdvance(texts.full) + 6 <= width) return texts.full;
+  if (!texts.brief.isEmpty() && fm.horizontalAdvance(texts.brief) + 4 <= width) return texts.brief;
   return {};
 }
 
@@ -120,6 +107,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
   p.fillRect(QRect(0, 0, width, size.height()), palette::kBackground);
 
   const QFontMetrics fm(p.font());
+  LabelCache localLabels;
+  LabelCache& labels = state.labels ? *state.labels : localLabels;
   const QBrush bubbleHatch(palette::kBubbleHatch, Qt::BDiagPattern);
   const QBrush backwardHatch(palette::kBackwardHatch, Qt::FDiagPattern);
 
@@ -204,9 +193,14 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
                                                          : (ph.phase == Phase::Backward ? QStringLiteral("B%1")
                                                                                         : QStringLiteral("F%1"))
                                                                .arg(ph.microbatch);
-      if (!label.isEmpty() && fm.horizontalAdvance(label) + 4 <= rect.width()) {
-        p.setPen(textOn(fill));
-        p.drawText(rect, Qt::AlignCenter, label);
+      if (!label.isEmpty()) {
+        const QStaticText& text = labels.text(label, p.font());
+        const double tw = text.size().width();
+        if (tw + 4 <= rect.width()) {
+          p.setPen(textOn(fill));
+          p.drawStaticText(QPointF(rect.left() + (rect.width() - tw) / 2, rect.top() + (rect.height() - fm.height()) / 2.0),
+                           text);
+        }
       }
     }
   }
@@ -239,12 +233,23 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       p.fillRect(QRect(rect.left(), rect.bottom() - 1, rect.width(), 2), shades[1]);
     }
     if (w >= kMinLabelPx) {
-      const QString label = boxLabel(trace, item, fm, rect.width());
-      if (!label.isEmpty()) {
+      // The same choice as boxLabel, from the cache's measured texts.
+      const LabelCache::Entry& label = labels.get(trace, item, p.font());
+      const QStaticText* text = nullptr;
+      double textWidth = 0;
+      if (label.fullWidth > 0 && label.fullWidth + 6 <= rect.width()) {
+        text = &label.full;
+        textWidth = label.fullWidth;
+      } else if (label.briefWidth > 0 && label.briefWidth + 4 <= rect.width()) {
+        text = &label.brief;
+        textWidth = label.briefWidth;
+      }
+      if (text) {
         // Labels stay inside the visible part of a box that starts left of the view.
         const QRect tr = rect.intersected(QRect(lw, rect.top(), width - lw, rect.height()));
         p.setPen(item.kind == DrawKind::Folded ? palette::kLabelText : textOn(fill));
-        p.drawText(tr.adjusted(3, 0, -2, 0), Qt::AlignHCenter | Qt::AlignVCenter, label);
+        p.drawStaticText(QPointF(tr.left() + (tr.width() - textWidth) / 2, tr.top() + (tr.height() - fm.height()) / 2.0),
+                         *text);
       }
     }
   }

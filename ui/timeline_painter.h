@@ -15,6 +15,8 @@
 
 namespace moescope::ui {
 
+class LabelCache;
+
 struct PaintState {
   int scrollY = 0;                          // timeline y at the top of the rows area, less the ruler
   int64_t origin = 0;                       // time 0 of the ruler (the run's first span)
@@ -22,6 +24,7 @@ struct PaintState {
   std::optional<SpanRef> hovered;
   std::optional<TimeRange> rangeSelection;  // a drag-select in progress
   int legendHeight = 0;                     // a legend strip at the bottom (pictures), 0 for none
+  LabelCache* labels = nullptr;             // kept across frames by the widget; a fresh one if null
 };
 
 // The draw list must have been built with this size's time area and rows. Everything is painted in

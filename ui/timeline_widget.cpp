@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ui/label_cache.h"
 #include "ui/span_access.h"
 #include "ui/span_fields.h"
 #include "ui/timeline_painter.h"
@@ -36,7 +37,7 @@ QString tooltipHtml(const storage::Trace& trace, const Hit& hit) {
 
 }  // namespace
 
-TimelineWidget::TimelineWidget(QWidget* parent) : QWidget(parent) {
+TimelineWidget::TimelineWidget(QWidget* parent) : QWidget(parent), labels_(std::make_unique<LabelCache>()) {
   setMouseTracking(true);
   setFocusPolicy(Qt::StrongFocus);
   setAttribute(Qt::WA_OpaquePaintEvent);
@@ -46,6 +47,8 @@ TimelineWidget::TimelineWidget(QWidget* parent) : QWidget(parent) {
   setFont(f);
   mapping_.width = timeAreaWidth();
 }
+
+TimelineWidget::~TimelineWidget() = default;
 
 int TimelineWidget::timeAreaWidth() const { return std::max(width() - layout_.metrics.labelWidth, 1); }
 
@@ -241,6 +244,7 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
   state.selected = selected_;
   state.hovered = hovered_;
   state.rangeSelection = rangeSelection_;
+  state.labels = labels_.get();
   paintTimeline(p, size(), *trace_, layout_, list, state);
 }
 

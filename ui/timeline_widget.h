@@ -8,6 +8,7 @@
 #include <QElapsedTimer>
 #include <QWidget>
 #include <bitset>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -20,11 +21,14 @@
 
 namespace moescope::ui {
 
+class LabelCache;
+
 class TimelineWidget : public QWidget {
   Q_OBJECT
 
  public:
   explicit TimelineWidget(QWidget* parent = nullptr);
+  ~TimelineWidget() override;
 
   // trace must outlive the widget or the next call. Shows the whole trace, or keeps the view.
   void setTrace(const storage::Trace* trace, bool keepView = false);
@@ -101,6 +105,7 @@ class TimelineWidget : public QWidget {
   std::bitset<storage::kCategoryCount> hidden_;
   DrawList list_;
   bool listValid_ = false;
+  std::unique_ptr<LabelCache> labels_;
   int scrollY_ = 0;
   ZoomStack zoomStack_;
   QElapsedTimer burst_;

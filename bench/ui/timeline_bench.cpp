@@ -22,6 +22,7 @@
 
 #include "storage/synthetic.h"
 #include "ui/draw_list.h"
+#include "ui/label_cache.h"
 #include "ui/span_access.h"
 #include "ui/timeline_painter.h"
 #include "ui/run_view.h"
@@ -74,9 +75,11 @@ struct FrameRunner {
   ui::TimelineLayout layout;
   QImage image{1920, 1080, QImage::Format_ARGB32_Premultiplied};
   ui::PaintState state;
+  ui::LabelCache labels;  // kept across frames, as the widget keeps it
 
   explicit FrameRunner(const storage::Trace& t) : trace(t), layout(ui::layoutTimeline(t, {})) {
     state.origin = ui::timelineExtent(t).start;
+    state.labels = &labels;
   }
 
   void frame(const ui::TimeMapping& m, double& buildMs, double& paintMs, size_t& items) {
