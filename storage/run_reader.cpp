@@ -345,6 +345,8 @@ bool RunReader::refresh(Trace& trace) const {
                ranks = trace.ranks.size();
   const RunInfo before = trace.run;
   const auto meta = trace.meta.size();
+  std::vector<size_t> sortedBefore;
+  for (const SpanColumns& c : trace.spans) sortedBefore.push_back(c.size());
   size_t rows = 0;
   {
     ReadSnapshot snapshot(impl_->db);
@@ -359,7 +361,7 @@ bool RunReader::refresh(Trace& trace) const {
     counters.bind(1, trace.loaded.counter);
     rows += impl_->readCounters(trace, counters);
   }
-  if (rows > 0) finishTrace(trace);
+  if (rows > 0) finishTrace(trace, sortedBefore);
   return rows > 0 || strings != trace.strings.size() || tracks != trace.tracks.size() ||
          steps != trace.steps.size() || ranks != trace.ranks.size() || meta != trace.meta.size() ||
          !(before == trace.run);

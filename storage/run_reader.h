@@ -26,8 +26,9 @@ class RunReader {
   Trace load(int64_t parallelFromRows = kParallelLoadRows) const;
   // Loads only the spans, GPU records and counters that intersect [t0, t1); everything else whole.
   Trace loadWindow(int64_t t0, int64_t t1) const;
-  // Rows added since the last call (for a run that is still being written), appended to trace;
-  // returns true if anything was new.
+  // Rows added since the last call (for a run that is still being written), appended to a trace
+  // that load() returned, tracks kept sorted; the run row, ranks, steps and meta are read again.
+  // Returns true if anything was new.
   bool refresh(Trace& trace) const;
 
  private:

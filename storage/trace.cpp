@@ -130,13 +130,13 @@ void appendSpans(SpanColumns& into, const SpanColumns& from) {
   }
 }
 
-void sortSpans(SpanColumns& c) {
+void sortSpans(SpanColumns& c, size_t sortedBefore) {
   const size_t n = c.size();
   auto less = [&c](size_t a, size_t b) {
     return c.start[a] != c.start[b] ? c.start[a] < c.start[b] : c.durationAt(a) < c.durationAt(b);
   };
   bool sorted = true;
-  for (size_t i = 1; i < n && sorted; ++i) sorted = !less(i, i - 1);
+  for (size_t i = std::max<size_t>(sortedBefore, 1); i < n && sorted; ++i) sorted = !less(i, i - 1);
   if (sorted) return;
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
@@ -220,19 +220,26 @@ void addSpan(Trace& trace, const SpanRecord& span) {
   appendSpan(trace.spans[static_cast<size_t>(span.track)], span);
 }
 
-void finishTrace(Trace& trace) {
+namespace {
+
+template <typename T, typename Less>
+void sortIfNeeded(std::vector<T>& v, Less less) {
+  if (!std::is_sorted(v.begin(), v.end(), less)) std::stable_sort(v.begin(), v.end(), less);
+}
+
+}  // namespace
+
+void finishTrace(Trace& trace, std::span<const size_t> sortedBefore) {
   if (trace.spans.size() < trace.tracks.size()) trace.spans.resize(trace.tracks.size());
-  for (SpanColumns& c : trace.spans) sortSpans(c);
-  std::stable_sort(trace.gpu.begin(), trace.gpu.end(), [](const auto& a, const auto& b) {
+  for (size_t t = 0; t < trace.spans.size(); ++t) sortSpans(trace.spans[t], t < sortedBefore.size() ? sortedBefore[t] : 0);
+  sortIfNeeded(trace.gpu, [](const auto& a, const auto& b) {
     return a.track != b.track ? a.track < b.track : a.start < b.start;
   });
-  std::stable_sort(trace.counters.begin(), trace.counters.end(), [](const auto& a, const auto& b) {
+  sortIfNeeded(trace.counters, [](const auto& a, const auto& b) {
     return a.track != b.track ? a.track < b.track : a.time < b.time;
   });
-  std::stable_sort(trace.steps.begin(), trace.steps.end(),
-                   [](const auto& a, const auto& b) { return a.step < b.step; });
-  std::stable_sort(trace.ranks.begin(), trace.ranks.end(),
-                   [](const auto& a, const auto& b) { return a.rank < b.rank; });
+  sortIfNeeded(trace.steps, [](const auto& a, const auto& b) { return a.step < b.step; });
+  sortIfNeeded(trace.ranks, [](const auto& a, const auto& b) { return a.rank < b.rank; });
 }
 
 }  // namespace moescope::storage

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -70,8 +71,9 @@ struct SpanColumns {
 void appendSpan(SpanColumns& columns, const SpanRecord& span);
 // Appends every span of `from` at the end of `into` (re-coding byte counts into into's table).
 void appendSpans(SpanColumns& into, const SpanColumns& from);
-// Sorts the columns by (start, end) if they are not sorted yet; stable for equal keys.
-void sortSpans(SpanColumns& columns);
+// Sorts the columns by (start, end) if they are not sorted yet; stable for equal keys. Spans before
+// `sortedBefore` are known to be sorted, so only the rest is checked (a refresh appends a few).
+void sortSpans(SpanColumns& columns, size_t sortedBefore = 0);
 // Frees the spare capacity of every column.
 void shrinkSpans(SpanColumns& columns);
 
@@ -103,7 +105,8 @@ struct Trace {
 // For hand-built traces (tests, generators): adds a span to its track, creating empty columns for
 // tracks up to span.track; call finishTrace once all spans are in.
 void addSpan(Trace& trace, const SpanRecord& span);
-// Sorts every track's spans and the GPU records, counters and steps.
-void finishTrace(Trace& trace);
+// Sorts every track's spans and the GPU records, counters, steps and ranks. sortedBefore[track]: that
+// many spans at the front of the track are already sorted (RunReader::refresh passes the old sizes).
+void finishTrace(Trace& trace, std::span<const size_t> sortedBefore = {});
 
 }  // namespace moescope::storage
