@@ -21,6 +21,9 @@
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
 #include "tracer/tracer.h"
+#ifdef MOESCOPE_HAVE_CUDA_BACKEND
+#include "engine/cuda/cuda_backend.h"
+#endif
 
 namespace moescope::app {
 namespace {
@@ -30,12 +33,18 @@ using engine::InputError;
 
 std::atomic<bool> g_cancel{false};
 
-extern "C" void onInterrupt(int) { g_cancel.store(true); }
+// The first Ctrl-C asks the ranks to stop between micro-batches; a second one ends the process at once.
+extern "C" void onInterrupt(int) {
+  if (g_cancel.exchange(true)) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+}
 
 struct TrainArgs {
   std::string config;
   std::vector<std::string> sets;
-  std::string backend = "cpu";
+  std::string backend;  // "": cuda where a GPU is present, else cpu
   std::optional<int64_t> steps;
   std::optional<std::string> data, init, save, metrics, out;
 };
@@ -73,13 +82,24 @@ int runTrain(const TrainArgs& args) {
     if (args.steps) config.train.steps = *args.steps;
     if (args.data) config.data.path = *args.data;
     engine::validate(config);
-    if (args.backend == "cpu") {
+    std::string which = args.backend;
+#ifdef MOESCOPE_HAVE_CUDA_BACKEND
+    if (which.empty()) which = engine::cuda::deviceCount() > 0 ? "cuda" : "cpu";
+#else
+    if (which.empty()) which = "cpu";
+#endif
+    if (which == "cpu") {
       backend = engine::makeCpuBackend();
-    } else if (args.backend == "cuda") {
+    } else if (which == "cuda") {
+#ifdef MOESCOPE_HAVE_CUDA_BACKEND
+      backend = engine::cuda::makeCudaBackend();
+#else
       throw InputError("--backend cuda: this build has no CUDA backend (not built); use --backend cpu");
+#endif
     } else {
       throw InputError("--backend must be cpu or cuda, got '" + args.backend + "'");
     }
+    backend->check(config);
     data = engine::TokenData::load(config);
     if (args.init) init = engine::loadCheckpoint(*args.init, config.model);
     if (args.save) checkWritable("--save", *args.save);
@@ -181,7 +201,7 @@ void registerTrain(CLI::App& cli, CommandAction& action) {
   auto* cmd = cli.add_subcommand("train", "train a model under a parallel layout, traced into a run file");
   cmd->add_option("--config", args->config, "run configuration (TOML)")->required();
   cmd->add_option("--set", args->sets, "override one key: section.key=value (repeatable)");
-  cmd->add_option("--backend", args->backend, "cpu or cuda");
+  cmd->add_option("--backend", args->backend, "cpu or cuda (default: cuda where a GPU is present, else cpu)");
   cmd->add_option("--steps", args->steps, "optimizer steps (overrides train.steps)");
   cmd->add_option("--data", args->data, "token data: a .npy file, a raw byte file, \"random\" (overrides data.path)");
   cmd->add_option("--init", args->init, "load all weights from this safetensors checkpoint before step 0");
