@@ -21,9 +21,6 @@
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
 #include "tracer/tracer.h"
-#if defined(MOESCOPE_HAVE_CUDA_BACKEND)
-#include "engine/cuda/cuda_backend.h"
-#endif
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
 #include "engine/cuda/cuda_backend.h"
 #endif
@@ -59,20 +56,6 @@ void checkWritable(const std::string& option, const std::string& path) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw InputError(option + ": folder '" + dir.string() + "' does not exist");
   if (fs::is_directory(p, ec)) throw InputError(option + ": '" + path + "' is a folder");
-}
-
-std::unique_ptr<engine::Backend> makeBackend(const std::string& name) {
-#if defined(MOESCOPE_HAVE_CUDA_BACKEND)
-  const bool gpus = engine::cuda::deviceCount() > 0;
-  if (name == "cuda" || (name.empty() && gpus)) {
-    if (!gpus) throw InputError("--backend cuda: no GPU found");
-    return engine::cuda::makeCudaBackend();
-  }
-#else
-  if (name == "cuda") throw InputError("--backend cuda: this build has no CUDA backend (not built); use --backend cpu");
-#endif
-  if (name == "cpu" || name.empty()) return engine::makeCpuBackend();
-  throw InputError("--backend must be cpu or cuda, got '" + name + "'");
 }
 
 std::string formatDuration(double seconds) {

@@ -73,6 +73,9 @@ class Backend {
   virtual std::string name() const = 0;                       // "cpu", "cuda"
   virtual std::string devices(const Config& config) const = 0;  // for the run file
   virtual int32_t device(const RankCoord& /*coord*/) const { return -1; }  // GPU ordinal, -1 none
+  // Throws InputError when this backend cannot run the config here (too few devices, too little
+  // memory); called before any file is written.
+  virtual void check(const Config& /*config*/) const {}
   virtual std::unique_ptr<CommWorld> makeWorld(int size) = 0;
   virtual std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) = 0;
 };
