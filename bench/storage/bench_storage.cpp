@@ -1,5 +1,7 @@
 // Write, load and export benchmarks on synthetic pipeline runs. Sizes default to the goals (10M spans
-// written and loaded, 1M exported); MOESCOPE_BENCH_SPANS scales them down for a quick look.
+// written and loaded, 1M exported); MOESCOPE_BENCH_SPANS scales them down for a quick look. "Time" is
+// wall-clock, "CPU" the whole process's CPU time (both reader threads of a parallel load), which says
+// more on a busy shared machine.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
