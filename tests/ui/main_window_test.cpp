@@ -3,6 +3,9 @@
 #include <QApplication>
 #include <QFile>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -106,6 +109,22 @@ class MainWindowTest : public QObject {
     QVERIFY(window.currentRun());
     QCOMPARE(window.currentRun()->trace().spanCount(), size_t(2));
     QCOMPARE(window.recentFiles().value(0), QFileInfo(path).absoluteFilePath());
+  }
+
+  void droppedFilesOpen() {
+    const QString a = dir_.filePath(QStringLiteral("drop-a.moescope")), b = dir_.filePath(QStringLiteral("drop-b.moescope"));
+    test::writeRun(a.toStdString(), test::makeTrace(1, {{0, 0, 1000}}));
+    test::writeRun(b.toStdString(), test::makeTrace(1, {{0, 0, 2000}}));
+    MainWindow window;
+    window.show();
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(a), QUrl::fromLocalFile(b)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &drop);
+    QCOMPARE(window.runCount(), 2);
   }
 
   void aRunningRunGrowsOnRefresh() {
