@@ -125,7 +125,12 @@ std::string formatStats(const RunStats& s) {
   out += format("steps    %d, median %.3f ms, mean %.3f ms, %.0f tokens/s\n\n", s.step_summary.steps,
                 ms(s.step_summary.median_ns), ms(s.step_summary.mean_ns), s.step_summary.tokens_per_s);
 
-  // Busy by category: only the categories that occur, as columns.
+  if (s.stages.empty()) {
+    out += "no spans with a step in this run";
+    out += s.run.status == RunStatus::Running ? " (yet: it is still running)\n" : "\n";
+    return out;
+  }
+  // Busy by category: only the categories that occur.
   std::vector<int> used;
   for (int c = 0; c < kCategoryCount; ++c) {
     for (const StageStats& st : s.stages) {

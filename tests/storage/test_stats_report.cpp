@@ -45,5 +45,11 @@ TEST(StatsReport, CombinesTheAnalysesPerStage) {
   EXPECT_NE(text.find("20.0%"), std::string::npos) << text;
 }
 
+TEST(StatsReport, ARunWithoutSpansSaysSo) {
+  Trace t;
+  t.run.status = RunStatus::Running;
+  EXPECT_NE(formatStats(computeStats(t)).find("no spans with a step in this run (yet"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace moescope::storage
