@@ -19,6 +19,8 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "storage/activity.h"
+#include "storage/analysis_bubbles.h"
 #include "ui/legend_model.h"
 #include "ui/span_details_model.h"
 #include "ui/time_format.h"
@@ -41,6 +43,21 @@ QString runSummary(const storage::Trace& t) {
       .arg(QString::fromStdString(r.backend.empty() ? std::string("?") : r.backend),
            QLocale().toString(static_cast<qulonglong>(t.spanCount())),
            QString::fromStdString(std::string(storage::runStatusName(r.status))));
+}
+
+// Bubble share per stage, from the storage analysis: "bubbles: stage 0 18%, stage 1 31% (theory 20%)".
+// The analysis copies every span, so large runs leave it to `moescope-cli stats`.
+QString bubbleSummary(const storage::Trace& t) {
+  constexpr size_t kMaxSpans = 2'000'000;
+  if (t.spanCount() == 0 || t.spanCount() > kMaxSpans) return {};
+  const auto activity = storage::hostActivity(t);
+  const auto perStage = storage::bubblesPerStage(storage::bubbles(activity, t.run));
+  if (perStage.empty()) return {};
+  QStringList parts;
+  for (const auto& s : perStage) parts << QStringLiteral("stage %1 %2%").arg(s.stage).arg(s.share * 100, 0, 'f', 0);
+  return QStringLiteral("bubbles: %1 (%2 theory %3%)")
+      .arg(parts.join(QStringLiteral(", ")), QString::fromUtf8(storage::scheduleName(t.run.schedule)))
+      .arg(perStage.front().theoretical_share * 100, 0, 'f', 0);
 }
 
 }  // namespace
@@ -85,6 +102,9 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   next->setText(tr("Next ▶"));
   searchStatus_ = new QLabel(this);
   runStatus_ = new QLabel(this);
+  bubbleStatus_ = new QLabel(this);
+  bubbleStatus_->setToolTip(tr("Idle time of each pipeline stage inside the steps (time not covered by a span "
+                               "other than wait), beside the schedule's theoretical share (p - 1) / (m + p - 1)."));
 
   legend_ = new LegendModel(this);
   auto* legendView = new QListView(this);
@@ -134,6 +154,8 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   bar->addWidget(searchStatus_);
   bar->addSpacing(16);
   bar->addWidget(runStatus_);
+  bar->addSpacing(16);
+  bar->addWidget(bubbleStatus_);
 
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
@@ -155,6 +177,7 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   firstView_ = timeline_->visibleRange();
   legend_->countSpans(trace_);
   runStatus_->setText(runSummary(trace_));
+  if (loaded_) bubbleStatus_->setText(bubbleSummary(trace_));
 
   refreshTimer_ = new QTimer(this);
   refreshTimer_->setInterval(kRefreshMs);
@@ -178,6 +201,7 @@ void RunView::finishLoad(std::shared_ptr<storage::Trace> full, const QString& er
     search_.setQuery(trace_, search_.query());
     legend_->countSpans(trace_);
     runStatus_->setText(runSummary(trace_));
+    bubbleStatus_->setText(bubbleSummary(trace_));
     full.reset();
 #if defined(__GLIBC__)
     // The loader grew its columns in its own malloc arena; hand the freed growth back to the system,
@@ -199,6 +223,8 @@ QString RunView::title() const {
   return t;
 }
 
+QString RunView::bubbleText() const { return bubbleStatus_->text(); }
+
 bool RunView::isLive() const { return trace_.run.status == storage::RunStatus::Running; }
 
 bool RunView::refresh() {
@@ -214,6 +240,7 @@ bool RunView::refresh() {
     }
     if (grew || ended) {
       runStatus_->setText(runSummary(trace_));
+      bubbleStatus_->setText(bubbleSummary(trace_));
       emit titleChanged();
     }
     if (!isLive()) refreshTimer_->stop();

@@ -47,6 +47,8 @@ class RunView : public QWidget {
   QString title() const;
   const storage::Trace& trace() const { return trace_; }
   TimelineWidget* timeline() const { return timeline_; }
+  // "bubbles: stage 0 18%, stage 1 31% (1f1b theory 20%)", empty for large runs.
+  QString bubbleText() const;
   bool isLive() const;
   // False while the whole run is still loading in the background.
   bool isLoaded() const { return loaded_; }
@@ -83,6 +85,7 @@ class RunView : public QWidget {
   QLineEdit* searchEdit_ = nullptr;
   QLabel* searchStatus_ = nullptr;
   QLabel* runStatus_ = nullptr;
+  QLabel* bubbleStatus_ = nullptr;
   LegendModel* legend_ = nullptr;
   SpanDetailsModel* details_ = nullptr;
   QTimer* refreshTimer_ = nullptr;

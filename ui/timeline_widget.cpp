@@ -11,6 +11,7 @@
 #include "ui/label_cache.h"
 #include "ui/span_access.h"
 #include "ui/span_fields.h"
+#include "ui/time_format.h"
 #include "ui/timeline_painter.h"
 #include "ui/timeline_palette.h"
 
@@ -402,6 +403,16 @@ std::optional<Hit> TimelineWidget::hitAt(QPointF pos) {
   return hitTest(*trace_, layout_, drawList(), timeX(pos), static_cast<int>(pos.y()) + scrollY_, 2.0);
 }
 
+std::optional<BubbleItem> TimelineWidget::bubbleAt(QPointF pos) {
+  if (!trace_ || pos.x() < layout_.metrics.labelWidth || pos.y() < layout_.metrics.rulerHeight) return std::nullopt;
+  const int row = layout_.rowAt(static_cast<int>(pos.y()) + scrollY_);
+  const double x = timeX(pos);
+  for (const auto& b : drawList().bubbles) {
+    if (b.row == row && x >= b.x0 && x < b.x1) return b;
+  }
+  return std::nullopt;
+}
+
 void TimelineWidget::updateHover(QPointF pos, QPoint globalPos) {
   const auto hit = hitAt(pos);
   const std::optional<SpanRef> span = hit ? std::optional<SpanRef>(hit->span) : std::nullopt;
@@ -409,8 +420,23 @@ void TimelineWidget::updateHover(QPointF pos, QPoint globalPos) {
     hovered_ = span;
     update();
   }
-  if (hit) QToolTip::showText(globalPos, tooltipHtml(*trace_, *hit), this);
-  else QToolTip::hideText();
+  if (hit) {
+    QToolTip::showText(globalPos, tooltipHtml(*trace_, *hit), this);
+  } else if (auto bubble = bubbleAt(pos)) {
+    const DrawList& list = drawList();
+    const int64_t ns = list.mapping.toTime(bubble->x1) - list.mapping.toTime(bubble->x0);
+    const auto& row = layout_.rows[static_cast<size_t>(bubble->row)];
+    const storage::RankInfo* rank = trace_->rank(row.rank);
+    const bool clipped = bubble->x0 <= 0 || bubble->x1 >= list.mapping.width;
+    QToolTip::showText(globalPos,
+                       tr("<b>bubble</b>: %1 idle on stage %2%3")
+                           .arg(QString::fromStdString(formatDuration(ns)))
+                           .arg(rank ? rank->stage : 0)
+                           .arg(clipped ? tr(" in view (it goes on beyond)") : QString()),
+                       this);
+  } else {
+    QToolTip::hideText();
+  }
 }
 
 }  // namespace moescope::ui

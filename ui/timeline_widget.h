@@ -93,6 +93,7 @@ class TimelineWidget : public QWidget {
   void invalidate();
   void rememberForBurst();  // pushes the range on the zoom stack at the start of a wheel/key burst
   std::optional<Hit> hitAt(QPointF pos);
+  std::optional<BubbleItem> bubbleAt(QPointF pos);
   void updateHover(QPointF pos, QPoint globalPos);
   double timeX(QPointF pos) const;  // widget x to time-area x
   std::optional<double> cursorX() const;

@@ -108,6 +108,8 @@ class MainWindowTest : public QObject {
     QCOMPARE(window.runCount(), 1);
     QVERIFY(window.currentRun());
     QCOMPARE(window.currentRun()->trace().spanCount(), size_t(2));
+    QVERIFY2(window.currentRun()->bubbleText().startsWith(QStringLiteral("bubbles: stage 0 ")),
+             qPrintable(window.currentRun()->bubbleText()));
     QCOMPARE(window.recentFiles().value(0), QFileInfo(path).absoluteFilePath());
   }
 
