@@ -40,6 +40,19 @@ TEST(TrainerEquivalence, DenseTp2) {
   expectEquivalent(c);
 }
 TEST(TrainerEquivalence, PpmoeDp2) { expectEquivalent(with(1, 2, 2, 1)); }
+// Beyond the acceptance list: all three dimensions at once, and DPMoE with capacity drops.
+TEST(TrainerEquivalence, Pp2Tp2Dp2Ppmoe) { expectEquivalent(with(2, 2, 2, 2, "ppmoe", "gpipe")); }
+TEST(TrainerEquivalence, Pp2Tp2Dp2Dense) {
+  Config c = with(2, 2, 2, 2);
+  c.model.n_experts = 0;
+  expectEquivalent(c);
+}
+TEST(TrainerEquivalence, DpmoeDp4WithCapacityDrops) {
+  Config c = with(1, 1, 4, 2, "dpmoe");
+  c.train.global_batch = 16;
+  c.model.capacity_factor = 0.75;
+  expectEquivalent(c);
+}
 
 }  // namespace
 }  // namespace moescope::engine
