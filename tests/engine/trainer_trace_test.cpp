@@ -177,6 +177,59 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
   fs::remove(path);
 }
 
+// Which communication each layout uses: PPMoE never all-to-alls, DPMoE never all-reduces over tp and
+// never slices; DPMoE's dispatch shows as moe.permute and comm.ep_alltoall with bytes.
+std::map<Category, int> categoryCounts(const storage::Trace& trace) {
+  std::map<Category, int> counts;
+  for (const auto& track : trace.tracks) {
+    const auto& cols = trace.spans[static_cast<size_t>(track.id)];
+    for (size_t i = 0; i < cols.size(); ++i) ++counts[cols.at(i, track.id).category];
+  }
+  return counts;
+}
+
+TEST(TrainerTrace, PpmoeSlicesWithoutAllToAllAndDpmoeDispatchesWithIt) {
+  Config c = testing::tinyConfig();
+  c.parallel.tp = 2;
+  c.trace.enabled = true;
+  const fs::path pp_path = runPath("ppmoe_cats");
+  auto pp = categoryCounts(tracedRun(c, pp_path));
+  EXPECT_GT(pp[Category::MoeSlice], 0);
+  EXPECT_GT(pp[Category::CommTpAllreduce], 0);
+  EXPECT_EQ(pp[Category::CommEpAlltoall], 0);
+  EXPECT_EQ(pp[Category::MoePermute], 0);
+  fs::remove(pp_path);
+
+  c.parallel.tp = 1;
+  c.parallel.dp = 2;
+  c.parallel.layout = "dpmoe";
+  const fs::path dp_path = runPath("dpmoe_cats");
+  const storage::Trace trace = tracedRun(c, dp_path);
+  auto dp = categoryCounts(trace);
+  EXPECT_GT(dp[Category::MoePermute], 0);
+  EXPECT_GT(dp[Category::CommEpAlltoall], 0);
+  EXPECT_GT(dp[Category::CommDpAllreduce], 0);
+  EXPECT_EQ(dp[Category::CommTpAllreduce], 0);
+  EXPECT_EQ(dp[Category::MoeSlice], 0);
+  // Per MoE layer and micro-batch, forward: counts, dispatch, return; backward: dispatch_grad, return_grad.
+  std::map<std::string, int> alltoalls;
+  for (const auto& track : trace.tracks) {
+    const auto& cols = trace.spans[static_cast<size_t>(track.id)];
+    for (size_t i = 0; i < cols.size(); ++i) {
+      const auto sp = cols.at(i, track.id);
+      if (sp.category != Category::CommEpAlltoall) continue;
+      ++alltoalls[std::string(trace.name(sp.name))];
+      EXPECT_GE(sp.bytes, 0);
+      EXPECT_NE(sp.layer, -1);
+    }
+  }
+  // 2 ranks x 2 steps x 1 micro-batch x 2 MoE layers.
+  for (const char* name : {"dispatch_counts", "dispatch", "return", "dispatch_grad", "return_grad"}) {
+    EXPECT_EQ(alltoalls[name], 8) << name;
+  }
+  fs::remove(dp_path);
+}
+
 TEST(TrainerTrace, TracingOffWritesRunRowRanksAndMetricsButNoSpans) {
   Config c = testing::tinyConfig();
   c.parallel.pp = 2;
