@@ -32,6 +32,7 @@ class LabelCache {
 
   static constexpr int kMaxEntries = 20000;
 
+  // The returned reference holds until the next call.
   const Entry& get(const storage::Trace& trace, const DrawItem& item, const QFont& font);
   const QStaticText& text(const QString& s, const QFont& font);
   void clear();

@@ -1,5 +1,5 @@
 // The main window: a file that will not open is a dialog and the window stays up; a run opens in a
-// tab, once, and lands in the recent files; a run that is still being written grows on refresh.
+// tab, once, and lands in the recent files; dropped files open.
 #include <QApplication>
 #include <QFile>
 #include <QMessageBox>
@@ -108,8 +108,6 @@ class MainWindowTest : public QObject {
     QCOMPARE(window.runCount(), 1);
     QVERIFY(window.currentRun());
     QCOMPARE(window.currentRun()->trace().spanCount(), size_t(2));
-    QVERIFY2(window.currentRun()->bubbleText().startsWith(QStringLiteral("bubbles: stage 0 ")),
-             qPrintable(window.currentRun()->bubbleText()));
     QCOMPARE(window.recentFiles().value(0), QFileInfo(path).absoluteFilePath());
   }
 
@@ -127,60 +125,6 @@ class MainWindowTest : public QObject {
     QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
     QApplication::sendEvent(&window, &drop);
     QCOMPARE(window.runCount(), 2);
-  }
-
-  void aRunningRunGrowsOnRefresh() {
-    const QString path = dir_.filePath(QStringLiteral("live.moescope"));
-    auto trace = test::makeTrace(1, {{0, 0, 1000}});
-    auto writer = test::writeRun(path.toStdString(), trace, storage::RunStatus::Running);
-    MainWindow window;
-    window.show();
-    QVERIFY(window.openRun(path));
-    RunView* run = window.currentRun();
-    QVERIFY(run->isLive());
-    QVERIFY(run->title().contains(QStringLiteral("running")));
-
-    storage::SpanRecord more;
-    more.start = 2000;
-    more.end = 3000;
-    more.category = Category::ComputeExpert;
-    writer->addSpans({&more, 1});
-    writer->commit();
-    QVERIFY(run->refresh());
-    QCOMPARE(run->trace().spanCount(), size_t(2));
-    QVERIFY(run->timeline()->extent().end >= 3000);
-
-    writer->setStatus(storage::RunStatus::Complete, "", 3000);
-    writer->commit();
-    run->refresh();
-    QVERIFY(!run->isLive());
-  }
-
-  void aLargeRunShowsItsFirstStepThenTheRest() {
-    // Three steps of 1 ms, a span in each; loaded progressively whatever its size.
-    auto trace = test::makeTrace(1, {{0, 100, 900}, {0, 1100, 1900}, {0, 2100, 2900}});
-    for (int s = 0; s < 3; ++s) {
-      storage::StepMetric m;
-      m.step = s;
-      m.start_ns = s * 1000;
-      m.end_ns = s * 1000 + 1000;
-      trace.steps.push_back(m);
-    }
-    const QString path = dir_.filePath(QStringLiteral("large.moescope"));
-    test::writeRun(path.toStdString(), trace);
-    MainWindow window;
-    window.setRunViewOptions({.progressiveBytes = 0});
-    window.show();
-    QVERIFY(window.openRun(path));
-    RunView* run = window.currentRun();
-    if (!run->isLoaded()) {
-      QCOMPARE(run->trace().spanCount(), size_t(1));  // the first step only
-      QSignalSpy loaded(run, &RunView::loaded);
-      QVERIFY(loaded.wait(10'000));
-    }
-    QVERIFY(run->isLoaded());
-    QCOMPARE(run->trace().spanCount(), size_t(3));
-    QCOMPARE(run->timeline()->visibleRange(), run->timeline()->extent());  // untouched: shows it all
   }
 };
 
