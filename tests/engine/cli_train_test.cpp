@@ -181,7 +181,7 @@ TEST_F(CliTrain, CheckpointWithWrongNameOrShape) {
 }
 
 TEST_F(CliTrain, OtherBadArguments) {
-  expectBadInput("train --config tiny.toml --backend cuda", "CUDA");
+  expectBadInput("train --config tiny.toml --backend cuda", "--backend cuda:");  // not built, or too few GPUs
   expectBadInput("train --config tiny.toml --backend tpu", "--backend");
   expectBadInput("train --config tiny.toml --steps -1", "steps");
   const Result r = run("train --config tiny.toml --out nowhere/run.moescope");
@@ -257,6 +257,36 @@ TEST_F(CliTrain, InterruptCancelsTheRun) {
   EXPECT_FALSE(fs::exists(dir_ / "m.jsonl"));
   EXPECT_FALSE(fs::exists(dir_ / "m.jsonl.tmp"));
   EXPECT_FALSE(fs::exists(dir_ / "ck.safetensors"));
+}
+
+// A failure during the run (here: the checkpoint's folder disappears before the save) is exit 1, with
+// the run file marked failed and the error kept in it.
+TEST_F(CliTrain, FailureDuringTheRunMarksTheRunFileFailed) {
+  fs::create_directories(dir_ / "sub");
+  const std::string cmd = "cd '" + dir_.string() + "' && exec '" + kCli +
+                          "' train --config tiny.toml --steps 400 --data random --out run.moescope "
+                          "--save sub/ck.safetensors 2> err.log";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 400 && read("err.log").find("step 2/") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  fs::remove_all(dir_ / "sub");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  const std::string err = read("err.log");
+  if (err.find("step 400/400") == std::string::npos) GTEST_SKIP() << "the run ended early: " << err;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << err;
+  EXPECT_NE(err.find("sub/ck.safetensors"), std::string::npos) << err;
+  const auto trace = storage::RunReader::open(path("run.moescope"))->load();
+  EXPECT_EQ(trace.run.status, storage::RunStatus::Failed);
+  EXPECT_NE(trace.run.error.find("checkpoint"), std::string::npos) << trace.run.error;
+  EXPECT_EQ(trace.steps.size(), 400u);
 }
 
 }  // namespace
