@@ -48,6 +48,7 @@ const std::vector<KeyDef>& keys() {
       {"train", "weight_decay", Kind::Float, [](Config& c) -> void* { return &c.train.weight_decay; }},
       {"train", "grad_clip", Kind::Float, [](Config& c) -> void* { return &c.train.grad_clip; }},
       {"train", "seed", Kind::Int, [](Config& c) -> void* { return &c.train.seed; }},
+      {"train", "precision", Kind::String, [](Config& c) -> void* { return &c.train.precision; }},
       {"data", "path", Kind::String, [](Config& c) -> void* { return &c.data.path; }},
       {"trace", "enabled", Kind::Bool, [](Config& c) -> void* { return &c.trace.enabled; }},
   };
@@ -256,6 +257,9 @@ void validate(const Config& c) {
   const auto& p = c.parallel;
   if (p.layout != "ppmoe" && p.layout != "dpmoe") {
     fail("parallel.layout must be \"ppmoe\" or \"dpmoe\", got \"" + p.layout + "\"");
+  }
+  if (c.train.precision != "bf16" && c.train.precision != "fp32") {
+    fail("train.precision must be \"bf16\" or \"fp32\", got \"" + c.train.precision + "\"");
   }
   if (p.schedule != "gpipe" && p.schedule != "1f1b") {
     fail("parallel.schedule must be \"gpipe\" or \"1f1b\", got \"" + p.schedule + "\"");

@@ -49,6 +49,10 @@ struct TrainConfig {
   double weight_decay = 0.1;
   double grad_clip = 1.0;
   int64_t seed = 1234;
+  // The CUDA backend's compute precision: "bf16" (bf16 operands, fp32 accumulation and fp32 master
+  // weights, gradients and Adam state) or "fp32" (everything fp32, no TF32). The CPU backend always
+  // computes in fp32.
+  std::string precision = "bf16";
   bool operator==(const TrainConfig&) const = default;
 };
 

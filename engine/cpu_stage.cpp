@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "engine/cpu/ops.h"
+#include "engine/stage_parameters.h"
 
 namespace moescope::engine {
 
@@ -15,10 +16,6 @@ using tracer::ScopedSpan;
 namespace ops = cpu;
 
 namespace {
-
-bool endsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 template <class T>
 void zero(std::vector<T>& v, size_t n) {
@@ -48,59 +45,45 @@ CpuStage<T>::CpuStage(const RankSetup& setup) : s_(setup), c_(*setup.config) {
   last_ = rc.stage == s_.layout->pp() - 1;
   dispatch_ = c_.dpmoe() && s_.layout->dp() > 1;
 
-  if (first_) {
-    for (const auto& spec : embeddingParameters(m)) {
-      Param* p = addParam(spec, {}, false, false);
-      (spec.name == "wte" ? wte_ : wpe_) = p;
-    }
-  }
-  const int first_expert = s_.layout->firstExpert(rc);
-  const int n_local = s_.layout->expertsPerRank();
+  // The rank's parameters, wired into the layer structures by role.
+  std::map<int, Layer> layers;
+  std::map<std::pair<int, int>, Expert> experts;
   for (int li = s_.layout->firstLayer(rc.stage); li < s_.layout->lastLayer(rc.stage); ++li) {
-    Layer layer;
-    layer.index = li;
-    layer.moe = m.isMoeLayer(li);
-    const std::string prefix = "h." + std::to_string(li) + ".";
-    std::map<int, Expert> experts;
-    for (const auto& spec : layerParameters(m, li)) {
-      const std::string key = spec.name.substr(prefix.size());
-      const Shard part{Shard::Split::Rows, rc.tp, tp};
-      if (key.rfind("moe.experts.", 0) == 0) {
-        const int e = std::stoi(key.substr(12));
-        if (e < first_expert || e >= first_expert + n_local) continue;
-        Param* p = addParam(spec, {}, true, c_.dpmoe());
-        Expert& x = experts[e];
-        x.index = e;
-        if (endsWith(key, "c_fc.weight")) x.fc_w = p;
-        else if (endsWith(key, "c_fc.bias")) x.fc_b = p;
-        else if (endsWith(key, "c_proj.weight")) x.proj_w = p;
-        else x.proj_b = p;
-      } else if (key == "ln_1.weight") layer.ln1_w = addParam(spec, {}, false, false);
-      else if (key == "ln_1.bias") layer.ln1_b = addParam(spec, {}, false, false);
-      else if (key == "attn.c_attn.weight") layer.attn_w = addParam(spec, {Shard::Split::QkvRows, rc.tp, tp}, true, false);
-      else if (key == "attn.c_attn.bias") layer.attn_b = addParam(spec, {Shard::Split::QkvRows, rc.tp, tp}, true, false);
-      else if (key == "attn.c_proj.weight") layer.proj_w = addParam(spec, {Shard::Split::Cols, rc.tp, tp}, true, false);
-      else if (key == "attn.c_proj.bias") layer.proj_b = addParam(spec, {}, false, false);
-      else if (key == "ln_2.weight") layer.ln2_w = addParam(spec, {}, false, false);
-      else if (key == "ln_2.bias") layer.ln2_b = addParam(spec, {}, false, false);
-      else if (key == "mlp.c_fc.weight") layer.fc_w = addParam(spec, part, true, false);
-      else if (key == "mlp.c_fc.bias") layer.fc_b = addParam(spec, part, true, false);
-      else if (key == "mlp.c_proj.weight") layer.fcp_w = addParam(spec, {Shard::Split::Cols, rc.tp, tp}, true, false);
-      else if (key == "mlp.c_proj.bias") layer.fcp_b = addParam(spec, {}, false, false);
-      else if (key == "moe.router.weight") layer.router = addParam(spec, {}, false, false);
-      else throw std::logic_error("CpuStage: unexpected parameter " + spec.name);
-    }
-    for (auto& [e, x] : experts) layer.experts.push_back(x);
-    layers_.push_back(std::move(layer));
+    layers[li].index = li;
+    layers[li].moe = m.isMoeLayer(li);
   }
-  if (last_) {
-    for (const auto& spec : headParameters(m)) {
-      Param* p = addParam(spec, {}, false, false);
-      if (spec.name == "ln_f.weight") lnf_w_ = p;
-      else if (spec.name == "ln_f.bias") lnf_b_ = p;
-      else lm_head_ = p;
+  for (const auto& sp : stageParameters(c_, *s_.layout, rc)) {
+    Param* p = addParam(sp.spec, sp.shard, sp.tp_unique, sp.dp_unique);
+    Layer* L = sp.layer >= 0 ? &layers[sp.layer] : nullptr;
+    Expert* x = sp.expert >= 0 ? &experts[{sp.layer, sp.expert}] : nullptr;
+    if (x) x->index = sp.expert;
+    switch (sp.role) {
+      case ParamRole::Wte: wte_ = p; break;
+      case ParamRole::Wpe: wpe_ = p; break;
+      case ParamRole::Ln1W: L->ln1_w = p; break;
+      case ParamRole::Ln1B: L->ln1_b = p; break;
+      case ParamRole::AttnW: L->attn_w = p; break;
+      case ParamRole::AttnB: L->attn_b = p; break;
+      case ParamRole::AttnProjW: L->proj_w = p; break;
+      case ParamRole::AttnProjB: L->proj_b = p; break;
+      case ParamRole::Ln2W: L->ln2_w = p; break;
+      case ParamRole::Ln2B: L->ln2_b = p; break;
+      case ParamRole::FcW: L->fc_w = p; break;
+      case ParamRole::FcB: L->fc_b = p; break;
+      case ParamRole::FcProjW: L->fcp_w = p; break;
+      case ParamRole::FcProjB: L->fcp_b = p; break;
+      case ParamRole::Router: L->router = p; break;
+      case ParamRole::ExpertFcW: x->fc_w = p; break;
+      case ParamRole::ExpertFcB: x->fc_b = p; break;
+      case ParamRole::ExpertProjW: x->proj_w = p; break;
+      case ParamRole::ExpertProjB: x->proj_b = p; break;
+      case ParamRole::LnfW: lnf_w_ = p; break;
+      case ParamRole::LnfB: lnf_b_ = p; break;
+      case ParamRole::LmHead: lm_head_ = p; break;
     }
   }
+  for (auto& [key, x] : experts) layers[key.first].experts.push_back(x);
+  for (auto& [li, layer] : layers) layers_.push_back(std::move(layer));
   acts_.resize(static_cast<size_t>(c_.parallel.microbatches));
   for (auto& a : acts_) a.layers.resize(layers_.size());
 }
@@ -119,7 +102,7 @@ typename CpuStage<T>::Param* CpuStage<T>::addParam(const ParamSpec& spec, Shard 
   p.m.assign(static_cast<size_t>(n), T(0));
   p.v.assign(static_cast<size_t>(n), T(0));
   p.decay = spec.decay;
-  p.tp_unique = tp_unique || c_.parallel.tp == 1;
+  p.tp_unique = tp_unique;
   p.dp_unique = dp_unique;
   params_.push_back(std::move(p));
   return &params_.back();

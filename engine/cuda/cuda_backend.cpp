@@ -1,0 +1,95 @@
+#include "engine/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <string>
+
+#include "engine/cuda/cuda_check.h"
+#include "engine/cuda/cuda_stage.h"
+#include "engine/cuda/nccl_communicator.h"
+#include "engine/engine_error.h"
+
+namespace moescope::engine::cuda {
+
+namespace {
+
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+// What NCCL, cuBLASLt and the CUDA context take beside the estimate.
+constexpr int64_t kReserveBytes = int64_t{2} << 30;
+
+class CudaBackend final : public Backend {
+ public:
+  std::string name() const override { return "cuda"; }
+
+  std::string devices(const Config& config) const override {
+    cudaDeviceProp prop{};
+    std::string gpu = "GPU";
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) gpu = prop.name;
+    return std::to_string(config.worldSize()) + " x " + gpu + " (" + config.train.precision + ")";
+  }
+
+  int32_t device(const RankCoord& coord) const override { return coord.rank; }
+
+  void check(const Config& config) const override {
+    const int have = deviceCount();
+    const int64_t need = config.worldSize();
+    if (need > have) {
+      throw InputError("--backend cuda: the layout needs " + std::to_string(need) + " GPUs (pp x tp x dp = " +
+                       std::to_string(config.parallel.pp) + " x " + std::to_string(config.parallel.tp) + " x " +
+                       std::to_string(config.parallel.dp) + "), this machine has " + std::to_string(have));
+    }
+    try {
+      checkMemory(config);
+    } catch (const CudaError& e) {
+      throw InputError(std::string("--backend cuda: ") + e.what());
+    }
+  }
+
+  void checkMemory(const Config& config) const {
+    const Layout layout(config);
+    for (int r = 0; r < layout.worldSize(); ++r) {
+      const MemoryEstimate est = estimateMemory(config, layout, layout.coord(r));
+      size_t free = 0, total = 0;
+      MOESCOPE_CUDA_CHECK(cudaSetDevice(r));
+      MOESCOPE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+      if (est.totalBytes() + kReserveBytes > static_cast<int64_t>(free)) {
+        throw InputError("--backend cuda: the model does not fit: rank " + std::to_string(r) + " needs about " +
+                         gib(est.totalBytes()) + " on GPU " + std::to_string(r) + " (" +
+                         std::to_string(est.parameters) + " parameters with gradients and Adam state " +
+                         gib(est.state_bytes) + ", activations " + gib(est.activation_bytes) + "), " + gib(
+                         static_cast<int64_t>(free)) + " free of " + gib(static_cast<int64_t>(total)));
+      }
+    }
+  }
+
+  std::unique_ptr<CommWorld> makeWorld(int size) override {
+    std::vector<int> devices(static_cast<size_t>(size));
+    for (int r = 0; r < size; ++r) devices[static_cast<size_t>(r)] = r;
+    return std::make_unique<NcclWorld>(devices);
+  }
+
+  std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
+    return makeCudaStage(setup, setup.coord.rank);
+  }
+};
+
+}  // namespace
+
+int deviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return 0;
+  }
+  return n;
+}
+
+std::unique_ptr<Backend> makeCudaBackend() { return std::make_unique<CudaBackend>(); }
+
+}  // namespace moescope::engine::cuda
