@@ -47,7 +47,8 @@ int render(const QCommandLineParser& parser) {
   const QStringList runs = parser.positionalArguments();
   if (runs.size() != 1) return fail(QStringLiteral("--render takes exactly one RUN"));
   ui::RenderOptions options;
-  const auto size = QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(QStringLiteral("size")));
+  const auto size =
+      QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(QStringLiteral("size")));
   if (!size.hasMatch() || size.captured(1).toInt() < 300 || size.captured(2).toInt() < 100 ||
       size.captured(1).toInt() > 16384 || size.captured(2).toInt() > 16384) {
     return fail(QStringLiteral("--size wants WxH between 300x100 and 16384x16384, got \"%1\"")

@@ -15,7 +15,9 @@ using storage::Category;
 
 constexpr int kFoldSamples = 9;
 
-float clipX(double x, double width) { return static_cast<float>(std::clamp(x, -2.0, width + 2.0)); }
+float clipX(double x, double width) {
+  return static_cast<float>(std::clamp(x, -2.0, width + 2.0));
+}
 
 // Emits the parts of the idle interval [a, b) that lie inside a step window and in view.
 void addBubble(std::vector<BubbleItem>& out, const std::vector<TimeRange>& windows, const TimeMapping& m,
@@ -219,8 +221,10 @@ std::vector<TimeRange> bubbleWindows(const storage::Trace& trace) {
   std::sort(w.begin(), w.end(), [](const TimeRange& a, const TimeRange& b) { return a.start < b.start; });
   std::vector<TimeRange> merged;
   for (const auto& r : w) {
-    if (!merged.empty() && r.start <= merged.back().end) merged.back().end = std::max(merged.back().end, r.end);
-    else merged.push_back(r);
+    if (!merged.empty() && r.start <= merged.back().end)
+      merged.back().end = std::max(merged.back().end, r.end);
+    else
+      merged.push_back(r);
   }
   return merged;
 }

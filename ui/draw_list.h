@@ -26,12 +26,12 @@ struct DrawItem {
   float x0 = 0, x1 = 0;  // time-area pixels, clipped to a little outside [0, width]
   int32_t row = 0;       // index into TimelineLayout::rows
   int32_t track = 0;
-  uint32_t first = 0;    // index of the (first) span in the track's columns
-  uint32_t count = 1;    // spans it stands for: 1 for a box, more for a folded block
+  uint32_t first = 0;  // index of the (first) span in the track's columns
+  uint32_t count = 1;  // spans it stands for: 1 for a box, more for a folded block
   storage::Category category = storage::Category::ComputeAttention;  // a folded block: its majority
   storage::Phase phase = storage::Phase::None;
   DrawKind kind = DrawKind::Span;
-  bool mixed = false;    // a folded block whose spans are of several categories
+  bool mixed = false;  // a folded block whose spans are of several categories
   int16_t microbatch = -1;
   bool operator==(const DrawItem&) const = default;
 };
@@ -59,7 +59,7 @@ struct DrawOptions {
   double minBubblePx = 1.0;  // narrower bubbles are not drawn
   bool bubbles = true;
   std::bitset<storage::kCategoryCount> hidden;  // categories the legend has switched off
-  int yTop = INT_MIN, yBottom = INT_MAX;         // rows outside [yTop, yBottom) are skipped
+  int yTop = INT_MIN, yBottom = INT_MAX;        // rows outside [yTop, yBottom) are skipped
   // Header stretches walk every visible span of a rank's first track; above this many the
   // micro-batches are a pixel or less wide and the header is left empty.
   size_t maxPhaseWalk = 8192;
@@ -71,9 +71,9 @@ struct DrawStats {
 
 struct DrawList {
   TimeMapping mapping;
-  std::vector<DrawItem> items;      // by row, then by x0
-  std::vector<BubbleItem> bubbles;  // by row, then by x0
-  std::vector<PhaseItem> phases;    // by row, then by x0
+  std::vector<DrawItem> items;                          // by row, then by x0
+  std::vector<BubbleItem> bubbles;                      // by row, then by x0
+  std::vector<PhaseItem> phases;                        // by row, then by x0
   std::vector<std::pair<uint32_t, uint32_t>> rowItems;  // per layout row: [begin, end) into items
   DrawStats stats;
 

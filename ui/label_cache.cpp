@@ -32,8 +32,11 @@ BoxLabelTexts boxLabelTexts(const storage::Trace& trace, const DrawItem& item) {
   }
   QString mb;
   if (item.microbatch >= 0) {
-    const QChar phase = item.phase == Phase::Backward ? QChar('B') : item.phase == Phase::Forward ? QChar('F') : QChar();
-    mb = phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
+    const QChar phase = item.phase == Phase::Backward  ? QChar('B')
+                        : item.phase == Phase::Forward ? QChar('F')
+                                                       : QChar();
+    mb =
+        phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
   }
   const auto& c = trace.spans[static_cast<size_t>(item.track)];
   const QString name = QString::fromUtf8(trace.name(c.name[item.first]));
@@ -52,7 +55,8 @@ void LabelCache::clear() {
   texts_.clear();
 }
 
-const LabelCache::Entry& LabelCache::get(const storage::Trace& trace, const DrawItem& item, const QFont& font) {
+const LabelCache::Entry& LabelCache::get(const storage::Trace& trace, const DrawItem& item,
+                                         const QFont& font) {
   useFont(font);
   const quint64 key = keyOf(trace, item);
   auto it = boxes_.find(key);

@@ -38,21 +38,24 @@ QVariant LegendModel::data(const QModelIndex& index, int role) const {
   const QString name = QString::fromUtf8(storage::categoryName(c));
   switch (role) {
     case Qt::DisplayRole:
-      return counted_ ? QStringLiteral("%1  (%2)").arg(name, QLocale().toString(static_cast<qlonglong>(counts_[row])))
+      return counted_ ? QStringLiteral("%1  (%2)")
+                            .arg(name, QLocale().toString(static_cast<qlonglong>(counts_[row])))
                       : name;
     case Qt::DecorationRole:
       return categoryColor(c);
     case Qt::CheckStateRole:
       return hidden_.test(row) ? Qt::Unchecked : Qt::Checked;
     case Qt::ToolTipRole:
-      return hidden_.test(row) ? tr("%1: hidden, check to show").arg(name) : tr("%1: uncheck to hide").arg(name);
+      return hidden_.test(row) ? tr("%1: hidden, check to show").arg(name)
+                               : tr("%1: uncheck to hide").arg(name);
     default:
       return {};
   }
 }
 
 bool LegendModel::setData(const QModelIndex& index, const QVariant& value, int role) {
-  if (!index.isValid() || index.row() < 0 || index.row() >= rowCount() || role != Qt::CheckStateRole) return false;
+  if (!index.isValid() || index.row() < 0 || index.row() >= rowCount() || role != Qt::CheckStateRole)
+    return false;
   const bool hide = value.value<Qt::CheckState>() != Qt::Checked;
   const auto row = static_cast<size_t>(index.row());
   if (hidden_.test(row) == hide) return true;

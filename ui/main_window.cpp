@@ -59,7 +59,8 @@ void MainWindow::createMenus() {
   QMenu* view = menuBar()->addMenu(tr("&View"));
   view->addAction(tr("Zoom &In (W, wheel)"), withTimeline([](TimelineWidget* t) { t->zoomBy(1.25); }));
   view->addAction(tr("Zoom &Out (S, wheel)"), withTimeline([](TimelineWidget* t) { t->zoomBy(1 / 1.25); }));
-  view->addAction(tr("&Undo Zoom"), QKeySequence::Undo, this, withTimeline([](TimelineWidget* t) { t->undoZoom(); }));
+  view->addAction(tr("&Undo Zoom"), QKeySequence::Undo, this,
+                  withTimeline([](TimelineWidget* t) { t->undoZoom(); }));
   view->addAction(tr("&Fit All"), QKeySequence(Qt::CTRL | Qt::Key_0), this,
                   withTimeline([](TimelineWidget* t) { t->fitAll(); }));
   view->addAction(tr("Fit to &Step"), QKeySequence(Qt::CTRL | Qt::Key_T), this, &MainWindow::fitStep);
@@ -75,16 +76,22 @@ void MainWindow::createMenus() {
     if (RunView* run = currentRun()) run->findNext(false);
   });
   view->addSeparator();
-  view->addAction(tr("&Collapse All Ranks"), withTimeline([](TimelineWidget* t) { t->setAllCollapsed(true); }));
-  view->addAction(tr("&Expand All Ranks"), withTimeline([](TimelineWidget* t) { t->setAllCollapsed(false); }));
+  view->addAction(tr("&Collapse All Ranks"),
+                  withTimeline([](TimelineWidget* t) { t->setAllCollapsed(true); }));
+  view->addAction(tr("&Expand All Ranks"),
+                  withTimeline([](TimelineWidget* t) { t->setAllCollapsed(false); }));
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Navigation"), this, &MainWindow::showKeys);
 }
 
-RunView* MainWindow::currentRun() const { return qobject_cast<RunView*>(tabs_->currentWidget()); }
+RunView* MainWindow::currentRun() const {
+  return qobject_cast<RunView*>(tabs_->currentWidget());
+}
 
-int MainWindow::runCount() const { return tabs_->count(); }
+int MainWindow::runCount() const {
+  return tabs_->count();
+}
 
 bool MainWindow::openRun(const QString& path) {
   const QString canonical = QFileInfo(path).absoluteFilePath();
@@ -108,19 +115,25 @@ bool MainWindow::openRun(const QString& path) {
   const int index = tabs_->addTab(run, run->title());
   tabs_->setTabToolTip(index, canonical);
   tabs_->setCurrentIndex(index);
-  connect(run, &RunView::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 5000); });
+  connect(run, &RunView::statusMessage, this,
+          [this](const QString& m) { statusBar()->showMessage(m, 5000); });
   connect(run, &RunView::titleChanged, this, [this, run] {
     const int i = tabs_->indexOf(run);
     if (i >= 0) tabs_->setTabText(i, run->title());
   });
   addRecent(canonical);
-  const QString keys = tr("Wheel or W/S zoom, drag or A/D pan, shift-drag zooms to a range, Backspace undoes.");
+  const QString keys =
+      tr("Wheel or W/S zoom, drag or A/D pan, shift-drag zooms to a range, Backspace undoes.");
   if (run->isLoaded()) {
-    statusBar()->showMessage(tr("%1: %2 spans. %3").arg(QFileInfo(path).fileName()).arg(run->trace().spanCount()).arg(keys));
+    statusBar()->showMessage(
+        tr("%1: %2 spans. %3").arg(QFileInfo(path).fileName()).arg(run->trace().spanCount()).arg(keys));
   } else {
-    statusBar()->showMessage(tr("%1: showing the first step while the rest loads. %2").arg(QFileInfo(path).fileName(), keys));
+    statusBar()->showMessage(
+        tr("%1: showing the first step while the rest loads. %2").arg(QFileInfo(path).fileName(), keys));
     connect(run, &RunView::loaded, this, [this, run] {
-      statusBar()->showMessage(tr("%1: %2 spans loaded").arg(QFileInfo(run->path()).fileName()).arg(run->trace().spanCount()), 5000);
+      statusBar()->showMessage(
+          tr("%1: %2 spans loaded").arg(QFileInfo(run->path()).fileName()).arg(run->trace().spanCount()),
+          5000);
     });
   }
   run->timeline()->setFocus();
@@ -139,7 +152,9 @@ void MainWindow::closeRun(int index) {
   delete w;
 }
 
-QStringList MainWindow::recentFiles() const { return QSettings().value(kRecentKey).toStringList(); }
+QStringList MainWindow::recentFiles() const {
+  return QSettings().value(kRecentKey).toStringList();
+}
 
 void MainWindow::addRecent(const QString& path) {
   QSettings settings;
@@ -181,8 +196,9 @@ void MainWindow::goToStep() {
     return;
   }
   bool ok = false;
-  const int step = QInputDialog::getInt(this, tr("Go to step"), tr("Step:"), run->timeline()->stepAtCenter().value_or(0),
-                                        steps.front().step, steps.back().step, 1, &ok);
+  const int step =
+      QInputDialog::getInt(this, tr("Go to step"), tr("Step:"), run->timeline()->stepAtCenter().value_or(0),
+                           steps.front().step, steps.back().step, 1, &ok);
   if (ok && !run->timeline()->fitStep(step)) statusBar()->showMessage(tr("No step %1").arg(step), 5000);
 }
 

@@ -54,7 +54,8 @@ QString bubbleSummary(const storage::Trace& t) {
   const auto perStage = storage::bubblesPerStage(storage::bubbles(activity, t.run));
   if (perStage.empty()) return {};
   QStringList parts;
-  for (const auto& s : perStage) parts << QStringLiteral("stage %1 %2%").arg(s.stage).arg(s.share * 100, 0, 'f', 0);
+  for (const auto& s : perStage)
+    parts << QStringLiteral("stage %1 %2%").arg(s.stage).arg(s.share * 100, 0, 'f', 0);
   return QStringLiteral("bubbles: %1 (%2 theory %3%)")
       .arg(parts.join(QStringLiteral(", ")), QString::fromUtf8(storage::scheduleName(t.run.schedule)))
       .arg(perStage.front().theoretical_share * 100, 0, 'f', 0);
@@ -62,7 +63,8 @@ QString bubbleSummary(const storage::Trace& t) {
 
 }  // namespace
 
-RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& options) : QWidget(parent), path_(path) {
+RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& options)
+    : QWidget(parent), path_(path) {
   reader_ = storage::RunReader::open(path.toStdString());
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path.toStdString(), ec);
@@ -86,7 +88,8 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
       } catch (const std::exception& e) {
         error = QString::fromUtf8(e.what());
       }
-      QMetaObject::invokeMethod(this, [this, full, error] { finishLoad(full, error); }, Qt::QueuedConnection);
+      QMetaObject::invokeMethod(
+          this, [this, full, error] { finishLoad(full, error); }, Qt::QueuedConnection);
     });
   }
 
@@ -103,8 +106,9 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   searchStatus_ = new QLabel(this);
   runStatus_ = new QLabel(this);
   bubbleStatus_ = new QLabel(this);
-  bubbleStatus_->setToolTip(tr("Idle time of each pipeline stage inside the steps (time not covered by a span "
-                               "other than wait), beside the schedule's theoretical share (p - 1) / (m + p - 1)."));
+  bubbleStatus_->setToolTip(
+      tr("Idle time of each pipeline stage inside the steps (time not covered by a span "
+         "other than wait), beside the schedule's theoretical share (p - 1) / (m + p - 1)."));
 
   legend_ = new LegendModel(this);
   auto* legendView = new QListView(this);
@@ -167,7 +171,8 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
           [this] { findNext(!(QGuiApplication::keyboardModifiers() & Qt::ShiftModifier)); });
   connect(prev, &QToolButton::clicked, this, [this] { findNext(false); });
   connect(next, &QToolButton::clicked, this, [this] { findNext(true); });
-  connect(legend_, &LegendModel::hiddenChanged, this, [this] { timeline_->setHiddenCategories(legend_->hidden()); });
+  connect(legend_, &LegendModel::hiddenChanged, this,
+          [this] { timeline_->setHiddenCategories(legend_->hidden()); });
   connect(timeline_, &TimelineWidget::spanSelected, this, &RunView::onSpanSelected);
   connect(timeline_, &TimelineWidget::viewChanged, this, &RunView::syncScrollBar);
   connect(timeline_, &TimelineWidget::layoutChanged, this, &RunView::syncScrollBar);
@@ -218,14 +223,20 @@ void RunView::finishLoad(std::shared_ptr<storage::Trace> full, const QString& er
 
 QString RunView::title() const {
   QString t = QFileInfo(path_).fileName();
-  if (!loaded_) t += tr(" (loading)");
-  else if (isLive()) t += tr(" (running)");
+  if (!loaded_)
+    t += tr(" (loading)");
+  else if (isLive())
+    t += tr(" (running)");
   return t;
 }
 
-QString RunView::bubbleText() const { return bubbleStatus_->text(); }
+QString RunView::bubbleText() const {
+  return bubbleStatus_->text();
+}
 
-bool RunView::isLive() const { return trace_.run.status == storage::RunStatus::Running; }
+bool RunView::isLive() const {
+  return trace_.run.status == storage::RunStatus::Running;
+}
 
 bool RunView::refresh() {
   if (!loaded_) return false;  // the loader thread owns the reader until then
@@ -271,7 +282,8 @@ void RunView::onSearchChanged(const QString& text) {
     return;
   }
   const size_t n = search_.count(trace_);
-  searchStatus_->setText(n == 0 ? tr("no match") : tr("%1 matches").arg(QLocale().toString(static_cast<qulonglong>(n))));
+  searchStatus_->setText(n == 0 ? tr("no match")
+                                : tr("%1 matches").arg(QLocale().toString(static_cast<qulonglong>(n))));
 }
 
 void RunView::findNext(bool forward) {
@@ -284,6 +296,8 @@ void RunView::findNext(bool forward) {
   }
 }
 
-void RunView::onSpanSelected() { details_->setSpan(&trace_, timeline_->selected()); }
+void RunView::onSpanSelected() {
+  details_->setSpan(&trace_, timeline_->selected());
+}
 
 }  // namespace moescope::ui

@@ -8,7 +8,8 @@ namespace moescope::ui {
 size_t firstSpanEndingAfter(const storage::SpanColumns& c, int64_t t) {
   // Every span starting before t - maxDuration ends before t.
   const int64_t from = t - std::max<int64_t>(c.maxDuration, 0);
-  const size_t i = static_cast<size_t>(std::lower_bound(c.start.begin(), c.start.end(), from) - c.start.begin());
+  const size_t i =
+      static_cast<size_t>(std::lower_bound(c.start.begin(), c.start.end(), from) - c.start.begin());
   return i;
 }
 

@@ -20,7 +20,9 @@ int SpanDetailsModel::rowCount(const QModelIndex& parent) const {
   return parent.isValid() ? 0 : static_cast<int>(fields_.size());
 }
 
-int SpanDetailsModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : 2; }
+int SpanDetailsModel::columnCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : 2;
+}
 
 QVariant SpanDetailsModel::data(const QModelIndex& index, int role) const {
   if (!index.isValid() || index.row() >= rowCount() || index.column() >= 2) return {};

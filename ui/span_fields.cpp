@@ -9,7 +9,9 @@
 namespace moescope::ui {
 namespace {
 
-std::string optionalInt(int32_t v) { return v == storage::kNone ? std::string("-") : std::to_string(v); }
+std::string optionalInt(int32_t v) {
+  return v == storage::kNone ? std::string("-") : std::to_string(v);
+}
 
 }  // namespace
 
@@ -39,8 +41,10 @@ std::string formatBandwidth(int64_t bytes, int64_t ns) {
   if (ns <= 0) return "-";
   const double gbps = static_cast<double>(bytes) / static_cast<double>(ns);  // bytes per ns = GB/s
   char buf[48];
-  if (gbps >= 1) std::snprintf(buf, sizeof buf, "%.2f GB/s", gbps);
-  else std::snprintf(buf, sizeof buf, "%.1f MB/s", gbps * 1e3);
+  if (gbps >= 1)
+    std::snprintf(buf, sizeof buf, "%.2f GB/s", gbps);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MB/s", gbps * 1e3);
   return buf;
 }
 
@@ -61,10 +65,12 @@ std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool
     add("stage", std::to_string(rank->stage));
     add("tp rank", std::to_string(rank->tp_rank));
     add("dp rank", std::to_string(rank->dp_rank));
-    add("device", rank->device == storage::kNone ? std::string("cpu") : "GPU " + std::to_string(rank->device));
+    add("device",
+        rank->device == storage::kNone ? std::string("cpu") : "GPU " + std::to_string(rank->device));
   }
-  add("track", static_cast<size_t>(ref.track) < trace.tracks.size() ? trace.tracks[static_cast<size_t>(ref.track)].name
-                                                                     : std::to_string(ref.track));
+  add("track", static_cast<size_t>(ref.track) < trace.tracks.size()
+                   ? trace.tracks[static_cast<size_t>(ref.track)].name
+                   : std::to_string(ref.track));
   addOptional("step", s.step);
   addOptional("micro-batch", s.microbatch);
   addOptional("layer", s.layer);
@@ -80,8 +86,8 @@ std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool
 }
 
 std::vector<SpanField> spanSummary(const storage::Trace& trace, SpanRef ref) {
-  static const char* keep[] = {"name", "category", "phase", "stage", "micro-batch", "layer", "expert",
-                               "duration", "bytes", "bandwidth"};
+  static const char* keep[] = {"name",  "category", "phase",    "stage", "micro-batch",
+                               "layer", "expert",   "duration", "bytes", "bandwidth"};
   std::vector<SpanField> out;
   for (auto& field : spanFields(trace, ref, false)) {
     if (std::find_if(std::begin(keep), std::end(keep), [&](const char* k) { return field.label == k; }) !=

@@ -10,7 +10,8 @@ namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   return out;
 }
 
@@ -55,7 +56,8 @@ std::optional<SpanRef> SpanSearch::next(const storage::Trace& trace, SpanRef fro
       const auto& c = trace.spans[t];
       const auto track = static_cast<int32_t>(t);
       if (forward) {
-        size_t i = static_cast<size_t>(std::lower_bound(c.start.begin(), c.start.end(), std::get<0>(origin)) - c.start.begin());
+        size_t i = static_cast<size_t>(std::lower_bound(c.start.begin(), c.start.end(), std::get<0>(origin)) -
+                                       c.start.begin());
         for (; i < c.size(); ++i) {
           const Key k{c.start[i], track, static_cast<uint32_t>(i)};
           if (best && k >= *best) break;
@@ -65,7 +67,8 @@ std::optional<SpanRef> SpanSearch::next(const storage::Trace& trace, SpanRef fro
           }
         }
       } else {
-        size_t i = static_cast<size_t>(std::upper_bound(c.start.begin(), c.start.end(), std::get<0>(origin)) - c.start.begin());
+        size_t i = static_cast<size_t>(std::upper_bound(c.start.begin(), c.start.end(), std::get<0>(origin)) -
+                                       c.start.begin());
         while (i-- > 0) {
           const Key k{c.start[i], track, static_cast<uint32_t>(i)};
           if (best && k <= *best) break;

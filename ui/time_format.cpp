@@ -1,11 +1,11 @@
 #include "ui/time_format.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
-#include <climits>
 
 namespace moescope::ui {
 namespace {
@@ -66,11 +66,16 @@ std::optional<int64_t> parseDuration(std::string_view text) {
   if (end != number.c_str() + number.size()) return std::nullopt;
   const std::string_view unit = trim(text.substr(n));
   double scale = 0;
-  if (unit.empty() || unit == "ns") scale = 1;
-  else if (unit == "us" || unit == "µs") scale = 1e3;
-  else if (unit == "ms") scale = 1e6;
-  else if (unit == "s") scale = 1e9;
-  else return std::nullopt;
+  if (unit.empty() || unit == "ns")
+    scale = 1;
+  else if (unit == "us" || unit == "µs")
+    scale = 1e3;
+  else if (unit == "ms")
+    scale = 1e6;
+  else if (unit == "s")
+    scale = 1e9;
+  else
+    return std::nullopt;
   return std::llround(value * scale);
 }
 
@@ -93,7 +98,8 @@ int64_t niceStep(double minSpacing) {
   }
 }
 
-std::vector<RulerTick> rulerTicks(const TimeMapping& m, int64_t origin, double minMajorPx, int64_t* majorStep) {
+std::vector<RulerTick> rulerTicks(const TimeMapping& m, int64_t origin, double minMajorPx,
+                                  int64_t* majorStep) {
   std::vector<RulerTick> ticks;
   const int64_t major = niceStep(minMajorPx * m.nsPerPixel());
   if (majorStep) *majorStep = major;

@@ -26,8 +26,8 @@ std::optional<int64_t> parseDuration(std::string_view text);
 std::optional<TimeRange> parseTimeRange(std::string_view text);
 
 struct RulerTick {
-  double x = 0;    // pixel in the time area
-  int64_t t = 0;   // time of the tick, on the run clock
+  double x = 0;        // pixel in the time area
+  int64_t t = 0;       // time of the tick, on the run clock
   bool major = false;  // labelled
   bool operator==(const RulerTick&) const = default;
 };

@@ -9,7 +9,9 @@ double TimeMapping::nsPerPixel() const {
   return static_cast<double>(std::max<int64_t>(range.duration(), 1)) / std::max(width, 1.0);
 }
 
-double TimeMapping::toX(int64_t t) const { return static_cast<double>(t - range.start) / nsPerPixel(); }
+double TimeMapping::toX(int64_t t) const {
+  return static_cast<double>(t - range.start) / nsPerPixel();
+}
 
 int64_t TimeMapping::toTime(double x) const {
   return range.start + std::llround(x * nsPerPixel());

@@ -7,7 +7,8 @@
 namespace moescope::ui {
 
 int TimelineLayout::rowAt(int y) const {
-  auto it = std::upper_bound(rows.begin(), rows.end(), y, [](int v, const TimelineRow& r) { return v < r.y; });
+  auto it =
+      std::upper_bound(rows.begin(), rows.end(), y, [](int v, const TimelineRow& r) { return v < r.y; });
   if (it == rows.begin()) return -1;
   --it;
   return y < it->y + it->height ? static_cast<int>(it - rows.begin()) : -1;
@@ -38,8 +39,9 @@ TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_
     if (t.kind != storage::TrackKind::Counter) tracksOf[t.rank].push_back(&t);
   }
   for (auto& [rank, tracks] : tracksOf) {
-    std::stable_sort(tracks.begin(), tracks.end(),
-                     [](const auto* a, const auto* b) { return std::tie(a->order, a->id) < std::tie(b->order, b->id); });
+    std::stable_sort(tracks.begin(), tracks.end(), [](const auto* a, const auto* b) {
+      return std::tie(a->order, a->id) < std::tie(b->order, b->id);
+    });
   }
 
   // Ranks in pipeline order; a rank that has tracks but no rank row still gets a group.

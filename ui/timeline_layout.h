@@ -25,9 +25,9 @@ struct LayoutMetrics {
 struct TimelineRow {
   enum class Kind : uint8_t { Group, Track };
   Kind kind = Kind::Track;
-  int32_t rank = 0;    // RankInfo::rank
-  int32_t track = -1;  // track id, -1 for a group header
-  int y = 0, height = 0;  // in timeline coordinates (0 = top of the ruler)
+  int32_t rank = 0;        // RankInfo::rank
+  int32_t track = -1;      // track id, -1 for a group header
+  int y = 0, height = 0;   // in timeline coordinates (0 = top of the ruler)
   bool collapsed = false;  // group headers only
   bool operator==(const TimelineRow&) const = default;
 };

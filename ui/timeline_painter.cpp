@@ -17,7 +17,9 @@ using storage::Phase;
 
 constexpr double kMinLabelPx = 14;
 
-QString qs(const std::string& s) { return QString::fromStdString(s); }
+QString qs(const std::string& s) {
+  return QString::fromStdString(s);
+}
 
 // The ruler: tick labels in its upper band (kTickBand px), the steps in the band below.
 constexpr int kTickBand = 22;
@@ -56,9 +58,9 @@ void paintSteps(QPainter& p, const storage::Trace& trace, const TimelineLayout& 
   const QPen dashed(QColor(0x55, 0x5b, 0x66), 1, Qt::DashLine);
   const QFontMetrics fm(p.font());
   // Steps closer than a few pixels would only grey the ruler out: shown from 6 px per step.
-  const auto visible = std::count_if(trace.steps.begin(), trace.steps.end(), [&](const storage::StepMetric& s) {
-    return s.end_ns > m.range.start && s.start_ns < m.range.end;
-  });
+  const auto visible = std::count_if(
+      trace.steps.begin(), trace.steps.end(),
+      [&](const storage::StepMetric& s) { return s.end_ns > m.range.start && s.start_ns < m.range.end; });
   if (visible > 0 && m.width / static_cast<double>(visible) < 6) return;
   for (const auto& s : trace.steps) {
     if (s.end_ns <= m.range.start || s.start_ns >= m.range.end) continue;
@@ -71,7 +73,8 @@ void paintSteps(QPainter& p, const storage::Trace& trace, const TimelineLayout& 
       p.drawLine(QPointF(lw + x0, kTickBand), QPointF(lw + x0, rowsBottom));
     }
     QString label = QStringLiteral("step %1").arg(s.step);
-    if (band.width() > fm.horizontalAdvance(label) * 3) label += QStringLiteral("  ·  ") + qs(formatDuration(s.end_ns - s.start_ns));
+    if (band.width() > fm.horizontalAdvance(label) * 3)
+      label += QStringLiteral("  ·  ") + qs(formatDuration(s.end_ns - s.start_ns));
     if (band.width() > fm.horizontalAdvance(label) + 8) {
       p.setPen(palette::kLabelText);
       p.drawText(band, Qt::AlignCenter, label);
@@ -124,7 +127,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       const storage::RankInfo* rank = trace.rank(row.rank);
       storage::RankInfo fallback;
       fallback.rank = row.rank;
-      const QString label = QString::fromUtf8(row.collapsed ? "▸ " : "▾ ") + qs(rankLabel(rank ? *rank : fallback));
+      const QString label =
+          QString::fromUtf8(row.collapsed ? "▸ " : "▾ ") + qs(rankLabel(rank ? *rank : fallback));
       p.setPen(palette::kLabelText);
       const QFont normal = p.font();
       QFont bold = normal;
@@ -188,17 +192,18 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
                                                         : palette::kForwardStretch;
     p.fillRect(rect, fill);
     if (rect.width() >= kMinLabelPx) {
-      const QString label = ph.phase == Phase::Optimizer ? QStringLiteral("opt")
-                            : ph.microbatch < 0          ? QString()
-                                                         : (ph.phase == Phase::Backward ? QStringLiteral("B%1")
-                                                                                        : QStringLiteral("F%1"))
-                                                               .arg(ph.microbatch);
+      const QString label =
+          ph.phase == Phase::Optimizer ? QStringLiteral("opt")
+          : ph.microbatch < 0          ? QString()
+                              : (ph.phase == Phase::Backward ? QStringLiteral("B%1") : QStringLiteral("F%1"))
+                                    .arg(ph.microbatch);
       if (!label.isEmpty()) {
         const QStaticText& text = labels.text(label, p.font());
         const double tw = text.size().width();
         if (tw + 4 <= rect.width()) {
           p.setPen(textOn(fill));
-          p.drawStaticText(QPointF(rect.left() + (rect.width() - tw) / 2, rect.top() + (rect.height() - fm.height()) / 2.0),
+          p.drawStaticText(QPointF(rect.left() + (rect.width() - tw) / 2,
+                                   rect.top() + (rect.height() - fm.height()) / 2.0),
                            text);
         }
       }
@@ -227,7 +232,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       p.fillRect(rect, backwardHatch);
     }
     // Waiting for a peer is bubble time too: hatched like the bubbles around it.
-    if (item.category == storage::Category::Wait && item.kind == DrawKind::Span && w >= 6) p.fillRect(rect, bubbleHatch);
+    if (item.category == storage::Category::Wait && item.kind == DrawKind::Span && w >= 6)
+      p.fillRect(rect, bubbleHatch);
     if (item.kind == DrawKind::Folded && w >= 6) {
       // A folded block: a darker bar along its bottom marks it as many spans.
       p.fillRect(QRect(rect.left(), rect.bottom() - 1, rect.width(), 2), shades[1]);
@@ -248,8 +254,9 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
         // Labels stay inside the visible part of a box that starts left of the view.
         const QRect tr = rect.intersected(QRect(lw, rect.top(), width - lw, rect.height()));
         p.setPen(item.kind == DrawKind::Folded ? palette::kLabelText : textOn(fill));
-        p.drawStaticText(QPointF(tr.left() + (tr.width() - textWidth) / 2, tr.top() + (tr.height() - fm.height()) / 2.0),
-                         *text);
+        p.drawStaticText(
+            QPointF(tr.left() + (tr.width() - textWidth) / 2, tr.top() + (tr.height() - fm.height()) / 2.0),
+            *text);
       }
     }
   }
@@ -273,7 +280,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     p.setBrush(Qt::NoBrush);
     p.drawRect(rect);
   };
-  if (state.hovered && state.hovered != state.selected) outline(*state.hovered, QColor(0x40, 0x40, 0x40, 160), 1);
+  if (state.hovered && state.hovered != state.selected)
+    outline(*state.hovered, QColor(0x40, 0x40, 0x40, 160), 1);
   if (state.selected) outline(*state.selected, palette::kSelection, 2);
 
   if (state.rangeSelection) {
@@ -310,13 +318,15 @@ void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCate
     drawSwatch(sr);
     x += sw + 5;
     p.setPen(palette::kLabelText);
-    p.drawText(QRect(x, rect.top(), fm.horizontalAdvance(text) + 2, rect.height()), Qt::AlignLeft | Qt::AlignVCenter, text);
+    p.drawText(QRect(x, rect.top(), fm.horizontalAdvance(text) + 2, rect.height()),
+               Qt::AlignLeft | Qt::AlignVCenter, text);
     x += fm.horizontalAdvance(text) + gap;
   };
   for (int i = 0; i < storage::kCategoryCount; ++i) {
     if (!categories.test(static_cast<size_t>(i))) continue;
     const auto c = static_cast<storage::Category>(i);
-    entry(QString::fromUtf8(storage::categoryName(c)), [&](const QRect& r) { p.fillRect(r, categoryColor(c)); });
+    entry(QString::fromUtf8(storage::categoryName(c)),
+          [&](const QRect& r) { p.fillRect(r, categoryColor(c)); });
   }
   entry(QStringLiteral("forward / backward stretch (rank rows)"), [&](const QRect& r) {
     p.fillRect(QRect(r.left(), r.top(), r.width() / 2, r.height()), palette::kForwardStretch);

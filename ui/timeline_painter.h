@@ -18,8 +18,8 @@ namespace moescope::ui {
 class LabelCache;
 
 struct PaintState {
-  int scrollY = 0;                          // timeline y at the top of the rows area, less the ruler
-  int64_t origin = 0;                       // time 0 of the ruler (the run's first span)
+  int scrollY = 0;     // timeline y at the top of the rows area, less the ruler
+  int64_t origin = 0;  // time 0 of the ruler (the run's first span)
   std::optional<SpanRef> selected;
   std::optional<SpanRef> hovered;
   std::optional<TimeRange> rangeSelection;  // a drag-select in progress

@@ -2,7 +2,9 @@
 
 namespace moescope::ui {
 
-QColor categoryColor(storage::Category c) { return QColor::fromRgba(storage::categoryColour(c)); }
+QColor categoryColor(storage::Category c) {
+  return QColor::fromRgba(storage::categoryColour(c));
+}
 
 QColor spanFill(storage::Category c, storage::Phase p) {
   const QColor base = categoryColor(c);

@@ -19,7 +19,8 @@ QImage renderTimeline(const storage::Trace& trace, const RenderOptions& options)
   const TimelineLayout layout = layoutTimeline(trace, {}, options.metrics);
   const int legend = options.legend ? kLegendStripHeight : 0;
   const TimeMapping mapping = renderMapping(trace, options);
-  const DrawList list = buildDrawList(trace, layout, mapping, drawOptionsFor(layout, options.size, 0, legend));
+  const DrawList list =
+      buildDrawList(trace, layout, mapping, drawOptionsFor(layout, options.size, 0, legend));
   PaintState state;
   state.origin = timelineExtent(trace).start;
   state.legendHeight = legend;

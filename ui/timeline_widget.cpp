@@ -27,11 +27,13 @@ QString tooltipHtml(const storage::Trace& trace, const Hit& hit) {
   QString html = QStringLiteral("<table cellspacing=0 cellpadding=1>");
   for (const auto& f : spanSummary(trace, hit.span)) {
     html += QStringLiteral("<tr><td><b>%1</b>&nbsp;</td><td>%2</td></tr>")
-                .arg(QString::fromStdString(f.label).toHtmlEscaped(), QString::fromStdString(f.value).toHtmlEscaped());
+                .arg(QString::fromStdString(f.label).toHtmlEscaped(),
+                     QString::fromStdString(f.value).toHtmlEscaped());
   }
   if (hit.folded > 1) {
-    html += QStringLiteral("<tr><td colspan=2><i>one of %1 spans folded here; zoom in to see them</i></td></tr>")
-                .arg(hit.folded);
+    html +=
+        QStringLiteral("<tr><td colspan=2><i>one of %1 spans folded here; zoom in to see them</i></td></tr>")
+            .arg(hit.folded);
   }
   return html + QStringLiteral("</table>");
 }
@@ -51,7 +53,9 @@ TimelineWidget::TimelineWidget(QWidget* parent) : QWidget(parent), labels_(std::
 
 TimelineWidget::~TimelineWidget() = default;
 
-int TimelineWidget::timeAreaWidth() const { return std::max(width() - layout_.metrics.labelWidth, 1); }
+int TimelineWidget::timeAreaWidth() const {
+  return std::max(width() - layout_.metrics.labelWidth, 1);
+}
 
 void TimelineWidget::setTrace(const storage::Trace* trace, bool keepView) {
   trace_ = trace;
@@ -77,8 +81,10 @@ void TimelineWidget::traceGrew() {
   // Follow the end of a growing run when the view shows its end.
   if (mapping_.range.end >= old.end && extent_.end > old.end) {
     TimeMapping m = mapping_;
-    if (mapping_.range.start <= old.start) m.range = extent_;
-    else m = m.pannedBy(static_cast<double>(extent_.end - old.end) / m.nsPerPixel());
+    if (mapping_.range.start <= old.start)
+      m.range = extent_;
+    else
+      m = m.pannedBy(static_cast<double>(extent_.end - old.end) / m.nsPerPixel());
     setMapping(m);
   }
   invalidate();
@@ -117,7 +123,9 @@ void TimelineWidget::undoZoom() {
   if (auto r = zoomStack_.pop()) setMapping(mapping_.showing(*r));
 }
 
-void TimelineWidget::fitAll() { setVisibleRange(extent_); }
+void TimelineWidget::fitAll() {
+  setVisibleRange(extent_);
+}
 
 bool TimelineWidget::fitStep(int32_t step) {
   if (!trace_) return false;
@@ -151,7 +159,9 @@ void TimelineWidget::zoomBy(double factor, std::optional<double> x) {
   setMapping(mapping_.zoomedAt(x.value_or(mapping_.width / 2), factor));
 }
 
-void TimelineWidget::panBy(double dx) { setMapping(mapping_.pannedBy(dx)); }
+void TimelineWidget::panBy(double dx) {
+  setMapping(mapping_.pannedBy(dx));
+}
 
 void TimelineWidget::setHiddenCategories(std::bitset<storage::kCategoryCount> hidden) {
   if (hidden == hidden_) return;
@@ -161,12 +171,16 @@ void TimelineWidget::setHiddenCategories(std::bitset<storage::kCategoryCount> hi
 
 void TimelineWidget::setCollapsed(int32_t rank, bool collapsed) {
   if (collapsed == (collapsed_.count(rank) > 0)) return;
-  if (collapsed) collapsed_.insert(rank);
-  else collapsed_.erase(rank);
+  if (collapsed)
+    collapsed_.insert(rank);
+  else
+    collapsed_.erase(rank);
   relayout();
 }
 
-void TimelineWidget::toggleCollapsed(int32_t rank) { setCollapsed(rank, collapsed_.count(rank) == 0); }
+void TimelineWidget::toggleCollapsed(int32_t rank) {
+  setCollapsed(rank, collapsed_.count(rank) == 0);
+}
 
 void TimelineWidget::setAllCollapsed(bool collapsed) {
   collapsed_.clear();
@@ -191,8 +205,10 @@ void TimelineWidget::selectSpan(std::optional<SpanRef> span, bool reveal) {
   if (row >= 0) {
     const auto& r = layout_.rows[static_cast<size_t>(row)];
     const int top = r.y - layout_.metrics.rulerHeight, bottom = r.y + r.height - height();
-    if (r.y - scrollY_ < layout_.metrics.rulerHeight) setScrollY(top);
-    else if (r.y + r.height - scrollY_ > height()) setScrollY(bottom);
+    if (r.y - scrollY_ < layout_.metrics.rulerHeight)
+      setScrollY(top);
+    else if (r.y + r.height - scrollY_ > height())
+      setScrollY(bottom);
   }
   const auto& c = trace_->spans.at(static_cast<size_t>(span->track));
   const int64_t s = c.start[span->index], e = c.endAt(span->index);
@@ -205,7 +221,9 @@ void TimelineWidget::selectSpan(std::optional<SpanRef> span, bool reveal) {
   }
 }
 
-int TimelineWidget::maxScrollY() const { return std::max(layout_.height - height(), 0); }
+int TimelineWidget::maxScrollY() const {
+  return std::max(layout_.height - height(), 0);
+}
 
 void TimelineWidget::setScrollY(int y) {
   y = std::clamp(y, 0, maxScrollY());
@@ -258,7 +276,9 @@ void TimelineWidget::resizeEvent(QResizeEvent*) {
   emit viewChanged();
 }
 
-double TimelineWidget::timeX(QPointF pos) const { return pos.x() - layout_.metrics.labelWidth; }
+double TimelineWidget::timeX(QPointF pos) const {
+  return pos.x() - layout_.metrics.labelWidth;
+}
 
 std::optional<double> TimelineWidget::cursorX() const {
   const QPoint p = mapFromGlobal(QCursor::pos());
@@ -302,7 +322,8 @@ void TimelineWidget::mouseMoveEvent(QMouseEvent* event) {
     setMapping(pressMapping_.pannedBy(-(pos.x() - pressPos_.x())));
     setScrollY(pressScrollY_ - static_cast<int>(pos.y() - pressPos_.y()));
   } else if (drag_ == Drag::Select && moved_) {
-    rangeSelection_ = TimeRange{mapping_.toTime(timeX(pressPos_)), mapping_.toTime(std::max(timeX(pos), 0.0))};
+    rangeSelection_ =
+        TimeRange{mapping_.toTime(timeX(pressPos_)), mapping_.toTime(std::max(timeX(pos), 0.0))};
     update();
   } else if (drag_ == Drag::None) {
     updateHover(pos, event->globalPosition().toPoint());
@@ -399,12 +420,14 @@ void TimelineWidget::leaveEvent(QEvent*) {
 }
 
 std::optional<Hit> TimelineWidget::hitAt(QPointF pos) {
-  if (!trace_ || pos.x() < layout_.metrics.labelWidth || pos.y() < layout_.metrics.rulerHeight) return std::nullopt;
+  if (!trace_ || pos.x() < layout_.metrics.labelWidth || pos.y() < layout_.metrics.rulerHeight)
+    return std::nullopt;
   return hitTest(*trace_, layout_, drawList(), timeX(pos), static_cast<int>(pos.y()) + scrollY_, 2.0);
 }
 
 std::optional<BubbleItem> TimelineWidget::bubbleAt(QPointF pos) {
-  if (!trace_ || pos.x() < layout_.metrics.labelWidth || pos.y() < layout_.metrics.rulerHeight) return std::nullopt;
+  if (!trace_ || pos.x() < layout_.metrics.labelWidth || pos.y() < layout_.metrics.rulerHeight)
+    return std::nullopt;
   const int row = layout_.rowAt(static_cast<int>(pos.y()) + scrollY_);
   const double x = timeX(pos);
   for (const auto& b : drawList().bubbles) {

@@ -6,26 +6,27 @@
 //   moescope_bench_ui [--spans 1000000,10000000] [--dir DIR] [--frames 60]
 //
 // Run files are generated into DIR (default: bench-data beside the program) when missing.
+#include <unistd.h>
+
 #include <QApplication>
 #include <QEventLoop>
 #include <QImage>
 #include <QPainter>
 #include <algorithm>
-#include <ctime>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "storage/synthetic.h"
 #include "ui/draw_list.h"
 #include "ui/label_cache.h"
+#include "ui/run_view.h"
 #include "ui/span_access.h"
 #include "ui/timeline_painter.h"
-#include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
 namespace {
@@ -57,9 +58,12 @@ Resident resident() {
   size_t kb = 0;
   std::string unit;
   while (status >> key) {
-    if (key == "RssAnon:" && status >> kb >> unit) r.anon = kb * 1024;
-    else if (key == "RssFile:" && status >> kb >> unit) r.file = kb * 1024;
-    else status.ignore(1 << 12, '\n');
+    if (key == "RssAnon:" && status >> kb >> unit)
+      r.anon = kb * 1024;
+    else if (key == "RssFile:" && status >> kb >> unit)
+      r.file = kb * 1024;
+    else
+      status.ignore(1 << 12, '\n');
   }
   return r;
 }
@@ -84,7 +88,8 @@ struct FrameRunner {
 
   void frame(const ui::TimeMapping& m, double& buildMs, double& paintMs, size_t& items) {
     const auto t0 = Clock::now();
-    const ui::DrawList list = ui::buildDrawList(trace, layout, m, ui::drawOptionsFor(layout, image.size(), 0));
+    const ui::DrawList list =
+        ui::buildDrawList(trace, layout, m, ui::drawOptionsFor(layout, image.size(), 0));
     buildMs = msSince(t0);
     const auto t1 = Clock::now();
     QPainter p(&image);
@@ -126,8 +131,8 @@ struct FrameRunner {
 };
 
 void printStats(const char* name, const Stats& s) {
-  std::printf("| %-22s | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %7zu |\n", name, s.p50, s.p95,
-              s.max, s.cpuP50, s.cpuP95, s.meanBuild, s.meanPaint, s.items);
+  std::printf("| %-22s | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %8.2f | %7zu |\n", name, s.p50,
+              s.p95, s.max, s.cpuP50, s.cpuP95, s.meanBuild, s.meanPaint, s.items);
 }
 
 int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
@@ -172,13 +177,16 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
   std::printf("\n### %zu spans, %zu tracks, %zu steps\n\n", n, trace.tracks.size(), trace.steps.size());
   std::printf("| measure | value |\n|---|---|\n");
   std::printf("| start to first frame (%s) | %.0f ms |\n",
-              progressive ? "open, load the first step, lay out, paint" : "open, load all, lay out, paint", firstFrameMs);
+              progressive ? "open, load the first step, lay out, paint" : "open, load all, lay out, paint",
+              firstFrameMs);
   std::printf("| start to the whole run loaded | %.0f ms |\n", loadedMs);
   std::printf("| start to the first frame of the whole run | %.0f ms |\n", fullFrameMs);
-  std::printf("| resident memory added (trace, reader, widget, frame), per span | %.1f B (anonymous %.1f B, file %.1f B) |\n",
-              static_cast<double>(rssAfter.total() - rssBefore.total()) / static_cast<double>(n),
-              static_cast<double>(rssAfter.anon - rssBefore.anon) / static_cast<double>(n),
-              static_cast<double>(rssAfter.file - rssBefore.file) / static_cast<double>(n));
+  std::printf(
+      "| resident memory added (trace, reader, widget, frame), per span | %.1f B (anonymous %.1f B, file "
+      "%.1f B) |\n",
+      static_cast<double>(rssAfter.total() - rssBefore.total()) / static_cast<double>(n),
+      static_cast<double>(rssAfter.anon - rssBefore.anon) / static_cast<double>(n),
+      static_cast<double>(rssAfter.file - rssBefore.file) / static_cast<double>(n));
   std::printf("| trace columns (Trace::residentBytes), per span | %.1f B |\n",
               static_cast<double>(trace.residentBytes()) / static_cast<double>(n));
 
@@ -198,9 +206,12 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
   ui::TimeMapping m = around(1.0 / 64);
   for (int i = 0; i < frames * 2; ++i) pan.push_back(m = m.pannedBy(base.width / 50));  // 2% per frame
 
-  std::printf("\nFrame times at 1920x1080, ms (%d frames each; a frame = prepare the draw list + paint it)\n\n",
-              frames);
-  std::printf("| view                   | wall p50 | wall p95 | wall max |  cpu p50 |  cpu p95 | build avg | paint avg |   items |\n");
+  std::printf(
+      "\nFrame times at 1920x1080, ms (%d frames each; a frame = prepare the draw list + paint it)\n\n",
+      frames);
+  std::printf(
+      "| view                   | wall p50 | wall p95 | wall max |  cpu p50 |  cpu p95 | build avg | paint "
+      "avg |   items |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   printStats("full view", runner.run(full));
   printStats("middle zoom (1/64)", runner.run(middle));

@@ -1,7 +1,8 @@
+#include "ui/draw_list.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/draw_list.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -109,8 +110,9 @@ class DrawListTest : public QObject {
     const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 1'000'000'000}, 1920});
     QCOMPARE(list.itemsOfRow(1).size(), size_t(1));
     QCOMPARE(list.itemsOfRow(1)[0].count, 1'000'000u);
-    QVERIFY2(list.stats.spansVisited + list.stats.searches < 2000,
-             qPrintable(QString("visited %1, searches %2").arg(list.stats.spansVisited).arg(list.stats.searches)));
+    QVERIFY2(
+        list.stats.spansVisited + list.stats.searches < 2000,
+        qPrintable(QString("visited %1, searches %2").arg(list.stats.spansVisited).arg(list.stats.searches)));
   }
 
   void visibleRangeOnly() {
@@ -170,7 +172,8 @@ class DrawListTest : public QObject {
     QCOMPARE(list.phases[3], (PhaseItem{600, 700, 0, Phase::Optimizer, -1}));
 
     // Collapsed, the header still shows them; too many spans in view, it shows none.
-    QCOMPARE(buildDrawList(trace, layoutTimeline(trace, {0}), TimeMapping{{0, 1000}, 1000}).phases.size(), size_t(4));
+    QCOMPARE(buildDrawList(trace, layoutTimeline(trace, {0}), TimeMapping{{0, 1000}, 1000}).phases.size(),
+             size_t(4));
     DrawOptions o;
     o.maxPhaseWalk = 3;
     QCOMPARE(buildDrawList(trace, layout, TimeMapping{{0, 1000}, 1000}, o).phases.size(), size_t(0));

@@ -1,7 +1,8 @@
+#include "ui/hit_test.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/hit_test.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -11,7 +12,8 @@ Q_DECLARE_METATYPE(std::optional<Hit>)
 
 namespace {
 
-const LayoutMetrics kMetrics{.rulerHeight = 28, .groupHeight = 22, .trackHeight = 24, .boxMargin = 3, .labelWidth = 210};
+const LayoutMetrics kMetrics{
+    .rulerHeight = 28, .groupHeight = 22, .trackHeight = 24, .boxMargin = 3, .labelWidth = 210};
 
 // Rows: ruler 0-28, rank 0 header 28-50, track 0 50-74 (boxes 53-71), rank 1
 // header 74-96, track 1 96-120 (boxes 99-117). One pixel is one microsecond.

@@ -1,7 +1,8 @@
+#include "ui/label_cache.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/label_cache.h"
 
 using namespace moescope;
 using namespace moescope::ui;

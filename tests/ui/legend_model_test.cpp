@@ -1,9 +1,10 @@
+#include "ui/legend_model.h"
+
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/legend_model.h"
 #include "ui/timeline_palette.h"
 
 using namespace moescope;

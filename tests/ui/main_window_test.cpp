@@ -1,11 +1,13 @@
 // The main window: a file that will not open is a dialog and the window stays up; a run opens in a
 // tab, once, and lands in the recent files; dropped files open.
+#include "ui/main_window.h"
+
 #include <QApplication>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QFile>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QDragEnterEvent>
-#include <QDropEvent>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -14,7 +16,6 @@
 
 #include "tests/ui/test_runs.h"
 #include "tests/ui/test_traces.h"
-#include "ui/main_window.h"
 #include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
@@ -69,7 +70,8 @@ class MainWindowTest : public QObject {
   }
   void corruptFileIsADialog() {
     QFETCH(QByteArray, content);
-    const QString path = dir_.filePath(QStringLiteral("bad-%1.moescope").arg(QTest::currentDataTag()).replace(' ', '-'));
+    const QString path =
+        dir_.filePath(QStringLiteral("bad-%1.moescope").arg(QTest::currentDataTag()).replace(' ', '-'));
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly));
     f.write(content);
@@ -100,7 +102,8 @@ class MainWindowTest : public QObject {
 
   void runOpensOnceAndIsRecent() {
     const QString path = dir_.filePath(QStringLiteral("good.moescope"));
-    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000}, {1, 500, 1500, Category::ComputeExpert}}));
+    test::writeRun(path.toStdString(),
+                   test::makeTrace(2, {{0, 0, 1000}, {1, 500, 1500, Category::ComputeExpert}}));
     MainWindow window;
     window.show();
     QVERIFY(window.openRun(path));
@@ -112,7 +115,8 @@ class MainWindowTest : public QObject {
   }
 
   void droppedFilesOpen() {
-    const QString a = dir_.filePath(QStringLiteral("drop-a.moescope")), b = dir_.filePath(QStringLiteral("drop-b.moescope"));
+    const QString a = dir_.filePath(QStringLiteral("drop-a.moescope")),
+                  b = dir_.filePath(QStringLiteral("drop-b.moescope"));
     test::writeRun(a.toStdString(), test::makeTrace(1, {{0, 0, 1000}}));
     test::writeRun(b.toStdString(), test::makeTrace(1, {{0, 0, 2000}}));
     MainWindow window;

@@ -60,7 +60,10 @@ class RenderCommandTest : public QObject {
   void picturePixelsHaveCategoryColours() {
     const QString png = dir_.filePath(QStringLiteral("small.png"));
     QString out;
-    QCOMPARE(moescope({QStringLiteral("--render"), png, run_, QStringLiteral("--size"), QStringLiteral("900x260")}, &out), 0);
+    QCOMPARE(
+        moescope({QStringLiteral("--render"), png, run_, QStringLiteral("--size"), QStringLiteral("900x260")},
+                 &out),
+        0);
     QVERIFY2(out.contains(QStringLiteral("wrote")), qPrintable(out));
     const QImage image(png);
     QCOMPARE(image.size(), QSize(900, 260));
@@ -76,8 +79,8 @@ class RenderCommandTest : public QObject {
 
   void rangeIsFromTheFirstSpan() {
     const QString png = dir_.filePath(QStringLiteral("range.png"));
-    QCOMPARE(moescope({QStringLiteral("--render"), png, run_, QStringLiteral("--size"), QStringLiteral("900x260"),
-                       QStringLiteral("--range"), QStringLiteral("400us:600us")}),
+    QCOMPARE(moescope({QStringLiteral("--render"), png, run_, QStringLiteral("--size"),
+                       QStringLiteral("900x260"), QStringLiteral("--range"), QStringLiteral("400us:600us")}),
              0);
     const QImage image(png);
     RenderOptions o;
@@ -91,9 +94,12 @@ class RenderCommandTest : public QObject {
   void badInputIsAnErrorNotACrash_data() {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<QString>("message");
-    QTest::newRow("missing run") << QStringList{"--render", "x.png", "/nonexistent/run.moescope"} << QString("run.moescope");
-    QTest::newRow("bad size") << QStringList{"--render", "x.png", "RUN", "--size", "big"} << QString("--size");
-    QTest::newRow("bad range") << QStringList{"--render", "x.png", "RUN", "--range", "5ms:1ms"} << QString("--range");
+    QTest::newRow("missing run") << QStringList{"--render", "x.png", "/nonexistent/run.moescope"}
+                                 << QString("run.moescope");
+    QTest::newRow("bad size") << QStringList{"--render", "x.png", "RUN", "--size", "big"}
+                              << QString("--size");
+    QTest::newRow("bad range") << QStringList{"--render", "x.png", "RUN", "--range", "5ms:1ms"}
+                               << QString("--range");
     QTest::newRow("two runs") << QStringList{"--render", "x.png", "RUN", "RUN"} << QString("exactly one");
     QTest::newRow("unknown option") << QStringList{"--frobnicate"} << QString("frobnicate");
   }

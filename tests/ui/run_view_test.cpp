@@ -1,5 +1,7 @@
 // A run's view: it shows a running run growing on refresh, a large run's first step before the rest,
 // and the stages' bubble shares.
+#include "ui/run_view.h"
+
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -7,7 +9,6 @@
 
 #include "tests/ui/test_runs.h"
 #include "tests/ui/test_traces.h"
-#include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
 using namespace moescope;
@@ -22,9 +23,11 @@ class RunViewTest : public QObject {
  private slots:
   void bubbleShares() {
     const QString path = dir_.filePath(QStringLiteral("bubbles.moescope"));
-    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000}, {1, 500, 1000, Category::ComputeExpert}}));
+    test::writeRun(path.toStdString(),
+                   test::makeTrace(2, {{0, 0, 1000}, {1, 500, 1000, Category::ComputeExpert}}));
     RunView view(path);
-    QVERIFY2(view.bubbleText().startsWith(QStringLiteral("bubbles: stage 0 ")), qPrintable(view.bubbleText()));
+    QVERIFY2(view.bubbleText().startsWith(QStringLiteral("bubbles: stage 0 ")),
+             qPrintable(view.bubbleText()));
     QVERIFY(view.bubbleText().contains(QStringLiteral("stage 1 50%")));
   }
 

@@ -1,7 +1,8 @@
+#include "ui/span_access.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/span_access.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -12,7 +13,8 @@ class SpanAccessTest : public QObject {
  private slots:
   void firstSpanEndingAfterLooksBackForNestedSpans() {
     // A long span [0, 1000) holding short ones; spans [2000, 2100) and [3000, 3100) after it.
-    const auto t = test::makeTrace(1, {{0, 0, 1000}, {0, 100, 200}, {0, 300, 400}, {0, 2000, 2100}, {0, 3000, 3100}});
+    const auto t =
+        test::makeTrace(1, {{0, 0, 1000}, {0, 100, 200}, {0, 300, 400}, {0, 2000, 2100}, {0, 3000, 3100}});
     const auto& c = t.spans[0];
     QCOMPARE(c.maxDuration, int64_t(1000));
     QCOMPARE(firstSpanEndingAfter(c, 500), size_t(0));  // the long span still covers 500
@@ -33,8 +35,10 @@ class SpanAccessTest : public QObject {
     storage::finishTrace(t);
     const auto& c = t.spans[0];
     for (size_t from : {size_t(0), size_t(17), size_t(4000)}) {
-      for (int64_t target : {int64_t(0), int64_t(175), int64_t(176), int64_t(40'000), int64_t(49'995), int64_t(90'000)}) {
-        QCOMPARE(gallopToStart(c, target, from, c.size()), std::max(from, firstSpanStartingAt(c, target, 0, c.size())));
+      for (int64_t target :
+           {int64_t(0), int64_t(175), int64_t(176), int64_t(40'000), int64_t(49'995), int64_t(90'000)}) {
+        QCOMPARE(gallopToStart(c, target, from, c.size()),
+                 std::max(from, firstSpanStartingAt(c, target, 0, c.size())));
       }
     }
   }

@@ -1,8 +1,9 @@
+#include "ui/span_details_model.h"
+
 #include <QAbstractItemModelTester>
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/span_details_model.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -20,8 +21,9 @@ class SpanDetailsModelTest : public QObject {
 
  private slots:
   void showsEveryFieldOfTheSpan() {
-    auto trace = test::makeTrace(2, {{0, 1'000, 2'000}, {1, 0, 4'000'000, Category::CommTpAllreduce,
-                                                         storage::Phase::Backward, 5, 8'000'000}});
+    auto trace = test::makeTrace(
+        2, {{0, 1'000, 2'000},
+            {1, 0, 4'000'000, Category::CommTpAllreduce, storage::Phase::Backward, 5, 8'000'000}});
     SpanDetailsModel model;
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     QCOMPARE(model.rowCount(), 0);

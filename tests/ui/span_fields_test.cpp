@@ -1,7 +1,8 @@
+#include "ui/span_fields.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/span_fields.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -24,9 +25,11 @@ class SpanFieldsTest : public QObject {
   }
 
   void tooltipSummaryOfACommunication() {
-    const auto t = test::makeTrace(1, {{0, 0, 1'000'000, Category::CommTpAllreduce, storage::Phase::Backward, 1, 50'000'000}});
+    const auto t = test::makeTrace(
+        1, {{0, 0, 1'000'000, Category::CommTpAllreduce, storage::Phase::Backward, 1, 50'000'000}});
     const auto f = spanSummary(t, {0, 0});
-    QCOMPARE(labels(f), (QStringList{"name", "category", "phase", "stage", "micro-batch", "duration", "bytes", "bandwidth"}));
+    QCOMPARE(labels(f), (QStringList{"name", "category", "phase", "stage", "micro-batch", "duration", "bytes",
+                                     "bandwidth"}));
     QCOMPARE(QString::fromStdString(f[6].value), QString("47.7 MiB"));
     QCOMPARE(QString::fromStdString(f[7].value), QString("50.00 GB/s"));
   }
@@ -34,8 +37,8 @@ class SpanFieldsTest : public QObject {
   void allFields() {
     const auto t = test::makeTrace(1, {{0, 100, 400}});
     const QStringList all = labels(spanFields(t, {0, 0}));
-    for (const char* l : {"name", "category", "phase", "rank", "stage", "tp rank", "dp rank", "device", "track", "step",
-                          "micro-batch", "layer", "expert", "start", "end", "duration"}) {
+    for (const char* l : {"name", "category", "phase", "rank", "stage", "tp rank", "dp rank", "device",
+                          "track", "step", "micro-batch", "layer", "expert", "start", "end", "duration"}) {
       QVERIFY2(all.contains(QString(l)), l);
     }
   }

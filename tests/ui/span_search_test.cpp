@@ -1,7 +1,8 @@
+#include "ui/span_search.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/span_search.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -41,8 +42,8 @@ class SpanSearchTest : public QObject {
     auto b = s.next(t, *a);
     QCOMPARE(*b, (SpanRef{0, 2}));  // at 300 on track 0
     auto c = s.next(t, *b);
-    QCOMPARE(*c, (SpanRef{1, 1}));  // at 300 on track 1
-    QCOMPARE(*s.next(t, *c), (SpanRef{0, 0}));  // wraps around
+    QCOMPARE(*c, (SpanRef{1, 1}));                     // at 300 on track 1
+    QCOMPARE(*s.next(t, *c), (SpanRef{0, 0}));         // wraps around
     QCOMPARE(*s.next(t, *a, false), (SpanRef{1, 1}));  // backwards wraps too
     QCOMPARE(*s.next(t, *c, false), (SpanRef{0, 2}));
   }

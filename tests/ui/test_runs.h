@@ -11,8 +11,9 @@ namespace moescope::ui::test {
 
 // Writes every rank, track, span and step of trace; leaves the writer open when keepOpen (for a run
 // that is still growing), else marks the run complete.
-inline std::unique_ptr<storage::RunWriter> writeRun(const std::filesystem::path& path, const storage::Trace& trace,
-                                                    storage::RunStatus status = storage::RunStatus::Complete) {
+inline std::unique_ptr<storage::RunWriter> writeRun(
+    const std::filesystem::path& path, const storage::Trace& trace,
+    storage::RunStatus status = storage::RunStatus::Complete) {
   storage::RunInfo run = trace.run;
   run.name = "test run";
   run.layout = "ppmoe";

@@ -1,6 +1,6 @@
-#include <QTest>
-
 #include "ui/time_format.h"
+
+#include <QTest>
 
 using namespace moescope::ui;
 

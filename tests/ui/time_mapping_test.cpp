@@ -1,6 +1,6 @@
-#include <QTest>
-
 #include "ui/time_mapping.h"
+
+#include <QTest>
 
 using moescope::ui::TimeMapping;
 using moescope::ui::TimeRange;
@@ -21,8 +21,8 @@ class TimeMappingTest : public QObject {
     QTest::newRow("end") << qint64(0) << qint64(1000) << 100.0 << qint64(1000) << 100.0;
     QTest::newRow("middle") << qint64(500) << qint64(1500) << 200.0 << qint64(1000) << 100.0;
     QTest::newRow("left of view") << qint64(500) << qint64(1500) << 200.0 << qint64(0) << -100.0;
-    QTest::newRow("seconds on a late clock") << qint64(5'000'000'000'000) << qint64(5'002'000'000'000) << 2000.0
-                                             << qint64(5'001'000'000'000) << 1000.0;
+    QTest::newRow("seconds on a late clock") << qint64(5'000'000'000'000) << qint64(5'002'000'000'000)
+                                             << 2000.0 << qint64(5'001'000'000'000) << 1000.0;
   }
   void toXAndBack() {
     QFETCH(qint64, start);

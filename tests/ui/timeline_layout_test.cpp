@@ -1,7 +1,8 @@
+#include "ui/timeline_layout.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/timeline_layout.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -31,23 +32,24 @@ class TimelineLayoutTest : public QObject {
       info.kind = kind;
       t.tracks.push_back(info);
     };
-    track(0, 0, storage::TrackKind::HostThread);   // 0
-    track(1, 0, storage::TrackKind::HostThread);   // 1
-    track(2, 0, storage::TrackKind::HostThread);   // 2
-    track(3, 1, storage::TrackKind::GpuStream);    // 3
-    track(3, 0, storage::TrackKind::HostThread);   // 4
-    track(3, 2, storage::TrackKind::Counter);      // 5: no row
+    track(0, 0, storage::TrackKind::HostThread);  // 0
+    track(1, 0, storage::TrackKind::HostThread);  // 1
+    track(2, 0, storage::TrackKind::HostThread);  // 2
+    track(3, 1, storage::TrackKind::GpuStream);   // 3
+    track(3, 0, storage::TrackKind::HostThread);  // 4
+    track(3, 2, storage::TrackKind::Counter);     // 5: no row
     t.spans.resize(t.tracks.size());
     return t;
   }
 
  private slots:
   void ranksInPipelineOrderTracksInTheirOrder() {
-    const LayoutMetrics metrics{.rulerHeight = 10, .groupHeight = 5, .trackHeight = 7, .boxMargin = 1, .labelWidth = 100};
+    const LayoutMetrics metrics{
+        .rulerHeight = 10, .groupHeight = 5, .trackHeight = 7, .boxMargin = 1, .labelWidth = 100};
     const auto layout = layoutTimeline(trace(), {}, metrics);
     std::vector<std::pair<int32_t, int32_t>> order;  // (rank, track)
     for (const auto& r : layout.rows) order.emplace_back(r.rank, r.track);
-    const std::vector<std::pair<int32_t, int32_t>> expected = {{3, -1}, {3, 4}, {3, 3}, {2, -1}, {2, 2},
+    const std::vector<std::pair<int32_t, int32_t>> expected = {{3, -1}, {3, 4}, {3, 3},  {2, -1}, {2, 2},
                                                                {1, -1}, {1, 1}, {0, -1}, {0, 0}};
     QCOMPARE(order, expected);
     QCOMPARE(layout.rows[0].y, 10);
@@ -57,7 +59,8 @@ class TimelineLayoutTest : public QObject {
   }
 
   void rowsByY() {
-    const LayoutMetrics metrics{.rulerHeight = 10, .groupHeight = 5, .trackHeight = 7, .boxMargin = 1, .labelWidth = 100};
+    const LayoutMetrics metrics{
+        .rulerHeight = 10, .groupHeight = 5, .trackHeight = 7, .boxMargin = 1, .labelWidth = 100};
     const auto layout = layoutTimeline(trace(), {}, metrics);
     QCOMPARE(layout.rowAt(0), -1);  // the ruler
     QCOMPARE(layout.rowAt(10), 0);
@@ -85,7 +88,8 @@ class TimelineLayoutTest : public QObject {
     r.dp_rank = 0;
     QCOMPARE(QString::fromStdString(rankLabel(r)), QString::fromUtf8("rank 5 · stage 2 · tp 1 · dp 0 · cpu"));
     r.device = 3;
-    QCOMPARE(QString::fromStdString(rankLabel(r)), QString::fromUtf8("rank 5 · stage 2 · tp 1 · dp 0 · GPU 3"));
+    QCOMPARE(QString::fromStdString(rankLabel(r)),
+             QString::fromUtf8("rank 5 · stage 2 · tp 1 · dp 0 · GPU 3"));
   }
 };
 

@@ -1,10 +1,11 @@
+#include "ui/timeline_render.h"
+
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
 #include "ui/draw_list.h"
 #include "ui/timeline_painter.h"
 #include "ui/timeline_palette.h"
-#include "ui/timeline_render.h"
 
 using namespace moescope;
 using namespace moescope::ui;

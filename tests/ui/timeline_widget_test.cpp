@@ -1,10 +1,11 @@
 // The timeline widget's input: clicks select, the wheel and W/S zoom at the cursor, A/D pan,
 // shift-drag zooms to a range, Backspace undoes, a click on a rank's header collapses it.
+#include "ui/timeline_widget.h"
+
 #include <QSignalSpy>
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
-#include "ui/timeline_widget.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -13,7 +14,8 @@ using storage::Category;
 class TimelineWidgetTest : public QObject {
   Q_OBJECT
 
-  storage::Trace trace_ = test::makeTrace(2, {{0, 0, 400'000}, {0, 600'000, 1'000'000, Category::CommTpAllreduce},
+  storage::Trace trace_ = test::makeTrace(2, {{0, 0, 400'000},
+                                              {0, 600'000, 1'000'000, Category::CommTpAllreduce},
                                               {1, 200'000, 800'000, Category::ComputeExpert}});
   TimelineWidget* w_ = nullptr;
 
@@ -65,7 +67,8 @@ class TimelineWidgetTest : public QObject {
   void wheelZoomsAtTheCursor() {
     const QPoint p = at(0, 250'000);
     const int64_t before = w_->mapping().toTime(p.x() - lw());
-    QWheelEvent wheel(p, w_->mapToGlobal(p), {}, {0, 120}, Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+    QWheelEvent wheel(p, w_->mapToGlobal(p), {}, {0, 120}, Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase,
+                      false);
     QApplication::sendEvent(w_, &wheel);
     QVERIFY(w_->visibleRange().duration() < 1'000'000);
     QVERIFY(std::llabs(w_->mapping().toTime(p.x() - lw()) - before) <= 1000);

@@ -1,6 +1,6 @@
-#include <QTest>
-
 #include "ui/zoom_stack.h"
+
+#include <QTest>
 
 using moescope::ui::TimeRange;
 using moescope::ui::ZoomStack;
