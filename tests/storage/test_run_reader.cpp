@@ -218,5 +218,50 @@ TEST(RunReader, RefreshKeepsEachTrackSorted) {
   EXPECT_EQ(t.spans[0].maxDuration, 45);
 }
 
+TEST(RunReader, RefreshPicksUpNewTracksNamesCountersAndTheRunRow) {
+  testing::TempRunFile file;
+  auto w = RunWriter::create(file.path(), RunInfo{});
+  w->addTrack({});
+  w->commit();
+  auto reader = RunReader::open(file.path());
+  Trace t = reader->load();
+  EXPECT_FALSE(reader->refresh(t));
+  w->addTrack({0, 0, TrackKind::Counter, "memory"});
+  const uint32_t n = w->intern("late name");
+  w->addSpans(std::vector<SpanRecord>{{0, 1, 2, n}});
+  w->addCounters(std::vector<CounterSample>{{1, 5, 9.0}});
+  w->addStepMetric({.step = 0, .loss = 1.0});
+  w->setMeta("k", "v");
+  w->setStatus(RunStatus::Cancelled, "stopped", 77);
+  w->commit();
+  EXPECT_TRUE(reader->refresh(t));
+  ASSERT_EQ(t.tracks.size(), 2u);
+  EXPECT_EQ(t.tracks[1].name, "memory");
+  ASSERT_EQ(t.spans.size(), 2u);
+  EXPECT_EQ(t.name(t.spans[0].name[0]), "late name");
+  EXPECT_EQ(t.counters, (std::vector<CounterSample>{{1, 5, 9.0}}));
+  EXPECT_EQ(t.steps.size(), 1u);
+  EXPECT_EQ(t.meta.size(), 1u);
+  EXPECT_EQ(t.run.status, RunStatus::Cancelled);
+  EXPECT_EQ(t.run.error, "stopped");
+  EXPECT_FALSE(reader->refresh(t));
+}
+
+TEST(RunReader, LoadWindowKeepsCountersAndGpuRecordsInTheWindow) {
+  testing::TempRunFile file;
+  {
+    auto w = RunWriter::create(file.path(), RunInfo{});
+    w->addTrack({0, 0, TrackKind::GpuStream, "stream 0"});
+    w->addTrack({1, 0, TrackKind::Counter, "tokens"});
+    w->addGpuActivity(std::vector<GpuActivityRecord>{{0, 0, 50}, {0, 90, 120}, {0, 300, 400}});
+    w->addCounters(std::vector<CounterSample>{{1, 10, 1.0}, {1, 150, 2.0}, {1, 250, 3.0}});
+  }
+  const Trace t = RunReader::open(file.path())->loadWindow(100, 250);
+  ASSERT_EQ(t.gpu.size(), 1u);
+  EXPECT_EQ(t.gpu[0].start, 90);
+  EXPECT_EQ(t.counters, (std::vector<CounterSample>{{1, 150, 2.0}}));
+  EXPECT_EQ(t.tracks.size(), 2u);
+}
+
 }  // namespace
 }  // namespace moescope::storage
