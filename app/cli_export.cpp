@@ -32,14 +32,15 @@ int runExport(const ExportOptions& o) {
     std::fprintf(stderr, "moescope-cli export: %s: cannot write\n", o.output.c_str());
     return 1;
   }
-  const int64_t written = o.format == "chrome" ? storage::exportChromeTrace(trace, out) : storage::exportSpansCsv(trace, out);
+  const int64_t written =
+      o.format == "chrome" ? storage::exportChromeTrace(trace, out) : storage::exportSpansCsv(trace, out);
   out.close();
   if (!out) {
     std::fprintf(stderr, "moescope-cli export: %s: write failed\n", o.output.c_str());
     return 1;
   }
-  std::printf("wrote %lld %s to %s\n", static_cast<long long>(written), o.format == "chrome" ? "events" : "spans",
-              o.output.c_str());
+  std::printf("wrote %lld %s to %s\n", static_cast<long long>(written),
+              o.format == "chrome" ? "events" : "spans", o.output.c_str());
   return 0;
 }
 
@@ -47,7 +48,8 @@ int runExport(const ExportOptions& o) {
 
 void registerExport(CLI::App& cli, CommandAction& action) {
   auto options = std::make_shared<ExportOptions>();
-  auto* cmd = cli.add_subcommand("export", "Export a run: Chrome Trace Event JSON (Perfetto, chrome://tracing) or CSV of spans");
+  auto* cmd = cli.add_subcommand(
+      "export", "Export a run: Chrome Trace Event JSON (Perfetto, chrome://tracing) or CSV of spans");
   cmd->add_option("run", options->run, "Run file (*.moescope)")->required();
   cmd->add_option("--format", options->format, "chrome: Trace Event JSON; csv: one row per span")
       ->required()

@@ -33,16 +33,27 @@ int runGenerate(GenerateOptions o) {
 
 void registerGenerate(CLI::App& cli, CommandAction& action) {
   auto o = std::make_shared<GenerateOptions>();
-  auto* cmd = cli.add_subcommand("generate", "Write a synthetic pipeline-parallel run file (for samples and benchmarks)");
+  auto* cmd = cli.add_subcommand("generate",
+                                 "Write a synthetic pipeline-parallel run file (for samples and benchmarks)");
   cmd->add_option("-o,--output", o->output, "Run file to write (replaced if it exists)")->required();
-  cmd->add_option("--stages", o->synthetic.stages, "Pipeline stages")->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--tp", o->synthetic.tp, "Tensor-parallel ranks per stage")->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--dp", o->synthetic.dp, "Data-parallel replicas")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--stages", o->synthetic.stages, "Pipeline stages")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--tp", o->synthetic.tp, "Tensor-parallel ranks per stage")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--dp", o->synthetic.dp, "Data-parallel replicas")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--microbatches", o->synthetic.microbatches, "Micro-batches per step")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  cmd->add_option("--layers", o->synthetic.layersPerStage, "Layers per stage")->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--schedule", o->schedule, "gpipe or 1f1b")->capture_default_str()->check(CLI::IsMember({"gpipe", "1f1b"}));
+  cmd->add_option("--layers", o->synthetic.layersPerStage, "Layers per stage")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--schedule", o->schedule, "gpipe or 1f1b")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"gpipe", "1f1b"}));
   cmd->add_option("--spans", o->synthetic.spans, "At least this many spans (whole steps)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));

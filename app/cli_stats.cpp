@@ -39,7 +39,8 @@ int runStats(const StatsOptions& o) {
 void registerStats(CLI::App& cli, CommandAction& action) {
   auto options = std::make_shared<StatsOptions>();
   auto* cmd = cli.add_subcommand(
-      "stats", "Per stage: busy time by category, bubbles beside the schedule's share, overlap; step time, tokens/s");
+      "stats",
+      "Per stage: busy time by category, bubbles beside the schedule's share, overlap; step time, tokens/s");
   cmd->add_option("run", options->run, "Run file (*.moescope)")->required();
   cmd->add_flag("--json", options->json, "Print JSON instead of tables");
   cmd->callback([&action, options] { action = [options] { return runStats(*options); }; });

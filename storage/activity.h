@@ -24,7 +24,7 @@ struct Activity {
 
 struct RankActivity {
   int32_t rank = 0;
-  int32_t stage = 0;  // from the run's rank table; 0 for a rank the table does not list
+  int32_t stage = 0;            // from the run's rank table; 0 for a rank the table does not list
   std::vector<Activity> items;  // all tracks of the rank together, sorted by start
   bool operator==(const RankActivity&) const = default;
 };

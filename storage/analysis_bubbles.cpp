@@ -41,7 +41,8 @@ std::vector<StageStepBubble> bubbles(std::span<const RankActivity> ranks, const 
   std::vector<StageStepBubble> out;
   for (auto& [key, row] : rows) {
     row.bubble_ns /= row.ranks;
-    row.share = row.extent_ns > 0 ? static_cast<double>(row.bubble_ns) / static_cast<double>(row.extent_ns) : 0;
+    row.share =
+        row.extent_ns > 0 ? static_cast<double>(row.bubble_ns) / static_cast<double>(row.extent_ns) : 0;
     out.push_back(row);
   }
   return out;

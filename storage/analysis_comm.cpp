@@ -22,7 +22,8 @@ std::vector<CommStats> communicationByKind(std::span<const RankActivity> ranks) 
     if (byKind[k].count == 0) continue;
     CommStats s = byKind[k];
     s.kind = static_cast<Category>(k);
-    s.gbytes_per_s = timeWithBytes[k] > 0 ? static_cast<double>(s.bytes) / static_cast<double>(timeWithBytes[k]) : 0;
+    s.gbytes_per_s =
+        timeWithBytes[k] > 0 ? static_cast<double>(s.bytes) / static_cast<double>(timeWithBytes[k]) : 0;
     out.push_back(s);
   }
   return out;

@@ -13,10 +13,10 @@ namespace moescope::storage {
 
 struct CommStats {
   Category kind = Category::CommTpAllreduce;
-  int64_t time_ns = 0;         // sum of the spans' durations
+  int64_t time_ns = 0;  // sum of the spans' durations
   int64_t count = 0;
   int64_t bytes = 0;
-  double gbytes_per_s = 0;     // bytes over the time of the spans that carry bytes (10^9 bytes/s)
+  double gbytes_per_s = 0;  // bytes over the time of the spans that carry bytes (10^9 bytes/s)
   bool operator==(const CommStats&) const = default;
 };
 

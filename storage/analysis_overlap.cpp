@@ -30,7 +30,8 @@ void add(OverlapStats& into, const OverlapStats& s) {
   into.comm_ns += s.comm_ns;
   into.compute_ns += s.compute_ns;
   into.overlap_ns += s.overlap_ns;
-  into.ratio = into.comm_ns > 0 ? static_cast<double>(into.overlap_ns) / static_cast<double>(into.comm_ns) : 0;
+  into.ratio =
+      into.comm_ns > 0 ? static_cast<double>(into.overlap_ns) / static_cast<double>(into.comm_ns) : 0;
 }
 
 }  // namespace

@@ -13,11 +13,11 @@
 namespace moescope::storage {
 
 struct OverlapStats {
-  int32_t stage = kNone;    // kNone: the whole run
-  int64_t comm_ns = 0;      // merged communication time, summed over ranks
-  int64_t compute_ns = 0;   // merged computation time, summed over ranks
-  int64_t overlap_ns = 0;   // their intersection, summed over ranks
-  double ratio = 0;         // overlap_ns / comm_ns (0 without communication)
+  int32_t stage = kNone;   // kNone: the whole run
+  int64_t comm_ns = 0;     // merged communication time, summed over ranks
+  int64_t compute_ns = 0;  // merged computation time, summed over ranks
+  int64_t overlap_ns = 0;  // their intersection, summed over ranks
+  double ratio = 0;        // overlap_ns / comm_ns (0 without communication)
   bool operator==(const OverlapStats&) const = default;
 };
 

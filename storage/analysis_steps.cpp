@@ -30,9 +30,11 @@ std::vector<StepTime> stepTimes(std::span<const StepExtent> extents, const RunIn
     t.step = e.step;
     t.duration_ns = e.duration();
     t.tokens = run.tokens_per_step;
-    auto m = std::find_if(metrics.begin(), metrics.end(), [&](const StepMetric& s) { return s.step == e.step; });
+    auto m =
+        std::find_if(metrics.begin(), metrics.end(), [&](const StepMetric& s) { return s.step == e.step; });
     if (m != metrics.end() && m->tokens > 0) t.tokens = m->tokens;
-    t.tokens_per_s = t.duration_ns > 0 ? static_cast<double>(t.tokens) * 1e9 / static_cast<double>(t.duration_ns) : 0;
+    t.tokens_per_s =
+        t.duration_ns > 0 ? static_cast<double>(t.tokens) * 1e9 / static_cast<double>(t.duration_ns) : 0;
     out.push_back(t);
   }
   return out;

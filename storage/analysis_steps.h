@@ -37,7 +37,7 @@ std::vector<StepTime> stepTimes(std::span<const StepExtent> extents, const RunIn
 
 struct StepSummary {
   int32_t steps = 0;
-  int64_t median_ns = 0;    // median step time (the lower middle for an even count)
+  int64_t median_ns = 0;  // median step time (the lower middle for an even count)
   double mean_ns = 0;
   double tokens_per_s = 0;  // all tokens over all step time
   bool operator==(const StepSummary&) const = default;

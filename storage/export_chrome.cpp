@@ -137,6 +137,8 @@ class ChromeWriter {
 
 }  // namespace
 
-int64_t exportChromeTrace(const Trace& trace, std::ostream& out) { return ChromeWriter(trace, out).write(); }
+int64_t exportChromeTrace(const Trace& trace, std::ostream& out) {
+  return ChromeWriter(trace, out).write();
+}
 
 }  // namespace moescope::storage

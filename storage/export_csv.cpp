@@ -6,7 +6,9 @@ namespace moescope::storage {
 
 int64_t exportSpansCsv(const Trace& trace, std::ostream& out) {
   TextWriter w(out);
-  w.raw("track,rank,stage,start_ns,end_ns,duration_ns,name,category,phase,step,microbatch,layer,expert,bytes\n");
+  w.raw(
+      "track,rank,stage,start_ns,end_ns,duration_ns,name,category,phase,step,microbatch,layer,expert,"
+      "bytes\n");
   int64_t rows = 0;
   auto optional = [&w](int64_t v) -> TextWriter& {
     if (v != kNone) w.integer(v);

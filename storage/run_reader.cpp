@@ -38,17 +38,19 @@ void checkHeader(const std::filesystem::path& file) {
   in.read(reinterpret_cast<char*>(header.data()), header.size());
   const auto got = static_cast<size_t>(in.gcount());
   static constexpr char kMagic[] = "SQLite format 3";  // followed by a NUL: 16 bytes
-  if (got < 16 || !std::equal(header.begin(), header.begin() + 16, reinterpret_cast<const unsigned char*>(kMagic))) {
+  if (got < 16 ||
+      !std::equal(header.begin(), header.begin() + 16, reinterpret_cast<const unsigned char*>(kMagic))) {
     refuse(file, "not a SQLite database, so not a moescope run file");
   }
-  if (got < header.size()) refuse(file, "truncated file (" + std::to_string(size) + " bytes, shorter than its header)");
+  if (got < header.size())
+    refuse(file, "truncated file (" + std::to_string(size) + " bytes, shorter than its header)");
   uint64_t pageSize = bigEndian(&header[16], 2);
   if (pageSize == 1) pageSize = 65536;
   const uint32_t pages = bigEndian(&header[28], 4);
   const bool pagesValid = bigEndian(&header[24], 4) == bigEndian(&header[92], 4);
   if (pagesValid && pages > 0 && size < pageSize * pages) {
-    refuse(file, "truncated file (" + std::to_string(size) + " of " + std::to_string(pageSize * pages) +
-                     " bytes)");
+    refuse(file,
+           "truncated file (" + std::to_string(size) + " of " + std::to_string(pageSize * pages) + " bytes)");
   }
 }
 
@@ -70,9 +72,11 @@ class ReadSnapshot {
 };
 
 constexpr const char* kSpanColumns =
-    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM span ";
+    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM "
+    "span ";
 constexpr const char* kGpuColumns =
-    "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM gpu_activity ";
+    "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM "
+    "gpu_activity ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
 
 }  // namespace
@@ -83,9 +87,10 @@ struct RunReader::Impl {
   const std::filesystem::path& file() const { return db.file(); }
 
   RunInfo readRun() {
-    sqlite::Stmt st(db,
-                    "SELECT name, config, layout, backend, devices, clock, pp, tp, dp, microbatches, schedule, "
-                    "tokens_per_step, status, error, start_ns, end_ns FROM run WHERE id = 1");
+    sqlite::Stmt st(
+        db,
+        "SELECT name, config, layout, backend, devices, clock, pp, tp, dp, microbatches, schedule, "
+        "tokens_per_step, status, error, start_ns, end_ns FROM run WHERE id = 1");
     if (!st.step()) refuse(file(), "not a complete moescope run file (the run row is missing)");
     RunInfo r;
     r.name = st.text(0);
@@ -128,12 +133,14 @@ struct RunReader::Impl {
   // Tracks not read yet; returns the longest span duration per track (for window queries).
   std::vector<int64_t> readTracks(Trace& t) {
     std::vector<int64_t> maxDuration;
-    sqlite::Stmt st(db, "SELECT id, rank, kind, name, ord, device, stream, max_duration FROM track ORDER BY id");
+    sqlite::Stmt st(db,
+                    "SELECT id, rank, kind, name, ord, device, stream, max_duration FROM track ORDER BY id");
     size_t expected = 0;
     while (st.step()) {
-      TrackInfo info{st.int32(0), st.int32(1), static_cast<TrackKind>(st.int32(2)), st.text(3),
-                     st.int32(4), st.int32(5), st.int64(6)};
-      if (info.id != static_cast<int32_t>(expected++)) refuse(file(), "corrupt file (track ids are not dense)");
+      TrackInfo info{st.int32(0), st.int32(1), static_cast<TrackKind>(st.int32(2)), st.text(3), st.int32(4),
+                     st.int32(5), st.int64(6)};
+      if (info.id != static_cast<int32_t>(expected++))
+        refuse(file(), "corrupt file (track ids are not dense)");
       maxDuration.push_back(st.int64(7));
       if (static_cast<size_t>(info.id) >= t.tracks.size()) t.tracks.push_back(std::move(info));
     }
@@ -147,7 +154,8 @@ struct RunReader::Impl {
     const auto tracks = static_cast<int64_t>(t.spans.size());
     while (st.step()) {
       const int64_t track = st.int64(1);
-      if (track < 0 || track >= tracks) refuse(file(), "corrupt file (a span on unknown track " + std::to_string(track) + ")");
+      if (track < 0 || track >= tracks)
+        refuse(file(), "corrupt file (a span on unknown track " + std::to_string(track) + ")");
       SpanRecord s;
       s.track = static_cast<int32_t>(track);
       s.start = st.int64(2);
@@ -317,8 +325,8 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
     const std::vector<int64_t> maxDuration = impl_->readSmallTables(t);
     // The index on (track, start) bounds each track's scan; spans that start up to the track's longest
     // duration before t0 may still reach into the window.
-    sqlite::Stmt spans(impl_->db,
-                       std::string(kSpanColumns) + "WHERE track = ? AND start >= ? AND start < ? AND \"end\" > ?");
+    sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) +
+                                      "WHERE track = ? AND start >= ? AND start < ? AND \"end\" > ?");
     for (size_t track = 0; track < t.tracks.size(); ++track) {
       spans.bind(1, static_cast<int64_t>(track));
       spans.bind(2, t0 - maxDuration[track]);
@@ -331,7 +339,8 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
     gpu.bind(1, t1);
     gpu.bind(2, t0);
     impl_->readGpu(t, gpu);
-    sqlite::Stmt counters(impl_->db, std::string(kCounterColumns) + "WHERE time >= ? AND time < ? ORDER BY id");
+    sqlite::Stmt counters(impl_->db,
+                          std::string(kCounterColumns) + "WHERE time >= ? AND time < ? ORDER BY id");
     counters.bind(1, t0);
     counters.bind(2, t1);
     impl_->readCounters(t, counters);

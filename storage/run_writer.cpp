@@ -48,8 +48,7 @@ struct RunWriter::Impl {
   int64_t rowsInTransaction = 0;
   bool inTransaction = false;
 
-  explicit Impl(const std::filesystem::path& path)
-      : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {}
+  explicit Impl(const std::filesystem::path& path) : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {}
 
   void begin() {
     if (!inTransaction) {
@@ -139,21 +138,21 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
       "bytes)";
   impl->insertSpan = sqlite::Stmt(db, multiRowInsert(spanHead, kSpanColumns, 1));
   impl->insertSpans = sqlite::Stmt(db, multiRowInsert(spanHead, kSpanColumns, kSpanRowsPerInsert));
-  impl->insertGpu = sqlite::Stmt(
-      db,
-      "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, bytes) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?)");
+  impl->insertGpu = sqlite::Stmt(db,
+                                 "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, "
+                                 "stream, correlation, span, bytes) "
+                                 "VALUES (?,?,?,?,?,?,?,?,?,?)");
   impl->insertCounter = sqlite::Stmt(db, "INSERT INTO counter (track, time, value) VALUES (?,?,?)");
-  impl->insertStep = sqlite::Stmt(db,
-                                  "INSERT OR REPLACE INTO step_metric (step, loss, ce_loss, aux_loss, tokens, "
-                                  "step_ms, tokens_per_s, start_ns, end_ns) VALUES (?,?,?,?,?,?,?,?,?)");
+  impl->insertStep =
+      sqlite::Stmt(db,
+                   "INSERT OR REPLACE INTO step_metric (step, loss, ce_loss, aux_loss, tokens, "
+                   "step_ms, tokens_per_s, start_ns, end_ns) VALUES (?,?,?,?,?,?,?,?,?)");
   impl->insertMeta = sqlite::Stmt(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
   const char* runColumns =
       "name, config, layout, backend, devices, clock, pp, tp, dp, microbatches, schedule, tokens_per_step, "
       "status, error, start_ns, end_ns";
-  impl->updateRun = sqlite::Stmt(
-      db, std::string("INSERT OR REPLACE INTO run (id, ") + runColumns + ") VALUES (1," +
-              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  impl->updateRun = sqlite::Stmt(db, std::string("INSERT OR REPLACE INTO run (id, ") + runColumns +
+                                         ") VALUES (1," + "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   impl->updateStatus = sqlite::Stmt(db, "UPDATE run SET status = ?, error = ?, end_ns = ? WHERE id = 1");
 
   impl->bindRun(impl->updateRun, run);

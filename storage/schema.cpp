@@ -67,16 +67,22 @@ CREATE TABLE meta (
 );
 )sql";
 
-constexpr std::array<std::string_view, 9> kTables = {"strings", "run",     "rank",        "track", "span",
-                                                     "gpu_activity", "counter", "step_metric", "meta"};
+constexpr std::array<std::string_view, 9> kTables = {
+    "strings", "run", "rank", "track", "span", "gpu_activity", "counter", "step_metric", "meta"};
 
 }  // namespace
 
-std::string_view createSql() { return kCreateV1; }
+std::string_view createSql() {
+  return kCreateV1;
+}
 
-std::span<const std::string_view> requiredTables() { return kTables; }
+std::span<const std::string_view> requiredTables() {
+  return kTables;
+}
 
-std::span<const Migration> migrations() { return {}; }
+std::span<const Migration> migrations() {
+  return {};
+}
 
 void migrate(sqlite::Db& db, int version) {
   if (version >= kVersion) return;

@@ -12,7 +12,8 @@ void fail(sqlite3* db, int rc, const std::filesystem::path& file, const char* wh
   // The source file's folder and name, e.g. "storage/run_reader.cpp".
   std::string_view src = source;
   if (auto last = src.rfind('/'); last != std::string_view::npos && last > 0) {
-    if (auto folder = src.rfind('/', last - 1); folder != std::string_view::npos) src = src.substr(folder + 1);
+    if (auto folder = src.rfind('/', last - 1); folder != std::string_view::npos)
+      src = src.substr(folder + 1);
   }
   throw StorageError(file.string() + ": " + problem + " (" + message + ") [" + std::string(src) + ":" +
                      std::to_string(line) + "]");
@@ -29,7 +30,9 @@ Db::Db(const std::filesystem::path& file, int flags) : file_(file) {
   sqlite3_extended_result_codes(db_, 1);
 }
 
-Db::~Db() { sqlite3_close(db_); }
+Db::~Db() {
+  sqlite3_close(db_);
+}
 
 void Db::exec(const char* sql, const char* what, std::source_location at) {
   const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
@@ -42,12 +45,15 @@ int64_t Db::queryInt(const char* sql, std::source_location at) {
 }
 
 Stmt::Stmt(const Db& db, std::string_view sql, std::source_location at) : db_(&db) {
-  const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                    &st_, nullptr);
-  if (rc != SQLITE_OK) fail(db.get(), rc, db.file(), "preparing a statement", at.file_name(), static_cast<int>(at.line()));
+  const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &st_, nullptr);
+  if (rc != SQLITE_OK)
+    fail(db.get(), rc, db.file(), "preparing a statement", at.file_name(), static_cast<int>(at.line()));
 }
 
-Stmt::~Stmt() { sqlite3_finalize(st_); }
+Stmt::~Stmt() {
+  sqlite3_finalize(st_);
+}
 
 Stmt& Stmt::operator=(Stmt&& other) noexcept {
   if (this != &other) {
@@ -65,7 +71,8 @@ bool Stmt::step(std::source_location at) {
   if (rc == SQLITE_DONE) return false;
   const bool writing = !sqlite3_stmt_readonly(st_);
   sqlite3_reset(st_);
-  fail(db_->get(), rc, db_->file(), writing ? "writing" : "reading", at.file_name(), static_cast<int>(at.line()));
+  fail(db_->get(), rc, db_->file(), writing ? "writing" : "reading", at.file_name(),
+       static_cast<int>(at.line()));
 }
 
 void Stmt::run(std::source_location at) {

@@ -21,7 +21,6 @@ namespace moescope::storage::sqlite {
 [[noreturn]] void fail(sqlite3* db, int rc, const std::filesystem::path& file, const char* what,
                        const char* source, int line);
 
-
 // One open connection; closes on destruction.
 class Db {
  public:

@@ -56,25 +56,41 @@ nlohmann::json statsToJson(const RunStats& s) {
   auto categories = [](const CategoryTimes& t) {
     json j = json::object();
     for (int c = 0; c < kCategoryCount; ++c) {
-      if (t.ns[static_cast<size_t>(c)] != 0) j[std::string(categoryName(static_cast<Category>(c)))] = t.ns[static_cast<size_t>(c)];
+      if (t.ns[static_cast<size_t>(c)] != 0)
+        j[std::string(categoryName(static_cast<Category>(c)))] = t.ns[static_cast<size_t>(c)];
     }
     return j;
   };
   auto overlap = [](const OverlapStats& o) {
-    return json{{"comm_ns", o.comm_ns}, {"compute_ns", o.compute_ns}, {"overlap_ns", o.overlap_ns}, {"ratio", o.ratio}};
+    return json{{"comm_ns", o.comm_ns},
+                {"compute_ns", o.compute_ns},
+                {"overlap_ns", o.overlap_ns},
+                {"ratio", o.ratio}};
   };
   auto bubble = [](const StageStepBubble& b) {
-    json j{{"stage", b.stage}, {"ranks", b.ranks}, {"extent_ns", b.extent_ns}, {"bubble_ns", b.bubble_ns},
-           {"max_bubble_ns", b.max_bubble_ns}, {"share", b.share}, {"theoretical_share", b.theoretical_share}};
+    json j{{"stage", b.stage},
+           {"ranks", b.ranks},
+           {"extent_ns", b.extent_ns},
+           {"bubble_ns", b.bubble_ns},
+           {"max_bubble_ns", b.max_bubble_ns},
+           {"share", b.share},
+           {"theoretical_share", b.theoretical_share}};
     if (b.step != kNone) j["step"] = b.step;
     return j;
   };
   json j;
-  j["run"] = {{"name", s.run.name},          {"layout", s.run.layout},   {"backend", s.run.backend},
-              {"devices", s.run.devices},    {"status", runStatusName(s.run.status)},
-              {"error", s.run.error},        {"pp", s.run.pp},           {"tp", s.run.tp},
-              {"dp", s.run.dp},              {"microbatches", s.run.microbatches},
-              {"schedule", scheduleName(s.run.schedule)}, {"spans", s.spans}};
+  j["run"] = {{"name", s.run.name},
+              {"layout", s.run.layout},
+              {"backend", s.run.backend},
+              {"devices", s.run.devices},
+              {"status", runStatusName(s.run.status)},
+              {"error", s.run.error},
+              {"pp", s.run.pp},
+              {"tp", s.run.tp},
+              {"dp", s.run.dp},
+              {"microbatches", s.run.microbatches},
+              {"schedule", scheduleName(s.run.schedule)},
+              {"spans", s.spans}};
   j["stages"] = json::array();
   for (const StageStats& st : s.stages) {
     j["stages"].push_back({{"stage", st.stage},
@@ -88,14 +104,22 @@ nlohmann::json statsToJson(const RunStats& s) {
   for (const StageStepBubble& b : s.bubbles_per_step) j["bubbles_per_step"].push_back(bubble(b));
   j["steps"] = json::array();
   for (const StepTime& t : s.steps) {
-    j["steps"].push_back({{"step", t.step}, {"duration_ns", t.duration_ns}, {"tokens", t.tokens}, {"tokens_per_s", t.tokens_per_s}});
+    j["steps"].push_back({{"step", t.step},
+                          {"duration_ns", t.duration_ns},
+                          {"tokens", t.tokens},
+                          {"tokens_per_s", t.tokens_per_s}});
   }
-  j["step_summary"] = {{"steps", s.step_summary.steps}, {"median_ns", s.step_summary.median_ns},
-                       {"mean_ns", s.step_summary.mean_ns}, {"tokens_per_s", s.step_summary.tokens_per_s}};
+  j["step_summary"] = {{"steps", s.step_summary.steps},
+                       {"median_ns", s.step_summary.median_ns},
+                       {"mean_ns", s.step_summary.mean_ns},
+                       {"tokens_per_s", s.step_summary.tokens_per_s}};
   j["communication"] = json::array();
   for (const CommStats& c : s.communication) {
-    j["communication"].push_back({{"kind", categoryName(c.kind)}, {"time_ns", c.time_ns}, {"count", c.count},
-                                  {"bytes", c.bytes}, {"gbytes_per_s", c.gbytes_per_s}});
+    j["communication"].push_back({{"kind", categoryName(c.kind)},
+                                  {"time_ns", c.time_ns},
+                                  {"count", c.count},
+                                  {"bytes", c.bytes},
+                                  {"gbytes_per_s", c.gbytes_per_s}});
   }
   j["overlap"] = overlap(s.overlap);
   return j;
@@ -109,8 +133,12 @@ std::string format(const char* fmt, auto... args) {
   return buf;
 }
 
-double ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
-double ms(double ns) { return ns / 1e6; }
+double ms(int64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+double ms(double ns) {
+  return ns / 1e6;
+}
 
 }  // namespace
 
@@ -147,7 +175,8 @@ std::string formatStats(const RunStats& s) {
   out += "\n";
   for (int c : used) {
     out += format("%-20s", std::string(categoryName(static_cast<Category>(c))).c_str());
-    for (const StageStats& st : s.stages) out += format(" %10.3f", ms(st.busy_per_step.ns[static_cast<size_t>(c)]));
+    for (const StageStats& st : s.stages)
+      out += format(" %10.3f", ms(st.busy_per_step.ns[static_cast<size_t>(c)]));
     out += "\n";
   }
   out += format("%-20s", "busy (all but wait)");
@@ -173,8 +202,9 @@ std::string formatStats(const RunStats& s) {
     out += "\ncommunication by kind (all ranks)\n";
     out += format("%-18s %12s %10s %14s %10s\n", "kind", "time ms", "count", "MiB", "GB/s");
     for (const CommStats& c : s.communication) {
-      out += format("%-18s %12.3f %10lld %14.1f %10.2f\n", std::string(categoryName(c.kind)).c_str(), ms(c.time_ns),
-                    static_cast<long long>(c.count), static_cast<double>(c.bytes) / (1 << 20), c.gbytes_per_s);
+      out += format("%-18s %12.3f %10lld %14.1f %10.2f\n", std::string(categoryName(c.kind)).c_str(),
+                    ms(c.time_ns), static_cast<long long>(c.count), static_cast<double>(c.bytes) / (1 << 20),
+                    c.gbytes_per_s);
     }
   }
   return out;

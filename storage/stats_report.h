@@ -19,9 +19,9 @@ namespace moescope::storage {
 struct StageStats {
   int32_t stage = 0;
   int32_t ranks = 0;
-  CategoryTimes busy_per_step;      // mean over the steps of busyByStageStep
+  CategoryTimes busy_per_step;  // mean over the steps of busyByStageStep
   int64_t busy_ns_per_step = 0;
-  StageStepBubble bubble;           // summed over the steps (bubblesPerStage)
+  StageStepBubble bubble;  // summed over the steps (bubblesPerStage)
   OverlapStats overlap;
   bool operator==(const StageStats&) const = default;
 };

@@ -11,11 +11,23 @@
 namespace moescope::storage {
 namespace {
 
-enum Name : uint32_t { kEmbed, kAttention, kTpAllreduce, kRouter, kSlice, kExpert, kLoss, kPpSend, kWait,
-                       kDpAllreduce, kAdam, kNameCount };
+enum Name : uint32_t {
+  kEmbed,
+  kAttention,
+  kTpAllreduce,
+  kRouter,
+  kSlice,
+  kExpert,
+  kLoss,
+  kPpSend,
+  kWait,
+  kDpAllreduce,
+  kAdam,
+  kNameCount
+};
 constexpr std::array<std::string_view, kNameCount> kNames = {
-    "embed", "attention", "tp all-reduce", "router", "slice", "expert", "loss", "pp send", "wait for peer",
-    "grad all-reduce", "adam"};
+    "embed", "attention", "tp all-reduce", "router",          "slice", "expert",
+    "loss",  "pp send",   "wait for peer", "grad all-reduce", "adam"};
 
 // splitmix64: a tiny, good, seedable generator; the same options always give the same run.
 struct Random {
@@ -156,7 +168,8 @@ int64_t generateSynthetic(const SyntheticOptions& o, const SyntheticSink& sink) 
     }
     // 2. Schedule: an op starts when its stage is free and its input has arrived (forward from the
     // stage before, backward from the stage after; the last stage's backward after its own forward).
-    std::vector<std::vector<int64_t>> fwdDone(static_cast<size_t>(p), std::vector<int64_t>(static_cast<size_t>(m), -1));
+    std::vector<std::vector<int64_t>> fwdDone(static_cast<size_t>(p),
+                                              std::vector<int64_t>(static_cast<size_t>(m), -1));
     std::vector<std::vector<int64_t>> bwdDone = fwdDone;
     std::vector<size_t> next(static_cast<size_t>(p), 0);
     std::vector<int64_t> free(static_cast<size_t>(p), stepStart);
@@ -169,7 +182,8 @@ int64_t generateSynthetic(const SyntheticOptions& o, const SyntheticSink& sink) 
           const auto j = static_cast<size_t>(op.microbatch);
           int64_t ready = stepStart;
           if (op.forward && s > 0) ready = fwdDone[static_cast<size_t>(s - 1)][j];
-          if (!op.forward) ready = s < p - 1 ? bwdDone[static_cast<size_t>(s + 1)][j] : fwdDone[static_cast<size_t>(s)][j];
+          if (!op.forward)
+            ready = s < p - 1 ? bwdDone[static_cast<size_t>(s + 1)][j] : fwdDone[static_cast<size_t>(s)][j];
           if (ready < 0) break;
           op.start = std::max(free[static_cast<size_t>(s)], ready);
           op.end = op.start + opLength[static_cast<size_t>(s)][next[static_cast<size_t>(s)]];
@@ -192,13 +206,16 @@ int64_t generateSynthetic(const SyntheticOptions& o, const SyntheticSink& sink) 
         const Op& op = ops[k];
         const Phase phase = op.forward ? Phase::Forward : Phase::Backward;
         if (op.start > t) {
-          batch.push_back({r, t, op.start, kWait, Category::Wait, phase, stepId, op.microbatch, kNone, kNone, 0});
+          batch.push_back(
+              {r, t, op.start, kWait, Category::Wait, phase, stepId, op.microbatch, kNone, kNone, 0});
         }
         t = op.start;
         const auto ps = pieces(s, op.forward);
         for (size_t i = 0; i < ps.size(); ++i) {
           const int64_t d = durations[static_cast<size_t>(r)][k][i];
-          const int32_t expert = ps[i].name == kExpert ? (ps[i].layer + op.microbatch + info.tp_rank) % std::max(1, o.experts) : kNone;
+          const int32_t expert = ps[i].name == kExpert
+                                     ? (ps[i].layer + op.microbatch + info.tp_rank) % std::max(1, o.experts)
+                                     : kNone;
           batch.push_back({r, t, t + d, ps[i].name, ps[i].category, phase, stepId, op.microbatch, ps[i].layer,
                            expert, ps[i].bytes});
           t += d;
@@ -207,12 +224,13 @@ int64_t generateSynthetic(const SyntheticOptions& o, const SyntheticSink& sink) 
       }
       if (dp > 1) {
         const int64_t d = rng.jitter(900'000);
-        batch.push_back({r, t, t + d, kDpAllreduce, Category::CommDpAllreduce, Phase::Optimizer, stepId, kNone,
-                         kNone, kNone, int64_t{64} << 20});
+        batch.push_back({r, t, t + d, kDpAllreduce, Category::CommDpAllreduce, Phase::Optimizer, stepId,
+                         kNone, kNone, kNone, int64_t{64} << 20});
         t += d;
       }
       const int64_t d = rng.jitter(250'000);
-      batch.push_back({r, t, t + d, kAdam, Category::Optimizer, Phase::Optimizer, stepId, kNone, kNone, kNone, 0});
+      batch.push_back(
+          {r, t, t + d, kAdam, Category::Optimizer, Phase::Optimizer, stepId, kNone, kNone, kNone, 0});
       t += d;
       stepEnd = std::max(stepEnd, t);
       sink.spans(batch);
@@ -227,7 +245,8 @@ int64_t generateSynthetic(const SyntheticOptions& o, const SyntheticSink& sink) 
     metric.start_ns = stepStart;
     metric.end_ns = stepEnd;
     metric.step_ms = static_cast<double>(stepEnd - stepStart) / 1e6;
-    metric.tokens_per_s = static_cast<double>(metric.tokens) / (static_cast<double>(stepEnd - stepStart) / 1e9);
+    metric.tokens_per_s =
+        static_cast<double>(metric.tokens) / (static_cast<double>(stepEnd - stepStart) / 1e9);
     sink.step(metric);
     stepStart = stepEnd + 20'000;  // the data loader's gap between steps
   }

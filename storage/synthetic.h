@@ -23,7 +23,7 @@ struct SyntheticOptions {
   int32_t layersPerStage = 2;
   int32_t experts = 8;
   Schedule schedule = Schedule::OneFOneB;
-  int64_t spans = 10000;     // at least this many spans: whole steps, the last one crossing it
+  int64_t spans = 10000;  // at least this many spans: whole steps, the last one crossing it
   int64_t tokensPerMicrobatch = 2048;
   uint64_t seed = 1;
   int64_t startNs = 1'000'000'000;

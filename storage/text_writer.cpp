@@ -6,11 +6,21 @@ TextWriter& TextWriter::jsonString(std::string_view s) {
   put('"');
   for (char c : s) {
     switch (c) {
-      case '"': raw("\\\""); break;
-      case '\\': raw("\\\\"); break;
-      case '\n': raw("\\n"); break;
-      case '\r': raw("\\r"); break;
-      case '\t': raw("\\t"); break;
+      case '"':
+        raw("\\\"");
+        break;
+      case '\\':
+        raw("\\\\");
+        break;
+      case '\n':
+        raw("\\n");
+        break;
+      case '\r':
+        raw("\\r");
+        break;
+      case '\t':
+        raw("\\t");
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";

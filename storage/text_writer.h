@@ -31,12 +31,14 @@ class TextWriter {
   }
   TextWriter& integer(int64_t v) {
     reserve(24);
-    used_ = static_cast<size_t>(std::to_chars(buffer_.data() + used_, buffer_.data() + used_ + 24, v).ptr - buffer_.data());
+    used_ = static_cast<size_t>(std::to_chars(buffer_.data() + used_, buffer_.data() + used_ + 24, v).ptr -
+                                buffer_.data());
     return *this;
   }
   TextWriter& real(double v) {
     reserve(32);
-    used_ = static_cast<size_t>(std::to_chars(buffer_.data() + used_, buffer_.data() + used_ + 32, v).ptr - buffer_.data());
+    used_ = static_cast<size_t>(std::to_chars(buffer_.data() + used_, buffer_.data() + used_ + 32, v).ptr -
+                                buffer_.data());
     return *this;
   }
   // ns as microseconds, "1234.567".

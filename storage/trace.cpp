@@ -12,7 +12,8 @@ int16_t narrow16(int32_t v) {
              : static_cast<int16_t>(kNone);
 }
 
-int64_t sparseAt(const std::vector<uint32_t>& index, const std::vector<int64_t>& value, size_t i, int64_t none) {
+int64_t sparseAt(const std::vector<uint32_t>& index, const std::vector<int64_t>& value, size_t i,
+                 int64_t none) {
   auto it = std::lower_bound(index.begin(), index.end(), static_cast<uint32_t>(i));
   if (it == index.end() || *it != i) return none;
   return value[static_cast<size_t>(it - index.begin())];
@@ -82,8 +83,8 @@ std::pair<size_t, size_t> SpanColumns::window(int64_t t0, int64_t t1) const {
 size_t SpanColumns::residentBytes() const {
   return bytesOf(start) + bytesOf(duration) + bytesOf(name) + bytesOf(step) + bytesOf(microbatch) +
          bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(bytes_code) +
-         bytesOf(bytes_table) + bytesOf(bytes_index) +
-         bytesOf(bytes_value) + bytesOf(long_index) + bytesOf(long_duration) + sizeof(SpanColumns);
+         bytesOf(bytes_table) + bytesOf(bytes_index) + bytesOf(bytes_value) + bytesOf(long_index) +
+         bytesOf(long_duration) + sizeof(SpanColumns);
 }
 
 void appendSpan(SpanColumns& c, const SpanRecord& s) {
@@ -216,7 +217,8 @@ const RankInfo* Trace::rank(int32_t id) const {
 
 void addSpan(Trace& trace, const SpanRecord& span) {
   if (span.track < 0) return;
-  if (static_cast<size_t>(span.track) >= trace.spans.size()) trace.spans.resize(static_cast<size_t>(span.track) + 1);
+  if (static_cast<size_t>(span.track) >= trace.spans.size())
+    trace.spans.resize(static_cast<size_t>(span.track) + 1);
   appendSpan(trace.spans[static_cast<size_t>(span.track)], span);
 }
 
@@ -231,7 +233,8 @@ void sortIfNeeded(std::vector<T>& v, Less less) {
 
 void finishTrace(Trace& trace, std::span<const size_t> sortedBefore) {
   if (trace.spans.size() < trace.tracks.size()) trace.spans.resize(trace.tracks.size());
-  for (size_t t = 0; t < trace.spans.size(); ++t) sortSpans(trace.spans[t], t < sortedBefore.size() ? sortedBefore[t] : 0);
+  for (size_t t = 0; t < trace.spans.size(); ++t)
+    sortSpans(trace.spans[t], t < sortedBefore.size() ? sortedBefore[t] : 0);
   sortIfNeeded(trace.gpu, [](const auto& a, const auto& b) {
     return a.track != b.track ? a.track < b.track : a.start < b.start;
   });

@@ -50,9 +50,9 @@ struct SpanColumns {
   std::vector<int64_t> bytes_table;   // distinct byte counts of the track, at most 254
   std::vector<uint32_t> bytes_index;  // sparse: spans with code kBytesInSparse, ascending index
   std::vector<int64_t> bytes_value;
-  std::vector<uint32_t> long_index;   // sparse: spans with duration >= kLongDuration, ascending index
+  std::vector<uint32_t> long_index;  // sparse: spans with duration >= kLongDuration, ascending index
   std::vector<int64_t> long_duration;
-  int64_t maxDuration = 0;            // longest span on the track
+  int64_t maxDuration = 0;  // longest span on the track
 
   size_t size() const { return start.size(); }
   int64_t durationAt(size_t i) const;
@@ -79,13 +79,13 @@ void shrinkSpans(SpanColumns& columns);
 
 struct Trace {
   RunInfo run;
-  std::vector<RankInfo> ranks;            // sorted by rank
-  std::vector<TrackInfo> tracks;          // indexed by track id
-  std::vector<SpanColumns> spans;         // indexed by track id
-  std::vector<GpuActivityRecord> gpu;     // sorted by (track, start)
-  std::vector<CounterSample> counters;    // sorted by (track, time)
-  std::vector<StepMetric> steps;          // sorted by step
-  std::vector<std::string> strings;       // the string table, indexed by name id
+  std::vector<RankInfo> ranks;                            // sorted by rank
+  std::vector<TrackInfo> tracks;                          // indexed by track id
+  std::vector<SpanColumns> spans;                         // indexed by track id
+  std::vector<GpuActivityRecord> gpu;                     // sorted by (track, start)
+  std::vector<CounterSample> counters;                    // sorted by (track, time)
+  std::vector<StepMetric> steps;                          // sorted by step
+  std::vector<std::string> strings;                       // the string table, indexed by name id
   std::vector<std::pair<std::string, std::string>> meta;  // sorted by key
 
   // The last row ids read from the file, so RunReader::refresh reads only what is new.

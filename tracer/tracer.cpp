@@ -71,7 +71,9 @@ void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_
   chunk->count.store(++used_, std::memory_order_release);
 }
 
-void TrackRecorder::flush() { tracer_->wake(); }
+void TrackRecorder::flush() {
+  tracer_->wake();
+}
 
 struct Tracer::Pending {
   std::vector<storage::RankInfo> ranks;
@@ -164,7 +166,9 @@ std::string_view Tracer::intern(std::string_view text) {
   return *interned_.emplace(text).first;
 }
 
-int64_t Tracer::spansWritten() const { return spansWritten_.load(std::memory_order_relaxed); }
+int64_t Tracer::spansWritten() const {
+  return spansWritten_.load(std::memory_order_relaxed);
+}
 
 bool Tracer::reserveChunk() {
   if (liveChunks_.fetch_add(1, std::memory_order_relaxed) < options_.maxBufferedChunks) return true;
@@ -172,7 +176,9 @@ bool Tracer::reserveChunk() {
   return false;
 }
 
-int64_t Tracer::droppedSpans() const { return droppedSpans_.load(std::memory_order_relaxed); }
+int64_t Tracer::droppedSpans() const {
+  return droppedSpans_.load(std::memory_order_relaxed);
+}
 
 void Tracer::wake() {
   {
@@ -225,9 +231,16 @@ void Tracer::drain() {
           const auto& s = c->slots[i];
           auto [it, fresh] = pending_->names.try_emplace({s.name, s.nameLength}, 0u);
           if (fresh) it->second = writer_->intern(std::string_view(s.name, s.nameLength));
-          batch.push_back({.track = r->track_, .start = s.start, .end = s.end, .name = it->second,
-                           .category = s.category, .phase = s.phase, .step = s.step,
-                           .microbatch = s.microbatch, .layer = s.layer, .expert = s.expert,
+          batch.push_back({.track = r->track_,
+                           .start = s.start,
+                           .end = s.end,
+                           .name = it->second,
+                           .category = s.category,
+                           .phase = s.phase,
+                           .step = s.step,
+                           .microbatch = s.microbatch,
+                           .layer = s.layer,
+                           .expert = s.expert,
                            .bytes = s.bytes});
         }
         r->consumed_ = n;

@@ -81,7 +81,7 @@ class Tracer {
   Tracer(std::unique_ptr<storage::RunWriter> writer, Options options);
   void wake();
   void flushLoop();
-  void drain();  // flush thread (or finish, after the thread stopped): writes what is pending
+  void drain();         // flush thread (or finish, after the thread stopped): writes what is pending
   bool reserveChunk();  // a recording thread asks for one more chunk; false at the limit
 
   struct Pending;

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
         sqlite3_bind_int64(st, p++, id++);
         sqlite3_bind_int64(st, p++, track);
         sqlite3_bind_int64(st, p++, start);
-        for (int c = 3; c < cols; ++c) sqlite3_bind_int64(st, p++, c == 3 ? start + 900 : (id * c) % (c * 10));
+        for (int c = 3; c < cols; ++c)
+          sqlite3_bind_int64(st, p++, c == 3 ? start + 900 : (id * c) % (c * 10));
       }
       sqlite3_step(st);
       sqlite3_reset(st);
@@ -72,8 +73,8 @@ int main(int argc, char** argv) {
   sqlite3_close(db);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
-  std::printf("columns=%d index=%d rows/insert=%d: %.2f M rows/s wall, %.2f M rows/s of CPU time\n", cols, index,
-              rowsPer, kRows / wall / 1e6, kRows / cpu / 1e6);
+  std::printf("columns=%d index=%d rows/insert=%d: %.2f M rows/s wall, %.2f M rows/s of CPU time\n", cols,
+              index, rowsPer, kRows / wall / 1e6, kRows / cpu / 1e6);
   unlink(path.c_str());
   unlink((path + "-wal").c_str());
   unlink((path + "-shm").c_str());

@@ -73,8 +73,10 @@ void BM_WriteSpans(benchmark::State& state) {
     spans = static_cast<int64_t>(trace.spanCount());
   }
   state.counters["spans"] = static_cast<double>(spans);
-  state.counters["spans_per_s"] = benchmark::Counter(static_cast<double>(spans), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["file_bytes_per_span"] = static_cast<double>(std::filesystem::file_size(path)) / static_cast<double>(spans);
+  state.counters["spans_per_s"] =
+      benchmark::Counter(static_cast<double>(spans), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["file_bytes_per_span"] =
+      static_cast<double>(std::filesystem::file_size(path)) / static_cast<double>(spans);
   std::filesystem::remove(path);
 }
 
@@ -89,7 +91,8 @@ void BM_LoadSpans(benchmark::State& state) {
     benchmark::DoNotOptimize(trace);
   }
   state.counters["spans"] = static_cast<double>(spans);
-  state.counters["spans_per_s"] = benchmark::Counter(static_cast<double>(spans), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["spans_per_s"] =
+      benchmark::Counter(static_cast<double>(spans), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["resident_bytes_per_span"] = bytesPerSpan;
   std::filesystem::remove(path);
 }

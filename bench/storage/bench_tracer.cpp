@@ -16,7 +16,8 @@ void BM_ScopedSpanRecorded(benchmark::State& state) {
   tracer::TrackRecorder* rec = tracer->hostTrack(0, "rank 0 host");
   int32_t i = 0;
   for (auto _ : state) {
-    tracer::ScopedSpan s(rec, "attention", {.category = storage::Category::ComputeAttention, .layer = i++ & 7});
+    tracer::ScopedSpan s(rec, "attention",
+                         {.category = storage::Category::ComputeAttention, .layer = i++ & 7});
   }
   state.SetItemsProcessed(state.iterations());
   tracer->finish(storage::RunStatus::Complete, "");

@@ -2,11 +2,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
-
-#include <unistd.h>
 
 namespace moescope::testing {
 
@@ -14,9 +13,8 @@ class TempRunFile {
  public:
   explicit TempRunFile(const std::string& name = "run.moescope") {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::temp_directory_path() /
-           ("moescope-test-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
-            std::to_string(::getpid()));
+    dir_ = std::filesystem::temp_directory_path() / ("moescope-test-" + std::string(info->test_suite_name()) +
+                                                     "-" + info->name() + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = dir_ / name;

@@ -1,7 +1,6 @@
-#include "storage/analysis_bubbles.h"
-
 #include <gtest/gtest.h>
 
+#include "storage/analysis_bubbles.h"
 #include "tests/storage/trace_builder.h"
 
 namespace moescope::storage {
@@ -29,16 +28,16 @@ Trace gpipeStep() {
   return testing::TraceBuilder(2, 2)
       .rank(0, 0)
       .rank(1, 1)
-      .span(0, 0, 100, Category::ComputeAttention)     // F0
-      .span(0, 100, 200, Category::ComputeAttention)   // F1
+      .span(0, 0, 100, Category::ComputeAttention)    // F0
+      .span(0, 100, 200, Category::ComputeAttention)  // F1
       .span(0, 200, 500, Category::Wait)
-      .span(0, 500, 700, Category::ComputeExpert)      // B0
-      .span(0, 700, 900, Category::ComputeExpert)      // B1
+      .span(0, 500, 700, Category::ComputeExpert)  // B0
+      .span(0, 700, 900, Category::ComputeExpert)  // B1
       .span(1, 0, 100, Category::Wait)
-      .span(1, 100, 200, Category::ComputeAttention)   // F0
-      .span(1, 200, 300, Category::ComputeAttention)   // F1
-      .span(1, 300, 500, Category::ComputeExpert)      // B0
-      .span(1, 500, 700, Category::ComputeExpert)      // B1
+      .span(1, 100, 200, Category::ComputeAttention)  // F0
+      .span(1, 200, 300, Category::ComputeAttention)  // F1
+      .span(1, 300, 500, Category::ComputeExpert)     // B0
+      .span(1, 500, 700, Category::ComputeExpert)     // B1
       .build();
 }
 

@@ -1,11 +1,10 @@
-#include "storage/export_chrome.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "storage/export_chrome.h"
 #include "storage/synthetic.h"
 #include "tests/storage/trace_builder.h"
 
@@ -27,7 +26,8 @@ Trace smallTrace() {
   t.strings = {"forward", "attention \"qkv\"", "send"};
   addSpan(t, {0, 1'000'000, 1'002'500, 0, Category::ComputeAttention, Phase::Forward, 3, 1, kNone});
   addSpan(t, {0, 1'000'500, 1'001'000, 1, Category::ComputeAttention, Phase::Forward, 3, 1, 7});
-  addSpan(t, {1, 1'003'000, 1'003'001, 2, Category::CommPpSendrecv, Phase::Forward, 3, 1, kNone, kNone, 4096});
+  addSpan(t,
+          {1, 1'003'000, 1'003'001, 2, Category::CommPpSendrecv, Phase::Forward, 3, 1, kNone, kNone, 4096});
   t.tracks.push_back({2, 1, TrackKind::Counter, "tokens/expert", 1, kNone, kNone});
   t.counters.push_back({2, 1'003'000, 12.5});
   finishTrace(t);
@@ -51,7 +51,8 @@ TEST(ExportChrome, ParsesBackWithProcessesThreadsAndArgs) {
     if (e["ph"] == "M" && e["name"] == "thread_name") threadNames[e["tid"]] = e["args"]["name"];
     if (e["ph"] == "X") spans.push_back(e);
   }
-  EXPECT_EQ(processNames, (std::map<int, std::string>{{0, "rank 0 (stage 0, tp 0, dp 0)"}, {1, "rank 1 (stage 1, tp 0, dp 0)"}}));
+  EXPECT_EQ(processNames, (std::map<int, std::string>{{0, "rank 0 (stage 0, tp 0, dp 0)"},
+                                                      {1, "rank 1 (stage 1, tp 0, dp 0)"}}));
   EXPECT_EQ(threadNames, (std::map<int, std::string>{{0, "rank 0"}, {1, "rank 1"}}));
 
   ASSERT_EQ(spans.size(), 3u);

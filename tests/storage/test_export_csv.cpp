@@ -1,9 +1,8 @@
-#include "storage/export_csv.h"
-
 #include <gtest/gtest.h>
 
 #include <sstream>
 
+#include "storage/export_csv.h"
 #include "tests/storage/trace_builder.h"
 
 namespace moescope::storage {
@@ -17,10 +16,11 @@ TEST(ExportCsv, OneRowPerSpanWithQuotedNamesAndEmptyMissingFields) {
   finishTrace(t);
   std::ostringstream out;
   EXPECT_EQ(exportSpansCsv(t, out), 2);
-  EXPECT_EQ(out.str(),
-            "track,rank,stage,start_ns,end_ns,duration_ns,name,category,phase,step,microbatch,layer,expert,bytes\n"
-            "0,0,0,10,25,15,\"a, \"\"b\"\"\",compute.expert,backward,2,1,3,4,0\n"
-            "0,0,0,30,40,10,send,comm.pp_sendrecv,,,,,,512\n");
+  EXPECT_EQ(
+      out.str(),
+      "track,rank,stage,start_ns,end_ns,duration_ns,name,category,phase,step,microbatch,layer,expert,bytes\n"
+      "0,0,0,10,25,15,\"a, \"\"b\"\"\",compute.expert,backward,2,1,3,4,0\n"
+      "0,0,0,30,40,10,send,comm.pp_sendrecv,,,,,,512\n");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-#include "storage/intervals.h"
-
 #include <gtest/gtest.h>
+
+#include "storage/intervals.h"
 
 namespace moescope::storage {
 namespace {

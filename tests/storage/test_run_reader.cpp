@@ -1,5 +1,3 @@
-#include "storage/run_reader.h"
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -8,6 +6,7 @@
 #include <limits>
 #include <thread>
 
+#include "storage/run_reader.h"
 #include "storage/run_writer.h"
 #include "storage/schema.h"
 #include "storage/synthetic.h"
@@ -148,8 +147,8 @@ TEST(RunReader, LoadWindowKeepsOnlySpansThatIntersect) {
     w->addTrack({});
     const uint32_t n = w->intern("x");
     // [0,100) [50,60) [100,200) [150,400) [300,310)
-    w->addSpans(std::vector<SpanRecord>{{0, 0, 100, n}, {0, 50, 60, n}, {0, 100, 200, n}, {0, 150, 400, n},
-                                        {0, 300, 310, n}});
+    w->addSpans(std::vector<SpanRecord>{
+        {0, 0, 100, n}, {0, 50, 60, n}, {0, 100, 200, n}, {0, 150, 400, n}, {0, 300, 310, n}});
   }
   const Trace t = RunReader::open(file.path())->loadWindow(120, 305);
   ASSERT_EQ(t.spans.size(), 1u);

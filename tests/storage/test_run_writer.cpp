@@ -1,9 +1,8 @@
 // The schema round-trip: everything a writer puts in a run file comes back from the reader unchanged.
-#include "storage/run_writer.h"
-
 #include <gtest/gtest.h>
 
 #include "storage/run_reader.h"
+#include "storage/run_writer.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {
@@ -43,8 +42,17 @@ TEST(RunWriter, EverythingWrittenIsReadBack) {
     EXPECT_NE(send, attention);
     // 130 spans: two full multi-row inserts and a remainder; one longer than 2^32 ns, one with bytes.
     for (int i = 0; i < 130; ++i) {
-      SpanRecord s{0, 1000 + i * 10, 1005 + i * 10, attention, Category::ComputeAttention, Phase::Forward,
-                   i / 10, i % 4, i % 3, i % 2 ? 5 : kNone, 0};
+      SpanRecord s{0,
+                   1000 + i * 10,
+                   1005 + i * 10,
+                   attention,
+                   Category::ComputeAttention,
+                   Phase::Forward,
+                   i / 10,
+                   i % 4,
+                   i % 3,
+                   i % 2 ? 5 : kNone,
+                   0};
       spans.push_back(s);
     }
     spans.push_back({1, 50, 50 + (int64_t{5} << 32), send, Category::CommPpSendrecv, Phase::Backward, 2,
@@ -53,7 +61,8 @@ TEST(RunWriter, EverythingWrittenIsReadBack) {
     const int64_t next = w->addSpans(std::span(spans).subspan(0, 1));
     EXPECT_EQ(next, 131);
     spans.push_back(spans[0]);
-    w->addGpuActivity(std::vector<GpuActivityRecord>{{1, 60, 70, send, GpuActivityKind::Memcpy, 3, 7, 11, 130, 4096}});
+    w->addGpuActivity(
+        std::vector<GpuActivityRecord>{{1, 60, 70, send, GpuActivityKind::Memcpy, 3, 7, 11, 130, 4096}});
     w->addCounters(std::vector<CounterSample>{{2, 10, 1.5}, {2, 20, 2.5}});
     w->addStepMetric({0, 3.5, 3.4, 0.1, 8192, 12.5, 655360.0, 100, 12'500'100});
     w->setMeta("cupti.dropped_records", "0");
@@ -78,8 +87,8 @@ TEST(RunWriter, EverythingWrittenIsReadBack) {
   // Track 0 holds spans 0..129 plus the repeated span 0, sorted by (start, end).
   ASSERT_EQ(t.spans[0].size(), 131u);
   const auto asView = [](const SpanRecord& s) {
-    return SpanView{s.track, s.start, s.end, s.name, s.category, s.phase, s.step, s.microbatch, s.layer,
-                    s.expert, s.bytes};
+    return SpanView{s.track, s.start,      s.end,   s.name,   s.category, s.phase,
+                    s.step,  s.microbatch, s.layer, s.expert, s.bytes};
   };
   EXPECT_EQ(t.spans[0].at(0, 0), asView(spans[0]));
   EXPECT_EQ(t.spans[0].at(1, 0), asView(spans[0]));

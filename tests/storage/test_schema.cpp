@@ -1,5 +1,3 @@
-#include "storage/schema.h"
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -8,6 +6,7 @@
 
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
+#include "storage/schema.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {
@@ -19,7 +18,8 @@ std::set<std::string> query(const std::filesystem::path& file, const char* sql) 
   sqlite3_stmt* st = nullptr;
   EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK);
   std::set<std::string> out;
-  while (sqlite3_step(st) == SQLITE_ROW) out.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
@@ -28,11 +28,13 @@ std::set<std::string> query(const std::filesystem::path& file, const char* sql) 
 TEST(Schema, ANewFileHasTheVersionTheTablesAndTheTimeIndexes) {
   testing::TempRunFile file;
   RunWriter::create(file.path(), RunInfo{}).reset();
-  EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{std::to_string(schema::kVersion)}));
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"),
+            (std::set<std::string>{std::to_string(schema::kVersion)}));
   const auto tables = query(file.path(), "SELECT name FROM sqlite_master WHERE type = 'table'");
   const std::set<std::string> required(schema::requiredTables().begin(), schema::requiredTables().end());
   EXPECT_EQ(tables, required);
-  const auto indexes = query(file.path(), "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL");
+  const auto indexes =
+      query(file.path(), "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL");
   EXPECT_TRUE(indexes.count("CREATE INDEX span_track_start ON span (track, start)"));
   EXPECT_TRUE(indexes.count("CREATE INDEX gpu_activity_track_start ON gpu_activity (track, start)"));
   EXPECT_TRUE(indexes.count("CREATE INDEX counter_track_time ON counter (track, time)"));

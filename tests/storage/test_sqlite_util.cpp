@@ -1,7 +1,6 @@
-#include "storage/sqlite_util.h"
-
 #include <gtest/gtest.h>
 
+#include "storage/sqlite_util.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage::sqlite {
@@ -26,7 +25,8 @@ TEST(SqliteUtil, AFailedCallNamesTheFileTheProblemAndTheSourceLine) {
 }
 
 TEST(SqliteUtil, CorruptionIsReportedAsACorruptFile) {
-  const std::string m = messageOf([] { fail(nullptr, SQLITE_CORRUPT, "x.moescope", "reading spans", __FILE__, __LINE__); });
+  const std::string m =
+      messageOf([] { fail(nullptr, SQLITE_CORRUPT, "x.moescope", "reading spans", __FILE__, __LINE__); });
   EXPECT_EQ(m.rfind("x.moescope: corrupt file while reading spans (", 0), 0u) << m;
 }
 

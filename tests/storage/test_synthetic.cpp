@@ -1,5 +1,3 @@
-#include "storage/synthetic.h"
-
 #include <gtest/gtest.h>
 
 #include <set>
@@ -7,6 +5,7 @@
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/run_reader.h"
+#include "storage/synthetic.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {
@@ -28,8 +27,9 @@ TEST(Synthetic, ShapedLikeAPipelineRun) {
   // Every category of a PPMoE run with tp and dp shows up.
   std::set<Category> seen;
   for (const auto& c : t.spans) seen.insert(c.category.begin(), c.category.end());
-  for (Category c : {Category::ComputeAttention, Category::ComputeExpert, Category::MoeSlice, Category::CommTpAllreduce,
-                     Category::CommPpSendrecv, Category::CommDpAllreduce, Category::Optimizer, Category::Wait}) {
+  for (Category c :
+       {Category::ComputeAttention, Category::ComputeExpert, Category::MoeSlice, Category::CommTpAllreduce,
+        Category::CommPpSendrecv, Category::CommDpAllreduce, Category::Optimizer, Category::Wait}) {
     EXPECT_TRUE(seen.count(c)) << categoryName(c);
   }
   // Spans of a host track do not overlap (the engine's phases run one after another).

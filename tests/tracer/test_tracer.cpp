@@ -1,5 +1,3 @@
-#include "tracer/tracer.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +6,7 @@
 
 #include "storage/run_reader.h"
 #include "tests/storage/temp_run_file.h"
+#include "tracer/tracer.h"
 
 namespace moescope::tracer {
 namespace {
@@ -36,8 +35,11 @@ TEST(Tracer, SpansFromSeveralThreadsAllArrive) {
         const std::string_view dynamicName = tracer->intern("layer " + std::to_string(r));
         for (int i = 0; i < kSpansPerThread; ++i) {
           ScopedSpan s(rec, i % 2 ? "attention" : dynamicName,
-                       {.category = Category::ComputeAttention, .phase = Phase::Forward, .step = i / 100,
-                        .microbatch = i % 8, .layer = r});
+                       {.category = Category::ComputeAttention,
+                        .phase = Phase::Forward,
+                        .step = i / 100,
+                        .microbatch = i % 8,
+                        .layer = r});
           if (i % 2 == 0) s.setBytes(i);
         }
       });
@@ -118,7 +120,8 @@ TEST(Tracer, SpansBeyondTheBufferLimitAreDroppedAndCounted) {
   testing::TempRunFile file;
   // One chunk per recorder and a flush thread that does not get to run before finish: the first
   // 1024 spans fit, the rest are dropped.
-  auto tracer = Tracer::open(file.path(), runInfo(), {.flushPeriod = std::chrono::hours(1), .maxBufferedChunks = 1});
+  auto tracer =
+      Tracer::open(file.path(), runInfo(), {.flushPeriod = std::chrono::hours(1), .maxBufferedChunks = 1});
   TrackRecorder* rec = tracer->hostTrack(0, "rank 0 host");
   for (int i = 0; i < 1500; ++i) ScopedSpan s(rec, "expert", {.category = Category::ComputeExpert});
   EXPECT_EQ(tracer->droppedSpans(), 1500 - 1024);
