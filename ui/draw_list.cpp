@@ -160,7 +160,6 @@ void buildPhaseRow(const storage::SpanColumns& c, int row, const TimeMapping& m,
   const size_t j = firstSpanStartingAt(c, t1, i, n);
   out.stats.searches += 2;
   if (j - i > o.maxPhaseWalk) return;
-  const auto mergeNs = static_cast<int64_t>(2 * m.nsPerPixel());
   bool open = false;
   int64_t curStart = 0, curEnd = 0;
   int32_t curStep = 0;
@@ -179,13 +178,15 @@ void buildPhaseRow(const storage::SpanColumns& c, int row, const TimeMapping& m,
   for (size_t k = i; k < j; ++k) {
     ++out.stats.spansVisited;
     const storage::Phase phase = c.phase[k];
-    if (c.category[k] == Category::Wait || phase == storage::Phase::None) {
+    // Waits inside a stretch (for a tensor-parallel peer, say) leave it whole; a stretch starts and
+    // ends with work, so the waits before and after it (the pipeline's bubbles) stay outside.
+    if (c.category[k] == Category::Wait) continue;
+    if (phase == storage::Phase::None) {
       close();
       continue;
     }
     const int64_t s = c.start[k], e = c.endAt(k);
-    if (open && phase == cur.phase && c.microbatch[k] == cur.microbatch && c.step[k] == curStep &&
-        s - curEnd <= mergeNs) {
+    if (open && phase == cur.phase && c.microbatch[k] == cur.microbatch && c.step[k] == curStep) {
       curEnd = std::max(curEnd, e);
       continue;
     }

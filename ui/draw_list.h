@@ -44,8 +44,8 @@ struct BubbleItem {
 
 // A stretch of one micro-batch's forward or backward pass (or the optimizer) on a rank, drawn in the
 // rank's header row: the pipeline schedule at a glance, which stays when the rank is collapsed.
-// Made from the rank's first track by merging neighbouring spans of the same step, phase and
-// micro-batch; a wait ends a stretch.
+// Made from the rank's first track: from the first to the last span of a run of spans of the same
+// step, phase and micro-batch; waits inside a run leave it whole, waits around it stay outside.
 struct PhaseItem {
   float x0 = 0, x1 = 0;
   int32_t row = 0;  // the rank's header row

@@ -62,13 +62,15 @@ void paintSteps(QPainter& p, const storage::Trace& trace, const TimelineLayout& 
       trace.steps.begin(), trace.steps.end(),
       [&](const storage::StepMetric& s) { return s.end_ns > m.range.start && s.start_ns < m.range.end; });
   if (visible > 0 && m.width / static_cast<double>(visible) < 6) return;
+  // Boundaries across the rows only where steps are wide enough not to hatch the picture.
+  const bool boundaries = visible == 0 || m.width / static_cast<double>(visible) >= 40;
   for (const auto& s : trace.steps) {
     if (s.end_ns <= m.range.start || s.start_ns >= m.range.end) continue;
     const double x0 = m.toX(s.start_ns), x1 = m.toX(s.end_ns);
     const QRectF band(lw + std::max(x0, -2.0), kTickBand + 2, std::min(x1, m.width + 2) - std::max(x0, -2.0),
                       rh - kTickBand - 5);
     p.fillRect(band, s.step % 2 ? QColor(0xd5, 0xdb, 0xe6) : QColor(0xc9, 0xd3, 0xe2));
-    if (x0 >= 0) {
+    if (x0 >= 0 && boundaries) {
       p.setPen(dashed);
       p.drawLine(QPointF(lw + x0, kTickBand), QPointF(lw + x0, rowsBottom));
     }
@@ -172,7 +174,7 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     const int right = std::max(static_cast<int>(std::floor(lw + x1)), left + 1);
     return QRect(left, top, right - left, bottom - top);
   };
-  // Fills by category: [0] forward or none, [1] backward, [2] a folded block.
+  // Fills by category: [0] forward or none, [1] backward, [2] a folded block of that category alone.
   std::array<std::array<QColor, 3>, storage::kCategoryCount> fills;
   for (int i = 0; i < storage::kCategoryCount; ++i) {
     const auto cat = static_cast<storage::Category>(i);
@@ -223,8 +225,9 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     // Boxes wide enough keep a one-pixel gap to their neighbour, so that touching spans read apart.
     const QRect rect = boxRect(row, item.x0, w >= 5 ? item.x1 - 1 : item.x1);
     const auto& shades = fills[static_cast<size_t>(item.category) % fills.size()];
-    // A folded block is a paler shade of its majority category, so that it never passes for one span.
-    const QColor& fill = item.kind == DrawKind::Folded   ? shades[2]
+    // A folded block never passes for one span: grey when its spans are of several categories, else
+    // a paler shade of their one category.
+    const QColor& fill = item.kind == DrawKind::Folded   ? (item.mixed ? palette::kFolded : shades[2])
                          : item.phase == Phase::Backward ? shades[1]
                                                          : shades[0];
     p.fillRect(rect, fill);
@@ -310,7 +313,7 @@ void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCate
   p.setPen(palette::kGrid);
   p.drawLine(rect.topLeft(), rect.topRight());
   const QFontMetrics fm(p.font());
-  const int sw = 12, gap = 16;
+  const int sw = 12, gap = 14;
   int x = rect.left() + 10;
   const int cy = rect.center().y();
   auto entry = [&](const QString& text, auto&& drawSwatch) {
@@ -328,12 +331,12 @@ void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCate
     entry(QString::fromUtf8(storage::categoryName(c)),
           [&](const QRect& r) { p.fillRect(r, categoryColor(c)); });
   }
-  entry(QStringLiteral("forward / backward stretch (rank rows)"), [&](const QRect& r) {
+  entry(QStringLiteral("forward / backward (rank rows)"), [&](const QRect& r) {
     p.fillRect(QRect(r.left(), r.top(), r.width() / 2, r.height()), palette::kForwardStretch);
     p.fillRect(QRect(r.left() + r.width() / 2, r.top(), r.width() - r.width() / 2, r.height()),
                palette::kBackwardStretch);
   });
-  entry(QStringLiteral("backward span: darker, hatched"), [&](const QRect& r) {
+  entry(QStringLiteral("backward span"), [&](const QRect& r) {
     p.fillRect(r, spanFill(storage::Category::ComputeAttention, Phase::Backward));
     p.fillRect(r, QBrush(palette::kBackwardHatch, Qt::FDiagPattern));
   });

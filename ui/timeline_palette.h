@@ -22,7 +22,7 @@ inline const QColor kGroupHeader{0xe3, 0xe6, 0xeb};
 inline const QColor kLabelText{0x20, 0x24, 0x2a};
 inline const QColor kGrid{0xdc, 0xde, 0xe2};
 inline const QColor kRulerBackground{0xee, 0xef, 0xf2};
-inline const QColor kFolded{0x9a, 0xa0, 0xa8};  // a block of spans of several categories
+inline const QColor kFolded{0xb4, 0xb9, 0xc1};  // a folded block of spans of several categories
 inline const QColor kBubble{0xf3, 0xc6, 0xc6};  // idle time of a stage inside a step
 inline const QColor kBubbleHatch{0xd9, 0x7a, 0x7a};
 inline const QColor kBackwardHatch{0, 0, 0, 70};

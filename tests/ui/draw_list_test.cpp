@@ -156,24 +156,26 @@ class DrawListTest : public QObject {
 
   void rankHeadersShowTheScheduleStretches() {
     using storage::Phase;
-    // F0 over two spans, a wait, F0 again, then B0 and the optimizer.
-    storage::Trace trace = test::makeTrace(1, {{0, 0, 100, Category::ComputeAttention, Phase::Forward, 0},
-                                               {0, 100, 200, Category::CommTpAllreduce, Phase::Forward, 0},
+    // A wait before F0 (the fill), F0 over two spans with a wait inside, F1 after a wait, B0, the
+    // optimizer.
+    storage::Trace trace = test::makeTrace(1, {{0, 0, 100, Category::Wait, Phase::Forward, 0},
+                                               {0, 100, 200, Category::ComputeAttention, Phase::Forward, 0},
                                                {0, 200, 300, Category::Wait, Phase::Forward, 0},
-                                               {0, 300, 400, Category::ComputeExpert, Phase::Forward, 0},
-                                               {0, 400, 600, Category::ComputeExpert, Phase::Backward, 0},
-                                               {0, 600, 700, Category::Optimizer, Phase::Optimizer}});
+                                               {0, 300, 400, Category::CommTpAllreduce, Phase::Forward, 0},
+                                               {0, 400, 500, Category::Wait, Phase::Forward, 1},
+                                               {0, 500, 600, Category::ComputeExpert, Phase::Forward, 1},
+                                               {0, 600, 800, Category::ComputeExpert, Phase::Backward, 0},
+                                               {0, 800, 900, Category::Optimizer, Phase::Optimizer}});
     const auto layout = layoutTimeline(trace, {});
     const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 1000}, 1000});
     QCOMPARE(list.phases.size(), size_t(4));
-    QCOMPARE(list.phases[0], (PhaseItem{0, 200, 0, Phase::Forward, 0}));
-    QCOMPARE(list.phases[1], (PhaseItem{300, 400, 0, Phase::Forward, 0}));
-    QCOMPARE(list.phases[2], (PhaseItem{400, 600, 0, Phase::Backward, 0}));
-    QCOMPARE(list.phases[3], (PhaseItem{600, 700, 0, Phase::Optimizer, -1}));
+    QCOMPARE(list.phases[0], (PhaseItem{100, 400, 0, Phase::Forward, 0}));
+    QCOMPARE(list.phases[1], (PhaseItem{500, 600, 0, Phase::Forward, 1}));
+    QCOMPARE(list.phases[2], (PhaseItem{600, 800, 0, Phase::Backward, 0}));
+    QCOMPARE(list.phases[3], (PhaseItem{800, 900, 0, Phase::Optimizer, -1}));
 
     // Collapsed, the header still shows them; too many spans in view, it shows none.
-    QCOMPARE(buildDrawList(trace, layoutTimeline(trace, {0}), TimeMapping{{0, 1000}, 1000}).phases.size(),
-             size_t(4));
+    QCOMPARE(buildDrawList(trace, layoutTimeline(trace, {0}), TimeMapping{{0, 1000}, 1000}).phases.size(), size_t(4));
     DrawOptions o;
     o.maxPhaseWalk = 3;
     QCOMPARE(buildDrawList(trace, layout, TimeMapping{{0, 1000}, 1000}, o).phases.size(), size_t(0));
