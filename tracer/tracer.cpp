@@ -75,6 +75,11 @@ void TrackRecorder::flush() {
   tracer_->wake();
 }
 
+namespace {
+// The flush thread hands spans to the writer in batches of about this many.
+constexpr size_t kSpansPerWrite = 4096;
+}  // namespace
+
 struct Tracer::Pending {
   std::vector<storage::RankInfo> ranks;
   std::vector<storage::TrackInfo> tracks;
@@ -218,6 +223,11 @@ void Tracer::drain() {
     for (const auto& r : taken.ranks) writer_->addRank(r);
     for (const auto& t : taken.tracks) writer_->addTrack(t);  // ids match: both count from 0 in order
     auto& batch = pending_->spanBatch;
+    auto writeBatch = [&] {
+      writer_->addSpans(batch);
+      spansWritten_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+      batch.clear();
+    };
     for (size_t k = 0; k < recorderCount; ++k) {
       TrackRecorder* r;
       {
@@ -244,6 +254,7 @@ void Tracer::drain() {
                            .bytes = s.bytes});
         }
         r->consumed_ = n;
+        if (batch.size() >= kSpansPerWrite) writeBatch();
         if (n < TrackRecorder::Chunk::kCapacity) break;
         TrackRecorder::Chunk* next = c->next.load(std::memory_order_acquire);
         if (next == nullptr) break;
@@ -252,12 +263,8 @@ void Tracer::drain() {
         r->head_ = next;
         r->consumed_ = 0;
       }
-      if (batch.size() >= 4096 || k + 1 == recorderCount) {
-        writer_->addSpans(batch);
-        spansWritten_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
-        batch.clear();
-      }
     }
+    writeBatch();
     writer_->addCounters(taken.counters);
     for (const auto& m : taken.steps) writer_->addStepMetric(m);
     for (const auto& [key, value] : taken.meta) writer_->setMeta(key, value);
