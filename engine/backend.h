@@ -16,6 +16,14 @@
 
 namespace moescope::engine {
 
+// How one rank's routing groups were routed in a step, summed over its stage's MoE layers and
+// micro-batches: kept assignments per expert, and assignments dropped by the capacity limit.
+struct RoutingStats {
+  std::vector<int64_t> kept;  // [E]; empty where the rank routes nothing (no MoE layer)
+  int64_t dropped = 0;
+  bool operator==(const RoutingStats&) const = default;
+};
+
 // The losses of one step (before its update), identical on every rank.
 struct StepLosses {
   double loss = 0, ce = 0, aux = 0;
@@ -55,6 +63,8 @@ class StageExecutor {
   virtual void backward(int microbatch) = 0;
   // Gradient all-reduce, loss reduction, clipping and the optimizer update.
   virtual StepLosses endStep() = 0;
+  // The routing of the last step (for the run file's tokens-per-expert counters); optional.
+  virtual RoutingStats routingStats() const { return {}; }
 };
 
 // A world of communicating ranks, made by the backend.

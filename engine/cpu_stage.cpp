@@ -15,15 +15,6 @@ using tracer::Phase;
 using tracer::ScopedSpan;
 namespace ops = cpu;
 
-namespace {
-
-template <class T>
-void zero(std::vector<T>& v, size_t n) {
-  v.assign(n, T(0));
-}
-
-}  // namespace
-
 template <class T>
 CpuStage<T>::CpuStage(const RankSetup& setup) : s_(setup), c_(*setup.config) {
   const auto& m = c_.model;
@@ -163,6 +154,8 @@ void CpuStage<T>::beginStep(int step) {
   step_ = step;
   for (auto& p : params_) std::fill(p.grad.begin(), p.grad.end(), T(0));
   ce_sum_ = 0;
+  routing_.kept.assign(layers_.size() && E_ > 0 ? static_cast<size_t>(E_) : 0, 0);
+  routing_.dropped = 0;
   aux_sum_ = 0;
 }
 
@@ -262,7 +255,9 @@ void CpuStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x, T* out)
       ops::softmaxForward(a.probs.data(), a.probs.data(), N_, E_);
       ops::routerTopK(a.choice.data(), a.probs.data(), N_, E_, K_);
       const int capacity = ops::expertCapacity(c_.model.capacity_factor, N_, K_, E_);
-      ops::routerCapacity(a.keep.data(), static_cast<int32_t*>(nullptr), a.choice.data(), N_, E_, K_, capacity);
+      std::vector<int32_t> load(static_cast<size_t>(E_));
+      routing_.dropped += ops::routerCapacity(a.keep.data(), load.data(), a.choice.data(), N_, E_, K_, capacity);
+      for (int e = 0; e < E_; ++e) routing_.kept[static_cast<size_t>(e)] += load[static_cast<size_t>(e)];
       const T aux = ops::auxLossForward(a.f.data(), a.probs.data(), a.choice.data(), N_, E_, K_);
       if (s_.coord.tp == 0) aux_sum_ += static_cast<double>(aux);
     }
@@ -605,14 +600,12 @@ void CpuStage<T>::moeBackwardDispatch(const Layer& L, LayerActs& a, const T* dou
   {
     ScopedSpan span(s_.recorder, "return_layout", attrs(Category::MoePermute, L.index));
     for (int le = 0; le < epr; ++le) {
-      const ExpertActs& x = a.experts[static_cast<size_t>(le)];
       size_t row = 0;
       for (int p = 0; p < peers; ++p) {
         const size_t n = static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr + le)]);
         std::copy_n(dxg[static_cast<size_t>(le)].data() + row * C_, n * C_, drecv.data() + blockOffset(p, le) * C_);
         row += n;
       }
-      (void)x;
     }
   }
   std::vector<T> dreturned(a.returned.size());

@@ -28,6 +28,7 @@ class CpuStage final : public StageExecutor {
   void forward(int microbatch) override;
   void backward(int microbatch) override;
   StepLosses endStep() override;
+  RoutingStats routingStats() const override { return routing_; }
 
   // The gradient reduction and losses of endStep without the update (gradient checks).
   StepLosses reduceGradients();
@@ -108,6 +109,7 @@ class CpuStage final : public StageExecutor {
   int step_ = 0, microbatch_ = -1, updates_ = 0;
   tracer::Phase phase_ = tracer::Phase::None;
   double ce_sum_ = 0, aux_sum_ = 0;
+  RoutingStats routing_;
   std::vector<T> scratch_;  // reduction buffers
 };
 

@@ -115,6 +115,23 @@ TrainResult train(const TrainOptions& options) {
                                              static_cast<int>(config.parallel.microbatches));
       for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) c->setRecorder(recorder);
       tracer::TrackRecorder* current = recorder;
+      // Counters of the routing (tp rank 0 of each stage and replica routes for its group): kept
+      // tokens per expert and dropped assignments per step, summed over the stage's MoE layers.
+      std::vector<int32_t> expert_tracks;
+      int32_t dropped_track = -1;
+      auto recordRouting = [&](const RoutingStats& stats, int64_t time) {
+        if (stats.kept.empty()) return;
+        if (expert_tracks.empty()) {
+          for (size_t e = 0; e < stats.kept.size(); ++e) {
+            expert_tracks.push_back(tracer->counterTrack(rank, "tokens/expert " + std::to_string(e)));
+          }
+          if (config.model.capacity_factor > 0) dropped_track = tracer->counterTrack(rank, "dropped assignments");
+        }
+        for (size_t e = 0; e < stats.kept.size(); ++e) {
+          tracer->counter(expert_tracks[e], time, static_cast<double>(stats.kept[e]));
+        }
+        if (dropped_track >= 0) tracer->counter(dropped_track, time, static_cast<double>(stats.dropped));
+      };
       for (int step = 0; step < config.train.steps; ++step) {
         // Tracing may be switched per step (the tracing-overhead benchmark); every rank switches alike.
         tracer::TrackRecorder* wanted = options.trace_step && !options.trace_step(step) ? nullptr : recorder;
@@ -135,6 +152,7 @@ TrainResult train(const TrainOptions& options) {
         }
         const StepLosses losses = executor->endStep();
         const int64_t t1 = tracer::nowNs();
+        if (tracer && coord.tp == 0) recordRouting(executor->routingStats(), t1);
         if (rank == 0) {
           StepReport report;
           report.step = step;

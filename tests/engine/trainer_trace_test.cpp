@@ -137,8 +137,33 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
   EXPECT_GT(trace.steps[0].loss, 3.0);
   EXPECT_EQ(trace.steps[1].tokens, 64);
 
-  ASSERT_EQ(trace.tracks.size(), 4u);
+  // A host track per rank; a counter track per expert on the ranks that route (tp rank 0 of a stage),
+  // one sample per step: every assignment kept (dropless), 1 MoE layer x 2 micro-batches x 32 tokens x
+  // top-2 = 128 per step and stage.
+  int host_tracks = 0;
+  std::map<std::pair<int, int>, double> routed;  // (rank, step) -> tokens over the experts
   for (const auto& track : trace.tracks) {
+    if (track.kind == storage::TrackKind::HostThread) {
+      ++host_tracks;
+      continue;
+    }
+    EXPECT_EQ(track.kind, storage::TrackKind::Counter);
+    EXPECT_EQ(track.rank % 2, 0) << track.name;
+    EXPECT_EQ(track.name.rfind("tokens/expert ", 0), 0u) << track.name;
+  }
+  EXPECT_EQ(host_tracks, 4);
+  EXPECT_EQ(trace.tracks.size(), 4u + 2u * 4u);
+  std::map<int32_t, int> samples_seen;  // counters are sorted by (track, time): the i-th is step i
+  for (const auto& sample : trace.counters) {
+    const auto& track = trace.tracks[static_cast<size_t>(sample.track)];
+    routed[{track.rank, samples_seen[sample.track]++}] += sample.value;
+  }
+  EXPECT_EQ(trace.counters.size(), 2u * 4u * 2u);
+  for (int rank : {0, 2})
+    for (int step : {0, 1}) EXPECT_EQ((routed[{rank, step}]), 128.0) << "rank " << rank << " step " << step;
+
+  for (const auto& track : trace.tracks) {
+    if (track.kind != storage::TrackKind::HostThread) continue;
     const int rank = track.rank;
     const int stage = rank / 2, tp_rank = rank % 2;
     const auto& cols = trace.spans[static_cast<size_t>(track.id)];
