@@ -71,9 +71,11 @@ class ReadSnapshot {
   sqlite::Db& db_;
 };
 
+// No id column: the queries bound the ids, and the caller records the last one (one column fewer
+// per row is a measurable part of a load).
 constexpr const char* kSpanColumns =
-    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM "
-    "span ";
+    "SELECT track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM span ";
+constexpr const char* kLastSpanId = "SELECT coalesce(max(id), -1) FROM span";
 constexpr const char* kGpuColumns =
     "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM "
     "gpu_activity ";
@@ -148,28 +150,28 @@ struct RunReader::Impl {
     return maxDuration;
   }
 
-  // Appends the rows of a span query to their tracks; returns how many were read.
+  // Appends the rows of a span query to their tracks; returns how many were read. The queries bound
+  // the ids; the caller records the last one in t.loaded.span.
   size_t readSpans(Trace& t, sqlite::Stmt& st) {
     size_t n = 0;
     const auto tracks = static_cast<int64_t>(t.spans.size());
     while (st.step()) {
-      const int64_t track = st.int64(1);
+      const int64_t track = st.int64(0);
       if (track < 0 || track >= tracks)
         refuse(file(), "corrupt file (a span on unknown track " + std::to_string(track) + ")");
       SpanRecord s;
       s.track = static_cast<int32_t>(track);
-      s.start = st.int64(2);
-      s.end = st.int64(3);
-      s.name = static_cast<uint32_t>(st.int64(4));
-      s.category = static_cast<Category>(st.int32(5));
-      s.phase = static_cast<Phase>(st.int32(6));
-      s.step = st.int32(7);
-      s.microbatch = st.int32(8);
-      s.layer = st.int32(9);
-      s.expert = st.int32(10);
-      s.bytes = st.int64(11);
+      s.start = st.int64(1);
+      s.end = st.int64(2);
+      s.name = static_cast<uint32_t>(st.int64(3));
+      s.category = static_cast<Category>(st.int32(4));
+      s.phase = static_cast<Phase>(st.int32(5));
+      s.step = st.int32(6);
+      s.microbatch = st.int32(7);
+      s.layer = st.int32(8);
+      s.expert = st.int32(9);
+      s.bytes = st.int64(10);
       appendSpan(t.spans[static_cast<size_t>(track)], s);
-      t.loaded.span = std::max(t.loaded.span, st.int64(0));
       ++n;
     }
     return n;
@@ -276,7 +278,7 @@ Trace RunReader::load(int64_t parallelFromRows) const {
     impl_->readSmallTables(t);
     // Rows are only ever appended, so the ids up to this snapshot's last one are final: a second
     // connection can read the upper half of them on another core while this one reads the lower.
-    const int64_t lastId = impl_->db.queryInt("SELECT max(id) FROM span");
+    const int64_t lastId = impl_->db.queryInt(kLastSpanId);
     const int64_t split = lastId + 1 >= std::max<int64_t>(2, parallelFromRows) ? lastId / 2 : lastId;
     Trace upper;
     upper.tracks = t.tracks;
@@ -311,7 +313,7 @@ Trace RunReader::load(int64_t parallelFromRows) const {
     if (upperReader.joinable()) upperReader.join();
     if (upperFailure) std::rethrow_exception(upperFailure);
     for (size_t track = 0; track < t.spans.size(); ++track) appendSpans(t.spans[track], upper.spans[track]);
-    t.loaded.span = std::max(t.loaded.span, upper.loaded.span);
+    t.loaded.span = lastId;
   }
   finishTrace(t);
   for (SpanColumns& c : t.spans) shrinkSpans(c);
@@ -323,6 +325,7 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
   {
     ReadSnapshot snapshot(impl_->db);
     const std::vector<int64_t> maxDuration = impl_->readSmallTables(t);
+    t.loaded.span = impl_->db.queryInt(kLastSpanId);
     // The index on (track, start) bounds each track's scan; spans that start up to the track's longest
     // duration before t0 may still reach into the window.
     sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) +
@@ -360,9 +363,12 @@ bool RunReader::refresh(Trace& trace) const {
   {
     ReadSnapshot snapshot(impl_->db);
     impl_->readSmallTables(trace);
-    sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) + "WHERE id > ? ORDER BY id");
+    const int64_t lastId = impl_->db.queryInt(kLastSpanId);
+    sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) + "WHERE id > ? AND id <= ? ORDER BY id");
     spans.bind(1, trace.loaded.span);
+    spans.bind(2, lastId);
     rows += impl_->readSpans(trace, spans);
+    trace.loaded.span = std::max(trace.loaded.span, lastId);
     sqlite::Stmt gpu(impl_->db, std::string(kGpuColumns) + "WHERE id > ? ORDER BY id");
     gpu.bind(1, trace.loaded.gpu);
     rows += impl_->readGpu(trace, gpu);
