@@ -1,14 +1,19 @@
-// moescope: the desktop app. `moescope [RUN...]` opens runs in the main window;
+// moescope: the desktop app. `moescope [RUN...]` opens runs in the main window (without a display,
+// it draws each run to pictures beside it instead, and says where they are);
 // `moescope --render OUT.png RUN [--size WxH] [--range T0:T1]` draws a run's timeline to a picture
 // without a display (on Qt's offscreen platform unless another one is chosen).
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QDir>
 #include <QFileInfo>
 #include <QImageWriter>
 #include <QRegularExpression>
 #include <cstdio>
 #include <exception>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "storage/run_reader.h"
 #include "ui/main_window.h"
@@ -82,6 +87,55 @@ int render(const QCommandLineParser& parser) {
   return 0;
 }
 
+// Whether a window can be shown: a platform was chosen, or an X11 or Wayland display is there.
+bool haveDisplay() {
+#if defined(Q_OS_UNIX) && !defined(Q_OS_MACOS)
+  return !qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") || !qEnvironmentVariableIsEmpty("DISPLAY") ||
+         !qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY");
+#else
+  return true;
+#endif
+}
+
+// Without a display, `moescope RUN...` draws each run instead: the whole run, and two steps from its
+// middle, as PNG files beside the run file; it says where they are.
+int picturesWithoutDisplay(const QStringList& runs) {
+  if (runs.isEmpty()) {
+    return fail(
+        QStringLiteral("no display to open a window on; give a RUN to get pictures of it, or use --render"));
+  }
+  int status = 0;
+  for (const QString& run : runs) {
+    storage::Trace trace;
+    try {
+      trace = storage::RunReader::open(run.toStdString())->load();
+    } catch (const std::exception& e) {
+      status = fail(QString::fromUtf8(e.what()));
+      continue;
+    }
+    const QFileInfo info(run);
+    const QString base = info.dir().filePath(info.completeBaseName());
+    ui::RenderOptions options;
+    options.size = ui::fittedSize(trace, 2000, options.metrics);
+    std::vector<std::pair<QString, std::optional<ui::TimeRange>>> pictures = {
+        {base + ".timeline.png", std::nullopt}};
+    if (auto steps = ui::middleSteps(trace, 2)) pictures.emplace_back(base + ".steps.png", steps);
+    for (const auto& [out, range] : pictures) {
+      options.range = range;
+      if (!ui::renderTimeline(trace, options).save(out)) {
+        status = fail(QStringLiteral("cannot write %1").arg(out));
+        continue;
+      }
+      std::printf("wrote %s (%s)\n", qPrintable(QFileInfo(out).absoluteFilePath()),
+                  range ? "two steps from the middle of the run" : "the whole run");
+    }
+  }
+  std::printf(
+      "No display, so moescope drew the runs instead; open the pictures, or run moescope where there is "
+      "a display.\n");
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,10 +159,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool rendering = parser.isSet(QStringLiteral("render"));
-  if (rendering && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+  const bool pictures = !rendering && !haveDisplay();
+  if ((rendering || pictures) && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+    qputenv("QT_QPA_PLATFORM", "offscreen");
+  }
 
   QApplication app(argc, argv);
   if (rendering) return render(parser);
+  if (pictures) return picturesWithoutDisplay(parser.positionalArguments());
 
   ui::MainWindow window;
   window.show();

@@ -231,7 +231,7 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
                          : item.phase == Phase::Backward ? shades[1]
                                                          : shades[0];
     p.fillRect(rect, fill);
-    if (item.phase == Phase::Backward && item.category != storage::Category::Wait && w >= 6) {
+    if (item.phase == Phase::Backward && item.category != storage::Category::Wait && !item.mixed && w >= 6) {
       p.fillRect(rect, backwardHatch);
     }
     // Waiting for a peer is bubble time too: hatched like the bubbles around it.
@@ -239,7 +239,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       p.fillRect(rect, bubbleHatch);
     if (item.kind == DrawKind::Folded && w >= 6) {
       // A folded block: a darker bar along its bottom marks it as many spans.
-      p.fillRect(QRect(rect.left(), rect.bottom() - 1, rect.width(), 2), shades[1]);
+      p.fillRect(QRect(rect.left(), rect.bottom() - 1, rect.width(), 2),
+                 item.mixed ? fill.darker(140) : shades[1]);
     }
     if (w >= kMinLabelPx) {
       // The same choice as boxLabel, from the cache's measured texts.
@@ -302,8 +303,22 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
   p.setPen(palette::kGrid);
   p.drawLine(lw - 1, 0, lw - 1, rowsBottom);
   if (state.legendHeight > 0) {
+    // The categories in view: boxes and single-category blocks say which; a grey block of several
+    // does not, so then the categories of the whole trace are listed.
     std::bitset<storage::kCategoryCount> present;
-    for (const auto& item : list.items) present.set(static_cast<size_t>(item.category));
+    bool anyMixed = false;
+    for (const auto& item : list.items) {
+      if (item.mixed)
+        anyMixed = true;
+      else
+        present.set(static_cast<size_t>(item.category));
+    }
+    if (anyMixed) {
+      for (const auto& c : trace.spans) {
+        for (const auto cat : c.category) present.set(static_cast<size_t>(cat) % storage::kCategoryCount);
+        if (present.all()) break;
+      }
+    }
     paintLegendStrip(p, QRect(0, rowsBottom, width, state.legendHeight), present);
   }
 }
@@ -339,6 +354,10 @@ void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCate
   entry(QStringLiteral("backward span"), [&](const QRect& r) {
     p.fillRect(r, spanFill(storage::Category::ComputeAttention, Phase::Backward));
     p.fillRect(r, QBrush(palette::kBackwardHatch, Qt::FDiagPattern));
+  });
+  entry(QStringLiteral("many spans (zoom in)"), [&](const QRect& r) {
+    p.fillRect(r, palette::kFolded);
+    p.fillRect(QRect(r.left(), r.bottom() - 1, r.width(), 2), palette::kFolded.darker(140));
   });
   entry(QStringLiteral("bubble"), [&](const QRect& r) {
     p.fillRect(r, palette::kBubble);

@@ -26,4 +26,12 @@ QImage renderTimeline(const storage::Trace& trace, const RenderOptions& options)
 // The mapping a picture of this size shows for the trace (the same one renderTimeline uses).
 TimeMapping renderMapping(const storage::Trace& trace, const RenderOptions& options);
 
+// A picture width wide and as tall as every row and the legend need (at most maxHeight).
+QSize fittedSize(const storage::Trace& trace, int width, const LayoutMetrics& metrics = {},
+                 int maxHeight = 4000);
+
+// count steps from the middle of the run (the steady state, away from warm-up), with a margin of
+// 1% on each side; nothing when the trace has no step metrics.
+std::optional<TimeRange> middleSteps(const storage::Trace& trace, int count = 2);
+
 }  // namespace moescope::ui

@@ -175,7 +175,8 @@ class DrawListTest : public QObject {
     QCOMPARE(list.phases[3], (PhaseItem{800, 900, 0, Phase::Optimizer, -1}));
 
     // Collapsed, the header still shows them; too many spans in view, it shows none.
-    QCOMPARE(buildDrawList(trace, layoutTimeline(trace, {0}), TimeMapping{{0, 1000}, 1000}).phases.size(), size_t(4));
+    QCOMPARE(buildDrawList(trace, layoutTimeline(trace, {0}), TimeMapping{{0, 1000}, 1000}).phases.size(),
+             size_t(4));
     DrawOptions o;
     o.maxPhaseWalk = 3;
     QCOMPARE(buildDrawList(trace, layout, TimeMapping{{0, 1000}, 1000}, o).phases.size(), size_t(0));

@@ -113,6 +113,34 @@ class RenderCommandTest : public QObject {
     QVERIFY2(out.contains(message), qPrintable(out));
   }
 
+  void withoutADisplayTheRunIsDrawn() {
+    // Steps give the second picture; a copy of the run so that the pictures land in their own place.
+    auto trace = trace_;
+    for (int s = 0; s < 3; ++s) {
+      storage::StepMetric m;
+      m.step = s;
+      m.start_ns = 5'000'000'000 + s * 333'000;
+      m.end_ns = m.start_ns + 333'000;
+      trace.steps.push_back(m);
+    }
+    const QString run = dir_.filePath(QStringLiteral("nodisplay.moescope"));
+    test::writeRun(run.toStdString(), trace);
+    QString out;
+    QCOMPARE(moescope({run}, &out), 0);
+    const QString whole = dir_.filePath(QStringLiteral("nodisplay.timeline.png"));
+    const QString steps = dir_.filePath(QStringLiteral("nodisplay.steps.png"));
+    QVERIFY2(out.contains(whole) && out.contains(steps), qPrintable(out));
+    QVERIFY(out.contains(QStringLiteral("No display")));
+    QCOMPARE(QImage(whole).width(), 2000);
+    QVERIFY(!QImage(steps).isNull());
+  }
+
+  void withoutADisplayOrARunItSaysSo() {
+    QString out;
+    QCOMPARE(moescope({}, &out), 1);
+    QVERIFY2(out.contains(QStringLiteral("no display")), qPrintable(out));
+  }
+
   void helpNeedsNoDisplay() {
     QString out;
     QCOMPARE(moescope({QStringLiteral("--help")}, &out), 0);
