@@ -206,7 +206,7 @@ microbatches = 8
 schedule = "gpipe"
 [train]
 global_batch = 32
-steps = 2
+steps = 3
 )");
   ASSERT_EQ(run("train --config gpipe.toml --out gpipe.moescope").code, 0);
   const Result r = run("stats gpipe.moescope --json");

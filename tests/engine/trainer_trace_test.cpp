@@ -283,7 +283,7 @@ TEST(TrainerTrace, GpipeBubbleShareIsNearTheory) {
   c.parallel.microbatches = 8;
   c.parallel.schedule = "gpipe";
   c.train.global_batch = 32;
-  c.train.steps = 2;
+  c.train.steps = 4;
   c.trace.enabled = true;
   const fs::path path = runPath("gpipe");
   const storage::Trace trace = tracedRun(c, path);
