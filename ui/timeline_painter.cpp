@@ -319,11 +319,12 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
         if (present.all()) break;
       }
     }
-    paintLegendStrip(p, QRect(0, rowsBottom, width, state.legendHeight), present);
+    paintLegendStrip(p, QRect(0, rowsBottom, width, state.legendHeight), present, anyMixed);
   }
 }
 
-void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories) {
+void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories,
+                      bool folded) {
   p.fillRect(rect, palette::kRulerBackground);
   p.setPen(palette::kGrid);
   p.drawLine(rect.topLeft(), rect.topRight());
@@ -355,10 +356,12 @@ void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCate
     p.fillRect(r, spanFill(storage::Category::ComputeAttention, Phase::Backward));
     p.fillRect(r, QBrush(palette::kBackwardHatch, Qt::FDiagPattern));
   });
-  entry(QStringLiteral("many spans (zoom in)"), [&](const QRect& r) {
-    p.fillRect(r, palette::kFolded);
-    p.fillRect(QRect(r.left(), r.bottom() - 1, r.width(), 2), palette::kFolded.darker(140));
-  });
+  if (folded) {
+    entry(QStringLiteral("many spans (zoom in)"), [&](const QRect& r) {
+      p.fillRect(r, palette::kFolded);
+      p.fillRect(QRect(r.left(), r.bottom() - 1, r.width(), 2), palette::kFolded.darker(140));
+    });
+  }
   entry(QStringLiteral("bubble"), [&](const QRect& r) {
     p.fillRect(r, palette::kBubble);
     p.fillRect(r, QBrush(palette::kBubbleHatch, Qt::BDiagPattern));

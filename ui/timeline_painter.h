@@ -33,8 +33,9 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
                    const DrawList& list, const PaintState& state);
 
 // The legend strip of the pictures: a swatch per category in categories, then the forward and
-// backward stretches, backward spans and bubbles.
-void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories);
+// backward stretches, backward spans, grey folded blocks (when folded) and bubbles.
+void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories,
+                      bool folded);
 
 // The draw-list options matching a widget or picture of this size scrolled to scrollY.
 DrawOptions drawOptionsFor(const TimelineLayout& layout, QSize size, int scrollY, int legendHeight = 0);
