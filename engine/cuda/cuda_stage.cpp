@@ -15,7 +15,7 @@
 
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
-#include "engine/cuda/attention.h"
+#include "engine/cuda/attention_cublas.h"
 #include "engine/cuda/aux_loss.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
@@ -146,7 +146,8 @@ class CudaStage final : public StageExecutor {
   struct LayerActs {
     const T* x = nullptr;  // the layer's input: the previous layer's output or the stage's input
     DeviceArray<T> ln1, qkv, o, x2, ln2, pre, act, out, router_logits;
-    DeviceArray<float> ln1_mean, ln1_rstd, ln2_mean, ln2_rstd, lse, probs, f, prob_mean, aux;
+    DeviceArray<float> ln1_mean, ln1_rstd, ln2_mean, ln2_rstd, probs, f, prob_mean, aux;
+    DeviceArray<T> att;  // attention probabilities [B, NH/tp, T, T]
     DeviceArray<int32_t> choice, order, offsets, slot_of;
     DeviceArray<uint8_t> keep;
     std::vector<int32_t> offsets_host;  // [E+1], read once per layer and micro-batch
@@ -222,7 +223,8 @@ class CudaStage final : public StageExecutor {
   // Scratch shared by the micro-batches.
   DeviceArray<T> y_, z_, dm_, dln1_, dlnf_, dout_, dqkv_, dact_, dpre_, dlogits_, drouter_t_, dyg_, dxg_;
   DeviceArray<T> send_, recv_, dsend_, drecv_, dreturned_;
-  DeviceArray<float> dprobs_, drouter_, att_ws_, coef_;
+  DeviceArray<float> dprobs_, drouter_, coef_;
+  DeviceArray<unsigned char> att_ws_;  // attention workspace
   DeviceArray<double> sums_;  // squared gradient norm, CE sum, aux sum
   DeviceArray<int32_t> counts_send_, counts_recv_;
   int step_ = 0, microbatch_ = -1, updates_ = 0;
@@ -352,7 +354,7 @@ CudaStage<T>::CudaStage(const RankSetup& setup, int device) : s_(setup), c_(*set
   const size_t ffn = std::max(static_cast<size_t>(N_) * Fl_, max_rows_ * F_);
   dact_.reserve(ffn);
   dpre_.reserve(ffn);
-  att_ws_.reserve(static_cast<size_t>(B_) * NHl_ * T_);
+  att_ws_.reserve(attentionCublasWorkspaceBytes(B_, T_, NHl_, D_, sizeof(T)));
   coef_.reserve(1);
   sums_.reserve(3);
   if (last_) {
@@ -555,8 +557,8 @@ void CudaStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x) {
     layerNormForward(a.ln1.reserve(NC), a.ln1_mean.reserve(n), a.ln1_rstd.reserve(n), x, w(L.ln1_w), w(L.ln1_b), N_,
                      C_, stream_);
     linearForward<T>(*lt_, a.qkv.reserve(n * 3 * Cl_), a.ln1.get(), w(L.attn_w), w(L.attn_b), N_, C_, 3 * Cl_, stream_);
-    attentionForward(a.o.reserve(n * Cl_), a.lse.reserve(static_cast<size_t>(B_) * NHl_ * T_), a.qkv.get(), B_, T_,
-                     NHl_, D_, stream_);
+    attentionCublasForward(*lt_, a.o.reserve(n * Cl_), a.att.reserve(static_cast<size_t>(B_) * NHl_ * T_ * T_),
+                           a.qkv.get(), att_ws_.get(), B_, T_, NHl_, D_, stream_);
     linearForward<T>(*lt_, y_.get(), a.o.get(), w(L.proj_w), nullptr, N_, Cl_, C_, stream_);
   }
   if (tp) s_.tp->allReduceSum(y_.get(), NC, commType<T>(), comm("attn_allreduce", Category::CommTpAllreduce, L.index));
@@ -837,8 +839,8 @@ void CudaStage<T>::layerBackward(const Layer& L, LayerActs& a, T* dx) {
     zeroN(dout_.get(), ncl);
     linearBackward<T>(*lt_, dout_.get(), g(L.proj_w), g(L.proj_b), dx, a.o.get(), w(L.proj_w), N_, Cl_, C_, stream_);
     zeroN(dqkv_.get(), 3 * ncl);
-    attentionBackward(dqkv_.get(), dout_.get(), a.qkv.get(), a.o.get(), a.lse.get(), att_ws_.get(), B_, T_, NHl_, D_,
-                      stream_);
+    attentionCublasBackward(*lt_, dqkv_.get(), dout_.get(), a.qkv.get(), a.att.get(), att_ws_.get(), B_, T_, NHl_, D_,
+                            stream_);
     zeroN(dln1_.get(), NC);
     linearBackward<T>(*lt_, dln1_.get(), g(L.attn_w), g(L.attn_b), dqkv_.get(), a.ln1.get(), w(L.attn_w), N_, C_,
                       3 * Cl_, stream_);
@@ -1002,12 +1004,13 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   if (c.dpmoe() && layout.dp() > 1) rows *= layout.dp();
   int64_t per_mb = 0;  // elements of the compute type
   for (int li = layout.firstLayer(coord.stage); li < layout.lastLayer(coord.stage); ++li) {
-    per_mb += N * C * 5 + N * 4 * C / tp;
+    per_mb += N * C * 5 + N * 4 * C / tp + c.microbatchSize() * (m.n_heads / tp) * m.seq_len * m.seq_len;
     per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C : 2 * N * F / tp;
   }
   const bool last = coord.stage == layout.pp() - 1;
   if (last) per_mb += N * C + N * m.vocab_size;
-  int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C;
+  const int64_t square = c.microbatchSize() * (m.n_heads / tp) * m.seq_len * m.seq_len;  // attention workspace
+  int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C + 7 * N * C / tp + square * 3;
   if (last) scratch += N * m.vocab_size + N * C;
   est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;
   return est;

@@ -46,7 +46,8 @@ struct MatmulDescriptors {
 // and scale in fp32. A is stored m×k (opA N) or k×m (opA T), B k×nCols (N) or nCols×k (T).
 void matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOperation_t opA,
             cublasOperation_t opB, int m, int nCols, int k, const void* A, int lda, const void* B, int ldb,
-            void* D, int ldd, float beta, const void* bias, cudaStream_t stream) {
+            void* D, int ldd, float beta, const void* bias, cudaStream_t stream, float alpha = 1.0f,
+            int batch = 1, int64_t strideA = 0, int64_t strideB = 0, int64_t strideD = 0) {
   MatmulDescriptors d;
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
@@ -65,6 +66,16 @@ void matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
   MOESCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, abType, aT ? k : m, aT ? m : k, lda));
   MOESCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, abType, bT ? nCols : k, bT ? k : nCols, ldb));
   MOESCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, dType, m, nCols, ldd));
+  if (batch > 1) {
+    const int64_t strides[3] = {strideA, strideB, strideD};
+    cublasLtMatrixLayout_t layouts[3] = {d.a, d.b, d.c};
+    for (int i = 0; i < 3; ++i) {
+      MOESCOPE_CUBLAS_CHECK(
+          cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof(batch)));
+      MOESCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                             &strides[i], sizeof(strides[i])));
+    }
+  }
 
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&d.pref));
   const size_t workspace = lt.workspaceBytes();
@@ -80,8 +91,9 @@ void matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alignD, sizeof(alignD)));
 
-  const CublasLt::PlanKey key = {abType, dType,           opA,    opB,    m,     nCols, k, lda, ldb,
-                                 ldd,    bias != nullptr, alignA, alignB, alignD};
+  const CublasLt::PlanKey key = {abType, dType,  opA,    opB,    m,      nCols,  k,     lda,     ldb,
+                                 ldd,    bias != nullptr, alignA, alignB, alignD, batch, strideA, strideB,
+                                 strideD};
   auto plan = lt.plans().find(key);
   if (plan == lt.plans().end()) {
     cublasLtMatmulHeuristicResult_t heuristic{};
@@ -94,7 +106,6 @@ void matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
     }
     plan = lt.plans().emplace(key, heuristic.algo).first;
   }
-  const float alpha = 1.0f;
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmul(lt.handle(), d.op, &alpha, A, d.a, B, d.b, &beta, D, d.c, D, d.c,
                                        &plan->second, lt.workspace(), workspace, stream));
 }
@@ -138,6 +149,16 @@ CublasLt::CublasLt(size_t workspaceBytes) : workspaceBytes_(workspaceBytes) {
 CublasLt::~CublasLt() {
   if (workspace_) cudaFree(workspace_);
   if (handle_) cublasLtDestroy(handle_);
+}
+
+void matmulStridedBatched(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOperation_t opA,
+                          cublasOperation_t opB, int m, int n, int k, float alpha, const void* A, int lda,
+                          int64_t strideA, const void* B, int ldb, int64_t strideB, float beta, void* D, int ldd,
+                          int64_t strideD, int batch, cudaStream_t stream) {
+  NvtxRange range("matmulStridedBatched");
+  MOESCOPE_CUDA_REQUIRE("matmulStridedBatched", m > 0 && n > 0 && k > 0 && batch > 0 && A && B && D);
+  matmul(lt, abType, dType, opA, opB, m, n, k, A, lda, B, ldb, D, ldd, beta, nullptr, stream, alpha, batch, strideA,
+         strideB, strideD);
 }
 
 template <typename T>

@@ -28,8 +28,8 @@ class CublasLt {
   void* workspace() const { return workspace_; }
   size_t workspaceBytes() const { return workspaceBytes_; }
 
-  // types, operations, sizes, leading dimensions, bias and operand alignments of one matmul
-  using PlanKey = std::array<int64_t, 14>;
+  // types, operations, sizes, leading dimensions, bias, operand alignments, batch count and strides
+  using PlanKey = std::array<int64_t, 18>;
   std::map<PlanKey, cublasLtMatmulAlgo_t>& plans() { return plans_; }
 
  private:
@@ -38,6 +38,14 @@ class CublasLt {
   void* workspace_ = nullptr;
   size_t workspaceBytes_ = 0;
 };
+
+// Column-major D_i = alpha · op(A_i) · op(B_i) + beta · D_i for i < batch, matrix i at element offset
+// i·stride of each; A and B of type abType, D of dType, fp32 accumulation (no TF32). m, n: D's rows
+// and columns, k the inner size.
+void matmulStridedBatched(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOperation_t opA,
+                          cublasOperation_t opB, int m, int n, int k, float alpha, const void* A, int lda,
+                          int64_t strideA, const void* B, int ldb, int64_t strideB, float beta, void* D, int ldd,
+                          int64_t strideD, int batch, cudaStream_t stream);
 
 // y [n,out] overwritten; x [n,in]; w [out,in]; b [out] or nullptr. T = float or __nv_bfloat16.
 template <typename T>
