@@ -318,6 +318,51 @@ void CpuStage<T>::moeForwardLocal(const Layer& L, LayerActs& a, T* moe_out) {
   }
 }
 
+// DPMoE's layouts. Send side: the rows for every expert in expert order, so each peer's block holds its
+// experts' rows in order. Receive side: [peer][local expert][row]; each local expert computes on its rows
+// from every peer, gathered contiguously in peer order.
+template <class T>
+size_t CpuStage<T>::peerElements(const LayerActs& a, std::vector<size_t>& send, std::vector<size_t>& recv) const {
+  const size_t peers = a.send_rows.size();
+  send.resize(peers);
+  recv.resize(peers);
+  size_t recv_rows = 0;
+  for (size_t p = 0; p < peers; ++p) {
+    send[p] = a.send_rows[p] * static_cast<size_t>(C_);
+    recv[p] = a.recv_rows[p] * static_cast<size_t>(C_);
+    recv_rows += a.recv_rows[p];
+  }
+  return recv_rows;
+}
+
+template <class T>
+void CpuStage<T>::peerToExpert(const LayerActs& a, const T* peer_rows, int le, T* expert_rows) const {
+  const int epr = s_.layout->expertsPerRank();
+  size_t block = 0, row = 0;  // block: where peer p's rows start in peer_rows
+  for (size_t p = 0; p < a.recv_rows.size(); ++p) {
+    size_t offset = block;
+    for (int l = 0; l < le; ++l) offset += static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(l)]);
+    const size_t n = static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(le)]);
+    std::copy_n(peer_rows + offset * C_, n * C_, expert_rows + row * C_);
+    row += n;
+    block += a.recv_rows[p];
+  }
+}
+
+template <class T>
+void CpuStage<T>::expertToPeer(const LayerActs& a, const T* expert_rows, int le, T* peer_rows) const {
+  const int epr = s_.layout->expertsPerRank();
+  size_t block = 0, row = 0;
+  for (size_t p = 0; p < a.recv_rows.size(); ++p) {
+    size_t offset = block;
+    for (int l = 0; l < le; ++l) offset += static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(l)]);
+    const size_t n = static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(le)]);
+    std::copy_n(expert_rows + row * C_, n * C_, peer_rows + offset * C_);
+    row += n;
+    block += a.recv_rows[p];
+  }
+}
+
 template <class T>
 void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
   const int peers = s_.dp->size();
@@ -353,24 +398,11 @@ void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
   a.recv_rows.assign(static_cast<size_t>(peers), 0);
   for (int p = 0; p < peers; ++p)
     for (int le = 0; le < epr; ++le) a.recv_rows[static_cast<size_t>(p)] += a.recv_counts[static_cast<size_t>(p * epr + le)];
-  std::vector<size_t> send_elems(static_cast<size_t>(peers)), recv_elems(static_cast<size_t>(peers));
-  size_t recv_total = 0;
-  for (int p = 0; p < peers; ++p) {
-    send_elems[static_cast<size_t>(p)] = a.send_rows[static_cast<size_t>(p)] * C_;
-    recv_elems[static_cast<size_t>(p)] = a.recv_rows[static_cast<size_t>(p)] * C_;
-    recv_total += a.recv_rows[static_cast<size_t>(p)];
-  }
-  std::vector<T> recv(recv_total * C_);
+  std::vector<size_t> send_elems, recv_elems;
+  std::vector<T> recv(peerElements(a, send_elems, recv_elems) * C_);
   s_.dp->allToAll(send.data(), send_elems.data(), recv.data(), recv_elems.data(),
                   comm("dispatch", Category::CommEpAlltoall, L.index));
-  // The received rows are [peer][local expert][row]; each local expert takes its rows from every peer.
   a.experts.resize(L.experts.size());
-  auto blockOffset = [&](int p, int le) {
-    size_t rows = 0;
-    for (int q = 0; q < p; ++q) rows += a.recv_rows[static_cast<size_t>(q)];
-    for (int l = 0; l < le; ++l) rows += static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr + l)]);
-    return rows;
-  };
   {
     ScopedSpan span(s_.recorder, "expert_layout", attrs(Category::MoePermute, L.index));
     for (int le = 0; le < epr; ++le) {
@@ -378,12 +410,7 @@ void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
       x.m = 0;
       for (int p = 0; p < peers; ++p) x.m += a.recv_counts[static_cast<size_t>(p * epr + le)];
       x.x.resize(static_cast<size_t>(x.m) * C_);
-      size_t row = 0;
-      for (int p = 0; p < peers; ++p) {
-        const size_t n = static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr + le)]);
-        std::copy_n(recv.data() + blockOffset(p, le) * C_, n * C_, x.x.data() + row * C_);
-        row += n;
-      }
+      peerToExpert(a, recv.data(), le, x.x.data());
     }
   }
   for (int le = 0; le < epr; ++le) {
@@ -392,15 +419,7 @@ void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
   }
   {
     ScopedSpan span(s_.recorder, "return_layout", attrs(Category::MoePermute, L.index));
-    for (int le = 0; le < epr; ++le) {
-      const ExpertActs& x = a.experts[static_cast<size_t>(le)];
-      size_t row = 0;
-      for (int p = 0; p < peers; ++p) {
-        const size_t n = static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr + le)]);
-        std::copy_n(x.y.data() + row * C_, n * C_, recv.data() + blockOffset(p, le) * C_);
-        row += n;
-      }
-    }
+    for (int le = 0; le < epr; ++le) expertToPeer(a, a.experts[static_cast<size_t>(le)].y.data(), le, recv.data());
   }
   a.returned.resize(send.size());
   s_.dp->allToAll(recv.data(), recv_elems.data(), a.returned.data(), send_elems.data(),
@@ -547,7 +566,6 @@ void CpuStage<T>::moeBackwardLocal(const Layer& L, LayerActs& a, const T* dout, 
 
 template <class T>
 void CpuStage<T>::moeBackwardDispatch(const Layer& L, LayerActs& a, const T* dout, T* dm, T* dprobs) {
-  const int peers = s_.dp->size();
   const int epr = s_.layout->expertsPerRank();
   std::vector<T> dsend(a.returned.size(), T(0));
   {
@@ -560,34 +578,16 @@ void CpuStage<T>::moeBackwardDispatch(const Layer& L, LayerActs& a, const T* dou
       offset += rows.size();
     }
   }
-  std::vector<size_t> send_elems(static_cast<size_t>(peers)), recv_elems(static_cast<size_t>(peers));
-  size_t recv_total = 0;
-  for (int p = 0; p < peers; ++p) {
-    send_elems[static_cast<size_t>(p)] = a.send_rows[static_cast<size_t>(p)] * C_;
-    recv_elems[static_cast<size_t>(p)] = a.recv_rows[static_cast<size_t>(p)] * C_;
-    recv_total += a.recv_rows[static_cast<size_t>(p)];
-  }
-  std::vector<T> drecv(recv_total * C_);
+  std::vector<size_t> send_elems, recv_elems;
+  std::vector<T> drecv(peerElements(a, send_elems, recv_elems) * C_);
   s_.dp->allToAll(dsend.data(), send_elems.data(), drecv.data(), recv_elems.data(),
                   comm("dispatch_grad", Category::CommEpAlltoall, L.index));
-  auto blockOffset = [&](int p, int le) {
-    size_t rows = 0;
-    for (int q = 0; q < p; ++q) rows += a.recv_rows[static_cast<size_t>(q)];
-    for (int l = 0; l < le; ++l) rows += static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr + l)]);
-    return rows;
-  };
   std::vector<std::vector<T>> dy(static_cast<size_t>(epr)), dxg(static_cast<size_t>(epr));
   {
     ScopedSpan span(s_.recorder, "expert_layout", attrs(Category::MoePermute, L.index));
     for (int le = 0; le < epr; ++le) {
-      const ExpertActs& x = a.experts[static_cast<size_t>(le)];
-      dy[static_cast<size_t>(le)].resize(static_cast<size_t>(x.m) * C_);
-      size_t row = 0;
-      for (int p = 0; p < peers; ++p) {
-        const size_t n = static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr + le)]);
-        std::copy_n(drecv.data() + blockOffset(p, le) * C_, n * C_, dy[static_cast<size_t>(le)].data() + row * C_);
-        row += n;
-      }
+      dy[static_cast<size_t>(le)].resize(static_cast<size_t>(a.experts[static_cast<size_t>(le)].m) * C_);
+      peerToExpert(a, drecv.data(), le, dy[static_cast<size_t>(le)].data());
     }
   }
   for (int le = 0; le < epr; ++le) {
@@ -599,14 +599,7 @@ void CpuStage<T>::moeBackwardDispatch(const Layer& L, LayerActs& a, const T* dou
   }
   {
     ScopedSpan span(s_.recorder, "return_layout", attrs(Category::MoePermute, L.index));
-    for (int le = 0; le < epr; ++le) {
-      size_t row = 0;
-      for (int p = 0; p < peers; ++p) {
-        const size_t n = static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr + le)]);
-        std::copy_n(dxg[static_cast<size_t>(le)].data() + row * C_, n * C_, drecv.data() + blockOffset(p, le) * C_);
-        row += n;
-      }
-    }
+    for (int le = 0; le < epr; ++le) expertToPeer(a, dxg[static_cast<size_t>(le)].data(), le, drecv.data());
   }
   std::vector<T> dreturned(a.returned.size());
   s_.dp->allToAll(drecv.data(), recv_elems.data(), dreturned.data(), send_elems.data(),

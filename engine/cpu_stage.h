@@ -95,6 +95,11 @@ class CpuStage final : public StageExecutor {
   void moeBackwardLocal(const Layer& layer, LayerActs& a, const T* dout, T* dm, T* dprobs);
   void moeForwardDispatch(const Layer& layer, LayerActs& a, T* moe_out);
   void moeBackwardDispatch(const Layer& layer, LayerActs& a, const T* dout, T* dm, T* dprobs);
+  // DPMoE: elements per peer of the dispatch (send) and of what arrives (recv); returns the rows that arrive.
+  size_t peerElements(const LayerActs& a, std::vector<size_t>& send, std::vector<size_t>& recv) const;
+  // Local expert le's rows between the arrival layout [peer][local expert][row] and its own contiguous rows.
+  void peerToExpert(const LayerActs& a, const T* peer_rows, int le, T* expert_rows) const;
+  void expertToPeer(const LayerActs& a, const T* expert_rows, int le, T* peer_rows) const;
   void expertForward(const Expert& e, ExpertActs& x);
   void expertBackward(const Expert& e, ExpertActs& x, const T* dy, T* dx);
 

@@ -5,16 +5,10 @@
 #include <sstream>
 
 #include "engine/engine_error.h"
+#include "engine/random.h"
 
 namespace moescope::engine {
 namespace {
-
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 bool endsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -128,7 +122,7 @@ TokenData TokenData::load(const Config& config) {
   data.vocab_ = static_cast<uint32_t>(V);
   if (path == "random") {
     data.random_ = true;
-    data.random_key_ = mix(static_cast<uint64_t>(config.train.seed) ^ 0x7261'6e64'6f6dull);
+    data.random_key_ = splitmix64(static_cast<uint64_t>(config.train.seed) ^ 0x7261'6e64'6f6dull);
     data.count_ = (int64_t{1} << 20) * T + 1;
     return data;
   }
@@ -157,7 +151,7 @@ TokenData TokenData::load(const Config& config) {
 }
 
 uint32_t TokenData::token(int64_t i) const {
-  if (random_) return static_cast<uint32_t>(mix(random_key_ ^ static_cast<uint64_t>(i)) % vocab_);
+  if (random_) return static_cast<uint32_t>(splitmix64(random_key_ ^ static_cast<uint64_t>(i)) % vocab_);
   return tokens_[static_cast<size_t>(i)];
 }
 

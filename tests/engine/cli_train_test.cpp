@@ -81,6 +81,22 @@ lr = 1e-2
     s << in.rdbuf();
     return s.str();
   }
+  // Starts moescope-cli in the test's folder with stderr to err.log; returns its process id.
+  pid_t spawn(const std::string& args) {
+    const std::string cmd = "cd '" + dir_.string() + "' && exec '" + kCli + "' " + args + " 2> err.log";
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  }
+  // Waits until err.log holds `text` (at most timeout_ms).
+  void waitForOutput(const std::string& text, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms && read("err.log").find(text) == std::string::npos; waited += 10) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   std::set<std::string> files() const {
     std::set<std::string> names;
     for (const auto& e : fs::directory_iterator(dir_)) names.insert(e.path().filename().string());
@@ -233,19 +249,10 @@ namespace {
 // Ctrl-C: the run stops between micro-batches, its run file marked cancelled, no metrics or checkpoint
 // left behind under their final names.
 TEST_F(CliTrain, InterruptCancelsTheRun) {
-  const std::string cmd = "cd '" + dir_.string() + "' && exec '" + kCli +
-                          "' train --config tiny.toml --steps 1000000 --data random --out run.moescope "
-                          "--metrics m.jsonl --save ck.safetensors 2> err.log";
-  const pid_t pid = fork();
+  const pid_t pid = spawn("train --config tiny.toml --steps 1000000 --data random --out run.moescope "
+                          "--metrics m.jsonl --save ck.safetensors");
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // Wait for a few steps, then interrupt.
-  for (int i = 0; i < 200 && read("err.log").find("step 3/") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  waitForOutput("step 3/", 10000);  // a few steps, then interrupt
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -263,18 +270,9 @@ TEST_F(CliTrain, InterruptCancelsTheRun) {
 // the run file marked failed and the error kept in it.
 TEST_F(CliTrain, FailureDuringTheRunMarksTheRunFileFailed) {
   fs::create_directories(dir_ / "sub");
-  const std::string cmd = "cd '" + dir_.string() + "' && exec '" + kCli +
-                          "' train --config tiny.toml --steps 400 --data random --out run.moescope "
-                          "--save sub/ck.safetensors 2> err.log";
-  const pid_t pid = fork();
+  const pid_t pid = spawn("train --config tiny.toml --steps 400 --data random --out run.moescope --save sub/ck.safetensors");
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  for (int i = 0; i < 400 && read("err.log").find("step 2/") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  waitForOutput("step 2/", 4000);
   fs::remove_all(dir_ / "sub");
   int status = 0;
   waitpid(pid, &status, 0);

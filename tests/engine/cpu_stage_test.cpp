@@ -36,6 +36,16 @@ struct SingleRank {
     for (int m = 0; m < config.parallel.microbatches; ++m) stage->backward(m);
     return stage->reduceGradients().loss;
   }
+  // The central difference (L(v + h) - L(v - h)) / 2h of the loss in one parameter element v.
+  double centralDifference(double& v, double h) {
+    const double saved = v;
+    v = saved + h;
+    const double up = lossAndGradients();
+    v = saved - h;
+    const double down = lossAndGradients();
+    v = saved;
+    return (up - down) / (2 * h);
+  }
   Config config;
   Layout layout;
   TokenData data;
@@ -92,13 +102,7 @@ TEST(CpuStage, GradientsMatchFiniteDifferencesForEveryParameterKind) {
     const size_t n = p.value.size();
     for (size_t k = 0; k < 5; ++k) {
       const size_t idx = (k * 7919 + 13) % n;
-      const double saved = p.value[idx];
-      p.value[idx] = saved + h;
-      const double up = rank.lossAndGradients();
-      p.value[idx] = saved - h;
-      const double down = rank.lossAndGradients();
-      p.value[idx] = saved;
-      const double fd = (up - down) / (2 * h);
+      const double fd = rank.centralDifference(p.value[idx], h);
       const double an = analytic[p.name][idx];
       // Central differences in double: truncation O(h^2) ~ 1e-10 relative, rounding ~1e-16 / h ~ 1e-11.
       EXPECT_NEAR(an, fd, 1e-7 + 1e-5 * std::abs(fd)) << p.name << "[" << idx << "]";
@@ -125,13 +129,7 @@ TEST(CpuStage, GradientsMatchFiniteDifferencesWithCapacityDrops) {
     if (p.name.find("h.1.") != 0) continue;
     const std::vector<double> an = p.grad;
     const size_t idx = p.value.size() / 2;
-    const double saved = p.value[idx];
-    p.value[idx] = saved + h;
-    const double up = rank.lossAndGradients();
-    p.value[idx] = saved - h;
-    const double down = rank.lossAndGradients();
-    p.value[idx] = saved;
-    EXPECT_NEAR(an[idx], (up - down) / (2 * h), 1e-7 + 1e-5 * std::abs(an[idx])) << p.name;
+    EXPECT_NEAR(an[idx], rank.centralDifference(p.value[idx], h), 1e-7 + 1e-5 * std::abs(an[idx])) << p.name;
   }
 }
 
