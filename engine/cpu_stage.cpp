@@ -154,7 +154,8 @@ void CpuStage<T>::beginStep(int step) {
   step_ = step;
   for (auto& p : params_) std::fill(p.grad.begin(), p.grad.end(), T(0));
   ce_sum_ = 0;
-  routing_.kept.assign(layers_.size() && E_ > 0 ? static_cast<size_t>(E_) : 0, 0);
+  const bool routes = std::any_of(layers_.begin(), layers_.end(), [](const Layer& l) { return l.moe; });
+  routing_.kept.assign(routes ? static_cast<size_t>(E_) : 0, 0);
   routing_.dropped = 0;
   aux_sum_ = 0;
 }
