@@ -1,6 +1,7 @@
 #include "ui/label_cache.h"
 
 #include <QFontMetricsF>
+#include <QLocale>
 
 namespace moescope::ui {
 namespace {
@@ -28,7 +29,8 @@ QStaticText prepared(const QString& s, const QFont& font) {
 BoxLabelTexts boxLabelTexts(const storage::Trace& trace, const DrawItem& item) {
   if (item.kind == DrawKind::Folded) {
     // A count, worded so that it never reads as a micro-batch number.
-    return {QStringLiteral("%1 spans").arg(item.count), QStringLiteral("×%1").arg(item.count)};
+    const QString n = QLocale(QLocale::English).toString(static_cast<qulonglong>(item.count));  // 34,131
+    return {n + QStringLiteral(" spans"), QStringLiteral("×") + n};
   }
   QString mb;
   if (item.microbatch >= 0) {

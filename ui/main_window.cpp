@@ -64,7 +64,7 @@ void MainWindow::createMenus() {
   view->addAction(tr("&Fit All"), QKeySequence(Qt::CTRL | Qt::Key_0), this,
                   withTimeline([](TimelineWidget* t) { t->fitAll(); }));
   view->addAction(tr("Fit to &Step"), QKeySequence(Qt::CTRL | Qt::Key_T), this, &MainWindow::fitStep);
-  view->addAction(tr("&Go to Step..."), QKeySequence(Qt::CTRL | Qt::Key_G), this, &MainWindow::goToStep);
+  view->addAction(tr("&Go to Step..."), QKeySequence(Qt::CTRL | Qt::Key_J), this, &MainWindow::goToStep);
   view->addSeparator();
   view->addAction(tr("&Find..."), QKeySequence::Find, this, [this] {
     if (RunView* run = currentRun()) run->focusSearch();
@@ -219,7 +219,7 @@ void MainWindow::showKeys() {
          "<tr><td><b>Double-click</b></td><td>zoom to a span</td></tr>"
          "<tr><td><b>Backspace, Ctrl+Z</b></td><td>undo zoom</td></tr>"
          "<tr><td><b>Ctrl+0</b></td><td>fit all</td></tr>"
-         "<tr><td><b>Ctrl+T / Ctrl+G</b></td><td>fit to the step in view / go to step N</td></tr>"
+         "<tr><td><b>Ctrl+T / Ctrl+J</b></td><td>fit to the step in view / go to (jump to) step N</td></tr>"
          "<tr><td><b>Click</b></td><td>select a span; on a rank's header: collapse or expand it</td></tr>"
          "<tr><td><b>Ctrl+F, F3, Shift+F3</b></td><td>search by name, next, previous</td></tr>"
          "</table>"));

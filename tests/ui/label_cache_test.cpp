@@ -35,6 +35,8 @@ class LabelCacheTest : public QObject {
     folded.count = 120;
     QCOMPARE(boxLabelTexts(trace_, folded).full, QString("120 spans"));
     QCOMPARE(boxLabelTexts(trace_, folded).brief, QString::fromUtf8("×120"));
+    folded.count = 34131;
+    QCOMPARE(boxLabelTexts(trace_, folded).full, QString("34,131 spans"));
   }
 
   void measuredOnceAndReused() {
