@@ -108,10 +108,11 @@ void buildRow(const storage::SpanColumns& c, int row, int32_t track, const TimeM
       ++i;
       continue;
     }
-    // A narrow span: fold it with the narrow spans that follow closely.
+    // A narrow span: fold it with the narrow spans that follow closely, up to the view's right edge
+    // (past it, nothing is drawn, and a gapless track would be walked to its end).
     int64_t foldEnd = e;
     size_t k = i + 1;
-    while (k < n) {
+    while (k < n && foldEnd < t1) {
       size_t k2 = gallopToStart(c, foldEnd + minNs, k, n);
       ++out.stats.searches;
       if (k2 > k && c.durationAt(k2 - 1) >= minNs) --k2;  // a wide span ends the block

@@ -115,6 +115,24 @@ class DrawListTest : public QObject {
         qPrintable(QString("visited %1, searches %2").arg(list.stats.spansVisited).arg(list.stats.searches)));
   }
 
+  void aFoldStopsAtTheRightEdge() {
+    // A gapless track of a million 1 µs spans, its first 10 ms at 10 µs per pixel: every span folds,
+    // and the fold must not run on to the track's end.
+    storage::Trace trace = test::makeTrace(1, {});
+    for (int i = 0; i < 1'000'000; ++i) {
+      storage::SpanRecord s;
+      s.start = int64_t(i) * 1000;
+      s.end = s.start + 1000;
+      storage::addSpan(trace, s);
+    }
+    storage::finishTrace(trace);
+    const auto layout = layoutTimeline(trace, {});
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 10'000'000}, 1000});
+    QCOMPARE(list.itemsOfRow(1).size(), size_t(1));
+    QVERIFY(list.itemsOfRow(1)[0].count <= 10'100u);
+    QVERIFY2(list.stats.searches < 2000, qPrintable(QString::number(list.stats.searches)));
+  }
+
   void visibleRangeOnly() {
     const auto trace = denseThenSparse();
     const auto layout = layoutTimeline(trace, {});
