@@ -287,6 +287,10 @@ void RunView::onSearchChanged(const QString& text) {
 }
 
 void RunView::findNext(bool forward) {
+  if (searchEdit_->text().isEmpty()) {
+    focusSearch();  // nothing to look for yet: type it first
+    return;
+  }
   if (search_.query() != searchEdit_->text().toStdString()) onSearchChanged(searchEdit_->text());
   const auto from = timeline_->selected().value_or(SpanRef{});
   if (auto hit = search_.next(trace_, from, forward)) {
