@@ -1,8 +1,10 @@
 // A run's view: it shows a running run growing on refresh, a large run's first step before the rest,
-// and the stages' bubble shares.
+// the stages' bubble shares; search selects spans and the side panel shows them.
 #include "ui/run_view.h"
 
+#include <QLineEdit>
 #include <QSignalSpy>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <memory>
@@ -29,6 +31,36 @@ class RunViewTest : public QObject {
     QVERIFY2(view.bubbleText().startsWith(QStringLiteral("bubbles: stage 0 ")),
              qPrintable(view.bubbleText()));
     QVERIFY(view.bubbleText().contains(QStringLiteral("stage 1 50%")));
+  }
+
+  void searchSelectsAndTheSidePanelShowsTheSpan() {
+    const QString path = dir_.filePath(QStringLiteral("search.moescope"));
+    // Names: "span" (0), "attention" (1), "tp_allreduce" (2); the all-reduce is the second span.
+    auto trace = test::makeTrace(1, {});
+    for (uint32_t name : {1u, 2u, 1u}) {
+      storage::SpanRecord s;
+      s.start = trace.spans[0].size() * 1000;
+      s.end = s.start + 500;
+      s.name = name;
+      s.category = name == 2 ? Category::CommTpAllreduce : Category::ComputeAttention;
+      storage::addSpan(trace, s);
+    }
+    storage::finishTrace(trace);
+    test::writeRun(path.toStdString(), trace);
+    RunView view(path);
+    auto* edit = view.findChild<QLineEdit*>();
+    QVERIFY(edit);
+    edit->setText(QStringLiteral("allreduce"));
+    view.findNext(true);
+    QCOMPARE(view.timeline()->selected(), std::optional<SpanRef>(SpanRef{0, 1}));
+    auto* details = view.findChild<QTableView*>();
+    QVERIFY(details && details->model()->rowCount() > 0);
+    QCOMPARE(details->model()->index(0, 1).data().toString(), QString("tp_allreduce"));
+    edit->setText(QStringLiteral("attention"));
+    view.findNext(true);  // from the selection on: the third span
+    QCOMPARE(view.timeline()->selected(), std::optional<SpanRef>(SpanRef{0, 2}));
+    view.findNext(false);
+    QCOMPARE(view.timeline()->selected(), std::optional<SpanRef>(SpanRef{0, 0}));
   }
 
   void missingFileThrows() {
