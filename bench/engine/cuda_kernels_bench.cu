@@ -19,6 +19,7 @@
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/attention.h"
+#include "engine/cuda/attention_cublas.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/elementwise.h"
@@ -222,6 +223,13 @@ void benchAll(Bench& bench, Arena& arena, cudaStream_t s) {
               [&] { mc::attentionForward(out, lse, qkv, kBatch, kSeq, kHeads, D, s); });
     bench.run("attentionBackward", "B16 T1024 H16 D128", 2.5 * flops, 0,
               [&] { mc::attentionBackward(dqkv, dout, qkv, out, lse, work, kBatch, kSeq, kHeads, D, s); });
+    // the engine's attention: cuBLASLt products over the full T×T square (rate counted causal, as above)
+    T* probs = arena.alloc<T>(size_t(kBatch) * kHeads * kSeq * kSeq);
+    auto* ws = arena.alloc<unsigned char>(mc::attentionCublasWorkspaceBytes(kBatch, kSeq, kHeads, D, sizeof(T)));
+    bench.run("attentionCublasForward", "B16 T1024 H16 D128", flops, 0,
+              [&] { mc::attentionCublasForward(lt, out, probs, qkv, ws, kBatch, kSeq, kHeads, D, s); });
+    bench.run("attentionCublasBackward", "B16 T1024 H16 D128", 2.5 * flops, 0,
+              [&] { mc::attentionCublasBackward(lt, dqkv, dout, qkv, probs, ws, kBatch, kSeq, kHeads, D, s); });
   }
 
   // GELU
@@ -289,6 +297,11 @@ void benchAll(Bench& bench, Arena& arena, cudaStream_t s) {
               [&] { mc::crossEntropyForward(losses, logits, targets, kTokens, kVocab, s); });
     bench.run("crossEntropyBackward", "16384x50304", 0, 4 * N * V * e, [&] {
       mc::crossEntropyBackward(dlogits, logits, targets, 1.0f / kTokens, kTokens, kVocab, s);
+    });
+    // the engine's: loss and gradient in one kernel, the gradient over the logits (here over dlogits,
+    // which the calls keep rewriting with values of the same size)
+    bench.run("crossEntropyForwardBackward", "16384x50304", 0, 3 * N * V * e, [&] {
+      mc::crossEntropyForwardBackward(losses, dlogits, targets, 1.0f / kTokens, kTokens, kVocab, s);
     });
   }
 }

@@ -20,4 +20,11 @@ template <typename T>
 void crossEntropyBackward(T* dlogits, const T* logits, const int32_t* targets, float scale, int n, int V,
                           cudaStream_t stream);
 
+// Both at once, for a last pipeline stage that needs the gradient anyway: losses [n] overwritten as by
+// crossEntropyForward, and logits [n,V] overwritten with scale · (softmax − onehot) (the gradient, not
+// accumulated). One read fewer than the two passes, and no separate gradient buffer.
+template <typename T>
+void crossEntropyForwardBackward(float* losses, T* logits, const int32_t* targets, float scale, int n, int V,
+                                 cudaStream_t stream);
+
 }  // namespace moescope::engine::cuda

@@ -221,7 +221,7 @@ class CudaStage final : public StageExecutor {
   std::vector<MicroActs> acts_;
 
   // Scratch shared by the micro-batches.
-  DeviceArray<T> y_, z_, dm_, dln1_, dlnf_, dout_, dqkv_, dact_, dpre_, dlogits_, drouter_t_, dyg_, dxg_;
+  DeviceArray<T> y_, z_, dm_, dln1_, dlnf_, dout_, dqkv_, dact_, dpre_, drouter_t_, dyg_, dxg_;
   DeviceArray<T> send_, recv_, dsend_, drecv_, dreturned_;
   DeviceArray<float> dprobs_, drouter_, coef_;
   DeviceArray<unsigned char> att_ws_;  // attention workspace
@@ -359,7 +359,6 @@ CudaStage<T>::CudaStage(const RankSetup& setup, int device) : s_(setup), c_(*set
   sums_.reserve(3);
   if (last_) {
     dlnf_.reserve(NC);
-    dlogits_.reserve(static_cast<size_t>(N_) * V_);
   }
   if (E_ > 0) {
     dprobs_.reserve(NE);
@@ -539,7 +538,10 @@ void CudaStage<T>::forward(int mb) {
                      a.lnf_rstd.reserve(static_cast<size_t>(N_)), x, w(lnf_w_), w(lnf_b_), N_, C_, stream_);
     linearForward<T>(*lt_, a.logits.reserve(static_cast<size_t>(N_) * V_), a.lnf.get(), w(lm_head_), nullptr, N_, C_,
                      V_, stream_);
-    crossEntropyForward(a.losses.reserve(static_cast<size_t>(N_)), a.logits.get(), a.targets.get(), N_, V_, stream_);
+    // The loss and, over the logits, their gradient (the backward pass starts from it).
+    const float scale = static_cast<float>(1.0 / static_cast<double>(c_.tokensPerStep()));
+    crossEntropyForwardBackward(a.losses.reserve(static_cast<size_t>(N_)), a.logits.get(), a.targets.get(), scale, N_,
+                                V_, stream_);
     if (s_.coord.tp == 0) accumulateSum(sums_.get() + 1, a.losses.get(), static_cast<size_t>(N_), stream_);
   } else {
     s_.pp->send(x, NC, commType<T>(), s_.coord.stage + 1, comm("send_activation", Category::CommPpSendrecv));
@@ -750,13 +752,9 @@ void CudaStage<T>::backward(int mb) {
   T* dx = a.dx.reserve(NC);
   if (last_) {
     auto sp = span("loss", Category::ComputeLoss);
-    const size_t NV = static_cast<size_t>(N_) * V_;
-    zeroN(dlogits_.get(), NV);
-    const float scale = static_cast<float>(1.0 / static_cast<double>(c_.tokensPerStep()));
-    crossEntropyBackward(dlogits_.get(), a.logits.get(), a.targets.get(), scale, N_, V_, stream_);
     zeroN(dlnf_.get(), NC);
-    linearBackward<T>(*lt_, dlnf_.get(), g(lm_head_), nullptr, dlogits_.get(), a.lnf.get(), w(lm_head_), N_, C_, V_,
-                      stream_);
+    const T* dlogits = a.logits.get();  // the forward pass left the gradient there
+    linearBackward<T>(*lt_, dlnf_.get(), g(lm_head_), nullptr, dlogits, a.lnf.get(), w(lm_head_), N_, C_, V_, stream_);
     zeroN(dx, NC);
     layerNormBackward(dx, g(lnf_w_), g(lnf_b_), dlnf_.get(), a.out, w(lnf_w_), a.lnf_mean.get(), a.lnf_rstd.get(), N_,
                       C_, stream_);
@@ -1011,7 +1009,7 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   if (last) per_mb += N * C + N * m.vocab_size;
   const int64_t square = c.microbatchSize() * (m.n_heads / tp) * m.seq_len * m.seq_len;  // attention workspace
   int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C + 7 * N * C / tp + square * 3;
-  if (last) scratch += N * m.vocab_size + N * C;
+  if (last) scratch += N * C;
   est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;
   return est;
 }
