@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, kCategoryCount> kCategoryNames = {
 // Tableau-10 based, chosen so compute (blues, greens), MoE work (oranges), communication (reds,
 // browns) and waiting (light grey) read apart at a glance.
 constexpr std::array<uint32_t, kCategoryCount> kCategoryColours = {
-    0xFF8C8C8C,  // compute.embed
+    0xFFA0CBE8,  // compute.embed
     0xFF4E79A7,  // compute.attention
     0xFF76B7B2,  // compute.ffn
     0xFFEDC948,  // compute.router
