@@ -2,7 +2,7 @@
 // --init checkpoint, output folders) before any file is created; bad input is exit 2 with one line.
 // A run that fails is exit 1 with its run file marked failed; Ctrl-C cancels between micro-batches
 // (exit 130, run file marked cancelled). Checkpoint and metrics are written to temporary names and
-// renamed when complete.
+// renamed when complete. --dry-run does every check of a run, prints "ok" and writes nothing.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -47,6 +47,7 @@ struct TrainArgs {
   std::string backend;  // "": cuda where a GPU is present, else cpu
   std::optional<int64_t> steps;
   std::optional<std::string> data, init, save, metrics, out;
+  bool dry_run = false;
 };
 
 // The folder a new file would go in must exist (checked before anything is written).
@@ -108,6 +109,10 @@ int runTrain(const TrainArgs& args) {
   } catch (const InputError& e) {
     std::fprintf(stderr, "moescope-cli train: %s\n", e.what());
     return 2;
+  }
+  if (args.dry_run) {
+    std::printf("ok\n");
+    return 0;
   }
 
   // 2. The run.
@@ -208,6 +213,8 @@ void registerTrain(CLI::App& cli, CommandAction& action) {
   cmd->add_option("--save", args->save, "write the weights to this safetensors checkpoint after the last step");
   cmd->add_option("--metrics", args->metrics, "write one JSON object per step to this file");
   cmd->add_option("--out", args->out, "the run file (SQLite trace)");
+  cmd->add_flag("--dry-run", args->dry_run,
+                "check config, layout, data, checkpoint and output folders as a run does; print ok, write nothing");
   cmd->callback([&action, args] { action = [args] { return runTrain(*args); }; });
 }
 
