@@ -81,3 +81,19 @@ awk -F, 'NR > 1 && $8 == "comm.tp_allreduce" && $10 >= 1 { print $6, $14 }' "$OU
 echo
 echo "Standalone NCCL all-reduce, same size:"
 "$BIN/nccl_allreduce_bench" --gpus 2 64 256
+
+# Where a step's time goes (BREAKDOWN=1): traced runs, rank 0's step 2 summed by category. Tracing waits
+# for the GPU at every span, so these are each part's GPU time without overlap, plus launch gaps.
+if [ "${BREAKDOWN:-0}" = 1 ]; then
+  for spec in "dense-1gpu --set model.n_experts=0 --set parallel.tp=1" "ppmoe-tp2"; do
+    read -r name args <<< "$spec"
+    # shellcheck disable=SC2086
+    "$BIN/moescope-cli" train --config "$CFG" --backend cuda --steps 3 --set trace.enabled=true $args \
+      --out "$OUTD/$name-traced.moescope" 2> "$OUTD/$name-traced.log" || tail -1 "$OUTD/$name-traced.log"
+    "$BIN/moescope-cli" export "$OUTD/$name-traced.moescope" --format csv -o "$OUTD/$name-traced.csv" > /dev/null
+    echo
+    echo "$name, rank 0, step 2 (traced), ms by category:"
+    awk -F, 'NR > 1 && $2 == 0 && $10 == 2 { d[$8] += $6; t += $6 } END { for (k in d) printf "  %-20s %8.2f\n", k, d[k] / 1e6; printf "  %-20s %8.2f\n", "total", t / 1e6 }' \
+      "$OUTD/$name-traced.csv" | sort -k2 -g -r
+  done
+fi

@@ -48,7 +48,11 @@ void permuteHeads(T* dst, const T* src, int B, int Tlen, int NH, int D, int ld, 
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
-// One warp per row q of S [rows, T] (fp32, scaled): P[q,k] = softmax over k <= q, 0 for k > q.
+// The longest row a warp keeps in registers (32 values a lane); longer rows are read again per pass.
+constexpr int kRegisterRow = 1024;
+
+// One warp per row q of S [rows, T] (fp32, scaled): P[q,k] = softmax over k <= q, 0 for k > q. A row of
+// at most kRegisterRow values is read once, into registers.
 template <typename T>
 __global__ void causalSoftmaxKernel(T* p, const float* s, size_t rows, int Tlen) {
   const size_t row = blockIdx.x * size_t{blockDim.x / 32} + threadIdx.x / 32;
@@ -57,6 +61,31 @@ __global__ void causalSoftmaxKernel(T* p, const float* s, size_t rows, int Tlen)
   const int q = static_cast<int>(row % Tlen);
   const float* in = s + row * Tlen;
   T* out = p + row * Tlen;
+  if (Tlen <= kRegisterRow) {
+    float v[kRegisterRow / 32];
+    float mx = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kRegisterRow / 32; ++i) {
+      const int k = lane + 32 * i;
+      v[i] = k <= q ? in[k] : -INFINITY;
+      mx = fmaxf(mx, v[i]);
+    }
+    mx = warpMax(mx);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kRegisterRow / 32; ++i) {
+      const int k = lane + 32 * i;
+      v[i] = k <= q ? expf(v[i] - mx) : 0.0f;
+      sum += v[i];
+    }
+    const float inv = 1.0f / warpSum(sum);
+#pragma unroll
+    for (int i = 0; i < kRegisterRow / 32; ++i) {
+      const int k = lane + 32 * i;
+      if (k < Tlen) out[k] = fromFloat<T>(v[i] * inv);
+    }
+    return;
+  }
   float mx = -INFINITY;
   for (int k = lane; k <= q; k += 32) mx = fmaxf(mx, in[k]);
   mx = warpMax(mx);
@@ -67,7 +96,8 @@ __global__ void causalSoftmaxKernel(T* p, const float* s, size_t rows, int Tlen)
   for (int k = lane; k < Tlen; k += 32) out[k] = fromFloat<T>(k <= q ? expf(in[k] - mx) * inv : 0.0f);
 }
 
-// One warp per row: dS = P ⊙ (dP − Σ_k dP·P), written over the whole row (0 where masked).
+// One warp per row: dS = P ⊙ (dP − Σ_k dP·P), written over the whole row (0 where masked); rows of at
+// most kRegisterRow values read once.
 template <typename T>
 __global__ void causalSoftmaxBackwardKernel(T* ds, const float* dp, const T* p, size_t rows, int Tlen) {
   const size_t row = blockIdx.x * size_t{blockDim.x / 32} + threadIdx.x / 32;
@@ -77,6 +107,24 @@ __global__ void causalSoftmaxBackwardKernel(T* ds, const float* dp, const T* p, 
   const float* g = dp + row * Tlen;
   const T* pr = p + row * Tlen;
   T* out = ds + row * Tlen;
+  if (Tlen <= kRegisterRow) {
+    float gv[kRegisterRow / 32], pv[kRegisterRow / 32];
+    float dot = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kRegisterRow / 32; ++i) {
+      const int k = lane + 32 * i;
+      gv[i] = k <= q ? g[k] : 0.0f;
+      pv[i] = k <= q ? toFloat(pr[k]) : 0.0f;
+      dot += gv[i] * pv[i];
+    }
+    dot = warpSum(dot);
+#pragma unroll
+    for (int i = 0; i < kRegisterRow / 32; ++i) {
+      const int k = lane + 32 * i;
+      if (k < Tlen) out[k] = fromFloat<T>(pv[i] * (gv[i] - dot));
+    }
+    return;
+  }
   float dot = 0.0f;
   for (int k = lane; k <= q; k += 32) dot += g[k] * toFloat(pr[k]);
   dot = warpSum(dot);

@@ -45,6 +45,7 @@ TYPED_TEST(CudaAttentionCublas, ForwardAndBackwardMatchTheCpuReference) {
   checkAttention<TypeParam>(2, 70, 2, 48);  // sizes that are no multiple of 8
   checkAttention<TypeParam>(1, 40, 1, 128);
   checkAttention<TypeParam>(1, 1, 2, 16);   // one position
+  checkAttention<TypeParam>(1, 1100, 1, 16);  // rows longer than a warp keeps in registers
 }
 
 }  // namespace
