@@ -1,0 +1,243 @@
+#include "storage/analysis_compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "storage/activity.h"
+#include "storage/analysis_bubbles.h"
+#include "storage/analysis_steps.h"
+#include "storage/text_writer.h"
+
+namespace moescope::storage {
+
+RunSummary summarizeRun(const Trace& trace) {
+  RunSummary s;
+  s.name = trace.run.name;
+  s.layout = trace.run.layout;
+  const std::vector<RankActivity> ranks = hostActivity(trace);
+  s.ranks = static_cast<int32_t>(ranks.size());
+  std::vector<StepTime> steps = stepTimes(stepExtents(ranks), trace.run, trace.steps);
+  if (steps.size() > 1) {
+    s.skipped_step = steps.front().step;
+    steps.erase(steps.begin());
+  }
+  const StepSummary summary = summarizeSteps(steps);
+  s.steps = summary.steps;
+  s.step_ns = summary.median_ns;
+  s.tokens_per_s = summary.tokens_per_s;
+  auto measured = [&](int32_t step) { return step != kNone && step != s.skipped_step; };
+
+  int64_t bubble = 0, extent = 0;
+  for (const StageStepBubble& b : bubbles(ranks, trace.run)) {
+    if (!measured(b.step)) continue;
+    bubble += b.bubble_ns;
+    extent += b.extent_ns;
+  }
+  s.bubble_share = extent > 0 ? static_cast<double>(bubble) / static_cast<double>(extent) : 0;
+
+  // A stage row is the mean over its ranks: weigh it back by its ranks to sum over every rank.
+  if (s.ranks > 0 && s.steps > 0) {
+    CategoryTimes total;
+    for (const StageStepBusy& b : busyByStageStep(ranks)) {
+      if (!measured(b.step)) continue;
+      for (size_t c = 0; c < total.ns.size(); ++c) total.ns[c] += b.busy.ns[c] * b.ranks;
+    }
+    const int64_t divisor = static_cast<int64_t>(s.ranks) * s.steps;
+    for (size_t c = 0; c < total.ns.size(); ++c) s.busy_per_step.ns[c] = total.ns[c] / divisor;
+  }
+  return s;
+}
+
+namespace {
+
+double ms(int64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+
+}  // namespace
+
+Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t topN, double minWeight) {
+  Comparison c;
+  c.runs.assign(runs.begin(), runs.end());
+  c.baseline = runs.empty() ? 0 : std::min(baseline, runs.size() - 1);
+  if (runs.empty()) return c;
+  const double baseStep = ms(runs[c.baseline].step_ns);
+
+  auto addRow = [&](std::string key, std::string label, CompareUnit unit, auto&& value) {
+    CompareRow row{std::move(key), std::move(label), unit, {}, {}, {}};
+    for (const RunSummary& r : runs) row.values.push_back(value(r));
+    const double base = row.values[c.baseline];
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const double v = row.values[i];
+      row.ratios.push_back(base != 0 ? v / base : 0);
+      double w = 0;
+      if (i != c.baseline) {
+        if (unit == CompareUnit::Milliseconds && row.key != "step_time")
+          w = baseStep > 0 ? std::fabs(v - base) / baseStep : 0;
+        else if (unit == CompareUnit::Share)
+          w = std::fabs(v - base);
+        else
+          w = base != 0 ? std::fabs(v / base - 1) : 0;
+      }
+      row.weights.push_back(w);
+    }
+    c.rows.push_back(std::move(row));
+  };
+  addRow("step_time", "step time (median)", CompareUnit::Milliseconds,
+         [](const RunSummary& r) { return ms(r.step_ns); });
+  addRow("tokens_per_s", "tokens/s", CompareUnit::TokensPerSecond,
+         [](const RunSummary& r) { return r.tokens_per_s; });
+  addRow("bubble_share", "bubble share", CompareUnit::Share, [](const RunSummary& r) { return r.bubble_share; });
+  for (int i = 0; i < kCategoryCount; ++i) {
+    const auto cat = static_cast<Category>(i);
+    const bool used = std::any_of(runs.begin(), runs.end(), [&](const RunSummary& r) { return r.busy_per_step[cat] != 0; });
+    if (!used) continue;
+    std::string name(categoryName(cat));
+    std::string label = name;
+    label.append(" per step");
+    addRow(name, std::move(label), CompareUnit::Milliseconds,
+           [cat](const RunSummary& r) { return ms(r.busy_per_step[cat]); });
+  }
+
+  for (size_t row = 0; row < c.rows.size(); ++row) {
+    for (size_t run = 0; run < runs.size(); ++run) {
+      const double w = c.rows[row].weights[run];
+      if (run != c.baseline && w >= minWeight) c.largest.push_back({row, run, w});
+    }
+  }
+  std::stable_sort(c.largest.begin(), c.largest.end(),
+                   [](const CompareDifference& a, const CompareDifference& b) { return a.weight > b.weight; });
+  if (c.largest.size() > topN) c.largest.resize(topN);
+  return c;
+}
+
+bool isLargestDifference(const Comparison& c, size_t row, size_t run) {
+  return std::any_of(c.largest.begin(), c.largest.end(),
+                     [&](const CompareDifference& d) { return d.row == row && d.run == run; });
+}
+
+namespace {
+
+std::string_view unitName(CompareUnit u) {
+  switch (u) {
+    case CompareUnit::Milliseconds: return "ms";
+    case CompareUnit::TokensPerSecond: return "tokens/s";
+    case CompareUnit::Share: return "share";
+  }
+  return "";
+}
+
+std::string format(const char* fmt, auto... args) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+std::string formatValue(CompareUnit u, double v) {
+  switch (u) {
+    case CompareUnit::Milliseconds: return format("%.3f ms", v);
+    case CompareUnit::TokensPerSecond: return format("%.0f tok/s", v);
+    case CompareUnit::Share: return format("%.1f%%", 100 * v);
+  }
+  return {};
+}
+
+std::string formatRatio(double ratio) {
+  return ratio != 0 ? format("x%.2f", ratio) : std::string("-");
+}
+
+}  // namespace
+
+nlohmann::json comparisonToJson(const Comparison& c) {
+  using nlohmann::json;
+  json j;
+  j["baseline"] = c.baseline;
+  j["runs"] = json::array();
+  for (const RunSummary& r : c.runs) {
+    json busy = json::object();
+    for (int i = 0; i < kCategoryCount; ++i) {
+      const auto cat = static_cast<Category>(i);
+      if (r.busy_per_step[cat] != 0) busy[std::string(categoryName(cat))] = r.busy_per_step[cat];
+    }
+    json run{{"name", r.name},           {"layout", r.layout},   {"ranks", r.ranks},
+             {"steps", r.steps},         {"step_ns", r.step_ns}, {"tokens_per_s", r.tokens_per_s},
+             {"bubble_share", r.bubble_share}, {"busy_ns_per_step", busy}};
+    if (r.skipped_step != kNone) run["skipped_step"] = r.skipped_step;
+    j["runs"].push_back(run);
+  }
+  j["rows"] = json::array();
+  for (const CompareRow& row : c.rows) {
+    j["rows"].push_back({{"key", row.key},
+                         {"label", row.label},
+                         {"unit", unitName(row.unit)},
+                         {"values", row.values},
+                         {"ratios", row.ratios},
+                         {"weights", row.weights}});
+  }
+  j["largest"] = json::array();
+  for (const CompareDifference& d : c.largest) {
+    j["largest"].push_back(
+        {{"key", c.rows[d.row].key}, {"run", c.runs[d.run].name}, {"run_index", d.run}, {"weight", d.weight}});
+  }
+  return j;
+}
+
+std::string comparisonToCsv(const Comparison& c) {
+  std::ostringstream s;
+  {
+    TextWriter w(s);
+    w.raw("key,label,unit");
+    for (const RunSummary& r : c.runs) w.put(',').csvField(r.name).put(',').csvField(r.name + " ratio");
+    w.put('\n');
+    for (const CompareRow& row : c.rows) {
+      w.csvField(row.key).put(',').csvField(row.label).put(',').csvField(unitName(row.unit));
+      for (size_t i = 0; i < row.values.size(); ++i) w.put(',').real(row.values[i]).put(',').real(row.ratios[i]);
+      w.put('\n');
+    }
+  }
+  return s.str();
+}
+
+std::string formatComparison(const Comparison& c) {
+  std::string out;
+  if (c.runs.empty()) return out;
+  out += format("baseline: %s\n", c.runs[c.baseline].name.c_str());
+  for (const RunSummary& r : c.runs) {
+    out += format("  %-20s %-6s %2d ranks, %d steps measured", r.name.c_str(), r.layout.c_str(), r.ranks, r.steps);
+    if (r.skipped_step != kNone) out += format(" (warm-up step %d left out)", r.skipped_step);
+    out += "\n";
+  }
+  out += "\n";
+  out += format("%-30s", "");
+  for (const RunSummary& r : c.runs) out += format(" %24s", r.name.substr(0, 24).c_str());
+  out += "\n";
+  for (size_t row = 0; row < c.rows.size(); ++row) {
+    const CompareRow& cr = c.rows[row];
+    out += format("%-30s", cr.label.c_str());
+    for (size_t run = 0; run < cr.values.size(); ++run) {
+      const std::string value = formatValue(cr.unit, cr.values[run]);
+      const std::string ratio = run != c.baseline ? formatRatio(cr.ratios[run]) : std::string();
+      out += format(" %24s", format("%s%s%s%s", isLargestDifference(c, row, run) ? "*" : "", value.c_str(),
+                                     ratio.empty() ? "" : " ", ratio.c_str())
+                                  .c_str());
+    }
+    out += "\n";
+  }
+  out += "\nratios to the baseline (x); time by category is per step on the mean rank\n";
+  if (!c.largest.empty()) {
+    out += "largest differences (*), as a share of the baseline's step time:\n";
+    for (const CompareDifference& d : c.largest) {
+      const CompareRow& cr = c.rows[d.row];
+      out += format("  %-28s %-20s %s against %s (%.1f%%)\n", cr.label.c_str(), c.runs[d.run].name.c_str(),
+                    formatValue(cr.unit, cr.values[d.run]).c_str(), formatValue(cr.unit, cr.values[c.baseline]).c_str(),
+                    100 * d.weight);
+    }
+  }
+  return out;
+}
+
+}  // namespace moescope::storage
