@@ -1,13 +1,14 @@
 // moescope: the desktop app. `moescope [RUN...]` opens runs in the main window (without a display,
 // it draws each run to pictures beside it instead, and says where they are);
-// `moescope --render OUT.png RUN [--size WxH] [--range T0:T1]` draws a run's timeline to a picture
-// without a display (on Qt's offscreen platform unless another one is chosen).
+// `moescope --render OUT.(png|svg) RUN... [--view timeline|breakdown|compare] [--size WxH]
+// [--range T0:T1]` draws a run's timeline, its breakdown, or several runs compared, to a picture
+// without a display (on Qt's offscreen platform unless another one is chosen); SVG when OUT ends in
+// .svg.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
-#include <QImageWriter>
 #include <QRegularExpression>
 #include <cstdio>
 #include <exception>
@@ -15,8 +16,14 @@
 #include <utility>
 #include <vector>
 
+#include "storage/activity.h"
+#include "storage/analysis_breakdown.h"
+#include "storage/analysis_compare.h"
 #include "storage/run_reader.h"
+#include "ui/breakdown_picture.h"
+#include "ui/compare_picture.h"
 #include "ui/main_window.h"
+#include "ui/picture_export.h"
 #include "ui/span_access.h"
 #include "ui/time_format.h"
 #include "ui/timeline_render.h"
@@ -31,9 +38,17 @@ void addOptions(QCommandLineParser& parser) {
   parser.addHelpOption();
   parser.addVersionOption();
   parser.addOption({QStringLiteral("render"),
-                    QStringLiteral("Draw the timeline of RUN to OUT.png without a window, and exit."),
+                    QStringLiteral("Draw RUN (or the RUNs compared) to OUT.png, or OUT.svg, without a window, "
+                                   "and exit."),
                     QStringLiteral("OUT.png")});
-  parser.addOption({QStringLiteral("size"), QStringLiteral("Picture size for --render (default 1600x900)."),
+  parser.addOption({QStringLiteral("view"),
+                    QStringLiteral("What --render draws: timeline (default), breakdown (time by category per "
+                                   "stage and rank over the steps in --range, or all), compare (two or more "
+                                   "RUNs on one step-aligned axis, with the compare table)."),
+                    QStringLiteral("timeline|breakdown|compare"), QStringLiteral("timeline")});
+  parser.addOption({QStringLiteral("size"),
+                    QStringLiteral("Picture size for --render (default 1600x900; breakdown and compare: the "
+                                   "width, and as tall as they need)."),
                     QStringLiteral("WxH"), QStringLiteral("1600x900")});
   parser.addOption({QStringLiteral("range"),
                     QStringLiteral("Time range for --render, from the run's first span, e.g. 120ms:180ms or "
@@ -48,9 +63,27 @@ int fail(const QString& message) {
   return 1;
 }
 
+storage::Trace loadRun(const QString& path) {
+  return storage::RunReader::open(path.toStdString())->load();
+}
+
+int writeOut(const QString& out, QSize size, const ui::PaintFunction& paint, const QString& what) {
+  QString error;
+  if (!ui::writePicture(out, size, paint, &error)) return fail(QStringLiteral("cannot write %1: %2").arg(out, error));
+  std::printf("wrote %s (%dx%d, %s)\n", qPrintable(QFileInfo(out).absoluteFilePath()), size.width(), size.height(),
+              qPrintable(what));
+  return 0;
+}
+
 int render(const QCommandLineParser& parser) {
   const QStringList runs = parser.positionalArguments();
-  if (runs.size() != 1) return fail(QStringLiteral("--render takes exactly one RUN"));
+  const QString view = parser.value(QStringLiteral("view"));
+  if (view != QStringLiteral("timeline") && view != QStringLiteral("breakdown") && view != QStringLiteral("compare"))
+    return fail(QStringLiteral("--view wants timeline, breakdown or compare, got \"%1\"").arg(view));
+  if (view == QStringLiteral("compare") ? runs.size() < 2 : runs.size() != 1) {
+    return fail(view == QStringLiteral("compare") ? QStringLiteral("--view compare takes two or more RUNs")
+                                                  : QStringLiteral("--render takes exactly one RUN"));
+  }
   ui::RenderOptions options;
   const auto size =
       QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(QStringLiteral("size")));
@@ -68,23 +101,52 @@ int render(const QCommandLineParser& parser) {
                       .arg(parser.value(QStringLiteral("range"))));
     }
   }
-  storage::Trace trace;
+  std::vector<storage::Trace> traces;
   try {
-    trace = storage::RunReader::open(runs.front().toStdString())->load();
+    for (const QString& run : runs) traces.push_back(loadRun(run));
   } catch (const std::exception& e) {
     return fail(QString::fromUtf8(e.what()));
   }
+  const QString out = parser.value(QStringLiteral("render"));
+
+  if (view == QStringLiteral("compare")) {
+    std::vector<const storage::Trace*> pointers;
+    std::vector<storage::RunSummary> summaries;
+    for (const storage::Trace& t : traces) {
+      pointers.push_back(&t);
+      summaries.push_back(storage::summarizeRun(t));
+    }
+    const storage::Comparison comparison = storage::compareRuns(summaries);
+    ui::ComparePictureOptions co;
+    co.width = options.size.width();
+    const QSize pictureSize = ui::comparePictureSize(pointers, comparison, co);
+    return writeOut(out, pictureSize,
+                    [&](QPainter& p) { ui::paintCompare(p, pictureSize, pointers, comparison, co); },
+                    QStringLiteral("%1 runs compared").arg(traces.size()));
+  }
+
+  const storage::Trace& trace = traces.front();
   if (range) {
     const int64_t origin = ui::timelineExtent(trace).start;
     options.range = ui::TimeRange{origin + range->start, origin + range->end};
   }
-  const QImage image = ui::renderTimeline(trace, options);
-  const QString out = parser.value(QStringLiteral("render"));
-  QImageWriter writer(out);
-  if (!writer.write(image)) return fail(QStringLiteral("cannot write %1: %2").arg(out, writer.errorString()));
-  std::printf("wrote %s (%dx%d, %zu spans)\n", qPrintable(QFileInfo(out).absoluteFilePath()), image.width(),
-              image.height(), trace.spanCount());
-  return 0;
+  if (view == QStringLiteral("breakdown")) {
+    const auto activity = storage::hostActivity(trace);
+    std::vector<int32_t> steps;
+    if (options.range)
+      steps = storage::stepsIntersecting(storage::stepExtents(activity), options.range->start, options.range->end);
+    const storage::Breakdown breakdown = storage::breakdownOfSteps(activity, steps);
+    const QSize pictureSize = ui::breakdownPictureSize(breakdown, options.size.width());
+    const QString title = QStringLiteral("%1 · %2")
+                              .arg(QString::fromStdString(trace.run.name), ui::stepsText(breakdown.steps));
+    return writeOut(out, pictureSize,
+                    [&](QPainter& p) {
+                      ui::paintBreakdown(p, pictureSize, breakdown, ui::BreakdownUnit::Time, title);
+                    },
+                    QStringLiteral("breakdown of %1").arg(ui::stepsText(breakdown.steps)));
+  }
+  return writeOut(out, options.size, [&](QPainter& p) { ui::paintTimelinePicture(p, trace, options); },
+                  QStringLiteral("%1 spans").arg(trace.spanCount()));
 }
 
 // Whether a window can be shown: a platform was chosen, or an X11 or Wayland display is there.

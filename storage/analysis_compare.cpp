@@ -146,8 +146,9 @@ std::string formatValue(CompareUnit u, double v) {
   return {};
 }
 
-std::string formatRatio(double ratio) {
-  return ratio != 0 ? format("x%.2f", ratio) : std::string("-");
+// "-" where the baseline's value is 0: no ratio.
+std::string formatRatio(double ratio, double base) {
+  return base != 0 ? format("x%.2f", ratio) : std::string("-");
 }
 
 }  // namespace
@@ -220,7 +221,7 @@ std::string formatComparison(const Comparison& c) {
     out += format("%-30s", cr.label.c_str());
     for (size_t run = 0; run < cr.values.size(); ++run) {
       const std::string value = formatValue(cr.unit, cr.values[run]);
-      const std::string ratio = run != c.baseline ? formatRatio(cr.ratios[run]) : std::string();
+      const std::string ratio = run != c.baseline ? formatRatio(cr.ratios[run], cr.values[c.baseline]) : std::string();
       out += format(" %24s", format("%s%s%s%s", isLargestDifference(c, row, run) ? "*" : "", value.c_str(),
                                      ratio.empty() ? "" : " ", ratio.c_str())
                                   .c_str());
@@ -229,7 +230,7 @@ std::string formatComparison(const Comparison& c) {
   }
   out += "\nratios to the baseline (x); time by category is per step on the mean rank\n";
   if (!c.largest.empty()) {
-    out += "largest differences (*), as a share of the baseline's step time:\n";
+    out += "largest differences (*), by the change against the baseline (times: against its step time):\n";
     for (const CompareDifference& d : c.largest) {
       const CompareRow& cr = c.rows[d.row];
       out += format("  %-28s %-20s %s against %s (%.1f%%)\n", cr.label.c_str(), c.runs[d.run].name.c_str(),

@@ -34,21 +34,30 @@ std::optional<TimeRange> middleSteps(const storage::Trace& trace, int count) {
   return TimeRange{r.start - margin, r.end + margin};
 }
 
-QImage renderTimeline(const storage::Trace& trace, const RenderOptions& options) {
-  QImage image(options.size, QImage::Format_ARGB32_Premultiplied);
-  const TimelineLayout layout = layoutTimeline(trace, {}, options.metrics);
+DrawList pictureDrawList(const storage::Trace& trace, const RenderOptions& options) {
+  const TimelineLayout layout = layoutTimeline(trace, options.collapsedRanks, options.metrics);
   const int legend = options.legend ? kLegendStripHeight : 0;
-  const TimeMapping mapping = renderMapping(trace, options);
-  const DrawList list =
-      buildDrawList(trace, layout, mapping, drawOptionsFor(layout, options.size, 0, legend));
+  DrawOptions drawOptions = drawOptionsFor(layout, options.size, 0, legend);
+  drawOptions.hidden = options.hidden;
+  return buildDrawList(trace, layout, renderMapping(trace, options), drawOptions);
+}
+
+void paintTimelinePicture(QPainter& p, const storage::Trace& trace, const RenderOptions& options) {
+  const TimelineLayout layout = layoutTimeline(trace, options.collapsedRanks, options.metrics);
+  const DrawList list = pictureDrawList(trace, options);
   PaintState state;
-  state.origin = timelineExtent(trace).start;
-  state.legendHeight = legend;
-  QPainter p(&image);
+  state.origin = options.origin ? *options.origin : timelineExtent(trace).start;
+  state.legendHeight = options.legend ? kLegendStripHeight : 0;
   QFont font = p.font();
   font.setPixelSize(11);
   p.setFont(font);
   paintTimeline(p, options.size, trace, layout, list, state);
+}
+
+QImage renderTimeline(const storage::Trace& trace, const RenderOptions& options) {
+  QImage image(options.size, QImage::Format_ARGB32_Premultiplied);
+  QPainter p(&image);
+  paintTimelinePicture(p, trace, options);
   return image;
 }
 

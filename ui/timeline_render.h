@@ -2,10 +2,15 @@
 #pragma once
 
 #include <QImage>
+#include <QPainter>
 #include <QSize>
+#include <bitset>
+#include <cstdint>
 #include <optional>
+#include <set>
 
 #include "storage/trace.h"
+#include "ui/draw_list.h"
 #include "ui/time_mapping.h"
 #include "ui/timeline_layout.h"
 
@@ -16,12 +21,20 @@ struct RenderOptions {
   std::optional<TimeRange> range;  // the time shown; the whole trace when not set
   bool legend = true;              // a legend strip along the bottom
   LayoutMetrics metrics;
+  std::optional<int64_t> origin;   // time 0 of the ruler; the run's first span when not set
+  std::set<int32_t> collapsedRanks;
+  std::bitset<storage::kCategoryCount> hidden;  // categories left out
 };
 
 inline constexpr int kLegendStripHeight = 26;
 
 // Needs a QGuiApplication (fonts); works on the offscreen platform.
 QImage renderTimeline(const storage::Trace& trace, const RenderOptions& options);
+// The same picture on any paint device (an SVG generator, a band of a larger picture), from (0, 0)
+// over options.size; sets the painter's font.
+void paintTimelinePicture(QPainter& p, const storage::Trace& trace, const RenderOptions& options);
+// The draw list the picture paints (for tests: what one picture holds).
+DrawList pictureDrawList(const storage::Trace& trace, const RenderOptions& options);
 
 // The mapping a picture of this size shows for the trace (the same one renderTimeline uses).
 TimeMapping renderMapping(const storage::Trace& trace, const RenderOptions& options);

@@ -1,0 +1,189 @@
+#include "ui/compare_picture.h"
+
+#include <QFontMetrics>
+#include <algorithm>
+#include <bitset>
+
+#include "storage/activity.h"
+#include "storage/analysis_steps.h"
+#include "ui/compare_table_model.h"
+#include "ui/span_access.h"
+#include "ui/timeline_painter.h"
+#include "ui/timeline_palette.h"
+#include "ui/timeline_render.h"
+
+namespace moescope::ui {
+namespace {
+
+constexpr int kBandHeader = 26, kTableRow = 22, kGap = 8;
+
+std::vector<TimeRange> stepRanges(const storage::Trace& trace) {
+  std::vector<TimeRange> out;
+  for (const auto& s : trace.steps) {
+    if (s.end_ns > s.start_ns) out.push_back({s.start_ns, s.end_ns});
+  }
+  if (out.empty()) {
+    for (const auto& e : storage::stepExtents(storage::hostActivity(trace))) out.push_back({e.start, e.end});
+  }
+  return out;
+}
+
+int bandHeight(const storage::Trace& trace, const ComparePictureOptions& o) {
+  return kBandHeader + layoutTimeline(trace, {}, o.metrics).height + kGap;
+}
+
+int tableHeight(const storage::Comparison& c, const ComparePictureOptions& o) {
+  return o.table ? kTableRow * (2 + static_cast<int>(c.rows.size())) + 2 * kTableRow : 0;
+}
+
+}  // namespace
+
+std::vector<AlignedWindow> alignedWindows(std::span<const storage::Trace* const> traces, int steps) {
+  std::vector<AlignedWindow> out;
+  int64_t duration = 0;
+  std::vector<std::vector<TimeRange>> ranges;
+  for (const storage::Trace* t : traces) {
+    ranges.push_back(stepRanges(*t));
+    const auto& r = ranges.back();
+    AlignedWindow w;
+    if (r.empty()) {
+      const TimeRange e = timelineExtent(*t);
+      w.stepStart = e.start;
+      duration = std::max(duration, e.duration());
+    } else {
+      // The middle of the measured steps (the first is warm-up when there are several).
+      const size_t first = r.size() > 1 ? 1 : 0;
+      const size_t n = static_cast<size_t>(std::max(steps, 1));
+      const size_t at = std::min(first + (r.size() - first - 1) / 2, r.size() - std::min(n, r.size() - first));
+      const size_t last = std::min(at + n, r.size()) - 1;
+      w.step = t->steps.empty() ? -1 : t->steps[std::min(at, t->steps.size() - 1)].step;
+      w.stepStart = r[at].start;
+      duration = std::max(duration, r[last].end - r[at].start);
+    }
+    out.push_back(w);
+  }
+  if (duration <= 0) duration = 1;
+  const int64_t lead = duration / 100;
+  for (AlignedWindow& w : out) w.range = {w.stepStart - lead, w.stepStart + duration + 2 * lead};
+  return out;
+}
+
+QSize comparePictureSize(std::span<const storage::Trace* const> traces, const storage::Comparison& comparison,
+                         const ComparePictureOptions& options) {
+  int h = 0;
+  for (const storage::Trace* t : traces) h += bandHeight(*t, options);
+  return {options.width, h + kLegendStripHeight + tableHeight(comparison, options) + 4};
+}
+
+void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const> traces,
+                  const storage::Comparison& comparison, const ComparePictureOptions& options) {
+  QFont font = p.font();
+  font.setPixelSize(11);
+  p.setFont(font);
+  QFont bold = font;
+  bold.setBold(true);
+  QFont header = bold;
+  header.setPixelSize(13);
+  p.fillRect(QRect(QPoint(0, 0), size), palette::kBackground);
+  const std::vector<AlignedWindow> windows = alignedWindows(traces, options.steps);
+
+  int y = 0;
+  std::bitset<storage::kCategoryCount> present;
+  bool folded = false;
+  for (size_t i = 0; i < traces.size(); ++i) {
+    const storage::Trace& trace = *traces[i];
+    // The band's header: the run and its figures.
+    p.fillRect(QRect(0, y, size.width(), kBandHeader), QColor(0x2d, 0x33, 0x3d));
+    p.setPen(Qt::white);
+    p.setFont(header);
+    QString name = QString::fromStdString(trace.run.name);
+    if (i < comparison.runs.size() && i == comparison.baseline) name += QStringLiteral(" (baseline)");
+    p.drawText(QRect(10, y, size.width() - 20, kBandHeader), Qt::AlignLeft | Qt::AlignVCenter, name);
+    p.setFont(font);
+    QString figures = QStringLiteral("%1 · pp %2 × tp %3 × dp %4 · %5 micro-batches")
+                          .arg(QString::fromStdString(trace.run.layout))
+                          .arg(trace.run.pp)
+                          .arg(trace.run.tp)
+                          .arg(trace.run.dp)
+                          .arg(trace.run.microbatches);
+    if (i < comparison.runs.size()) {
+      const storage::RunSummary& s = comparison.runs[i];
+      figures += QStringLiteral(" · step %1 ms (median) · %2 tok/s · bubble %3%")
+                     .arg(static_cast<double>(s.step_ns) / 1e6, 0, 'f', 1)
+                     .arg(s.tokens_per_s, 0, 'f', 0)
+                     .arg(100 * s.bubble_share, 0, 'f', 1);
+    }
+    if (windows[i].step >= 0) figures += QStringLiteral(" · shown from the start of step %1").arg(windows[i].step);
+    p.drawText(QRect(10, y, size.width() - 20, kBandHeader), Qt::AlignRight | Qt::AlignVCenter, figures);
+    y += kBandHeader;
+
+    RenderOptions ro;
+    ro.metrics = options.metrics;
+    ro.legend = false;
+    ro.range = windows[i].range;
+    ro.origin = windows[i].stepStart;
+    const int h = layoutTimeline(trace, {}, options.metrics).height;
+    ro.size = QSize(size.width(), h);
+    p.save();
+    p.translate(0, y);
+    p.setClipRect(QRect(0, 0, size.width(), h));
+    paintTimelinePicture(p, trace, ro);
+    p.restore();
+    p.setFont(font);
+    for (const DrawItem& item : pictureDrawList(trace, ro).items) {
+      if (item.mixed)
+        folded = true;
+      else
+        present.set(static_cast<size_t>(item.category));
+    }
+    y += h + kGap;
+  }
+  paintLegendStrip(p, QRect(0, y, size.width(), kLegendStripHeight), present, folded);
+  y += kLegendStripHeight;
+  if (!options.table || comparison.runs.empty()) return;
+
+  // The table: a row per figure, a column per run.
+  y += kTableRow / 2;
+  const int labelW = 260;
+  const int colW = std::min(260, (size.width() - labelW - 20) / static_cast<int>(comparison.runs.size()));
+  p.setPen(palette::kLabelText);
+  p.setFont(bold);
+  p.drawText(QRect(10, y, labelW, kTableRow), Qt::AlignLeft | Qt::AlignVCenter, QStringLiteral("figure"));
+  for (size_t r = 0; r < comparison.runs.size(); ++r) {
+    QString name = QString::fromStdString(comparison.runs[r].name);
+    if (r == comparison.baseline) name += QStringLiteral(" (baseline)");
+    p.drawText(QRect(labelW + static_cast<int>(r) * colW, y, colW - 10, kTableRow), Qt::AlignRight | Qt::AlignVCenter,
+               name);
+  }
+  y += kTableRow;
+  p.setPen(palette::kGrid);
+  p.drawLine(10, y - 1, labelW + static_cast<int>(comparison.runs.size()) * colW, y - 1);
+  for (size_t row = 0; row < comparison.rows.size(); ++row) {
+    const storage::CompareRow& cr = comparison.rows[row];
+    if (row % 2 == 0)
+      p.fillRect(QRect(10, y, labelW - 10 + static_cast<int>(comparison.runs.size()) * colW, kTableRow),
+                 palette::kRowAlternate);
+    p.setPen(palette::kLabelText);
+    p.setFont(font);
+    p.drawText(QRect(14, y, labelW - 14, kTableRow), Qt::AlignLeft | Qt::AlignVCenter, QString::fromStdString(cr.label));
+    for (size_t r = 0; r < cr.values.size(); ++r) {
+      const QRect cell(labelW + static_cast<int>(r) * colW, y, colW - 4, kTableRow);
+      const bool largest = storage::isLargestDifference(comparison, row, r);
+      if (largest) p.fillRect(cell.adjusted(4, 1, 0, -1), QColor(0xff, 0xe0, 0x8a));
+      QString text = formatCompareValue(cr.unit, cr.values[r]);
+      if (r != comparison.baseline) text += QStringLiteral("  ") + formatRatio(cr.ratios[r], cr.values[comparison.baseline]);
+      p.setFont(largest ? bold : font);
+      p.setPen(palette::kLabelText);
+      p.drawText(cell.adjusted(0, 0, -6, 0), Qt::AlignRight | Qt::AlignVCenter, text);
+    }
+    y += kTableRow;
+  }
+  p.setFont(font);
+  p.setPen(palette::kLabelText);
+  p.drawText(QRect(10, y, size.width() - 20, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
+             QString::fromUtf8("Ratios (×) to the baseline; highlighted: the largest differences. Medians and "
+                               "means over the steps after the first (warm-up); time by category is per step on "
+                               "the mean rank."));
+}
+
+}  // namespace moescope::ui

@@ -1,0 +1,34 @@
+#include "ui/table_csv.h"
+
+namespace moescope::ui {
+namespace {
+
+QString field(QString s) {
+  if (!s.contains(QLatin1Char(',')) && !s.contains(QLatin1Char('"')) && !s.contains(QLatin1Char('\n')) &&
+      !s.contains(QLatin1Char('\r')))
+    return s;
+  s.replace(QStringLiteral("\""), QStringLiteral("\"\""));
+  return QLatin1Char('"') + s + QLatin1Char('"');
+}
+
+}  // namespace
+
+QString tableToCsv(const QAbstractItemModel& model) {
+  QString out;
+  const int columns = model.columnCount();
+  for (int c = 0; c < columns; ++c) {
+    if (c) out += QLatin1Char(',');
+    out += field(model.headerData(c, Qt::Horizontal).toString());
+  }
+  out += QLatin1Char('\n');
+  for (int r = 0; r < model.rowCount(); ++r) {
+    for (int c = 0; c < columns; ++c) {
+      if (c) out += QLatin1Char(',');
+      out += field(model.index(r, c).data().toString());
+    }
+    out += QLatin1Char('\n');
+  }
+  return out;
+}
+
+}  // namespace moescope::ui
