@@ -22,7 +22,7 @@ struct ComparePictureOptions {
   int width = 1800;
   int steps = 1;       // steps shown from the aligned one
   bool table = true;   // the compare table under the timelines
-  LayoutMetrics metrics{40, 20, 20, 3, 200};
+  LayoutMetrics metrics{40, 20, 20, 3, 250};
 };
 
 // The step each run is aligned at and the window it shows (see above). Runs without steps show
