@@ -37,44 +37,16 @@ CpuStage<T>::CpuStage(const RankSetup& setup) : s_(setup), c_(*setup.config) {
   dispatch_ = c_.dpmoe() && s_.layout->dp() > 1;
 
   // The rank's parameters, wired into the layer structures by role.
-  std::map<int, Layer> layers;
-  std::map<std::pair<int, int>, Expert> experts;
-  for (int li = s_.layout->firstLayer(rc.stage); li < s_.layout->lastLayer(rc.stage); ++li) {
-    layers[li].index = li;
-    layers[li].moe = m.isMoeLayer(li);
-  }
+  StageWiring<Layer, Expert, Param*> wiring(m, *s_.layout, rc.stage);
   for (const auto& sp : stageParameters(c_, *s_.layout, rc)) {
-    Param* p = addParam(sp.spec, sp.shard, sp.tp_unique, sp.dp_unique);
-    Layer* L = sp.layer >= 0 ? &layers[sp.layer] : nullptr;
-    Expert* x = sp.expert >= 0 ? &experts[{sp.layer, sp.expert}] : nullptr;
-    if (x) x->index = sp.expert;
-    switch (sp.role) {
-      case ParamRole::Wte: wte_ = p; break;
-      case ParamRole::Wpe: wpe_ = p; break;
-      case ParamRole::Ln1W: L->ln1_w = p; break;
-      case ParamRole::Ln1B: L->ln1_b = p; break;
-      case ParamRole::AttnW: L->attn_w = p; break;
-      case ParamRole::AttnB: L->attn_b = p; break;
-      case ParamRole::AttnProjW: L->proj_w = p; break;
-      case ParamRole::AttnProjB: L->proj_b = p; break;
-      case ParamRole::Ln2W: L->ln2_w = p; break;
-      case ParamRole::Ln2B: L->ln2_b = p; break;
-      case ParamRole::FcW: L->fc_w = p; break;
-      case ParamRole::FcB: L->fc_b = p; break;
-      case ParamRole::FcProjW: L->fcp_w = p; break;
-      case ParamRole::FcProjB: L->fcp_b = p; break;
-      case ParamRole::Router: L->router = p; break;
-      case ParamRole::ExpertFcW: x->fc_w = p; break;
-      case ParamRole::ExpertFcB: x->fc_b = p; break;
-      case ParamRole::ExpertProjW: x->proj_w = p; break;
-      case ParamRole::ExpertProjB: x->proj_b = p; break;
-      case ParamRole::LnfW: lnf_w_ = p; break;
-      case ParamRole::LnfB: lnf_b_ = p; break;
-      case ParamRole::LmHead: lm_head_ = p; break;
-    }
+    wiring.add(sp, addParam(sp.spec, sp.shard, sp.tp_unique, sp.dp_unique));
   }
-  for (auto& [key, x] : experts) layers[key.first].experts.push_back(x);
-  for (auto& [li, layer] : layers) layers_.push_back(std::move(layer));
+  wte_ = wiring.wte;
+  wpe_ = wiring.wpe;
+  lnf_w_ = wiring.lnf_w;
+  lnf_b_ = wiring.lnf_b;
+  lm_head_ = wiring.lm_head;
+  layers_ = wiring.finish();
   acts_.resize(static_cast<size_t>(c_.parallel.microbatches));
   for (auto& a : acts_) a.layers.resize(layers_.size());
 }

@@ -86,11 +86,13 @@ class DeviceArray {
 class GpuSpan {
  public:
   GpuSpan(tracer::TrackRecorder* recorder, cudaStream_t stream, std::string_view name, const tracer::SpanAttrs& attrs)
-      : recorder_(recorder), stream_(stream), name_(name), attrs_(attrs), start_(recorder ? tracer::nowNs() : 0) {}
+      : recorder_(recorder), stream_(stream), name_(name), attrs_(attrs), start_(recorder ? tracer::nowNs() : 0),
+        id_(recorder ? recorder->open(name, attrs.category) : 0) {}
   ~GpuSpan() {
     if (!recorder_) return;
+    recorder_->close();  // the GPU tracer ties the kernels launched since open() to this span
     cudaStreamSynchronize(stream_);
-    recorder_->record(name_, attrs_, start_, tracer::nowNs());
+    recorder_->record(name_, attrs_, start_, tracer::nowNs(), id_);
   }
   GpuSpan(const GpuSpan&) = delete;
   GpuSpan& operator=(const GpuSpan&) = delete;
@@ -101,6 +103,7 @@ class GpuSpan {
   std::string_view name_;
   tracer::SpanAttrs attrs_;
   int64_t start_;
+  uint64_t id_;
 };
 
 template <class T>
@@ -301,45 +304,14 @@ CudaStage<T>::CudaStage(const RankSetup& setup, int device) : s_(setup), c_(*set
     zeroN(copy_.get(), total_);
   }
 
-  std::map<int, Layer> layers;
-  std::map<std::pair<int, int>, Expert> experts;
-  for (int li = s_.layout->firstLayer(rc.stage); li < s_.layout->lastLayer(rc.stage); ++li) {
-    layers[li].index = li;
-    layers[li].moe = m.isMoeLayer(li);
-  }
-  for (const Param& param : params_) {
-    const Param* p = &param;
-    const StageParam& sp = p->sp;
-    Layer* L = sp.layer >= 0 ? &layers[sp.layer] : nullptr;
-    Expert* x = sp.expert >= 0 ? &experts[{sp.layer, sp.expert}] : nullptr;
-    if (x) x->index = sp.expert;
-    switch (sp.role) {
-      case ParamRole::Wte: wte_ = p; break;
-      case ParamRole::Wpe: wpe_ = p; break;
-      case ParamRole::Ln1W: L->ln1_w = p; break;
-      case ParamRole::Ln1B: L->ln1_b = p; break;
-      case ParamRole::AttnW: L->attn_w = p; break;
-      case ParamRole::AttnB: L->attn_b = p; break;
-      case ParamRole::AttnProjW: L->proj_w = p; break;
-      case ParamRole::AttnProjB: L->proj_b = p; break;
-      case ParamRole::Ln2W: L->ln2_w = p; break;
-      case ParamRole::Ln2B: L->ln2_b = p; break;
-      case ParamRole::FcW: L->fc_w = p; break;
-      case ParamRole::FcB: L->fc_b = p; break;
-      case ParamRole::FcProjW: L->fcp_w = p; break;
-      case ParamRole::FcProjB: L->fcp_b = p; break;
-      case ParamRole::Router: L->router = p; break;
-      case ParamRole::ExpertFcW: x->fc_w = p; break;
-      case ParamRole::ExpertFcB: x->fc_b = p; break;
-      case ParamRole::ExpertProjW: x->proj_w = p; break;
-      case ParamRole::ExpertProjB: x->proj_b = p; break;
-      case ParamRole::LnfW: lnf_w_ = p; break;
-      case ParamRole::LnfB: lnf_b_ = p; break;
-      case ParamRole::LmHead: lm_head_ = p; break;
-    }
-  }
-  for (auto& [key, x] : experts) layers[key.first].experts.push_back(x);
-  for (auto& [li, layer] : layers) layers_.push_back(std::move(layer));
+  StageWiring<Layer, Expert, const Param*> wiring(m, *s_.layout, rc.stage);
+  for (const Param& p : params_) wiring.add(p.sp, &p);
+  wte_ = wiring.wte;
+  wpe_ = wiring.wpe;
+  lnf_w_ = wiring.lnf_w;
+  lnf_b_ = wiring.lnf_b;
+  lm_head_ = wiring.lm_head;
+  layers_ = wiring.finish();
   acts_.resize(static_cast<size_t>(c_.parallel.microbatches));
   for (auto& a : acts_) a.layers.resize(layers_.size());
 
