@@ -1,14 +1,13 @@
 // moescope-cli export RUN --format chrome|csv -o FILE: Chrome Trace Event JSON (Perfetto UI,
 // chrome://tracing) or CSV of spans.
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 
 #include "app/cli_commands.h"
+#include "app/cli_common.h"
 #include "storage/export_chrome.h"
 #include "storage/export_csv.h"
-#include "storage/run_reader.h"
 
 namespace moescope::app {
 namespace {
@@ -20,25 +19,13 @@ struct ExportOptions {
 };
 
 int runExport(const ExportOptions& o) {
-  storage::Trace trace;
-  try {
-    trace = storage::RunReader::open(o.run)->load();
-  } catch (const storage::StorageError& e) {
-    std::fprintf(stderr, "moescope-cli export: %s\n", e.what());
-    return 2;
-  }
-  std::ofstream out(o.output, std::ios::binary | std::ios::trunc);
-  if (!out) {
-    std::fprintf(stderr, "moescope-cli export: %s: cannot write\n", o.output.c_str());
-    return 1;
-  }
-  const int64_t written =
-      o.format == "chrome" ? storage::exportChromeTrace(trace, out) : storage::exportSpansCsv(trace, out);
-  out.close();
-  if (!out) {
-    std::fprintf(stderr, "moescope-cli export: %s: write failed\n", o.output.c_str());
-    return 1;
-  }
+  const std::optional<storage::Trace> trace = loadRun(o.run, "export");
+  if (!trace) return 2;
+  int64_t written = 0;
+  const bool ok = writeWhole(o.output, "export", [&](std::ostream& out) {
+    written = o.format == "chrome" ? storage::exportChromeTrace(*trace, out) : storage::exportSpansCsv(*trace, out);
+  });
+  if (!ok) return 1;
   std::printf("wrote %lld %s to %s\n", static_cast<long long>(written),
               o.format == "chrome" ? "events" : "spans", o.output.c_str());
   return 0;

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "app/cli_commands.h"
-#include "storage/run_reader.h"
+#include "app/cli_common.h"
 #include "storage/stats_report.h"
 
 namespace moescope::app {
@@ -18,14 +18,9 @@ struct StatsOptions {
 };
 
 int runStats(const StatsOptions& o) {
-  storage::Trace trace;
-  try {
-    trace = storage::RunReader::open(o.run)->load();
-  } catch (const storage::StorageError& e) {
-    std::fprintf(stderr, "moescope-cli stats: %s\n", e.what());
-    return 2;
-  }
-  const storage::RunStats stats = storage::computeStats(trace);
+  const std::optional<storage::Trace> trace = loadRun(o.run, "stats");
+  if (!trace) return 2;
+  const storage::RunStats stats = storage::computeStats(*trace);
   if (o.json) {
     std::printf("%s\n", storage::statsToJson(stats).dump(2).c_str());
   } else {
