@@ -2,6 +2,8 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QDir>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -14,8 +16,13 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QToolBar>
 #include <exception>
 
+#include "ui/run_dialog.h"
+#include "ui/run_history_panel.h"
+#include "ui/run_panel.h"
+#include "ui/export_actions.h"
 #include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
@@ -24,6 +31,7 @@ namespace {
 
 constexpr int kMaxRecent = 10;
 const char* const kRecentKey = "recentFiles";
+const char* const kRunsFolderKey = "runsFolder";
 
 }  // namespace
 
@@ -36,7 +44,19 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->setDocumentMode(true);
   setCentralWidget(tabs_);
   connect(tabs_, &QTabWidget::tabCloseRequested, this, &MainWindow::closeRun);
+  runPanel_ = new RunPanel(this);
+  runBar_ = addToolBar(tr("Run"));
+  runBar_->setObjectName(QStringLiteral("runBar"));
+  runBar_->addWidget(runPanel_);
+  runBar_->hide();
+  RunLauncher* launcher = runPanel_->launcher();
+  connect(launcher, &RunLauncher::runFileReady, this, [this](const QString& path) { openRun(path); });
+  connect(launcher, &RunLauncher::finished, this, [this](RunLauncher::Outcome, const QString&) {
+    statusBar()->showMessage(runPanel_->text(), 10000);
+    if (history_) history_->reload();
+  });
   createMenus();
+  addAnalysisMenus(this);
   statusBar()->showMessage(tr("Open a run file: File > Open, or drop it on this window"));
 }
 
@@ -80,6 +100,13 @@ void MainWindow::createMenus() {
                   withTimeline([](TimelineWidget* t) { t->setAllCollapsed(true); }));
   view->addAction(tr("&Expand All Ranks"),
                   withTimeline([](TimelineWidget* t) { t->setAllCollapsed(false); }));
+
+  view->addSeparator();
+  view->addAction(tr("Run &History"), this, &MainWindow::showRunHistory);
+
+  QMenu* run = menuBar()->addMenu(tr("&Run"));
+  run->addAction(tr("&New Run..."), QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::newRun);
+  run->addAction(tr("&Cancel Run"), runPanel_->launcher(), &RunLauncher::cancel);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Navigation"), this, &MainWindow::showKeys);
@@ -206,6 +233,63 @@ void MainWindow::fitStep() {
   RunView* run = currentRun();
   if (!run) return;
   if (auto step = run->timeline()->stepAtCenter()) run->timeline()->fitStep(*step);
+}
+
+QString MainWindow::runsFolder() const {
+  return QSettings()
+      .value(kRunsFolderKey, QDir::home().filePath(QStringLiteral("moescope-runs")))
+      .toString();
+}
+
+void MainWindow::setRunsFolder(const QString& folder) {
+  QSettings().setValue(kRunsFolderKey, folder);
+}
+
+void MainWindow::newRun() {
+  if (runPanel_->launcher()->isRunning()) {
+    statusBar()->showMessage(tr("A run is going; cancel it (Run > Cancel Run) before starting another"), 5000);
+    return;
+  }
+  auto* dialog = new RunDialog(runsFolder(), this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  connect(dialog, &QDialog::accepted, this, [this, dialog] { startRun(dialog->settings()); });
+  dialog->open();
+}
+
+bool MainWindow::startRun(const RunSettings& settings) {
+  setRunsFolder(QFileInfo(settings.out).absolutePath());
+  runBar_->show();
+  if (!runPanel_->start(settings)) {
+    statusBar()->showMessage(runPanel_->launcher()->isRunning() ? tr("A run is going already") : runPanel_->text(),
+                             5000);
+    return false;
+  }
+  if (history_ && history_->folder() != runsFolder()) history_->setFolder(runsFolder());
+  return true;
+}
+
+void MainWindow::showRunHistory() {
+  if (!historyDock_) {
+    historyDock_ = new QDockWidget(tr("Run history"), this);
+    historyDock_->setObjectName(QStringLiteral("runHistory"));
+    history_ = new RunHistoryPanel(runsFolder(), historyDock_);
+    historyDock_->setWidget(history_);
+    addDockWidget(Qt::BottomDockWidgetArea, historyDock_);
+    connect(history_, &RunHistoryPanel::openRequested, this, [this](const QStringList& p) { openRuns(p, false); });
+    connect(history_, &RunHistoryPanel::compareRequested, this,
+            [this](const QStringList& p) { openRuns(p, true); });
+  } else {
+    history_->reload();
+  }
+  historyDock_->show();
+  historyDock_->raise();
+}
+
+void MainWindow::openRuns(const QStringList& paths, bool compare) {
+  for (const QString& path : paths) openRun(path);
+  if (compare) {
+    statusBar()->showMessage(tr("%1 runs opened in tabs to compare side by side").arg(paths.size()), 10000);
+  }
 }
 
 void MainWindow::showKeys() {
