@@ -22,7 +22,6 @@
 #include "ui/run_dialog.h"
 #include "ui/run_history_panel.h"
 #include "ui/run_panel.h"
-#include "ui/export_actions.h"
 #include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
@@ -56,7 +55,6 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     if (history_) history_->reload();
   });
   createMenus();
-  addAnalysisMenus(this);
   statusBar()->showMessage(tr("Open a run file: File > Open, or drop it on this window"));
 }
 
