@@ -22,6 +22,7 @@
 #include "ui/run_dialog.h"
 #include "ui/run_history_panel.h"
 #include "ui/run_panel.h"
+#include "ui/export_actions.h"
 #include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
@@ -55,6 +56,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     if (history_) history_->reload();
   });
   createMenus();
+  addAnalysisMenus(this);
   statusBar()->showMessage(tr("Open a run file: File > Open, or drop it on this window"));
 }
 

@@ -21,6 +21,7 @@
 
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
+#include "ui/breakdown_view.h"
 #include "ui/legend_model.h"
 #include "ui/span_details_model.h"
 #include "ui/time_format.h"
@@ -144,8 +145,16 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   timelineLayout->addWidget(timeline_, 1);
   timelineLayout->addWidget(vscroll_);
 
+  breakdown_ = new BreakdownView(this);
+  breakdown_->hide();
+  auto* timelineSplit = new QSplitter(Qt::Vertical, this);
+  timelineSplit->addWidget(timelineBox);
+  timelineSplit->addWidget(breakdown_);
+  timelineSplit->setStretchFactor(0, 3);
+  timelineSplit->setStretchFactor(1, 2);
+
   auto* splitter = new QSplitter(Qt::Horizontal, this);
-  splitter->addWidget(timelineBox);
+  splitter->addWidget(timelineSplit);
   splitter->addWidget(side);
   splitter->setStretchFactor(0, 1);
   splitter->setStretchFactor(1, 0);
@@ -177,6 +186,9 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   connect(timeline_, &TimelineWidget::viewChanged, this, &RunView::syncScrollBar);
   connect(timeline_, &TimelineWidget::layoutChanged, this, &RunView::syncScrollBar);
   connect(vscroll_, &QScrollBar::valueChanged, timeline_, &TimelineWidget::setScrollY);
+  connect(timeline_, &TimelineWidget::rangeSelected, this, [this](TimeRange r) {
+    if (isBreakdownVisible()) breakdown_->showRange(r);
+  });
 
   timeline_->setTrace(&trace_);
   firstView_ = timeline_->visibleRange();
@@ -188,6 +200,19 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   refreshTimer_->setInterval(kRefreshMs);
   connect(refreshTimer_, &QTimer::timeout, this, &RunView::refresh);
   if (isLive() && loaded_) refreshTimer_->start();
+}
+
+void RunView::setBreakdownVisible(bool visible) {
+  if (visible && trace_.spanCount() > kMaxBreakdownSpans) {
+    emit statusMessage(tr("This run is too large for the breakdown here; see moescope-cli stats"));
+    return;
+  }
+  breakdown_->setVisible(visible);
+  if (visible) breakdown_->setTrace(&trace_);
+}
+
+bool RunView::isBreakdownVisible() const {
+  return breakdown_->isVisible();
 }
 
 RunView::~RunView() {
@@ -207,6 +232,7 @@ void RunView::finishLoad(std::shared_ptr<storage::Trace> full, const QString& er
     legend_->countSpans(trace_);
     runStatus_->setText(runSummary(trace_));
     bubbleStatus_->setText(bubbleSummary(trace_));
+    if (isBreakdownVisible()) breakdown_->setTrace(&trace_);
     full.reset();
 #if defined(__GLIBC__)
     // The loader grew its columns in its own malloc arena; hand the freed growth back to the system,
@@ -252,6 +278,7 @@ bool RunView::refresh() {
     if (grew || ended) {
       runStatus_->setText(runSummary(trace_));
       bubbleStatus_->setText(bubbleSummary(trace_));
+      if (isBreakdownVisible()) breakdown_->setTrace(&trace_);
       emit titleChanged();
     }
     if (!isLive()) refreshTimer_->stop();

@@ -25,6 +25,7 @@ class QTimer;
 
 namespace moescope::ui {
 
+class BreakdownView;
 class LegendModel;
 class SpanDetailsModel;
 class TimelineWidget;
@@ -52,6 +53,13 @@ class RunView : public QWidget {
   bool isLive() const;
   // False while the whole run is still loading in the background.
   bool isLoaded() const { return loaded_; }
+
+  // The breakdown panel under the timeline (hidden at first): the steps of the range drag-selected
+  // in the timeline, or every step. Runs of more than kMaxBreakdownSpans spans leave it to the CLI.
+  static constexpr size_t kMaxBreakdownSpans = 2'000'000;
+  void setBreakdownVisible(bool visible);
+  bool isBreakdownVisible() const;
+  BreakdownView* breakdown() const { return breakdown_; }
 
   void focusSearch();
   void findNext(bool forward = true);
@@ -81,6 +89,7 @@ class RunView : public QWidget {
   SpanSearch search_;
 
   TimelineWidget* timeline_ = nullptr;
+  BreakdownView* breakdown_ = nullptr;
   QScrollBar* vscroll_ = nullptr;
   QLineEdit* searchEdit_ = nullptr;
   QLabel* searchStatus_ = nullptr;

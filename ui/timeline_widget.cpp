@@ -338,7 +338,10 @@ void TimelineWidget::mouseReleaseEvent(QMouseEvent* event) {
     TimeRange r = *rangeSelection_;
     rangeSelection_.reset();
     if (r.end < r.start) std::swap(r.start, r.end);
-    if (moved_ && r.duration() > 0) setVisibleRange(r);
+    if (moved_ && r.duration() > 0) {
+      setVisibleRange(r);
+      emit rangeSelected(r);
+    }
     update();
     return;
   }

@@ -72,6 +72,8 @@ class TimelineWidget : public QWidget {
 
  signals:
   void spanSelected(std::optional<moescope::ui::SpanRef> span);
+  // A range was drag-selected (shift-drag or right-drag); the view then zooms to it.
+  void rangeSelected(moescope::ui::TimeRange range);
   void viewChanged();    // the visible range or the vertical scroll changed
   void layoutChanged();  // rows were added, collapsed or expanded
 

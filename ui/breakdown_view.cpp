@@ -1,0 +1,138 @@
+#include "ui/breakdown_view.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPainter>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include "storage/activity.h"
+#include "ui/breakdown_picture.h"
+
+namespace moescope::ui {
+namespace {
+
+// Paints the view's picture at its width; as tall as the picture needs.
+class BreakdownChart : public QWidget {
+ public:
+  explicit BreakdownChart(const BreakdownView* view, QWidget* parent) : QWidget(parent), view_(view) {}
+  void refit() {
+    setMinimumHeight(view_->pictureSize(std::max(width(), 400)).height());
+    update();
+  }
+
+ protected:
+  void paintEvent(QPaintEvent*) override {
+    QPainter p(this);
+    view_->paintPicture(p, size());
+  }
+  void resizeEvent(QResizeEvent*) override { refit(); }
+
+ private:
+  const BreakdownView* view_;
+};
+
+QTableView* tableFor(QAbstractItemModel* model, QWidget* parent) {
+  auto* view = new QTableView(parent);
+  view->setModel(model);
+  view->verticalHeader()->hide();
+  view->horizontalHeader()->setStretchLastSection(true);
+  view->setSelectionBehavior(QAbstractItemView::SelectRows);
+  view->setWordWrap(false);
+  return view;
+}
+
+}  // namespace
+
+BreakdownView::BreakdownView(QWidget* parent) : QWidget(parent) {
+  model_ = new BreakdownModel(this);
+  comm_ = new CommTableModel(this);
+  stepsLabel_ = new QLabel(this);
+  unitBox_ = new QComboBox(this);
+  unitBox_->addItem(tr("Time (ms)"));
+  unitBox_->addItem(tr("Percent of the steps"));
+  auto* all = new QPushButton(tr("All Steps"), this);
+  all->setToolTip(tr("Drag-select a range in the timeline (Shift+drag) to break down the steps it touches"));
+
+  auto* chart = new BreakdownChart(this, this);
+  chart_ = chart;
+  auto* scroll = new QScrollArea(this);
+  scroll->setWidget(chart);
+  scroll->setWidgetResizable(true);
+
+  auto* tables = new QSplitter(Qt::Horizontal, this);
+  tables->addWidget(tableFor(model_, tables));
+  tables->addWidget(tableFor(comm_, tables));
+  tables->setStretchFactor(0, 3);
+  tables->setStretchFactor(1, 2);
+
+  auto* split = new QSplitter(Qt::Vertical, this);
+  split->addWidget(scroll);
+  split->addWidget(tables);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel(tr("<b>Breakdown</b>"), this));
+  bar->addWidget(stepsLabel_, 1);
+  bar->addWidget(unitBox_);
+  bar->addWidget(all);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(bar);
+  layout->addWidget(split, 1);
+
+  connect(unitBox_, &QComboBox::currentIndexChanged, this,
+          [this](int i) { setUnit(i == 1 ? BreakdownUnit::Percent : BreakdownUnit::Time); });
+  connect(all, &QPushButton::clicked, this, &BreakdownView::showAllSteps);
+}
+
+void BreakdownView::setTrace(const storage::Trace* trace) {
+  trace_ = trace;
+  extents_ = trace ? storage::stepExtents(storage::hostActivity(*trace)) : std::vector<storage::StepExtent>{};
+  showAllSteps();
+}
+
+void BreakdownView::showRange(TimeRange range) {
+  compute(storage::stepsIntersecting(extents_, range.start, range.end));
+}
+
+void BreakdownView::showAllSteps() {
+  compute({});
+}
+
+void BreakdownView::compute(const std::vector<int32_t>& steps) {
+  storage::Breakdown b;
+  if (trace_) b = storage::breakdownOfSteps(storage::hostActivity(*trace_), steps);
+  model_->setBreakdown(std::move(b));
+  comm_->setCommunication(model_->breakdown().communication);
+  stepsLabel_->setText(stepsText(model_->breakdown().steps));
+  static_cast<BreakdownChart*>(chart_)->refit();
+  emit breakdownChanged();
+}
+
+void BreakdownView::setUnit(BreakdownUnit unit) {
+  model_->setUnit(unit);
+  unitBox_->setCurrentIndex(unit == BreakdownUnit::Percent ? 1 : 0);
+  chart_->update();
+}
+
+QSize BreakdownView::pictureSize(int width) const {
+  return breakdownPictureSize(model_->breakdown(), width);
+}
+
+void BreakdownView::paintPicture(QPainter& p, QSize size) const {
+  paintBreakdown(p, size, model_->breakdown(), model_->unit(), title());
+}
+
+QString BreakdownView::title() const {
+  const QString run = trace_ ? QString::fromStdString(trace_->run.name) : QString();
+  return QStringLiteral("%1 · %2").arg(run, stepsText(model_->breakdown().steps));
+}
+
+}  // namespace moescope::ui
