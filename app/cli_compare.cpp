@@ -4,12 +4,13 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/cli_commands.h"
+#include "app/cli_common.h"
 #include "storage/analysis_compare.h"
-#include "storage/run_reader.h"
 
 namespace moescope::app {
 namespace {
@@ -30,12 +31,9 @@ int runCompare(const CompareOptions& o) {
   }
   std::vector<storage::RunSummary> summaries;
   for (const std::string& path : o.runs) {
-    try {
-      summaries.push_back(storage::summarizeRun(storage::RunReader::open(path)->load()));
-    } catch (const storage::StorageError& e) {
-      std::fprintf(stderr, "moescope-cli compare: %s\n", e.what());
-      return 2;
-    }
+    const std::optional<storage::Trace> trace = loadRun(path, "compare");
+    if (!trace) return 2;
+    summaries.push_back(storage::summarizeRun(*trace));
   }
   const storage::Comparison c = storage::compareRuns(summaries, o.baseline, o.top);
   if (o.json)
