@@ -5,6 +5,11 @@
 // A null recorder (tracing off) makes every span a single branch. Time: steady_clock nanoseconds
 // (CLOCK_MONOTONIC), the run file's one clock.
 //
+// Span ids: every span gets a 64-bit id when it opens, (track + 1) << 40 | the track's open count, so
+// ids are unique within a run and never 0. While a span is open, optional hooks (SpanHooks) see its id:
+// the GPU tracer installs them to push the id as CUPTI's external correlation id and to open an NVTX
+// range, so the kernels a span launches carry its id. Without hooks, an open costs one pointer test.
+//
 //   tracer::ScopedSpan s(recorder, "attention",
 //                        {.category = Category::ComputeAttention, .phase = Phase::Forward,
 //                         .step = step, .microbatch = mb, .layer = layer});
@@ -40,14 +45,48 @@ struct SpanAttrs {
 
 class Tracer;
 
+// What the GPU part of the tracer does when a span opens and closes on a thread (tracer/gpu installs
+// them; the host tracer builds without CUDA). open and close nest like the spans themselves.
+struct SpanHooks {
+  void (*open)(uint64_t id, std::string_view name, Category category) = nullptr;
+  void (*close)() = nullptr;
+};
+
+namespace detail {
+inline std::atomic<const SpanHooks*> g_spanHooks{nullptr};
+}
+
+// Installs hooks (nullptr removes them). Install before the engine's threads start recording and
+// remove after they stop; the hooks must stay valid while installed.
+inline void setSpanHooks(const SpanHooks* hooks) { detail::g_spanHooks.store(hooks, std::memory_order_release); }
+inline const SpanHooks* spanHooks() { return detail::g_spanHooks.load(std::memory_order_relaxed); }
+
+// Span ids of one track: (track + 1) << kSpanSeqBits | sequence.
+inline constexpr int kSpanSeqBits = 40;
+inline constexpr int32_t spanTrackOf(uint64_t id) { return static_cast<int32_t>(id >> kSpanSeqBits) - 1; }
+
 // Records the spans of one track (a rank's host thread). Used by one thread at a time; created and
 // owned by the Tracer (Tracer::hostTrack), valid until the Tracer is destroyed.
 class TrackRecorder {
  public:
   // name must stay valid until the Tracer has finished: pass string literals or strings the Tracer
   // interned (Tracer::intern). The recorder copies only the pointer and the length.
-  void record(std::string_view name, const SpanAttrs& attrs, int64_t start, int64_t end);
+  // id: the span's id from open(), or 0 for a new one (a span measured after the fact).
+  void record(std::string_view name, const SpanAttrs& attrs, int64_t start, int64_t end, uint64_t id = 0);
   int32_t track() const { return track_; }
+
+  // Opens a span: returns its id and lets the hooks (if any) mark the work launched until close().
+  // For spans recorded after the fact (a collective whose span starts once every peer has arrived):
+  //   uint64_t id = rec->open("tp_allreduce", cat); launch(); rec->close(); ... rec->record(..., id);
+  uint64_t open(std::string_view name, Category category) {
+    const uint64_t id = nextId();
+    if (const SpanHooks* h = spanHooks()) h->open(id, name, category);
+    return id;
+  }
+  void close() {
+    if (const SpanHooks* h = spanHooks()) h->close();
+  }
+  uint64_t nextId() { return idBase_ | ++opened_; }
   // Asks the Tracer to write what is buffered now rather than at its next periodic flush.
   void flush();
 
@@ -63,6 +102,8 @@ class TrackRecorder {
 
   Tracer* tracer_ = nullptr;
   int32_t track_ = 0;
+  uint64_t idBase_ = 0;  // (track + 1) << kSpanSeqBits
+  uint64_t opened_ = 0;  // spans opened on this track so far (recording thread only)
   Chunk* current_ = nullptr;  // written by the recording thread only
   uint32_t used_ = 0;         // spans in current_, mirrored to current_->count with release order
   // Read side, touched by the Tracer's flush thread only.
@@ -74,19 +115,30 @@ class TrackRecorder {
 class ScopedSpan {
  public:
   ScopedSpan(TrackRecorder* recorder, std::string_view name, const SpanAttrs& attrs)
-      : recorder_(recorder), name_(name), attrs_(attrs), start_(recorder ? nowNs() : 0) {}
+      : recorder_(recorder), name_(name), attrs_(attrs) {
+    if (recorder_) {
+      id_ = recorder_->open(name, attrs.category);
+      start_ = nowNs();
+    }
+  }
   ~ScopedSpan() {
-    if (recorder_) recorder_->record(name_, attrs_, start_, nowNs());
+    if (recorder_) {
+      const int64_t end = nowNs();
+      recorder_->close();
+      recorder_->record(name_, attrs_, start_, end, id_);
+    }
   }
   ScopedSpan(const ScopedSpan&) = delete;
   ScopedSpan& operator=(const ScopedSpan&) = delete;
   void setBytes(int64_t bytes) { attrs_.bytes = bytes; }
+  uint64_t id() const { return id_; }  // 0 when tracing is off
 
  private:
   TrackRecorder* recorder_;
   std::string_view name_;
   SpanAttrs attrs_;
-  int64_t start_;
+  int64_t start_ = 0;
+  uint64_t id_ = 0;
 };
 
 }  // namespace moescope::tracer

@@ -20,6 +20,7 @@ struct TrackRecorder::Chunk {
     Phase phase;
     int32_t step, microbatch, layer, expert;
     int64_t start, end, bytes;
+    uint64_t id;
   };
   static_assert(sizeof(Slot) <= 64, "a buffered span should fit one cache line");
 
@@ -28,7 +29,8 @@ struct TrackRecorder::Chunk {
   Slot slots[kCapacity];
 };
 
-TrackRecorder::TrackRecorder(Tracer* tracer, int32_t track) : tracer_(tracer), track_(track) {
+TrackRecorder::TrackRecorder(Tracer* tracer, int32_t track)
+    : tracer_(tracer), track_(track), idBase_(static_cast<uint64_t>(track + 1) << kSpanSeqBits) {
   tracer_->liveChunks_.fetch_add(1, std::memory_order_relaxed);  // the first chunk is always granted
   current_ = head_ = new Chunk;
 }
@@ -50,7 +52,9 @@ TrackRecorder::Chunk* TrackRecorder::grow() {
   return fresh;
 }
 
-void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_t start, int64_t end) {
+void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_t start, int64_t end,
+                           uint64_t id) {
+  if (id == 0) id = nextId();
   Chunk* chunk = used_ < Chunk::kCapacity ? current_ : grow();
   if (chunk == nullptr) {  // the buffer limit is reached: the flush thread is far behind
     tracer_->droppedSpans_.fetch_add(1, std::memory_order_relaxed);
@@ -68,6 +72,7 @@ void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_
   s.start = start;
   s.end = end;
   s.bytes = attrs.bytes;
+  s.id = id;
   chunk->count.store(++used_, std::memory_order_release);
 }
 
@@ -78,6 +83,17 @@ void TrackRecorder::flush() {
 namespace {
 // The flush thread hands spans to the writer in batches of about this many.
 constexpr size_t kSpansPerWrite = 4096;
+// Span ids kept for GPU records that arrive after their span was written (linkGpuActivity): the most
+// recent this many spans. CUPTI hands records over within a few buffers of their kernels, far fewer.
+constexpr size_t kLinkedSpans = size_t{1} << 21;
+// GPU records whose span has not been written yet wait at most this many; beyond, they are written
+// without their span.
+constexpr size_t kWaitingGpuRecords = size_t{1} << 20;
+
+struct QueuedGpuRecord {
+  int32_t track;
+  GpuActivity record;
+};
 }  // namespace
 
 struct Tracer::Pending {
@@ -86,6 +102,7 @@ struct Tracer::Pending {
   std::vector<storage::CounterSample> counters;
   std::vector<storage::StepMetric> steps;
   std::vector<std::pair<std::string, std::string>> meta;
+  std::vector<QueuedGpuRecord> gpu;
   // Flush thread only: span names by address, so a literal is hashed by content once.
   struct PtrHash {
     size_t operator()(const std::pair<const char*, uint32_t>& k) const {
@@ -94,6 +111,12 @@ struct Tracer::Pending {
   };
   std::unordered_map<std::pair<const char*, uint32_t>, uint32_t, PtrHash> names;
   std::vector<storage::SpanRecord> spanBatch;
+  std::vector<uint64_t> spanBatchIds;                // ids of spanBatch's spans (linkGpu_)
+  std::unordered_map<uint64_t, int64_t> rowOfSpan;   // span id -> row id, the last kLinkedSpans spans
+  std::deque<uint64_t> linkedOrder;                  // rowOfSpan's keys, oldest first
+  std::vector<QueuedGpuRecord> waitingGpu;                 // records whose span is not written yet
+  std::unordered_map<std::string, uint32_t> gpuNames;
+  std::vector<storage::GpuActivityRecord> gpuBatch;
 };
 
 std::unique_ptr<Tracer> Tracer::open(const std::filesystem::path& path, const storage::RunInfo& run) {
@@ -124,6 +147,41 @@ Tracer::~Tracer() {
 void Tracer::addRank(const storage::RankInfo& rank) {
   std::lock_guard lock(mutex_);
   pending_->ranks.push_back(rank);
+  if (rank.device != storage::kNone) rankOfDevice_.try_emplace(rank.device, rank.rank);
+}
+
+void Tracer::linkGpuActivity() {
+  std::lock_guard lock(mutex_);
+  linkGpu_ = true;
+}
+
+void Tracer::gpuActivity(std::vector<GpuActivity> records) {
+  std::lock_guard lock(mutex_);
+  for (GpuActivity& r : records) {
+    auto [it, fresh] = streamTracks_.try_emplace({r.device, r.stream}, 0);
+    if (fresh) {
+      storage::TrackInfo info;
+      info.id = nextTrack_++;
+      const auto owner = rankOfDevice_.find(r.device);
+      info.rank = owner != rankOfDevice_.end() ? owner->second : r.device;
+      info.kind = storage::TrackKind::GpuStream;
+      info.name = "GPU " + std::to_string(r.device) + " stream " + std::to_string(r.stream);
+      info.order = tracksPerRank_[info.rank]++;
+      info.device = r.device;
+      info.stream = r.stream;
+      pending_->tracks.push_back(std::move(info));
+      it->second = nextTrack_ - 1;
+    }
+    pending_->gpu.push_back({it->second, std::move(r)});
+  }
+}
+
+int64_t Tracer::gpuRecordsWritten() const {
+  return gpuWritten_.load(std::memory_order_relaxed);
+}
+
+int64_t Tracer::gpuRecordsUnlinked() const {
+  return gpuUnlinked_.load(std::memory_order_relaxed);
 }
 
 TrackRecorder* Tracer::hostTrack(int32_t rank, std::string name) {
@@ -209,6 +267,7 @@ void Tracer::drain() {
   // Take the queued rows and the list of recorders; the engine's threads go on meanwhile.
   Pending taken;
   size_t recorderCount = 0;
+  bool link = false;
   {
     std::lock_guard lock(mutex_);
     if (!flushError_.empty()) return;
@@ -217,16 +276,32 @@ void Tracer::drain() {
     std::swap(taken.counters, pending_->counters);
     std::swap(taken.steps, pending_->steps);
     std::swap(taken.meta, pending_->meta);
+    std::swap(taken.gpu, pending_->gpu);
+    link = linkGpu_;
     recorderCount = recorders_.size();  // recorders are only appended; the first ones never move
   }
   try {
     for (const auto& r : taken.ranks) writer_->addRank(r);
     for (const auto& t : taken.tracks) writer_->addTrack(t);  // ids match: both count from 0 in order
     auto& batch = pending_->spanBatch;
+    auto& batchIds = pending_->spanBatchIds;
     auto writeBatch = [&] {
-      writer_->addSpans(batch);
+      const int64_t first = writer_->addSpans(batch);
       spansWritten_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+      if (link) {
+        auto& rows = pending_->rowOfSpan;
+        auto& order = pending_->linkedOrder;
+        for (size_t i = 0; i < batchIds.size(); ++i) {
+          rows[batchIds[i]] = first + static_cast<int64_t>(i);
+          order.push_back(batchIds[i]);
+        }
+        while (order.size() > kLinkedSpans) {
+          rows.erase(order.front());
+          order.pop_front();
+        }
+      }
       batch.clear();
+      batchIds.clear();
     };
     for (size_t k = 0; k < recorderCount; ++k) {
       TrackRecorder* r;
@@ -252,6 +327,7 @@ void Tracer::drain() {
                            .layer = s.layer,
                            .expert = s.expert,
                            .bytes = s.bytes});
+          if (link) batchIds.push_back(s.id);
         }
         r->consumed_ = n;
         if (batch.size() >= kSpansPerWrite) writeBatch();
@@ -265,6 +341,7 @@ void Tracer::drain() {
       }
     }
     writeBatch();
+    writeGpu(taken, false);
     writer_->addCounters(taken.counters);
     for (const auto& m : taken.steps) writer_->addStepMetric(m);
     for (const auto& [key, value] : taken.meta) writer_->setMeta(key, value);
@@ -273,6 +350,46 @@ void Tracer::drain() {
     std::lock_guard lock(mutex_);
     flushError_ = e.what();
   }
+}
+
+// Flush thread (or finish): writes the GPU records whose span is known (or all, when final), after
+// the spans of the same drain, so a record's span id is known once its span has been written.
+void Tracer::writeGpu(Pending& taken, bool final) {
+  auto& queued = taken.gpu;
+  auto& waiting = pending_->waitingGpu;
+  std::vector<QueuedGpuRecord> stillWaiting;
+  auto& out = pending_->gpuBatch;
+  out.clear();
+  auto write = [&](const QueuedGpuRecord& q, int64_t row) {
+    const GpuActivity& r = q.record;
+    auto [it, fresh] = pending_->gpuNames.try_emplace(r.name, 0u);
+    if (fresh) it->second = writer_->intern(r.name);
+    out.push_back({.track = q.track,
+                   .start = r.start,
+                   .end = r.end,
+                   .name = it->second,
+                   .kind = r.kind,
+                   .device = r.device,
+                   .stream = r.stream,
+                   .correlation = r.correlation,
+                   .span = row,
+                   .bytes = r.bytes});
+    if (r.span != 0 && row == storage::kNone) gpuUnlinked_.fetch_add(1, std::memory_order_relaxed);
+  };
+  auto place = [&](QueuedGpuRecord& q) {
+    if (q.record.span == 0) return write(q, storage::kNone);
+    const auto it = pending_->rowOfSpan.find(q.record.span);
+    if (it != pending_->rowOfSpan.end()) return write(q, it->second);
+    if (final || waiting.size() + stillWaiting.size() >= kWaitingGpuRecords) return write(q, storage::kNone);
+    stillWaiting.push_back(std::move(q));
+  };
+  for (auto& q : waiting) place(q);
+  for (auto& q : queued) place(q);
+  waiting = std::move(stillWaiting);
+  if (out.empty()) return;
+  writer_->addGpuActivity(out);
+  gpuWritten_.fetch_add(static_cast<int64_t>(out.size()), std::memory_order_relaxed);
+  out.clear();
 }
 
 void Tracer::finish(storage::RunStatus status, std::string error) {
@@ -291,6 +408,14 @@ void Tracer::finish(storage::RunStatus status, std::string error) {
     failure = flushError_;
   }
   try {
+    {
+      Pending none;
+      if (failure.empty()) writeGpu(none, true);
+    }
+    if (gpuWritten_.load() > 0) {
+      writer_->setMeta("tracer.gpu_records", std::to_string(gpuWritten_.load()));
+      writer_->setMeta("tracer.gpu_records_unlinked", std::to_string(gpuUnlinked_.load()));
+    }
     if (const int64_t dropped = droppedSpans(); dropped > 0) {
       writer_->setMeta("tracer.dropped_spans", std::to_string(dropped));
     }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +35,20 @@ class RunWriter;
 }
 
 namespace moescope::tracer {
+
+// One record of what a GPU did (from CUPTI, through tracer/gpu): a kernel, memcpy or memset, with the
+// id of the span that launched it (SpanHooks), 0 if none was open.
+struct GpuActivity {
+  storage::GpuActivityKind kind = storage::GpuActivityKind::Kernel;
+  int64_t start = 0, end = 0;  // steady_clock ns
+  std::string name;            // demangled kernel name, or "memcpy HtoD", "memset"
+  int32_t device = 0;
+  int64_t stream = 0;
+  uint32_t correlation = 0;
+  uint64_t span = 0;  // the launching span's id (TrackRecorder::open), 0 when none was open
+  int64_t bytes = 0;  // memcpy and memset size
+  bool operator==(const GpuActivity&) const = default;
+};
 
 class Tracer {
  public:
@@ -62,6 +77,17 @@ class Tracer {
   void stepMetric(const storage::StepMetric& metric);
   void counter(int32_t track, int64_t time, double value);
   void setMeta(std::string key, std::string value);
+
+  // GPU records: call linkGpuActivity() before the spans that launch GPU work are recorded, so the
+  // flush thread keeps each span's row id for the records that arrive after it. gpuActivity() queues
+  // records (any order, any thread); each goes on the track of its (device, stream), made on first
+  // use under the rank whose RankInfo::device is the record's device, and is written with its span's
+  // row id once that span is written (kNone if the span is unknown when the run finishes).
+  void linkGpuActivity();
+  void gpuActivity(std::vector<GpuActivity> records);
+  // GPU records written so far, and those written without their span.
+  int64_t gpuRecordsWritten() const;
+  int64_t gpuRecordsUnlinked() const;
   // A copy of text that stays valid as long as the Tracer, for span names built at run time.
   std::string_view intern(std::string_view text);
 
@@ -85,6 +111,7 @@ class Tracer {
   bool reserveChunk();  // a recording thread asks for one more chunk; false at the limit
 
   struct Pending;
+  void writeGpu(Pending& taken, bool final);
   std::unique_ptr<storage::RunWriter> writer_;
   Options options_;
   std::unique_ptr<Pending> pending_;  // queues filled by engine threads, under mutex_
@@ -95,12 +122,17 @@ class Tracer {
   bool finished_ = false;
   int32_t nextTrack_ = 0;
   std::unordered_map<int32_t, int32_t> tracksPerRank_;
+  std::unordered_map<int32_t, int32_t> rankOfDevice_;
+  std::map<std::pair<int32_t, int64_t>, int32_t> streamTracks_;  // (device, stream) -> track
+  bool linkGpu_ = false;
   std::vector<std::unique_ptr<TrackRecorder>> recorders_;
   std::unordered_set<std::string> interned_;
   std::string flushError_;  // set by the flush thread when writing failed; it then stops writing
   std::atomic<int64_t> spansWritten_{0};
   std::atomic<int64_t> liveChunks_{0};
   std::atomic<int64_t> droppedSpans_{0};
+  std::atomic<int64_t> gpuWritten_{0};
+  std::atomic<int64_t> gpuUnlinked_{0};
   std::thread thread_;
 };
 
