@@ -8,6 +8,10 @@
 namespace moescope::storage {
 namespace {
 
+// GPU streams go under a process of their own per GPU, numbered apart from the ranks.
+constexpr int32_t kGpuPidBase = 1 << 20;
+int32_t gpuPid(const TrackInfo& t) { return kGpuPidBase + std::max(t.device, 0); }
+
 // Events are streamed straight into a buffer rather than built as a nlohmann::json tree: a tree costs
 // a dozen heap nodes per span and holds the whole export in memory before a byte is written, which
 // for millions of spans means gigabytes and seconds; streaming keeps memory flat and runs at millions
@@ -61,10 +65,20 @@ class ChromeWriter {
       metaName("process_name", t.rank, nullptr, name);
       metaSort("process_sort_index", t.rank, nullptr, t.rank);
     }
+    std::vector<int32_t> gpusSeen;
+    for (const TrackInfo& t : trace_.tracks) {
+      if (t.kind != TrackKind::GpuStream) continue;
+      const int32_t pid = gpuPid(t);
+      if (std::find(gpusSeen.begin(), gpusSeen.end(), pid) != gpusSeen.end()) continue;
+      gpusSeen.push_back(pid);
+      metaName("process_name", pid, nullptr, "GPU " + std::to_string(t.device) + " (rank " + std::to_string(t.rank) + ")");
+      metaSort("process_sort_index", pid, nullptr, pid);
+    }
     for (const TrackInfo& t : trace_.tracks) {
       if (t.kind == TrackKind::Counter) continue;  // counters are named by their events
-      metaName("thread_name", t.rank, &t.id, t.name);
-      metaSort("thread_sort_index", t.rank, &t.id, t.order);
+      const int32_t pid = t.kind == TrackKind::GpuStream ? gpuPid(t) : t.rank;
+      metaName("thread_name", pid, &t.id, t.kind == TrackKind::GpuStream ? "stream " + std::to_string(t.stream) : t.name);
+      metaSort("thread_sort_index", pid, &t.id, t.order);
     }
   }
 
@@ -103,7 +117,8 @@ class ChromeWriter {
     for (const GpuActivityRecord& g : trace_.gpu) {
       if (g.track < 0 || static_cast<size_t>(g.track) >= trace_.tracks.size()) continue;
       const TrackInfo& info = trace_.tracks[static_cast<size_t>(g.track)];
-      begin('X', info.rank);
+      const int32_t pid = info.kind == TrackKind::GpuStream ? gpuPid(info) : info.rank;
+      begin('X', pid);
       w_.raw(",\"tid\":").integer(info.id);
       w_.raw(",\"ts\":").micros(g.start - origin_);
       w_.raw(",\"dur\":").micros(g.end - g.start);
@@ -115,7 +130,24 @@ class ChromeWriter {
       if (g.span != kNone) w_.raw(",\"span\":").integer(g.span);
       if (g.bytes > 0) w_.raw(",\"bytes\":").integer(g.bytes);
       w_.raw("}}");
+      if (const LinkedSpan* l = trace_.linkedSpan(g.span)) writeFlow(*l, pid, info.id, g.start);
     }
+  }
+
+  // An arrow from the span that launched a GPU record to the record: a flow start bound to the span
+  // (at its start, on its thread) and a flow end bound to the enclosing slice, the record.
+  void writeFlow(const LinkedSpan& l, int32_t gpuPid, int32_t gpuTid, int64_t at) {
+    if (l.span.track < 0 || static_cast<size_t>(l.span.track) >= trace_.tracks.size()) return;
+    const TrackInfo& host = trace_.tracks[static_cast<size_t>(l.span.track)];
+    const int64_t id = ++flows_;
+    begin('s', host.rank);
+    w_.raw(",\"tid\":").integer(host.id);
+    w_.raw(",\"ts\":").micros(l.span.start - origin_);
+    w_.raw(",\"id\":").integer(id).raw(",\"name\":\"launch\",\"cat\":\"launch\"}");
+    begin('f', gpuPid);
+    w_.raw(",\"tid\":").integer(gpuTid);
+    w_.raw(",\"ts\":").micros(at - origin_);
+    w_.raw(",\"id\":").integer(id).raw(",\"bp\":\"e\",\"name\":\"launch\",\"cat\":\"launch\"}");
   }
 
   void writeCounters() {
@@ -133,6 +165,7 @@ class ChromeWriter {
   TextWriter w_;
   int64_t origin_;
   int64_t events_ = 0;
+  int64_t flows_ = 0;
 };
 
 }  // namespace

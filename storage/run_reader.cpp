@@ -79,6 +79,11 @@ constexpr const char* kLastSpanId = "SELECT coalesce(max(id), -1) FROM span";
 constexpr const char* kGpuColumns =
     "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM "
     "gpu_activity ";
+// The spans GPU records point at, with their ids (Trace::linked); the caller adds the condition on
+// gpu_activity's rows.
+constexpr const char* kLinkedSpans =
+    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM span "
+    "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
 
 }  // namespace
@@ -187,6 +192,25 @@ struct RunReader::Impl {
       ++n;
     }
     return n;
+  }
+
+  void readLinked(Trace& t, sqlite::Stmt& st) {
+    while (st.step()) {
+      LinkedSpan l;
+      l.id = st.int64(0);
+      l.span.track = st.int32(1);
+      l.span.start = st.int64(2);
+      l.span.end = st.int64(3);
+      l.span.name = static_cast<uint32_t>(st.int64(4));
+      l.span.category = static_cast<Category>(st.int32(5));
+      l.span.phase = static_cast<Phase>(st.int32(6));
+      l.span.step = st.int32(7);
+      l.span.microbatch = st.int32(8);
+      l.span.layer = st.int32(9);
+      l.span.expert = st.int32(10);
+      l.span.bytes = st.int64(11);
+      t.linked.push_back(l);
+    }
   }
 
   size_t readCounters(Trace& t, sqlite::Stmt& st) {
@@ -304,6 +328,8 @@ Trace RunReader::load(int64_t parallelFromRows) const {
       impl_->readSpans(t, spans);
       sqlite::Stmt gpu(impl_->db, std::string(kGpuColumns) + "ORDER BY id");
       impl_->readGpu(t, gpu);
+      sqlite::Stmt linked(impl_->db, std::string(kLinkedSpans) + ")");
+      impl_->readLinked(t, linked);
       sqlite::Stmt counters(impl_->db, std::string(kCounterColumns) + "ORDER BY id");
       impl_->readCounters(t, counters);
     } catch (...) {
@@ -342,6 +368,10 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
     gpu.bind(1, t1);
     gpu.bind(2, t0);
     impl_->readGpu(t, gpu);
+    sqlite::Stmt linked(impl_->db, std::string(kLinkedSpans) + "AND start < ? AND \"end\" > ?)");
+    linked.bind(1, t1);
+    linked.bind(2, t0);
+    impl_->readLinked(t, linked);
     sqlite::Stmt counters(impl_->db,
                           std::string(kCounterColumns) + "WHERE time >= ? AND time < ? ORDER BY id");
     counters.bind(1, t0);
@@ -369,9 +399,13 @@ bool RunReader::refresh(Trace& trace) const {
     spans.bind(2, lastId);
     rows += impl_->readSpans(trace, spans);
     trace.loaded.span = std::max(trace.loaded.span, lastId);
+    const int64_t gpuBefore = trace.loaded.gpu;
     sqlite::Stmt gpu(impl_->db, std::string(kGpuColumns) + "WHERE id > ? ORDER BY id");
     gpu.bind(1, trace.loaded.gpu);
     rows += impl_->readGpu(trace, gpu);
+    sqlite::Stmt linked(impl_->db, std::string(kLinkedSpans) + "AND id > ?)");
+    linked.bind(1, gpuBefore);
+    impl_->readLinked(trace, linked);
     sqlite::Stmt counters(impl_->db, std::string(kCounterColumns) + "WHERE id > ? ORDER BY id");
     counters.bind(1, trace.loaded.counter);
     rows += impl_->readCounters(trace, counters);

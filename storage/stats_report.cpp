@@ -8,18 +8,10 @@
 
 namespace moescope::storage {
 
-RunStats computeStats(const Trace& trace) {
-  RunStats s;
-  s.run = trace.run;
-  s.spans = static_cast<int64_t>(trace.spanCount());
-  const std::vector<RankActivity> ranks = hostActivity(trace);
-  const std::vector<StepExtent> extents = stepExtents(ranks);
-  s.steps = stepTimes(extents, trace.run, trace.steps);
-  s.step_summary = summarizeSteps(s.steps);
-  s.bubbles_per_step = bubbles(ranks, trace.run);
-  s.communication = communicationByKind(ranks);
-  s.overlap = overlapOfRun(ranks);
+namespace {
 
+// Per stage: busy by category (mean per step), bubbles over all steps, overlap.
+std::vector<StageStats> stageStats(const std::vector<RankActivity>& ranks, const std::vector<StageStepBubble>& perStep) {
   std::map<int32_t, StageStats> stages;
   std::map<int32_t, int32_t> stepsSeen;
   for (const StageStepBusy& b : busyByStageStep(ranks)) {
@@ -36,7 +28,7 @@ RunStats computeStats(const Trace& trace) {
     for (int64_t& v : st.busy_per_step.ns) v /= n;
     st.busy_ns_per_step /= n;
   }
-  for (const StageStepBubble& b : bubblesPerStage(s.bubbles_per_step)) {
+  for (const StageStepBubble& b : bubblesPerStage(perStep)) {
     StageStats& st = stages[b.stage];
     st.stage = b.stage;
     st.ranks = b.ranks;
@@ -47,7 +39,31 @@ RunStats computeStats(const Trace& trace) {
     st.stage = o.stage;
     st.overlap = o;
   }
-  for (auto& [stage, st] : stages) s.stages.push_back(st);
+  std::vector<StageStats> out;
+  for (auto& [stage, st] : stages) out.push_back(st);
+  return out;
+}
+
+}  // namespace
+
+RunStats computeStats(const Trace& trace) {
+  RunStats s;
+  s.run = trace.run;
+  s.spans = static_cast<int64_t>(trace.spanCount());
+  const std::vector<RankActivity> ranks = hostActivity(trace);
+  const std::vector<StepExtent> extents = stepExtents(ranks);
+  s.steps = stepTimes(extents, trace.run, trace.steps);
+  s.step_summary = summarizeSteps(s.steps);
+  s.bubbles_per_step = bubbles(ranks, trace.run);
+  s.communication = communicationByKind(ranks);
+  s.overlap = overlapOfRun(ranks);
+  s.stages = stageStats(ranks, s.bubbles_per_step);
+  s.gpu_records = gpuRecordCounts(trace);
+  if (!trace.gpu.empty()) {
+    const std::vector<RankActivity> gpu = gpuActivity(trace);
+    s.gpu_stages = stageStats(gpu, bubbles(gpu, trace.run));
+    s.gpu_overlap = overlapOfRun(gpu);
+  }
   return s;
 }
 
@@ -122,6 +138,23 @@ nlohmann::json statsToJson(const RunStats& s) {
                                   {"gbytes_per_s", c.gbytes_per_s}});
   }
   j["overlap"] = overlap(s.overlap);
+  if (s.gpu_records.records > 0 || !s.gpu_stages.empty()) {
+    json gpu;
+    gpu["records"] = s.gpu_records.records;
+    gpu["unlinked"] = s.gpu_records.unlinked;
+    if (s.gpu_records.dropped != kNone) gpu["dropped"] = s.gpu_records.dropped;
+    gpu["stages"] = json::array();
+    for (const StageStats& st : s.gpu_stages) {
+      gpu["stages"].push_back({{"stage", st.stage},
+                               {"ranks", st.ranks},
+                               {"busy_ns_per_step", st.busy_ns_per_step},
+                               {"busy_by_category_ns_per_step", categories(st.busy_per_step)},
+                               {"bubble", bubble(st.bubble)},
+                               {"overlap", overlap(st.overlap)}});
+    }
+    gpu["overlap"] = overlap(s.gpu_overlap);
+    j["gpu"] = gpu;
+  }
   return j;
 }
 
@@ -138,6 +171,51 @@ double ms(int64_t ns) {
 }
 double ms(double ns) {
   return ns / 1e6;
+}
+
+// Busy per step by category as rows, stages as columns; only the categories that occur.
+std::string busyTable(const std::vector<StageStats>& stages) {
+  std::string out;
+  std::vector<int> used;
+  for (int c = 0; c < kCategoryCount; ++c) {
+    for (const StageStats& st : stages) {
+      if (st.busy_per_step.ns[static_cast<size_t>(c)] != 0) {
+        used.push_back(c);
+        break;
+      }
+    }
+  }
+  out += format("%-20s", "category");
+  for (const StageStats& st : stages) out += format(" %10s", ("stage " + std::to_string(st.stage)).c_str());
+  out += "\n";
+  for (int c : used) {
+    out += format("%-20s", std::string(categoryName(static_cast<Category>(c))).c_str());
+    for (const StageStats& st : stages) out += format(" %10.3f", ms(st.busy_per_step.ns[static_cast<size_t>(c)]));
+    out += "\n";
+  }
+  return out;
+}
+
+std::string formatGpuStats(const RunStats& s) {
+  std::string out;
+  out += format("\nGPU records %lld (%lld without a span", static_cast<long long>(s.gpu_records.records),
+                static_cast<long long>(s.gpu_records.unlinked));
+  if (s.gpu_records.dropped != kNone)
+    out += format(", %lld dropped by CUPTI", static_cast<long long>(s.gpu_records.dropped));
+  out += ")\n";
+  if (s.gpu_stages.empty()) return out;
+  out += "GPU time per step by category (ms, the work each span launched, mean over the stage's ranks)\n";
+  out += busyTable(s.gpu_stages);
+  out += format("%-20s", "GPU busy");
+  for (const StageStats& st : s.gpu_stages) out += format(" %10.3f", ms(st.busy_ns_per_step));
+  out += "\n";
+  out += format("%-20s", "GPU idle share");
+  for (const StageStats& st : s.gpu_stages) out += format(" %9.1f%%", 100 * st.bubble.share);
+  out += "\n";
+  out += format("%-20s", "GPU comm overlap");
+  for (const StageStats& st : s.gpu_stages) out += format(" %9.1f%%", 100 * st.overlap.ratio);
+  out += "\n";
+  return out;
 }
 
 }  // namespace
@@ -198,6 +276,7 @@ std::string formatStats(const RunStats& s) {
   }
   out += format("%-6s %12.3f %12.3f %9.1f%%\n", "run", ms(s.overlap.comm_ns), ms(s.overlap.overlap_ns),
                 100 * s.overlap.ratio);
+  if (s.gpu_records.records > 0) out += formatGpuStats(s);
   if (!s.communication.empty()) {
     out += "\ncommunication by kind (all ranks)\n";
     out += format("%-18s %12s %10s %14s %10s\n", "kind", "time ms", "count", "MiB", "GB/s");

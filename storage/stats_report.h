@@ -1,6 +1,7 @@
 // The summary `moescope-cli stats` prints, computed from a loaded run: per stage, busy time by
 // category and bubbles (mean per step), overlap; per step, time and throughput; communication by
-// kind. As plain data, as JSON and as a readable table, so the CLI and the GUI show the same numbers.
+// kind; for a run traced on GPUs, the same per-stage busy time, bubbles and overlap on GPU time (the
+// kernels, copies and memsets each span launched, by the span's category). As plain data, as JSON and as a readable table, so the CLI and the GUI show the same numbers.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -12,6 +13,7 @@
 #include "storage/analysis_comm.h"
 #include "storage/analysis_overlap.h"
 #include "storage/analysis_steps.h"
+#include "storage/gpu_time.h"
 #include "storage/trace.h"
 
 namespace moescope::storage {
@@ -35,6 +37,10 @@ struct RunStats {
   StepSummary step_summary;
   std::vector<CommStats> communication;
   OverlapStats overlap;
+  // GPU time (runs with GPU records): stages as above, computed from gpuActivity.
+  GpuRecordCounts gpu_records;
+  std::vector<StageStats> gpu_stages;
+  OverlapStats gpu_overlap;
   bool operator==(const RunStats&) const = default;
 };
 

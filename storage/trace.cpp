@@ -204,7 +204,7 @@ int64_t Trace::endTime() const {
 size_t Trace::residentBytes() const {
   size_t n = sizeof(Trace);
   for (const SpanColumns& c : spans) n += c.residentBytes();
-  n += bytesOf(gpu) + bytesOf(counters) + bytesOf(steps) + bytesOf(ranks) + bytesOf(tracks);
+  n += bytesOf(gpu) + bytesOf(linked) + bytesOf(counters) + bytesOf(steps) + bytesOf(ranks) + bytesOf(tracks);
   for (const std::string& s : strings) n += sizeof(std::string) + s.capacity();
   return n;
 }
@@ -213,6 +213,12 @@ const RankInfo* Trace::rank(int32_t id) const {
   auto it = std::lower_bound(ranks.begin(), ranks.end(), id,
                              [](const RankInfo& r, int32_t v) { return r.rank < v; });
   return it != ranks.end() && it->rank == id ? &*it : nullptr;
+}
+
+const LinkedSpan* Trace::linkedSpan(int64_t id) const {
+  auto it = std::lower_bound(linked.begin(), linked.end(), id,
+                             [](const LinkedSpan& l, int64_t v) { return l.id < v; });
+  return it != linked.end() && it->id == id ? &*it : nullptr;
 }
 
 void addSpan(Trace& trace, const SpanRecord& span) {
@@ -238,6 +244,10 @@ void finishTrace(Trace& trace, std::span<const size_t> sortedBefore) {
   sortIfNeeded(trace.gpu, [](const auto& a, const auto& b) {
     return a.track != b.track ? a.track < b.track : a.start < b.start;
   });
+  sortIfNeeded(trace.linked, [](const auto& a, const auto& b) { return a.id < b.id; });
+  trace.linked.erase(std::unique(trace.linked.begin(), trace.linked.end(),
+                                 [](const auto& a, const auto& b) { return a.id == b.id; }),
+                     trace.linked.end());
   sortIfNeeded(trace.counters, [](const auto& a, const auto& b) {
     return a.track != b.track ? a.track < b.track : a.time < b.time;
   });

@@ -77,12 +77,21 @@ void sortSpans(SpanColumns& columns, size_t sortedBefore = 0);
 // Frees the spare capacity of every column.
 void shrinkSpans(SpanColumns& columns);
 
+// A span that GPU records point at (gpu_activity.span is its id). The columns keep no span ids, so
+// the reader keeps these spans again, with their ids, for the records to find their launching span.
+struct LinkedSpan {
+  int64_t id = 0;
+  SpanRecord span;
+  bool operator==(const LinkedSpan&) const = default;
+};
+
 struct Trace {
   RunInfo run;
   std::vector<RankInfo> ranks;                            // sorted by rank
   std::vector<TrackInfo> tracks;                          // indexed by track id
   std::vector<SpanColumns> spans;                         // indexed by track id
   std::vector<GpuActivityRecord> gpu;                     // sorted by (track, start)
+  std::vector<LinkedSpan> linked;                         // the spans gpu records point at, by id
   std::vector<CounterSample> counters;                    // sorted by (track, time)
   std::vector<StepMetric> steps;                          // sorted by step
   std::vector<std::string> strings;                       // the string table, indexed by name id
@@ -100,12 +109,14 @@ struct Trace {
   int64_t endTime() const;    // latest span end (or run end)
   size_t residentBytes() const;
   const RankInfo* rank(int32_t id) const;  // nullptr if the rank is unknown
+  // The span a GPU record points at (GpuActivityRecord::span); nullptr for kNone or an unknown id.
+  const LinkedSpan* linkedSpan(int64_t id) const;
 };
 
 // For hand-built traces (tests, generators): adds a span to its track, creating empty columns for
 // tracks up to span.track; call finishTrace once all spans are in.
 void addSpan(Trace& trace, const SpanRecord& span);
-// Sorts every track's spans and the GPU records, counters, steps and ranks. sortedBefore[track]: that
+// Sorts every track's spans, the GPU records, the linked spans (by id, once each), counters, steps and ranks. sortedBefore[track]: that
 // many spans at the front of the track are already sorted (RunReader::refresh passes the old sizes).
 void finishTrace(Trace& trace, std::span<const size_t> sortedBefore = {});
 

@@ -1,0 +1,94 @@
+#include "storage/gpu_time.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "storage/intervals.h"
+
+namespace moescope::storage {
+
+std::vector<SpanGpuExtent> gpuExtents(const Trace& trace) {
+  std::vector<SpanGpuExtent> out;
+  out.reserve(trace.linked.size());
+  for (const LinkedSpan& l : trace.linked) {
+    SpanGpuExtent e;
+    e.span = l.id;
+    e.track = l.span.track;
+    e.name = l.span.name;
+    e.category = l.span.category;
+    e.step = l.span.step;
+    e.host_start = l.span.start;
+    e.host_end = l.span.end;
+    out.push_back(e);
+  }
+  std::vector<std::vector<Interval>> intervals(out.size());
+  for (const GpuActivityRecord& g : trace.gpu) {
+    if (g.span == kNone) continue;
+    auto it = std::lower_bound(out.begin(), out.end(), g.span,
+                               [](const SpanGpuExtent& e, int64_t id) { return e.span < id; });
+    if (it == out.end() || it->span != g.span) continue;
+    if (it->records == 0) {
+      it->gpu_start = g.start;
+      it->gpu_end = g.end;
+    } else {
+      it->gpu_start = std::min(it->gpu_start, g.start);
+      it->gpu_end = std::max(it->gpu_end, g.end);
+    }
+    ++it->records;
+    if (g.kind == GpuActivityKind::Kernel) ++it->kernels;
+    intervals[static_cast<size_t>(it - out.begin())].push_back({g.start, g.end});
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i].gpu_busy_ns = totalLength(mergeIntervals(std::move(intervals[i])));
+  std::erase_if(out, [](const SpanGpuExtent& e) { return e.records == 0; });
+  return out;
+}
+
+const SpanGpuExtent* findGpuExtent(const std::vector<SpanGpuExtent>& extents, int64_t id) {
+  auto it = std::lower_bound(extents.begin(), extents.end(), id,
+                             [](const SpanGpuExtent& e, int64_t v) { return e.span < v; });
+  return it != extents.end() && it->span == id ? &*it : nullptr;
+}
+
+std::vector<RankActivity> gpuActivity(const Trace& trace) {
+  std::map<int32_t, RankActivity> byRank;
+  for (const GpuActivityRecord& g : trace.gpu) {
+    if (g.track < 0 || static_cast<size_t>(g.track) >= trace.tracks.size()) continue;
+    const LinkedSpan* l = trace.linkedSpan(g.span);
+    if (!l) continue;
+    const int32_t rank = trace.tracks[static_cast<size_t>(g.track)].rank;
+    RankActivity& ra = byRank[rank];
+    ra.rank = rank;
+    const RankInfo* info = trace.rank(rank);
+    ra.stage = info ? info->stage : 0;
+    ra.items.push_back({g.start, g.end, l->span.category, l->span.step, g.bytes});
+  }
+  std::vector<RankActivity> out;
+  out.reserve(byRank.size());
+  for (auto& [rank, ra] : byRank) {
+    std::stable_sort(ra.items.begin(), ra.items.end(),
+                     [](const Activity& a, const Activity& b) { return a.start < b.start; });
+    out.push_back(std::move(ra));
+  }
+  return out;
+}
+
+GpuRecordCounts gpuRecordCounts(const Trace& trace) {
+  GpuRecordCounts c;
+  c.records = static_cast<int64_t>(trace.gpu.size());
+  for (const GpuActivityRecord& g : trace.gpu) {
+    if (!trace.linkedSpan(g.span)) ++c.unlinked;
+  }
+  auto it = std::find_if(trace.meta.begin(), trace.meta.end(),
+                         [](const auto& kv) { return kv.first == "cupti.dropped_records"; });
+  if (it != trace.meta.end()) {
+    try {
+      c.dropped = std::stoll(it->second);
+    } catch (const std::exception&) {
+      c.dropped = kNone;
+    }
+  }
+  return c;
+}
+
+}  // namespace moescope::storage
