@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -23,6 +24,9 @@
 #include "tracer/tracer.h"
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
 #include "engine/cuda/cuda_backend.h"
+#endif
+#ifdef MOESCOPE_HAVE_GPU_TRACER
+#include "tracer/gpu/gpu_tracer.h"
 #endif
 
 namespace moescope::app {
@@ -59,6 +63,13 @@ void checkWritable(const std::string& option, const std::string& path) {
   if (fs::is_directory(p, ec)) throw InputError(option + ": '" + path + "' is a folder");
 }
 
+// A traced CUDA run records its GPUs' work too unless MOESCOPE_GPU_TRACE=0 (host spans only, as the
+// tracing-overhead benchmark compares).
+[[maybe_unused]] bool gpuTracingWanted() {
+  const char* v = std::getenv("MOESCOPE_GPU_TRACE");
+  return !(v && std::string(v) == "0");
+}
+
 std::string formatDuration(double seconds) {
   if (!(seconds >= 0)) seconds = 0;
   const long s = static_cast<long>(seconds + 0.5);
@@ -92,6 +103,11 @@ int runTrain(const TrainArgs& args) {
     if (which == "cpu") {
       backend = engine::makeCpuBackend();
     } else if (which == "cuda") {
+#ifdef MOESCOPE_HAVE_GPU_TRACER
+      // A traced CUDA run records NVTX ranges through CUPTI, which NVTX finds only through this
+      // variable, read at the process's first NVTX call (NCCL's included): set it before any.
+      if (args.out && config.trace.enabled && gpuTracingWanted()) tracer::gpu::arrangeNvtxInjection();
+#endif
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
       backend = engine::cuda::makeCudaBackend();
 #else
@@ -117,6 +133,16 @@ int runTrain(const TrainArgs& args) {
 
   // 2. The run.
   std::unique_ptr<tracer::Tracer> tracer;
+#ifdef MOESCOPE_HAVE_GPU_TRACER
+  std::unique_ptr<tracer::gpu::GpuTracer> gpu_tracer;  // kernels, memcpy, memset of a traced CUDA run
+#endif
+  // The GPU tracer hands its last records to the tracer before the tracer finishes.
+  auto finishGpuTracer = [&] {
+#ifdef MOESCOPE_HAVE_GPU_TRACER
+    if (gpu_tracer) gpu_tracer->finish();
+    gpu_tracer.reset();
+#endif
+  };
   std::string metrics_tmp;
   std::FILE* metrics = nullptr;
   auto closeMetrics = [&](bool keep) {
@@ -143,6 +169,16 @@ int runTrain(const TrainArgs& args) {
       const std::string name = fs::path(*args.out).stem().string();
       tracer = tracer::Tracer::open(*args.out, engine::makeRunInfo(config, *backend, name));
       tracer->setMeta("engine.config_file", args.config);
+#ifdef MOESCOPE_HAVE_GPU_TRACER
+      if (backend->name() == "cuda" && config.trace.enabled && gpuTracingWanted()) {
+        try {
+          gpu_tracer = tracer::gpu::GpuTracer::start(*tracer);
+        } catch (const std::exception& e) {  // CUPTI unavailable or owned by another profiler
+          std::fprintf(stderr, "moescope-cli train: GPU tracing is off: %s\n", e.what());
+          tracer->setMeta("cupti.error", e.what());
+        }
+      }
+#endif
     }
     if (args.metrics) {
       metrics_tmp = *args.metrics + ".tmp";
@@ -176,12 +212,14 @@ int runTrain(const TrainArgs& args) {
     engine::TrainResult result = engine::train(options);
     if (args.save) engine::saveCheckpoint(*args.save, config.model, result.weights);
     closeMetrics(true);
+    finishGpuTracer();
     if (tracer) tracer->finish(storage::RunStatus::Complete, "");
     return 0;
   } catch (const engine::Cancelled& e) {
     std::fprintf(stderr, "moescope-cli train: cancelled\n");
     try {
       closeMetrics(false);
+      finishGpuTracer();
       if (tracer) tracer->finish(storage::RunStatus::Cancelled, "cancelled (interrupt)");
     } catch (const std::exception& inner) {
       std::fprintf(stderr, "moescope-cli train: %s\n", inner.what());
@@ -191,6 +229,7 @@ int runTrain(const TrainArgs& args) {
     std::fprintf(stderr, "moescope-cli train: %s\n", e.what());
     try {
       closeMetrics(false);
+      finishGpuTracer();
       if (tracer) tracer->finish(storage::RunStatus::Failed, e.what());
     } catch (const std::exception& inner) {
       std::fprintf(stderr, "moescope-cli train: %s\n", inner.what());

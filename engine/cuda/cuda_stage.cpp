@@ -86,11 +86,13 @@ class DeviceArray {
 class GpuSpan {
  public:
   GpuSpan(tracer::TrackRecorder* recorder, cudaStream_t stream, std::string_view name, const tracer::SpanAttrs& attrs)
-      : recorder_(recorder), stream_(stream), name_(name), attrs_(attrs), start_(recorder ? tracer::nowNs() : 0) {}
+      : recorder_(recorder), stream_(stream), name_(name), attrs_(attrs), start_(recorder ? tracer::nowNs() : 0),
+        id_(recorder ? recorder->open(name, attrs.category) : 0) {}
   ~GpuSpan() {
     if (!recorder_) return;
+    recorder_->close();  // the GPU tracer ties the kernels launched since open() to this span
     cudaStreamSynchronize(stream_);
-    recorder_->record(name_, attrs_, start_, tracer::nowNs());
+    recorder_->record(name_, attrs_, start_, tracer::nowNs(), id_);
   }
   GpuSpan(const GpuSpan&) = delete;
   GpuSpan& operator=(const GpuSpan&) = delete;
@@ -101,6 +103,7 @@ class GpuSpan {
   std::string_view name_;
   tracer::SpanAttrs attrs_;
   int64_t start_;
+  uint64_t id_;
 };
 
 template <class T>

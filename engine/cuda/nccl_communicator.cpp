@@ -187,7 +187,7 @@ int64_t NcclCommunicator::arrive() {
   return now;
 }
 
-void NcclCommunicator::finishCollective(const CommSpan& span, int64_t arrival, int64_t bytes) {
+void NcclCommunicator::finishCollective(const CommSpan& span, int64_t arrival, int64_t bytes, uint64_t id) {
   const uint64_t seq = sequence_++;
   if (!recorder_) return;
   world_->synchronize(stream_);
@@ -209,22 +209,25 @@ void NcclCommunicator::finishCollective(const CommSpan& span, int64_t arrival, i
     attrs = span.attrs;
   }
   attrs.bytes = bytes;
-  recorder_->record(span.name, attrs, last, end);
+  recorder_->record(span.name, attrs, last, end, id);
 }
 
 void NcclCommunicator::allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) {
   if (world_->aborted()) throw Cancelled("stopped: another rank failed or the run was cancelled");
   const int64_t arrival = arrive();
+  const uint64_t id = openLaunch(span);
   if (size() > 1 && count > 0) {
     MOESCOPE_NCCL_CHECK(m_->coll, ncclAllReduce(buf, buf, count, ncclType(type), ncclSum, m_->coll, stream_));
   }
-  finishCollective(span, arrival, static_cast<int64_t>(count * dtypeSize(type)));
+  closeLaunch();
+  finishCollective(span, arrival, static_cast<int64_t>(count * dtypeSize(type)), id);
 }
 
 void NcclCommunicator::allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts,
                                 DType type, const CommSpan& span) {
   if (world_->aborted()) throw Cancelled("stopped: another rank failed or the run was cancelled");
   const int64_t arrival = arrive();
+  const uint64_t id = openLaunch(span);
   const size_t esize = dtypeSize(type);
   const int n = size();
   size_t total = 0;
@@ -261,7 +264,8 @@ void NcclCommunicator::allToAll(const void* send, const size_t* sendCounts, void
     }
     MOESCOPE_NCCL_CHECK(m_->coll, ncclGroupEnd());
   }
-  finishCollective(span, arrival, static_cast<int64_t>(total * esize));
+  closeLaunch();
+  finishCollective(span, arrival, static_cast<int64_t>(total * esize), id);
 }
 
 void NcclCommunicator::send(const void* buf, size_t count, DType type, int peer, const CommSpan& span) {
@@ -277,12 +281,14 @@ void NcclCommunicator::send(const void* buf, size_t count, DType type, int peer,
   ncclComm_t comm = peer > index_ ? m_->up : m_->down;
   MOESCOPE_CUDA_CHECK(cudaEventRecord(m_->ready, stream_));
   MOESCOPE_CUDA_CHECK(cudaStreamWaitEvent(m_->send_stream, m_->ready, 0));
+  const uint64_t id = openLaunch(span);
   MOESCOPE_NCCL_CHECK(comm, ncclSend(buf, count, ncclType(type), peer, comm, m_->send_stream));
+  closeLaunch();
   if (recorder_) {
     // Posted: the transfer itself runs on the send stream while this stage computes on.
     tracer::SpanAttrs attrs = span.attrs;
     attrs.bytes = static_cast<int64_t>(count * dtypeSize(type));
-    recorder_->record(span.name, attrs, t0, nowNs());
+    recorder_->record(span.name, attrs, t0, nowNs(), id);
   }
 }
 
@@ -295,7 +301,9 @@ void NcclCommunicator::recv(void* buf, size_t count, DType type, int peer, const
     t0 = nowNs();
   }
   ncclComm_t comm = peer > index_ ? m_->down : m_->up;  // the peer sends to a lower index on `down`
+  const uint64_t id = openLaunch(span);
   MOESCOPE_NCCL_CHECK(comm, ncclRecv(buf, count, ncclType(type), peer, comm, stream_));
+  closeLaunch();
   if (!recorder_) return;
   world_->synchronize(stream_);
   const int64_t end = nowNs();
@@ -316,7 +324,7 @@ void NcclCommunicator::recv(void* buf, size_t count, DType type, int peer, const
     attrs = span.attrs;
   }
   attrs.bytes = static_cast<int64_t>(count * dtypeSize(type));
-  recorder_->record(span.name, attrs, posted, end);
+  recorder_->record(span.name, attrs, posted, end, id);
 }
 
 void NcclCommunicator::barrier(const CommSpan& span) {
@@ -331,7 +339,7 @@ void NcclCommunicator::barrier(const CommSpan& span) {
     MOESCOPE_CUDA_CHECK(cudaFreeAsync(word, stream_));
   }
   world_->synchronize(stream_);
-  finishCollective(span, arrival, 0);
+  finishCollective(span, arrival, 0, 0);
 }
 
 }  // namespace moescope::engine::cuda

@@ -101,7 +101,12 @@ class NcclCommunicator final : public Communicator {
 
  private:
   int64_t arrive();                         // tracing: waits for the stream, posts this member's arrival
-  void finishCollective(const CommSpan& span, int64_t arrival, int64_t bytes);
+  void finishCollective(const CommSpan& span, int64_t arrival, int64_t bytes, uint64_t id);
+  // Opens the span's id for the work launched until closeLaunch() (the GPU tracer ties its kernels to it).
+  uint64_t openLaunch(const CommSpan& span) { return recorder_ ? recorder_->open(span.name, span.attrs.category) : 0; }
+  void closeLaunch() {
+    if (recorder_) recorder_->close();
+  }
   void checkPeer(int peer) const;
 
   std::shared_ptr<NcclWorld::Group> g_;

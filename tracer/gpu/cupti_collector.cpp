@@ -46,8 +46,7 @@ State* g_state = nullptr;
 std::atomic<bool> g_running{false};
 
 // "void ns::kernel<float>(float*, int)" -> "ns::kernel<float>": short enough for a timeline row.
-std::string kernelName(const char* mangled) {
-  if (!mangled) return "kernel";
+std::string demangledKernelName(const char* mangled) {
   int status = 0;
   char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string name = status == 0 && demangled ? demangled : mangled;
@@ -66,6 +65,15 @@ std::string kernelName(const char* mangled) {
   for (size_t at; (at = name.find("(anonymous namespace)::")) != std::string::npos;) name.erase(at, 23);
   if (name.rfind("void ", 0) == 0) name.erase(0, 5);
   return name;
+}
+
+// CUPTI keeps one name string per function while its module is loaded: demangle each once.
+std::string kernelName(const char* mangled) {
+  if (!mangled) return "kernel";
+  thread_local std::unordered_map<const char*, std::string> cache;
+  auto [it, fresh] = cache.try_emplace(mangled);
+  if (fresh) it->second = demangledKernelName(mangled);
+  return it->second;
 }
 
 const char* memcpyName(uint8_t kind) {
@@ -184,7 +192,7 @@ void CuptiCollector::popSpan() {
 }
 
 std::vector<GpuRecord> CuptiCollector::drain(bool final) {
-  MOESCOPE_CUPTI_CHECK(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED));
+  MOESCOPE_CUPTI_CHECK(cuptiActivityFlushAll(final ? CUPTI_ACTIVITY_FLAG_FLUSH_FORCED : 0));
   std::vector<GpuRecord> ready;
   std::lock_guard lock(g_state->mutex);
   std::vector<GpuRecord> waiting;

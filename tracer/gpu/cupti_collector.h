@@ -19,20 +19,12 @@
 #include <vector>
 
 #include "storage/trace_model.h"
+#include "tracer/tracer.h"
 
 namespace moescope::tracer::gpu {
 
-struct GpuRecord {
-  storage::GpuActivityKind kind = storage::GpuActivityKind::Kernel;
-  int64_t start = 0, end = 0;  // steady_clock ns
-  std::string name;            // demangled kernel name, or "memcpy HtoD", "memset"
-  int32_t device = 0;
-  int64_t stream = 0;
-  uint32_t correlation = 0;
-  uint64_t span = 0;  // external id of the launching span; 0 when no span was open
-  int64_t bytes = 0;  // memcpy and memset size
-  bool operator==(const GpuRecord&) const = default;
-};
+// A record as the Tracer takes it (tracer::GpuActivity): span is the launching span's id.
+using GpuRecord = tracer::GpuActivity;
 
 struct CollectorOptions {
   size_t bufferBytes = 8 << 20;  // one CUPTI activity buffer; several are in flight
@@ -53,8 +45,10 @@ class CuptiCollector {
   static void pushSpan(uint64_t id);
   static void popSpan();
 
-  // Flushes CUPTI's buffers and returns the records completed since the last call, sorted by start.
-  // Records whose launching call has not been seen yet wait for a later drain, unless `final`.
+  // Returns the records CUPTI handed over since the last call, sorted by start. Not final: only the
+  // buffers whose records are all complete (CUPTI's default flush: no wait on the GPU); records whose
+  // launching call has not been seen yet wait for a later drain. Final: every buffer (synchronize the
+  // devices first), and every record.
   std::vector<GpuRecord> drain(bool final = false);
   // Records CUPTI dropped because its buffers were full, in all since start.
   uint64_t droppedRecords() const;

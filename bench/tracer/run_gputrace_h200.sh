@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The GPU tracer's overhead on the 2 x H200 server (docs/bench-gputrace.md): the median step time of
+# samples/bench-h200.toml (PPMoE, tp = 2) with tracing off, with host spans only (MOESCOPE_GPU_TRACE=0)
+# and with full tracing (host spans, NVTX ranges, CUPTI kernels/memcpy/memset tied to their spans),
+# the three alternated ROUNDS times so that drift hits each alike; step time is the median over the
+# steps after the first two of every run of a mode.
+#
+# Usage, from the repository root: bench/tracer/run_gputrace_h200.sh [BIN_DIR] [OUT_DIR]
+set -uo pipefail
+BIN=${1:-build-gput/bin}
+OUTD=${2:-bench-out}
+STEPS=${STEPS:-8}
+ROUNDS=${ROUNDS:-2}
+CFG=${CFG:-samples/bench-h200.toml}
+# EXTRA: more train options for every run, e.g. EXTRA="--set model.n_layers=4"
+mkdir -p "$OUTD"
+export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
+
+step_ms() {  # step_ms of steps 2 and later of a metrics file, one a line
+  grep -o '"step_ms": [0-9.e+]*' "$1" | awk -F': ' 'NR > 2 { print $2 }'
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in off host full; do
+    case $mode in
+      off) env=(MOESCOPE_GPU_TRACE=1); set=(--set trace.enabled=false) ;;
+      host) env=(MOESCOPE_GPU_TRACE=0); set=(--set trace.enabled=true) ;;
+      full) env=(MOESCOPE_GPU_TRACE=1); set=(--set trace.enabled=true) ;;
+    esac
+    m="$OUTD/$mode-$round.jsonl"
+    t0=$(date +%s.%N)
+    env "${env[@]}" timeout 120 "$BIN/moescope-cli" train --config "$CFG" --backend cuda --steps "$STEPS" "${set[@]}" \
+      ${EXTRA:-} --metrics "$m" --out "$OUTD/$mode-$round.moescope" 2> "$OUTD/$mode-$round.log" || echo "$mode $round failed: $(tail -1 "$OUTD/$mode-$round.log")"
+    echo "$mode round $round: median $(step_ms "$m" | median) ms, wall $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s, file $(du -k "$OUTD/$mode-$round.moescope" | cut -f1) KiB"
+  done
+done
+off=$(for f in "$OUTD"/off-*.jsonl; do step_ms "$f"; done | median)
+host=$(for f in "$OUTD"/host-*.jsonl; do step_ms "$f"; done | median)
+full=$(for f in "$OUTD"/full-*.jsonl; do step_ms "$f"; done | median)
+echo "| mode | median step ms |"
+echo "|---|---:|"
+echo "| off | $off |"
+echo "| host spans | $host |"
+echo "| full (host + GPU) | $full |"
+awk -v o="$off" -v h="$host" -v f="$full" 'BEGIN { printf "full/off %.4f  host/off %.4f  full/host %.4f\n", f / o, h / o, f / h }'
