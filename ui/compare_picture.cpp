@@ -3,6 +3,7 @@
 #include <QFontMetrics>
 #include <algorithm>
 #include <bitset>
+#include <cmath>
 
 #include "storage/activity.h"
 #include "storage/analysis_steps.h"
@@ -34,6 +35,58 @@ int bandHeight(const storage::Trace& trace, const ComparePictureOptions& o) {
 
 int tableHeight(const storage::Comparison& c, const ComparePictureOptions& o) {
   return o.table ? kTableRow * (2 + static_cast<int>(c.rows.size())) + 2 * kTableRow : 0;
+}
+
+// Beside the table: a bar per run of its time per step on the mean rank by category (waits hatched),
+// with a mark at its median step time, all on one scale.
+void paintTimeBars(QPainter& p, const QRect& area, const storage::Comparison& c, const QFont& font,
+                   const QFont& bold) {
+  const QFontMetrics fm(font);
+  double max = 0;
+  for (const storage::RunSummary& r : c.runs) {
+    int64_t total = 0;
+    for (int64_t v : r.busy_per_step.ns) total += v;
+    max = std::max({max, static_cast<double>(total), static_cast<double>(r.step_ns)});
+  }
+  if (max <= 0) return;
+  p.setPen(palette::kLabelText);
+  p.setFont(bold);
+  p.drawText(QRect(area.left(), area.top(), area.width(), kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
+             QStringLiteral("time per step on the mean rank, by category"));
+  p.setFont(font);
+  int nameW = 0;
+  for (const storage::RunSummary& r : c.runs) nameW = std::max(nameW, fm.horizontalAdvance(QString::fromStdString(r.name)));
+  const int x0 = area.left() + nameW + 12, x1 = area.right() - 70;
+  const double scale = (x1 - x0) / max;
+  const int barH = 26;
+  int y = area.top() + kTableRow + 6;
+  for (const storage::RunSummary& r : c.runs) {
+    p.setPen(palette::kLabelText);
+    p.drawText(QRect(area.left(), y, nameW + 4, barH), Qt::AlignLeft | Qt::AlignVCenter, QString::fromStdString(r.name));
+    double at = 0;
+    for (int i = 0; i < storage::kCategoryCount; ++i) {
+      const auto cat = static_cast<storage::Category>(i);
+      const double v = static_cast<double>(r.busy_per_step[cat]);
+      if (v <= 0) continue;
+      const int left = x0 + static_cast<int>(std::lround(at * scale));
+      at += v;
+      const int right = x0 + static_cast<int>(std::lround(at * scale));
+      if (right <= left) continue;
+      const QRect rect(left, y, right - left, barH);
+      p.fillRect(rect, categoryColor(cat));
+      if (cat == storage::Category::Wait) p.fillRect(rect, QBrush(palette::kBubbleHatch, Qt::BDiagPattern));
+    }
+    const int mark = x0 + static_cast<int>(std::lround(static_cast<double>(r.step_ns) * scale));
+    p.setPen(QPen(palette::kLabelText, 2));
+    p.drawLine(mark, y - 3, mark, y + barH + 3);
+    p.setPen(palette::kLabelText);
+    p.drawText(QRect(mark + 4, y, 80, barH), Qt::AlignLeft | Qt::AlignVCenter,
+               QStringLiteral("%1 ms").arg(static_cast<double>(r.step_ns) / 1e6, 0, 'f', 0));
+    y += barH + 14;
+  }
+  p.drawText(QRect(area.left(), y, area.width(), kTableRow * 2), Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap,
+             QString::fromUtf8("Categories may overlap (communication beside computation); hatched: waiting for a "
+                               "peer. The mark is the median step time."));
 }
 
 }  // namespace
@@ -178,6 +231,10 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
     }
     y += kTableRow;
   }
+  const int tableTop = y - kTableRow * (1 + static_cast<int>(comparison.rows.size()));
+  const int chartLeft = labelW + static_cast<int>(comparison.runs.size()) * colW + 40;
+  if (size.width() - chartLeft >= 420)
+    paintTimeBars(p, QRect(chartLeft, tableTop, size.width() - chartLeft - 20, y - tableTop), comparison, font, bold);
   p.setFont(font);
   p.setPen(palette::kLabelText);
   p.drawText(QRect(10, y, size.width() - 20, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
