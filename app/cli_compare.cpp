@@ -50,7 +50,8 @@ int runCompare(const CompareOptions& o) {
 void registerCompare(CLI::App& cli, CommandAction& action) {
   auto options = std::make_shared<CompareOptions>();
   auto* cmd = cli.add_subcommand(
-      "compare", "Runs side by side: step time, tokens/s, bubble share, time by category; ratios to a baseline");
+      "compare",
+      "Runs side by side: step time, tokens/s, bubble share, time by category; ratios to a baseline");
   cmd->add_option("runs", options->runs, "Run files (*.moescope), two or more")->required()->expected(2, -1);
   auto* json = cmd->add_flag("--json", options->json, "Print JSON instead of a table");
   cmd->add_flag("--csv", options->csv, "Print CSV instead of a table")->excludes(json);

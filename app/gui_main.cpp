@@ -37,10 +37,11 @@ void addOptions(QCommandLineParser& parser) {
       QStringLiteral("The moescope timeline: a pipeline Gantt chart of moescope run files."));
   parser.addHelpOption();
   parser.addVersionOption();
-  parser.addOption({QStringLiteral("render"),
-                    QStringLiteral("Draw RUN (or the RUNs compared) to OUT.png, or OUT.svg, without a window, "
-                                   "and exit."),
-                    QStringLiteral("OUT.png")});
+  parser.addOption(
+      {QStringLiteral("render"),
+       QStringLiteral("Draw RUN (or the RUNs compared) to OUT.png, or OUT.svg, without a window, "
+                      "and exit."),
+       QStringLiteral("OUT.png")});
   parser.addOption({QStringLiteral("view"),
                     QStringLiteral("What --render draws: timeline (default), breakdown (time by category per "
                                    "stage and rank over the steps in --range, or all), compare (two or more "
@@ -69,16 +70,18 @@ storage::Trace loadRun(const QString& path) {
 
 int writeOut(const QString& out, QSize size, const ui::PaintFunction& paint, const QString& what) {
   QString error;
-  if (!ui::writePicture(out, size, paint, &error)) return fail(QStringLiteral("cannot write %1: %2").arg(out, error));
-  std::printf("wrote %s (%dx%d, %s)\n", qPrintable(QFileInfo(out).absoluteFilePath()), size.width(), size.height(),
-              qPrintable(what));
+  if (!ui::writePicture(out, size, paint, &error))
+    return fail(QStringLiteral("cannot write %1: %2").arg(out, error));
+  std::printf("wrote %s (%dx%d, %s)\n", qPrintable(QFileInfo(out).absoluteFilePath()), size.width(),
+              size.height(), qPrintable(what));
   return 0;
 }
 
 int render(const QCommandLineParser& parser) {
   const QStringList runs = parser.positionalArguments();
   const QString view = parser.value(QStringLiteral("view"));
-  if (view != QStringLiteral("timeline") && view != QStringLiteral("breakdown") && view != QStringLiteral("compare"))
+  if (view != QStringLiteral("timeline") && view != QStringLiteral("breakdown") &&
+      view != QStringLiteral("compare"))
     return fail(QStringLiteral("--view wants timeline, breakdown or compare, got \"%1\"").arg(view));
   if (view == QStringLiteral("compare") ? runs.size() < 2 : runs.size() != 1) {
     return fail(view == QStringLiteral("compare") ? QStringLiteral("--view compare takes two or more RUNs")
@@ -120,9 +123,9 @@ int render(const QCommandLineParser& parser) {
     ui::ComparePictureOptions co;
     co.width = options.size.width();
     const QSize pictureSize = ui::comparePictureSize(pointers, comparison, co);
-    return writeOut(out, pictureSize,
-                    [&](QPainter& p) { ui::paintCompare(p, pictureSize, pointers, comparison, co); },
-                    QStringLiteral("%1 runs compared").arg(traces.size()));
+    return writeOut(
+        out, pictureSize, [&](QPainter& p) { ui::paintCompare(p, pictureSize, pointers, comparison, co); },
+        QStringLiteral("%1 runs compared").arg(traces.size()));
   }
 
   const storage::Trace& trace = traces.front();
@@ -134,19 +137,20 @@ int render(const QCommandLineParser& parser) {
     const auto activity = storage::hostActivity(trace);
     std::vector<int32_t> steps;
     if (options.range)
-      steps = storage::stepsIntersecting(storage::stepExtents(activity), options.range->start, options.range->end);
+      steps = storage::stepsIntersecting(storage::stepExtents(activity), options.range->start,
+                                         options.range->end);
     const storage::Breakdown breakdown = storage::breakdownOfSteps(activity, steps);
     const QSize pictureSize = ui::breakdownPictureSize(breakdown, options.size.width());
-    const QString title = QStringLiteral("%1 · %2")
-                              .arg(QString::fromStdString(trace.run.name), ui::stepsText(breakdown.steps));
-    return writeOut(out, pictureSize,
-                    [&](QPainter& p) {
-                      ui::paintBreakdown(p, pictureSize, breakdown, ui::BreakdownUnit::Time, title);
-                    },
-                    QStringLiteral("breakdown of %1").arg(ui::stepsText(breakdown.steps)));
+    const QString title =
+        QStringLiteral("%1 · %2").arg(QString::fromStdString(trace.run.name), ui::stepsText(breakdown.steps));
+    return writeOut(
+        out, pictureSize,
+        [&](QPainter& p) { ui::paintBreakdown(p, pictureSize, breakdown, ui::BreakdownUnit::Time, title); },
+        QStringLiteral("breakdown of %1").arg(ui::stepsText(breakdown.steps)));
   }
-  return writeOut(out, options.size, [&](QPainter& p) { ui::paintTimelinePicture(p, trace, options); },
-                  QStringLiteral("%1 spans").arg(trace.spanCount()));
+  return writeOut(
+      out, options.size, [&](QPainter& p) { ui::paintTimelinePicture(p, trace, options); },
+      QStringLiteral("%1 spans").arg(trace.spanCount()));
 }
 
 // Whether a window can be shown: a platform was chosen, or an X11 or Wayland display is there.

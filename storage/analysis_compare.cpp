@@ -91,10 +91,12 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
          [](const RunSummary& r) { return ms(r.step_ns); });
   addRow("tokens_per_s", "tokens/s", CompareUnit::TokensPerSecond,
          [](const RunSummary& r) { return r.tokens_per_s; });
-  addRow("bubble_share", "bubble share", CompareUnit::Share, [](const RunSummary& r) { return r.bubble_share; });
+  addRow("bubble_share", "bubble share", CompareUnit::Share,
+         [](const RunSummary& r) { return r.bubble_share; });
   for (int i = 0; i < kCategoryCount; ++i) {
     const auto cat = static_cast<Category>(i);
-    const bool used = std::any_of(runs.begin(), runs.end(), [&](const RunSummary& r) { return r.busy_per_step[cat] != 0; });
+    const bool used =
+        std::any_of(runs.begin(), runs.end(), [&](const RunSummary& r) { return r.busy_per_step[cat] != 0; });
     if (!used) continue;
     std::string name(categoryName(cat));
     std::string label = name;
@@ -109,8 +111,9 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
       if (run != c.baseline && w >= minWeight) c.largest.push_back({row, run, w});
     }
   }
-  std::stable_sort(c.largest.begin(), c.largest.end(),
-                   [](const CompareDifference& a, const CompareDifference& b) { return a.weight > b.weight; });
+  std::stable_sort(
+      c.largest.begin(), c.largest.end(),
+      [](const CompareDifference& a, const CompareDifference& b) { return a.weight > b.weight; });
   if (c.largest.size() > topN) c.largest.resize(topN);
   return c;
 }
@@ -124,9 +127,12 @@ namespace {
 
 std::string_view unitName(CompareUnit u) {
   switch (u) {
-    case CompareUnit::Milliseconds: return "ms";
-    case CompareUnit::TokensPerSecond: return "tokens/s";
-    case CompareUnit::Share: return "share";
+    case CompareUnit::Milliseconds:
+      return "ms";
+    case CompareUnit::TokensPerSecond:
+      return "tokens/s";
+    case CompareUnit::Share:
+      return "share";
   }
   return "";
 }
@@ -139,9 +145,12 @@ std::string format(const char* fmt, auto... args) {
 
 std::string formatValue(CompareUnit u, double v) {
   switch (u) {
-    case CompareUnit::Milliseconds: return format("%.3f ms", v);
-    case CompareUnit::TokensPerSecond: return format("%.0f tok/s", v);
-    case CompareUnit::Share: return format("%.1f%%", 100 * v);
+    case CompareUnit::Milliseconds:
+      return format("%.3f ms", v);
+    case CompareUnit::TokensPerSecond:
+      return format("%.0f tok/s", v);
+    case CompareUnit::Share:
+      return format("%.1f%%", 100 * v);
   }
   return {};
 }
@@ -164,9 +173,14 @@ nlohmann::json comparisonToJson(const Comparison& c) {
       const auto cat = static_cast<Category>(i);
       if (r.busy_per_step[cat] != 0) busy[std::string(categoryName(cat))] = r.busy_per_step[cat];
     }
-    json run{{"name", r.name},           {"layout", r.layout},   {"ranks", r.ranks},
-             {"steps", r.steps},         {"step_ns", r.step_ns}, {"tokens_per_s", r.tokens_per_s},
-             {"bubble_share", r.bubble_share}, {"busy_ns_per_step", busy}};
+    json run{{"name", r.name},
+             {"layout", r.layout},
+             {"ranks", r.ranks},
+             {"steps", r.steps},
+             {"step_ns", r.step_ns},
+             {"tokens_per_s", r.tokens_per_s},
+             {"bubble_share", r.bubble_share},
+             {"busy_ns_per_step", busy}};
     if (r.skipped_step != kNone) run["skipped_step"] = r.skipped_step;
     j["runs"].push_back(run);
   }
@@ -181,8 +195,10 @@ nlohmann::json comparisonToJson(const Comparison& c) {
   }
   j["largest"] = json::array();
   for (const CompareDifference& d : c.largest) {
-    j["largest"].push_back(
-        {{"key", c.rows[d.row].key}, {"run", c.runs[d.run].name}, {"run_index", d.run}, {"weight", d.weight}});
+    j["largest"].push_back({{"key", c.rows[d.row].key},
+                            {"run", c.runs[d.run].name},
+                            {"run_index", d.run},
+                            {"weight", d.weight}});
   }
   return j;
 }
@@ -196,7 +212,8 @@ std::string comparisonToCsv(const Comparison& c) {
     w.put('\n');
     for (const CompareRow& row : c.rows) {
       w.csvField(row.key).put(',').csvField(row.label).put(',').csvField(unitName(row.unit));
-      for (size_t i = 0; i < row.values.size(); ++i) w.put(',').real(row.values[i]).put(',').real(row.ratios[i]);
+      for (size_t i = 0; i < row.values.size(); ++i)
+        w.put(',').real(row.values[i]).put(',').real(row.ratios[i]);
       w.put('\n');
     }
   }
@@ -208,7 +225,8 @@ std::string formatComparison(const Comparison& c) {
   if (c.runs.empty()) return out;
   out += format("baseline: %s\n", c.runs[c.baseline].name.c_str());
   for (const RunSummary& r : c.runs) {
-    out += format("  %-20s %-6s %2d ranks, %d steps measured", r.name.c_str(), r.layout.c_str(), r.ranks, r.steps);
+    out += format("  %-20s %-6s %2d ranks, %d steps measured", r.name.c_str(), r.layout.c_str(), r.ranks,
+                  r.steps);
     if (r.skipped_step != kNone) out += format(" (warm-up step %d left out)", r.skipped_step);
     out += "\n";
   }
@@ -221,10 +239,11 @@ std::string formatComparison(const Comparison& c) {
     out += format("%-30s", cr.label.c_str());
     for (size_t run = 0; run < cr.values.size(); ++run) {
       const std::string value = formatValue(cr.unit, cr.values[run]);
-      const std::string ratio = run != c.baseline ? formatRatio(cr.ratios[run], cr.values[c.baseline]) : std::string();
+      const std::string ratio =
+          run != c.baseline ? formatRatio(cr.ratios[run], cr.values[c.baseline]) : std::string();
       out += format(" %24s", format("%s%s%s%s", isLargestDifference(c, row, run) ? "*" : "", value.c_str(),
-                                     ratio.empty() ? "" : " ", ratio.c_str())
-                                  .c_str());
+                                    ratio.empty() ? "" : " ", ratio.c_str())
+                                 .c_str());
     }
     out += "\n";
   }
@@ -234,8 +253,8 @@ std::string formatComparison(const Comparison& c) {
     for (const CompareDifference& d : c.largest) {
       const CompareRow& cr = c.rows[d.row];
       out += format("  %-28s %-20s %s against %s (%.1f%%)\n", cr.label.c_str(), c.runs[d.run].name.c_str(),
-                    formatValue(cr.unit, cr.values[d.run]).c_str(), formatValue(cr.unit, cr.values[c.baseline]).c_str(),
-                    100 * d.weight);
+                    formatValue(cr.unit, cr.values[d.run]).c_str(),
+                    formatValue(cr.unit, cr.values[c.baseline]).c_str(), 100 * d.weight);
     }
   }
   return out;

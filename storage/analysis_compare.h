@@ -32,12 +32,12 @@ struct RunSummary {
   std::string name;
   std::string layout;
   int32_t ranks = 0;
-  int32_t steps = 0;              // measured steps
-  int32_t skipped_step = kNone;   // the warm-up step left out, kNone if none
-  int64_t step_ns = 0;            // median
+  int32_t steps = 0;             // measured steps
+  int32_t skipped_step = kNone;  // the warm-up step left out, kNone if none
+  int64_t step_ns = 0;           // median
   double tokens_per_s = 0;
-  double bubble_share = 0;        // 0..1
-  CategoryTimes busy_per_step;    // ns on the mean rank
+  double bubble_share = 0;      // 0..1
+  CategoryTimes busy_per_step;  // ns on the mean rank
   bool operator==(const RunSummary&) const = default;
 };
 

@@ -94,12 +94,15 @@ QVariant BreakdownModel::data(const QModelIndex& index, int role) const {
     case Qt::DisplayRole:
       return unit_ == BreakdownUnit::Percent ? QStringLiteral("%1%").arg(v, 0, 'f', 1)
                                              : QStringLiteral("%1").arg(v, 0, 'f', 3);
-    case Qt::TextAlignmentRole: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+    case Qt::TextAlignmentRole:
+      return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     case Qt::DecorationRole:
       if (index.column() <= n) return categoryColor(categories_[static_cast<size_t>(index.column() - 1)]);
       return index.column() == n + 1 ? QVariant(palette::kBubble) : QVariant();
-    case ValueRole: return v;
-    default: return {};
+    case ValueRole:
+      return v;
+    default:
+      return {};
   }
 }
 
@@ -135,36 +138,54 @@ QVariant CommTableModel::data(const QModelIndex& index, int role) const {
   if (!checkIndex(index, CheckIndexOption::IndexIsValid)) return {};
   const storage::CommStats& c = rows_[static_cast<size_t>(index.row())];
   if (role == Qt::DecorationRole && index.column() == Kind) return categoryColor(c.kind);
-  if (role == Qt::TextAlignmentRole && index.column() != Kind) return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+  if (role == Qt::TextAlignmentRole && index.column() != Kind)
+    return QVariant(Qt::AlignRight | Qt::AlignVCenter);
   if (role == Qt::UserRole) {
     switch (index.column()) {
-      case Count: return static_cast<qlonglong>(c.count);
-      case Bytes: return static_cast<qlonglong>(c.bytes);
-      case Time: return static_cast<qlonglong>(c.time_ns);
-      case Bandwidth: return c.gbytes_per_s;
-      default: return QString::fromUtf8(storage::categoryName(c.kind));
+      case Count:
+        return static_cast<qlonglong>(c.count);
+      case Bytes:
+        return static_cast<qlonglong>(c.bytes);
+      case Time:
+        return static_cast<qlonglong>(c.time_ns);
+      case Bandwidth:
+        return c.gbytes_per_s;
+      default:
+        return QString::fromUtf8(storage::categoryName(c.kind));
     }
   }
   if (role != Qt::DisplayRole) return {};
   switch (index.column()) {
-    case Kind: return QString::fromUtf8(storage::categoryName(c.kind));
-    case Count: return QLocale::c().toString(static_cast<qlonglong>(c.count));
-    case Bytes: return QStringLiteral("%1 MiB").arg(static_cast<double>(c.bytes) / (1 << 20), 0, 'f', 2);
-    case Time: return QStringLiteral("%1 ms").arg(static_cast<double>(c.time_ns) / 1e6, 0, 'f', 3);
-    case Bandwidth: return QStringLiteral("%1 GB/s").arg(c.gbytes_per_s, 0, 'f', 2);
-    default: return {};
+    case Kind:
+      return QString::fromUtf8(storage::categoryName(c.kind));
+    case Count:
+      return QLocale::c().toString(static_cast<qlonglong>(c.count));
+    case Bytes:
+      return QStringLiteral("%1 MiB").arg(static_cast<double>(c.bytes) / (1 << 20), 0, 'f', 2);
+    case Time:
+      return QStringLiteral("%1 ms").arg(static_cast<double>(c.time_ns) / 1e6, 0, 'f', 3);
+    case Bandwidth:
+      return QStringLiteral("%1 GB/s").arg(c.gbytes_per_s, 0, 'f', 2);
+    default:
+      return {};
   }
 }
 
 QVariant CommTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
-    case Kind: return tr("kind");
-    case Count: return tr("count");
-    case Bytes: return tr("bytes");
-    case Time: return tr("time (all ranks)");
-    case Bandwidth: return tr("achieved bandwidth");
-    default: return {};
+    case Kind:
+      return tr("kind");
+    case Count:
+      return tr("count");
+    case Bytes:
+      return tr("bytes");
+    case Time:
+      return tr("time (all ranks)");
+    case Bandwidth:
+      return tr("achieved bandwidth");
+    default:
+      return {};
   }
 }
 

@@ -71,9 +71,12 @@ void paintBreakdown(QPainter& p, QSize size, const storage::Breakdown& b, Breakd
   p.setFont(bold);
   p.drawText(QRect(kMargin, 0, size.width() - 2 * kMargin, kTitle), Qt::AlignLeft | Qt::AlignVCenter, title);
   p.setFont(font);
-  const QString note = unit == BreakdownUnit::Percent
-                           ? QStringLiteral("% of the steps' extent; categories may overlap (communication beside computation)")
-                           : QStringLiteral("ms over the chosen steps; categories may overlap (communication beside computation)");
+  const QString note =
+      unit == BreakdownUnit::Percent
+          ? QStringLiteral(
+                "% of the steps' extent; categories may overlap (communication beside computation)")
+          : QStringLiteral(
+                "ms over the chosen steps; categories may overlap (communication beside computation)");
   p.drawText(QRect(kMargin, 0, size.width() - 2 * kMargin, kTitle), Qt::AlignRight | Qt::AlignVCenter, note);
 
   const int x0 = kLabels, x1 = size.width() - kMargin - 20;
@@ -97,8 +100,8 @@ void paintBreakdown(QPainter& p, QSize size, const storage::Breakdown& b, Breakd
     if (stage) p.fillRect(QRect(0, y, size.width(), kRow), palette::kRowAlternate);
     p.setPen(palette::kLabelText);
     p.setFont(stage ? bold : font);
-    p.drawText(QRect(stage ? kMargin : kMargin + 14, y, kLabels - kMargin - 4, kRow), Qt::AlignLeft | Qt::AlignVCenter,
-               breakdownRowLabel(r));
+    p.drawText(QRect(stage ? kMargin : kMargin + 14, y, kLabels - kMargin - 4, kRow),
+               Qt::AlignLeft | Qt::AlignVCenter, breakdownRowLabel(r));
     p.setFont(font);
     const int top = y + (stage ? 3 : 6), height = kRow - (stage ? 6 : 12);
     double at = 0;
@@ -137,7 +140,8 @@ void paintBreakdown(QPainter& p, QSize size, const storage::Breakdown& b, Breakd
   const char* headers[] = {"communication", "count", "MiB", "time (all ranks)", "achieved bandwidth"};
   p.setFont(bold);
   for (int c = 0; c < 5; ++c)
-    p.drawText(QRect(cols[c], y, 190, kTableRow), Qt::AlignLeft | Qt::AlignVCenter, QString::fromLatin1(headers[c]));
+    p.drawText(QRect(cols[c], y, 190, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
+               QString::fromLatin1(headers[c]));
   p.setFont(font);
   y += kTableRow;
   for (const storage::CommStats& c : b.communication) {
@@ -148,7 +152,8 @@ void paintBreakdown(QPainter& p, QSize size, const storage::Breakdown& b, Breakd
                              QStringLiteral("%1 ms").arg(static_cast<double>(c.time_ns) / 1e6, 0, 'f', 3),
                              QStringLiteral("%1 GB/s").arg(c.gbytes_per_s, 0, 'f', 2)};
     for (int k = 0; k < 5; ++k)
-      p.drawText(QRect(cols[k] + (k == 0 ? 16 : 0), y, 190, kTableRow), Qt::AlignLeft | Qt::AlignVCenter, cells[k]);
+      p.drawText(QRect(cols[k] + (k == 0 ? 16 : 0), y, 190, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
+                 cells[k]);
     y += kTableRow;
   }
   if (b.communication.empty()) {
@@ -156,10 +161,11 @@ void paintBreakdown(QPainter& p, QSize size, const storage::Breakdown& b, Breakd
                QStringLiteral("no communication in these steps"));
     y += kTableRow;
   }
-  p.drawText(QRect(cols[0], y, size.width() - 2 * kMargin, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
-             QStringLiteral("compute-communication overlap: %1% of %2 ms of communication overlaps computation")
-                 .arg(100 * b.overlap.ratio, 0, 'f', 1)
-                 .arg(static_cast<double>(b.overlap.comm_ns) / 1e6, 0, 'f', 3));
+  p.drawText(
+      QRect(cols[0], y, size.width() - 2 * kMargin, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
+      QStringLiteral("compute-communication overlap: %1% of %2 ms of communication overlaps computation")
+          .arg(100 * b.overlap.ratio, 0, 'f', 1)
+          .arg(static_cast<double>(b.overlap.comm_ns) / 1e6, 0, 'f', 3));
 }
 
 }  // namespace moescope::ui

@@ -55,14 +55,16 @@ void paintTimeBars(QPainter& p, const QRect& area, const storage::Comparison& c,
              QStringLiteral("time per step on the mean rank, by category"));
   p.setFont(font);
   int nameW = 0;
-  for (const storage::RunSummary& r : c.runs) nameW = std::max(nameW, fm.horizontalAdvance(QString::fromStdString(r.name)));
+  for (const storage::RunSummary& r : c.runs)
+    nameW = std::max(nameW, fm.horizontalAdvance(QString::fromStdString(r.name)));
   const int x0 = area.left() + nameW + 12, x1 = area.right() - 70;
   const double scale = (x1 - x0) / max;
   const int barH = 26;
   int y = area.top() + kTableRow + 6;
   for (const storage::RunSummary& r : c.runs) {
     p.setPen(palette::kLabelText);
-    p.drawText(QRect(area.left(), y, nameW + 4, barH), Qt::AlignLeft | Qt::AlignVCenter, QString::fromStdString(r.name));
+    p.drawText(QRect(area.left(), y, nameW + 4, barH), Qt::AlignLeft | Qt::AlignVCenter,
+               QString::fromStdString(r.name));
     double at = 0;
     for (int i = 0; i < storage::kCategoryCount; ++i) {
       const auto cat = static_cast<storage::Category>(i);
@@ -84,9 +86,10 @@ void paintTimeBars(QPainter& p, const QRect& area, const storage::Comparison& c,
                QStringLiteral("%1 ms").arg(static_cast<double>(r.step_ns) / 1e6, 0, 'f', 0));
     y += barH + 14;
   }
-  p.drawText(QRect(area.left(), y, area.width(), kTableRow * 2), Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap,
-             QString::fromUtf8("Categories may overlap (communication beside computation); hatched: waiting for a "
-                               "peer. The mark is the median step time."));
+  p.drawText(
+      QRect(area.left(), y, area.width(), kTableRow * 2), Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap,
+      QString::fromUtf8("Categories may overlap (communication beside computation); hatched: waiting for a "
+                        "peer. The mark is the median step time."));
 }
 
 }  // namespace
@@ -107,7 +110,8 @@ std::vector<AlignedWindow> alignedWindows(std::span<const storage::Trace* const>
       // The middle of the measured steps (the first is warm-up when there are several).
       const size_t first = r.size() > 1 ? 1 : 0;
       const size_t n = static_cast<size_t>(std::max(steps, 1));
-      const size_t at = std::min(first + (r.size() - first - 1) / 2, r.size() - std::min(n, r.size() - first));
+      const size_t at =
+          std::min(first + (r.size() - first - 1) / 2, r.size() - std::min(n, r.size() - first));
       const size_t last = std::min(at + n, r.size()) - 1;
       w.step = t->steps.empty() ? -1 : t->steps[std::min(at, t->steps.size() - 1)].step;
       w.stepStart = r[at].start;
@@ -166,7 +170,8 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
                      .arg(s.tokens_per_s, 0, 'f', 0)
                      .arg(100 * s.bubble_share, 0, 'f', 1);
     }
-    if (windows[i].step >= 0) figures += QStringLiteral(" · shown from the start of step %1").arg(windows[i].step);
+    if (windows[i].step >= 0)
+      figures += QStringLiteral(" · shown from the start of step %1").arg(windows[i].step);
     p.drawText(QRect(10, y, size.width() - 20, kBandHeader), Qt::AlignRight | Qt::AlignVCenter, figures);
     y += kBandHeader;
 
@@ -205,8 +210,8 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
   for (size_t r = 0; r < comparison.runs.size(); ++r) {
     QString name = QString::fromStdString(comparison.runs[r].name);
     if (r == comparison.baseline) name += QStringLiteral(" (baseline)");
-    p.drawText(QRect(labelW + static_cast<int>(r) * colW, y, colW - 10, kTableRow), Qt::AlignRight | Qt::AlignVCenter,
-               name);
+    p.drawText(QRect(labelW + static_cast<int>(r) * colW, y, colW - 10, kTableRow),
+               Qt::AlignRight | Qt::AlignVCenter, name);
   }
   y += kTableRow;
   p.setPen(palette::kGrid);
@@ -218,13 +223,15 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
                  palette::kRowAlternate);
     p.setPen(palette::kLabelText);
     p.setFont(font);
-    p.drawText(QRect(14, y, labelW - 14, kTableRow), Qt::AlignLeft | Qt::AlignVCenter, QString::fromStdString(cr.label));
+    p.drawText(QRect(14, y, labelW - 14, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
+               QString::fromStdString(cr.label));
     for (size_t r = 0; r < cr.values.size(); ++r) {
       const QRect cell(labelW + static_cast<int>(r) * colW, y, colW - 4, kTableRow);
       const bool largest = storage::isLargestDifference(comparison, row, r);
       if (largest) p.fillRect(cell.adjusted(4, 1, 0, -1), QColor(0xff, 0xe0, 0x8a));
       QString text = formatCompareValue(cr.unit, cr.values[r]);
-      if (r != comparison.baseline) text += QStringLiteral("  ") + formatRatio(cr.ratios[r], cr.values[comparison.baseline]);
+      if (r != comparison.baseline)
+        text += QStringLiteral("  ") + formatRatio(cr.ratios[r], cr.values[comparison.baseline]);
       p.setFont(largest ? bold : font);
       p.setPen(palette::kLabelText);
       p.drawText(cell.adjusted(0, 0, -6, 0), Qt::AlignRight | Qt::AlignVCenter, text);
@@ -234,13 +241,15 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
   const int tableTop = y - kTableRow * (1 + static_cast<int>(comparison.rows.size()));
   const int chartLeft = labelW + static_cast<int>(comparison.runs.size()) * colW + 40;
   if (size.width() - chartLeft >= 420)
-    paintTimeBars(p, QRect(chartLeft, tableTop, size.width() - chartLeft - 20, y - tableTop), comparison, font, bold);
+    paintTimeBars(p, QRect(chartLeft, tableTop, size.width() - chartLeft - 20, y - tableTop), comparison,
+                  font, bold);
   p.setFont(font);
   p.setPen(palette::kLabelText);
-  p.drawText(QRect(10, y, size.width() - 20, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
-             QString::fromUtf8("Ratios (×) to the baseline; highlighted: the largest differences. Medians and "
-                               "means over the steps after the first (warm-up); time by category is per step on "
-                               "the mean rank."));
+  p.drawText(
+      QRect(10, y, size.width() - 20, kTableRow), Qt::AlignLeft | Qt::AlignVCenter,
+      QString::fromUtf8("Ratios (×) to the baseline; highlighted: the largest differences. Medians and "
+                        "means over the steps after the first (warm-up); time by category is per step on "
+                        "the mean rank."));
 }
 
 }  // namespace moescope::ui

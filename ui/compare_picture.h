@@ -20,8 +20,8 @@ namespace moescope::ui {
 
 struct ComparePictureOptions {
   int width = 1800;
-  int steps = 1;       // steps shown from the aligned one
-  bool table = true;   // the compare table under the timelines
+  int steps = 1;      // steps shown from the aligned one
+  bool table = true;  // the compare table under the timelines
   LayoutMetrics metrics{40, 20, 20, 3, 250};
 };
 

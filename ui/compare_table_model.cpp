@@ -7,9 +7,12 @@ namespace moescope::ui {
 
 QString formatCompareValue(storage::CompareUnit unit, double value) {
   switch (unit) {
-    case storage::CompareUnit::Milliseconds: return QStringLiteral("%1 ms").arg(value, 0, 'f', 3);
-    case storage::CompareUnit::TokensPerSecond: return QStringLiteral("%1 tok/s").arg(value, 0, 'f', 0);
-    case storage::CompareUnit::Share: return QStringLiteral("%1%").arg(100 * value, 0, 'f', 1);
+    case storage::CompareUnit::Milliseconds:
+      return QStringLiteral("%1 ms").arg(value, 0, 'f', 3);
+    case storage::CompareUnit::TokensPerSecond:
+      return QStringLiteral("%1 tok/s").arg(value, 0, 'f', 0);
+    case storage::CompareUnit::Share:
+      return QStringLiteral("%1%").arg(100 * value, 0, 'f', 1);
   }
   return {};
 }
@@ -56,11 +59,14 @@ QVariant CompareTableModel::data(const QModelIndex& index, int role) const {
   switch (role) {
     case Qt::DisplayRole: {
       QString text = formatCompareValue(row.unit, row.values[run]);
-      if (run != comparison_.baseline) text += QStringLiteral("  ") + formatRatio(row.ratios[run], row.values[comparison_.baseline]);
+      if (run != comparison_.baseline)
+        text += QStringLiteral("  ") + formatRatio(row.ratios[run], row.values[comparison_.baseline]);
       return text;
     }
-    case Qt::TextAlignmentRole: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
-    case Qt::BackgroundRole: return largest ? QVariant(QColor(0xff, 0xe0, 0x8a)) : QVariant();
+    case Qt::TextAlignmentRole:
+      return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+    case Qt::BackgroundRole:
+      return largest ? QVariant(QColor(0xff, 0xe0, 0x8a)) : QVariant();
     case Qt::FontRole: {
       if (!largest) return {};
       QFont f;
@@ -71,10 +77,14 @@ QVariant CompareTableModel::data(const QModelIndex& index, int role) const {
       return largest ? tr("one of the largest differences: %1% of the baseline's step time")
                            .arg(100 * row.weights[run], 0, 'f', 1)
                      : QVariant();
-    case ValueRole: return row.values[run];
-    case RatioRole: return row.ratios[run];
-    case LargestRole: return largest;
-    default: return {};
+    case ValueRole:
+      return row.values[run];
+    case RatioRole:
+      return row.ratios[run];
+    case LargestRole:
+      return largest;
+    default:
+      return {};
   }
 }
 

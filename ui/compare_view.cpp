@@ -19,7 +19,8 @@ namespace {
 // The stacked timelines, painted at the widget's width (the table is the view's own table).
 class CompareTimelines : public QWidget {
  public:
-  CompareTimelines(std::function<QSize(int)> size, std::function<void(QPainter&, QSize)> paint, QWidget* parent)
+  CompareTimelines(std::function<QSize(int)> size, std::function<void(QPainter&, QSize)> paint,
+                   QWidget* parent)
       : QWidget(parent), size_(std::move(size)), paint_(std::move(paint)) {}
   void refit() {
     setMinimumHeight(size_(std::max(width(), 400)).height());
@@ -98,9 +99,9 @@ void CompareView::build() {
   split->setStretchFactor(1, 2);
 
   auto* bar = new QHBoxLayout;
-  bar->addWidget(new QLabel(tr("<b>Compare</b> · timelines from the start of a steady step, on one time axis"),
-                            this),
-                 1);
+  bar->addWidget(
+      new QLabel(tr("<b>Compare</b> · timelines from the start of a steady step, on one time axis"), this),
+      1);
   bar->addWidget(new QLabel(tr("Baseline:"), this));
   bar->addWidget(baselineBox_);
   auto* layout = new QVBoxLayout(this);

@@ -39,18 +39,21 @@ RenderOptions visibleTimelineOptions(const TimelineWidget& timeline, const stora
 bool exportTimelinePicture(const TimelineWidget& timeline, const storage::Trace& trace, const QString& path,
                            QString* error) {
   const RenderOptions o = visibleTimelineOptions(timeline, trace);
-  return writePicture(path, o.size, [&](QPainter& p) { paintTimelinePicture(p, trace, o); }, error,
-                      QString::fromStdString(trace.run.name));
+  return writePicture(
+      path, o.size, [&](QPainter& p) { paintTimelinePicture(p, trace, o); }, error,
+      QString::fromStdString(trace.run.name));
 }
 
 bool exportBreakdownPicture(const BreakdownView& view, const QString& path, int width, QString* error) {
   const QSize size = view.pictureSize(width);
-  return writePicture(path, size, [&](QPainter& p) { view.paintPicture(p, size); }, error, view.title());
+  return writePicture(
+      path, size, [&](QPainter& p) { view.paintPicture(p, size); }, error, view.title());
 }
 
 bool exportComparePicture(const CompareView& view, const QString& path, int width, QString* error) {
   const QSize size = view.pictureSize(width);
-  return writePicture(path, size, [&](QPainter& p) { view.paintPicture(p, size); }, error, view.title());
+  return writePicture(
+      path, size, [&](QPainter& p) { view.paintPicture(p, size); }, error, view.title());
 }
 
 bool exportRun(const storage::Trace& trace, const QString& format, const QString& path, QString* error) {
@@ -89,7 +92,8 @@ void saveAs(QWidget* parent, const QString& caption, const QString& filter,
     QMessageBox::warning(parent, caption, QObject::tr("Could not write %1: %2").arg(path, error));
     return;
   }
-  if (auto* w = qobject_cast<QMainWindow*>(parent)) w->statusBar()->showMessage(QObject::tr("Wrote %1").arg(path), 8000);
+  if (auto* w = qobject_cast<QMainWindow*>(parent))
+    w->statusBar()->showMessage(QObject::tr("Wrote %1").arg(path), 8000);
 }
 
 const QString kPictureFilter = QStringLiteral("PNG picture (*.png);;SVG drawing (*.svg)");
@@ -113,11 +117,14 @@ CompareView* openCompareWindow(const QStringList& paths, QWidget* parent) {
   QMenu* file = window->menuBar()->addMenu(QObject::tr("&Export"));
   file->addAction(QObject::tr("Compared Runs as PNG or SVG..."), window, [window, view] {
     saveAs(window, QObject::tr("Export Compared Runs"), kPictureFilter,
-           [view](const QString& path, QString* error) { return exportComparePicture(*view, path, 1800, error); });
+           [view](const QString& path, QString* error) {
+             return exportComparePicture(*view, path, 1800, error);
+           });
   });
   file->addAction(QObject::tr("Compare Table as CSV..."), window, [window, view] {
-    saveAs(window, QObject::tr("Export Compare Table"), kCsvFilter,
-           [view](const QString& path, QString* error) { return exportTableCsv(*view->model(), path, error); });
+    saveAs(
+        window, QObject::tr("Export Compare Table"), kCsvFilter,
+        [view](const QString& path, QString* error) { return exportTableCsv(*view->model(), path, error); });
   });
   window->resize(1600, 950);
   window->show();
@@ -136,21 +143,22 @@ void addAnalysisMenus(MainWindow* window) {
   QMenu* analysis = window->menuBar()->addMenu(QObject::tr("&Analysis"));
   analysis->addAction(QObject::tr("&Breakdown"), QKeySequence(Qt::CTRL | Qt::Key_B), window,
                       withRun([](RunView* run) { run->setBreakdownVisible(!run->isBreakdownVisible()); }));
-  analysis->addAction(QObject::tr("&Compare Runs..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), window,
-                      [window] {
-                        const QStringList paths = QFileDialog::getOpenFileNames(
-                            window, QObject::tr("Compare Runs (two or more)"), QString(),
-                            QObject::tr("moescope runs (*.moescope)"));
-                        if (paths.size() < 2) {
-                          if (!paths.isEmpty())
-                            window->statusBar()->showMessage(QObject::tr("Pick two runs or more to compare"), 5000);
-                          return;
-                        }
-                        openCompareWindow(paths, window);
-                      });
+  analysis->addAction(
+      QObject::tr("&Compare Runs..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), window, [window] {
+        const QStringList paths =
+            QFileDialog::getOpenFileNames(window, QObject::tr("Compare Runs (two or more)"), QString(),
+                                          QObject::tr("moescope runs (*.moescope)"));
+        if (paths.size() < 2) {
+          if (!paths.isEmpty())
+            window->statusBar()->showMessage(QObject::tr("Pick two runs or more to compare"), 5000);
+          return;
+        }
+        openCompareWindow(paths, window);
+      });
 
   QMenu* exports = window->menuBar()->addMenu(QObject::tr("E&xport"));
-  exports->addAction(QObject::tr("Visible &Timeline as PNG or SVG..."), window, withRun([window](RunView* run) {
+  exports->addAction(QObject::tr("Visible &Timeline as PNG or SVG..."), window,
+                     withRun([window](RunView* run) {
                        saveAs(window, QObject::tr("Export Timeline"), kPictureFilter,
                               [run](const QString& path, QString* error) {
                                 return exportTimelinePicture(*run->timeline(), run->trace(), path, error);
@@ -171,9 +179,10 @@ void addAnalysisMenus(MainWindow* window) {
                               });
                      }));
   exports->addAction(QObject::tr("Run as CSV of &Spans..."), window, withRun([window](RunView* run) {
-                       saveAs(window, QObject::tr("Export Run"), kCsvFilter, [run](const QString& path, QString* error) {
-                         return exportRun(run->trace(), QStringLiteral("csv"), path, error);
-                       });
+                       saveAs(window, QObject::tr("Export Run"), kCsvFilter,
+                              [run](const QString& path, QString* error) {
+                                return exportRun(run->trace(), QStringLiteral("csv"), path, error);
+                              });
                      }));
   exports->addSeparator();
   exports->addAction(QObject::tr("Breakdown &Table as CSV..."), window, withRun([window](RunView* run) {

@@ -29,7 +29,8 @@ bool exportBreakdownPicture(const BreakdownView& view, const QString& path, int 
 bool exportComparePicture(const CompareView& view, const QString& path, int width = 1800,
                           QString* error = nullptr);
 // format: "chrome" or "csv".
-bool exportRun(const storage::Trace& trace, const QString& format, const QString& path, QString* error = nullptr);
+bool exportRun(const storage::Trace& trace, const QString& format, const QString& path,
+               QString* error = nullptr);
 bool exportTableCsv(const QAbstractItemModel& model, const QString& path, QString* error = nullptr);
 
 // Opens the runs in a compare window (owned by parent's window system, deleted on close); reports a

@@ -39,7 +39,8 @@ bool writePicture(const QString& path, QSize size, const PaintFunction& paint, Q
                   const QString& title) {
   if (isSvgPath(path)) {
     QFile file(path);
-    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(paintSvg(size, paint, title)) < 0) {
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+        file.write(paintSvg(size, paint, title)) < 0) {
       if (error) *error = file.errorString();
       return false;
     }

@@ -1,9 +1,8 @@
-#include "storage/analysis_compare.h"
-
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "storage/analysis_compare.h"
 #include "trace_builder.h"
 
 namespace moescope::storage {

@@ -18,7 +18,8 @@ class CompareViewTest : public QObject {
 
  private slots:
   void runsSideBySide() {
-    const QString a = dir_.filePath(QStringLiteral("a.moescope")), b = dir_.filePath(QStringLiteral("b.moescope"));
+    const QString a = dir_.filePath(QStringLiteral("a.moescope")),
+                  b = dir_.filePath(QStringLiteral("b.moescope"));
     // One step each: 1 ms and 2 ms.
     test::writeRun(a.toStdString(), test::makeTrace(1, {{0, 0, 1'000'000, Category::ComputeAttention}}));
     test::writeRun(b.toStdString(), test::makeTrace(1, {{0, 0, 2'000'000, Category::ComputeAttention}}));

@@ -27,8 +27,8 @@ class ExportActionsTest : public QObject {
 
  private slots:
   void timelineRunAndTable() {
-    const storage::Trace trace = test::makeTrace(2, {{0, 0, 500'000, Category::ComputeAttention},
-                                                     {1, 200'000, 900'000, Category::ComputeExpert}});
+    const storage::Trace trace = test::makeTrace(
+        2, {{0, 0, 500'000, Category::ComputeAttention}, {1, 200'000, 900'000, Category::ComputeExpert}});
     TimelineWidget timeline;
     timeline.resize(900, 300);
     timeline.setTrace(&trace);

@@ -39,7 +39,8 @@ QMap<QString, int> rectsByFill(const QByteArray& svg, QString* error) {
     if (xml.isStartElement()) {
       const QString fill = xml.attributes().value(QStringLiteral("fill")).toString();
       if (xml.name() == QStringLiteral("defs")) ++defs;
-      if (xml.name() == QStringLiteral("g")) fills << (fill.isEmpty() && !fills.isEmpty() ? fills.back() : fill);
+      if (xml.name() == QStringLiteral("g"))
+        fills << (fill.isEmpty() && !fills.isEmpty() ? fills.back() : fill);
       if (xml.name() == QStringLiteral("rect") && defs == 0)
         ++out[fill.isEmpty() && !fills.isEmpty() ? fills.back() : fill];
     } else if (xml.isEndElement()) {
@@ -85,21 +86,24 @@ class PictureExportTest : public QObject {
     return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
   }
 
-  static storage::Trace load(const QString& path) { return storage::RunReader::open(path.toStdString())->load(); }
+  static storage::Trace load(const QString& path) {
+    return storage::RunReader::open(path.toStdString())->load();
+  }
 
  private slots:
   void initTestCase() {
     QVERIFY(dir_.isValid());
     runA_ = dir_.filePath(QStringLiteral("a.moescope"));
     runB_ = dir_.filePath(QStringLiteral("b.moescope"));
-    test::writeRun(runA_.toStdString(),
-                   test::makeTrace(3, {{0, 0, 400'000, Category::ComputeAttention},
-                                       {0, 400'000, 600'000, Category::CommTpAllreduce, Phase::Forward, -1, 1024},
-                                       {0, 600'000, 1'000'000, Category::ComputeAttention, Phase::Backward},
-                                       {1, 0, 500'000, Category::ComputeExpert},
-                                       {1, 500'000, 900'000, Category::Wait},
-                                       {2, 100'000, 350'000, Category::MoeSlice},
-                                       {2, 350'000, 1'000'000, Category::CommPpSendrecv}}));
+    test::writeRun(
+        runA_.toStdString(),
+        test::makeTrace(3, {{0, 0, 400'000, Category::ComputeAttention},
+                            {0, 400'000, 600'000, Category::CommTpAllreduce, Phase::Forward, -1, 1024},
+                            {0, 600'000, 1'000'000, Category::ComputeAttention, Phase::Backward},
+                            {1, 0, 500'000, Category::ComputeExpert},
+                            {1, 500'000, 900'000, Category::Wait},
+                            {2, 100'000, 350'000, Category::MoeSlice},
+                            {2, 350'000, 1'000'000, Category::CommPpSendrecv}}));
     test::writeRun(runB_.toStdString(),
                    test::makeTrace(2, {{0, 0, 700'000, Category::ComputeExpert},
                                        {1, 100'000, 800'000, Category::CommEpAlltoall}}));
@@ -142,7 +146,8 @@ class PictureExportTest : public QObject {
     const QSize size = breakdownPictureSize(b, 900);
     QString error;
     const QMap<QString, int> rects = rectsByFill(
-        paintSvg(size, [&](QPainter& p) { paintBreakdown(p, size, b, BreakdownUnit::Time, QStringLiteral("a")); }),
+        paintSvg(size,
+                 [&](QPainter& p) { paintBreakdown(p, size, b, BreakdownUnit::Time, QStringLiteral("a")); }),
         &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     // Three stages of one rank: a bar per stage and per rank, so each segment twice; plus one
@@ -157,7 +162,9 @@ class PictureExportTest : public QObject {
 
   void pngExportMatchesRender() {
     const QString out = dir_.filePath(QStringLiteral("render.png"));
-    QCOMPARE(moescope({QStringLiteral("--render"), out, runA_, QStringLiteral("--size"), QStringLiteral("800x300")}), 0);
+    QCOMPARE(moescope({QStringLiteral("--render"), out, runA_, QStringLiteral("--size"),
+                       QStringLiteral("800x300")}),
+             0);
     const storage::Trace trace = load(runA_);
     RenderOptions o;
     o.size = QSize(800, 300);
@@ -172,12 +179,13 @@ class PictureExportTest : public QObject {
                        QStringLiteral("compare"), QStringLiteral("--size"), QStringLiteral("1000x300")}),
              0);
     const std::vector<const storage::Trace*> traces = {&a, &b};
-    const storage::Comparison c =
-        storage::compareRuns(std::vector<storage::RunSummary>{storage::summarizeRun(a), storage::summarizeRun(b)});
+    const storage::Comparison c = storage::compareRuns(
+        std::vector<storage::RunSummary>{storage::summarizeRun(a), storage::summarizeRun(b)});
     ComparePictureOptions co;
     co.width = 1000;
     const QSize size = comparePictureSize(traces, c, co);
-    QCOMPARE(differingPixels(QImage(compare), paintImage(size, [&](QPainter& p) { paintCompare(p, size, traces, c, co); })),
+    QCOMPARE(differingPixels(QImage(compare),
+                             paintImage(size, [&](QPainter& p) { paintCompare(p, size, traces, c, co); })),
              0);
 
     const QString breakdown = dir_.filePath(QStringLiteral("breakdown.svg"));
@@ -190,7 +198,9 @@ class PictureExportTest : public QObject {
     QVERIFY(!rectsByFill(file.readAll(), &error).isEmpty());
     QVERIFY2(error.isEmpty(), qPrintable(error));
     // Compare wants two runs or more.
-    QCOMPARE(moescope({QStringLiteral("--render"), compare, runA_, QStringLiteral("--view"), QStringLiteral("compare")}), 1);
+    QCOMPARE(moescope({QStringLiteral("--render"), compare, runA_, QStringLiteral("--view"),
+                       QStringLiteral("compare")}),
+             1);
   }
 };
 
