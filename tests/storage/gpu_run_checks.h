@@ -1,5 +1,7 @@
 // What a run traced on GPUs must show (issue 6's acceptance): every comm.tp_allreduce span has NCCL
-// all-reduce kernels tied to it, every compute.expert span matrix-product kernels. Shared by the test
+// all-reduce kernels tied to it, every compute.expert span matrix-product kernels, save the spans of
+// experts that got no tokens in their micro-batch (the CUDA stage launches nothing for them, so they
+// have no GPU records at all; counted apart). Shared by the test
 // on the committed H200 sample and the GPU test that makes a run.
 #pragma once
 
@@ -34,6 +36,7 @@ inline bool isMatrixProduct(std::string_view kernel) {
 struct GpuRunCheck {
   int allreduceSpans = 0, allreduceWithNccl = 0;  // comm.tp_allreduce spans, those with NCCL all-reduce kernels
   int expertSpans = 0, expertWithMatmul = 0;      // compute.expert spans, those with matrix-product kernels
+  int expertWithRecords = 0;                      // compute.expert spans that launched any GPU work
   std::string kernels;                            // kernel names seen per category, for a failure message
 };
 
@@ -47,6 +50,11 @@ inline GpuRunCheck checkGpuRun(const storage::Trace& t) {
     }
   }
   std::map<int64_t, std::pair<bool, bool>> bySpan;  // span id -> (NCCL all-reduce, matrix product)
+  for (const auto& g : t.gpu) {
+    const storage::LinkedSpan* l = t.linkedSpan(g.span);
+    if (l && l->span.category == Category::ComputeExpert) bySpan.try_emplace(l->id, false, false);
+  }
+  c.expertWithRecords = static_cast<int>(bySpan.size());
   std::map<std::string, std::map<std::string, int>> names;
   for (const auto& g : t.gpu) {
     const storage::LinkedSpan* l = t.linkedSpan(g.span);

@@ -203,7 +203,8 @@ TEST(GpuTime, TheH200SampleTiesKernelsToTheirSpans) {
   EXPECT_GT(c.allreduceSpans, 0);
   EXPECT_EQ(c.allreduceWithNccl, c.allreduceSpans) << c.kernels;
   EXPECT_GT(c.expertSpans, 0);
-  EXPECT_EQ(c.expertWithMatmul, c.expertSpans) << c.kernels;
+  EXPECT_GT(c.expertWithRecords, c.expertSpans / 2);
+  EXPECT_EQ(c.expertWithMatmul, c.expertWithRecords) << c.kernels;
   const RunStats s = computeStats(t);
   ASSERT_FALSE(s.gpu_stages.empty());
   EXPECT_GT(s.gpu_stages[0].busy_per_step[Category::ComputeExpert], 0);
