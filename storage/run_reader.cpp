@@ -240,6 +240,13 @@ struct RunReader::Impl {
     while (st.step()) t.meta.emplace_back(st.text(0), st.text(1));
   }
 
+  // Whether the writer has finished the file (its span index is there).
+  bool hasFinishedIndex() {
+    sqlite::Stmt st(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?");
+    st.bind(1, schema::finishedIndex());
+    return st.step() && st.int64(0) > 0;
+  }
+
   // Everything but spans, GPU records and counters.
   std::vector<int64_t> readSmallTables(Trace& t) {
     t.run = readRun();
@@ -352,17 +359,25 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
     ReadSnapshot snapshot(impl_->db);
     const std::vector<int64_t> maxDuration = impl_->readSmallTables(t);
     t.loaded.span = impl_->db.queryInt(kLastSpanId);
-    // The index on (track, start) bounds each track's scan; spans that start up to the track's longest
-    // duration before t0 may still reach into the window.
-    sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) +
-                                      "WHERE track = ? AND start >= ? AND start < ? AND \"end\" > ?");
-    for (size_t track = 0; track < t.tracks.size(); ++track) {
-      spans.bind(1, static_cast<int64_t>(track));
-      spans.bind(2, t0 - maxDuration[track]);
-      spans.bind(3, t1);
-      spans.bind(4, t0);
+    if (impl_->hasFinishedIndex()) {
+      // The index on (track, start) bounds each track's scan; spans that start up to the track's
+      // longest duration before t0 may still reach into the window.
+      sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) +
+                                        "WHERE track = ? AND start >= ? AND start < ? AND \"end\" > ?");
+      for (size_t track = 0; track < t.tracks.size(); ++track) {
+        spans.bind(1, static_cast<int64_t>(track));
+        spans.bind(2, t0 - maxDuration[track]);
+        spans.bind(3, t1);
+        spans.bind(4, t0);
+        impl_->readSpans(t, spans);
+        spans.reset();
+      }
+    } else {
+      // A file still being written has no such index yet (schema::finishSql): one scan for all tracks.
+      sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) + "WHERE start < ? AND \"end\" > ?");
+      spans.bind(1, t1);
+      spans.bind(2, t0);
       impl_->readSpans(t, spans);
-      spans.reset();
     }
     sqlite::Stmt gpu(impl_->db, std::string(kGpuColumns) + "WHERE start < ? AND \"end\" > ? ORDER BY id");
     gpu.bind(1, t1);

@@ -43,6 +43,10 @@ class RunWriter {
 
   // Commits the open transaction so readers see everything written so far.
   void commit();
+  // Commits and builds the span table's (track, start) index (schema::finishSql), which a growing
+  // file does without: inserting is then appends only. The destructor finishes a writer that was not.
+  // Spans written after this still go into the index, row by row.
+  void finish();
 
  private:
   struct Impl;

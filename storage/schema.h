@@ -16,8 +16,13 @@ namespace moescope::storage::schema {
 // The version this build writes. Bump it when the schema changes, and add a Migration from the old one.
 inline constexpr int kVersion = 1;
 
-// DDL of the current version: tables and indexes (no PRAGMAs).
+// DDL of the current version: tables and the indexes kept while writing (no PRAGMAs).
 std::string_view createSql();
+// DDL that completes a file once its spans are written: the span table's (track, start) index. Until
+// then a reader finds spans by id (rowid) ranges, and a time window scans the table.
+std::string_view finishSql();
+// The index finishSql() creates; its absence marks a file whose writer has not finished.
+std::string_view finishedIndex();
 
 // The tables a file of kVersion must have, for the reader's check.
 std::span<const std::string_view> requiredTables();

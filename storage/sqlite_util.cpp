@@ -44,6 +44,11 @@ int64_t Db::queryInt(const char* sql, std::source_location at) {
   return st.step(at) ? st.int64(0) : 0;
 }
 
+void Db::createModule(const char* name, const sqlite3_module* module, const char* what, std::source_location at) {
+  const int rc = sqlite3_create_module(db_, name, module, nullptr);
+  if (rc != SQLITE_OK) fail(db_, rc, file_, what, at.file_name(), static_cast<int>(at.line()));
+}
+
 Stmt::Stmt(const Db& db, std::string_view sql, std::source_location at) : db_(&db) {
   const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
                                     SQLITE_PREPARE_PERSISTENT, &st_, nullptr);

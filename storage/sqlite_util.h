@@ -39,6 +39,9 @@ class Db {
   void exec(const char* sql, const char* what, std::source_location at = std::source_location::current());
   // The first column of the first row of sql as an integer (0 when there is no row).
   int64_t queryInt(const char* sql, std::source_location at = std::source_location::current());
+  // Registers a virtual-table module on this connection; the module must outlive it.
+  void createModule(const char* name, const sqlite3_module* module, const char* what,
+                    std::source_location at = std::source_location::current());
 
  private:
   sqlite3* db_ = nullptr;
@@ -64,6 +67,9 @@ class Stmt {
   void bind(int i, std::string_view v) {
     sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
+  // Passes a C++ object to a virtual table (sqlite3_value_pointer with the same type name); the
+  // object must outlive the statement's next run.
+  void bindPointer(int i, void* p, const char* type) { sqlite3_bind_pointer(st_, i, p, type, nullptr); }
   // Steps once; true while there is a row.
   bool step(std::source_location at = std::source_location::current());
   // Steps a statement that returns no rows, then resets it (bindings are kept; rebind what changes).

@@ -156,6 +156,30 @@ TEST(RunReader, LoadWindowKeepsOnlySpansThatIntersect) {
   EXPECT_EQ(starts, (std::vector<int64_t>{100, 150, 300}));
 }
 
+TEST(RunReader, LoadWindowOnAFileStillBeingWritten) {
+  // Before the writer finishes there is no (track, start) index: the window scans the table and
+  // finds the same spans.
+  testing::TempRunFile file;
+  auto w = RunWriter::create(file.path(), RunInfo{});
+  w->addTrack({});
+  w->addTrack({1, 0, TrackKind::HostThread, "second"});
+  const uint32_t n = w->intern("x");
+  w->addSpans(std::vector<SpanRecord>{
+      {0, 0, 100, n}, {0, 50, 60, n}, {0, 100, 200, n}, {0, 150, 400, n}, {0, 300, 310, n}});
+  w->addSpans(std::vector<SpanRecord>{{1, 90, 130, n}, {1, 310, 320, n}});
+  w->commit();
+  const auto starts = [](const Trace& t, size_t track) {
+    return std::vector<int64_t>(t.spans[track].start.begin(), t.spans[track].start.end());
+  };
+  const Trace growing = RunReader::open(file.path())->loadWindow(120, 305);
+  ASSERT_EQ(growing.spans.size(), 2u);
+  EXPECT_EQ(starts(growing, 0), (std::vector<int64_t>{100, 150, 300}));
+  EXPECT_EQ(starts(growing, 1), (std::vector<int64_t>{90}));
+  w.reset();
+  const Trace finished = RunReader::open(file.path())->loadWindow(120, 305);
+  EXPECT_EQ(finished.spans, growing.spans);
+}
+
 TEST(RunReader, ReadsWhileAWriterCommits) {
   testing::TempRunFile file;
   constexpr int kBatches = 40, kPerBatch = 250;

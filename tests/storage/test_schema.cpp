@@ -48,6 +48,23 @@ TEST(Schema, AFileIsInWalModeWhileItIsWritten) {
   EXPECT_EQ(query(file.path(), "PRAGMA journal_mode"), (std::set<std::string>{"wal"}));
 }
 
+TEST(Schema, TheSpanIndexIsBuiltWhenTheWriterFinishes) {
+  testing::TempRunFile file;
+  auto writer = RunWriter::create(file.path(), RunInfo{});
+  writer->addTrack({});
+  writer->addSpans(std::vector<SpanRecord>(3));
+  writer->commit();
+  const char* spanIndexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'span'";
+  EXPECT_EQ(query(file.path(), spanIndexes), std::set<std::string>{});
+  writer->finish();
+  EXPECT_EQ(query(file.path(), spanIndexes), (std::set<std::string>{std::string(schema::finishedIndex())}));
+  // Spans written after the finish go into the index as they come.
+  writer->addSpans(std::vector<SpanRecord>(2));
+  writer.reset();
+  EXPECT_EQ(query(file.path(), "SELECT count(*) FROM span INDEXED BY span_track_start WHERE track = 0"),
+            (std::set<std::string>{"5"}));
+}
+
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {
   int expected = 1;
   for (const schema::Migration& m : schema::migrations()) {
