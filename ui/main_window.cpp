@@ -19,10 +19,10 @@
 #include <QToolBar>
 #include <exception>
 
+#include "ui/export_actions.h"
 #include "ui/run_dialog.h"
 #include "ui/run_history_panel.h"
 #include "ui/run_panel.h"
-#include "ui/export_actions.h"
 #include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
@@ -236,9 +236,7 @@ void MainWindow::fitStep() {
 }
 
 QString MainWindow::runsFolder() const {
-  return QSettings()
-      .value(kRunsFolderKey, QDir::home().filePath(QStringLiteral("moescope-runs")))
-      .toString();
+  return QSettings().value(kRunsFolderKey, QDir::home().filePath(QStringLiteral("moescope-runs"))).toString();
 }
 
 void MainWindow::setRunsFolder(const QString& folder) {
@@ -247,7 +245,8 @@ void MainWindow::setRunsFolder(const QString& folder) {
 
 void MainWindow::newRun() {
   if (runPanel_->launcher()->isRunning()) {
-    statusBar()->showMessage(tr("A run is going; cancel it (Run > Cancel Run) before starting another"), 5000);
+    statusBar()->showMessage(tr("A run is going; cancel it (Run > Cancel Run) before starting another"),
+                             5000);
     return;
   }
   auto* dialog = new RunDialog(runsFolder(), this);
@@ -257,11 +256,17 @@ void MainWindow::newRun() {
 }
 
 bool MainWindow::startRun(const RunSettings& settings) {
+  if (runPanel_->launcher()->isRunning()) return false;
+  // The run replaces its file: a tab showing the old one goes.
+  const QString out = QFileInfo(settings.out).absoluteFilePath();
+  for (int i = tabs_->count() - 1; i >= 0; --i) {
+    if (auto* run = qobject_cast<RunView*>(tabs_->widget(i)); run && run->path() == out) closeRun(i);
+  }
   setRunsFolder(QFileInfo(settings.out).absolutePath());
   runBar_->show();
   if (!runPanel_->start(settings)) {
-    statusBar()->showMessage(runPanel_->launcher()->isRunning() ? tr("A run is going already") : runPanel_->text(),
-                             5000);
+    statusBar()->showMessage(
+        runPanel_->launcher()->isRunning() ? tr("A run is going already") : runPanel_->text(), 5000);
     return false;
   }
   if (history_ && history_->folder() != runsFolder()) history_->setFolder(runsFolder());
@@ -275,7 +280,8 @@ void MainWindow::showRunHistory() {
     history_ = new RunHistoryPanel(runsFolder(), historyDock_);
     historyDock_->setWidget(history_);
     addDockWidget(Qt::BottomDockWidgetArea, historyDock_);
-    connect(history_, &RunHistoryPanel::openRequested, this, [this](const QStringList& p) { openRuns(p, false); });
+    connect(history_, &RunHistoryPanel::openRequested, this,
+            [this](const QStringList& p) { openRuns(p, false); });
     connect(history_, &RunHistoryPanel::compareRequested, this,
             [this](const QStringList& p) { openRuns(p, true); });
   } else {

@@ -59,9 +59,10 @@ RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString
   dFf_ = spin(this, 1, 1 << 18, QStringLiteral("dFf"));
   layout_ = combo(this, {QStringLiteral("dense"), QStringLiteral("ppmoe"), QStringLiteral("dpmoe")},
                   QStringLiteral("layout"));
-  layout_->setToolTip(tr("dense: no MoE layer. ppmoe: experts split over the tensor-parallel group, "
-                         "index slicing and one all-reduce. dpmoe: experts split over the data-parallel "
-                         "ranks, tokens sent with all-to-all (tp must be 1)."));
+  layout_->setToolTip(
+      tr("dense: no MoE layer. ppmoe: experts split over the tensor-parallel group, "
+         "index slicing and one all-reduce. dpmoe: experts split over the data-parallel "
+         "ranks, tokens sent with all-to-all (tp must be 1)."));
   experts_ = spin(this, 1, 4096, QStringLiteral("experts"));
   topK_ = spin(this, 1, 4096, QStringLiteral("topK"));
   capacity_ = new QDoubleSpinBox(this);
@@ -148,7 +149,14 @@ RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString
   layout->addWidget(buttons);
 
   connect(preset_, &QComboBox::currentIndexChanged, this, &RunDialog::loadPresetAt);
-  connect(layout_, &QComboBox::currentIndexChanged, this, &RunDialog::updateEnabled);
+  connect(layout_, &QComboBox::currentIndexChanged, this, [this] {
+    updateEnabled();
+    // A run file named by the dialog follows the layout; one the user typed stays.
+    if (out_->text() == lastDefaultOut_) {
+      lastDefaultOut_ = defaultOutput(layout_->currentText());
+      out_->setText(lastDefaultOut_);
+    }
+  });
   connect(browse, &QToolButton::clicked, this, &RunDialog::browseOutput);
   connect(checkButton, &QPushButton::clicked, this, &RunDialog::check);
   connect(buttons, &QDialogButtonBox::accepted, this, &RunDialog::tryAccept);
@@ -175,6 +183,7 @@ void RunDialog::loadPresetAt(int index) {
   }
   s.backend = backend_->currentText();
   s.out = defaultOutput(s.layout);
+  lastDefaultOut_ = s.out;
   setSettings(s);
   message_->clear();
 }
@@ -249,8 +258,8 @@ void RunDialog::updateEnabled() {
 }
 
 void RunDialog::browseOutput() {
-  const QString path = QFileDialog::getSaveFileName(this, tr("Run file"), out_->text(),
-                                                    tr("moescope runs (*.moescope)"));
+  const QString path =
+      QFileDialog::getSaveFileName(this, tr("Run file"), out_->text(), tr("moescope runs (*.moescope)"));
   if (!path.isEmpty()) out_->setText(path);
 }
 
@@ -263,7 +272,10 @@ bool RunDialog::check() {
   const RunCheck result = checkRun(s, cli_);
   if (result.ok) {
     message_->setStyleSheet({});
-    message_->setText(tr("The settings pass the checks of moescope-cli train."));
+    QString text = tr("The settings pass the checks of moescope-cli train.");
+    if (QFileInfo::exists(s.out))
+      text += tr(" %1 exists; the run replaces it.").arg(QFileInfo(s.out).fileName());
+    message_->setText(text);
   } else {
     message_->setStyleSheet(QStringLiteral("color: #b00020;"));
     message_->setText(result.message);

@@ -55,6 +55,7 @@ class RunDialog : public QDialog {
   QLabel* message_ = nullptr;
   QPushButton* runButton_ = nullptr;
   QString presetPath_;
+  QString lastDefaultOut_;
 };
 
 }  // namespace moescope::ui

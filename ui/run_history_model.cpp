@@ -83,30 +83,48 @@ QVariant RunHistoryModel::data(const QModelIndex& index, int role) const {
   if (role != Qt::DisplayRole) return {};
   const QLocale locale;
   switch (index.column()) {
-    case File: return QFileInfo(e.path).fileName();
-    case Layout: return e.layout;
-    case Status: return e.status;
-    case Steps: return e.readable ? QVariant(e.steps) : QVariant();
-    case StepTime: return e.steps > 0 ? locale.toString(e.stepMs, 'f', 1) + QStringLiteral(" ms") : QString();
-    case TokensPerS: return e.steps > 0 ? locale.toString(e.tokensPerS, 'f', 0) : QString();
-    case Backend: return e.backend;
-    case Modified: return locale.toString(e.modified, QLocale::ShortFormat);
-    default: return {};
+    case File:
+      return QFileInfo(e.path).fileName();
+    case Layout:
+      return e.layout;
+    case Status:
+      return e.status;
+    case Steps:
+      return e.readable ? QVariant(e.steps) : QVariant();
+    case StepTime:
+      return e.steps > 0 ? locale.toString(e.stepMs, 'f', 1) + QStringLiteral(" ms") : QString();
+    case TokensPerS:
+      return e.steps > 0 ? locale.toString(e.tokensPerS, 'f', 0) : QString();
+    case Backend:
+      return e.backend;
+    case Modified:
+      return locale.toString(e.modified, QLocale::ShortFormat);
+    default:
+      return {};
   }
 }
 
 QVariant RunHistoryModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
-    case File: return tr("Run file");
-    case Layout: return tr("Layout");
-    case Status: return tr("Status");
-    case Steps: return tr("Steps");
-    case StepTime: return tr("Step time");
-    case TokensPerS: return tr("Tokens/s");
-    case Backend: return tr("Backend");
-    case Modified: return tr("Written");
-    default: return {};
+    case File:
+      return tr("Run file");
+    case Layout:
+      return tr("Layout");
+    case Status:
+      return tr("Status");
+    case Steps:
+      return tr("Steps");
+    case StepTime:
+      return tr("Step time");
+    case TokensPerS:
+      return tr("Tokens/s");
+    case Backend:
+      return tr("Backend");
+    case Modified:
+      return tr("Written");
+    default:
+      return {};
   }
 }
 

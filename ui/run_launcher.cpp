@@ -44,7 +44,8 @@ RunCheck checkRun(const RunSettings& settings, const QString& cli, int timeoutMs
   const QString config = settings.preset.isEmpty() ? emptyConfigFile(empty) : settings.preset;
   QProcess p;
   p.start(cli, trainArguments(settings, config, true));
-  if (!p.waitForStarted(timeoutMs)) return {false, QObject::tr("cannot run %1: %2").arg(cli, p.errorString())};
+  if (!p.waitForStarted(timeoutMs))
+    return {false, QObject::tr("cannot run %1: %2").arg(cli, p.errorString())};
   if (!p.waitForFinished(timeoutMs)) {
     p.kill();
     p.waitForFinished(1000);
@@ -80,8 +81,15 @@ RunLauncher::RunLauncher(QObject* parent, QString cli) : QObject(parent), cli_(s
 }
 
 RunLauncher::~RunLauncher() {
-  if (process_ && process_->state() != QProcess::NotRunning) {
-    process_->disconnect(this);
+  if (!process_ || process_->state() == QProcess::NotRunning) return;
+  // Closing the app cancels the run as Cancel does, so its file says cancelled; killed if it hangs.
+  process_->disconnect(this);
+#ifdef Q_OS_UNIX
+  if (const qint64 pid = process_->processId(); pid > 0) ::kill(static_cast<pid_t>(pid), SIGINT);
+#else
+  process_->terminate();
+#endif
+  if (!process_->waitForFinished(5000)) {
     process_->kill();
     process_->waitForFinished(2000);
   }
@@ -179,8 +187,9 @@ void RunLauncher::onFinished(int exitCode, int exitStatus) {
   } else if (exitCode == 2) {
     finish(Outcome::Rejected, lastMessage_);
   } else {
-    finish(Outcome::Failed,
-           lastMessage_.isEmpty() ? tr("moescope-cli train exited with status %1").arg(exitCode) : lastMessage_);
+    finish(Outcome::Failed, lastMessage_.isEmpty()
+                                ? tr("moescope-cli train exited with status %1").arg(exitCode)
+                                : lastMessage_);
   }
 }
 

@@ -2,7 +2,8 @@
 // --dry-run (the same rules as a real run, nothing written), then starts it, turns its stderr
 // progress lines into progress(), says when its run file can be opened, and ends with its outcome.
 // Cancel sends SIGINT, as Ctrl-C does in a terminal: the CLI stops between micro-batches and marks the
-// run file cancelled; a run that has not stopped 15 s later is killed.
+// run file cancelled; a run that has not stopped 15 s later is killed. Destroying a launcher whose run
+// is going cancels the run the same way (waiting up to 5 s).
 #pragma once
 
 #include <QObject>

@@ -62,8 +62,12 @@ void RunPanel::showFinished(RunLauncher::Outcome outcome, const QString& message
   bar_->setValue(launcher_->lastProgress().step);
   const QString name = QFileInfo(launcher_->settings().out).fileName();
   switch (outcome) {
-    case RunLauncher::Outcome::Complete: label_->setText(tr("%1: complete").arg(name)); break;
-    case RunLauncher::Outcome::Cancelled: label_->setText(tr("%1: cancelled").arg(name)); break;
+    case RunLauncher::Outcome::Complete:
+      label_->setText(tr("%1: complete").arg(name));
+      break;
+    case RunLauncher::Outcome::Cancelled:
+      label_->setText(tr("%1: cancelled").arg(name));
+      break;
     case RunLauncher::Outcome::Rejected:
     case RunLauncher::Outcome::Failed:
     case RunLauncher::Outcome::None:

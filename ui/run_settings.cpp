@@ -1,10 +1,11 @@
 #include "ui/run_settings.h"
 
+#include <toml++/toml.h>
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
 #include <stdexcept>
-#include <toml++/toml.h>
 
 namespace moescope::ui {
 namespace {
