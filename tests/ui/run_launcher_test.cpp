@@ -1,7 +1,11 @@
 // Runs started from the GUI: the dialog filled in and a tiny CPU run launched, its spans in the
 // timeline; a run cancelled midway leaves a readable file marked cancelled; an impossible layout is
-// refused in the dialog with the CLI's message and no training process; a failed run shows its error.
+// refused in the dialog with the CLI's message and no training process; closing the app cancels a run;
+// a failed run shows its error.
+#include "ui/run_launcher.h"
+
 #include <QComboBox>
+#include <QDir>
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
@@ -12,11 +16,11 @@
 #include <QStandardItemModel>
 #include <QTemporaryDir>
 #include <QTest>
+#include <memory>
 
 #include "storage/run_reader.h"
 #include "ui/main_window.h"
 #include "ui/run_dialog.h"
-#include "ui/run_launcher.h"
 #include "ui/run_panel.h"
 #include "ui/run_view.h"
 #include "ui/timeline_widget.h"
@@ -103,7 +107,8 @@ class RunLauncherTest : public QObject {
     QVERIFY(onFile > 0);
     QCOMPARE(trace.spanCount(), onFile);
     QVERIFY(run->timeline()->extent().end > run->timeline()->extent().start);
-    QVERIFY2(window.runPanel()->text().contains(QStringLiteral("complete")), qPrintable(window.runPanel()->text()));
+    QVERIFY2(window.runPanel()->text().contains(QStringLiteral("complete")),
+             qPrintable(window.runPanel()->text()));
   }
 
   void cancelMidRunMarksTheFileCancelled() {
@@ -168,16 +173,35 @@ class RunLauncherTest : public QObject {
     QVERIFY(backendUnavailableReason(QStringLiteral("cpu")).isEmpty());
   }
 
+  void closingWhileRunningCancelsTheRun() {
+    RunSettings s = loadPreset(QDir(samplesFolder()).filePath(QStringLiteral("ppmoe.toml")));
+    s.dModel = 32;
+    s.nLayers = 2;
+    s.dFf = 64;
+    s.seqLen = 32;
+    s.globalBatch = 4;
+    s.microbatches = 2;
+    s.steps = 100'000;
+    s.out = dir_.filePath(QStringLiteral("closed.moescope"));
+    auto launcher = std::make_unique<RunLauncher>();
+    QSignalSpy progress(launcher.get(), &RunLauncher::progress);
+    QVERIFY(launcher->start(s));
+    QTRY_VERIFY_WITH_TIMEOUT(!progress.isEmpty(), 15'000);
+    launcher.reset();  // as when the window closes
+    QCOMPARE(storage::RunReader::open(s.out.toStdString())->run().status, storage::RunStatus::Cancelled);
+  }
+
   void aFailedRunShowsItsError() {
 #ifdef Q_OS_UNIX
     // A stand-in for moescope-cli that fails the way train does during a run.
     const QString fake = dir_.filePath(QStringLiteral("fake-cli"));
     QFile script(fake);
     QVERIFY(script.open(QIODevice::WriteOnly));
-    script.write("#!/bin/sh\n"
-                 "echo 'step 1/5  loss 5.5000 (ce 5.4900, aux 1.0000)  9000 tokens/s  50.0 ms  ETA 0:01' >&2\n"
-                 "echo 'moescope-cli train: rank 2: out of memory' >&2\n"
-                 "exit 1\n");
+    script.write(
+        "#!/bin/sh\n"
+        "echo 'step 1/5  loss 5.5000 (ce 5.4900, aux 1.0000)  9000 tokens/s  50.0 ms  ETA 0:01' >&2\n"
+        "echo 'moescope-cli train: rank 2: out of memory' >&2\n"
+        "exit 1\n");
     script.close();
     script.setPermissions(script.permissions() | QFileDevice::ExeOwner);
     RunPanel panel(nullptr, fake);
@@ -189,7 +213,8 @@ class RunLauncherTest : public QObject {
     QCOMPARE(panel.launcher()->outcome(), RunLauncher::Outcome::Failed);
     QCOMPARE(finished.at(0).at(1).toString(), QString("rank 2: out of memory"));
     QCOMPARE(panel.launcher()->lastProgress().step, 1);
-    QVERIFY2(panel.text().contains(QStringLiteral("failed: rank 2: out of memory")), qPrintable(panel.text()));
+    QVERIFY2(panel.text().contains(QStringLiteral("failed: rank 2: out of memory")),
+             qPrintable(panel.text()));
 #else
     QSKIP("the stand-in CLI is a shell script");
 #endif

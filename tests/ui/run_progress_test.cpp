@@ -18,13 +18,16 @@ class RunProgressTest : public QObject {
     QTest::addColumn<double>("tokensPerS");
     QTest::addColumn<double>("stepMs");
     QTest::addColumn<QString>("eta");
-    QTest::newRow("step") << "step 3/20  loss 5.4728 (ce 5.4625, aux 1.0260)  14689 tokens/s  34.9 ms  ETA 0:12"
-                          << true << 3 << 20 << 5.4728 << 14689.0 << 34.9 << "0:12";
-    QTest::newRow("hours") << "step 1/100000  loss 5.5554 (ce 5.5453, aux 1.0134)  9037 tokens/s  56.7 ms  ETA 1:34:27"
-                           << true << 1 << 100000 << 5.5554 << 9037.0 << 56.7 << "1:34:27";
+    QTest::newRow("step")
+        << "step 3/20  loss 5.4728 (ce 5.4625, aux 1.0260)  14689 tokens/s  34.9 ms  ETA 0:12" << true << 3
+        << 20 << 5.4728 << 14689.0 << 34.9 << "0:12";
+    QTest::newRow("hours")
+        << "step 1/100000  loss 5.5554 (ce 5.5453, aux 1.0134)  9037 tokens/s  56.7 ms  ETA 1:34:27" << true
+        << 1 << 100000 << 5.5554 << 9037.0 << 56.7 << "1:34:27";
     QTest::newRow("error") << "moescope-cli train: layout: dpmoe needs tp = 1, got tp = 2" << false << 0 << 0
                            << 0.0 << 0.0 << 0.0 << "";
-    QTest::newRow("cancelled") << "moescope-cli train: cancelled" << false << 0 << 0 << 0.0 << 0.0 << 0.0 << "";
+    QTest::newRow("cancelled") << "moescope-cli train: cancelled" << false << 0 << 0 << 0.0 << 0.0 << 0.0
+                               << "";
     QTest::newRow("empty") << "" << false << 0 << 0 << 0.0 << 0.0 << 0.0 << "";
   }
   void parse() {
@@ -43,7 +46,8 @@ class RunProgressTest : public QObject {
   }
 
   void aNanLossIsStillProgress() {
-    const auto p = parseProgressLine(QStringLiteral("step 2/4  loss nan (ce nan, aux 0.0000)  100 tokens/s  1.0 ms  ETA 0:00"));
+    const auto p = parseProgressLine(
+        QStringLiteral("step 2/4  loss nan (ce nan, aux 0.0000)  100 tokens/s  1.0 ms  ETA 0:00"));
     QVERIFY(p);
     QCOMPARE(p->step, 2);
     QVERIFY(qIsNaN(p->loss));
