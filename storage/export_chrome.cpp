@@ -29,7 +29,9 @@ class ChromeWriter {
     w_.raw(",\"origin_ns\":").integer(origin_);
     w_.raw("},\n\"traceEvents\":[\n");
     writeMetadata();
-    for (size_t t = 0; t < trace_.tracks.size() && t < trace_.spans.size(); ++t) writeSpans(t);
+    for (size_t t = 0; t < trace_.tracks.size() && t < trace_.spans.size(); ++t) {
+      if (trace_.tracks[t].kind != TrackKind::GpuStream) writeSpans(t);  // GPU records: writeGpu
+    }
     writeGpu();
     writeCounters();
     w_.raw("\n]}\n");

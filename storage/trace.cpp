@@ -178,7 +178,9 @@ void shrinkSpans(SpanColumns& c) {
 
 size_t Trace::spanCount() const {
   size_t n = 0;
-  for (const SpanColumns& c : spans) n += c.size();
+  for (size_t t = 0; t < spans.size(); ++t) {
+    if (t >= tracks.size() || tracks[t].kind != TrackKind::GpuStream) n += spans[t].size();
+  }
   return n;
 }
 
@@ -239,15 +241,32 @@ void sortIfNeeded(std::vector<T>& v, Less less) {
 
 void finishTrace(Trace& trace, std::span<const size_t> sortedBefore) {
   if (trace.spans.size() < trace.tracks.size()) trace.spans.resize(trace.tracks.size());
+  sortIfNeeded(trace.linked, [](const auto& a, const auto& b) { return a.id < b.id; });
+  trace.linked.erase(std::unique(trace.linked.begin(), trace.linked.end(),
+                                 [](const auto& a, const auto& b) { return a.id == b.id; }),
+                     trace.linked.end());
+  // New GPU records are at the end of `gpu` (the reader appends them; sorting comes below).
+  for (size_t i = trace.gpuInSpans; i < trace.gpu.size(); ++i) {
+    const GpuActivityRecord& g = trace.gpu[i];
+    if (g.track < 0 || static_cast<size_t>(g.track) >= trace.tracks.size() ||
+        trace.tracks[static_cast<size_t>(g.track)].kind != TrackKind::GpuStream)
+      continue;
+    const LinkedSpan* l = trace.linkedSpan(g.span);
+    if (!l) continue;  // launched outside any span: no category to draw it in
+    SpanRecord s = l->span;
+    s.track = g.track;
+    s.start = g.start;
+    s.end = g.end;
+    s.name = g.name;
+    s.bytes = g.bytes;
+    appendSpan(trace.spans[static_cast<size_t>(g.track)], s);
+  }
+  trace.gpuInSpans = trace.gpu.size();
   for (size_t t = 0; t < trace.spans.size(); ++t)
     sortSpans(trace.spans[t], t < sortedBefore.size() ? sortedBefore[t] : 0);
   sortIfNeeded(trace.gpu, [](const auto& a, const auto& b) {
     return a.track != b.track ? a.track < b.track : a.start < b.start;
   });
-  sortIfNeeded(trace.linked, [](const auto& a, const auto& b) { return a.id < b.id; });
-  trace.linked.erase(std::unique(trace.linked.begin(), trace.linked.end(),
-                                 [](const auto& a, const auto& b) { return a.id == b.id; }),
-                     trace.linked.end());
   sortIfNeeded(trace.counters, [](const auto& a, const auto& b) {
     return a.track != b.track ? a.track < b.track : a.time < b.time;
   });

@@ -43,7 +43,9 @@ struct GpuRunCheck {
 inline GpuRunCheck checkGpuRun(const storage::Trace& t) {
   using storage::Category;
   GpuRunCheck c;
-  for (const auto& columns : t.spans) {
+  for (size_t track = 0; track < t.spans.size() && track < t.tracks.size(); ++track) {
+    if (t.tracks[track].kind != storage::TrackKind::HostThread) continue;
+    const storage::SpanColumns& columns = t.spans[track];
     for (size_t i = 0; i < columns.size(); ++i) {
       if (columns.category[i] == Category::CommTpAllreduce) ++c.allreduceSpans;
       if (columns.category[i] == Category::ComputeExpert) ++c.expertSpans;

@@ -73,6 +73,18 @@ TEST(GpuTime, RecordsReadBackWithTheSpansTheyPointAt) {
   EXPECT_EQ(l->span.bytes, 4096);
   EXPECT_EQ(t.linkedSpan(kNone), nullptr);
   EXPECT_EQ(t.linkedSpan(99), nullptr);
+  // The stream tracks' spans are their records with the launching spans' attributes; the record
+  // launched outside any span is not among them.
+  ASSERT_EQ(t.spans[2].size(), 3u);
+  ASSERT_EQ(t.spans[3].size(), 3u);
+  const SpanView k = t.spans[3].at(2, 3);
+  EXPECT_EQ(t.name(k.name), "ncclDevKernel_AllReduce_Sum_f32_RING_LL");
+  EXPECT_EQ(k.start, 2700);
+  EXPECT_EQ(k.end, 2900);
+  EXPECT_EQ(k.category, Category::CommTpAllreduce);
+  EXPECT_EQ(k.step, 0);
+  EXPECT_EQ(k.layer, 1);
+  EXPECT_EQ(computeStats(t).spans, 4);  // host spans only
   // A window keeps the spans of the records inside it.
   const Trace w = RunReader::open(file.path())->loadWindow(2650, 2800);
   ASSERT_EQ(w.gpu.size(), 2u);
