@@ -292,10 +292,11 @@ void MainWindow::showRunHistory() {
 }
 
 void MainWindow::openRuns(const QStringList& paths, bool compare) {
-  for (const QString& path : paths) openRun(path);
   if (compare) {
-    statusBar()->showMessage(tr("%1 runs opened in tabs to compare side by side").arg(paths.size()), 10000);
+    openCompareWindow(paths, this);
+    return;
   }
+  for (const QString& path : paths) openRun(path);
 }
 
 void MainWindow::showKeys() {

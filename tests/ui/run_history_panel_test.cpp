@@ -1,5 +1,5 @@
 // The run history in the main window: View > Run History lists the runs folder's files; Compare is
-// there for two or more selected runs and opens them; Open shows one.
+// there for two or more selected runs and opens them in the compare view; Open shows one in a tab.
 #include "ui/run_history_panel.h"
 
 #include <QDockWidget>
@@ -13,6 +13,7 @@
 
 #include "tests/ui/test_runs.h"
 #include "tests/ui/test_traces.h"
+#include "ui/compare_view.h"
 #include "ui/main_window.h"
 #include "ui/run_history_model.h"
 
@@ -72,13 +73,17 @@ class RunHistoryPanelTest : public QObject {
     QTest::mouseClick(compare, Qt::LeftButton);
     QCOMPARE(compared.size(), 1);
     QCOMPARE(compared.at(0).at(0).toStringList(), history->selectedPaths());
-    QVERIFY(window.runCount() >= 1);
+    auto* compareView = window.findChild<CompareView*>();  // in its own window
+    QVERIFY(compareView);
+    QCOMPARE(compareView->runCount(), size_t(2));
+    QCOMPARE(window.runCount(), 0);
 
     view->selectRow(1);
     QSignalSpy opened(history, &RunHistoryPanel::openRequested);
     QTest::mouseClick(open, Qt::LeftButton);
     QCOMPARE(opened.size(), 1);
     QCOMPARE(opened.at(0).at(0).toStringList(), QStringList{history->model()->entry(1).path});
+    QCOMPARE(window.runCount(), 1);
   }
 };
 
