@@ -88,6 +88,8 @@ RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString
       item->setToolTip(why);
     }
     backendNote_->setText(tr("cuda: %1").arg(why));
+  } else {
+    backend_->setCurrentIndex(1);  // a GPU is there: use it
   }
   out_ = new QLineEdit(this);
   out_->setObjectName(QStringLiteral("out"));
