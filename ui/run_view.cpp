@@ -21,6 +21,7 @@
 
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
+#include "storage/gpu_time.h"
 #include "ui/breakdown_view.h"
 #include "ui/legend_model.h"
 #include "ui/span_details_model.h"
@@ -31,6 +32,16 @@ namespace moescope::ui {
 namespace {
 
 constexpr int kRefreshMs = 1000;
+
+// " · 8625 GPU records, 0 dropped" for a run traced on GPUs (CUPTI's dropped count from the run's
+// meta), else empty.
+QString gpuSummary(const storage::Trace& t) {
+  if (t.gpu.empty()) return {};
+  const storage::GpuRecordCounts c = storage::gpuRecordCounts(t);
+  QString s = QStringLiteral(" · %1 GPU records").arg(QLocale().toString(static_cast<qlonglong>(c.records)));
+  if (c.dropped != storage::kNone) s += QStringLiteral(", %1 dropped").arg(QLocale().toString(static_cast<qlonglong>(c.dropped)));
+  return s;
+}
 
 QString runSummary(const storage::Trace& t) {
   const auto& r = t.run;
@@ -43,7 +54,8 @@ QString runSummary(const storage::Trace& t) {
       .arg(r.microbatches)
       .arg(QString::fromStdString(r.backend.empty() ? std::string("?") : r.backend),
            QLocale().toString(static_cast<qulonglong>(t.spanCount())),
-           QString::fromStdString(std::string(storage::runStatusName(r.status))));
+           QString::fromStdString(std::string(storage::runStatusName(r.status)))) +
+         gpuSummary(t);
 }
 
 // Bubble share per stage, from the storage analysis: "bubbles: stage 0 18%, stage 1 31% (theory 20%)".
