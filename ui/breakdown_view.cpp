@@ -92,10 +92,10 @@ BreakdownView::BreakdownView(QWidget* parent) : QWidget(parent) {
   connect(all, &QPushButton::clicked, this, &BreakdownView::showAllSteps);
 }
 
-void BreakdownView::setTrace(const storage::Trace* trace) {
+void BreakdownView::setTrace(const storage::Trace* trace, bool keepSteps) {
   trace_ = trace;
   extents_ = trace ? storage::stepExtents(storage::hostActivity(*trace)) : std::vector<storage::StepExtent>{};
-  showAllSteps();
+  compute(keepSteps ? chosen_ : std::vector<int32_t>{});
 }
 
 void BreakdownView::showRange(TimeRange range) {
@@ -107,6 +107,7 @@ void BreakdownView::showAllSteps() {
 }
 
 void BreakdownView::compute(const std::vector<int32_t>& steps) {
+  chosen_ = steps;
   storage::Breakdown b;
   if (trace_) b = storage::breakdownOfSteps(storage::hostActivity(*trace_), steps);
   model_->setBreakdown(std::move(b));

@@ -23,8 +23,9 @@ class BreakdownView : public QWidget {
  public:
   explicit BreakdownView(QWidget* parent = nullptr);
 
-  // trace must outlive the view or the next call; shows every step.
-  void setTrace(const storage::Trace* trace);
+  // trace must outlive the view or the next call; shows every step, or keeps the steps shown (a
+  // run that grew).
+  void setTrace(const storage::Trace* trace, bool keepSteps = false);
   // The steps whose extent intersects range.
   void showRange(TimeRange range);
   void showAllSteps();
@@ -47,6 +48,7 @@ class BreakdownView : public QWidget {
 
   const storage::Trace* trace_ = nullptr;
   std::vector<storage::StepExtent> extents_;
+  std::vector<int32_t> chosen_;  // the steps asked for; empty: all
   BreakdownModel* model_ = nullptr;
   CommTableModel* comm_ = nullptr;
   QWidget* chart_ = nullptr;

@@ -290,7 +290,7 @@ bool RunView::refresh() {
     if (grew || ended) {
       runStatus_->setText(runSummary(trace_));
       bubbleStatus_->setText(bubbleSummary(trace_));
-      if (isBreakdownVisible()) breakdown_->setTrace(&trace_);
+      if (isBreakdownVisible()) breakdown_->setTrace(&trace_, true);
       emit titleChanged();
     }
     if (!isLive()) refreshTimer_->stop();
