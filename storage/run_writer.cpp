@@ -40,9 +40,10 @@ struct SpanBatchCursor {
 };
 
 int spanBatchConnect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab** out, char**) {
-  const int rc = sqlite3_declare_vtab(db,
-                                      "CREATE TABLE x(id, track, start, \"end\", name, category, phase, step, "
-                                      "microbatch, layer, expert, bytes, batch HIDDEN)");
+  const int rc =
+      sqlite3_declare_vtab(db,
+                           "CREATE TABLE x(id, track, start, \"end\", name, category, phase, step, "
+                           "microbatch, layer, expert, bytes, batch HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab)));
   if (!vtab) return SQLITE_NOMEM;
@@ -78,7 +79,8 @@ int spanBatchClose(sqlite3_vtab_cursor* cur) {
 }
 int spanBatchFilter(sqlite3_vtab_cursor* cur, int, const char*, int argc, sqlite3_value** argv) {
   auto* c = reinterpret_cast<SpanBatchCursor*>(cur);
-  c->batch = argc > 0 ? static_cast<const SpanBatch*>(sqlite3_value_pointer(argv[0], kSpanBatchPointer)) : nullptr;
+  c->batch =
+      argc > 0 ? static_cast<const SpanBatch*>(sqlite3_value_pointer(argv[0], kSpanBatchPointer)) : nullptr;
   c->row = 0;
   return SQLITE_OK;
 }
@@ -97,18 +99,41 @@ int spanBatchColumn(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int col) {
     case 0:
       if (c->row == 0) sqlite3_result_int64(ctx, c->batch->firstId);  // NULL after: max(id) + 1
       break;
-    case 1: sqlite3_result_int64(ctx, s.track); break;
-    case 2: sqlite3_result_int64(ctx, s.start); break;
-    case 3: sqlite3_result_int64(ctx, s.end); break;
-    case 4: sqlite3_result_int64(ctx, s.name); break;
-    case 5: sqlite3_result_int64(ctx, static_cast<int64_t>(s.category)); break;
-    case 6: sqlite3_result_int64(ctx, static_cast<int64_t>(s.phase)); break;
-    case 7: sqlite3_result_int64(ctx, s.step); break;
-    case 8: sqlite3_result_int64(ctx, s.microbatch); break;
-    case 9: sqlite3_result_int64(ctx, s.layer); break;
-    case 10: sqlite3_result_int64(ctx, s.expert); break;
-    case 11: sqlite3_result_int64(ctx, s.bytes); break;
-    default: break;
+    case 1:
+      sqlite3_result_int64(ctx, s.track);
+      break;
+    case 2:
+      sqlite3_result_int64(ctx, s.start);
+      break;
+    case 3:
+      sqlite3_result_int64(ctx, s.end);
+      break;
+    case 4:
+      sqlite3_result_int64(ctx, s.name);
+      break;
+    case 5:
+      sqlite3_result_int64(ctx, static_cast<int64_t>(s.category));
+      break;
+    case 6:
+      sqlite3_result_int64(ctx, static_cast<int64_t>(s.phase));
+      break;
+    case 7:
+      sqlite3_result_int64(ctx, s.step);
+      break;
+    case 8:
+      sqlite3_result_int64(ctx, s.microbatch);
+      break;
+    case 9:
+      sqlite3_result_int64(ctx, s.layer);
+      break;
+    case 10:
+      sqlite3_result_int64(ctx, s.expert);
+      break;
+    case 11:
+      sqlite3_result_int64(ctx, s.bytes);
+      break;
+    default:
+      break;
   }
   return SQLITE_OK;
 }
@@ -238,7 +263,8 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
       db, "INSERT INTO track (id, rank, kind, name, ord, device, stream) VALUES (?,?,?,?,?,?,?)");
   impl->updateTrackMax = sqlite::Stmt(db, "UPDATE track SET max_duration = ? WHERE id = ?");
   db.createModule("span_batch", &kSpanBatchModule, "registering the span batch function");
-  const char* spanColumns = "id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes";
+  const char* spanColumns =
+      "id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes";
   impl->insertSpans = sqlite::Stmt(db, std::string("INSERT INTO span (") + spanColumns + ") SELECT " +
                                            spanColumns + " FROM span_batch(?)");
   impl->insertGpu = sqlite::Stmt(db,

@@ -44,7 +44,8 @@ int64_t Db::queryInt(const char* sql, std::source_location at) {
   return st.step(at) ? st.int64(0) : 0;
 }
 
-void Db::createModule(const char* name, const sqlite3_module* module, const char* what, std::source_location at) {
+void Db::createModule(const char* name, const sqlite3_module* module, const char* what,
+                      std::source_location at) {
   const int rc = sqlite3_create_module(db_, name, module, nullptr);
   if (rc != SQLITE_OK) fail(db_, rc, file_, what, at.file_name(), static_cast<int>(at.line()));
 }

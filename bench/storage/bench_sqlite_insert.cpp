@@ -103,8 +103,8 @@ Variant parse(const std::string& text) {
   return v;
 }
 
-constexpr const char* kColumns[12] = {"id",   "track",      "start", "\"end\"", "name",   "category",
-                                      "phase", "step", "microbatch", "layer", "expert", "bytes"};
+constexpr const char* kColumns[12] = {"id",    "track", "start",      "\"end\"", "name",   "category",
+                                      "phase", "step",  "microbatch", "layer",   "expert", "bytes"};
 
 void check(sqlite3* db, int rc, const char* what) {
   if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -155,7 +155,6 @@ std::vector<SpanRecord> spansInWriteOrder(int64_t rows) {
   return out;
 }
 
-
 // span_batch(pointer): the rows of one batch as a table-valued function, so that a single
 // INSERT ... SELECT writes a whole batch without binding its values one by one.
 struct Batch {
@@ -173,8 +172,9 @@ struct BatchCursor {
 
 int batchConnect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab** out, char**) {
   const int rc = sqlite3_declare_vtab(
-      db, "CREATE TABLE x(id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, "
-          "bytes, batch HIDDEN)");
+      db,
+      "CREATE TABLE x(id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, "
+      "bytes, batch HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   *out = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab)));
   **out = sqlite3_vtab{};
@@ -224,19 +224,44 @@ int batchColumn(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int col) {
   const SpanRecord& s = c->batch->spans[c->row];
   int64_t v = 0;
   switch (col) {
-    case 0: v = c->batch->firstId + c->row; break;
-    case 1: v = s.track; break;
-    case 2: v = s.start; break;
-    case 3: v = s.end; break;
-    case 4: v = s.name; break;
-    case 5: v = static_cast<int64_t>(s.category); break;
-    case 6: v = static_cast<int64_t>(s.phase); break;
-    case 7: v = s.step; break;
-    case 8: v = s.microbatch; break;
-    case 9: v = s.layer; break;
-    case 10: v = s.expert; break;
-    case 11: v = s.bytes; break;
-    default: return SQLITE_OK;
+    case 0:
+      v = c->batch->firstId + c->row;
+      break;
+    case 1:
+      v = s.track;
+      break;
+    case 2:
+      v = s.start;
+      break;
+    case 3:
+      v = s.end;
+      break;
+    case 4:
+      v = s.name;
+      break;
+    case 5:
+      v = static_cast<int64_t>(s.category);
+      break;
+    case 6:
+      v = static_cast<int64_t>(s.phase);
+      break;
+    case 7:
+      v = s.step;
+      break;
+    case 8:
+      v = s.microbatch;
+      break;
+    case 9:
+      v = s.layer;
+      break;
+    case 10:
+      v = s.expert;
+      break;
+    case 11:
+      v = s.bytes;
+      break;
+    default:
+      return SQLITE_OK;
   }
   if (c->batch->nulls && ((col >= 7 && col <= 10 && v == kNone) || (col == 11 && v == 0))) return SQLITE_OK;
   sqlite3_result_int64(ctx, v);
@@ -272,8 +297,9 @@ Result runVariant(const Variant& v, const std::vector<SpanRecord>& spans) {
   const std::string path = "/tmp/moescope-sqlite-insert-experiment.db";
   for (const char* suffix : {"", "-wal", "-shm"}) unlink((path + suffix).c_str());
   sqlite3* db = nullptr;
-  check(db, sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                            nullptr),
+  check(db,
+        sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr),
         "open");
   exec(db, "PRAGMA page_size = " + std::to_string(v.pageSize));
   if (v.exclusive) exec(db, "PRAGMA locking_mode = EXCLUSIVE");
@@ -292,8 +318,10 @@ Result runVariant(const Variant& v, const std::vector<SpanRecord>& spans) {
     if (c == 0 && !v.withoutRowid) ddl += " PRIMARY KEY";
     if ((c > 0 || v.withoutRowid) && (v.notNull || c < 7)) ddl += " NOT NULL";
   }
-  if (v.withoutRowid) ddl += ", PRIMARY KEY (track, start, id)) WITHOUT ROWID";
-  else ddl += ")";
+  if (v.withoutRowid)
+    ddl += ", PRIMARY KEY (track, start, id)) WITHOUT ROWID";
+  else
+    ddl += ")";
   exec(db, ddl);
   const std::string indexSql = "CREATE INDEX span_track_start ON span (track, start)";
   const std::string idIndexSql = "CREATE UNIQUE INDEX span_id ON span (id)";
@@ -320,24 +348,33 @@ Result runVariant(const Variant& v, const std::vector<SpanRecord>& spans) {
     std::string cols;
     for (int c = first; c < v.cols; ++c) cols += std::string(c > first ? ", " : "") + kColumns[c];
     const std::string sql = "INSERT INTO span (" + cols + ") SELECT " + cols + " FROM span_batch(?1)";
-    check(db, sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &fromBatch, nullptr), sql.c_str());
+    check(db, sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &fromBatch, nullptr),
+          sql.c_str());
   }
-  check(db, sqlite3_prepare_v3(db, insertSql(v.rowsPerInsert).c_str(), -1, SQLITE_PREPARE_PERSISTENT, &many, nullptr),
+  check(db,
+        sqlite3_prepare_v3(db, insertSql(v.rowsPerInsert).c_str(), -1, SQLITE_PREPARE_PERSISTENT, &many,
+                           nullptr),
         "prepare");
-  check(db, sqlite3_prepare_v3(db, insertSql(1).c_str(), -1, SQLITE_PREPARE_PERSISTENT, &one, nullptr), "prepare");
+  check(db, sqlite3_prepare_v3(db, insertSql(1).c_str(), -1, SQLITE_PREPARE_PERSISTENT, &one, nullptr),
+        "prepare");
 
   auto bindRow = [&](sqlite3_stmt* st, int p, int64_t id, const SpanRecord& s) {
     auto opt = [&](int64_t x, int64_t none) {
-      if (v.nulls && x == none) sqlite3_bind_null(st, p++);
-      else sqlite3_bind_int64(st, p++, x);
+      if (v.nulls && x == none)
+        sqlite3_bind_null(st, p++);
+      else
+        sqlite3_bind_int64(st, p++, x);
     };
-    const int64_t values[12] = {id,      s.track,           s.start,        s.end,
-                                s.name,  int64_t(s.category), int64_t(s.phase), s.step,
-                                s.microbatch, s.layer,       s.expert,       s.bytes};
+    const int64_t values[12] = {
+        id,     s.track,      s.start, s.end,    s.name, int64_t(s.category), int64_t(s.phase),
+        s.step, s.microbatch, s.layer, s.expert, s.bytes};
     for (int c = first; c < v.cols; ++c) {
-      if (c >= 7 && c <= 10) opt(values[c], kNone);
-      else if (c == 11) opt(values[c], 0);
-      else sqlite3_bind_int64(st, p++, values[c]);
+      if (c >= 7 && c <= 10)
+        opt(values[c], kNone);
+      else if (c == 11)
+        opt(values[c], 0);
+      else
+        sqlite3_bind_int64(st, p++, values[c]);
     }
   };
 
@@ -355,7 +392,8 @@ Result runVariant(const Variant& v, const std::vector<SpanRecord>& spans) {
   for (int64_t i = 0; i < n;) {
     // Batches of one track at a time, like RunWriter::addSpans.
     int64_t end = i + 1;
-    while (end < n && end - i < 4096 && spans[static_cast<size_t>(end)].track == spans[static_cast<size_t>(i)].track)
+    while (end < n && end - i < 4096 &&
+           spans[static_cast<size_t>(end)].track == spans[static_cast<size_t>(i)].track)
       ++end;
     if (v.vtab) {
       Batch batch{&spans[static_cast<size_t>(i)], end - i, id, v.nulls};
@@ -434,8 +472,8 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     for (size_t k = 0; k < variants.size(); ++k) results[k].push_back(runVariant(variants[k], spans));
   }
-  std::printf("%zu rows, median of %d\n%-48s %8s %8s %10s %10s %8s\n", spans.size(), reps, "variant", "wall s",
-              "CPU s", "Mrows/s", "Mrows/s", "B/row");
+  std::printf("%zu rows, median of %d\n%-48s %8s %8s %10s %10s %8s\n", spans.size(), reps, "variant",
+              "wall s", "CPU s", "Mrows/s", "Mrows/s", "B/row");
   std::printf("%-48s %8s %8s %10s %10s %8s\n", "", "", "", "(wall)", "(CPU)", "");
   for (size_t k = 0; k < variants.size(); ++k) {
     std::vector<double> wall, cpu;
