@@ -205,6 +205,18 @@ TEST_F(CliTrain, OtherBadArguments) {
   EXPECT_NE(r.err.find("nowhere"), std::string::npos);
 }
 
+// --dry-run checks everything a run checks and writes nothing: "ok" and exit 0 for a good config, the
+// run's own one-line message and exit 2 for a bad one (what the GUI's run dialog shows before launch).
+TEST_F(CliTrain, DryRunChecksAndWritesNothing) {
+  const auto before = files();
+  const Result good = run("train --config tiny.toml --dry-run --out out.moescope --metrics m.jsonl --save ck.safetensors");
+  EXPECT_EQ(good.code, 0) << good.err;
+  EXPECT_NE(good.out.find("ok"), std::string::npos) << good.out;
+  EXPECT_EQ(files(), before);
+  expectBadInput("train --config tiny.toml --dry-run --set model.n_experts=3", "n_experts");
+  expectBadInput("train --config tiny.toml --dry-run --data nowhere.npy", "nowhere.npy");
+}
+
 // DESIGN.md's bubble: `moescope-cli stats` on a GPipe run with p = 4, m = 8 reports a share within 0.1 of
 // (p - 1) / (m + p - 1) = 3/11.
 TEST_F(CliTrain, StatsOnGpipeRunReportsBubbleShareNearTheory) {
