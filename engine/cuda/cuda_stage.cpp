@@ -91,7 +91,9 @@ class GpuSpan {
   ~GpuSpan() {
     if (!recorder_) return;
     recorder_->close();  // the GPU tracer ties the kernels launched since open() to this span
-    cudaStreamSynchronize(stream_);
+    // With the GPU tracer on, the span is the launch and CUPTI gives the GPU extent; without it the
+    // span waits for its work, so host time stands for GPU time.
+    if (!tracer::spanHooks()) cudaStreamSynchronize(stream_);
     recorder_->record(name_, attrs_, start_, tracer::nowNs(), id_);
   }
   GpuSpan(const GpuSpan&) = delete;

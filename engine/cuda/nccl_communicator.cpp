@@ -176,9 +176,14 @@ void NcclCommunicator::checkPeer(int peer) const {
   }
 }
 
+// Host-timed spans wait for the stream so host time stands for GPU time, and show waiting on a peer
+// as `wait`. With the GPU tracer on (span hooks installed), CUPTI records when the work ran, so spans
+// are launch extents and nothing waits: the tracer adds no synchronisation to the run.
+bool NcclCommunicator::hostTimed() const { return recorder_ != nullptr && tracer::spanHooks() == nullptr; }
+
 int64_t NcclCommunicator::arrive() {
   if (!recorder_) return 0;
-  world_->synchronize(stream_);
+  if (hostTimed()) world_->synchronize(stream_);
   const int64_t now = nowNs();
   std::lock_guard lock(g_->mutex);
   auto& slot = g_->arrivals[(sequence_ % kArrivalRing) * static_cast<size_t>(size()) + static_cast<size_t>(index_)];
@@ -190,10 +195,11 @@ int64_t NcclCommunicator::arrive() {
 void NcclCommunicator::finishCollective(const CommSpan& span, int64_t arrival, int64_t bytes, uint64_t id) {
   const uint64_t seq = sequence_++;
   if (!recorder_) return;
-  world_->synchronize(stream_);
+  const bool timed = hostTimed();
+  if (timed) world_->synchronize(stream_);
   const int64_t end = nowNs();
   int64_t last = arrival;
-  {
+  if (timed) {
     std::lock_guard lock(g_->mutex);
     for (int q = 0; q < size(); ++q) {
       const auto& slot = g_->arrivals[(seq % kArrivalRing) * static_cast<size_t>(size()) + static_cast<size_t>(q)];
@@ -273,7 +279,7 @@ void NcclCommunicator::send(const void* buf, size_t count, DType type, int peer,
   checkPeer(peer);
   int64_t t0 = 0;
   if (recorder_) {
-    world_->synchronize(stream_);
+    if (hostTimed()) world_->synchronize(stream_);
     t0 = nowNs();
     std::lock_guard lock(g_->mutex);
     g_->posted[static_cast<size_t>(index_ * size() + peer)].push_back(t0);
@@ -297,7 +303,7 @@ void NcclCommunicator::recv(void* buf, size_t count, DType type, int peer, const
   checkPeer(peer);
   int64_t t0 = 0;
   if (recorder_) {
-    world_->synchronize(stream_);
+    if (hostTimed()) world_->synchronize(stream_);
     t0 = nowNs();
   }
   ncclComm_t comm = peer > index_ ? m_->down : m_->up;  // the peer sends to a lower index on `down`
@@ -305,14 +311,15 @@ void NcclCommunicator::recv(void* buf, size_t count, DType type, int peer, const
   MOESCOPE_NCCL_CHECK(comm, ncclRecv(buf, count, ncclType(type), peer, comm, stream_));
   closeLaunch();
   if (!recorder_) return;
-  world_->synchronize(stream_);
+  const bool timed = hostTimed();
+  if (timed) world_->synchronize(stream_);
   const int64_t end = nowNs();
   int64_t posted = t0;
   {
     std::lock_guard lock(g_->mutex);
     auto& box = g_->posted[static_cast<size_t>(peer * size() + index_)];
     if (!box.empty()) {
-      posted = std::clamp(box.front(), t0, end);
+      if (timed) posted = std::clamp(box.front(), t0, end);
       box.pop_front();
     }
   }
