@@ -17,9 +17,10 @@ int main(int argc, char** argv) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // CLI11 prints help (exit 0) or a one-line error; bad arguments are bad input: exit 2.
-    int rc = cli.exit(e);
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return cli.exit(e);  // --help, --version
+    // Bad arguments are bad input: one line naming the problem, exit 2.
+    std::fprintf(stderr, "moescope-cli: %s\n", e.what());
+    return 2;
   }
   try {
     return action ? action() : 2;
