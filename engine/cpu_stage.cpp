@@ -105,23 +105,6 @@ void CpuStage<T>::storeWeights(ModelWeights& full) const {
 }
 
 template <class T>
-tracer::SpanAttrs CpuStage<T>::attrs(Category category, int layer, int expert) const {
-  tracer::SpanAttrs a;
-  a.category = category;
-  a.phase = phase_;
-  a.step = step_;
-  a.microbatch = microbatch_;
-  a.layer = layer;
-  a.expert = expert;
-  return a;
-}
-
-template <class T>
-CommSpan CpuStage<T>::comm(std::string_view name, Category category, int layer) const {
-  return CommSpan{name, attrs(category, layer)};
-}
-
-template <class T>
 void CpuStage<T>::beginStep(int step) {
   step_ = step;
   for (auto& p : params_) std::fill(p.grad.begin(), p.grad.end(), T(0));

@@ -12,11 +12,12 @@
 
 #include "engine/backend.h"
 #include "engine/parameters.h"
+#include "engine/stage_position.h"
 
 namespace moescope::engine {
 
 template <class T>
-class CpuStage final : public StageExecutor {
+class CpuStage final : public StageExecutor, StagePosition {
  public:
   explicit CpuStage(const RankSetup& setup);
 
@@ -85,8 +86,6 @@ class CpuStage final : public StageExecutor {
   };
 
   Param* addParam(const ParamSpec& spec, Shard shard, bool tp_unique, bool dp_unique);
-  tracer::SpanAttrs attrs(tracer::Category category, int layer = -1, int expert = -1) const;
-  CommSpan comm(std::string_view name, tracer::Category category, int layer = -1) const;
   void loadBatch(MicroActs& acts, int microbatch);
 
   void layerForward(const Layer& layer, LayerActs& a, const T* x, T* out);
@@ -111,8 +110,7 @@ class CpuStage final : public StageExecutor {
   Param *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *lm_head_ = nullptr;
   std::vector<Layer> layers_;
   std::vector<MicroActs> acts_;
-  int step_ = 0, microbatch_ = -1, updates_ = 0;
-  tracer::Phase phase_ = tracer::Phase::None;
+  int updates_ = 0;
   double ce_sum_ = 0, aux_sum_ = 0;
   RoutingStats routing_;
   std::vector<T> scratch_;  // reduction buffers

@@ -19,6 +19,7 @@
 #include "engine/cuda/aux_loss.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
+#include "engine/stage_position.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/embedding.h"
 #include "engine/cuda/gelu.h"
@@ -116,7 +117,7 @@ constexpr DType commType() {
 size_t roundUp(size_t n) { return (n + kParamAlign - 1) / kParamAlign * kParamAlign; }
 
 template <typename T>
-class CudaStage final : public StageExecutor {
+class CudaStage final : public StageExecutor, StagePosition {
  public:
   CudaStage(const RankSetup& setup, int device);
   ~CudaStage() override;
@@ -175,8 +176,6 @@ class CudaStage final : public StageExecutor {
     std::vector<LayerActs> layers;
   };
 
-  tracer::SpanAttrs attrs(Category category, int layer = -1, int expert = -1) const;
-  CommSpan comm(std::string_view name, Category category, int layer = -1) const;
   GpuSpan span(std::string_view name, Category category, int layer = -1, int expert = -1) const {
     return GpuSpan(s_.recorder, stream_, name, attrs(category, layer, expert));
   }
@@ -232,8 +231,7 @@ class CudaStage final : public StageExecutor {
   DeviceArray<unsigned char> att_ws_;  // attention workspace
   DeviceArray<double> sums_;  // squared gradient norm, CE sum, aux sum
   DeviceArray<int32_t> counts_send_, counts_recv_;
-  int step_ = 0, microbatch_ = -1, updates_ = 0;
-  Phase phase_ = Phase::None;
+  int updates_ = 0;
 };
 
 template <typename T>
@@ -443,23 +441,6 @@ void CudaStage<T>::storeWeights(ModelWeights& full) const {
     MOESCOPE_CUDA_CHECK(cudaMemcpy(local.data(), master_.get() + p.offset, p.n * sizeof(float), cudaMemcpyDeviceToHost));
     placeShard(it->second->data, p.sp.spec.shape, p.sp.shard, local);
   }
-}
-
-template <typename T>
-tracer::SpanAttrs CudaStage<T>::attrs(Category category, int layer, int expert) const {
-  tracer::SpanAttrs a;
-  a.category = category;
-  a.phase = phase_;
-  a.step = step_;
-  a.microbatch = microbatch_;
-  a.layer = layer;
-  a.expert = expert;
-  return a;
-}
-
-template <typename T>
-CommSpan CudaStage<T>::comm(std::string_view name, Category category, int layer) const {
-  return CommSpan{name, attrs(category, layer)};
 }
 
 template <typename T>
