@@ -16,25 +16,9 @@ using tracer::ScopedSpan;
 namespace ops = cpu;
 
 template <class T>
-CpuStage<T>::CpuStage(const RankSetup& setup) : s_(setup), c_(*setup.config) {
+CpuStage<T>::CpuStage(const RankSetup& setup) : StageShape(setup), s_(setup), c_(*setup.config) {
   const auto& m = c_.model;
-  const int tp = static_cast<int>(c_.parallel.tp);
   const RankCoord& rc = s_.coord;
-  T_ = static_cast<int>(m.seq_len);
-  B_ = static_cast<int>(c_.microbatchSize());
-  N_ = B_ * T_;
-  C_ = static_cast<int>(m.d_model);
-  Cl_ = C_ / tp;
-  NHl_ = static_cast<int>(m.n_heads) / tp;
-  D_ = static_cast<int>(m.headSize());
-  F_ = static_cast<int>(m.d_ff);
-  Fl_ = F_ / tp;
-  E_ = static_cast<int>(m.n_experts);
-  K_ = static_cast<int>(m.top_k);
-  V_ = static_cast<int>(m.vocab_size);
-  first_ = rc.stage == 0;
-  last_ = rc.stage == s_.layout->pp() - 1;
-  dispatch_ = c_.dpmoe() && s_.layout->dp() > 1;
 
   // The rank's parameters, wired into the layer structures by role.
   StageWiring<Layer, Expert, Param*> wiring(m, *s_.layout, rc.stage);

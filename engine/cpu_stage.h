@@ -13,11 +13,12 @@
 #include "engine/backend.h"
 #include "engine/parameters.h"
 #include "engine/stage_position.h"
+#include "engine/stage_shape.h"
 
 namespace moescope::engine {
 
 template <class T>
-class CpuStage final : public StageExecutor, StagePosition {
+class CpuStage final : public StageExecutor, StagePosition, StageShape {
  public:
   explicit CpuStage(const RankSetup& setup);
 
@@ -104,8 +105,6 @@ class CpuStage final : public StageExecutor, StagePosition {
 
   RankSetup s_;
   const Config& c_;
-  int N_ = 0, C_ = 0, Cl_ = 0, NHl_ = 0, D_ = 0, Fl_ = 0, F_ = 0, E_ = 0, K_ = 0, V_ = 0, T_ = 0, B_ = 0;
-  bool first_ = false, last_ = false, dispatch_ = false;
   std::deque<Param> params_;
   Param *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *lm_head_ = nullptr;
   std::vector<Layer> layers_;

@@ -20,6 +20,7 @@
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/stage_position.h"
+#include "engine/stage_shape.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/embedding.h"
 #include "engine/cuda/gelu.h"
@@ -117,7 +118,7 @@ constexpr DType commType() {
 size_t roundUp(size_t n) { return (n + kParamAlign - 1) / kParamAlign * kParamAlign; }
 
 template <typename T>
-class CudaStage final : public StageExecutor, StagePosition {
+class CudaStage final : public StageExecutor, StagePosition, StageShape {
  public:
   CudaStage(const RankSetup& setup, int device);
   ~CudaStage() override;
@@ -211,10 +212,8 @@ class CudaStage final : public StageExecutor, StagePosition {
   std::vector<NcclCommunicator*> comms_;
   NcclWorld* world_ = nullptr;
   std::unique_ptr<CublasLt> lt_;
-  int N_ = 0, C_ = 0, Cl_ = 0, NHl_ = 0, D_ = 0, Fl_ = 0, F_ = 0, E_ = 0, K_ = 0, V_ = 0, T_ = 0, B_ = 0;
   int epr_ = 0, peers_ = 1;
   size_t max_rows_ = 0;  // this rank's expert rows of one layer, at most
-  bool first_ = false, last_ = false, dispatch_ = false;
 
   std::vector<Param> params_;
   size_t total_ = 0, dp_count_ = 0;  // flat sizes: all parameters, and the dp-replicated prefix
@@ -235,7 +234,8 @@ class CudaStage final : public StageExecutor, StagePosition {
 };
 
 template <typename T>
-CudaStage<T>::CudaStage(const RankSetup& setup, int device) : s_(setup), c_(*setup.config), device_(device) {
+CudaStage<T>::CudaStage(const RankSetup& setup, int device)
+    : StageShape(setup), s_(setup), c_(*setup.config), device_(device) {
   MOESCOPE_CUDA_CHECK(cudaSetDevice(device_));
   MOESCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   for (Communicator* c : {s_.world, s_.tp, s_.dp, s_.pp}) {
@@ -248,23 +248,7 @@ CudaStage<T>::CudaStage(const RankSetup& setup, int device) : s_(setup), c_(*set
   lt_ = std::make_unique<CublasLt>();
 
   const auto& m = c_.model;
-  const int tp = static_cast<int>(c_.parallel.tp);
   const RankCoord& rc = s_.coord;
-  T_ = static_cast<int>(m.seq_len);
-  B_ = static_cast<int>(c_.microbatchSize());
-  N_ = B_ * T_;
-  C_ = static_cast<int>(m.d_model);
-  Cl_ = C_ / tp;
-  NHl_ = static_cast<int>(m.n_heads) / tp;
-  D_ = static_cast<int>(m.headSize());
-  F_ = static_cast<int>(m.d_ff);
-  Fl_ = F_ / tp;
-  E_ = static_cast<int>(m.n_experts);
-  K_ = static_cast<int>(m.top_k);
-  V_ = static_cast<int>(m.vocab_size);
-  first_ = rc.stage == 0;
-  last_ = rc.stage == s_.layout->pp() - 1;
-  dispatch_ = c_.dpmoe() && s_.layout->dp() > 1;
   epr_ = s_.layout->expertsPerRank();
   peers_ = s_.dp->size();
   if (E_ > 0) {
