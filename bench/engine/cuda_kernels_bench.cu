@@ -3,7 +3,8 @@
 // CUDA events, and prints a Markdown table: mean time per call, and the rate (TFLOP/s for matrix
 // products and attention, GB/s of compulsory traffic for the memory-bound kernels).
 //
-//   cuda_kernels_bench [--iters N] [--fp32]     (default: 20 timed calls after 3 warm-up calls, bf16)
+//   cuda_kernels_bench [--iters N] [--fp32] [--only NAME_PART]
+//   (default: every kernel, 20 timed calls after 3 warm-up calls, bf16)
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/attention.h"
 #include "engine/cuda/attention_cublas.h"
+#include "engine/cuda/flash_attention.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/elementwise.h"
@@ -106,7 +109,7 @@ struct Row {
 
 class Bench {
  public:
-  Bench(int iters, cudaStream_t stream) : iters_(iters), stream_(stream) {
+  Bench(int iters, std::string only, cudaStream_t stream) : iters_(iters), only_(std::move(only)), stream_(stream) {
     MOESCOPE_CUDA_CHECK(cudaEventCreate(&start_));
     MOESCOPE_CUDA_CHECK(cudaEventCreate(&stop_));
   }
@@ -118,6 +121,7 @@ class Bench {
   // flops > 0: the rate is TFLOP/s; otherwise bytes give GB/s.
   void run(const std::string& kernel, const std::string& shape, double flops, double bytes,
            const std::function<void()>& call) {
+    if (kernel.find(only_) == std::string::npos) return;
     for (int i = 0; i < 3; ++i) call();
     MOESCOPE_CUDA_CHECK(cudaStreamSynchronize(stream_));
     MOESCOPE_CUDA_CHECK(cudaEventRecord(start_, stream_));
@@ -141,6 +145,7 @@ class Bench {
 
  private:
   int iters_;
+  std::string only_;  // run only the kernels whose name contains it
   cudaStream_t stream_;
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
   std::vector<Row> rows_;
@@ -230,6 +235,14 @@ void benchAll(Bench& bench, Arena& arena, cudaStream_t s) {
               [&] { mc::attentionCublasForward(lt, out, probs, qkv, ws, kBatch, kSeq, kHeads, D, s); });
     bench.run("attentionCublasBackward", "B16 T1024 H16 D128", 2.5 * flops, 0,
               [&] { mc::attentionCublasBackward(lt, dqkv, dout, qkv, probs, ws, kBatch, kSeq, kHeads, D, s); });
+    // the engine's bf16 attention: fused tensor-core kernels, nothing of size T×T
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      auto* fws = arena.alloc<unsigned char>(mc::flashAttentionWorkspaceBytes(kBatch, kSeq, kHeads, D));
+      bench.run("flashAttentionForward", "B16 T1024 H16 D128", flops, 0,
+                [&] { mc::flashAttentionForward(out, lse, qkv, kBatch, kSeq, kHeads, D, s); });
+      bench.run("flashAttentionBackward", "B16 T1024 H16 D128", 2.5 * flops, 0,
+                [&] { mc::flashAttentionBackward(dqkv, dout, qkv, out, lse, fws, kBatch, kSeq, kHeads, D, s); });
+    }
   }
 
   // GELU
@@ -332,13 +345,16 @@ void benchOptimizer(Bench& bench, Arena& arena, cudaStream_t s) {
 int main(int argc, char** argv) {
   int iters = 20;
   bool fp32 = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
       iters = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--fp32") == 0) {
       fp32 = true;
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--iters N] [--fp32]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iters N] [--fp32] [--only NAME_PART]\n", argv[0]);
       return 2;
     }
   }
@@ -357,7 +373,7 @@ int main(int argc, char** argv) {
     MOESCOPE_CUDA_CHECK(cudaStreamCreate(&stream));
     {
       Arena arena;
-      Bench bench(iters, stream);
+      Bench bench(iters, only, stream);
       if (fp32) {
         benchAll<float>(bench, arena, stream);
       } else {

@@ -68,10 +68,10 @@ echo
 awk -v p="${TPS[ppmoe-tp2]}" -v b="${TPS[dense-tp2]}" -v d="${TPS[dpmoe-dp2]}" \
   'BEGIN { if (b > 0) printf "PPMoE tp=2 / dense tp=2: %.3f\n", p / b; if (d > 0) printf "PPMoE tp=2 / DPMoE dp=2: %.3f\n", p / d }'
 
-# The tp all-reduce inside the engine: a traced dense tp = 2 run (tracing waits for the GPU at every
+# The tp all-reduce inside the engine: a dense tp = 2 run traced by host spans only (which then wait for the GPU at every
 # span, so each all-reduce span covers the transfer alone, from the last member's arrival).
 echo
-"$BIN/moescope-cli" train --config "$CFG" --backend cuda --steps 4 --set model.n_experts=0 --set trace.enabled=true \
+MOESCOPE_GPU_TRACE=0 "$BIN/moescope-cli" train --config "$CFG" --backend cuda --steps 4 --set model.n_experts=0 --set trace.enabled=true \
   --out "$OUTD/dense-tp2-traced.moescope" 2> "$OUTD/dense-tp2-traced.log" || tail -1 "$OUTD/dense-tp2-traced.log"
 "$BIN/moescope-cli" export "$OUTD/dense-tp2-traced.moescope" --format csv -o "$OUTD/dense-tp2-traced.csv" > /dev/null
 echo "In-engine tp all-reduce (dense tp=2, steps 1-3, bf16), bus bandwidth = bytes / time for 2 GPUs:"
@@ -88,7 +88,7 @@ if [ "${BREAKDOWN:-0}" = 1 ]; then
   for spec in "dense-1gpu --set model.n_experts=0 --set parallel.tp=1" "ppmoe-tp2"; do
     read -r name args <<< "$spec"
     # shellcheck disable=SC2086
-    "$BIN/moescope-cli" train --config "$CFG" --backend cuda --steps 3 --set trace.enabled=true $args \
+    MOESCOPE_GPU_TRACE=0 "$BIN/moescope-cli" train --config "$CFG" --backend cuda --steps 3 --set trace.enabled=true $args \
       --out "$OUTD/$name-traced.moescope" 2> "$OUTD/$name-traced.log" || tail -1 "$OUTD/$name-traced.log"
     "$BIN/moescope-cli" export "$OUTD/$name-traced.moescope" --format csv -o "$OUTD/$name-traced.csv" > /dev/null
     echo

@@ -16,6 +16,7 @@
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/attention_cublas.h"
+#include "engine/cuda/flash_attention.h"
 #include "engine/cuda/aux_loss.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
@@ -154,7 +155,8 @@ class CudaStage final : public StageExecutor, StagePosition, StageShape {
     const T* x = nullptr;  // the layer's input: the previous layer's output or the stage's input
     DeviceArray<T> ln1, qkv, o, x2, ln2, pre, act, out, router_logits;
     DeviceArray<float> ln1_mean, ln1_rstd, ln2_mean, ln2_rstd, probs, f, prob_mean, aux;
-    DeviceArray<T> att;  // attention probabilities [B, NH/tp, T, T]
+    DeviceArray<T> att;      // attention probabilities [B, NH/tp, T, T] (through cuBLASLt)
+    DeviceArray<float> lse;  // each attention row's log-sum-exp [B, NH/tp, T] (fused kernels)
     DeviceArray<int32_t> choice, order, offsets, slot_of;
     DeviceArray<uint8_t> keep;
     std::vector<int32_t> offsets_host;  // [E+1], read once per layer and micro-batch
@@ -231,6 +233,9 @@ class CudaStage final : public StageExecutor, StagePosition, StageShape {
   DeviceArray<double> sums_;  // squared gradient norm, CE sum, aux sum
   DeviceArray<int32_t> counts_send_, counts_recv_;
   int updates_ = 0;
+  static constexpr bool kFlashCapable = std::is_same_v<T, Bf16>;
+  // The fused attention kernels where they apply (bf16, head size 64 or 128); cuBLASLt otherwise.
+  const bool flash_ = kFlashCapable && flashAttentionSupports(D_);
 };
 
 template <typename T>
@@ -310,7 +315,8 @@ CudaStage<T>::CudaStage(const RankSetup& setup, int device)
   const size_t ffn = std::max(static_cast<size_t>(N_) * Fl_, max_rows_ * F_);
   dact_.reserve(ffn);
   dpre_.reserve(ffn);
-  att_ws_.reserve(attentionCublasWorkspaceBytes(B_, T_, NHl_, D_, sizeof(T)));
+  att_ws_.reserve(flash_ ? flashAttentionWorkspaceBytes(B_, T_, NHl_, D_)
+                         : attentionCublasWorkspaceBytes(B_, T_, NHl_, D_, sizeof(T)));
   coef_.reserve(1);
   sums_.reserve(3);
   if (last_) {
@@ -498,8 +504,16 @@ void CudaStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x) {
     layerNormForward(a.ln1.reserve(NC), a.ln1_mean.reserve(n), a.ln1_rstd.reserve(n), x, w(L.ln1_w), w(L.ln1_b), N_,
                      C_, stream_);
     linearForward<T>(*lt_, a.qkv.reserve(n * 3 * Cl_), a.ln1.get(), w(L.attn_w), w(L.attn_b), N_, C_, 3 * Cl_, stream_);
-    attentionCublasForward(*lt_, a.o.reserve(n * Cl_), a.att.reserve(static_cast<size_t>(B_) * NHl_ * T_ * T_),
-                           a.qkv.get(), att_ws_.get(), B_, T_, NHl_, D_, stream_);
+    if constexpr (kFlashCapable) {
+      if (flash_) {
+        flashAttentionForward(a.o.reserve(n * Cl_), a.lse.reserve(static_cast<size_t>(B_) * NHl_ * T_), a.qkv.get(),
+                              B_, T_, NHl_, D_, stream_);
+      }
+    }
+    if (!flash_) {
+      attentionCublasForward(*lt_, a.o.reserve(n * Cl_), a.att.reserve(static_cast<size_t>(B_) * NHl_ * T_ * T_),
+                             a.qkv.get(), att_ws_.get(), B_, T_, NHl_, D_, stream_);
+    }
     linearForward<T>(*lt_, y_.get(), a.o.get(), w(L.proj_w), nullptr, N_, Cl_, C_, stream_);
   }
   if (tp) s_.tp->allReduceSum(y_.get(), NC, commType<T>(), comm("attn_allreduce", Category::CommTpAllreduce, L.index));
@@ -776,8 +790,16 @@ void CudaStage<T>::layerBackward(const Layer& L, LayerActs& a, T* dx) {
     zeroN(dout_.get(), ncl);
     linearBackward<T>(*lt_, dout_.get(), g(L.proj_w), g(L.proj_b), dx, a.o.get(), w(L.proj_w), N_, Cl_, C_, stream_);
     zeroN(dqkv_.get(), 3 * ncl);
-    attentionCublasBackward(*lt_, dqkv_.get(), dout_.get(), a.qkv.get(), a.att.get(), att_ws_.get(), B_, T_, NHl_, D_,
-                            stream_);
+    if constexpr (kFlashCapable) {
+      if (flash_) {
+        flashAttentionBackward(dqkv_.get(), dout_.get(), a.qkv.get(), a.o.get(), a.lse.get(), att_ws_.get(), B_, T_,
+                               NHl_, D_, stream_);
+      }
+    }
+    if (!flash_) {
+      attentionCublasBackward(*lt_, dqkv_.get(), dout_.get(), a.qkv.get(), a.att.get(), att_ws_.get(), B_, T_, NHl_,
+                              D_, stream_);
+    }
     zeroN(dln1_.get(), NC);
     linearBackward<T>(*lt_, dln1_.get(), g(L.attn_w), g(L.attn_b), dqkv_.get(), a.ln1.get(), w(L.attn_w), N_, C_,
                       3 * Cl_, stream_);
@@ -939,15 +961,21 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   const int64_t epr = layout.expertsPerRank();
   int64_t rows = E > 0 ? N * std::min(K, epr) : 0;
   if (c.dpmoe() && layout.dp() > 1) rows *= layout.dp();
+  // Attention: the fused kernels keep each row's log-sum-exp (fp32) and need an fp32 dQ; the cuBLASLt
+  // path keeps the T x T probabilities and needs room for the scores and their gradients.
+  const int64_t heads = c.microbatchSize() * (m.n_heads / tp);
+  const bool flash = bf16 && flashAttentionSupports(static_cast<int>(m.headSize()));
+  const int64_t square = heads * m.seq_len * m.seq_len;
+  const int64_t attention_kept = flash ? heads * m.seq_len * 2 : square;
+  const int64_t attention_scratch = flash ? 2 * N * C / tp + 2 * heads * m.seq_len : 7 * N * C / tp + square * 3;
   int64_t per_mb = 0;  // elements of the compute type
   for (int li = layout.firstLayer(coord.stage); li < layout.lastLayer(coord.stage); ++li) {
-    per_mb += N * C * 5 + N * 4 * C / tp + c.microbatchSize() * (m.n_heads / tp) * m.seq_len * m.seq_len;
+    per_mb += N * C * 5 + N * 4 * C / tp + attention_kept;
     per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C : 2 * N * F / tp;
   }
   const bool last = coord.stage == layout.pp() - 1;
   if (last) per_mb += N * C + N * m.vocab_size;
-  const int64_t square = c.microbatchSize() * (m.n_heads / tp) * m.seq_len * m.seq_len;  // attention workspace
-  int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C + 7 * N * C / tp + square * 3;
+  int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C + attention_scratch;
   if (last) scratch += N * C;
   est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;
   return est;

@@ -1,4 +1,5 @@
 #include "engine/cuda/attention.h"
+#include "engine/cuda/flash_attention.h"
 
 #include "engine/cpu/ops.h"
 #include "tests/engine/cuda/cuda_test_util.h"
@@ -70,6 +71,54 @@ TYPED_TEST(CudaAttention, ForwardAndBackwardMatchTheCpuReference) {
   checkAttention<TypeParam>(1, 40, 1, 128);
   checkAttention<TypeParam>(1, 9, 1, 256);  // the largest head size: more than 48 KiB of shared memory
   checkAttention<TypeParam>(1, 1, 2, 16);   // one position
+}
+
+// The fused tensor-core kernels (bf16 only) against the same reference, with the bf16 tolerances.
+void checkFlashAttention(int B, int Tl, int NH, int D) {
+  SCOPED_TRACE(testing::Message() << "flash B=" << B << " T=" << Tl << " NH=" << NH << " D=" << D);
+  const size_t qkvSize = size_t(B) * Tl * 3 * NH * D, outSize = size_t(B) * Tl * NH * D;
+  const auto qkv = roundTo<Bf16>(randomFloats(qkvSize, 121, -1.5f, 1.5f));
+  const auto dout = roundTo<Bf16>(randomFloats(outSize, 122));
+  const auto dqkv0 = roundTo<Bf16>(randomFloats(qkvSize, 123, -0.1f, 0.1f));
+  DeviceBuffer<Bf16> dQkv(qkvSize), dOut(outSize), dDout(outSize), dDqkv(qkvSize);
+  DeviceBuffer<float> dLse(size_t(B) * NH * Tl);
+  DeviceBuffer<unsigned char> dWork(flashAttentionWorkspaceBytes(B, Tl, NH, D));
+  uploadAs(dQkv, qkv);
+  uploadAs(dDout, dout);
+  uploadAs(dDqkv, dqkv0);
+  dOut.poison();
+  dLse.poison();
+  dWork.poison();
+  flashAttentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
+  flashAttentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), dWork.get(), B, Tl, NH, D,
+                         nullptr);
+
+  const std::vector<double> qd(qkv.begin(), qkv.end()), doutd(dout.begin(), dout.end());
+  std::vector<double> out(outSize), att(size_t(B) * NH * Tl * Tl), dqkv(dqkv0.begin(), dqkv0.end());
+  cpu::attentionForward(out.data(), att.data(), qd.data(), B, Tl, NH, D);
+  cpu::attentionBackward(dqkv.data(), doutd.data(), qd.data(), att.data(), B, Tl, NH, D);
+  expectClose(downloadAsFloat(dOut), out, {2e-2, 1e-2}, "out");
+  expectClose(dLse.download(), referenceLse(qd, B, Tl, NH, D), {1e-3, 1e-4}, "lse");
+  expectClose(downloadAsFloat(dDqkv), dqkv, {3e-2, 3e-2}, "dqkv");
+}
+
+TEST(CudaFlashAttention, ForwardAndBackwardMatchTheCpuReference) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  EXPECT_TRUE(flashAttentionSupports(64));
+  EXPECT_TRUE(flashAttentionSupports(128));
+  EXPECT_FALSE(flashAttentionSupports(48));
+  checkFlashAttention(2, 70, 3, 64);     // T not a multiple of the 64-row tile
+  checkFlashAttention(1, 200, 2, 128);   // several tiles, the last one partial
+  checkFlashAttention(2, 128, 2, 128);   // whole tiles only
+  checkFlashAttention(1, 1, 2, 64);      // one position
+  checkFlashAttention(1, 1024, 1, 128);  // the benchmark model's sequence: 16 tiles a row
+}
+
+TEST(CudaFlashAttention, RejectsUnsupportedHeadSizes) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  DeviceBuffer<Bf16> qkv(3 * 48), out(48);
+  DeviceBuffer<float> lse(1);
+  EXPECT_THROW(flashAttentionForward(out.get(), lse.get(), qkv.get(), 1, 1, 1, 48, nullptr), CudaError);
 }
 
 }  // namespace
