@@ -70,6 +70,26 @@ void checkWritable(const std::string& option, const std::string& path) {
   return !(v && std::string(v) == "0");
 }
 
+#ifdef MOESCOPE_HAVE_GPU_TRACER
+// How the GPU tracer works, for the benchmark to compare: MOESCOPE_GPU_CORRELATION=callbacks (default:
+// CUPTI callbacks on the launching calls) or activity (external correlation ids with runtime and driver
+// API records for every call); MOESCOPE_GPU_NVTX=0 leaves the spans out of NVTX (and NVTX out of CUPTI).
+tracer::gpu::GpuTracerOptions gpuTracerOptions() {
+  tracer::gpu::GpuTracerOptions options;
+  if (const char* v = std::getenv("MOESCOPE_GPU_CORRELATION"); v && *v) {
+    const std::string value(v);
+    if (value == "activity") {
+      options.correlation = tracer::gpu::Correlation::ActivityRecords;
+    } else if (value != "callbacks") {
+      throw InputError("MOESCOPE_GPU_CORRELATION must be callbacks or activity, got '" + value + "'");
+    }
+  }
+  const char* nvtx = std::getenv("MOESCOPE_GPU_NVTX");
+  options.nvtx = !(nvtx && std::string(nvtx) == "0");
+  return options;
+}
+#endif
+
 std::string formatDuration(double seconds) {
   if (!(seconds >= 0)) seconds = 0;
   const long s = static_cast<long>(seconds + 0.5);
@@ -88,6 +108,9 @@ int runTrain(const TrainArgs& args) {
   std::unique_ptr<engine::Backend> backend;
   std::optional<engine::TokenData> data;
   std::optional<engine::ModelWeights> init;
+#ifdef MOESCOPE_HAVE_GPU_TRACER
+  tracer::gpu::GpuTracerOptions gpu_options;
+#endif
   try {
     config = engine::loadConfigFile(args.config);
     for (const auto& set : args.sets) engine::applyOverride(config, set);
@@ -106,7 +129,9 @@ int runTrain(const TrainArgs& args) {
 #ifdef MOESCOPE_HAVE_GPU_TRACER
       // A traced CUDA run records NVTX ranges through CUPTI, which NVTX finds only through this
       // variable, read at the process's first NVTX call (NCCL's included): set it before any.
-      if (args.out && config.trace.enabled && gpuTracingWanted()) tracer::gpu::arrangeNvtxInjection();
+      gpu_options = gpuTracerOptions();
+      if (args.out && config.trace.enabled && gpuTracingWanted() && gpu_options.nvtx)
+        tracer::gpu::arrangeNvtxInjection();
 #endif
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
       backend = engine::cuda::makeCudaBackend();
@@ -172,7 +197,7 @@ int runTrain(const TrainArgs& args) {
 #ifdef MOESCOPE_HAVE_GPU_TRACER
       if (backend->name() == "cuda" && config.trace.enabled && gpuTracingWanted()) {
         try {
-          gpu_tracer = tracer::gpu::GpuTracer::start(*tracer);
+          gpu_tracer = tracer::gpu::GpuTracer::start(*tracer, gpu_options);
         } catch (const std::exception& e) {  // CUPTI unavailable or owned by another profiler
           std::fprintf(stderr, "moescope-cli train: GPU tracing is off: %s\n", e.what());
           tracer->setMeta("cupti.error", e.what());

@@ -6,6 +6,7 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <thread>
 #include <vector>
 
 #include "tests/tracer_gpu/test_kernels.h"
@@ -27,13 +28,30 @@ int deviceCount() {
 
 #define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
 
+// n floats on the current device, freed at the end of the scope.
+struct DeviceFloats {
+  explicit DeviceFloats(size_t n) {
+    if (cudaMalloc(&data, n * sizeof(float)) != cudaSuccess) data = nullptr;
+  }
+  ~DeviceFloats() { cudaFree(data); }
+  DeviceFloats(const DeviceFloats&) = delete;
+  DeviceFloats& operator=(const DeviceFloats&) = delete;
+  float* data = nullptr;
+};
+
+std::string listed(const std::vector<GpuRecord>& records) {
+  std::string seen;
+  for (const auto& r : records) seen += r.name + " (span " + std::to_string(r.span) + ")\n";
+  return seen;
+}
+
 TEST(CuptiCollector, KernelAndMemcpyCarryTheirSpanOnTheHostClock) {
   REQUIRE_GPUS(1);
   auto collector = CuptiCollector::start();
   constexpr int n = 1 << 20;
-  float *x = nullptr, *y = nullptr;
-  CUDA_OK(cudaMalloc(&x, n * sizeof(float)));
-  CUDA_OK(cudaMalloc(&y, n * sizeof(float)));
+  DeviceFloats xs(n), ys(n);
+  float *x = xs.data, *y = ys.data;
+  ASSERT_TRUE(x && y);
   std::vector<float> host(n, 1.0f);
   CUDA_OK(cudaDeviceSynchronize());
   int64_t before = nowNs();
@@ -46,8 +64,6 @@ TEST(CuptiCollector, KernelAndMemcpyCarryTheirSpanOnTheHostClock) {
   CUDA_OK(cudaDeviceSynchronize());
   int64_t after = nowNs();
   auto records = collector->drain(/*final=*/true);
-  cudaFree(x);
-  cudaFree(y);
 
   int inSpan = 0, outside = 0, copies = 0;
   for (const auto& r : records) {
@@ -67,13 +83,81 @@ TEST(CuptiCollector, KernelAndMemcpyCarryTheirSpanOnTheHostClock) {
       EXPECT_EQ(r.bytes, int64_t{n} * 4);
     }
   }
-  std::string seen;
-  for (const auto& r : records) seen += r.name + " (span " + std::to_string(r.span) + ")\n";
-  EXPECT_EQ(inSpan, 1) << seen;
-  EXPECT_EQ(outside, 1) << seen;
+  EXPECT_EQ(inSpan, 1) << listed(records);
+  EXPECT_EQ(outside, 1) << listed(records);
   EXPECT_EQ(copies, 1);
   EXPECT_EQ(collector->droppedRecords(), 0u);
 }
+
+// Both ways of tying records to spans: the innermost span open on the launching thread, 0 outside any
+// span and on another thread, for kernels (launched with <<<>>>), memset and memcpy alike.
+class CuptiCorrelation : public ::testing::TestWithParam<Correlation> {};
+
+TEST_P(CuptiCorrelation, KernelsMemsetAndMemcpyCarryTheInnermostSpanOfTheirThread) {
+  REQUIRE_GPUS(1);
+  CollectorOptions options;
+  options.correlation = GetParam();
+  auto collector = CuptiCollector::start(options);
+  EXPECT_EQ(collector->correlation(), GetParam());
+  constexpr int n = 1 << 16;
+  DeviceFloats xs(n), ys(n);
+  float *x = xs.data, *y = ys.data;
+  ASSERT_TRUE(x && y);
+  std::vector<float> host(n, 1.0f);
+  CUDA_OK(cudaDeviceSynchronize());
+
+  // Each kernel waits for the one before, so that the saxpy records in start order are in launch order.
+  CuptiCollector::pushSpan(11);
+  CUDA_OK(cudaMemset(y, 0, n * sizeof(float)));
+  CUDA_OK(cudaMemcpy(x, host.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_OK(launchSaxpy(1.0f, x, y, n, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  CuptiCollector::popSpan();
+  CUDA_OK(launchSaxpy(2.0f, x, y, n, nullptr));  // outside any span
+  CUDA_OK(cudaDeviceSynchronize());
+  CuptiCollector::pushSpan(21);
+  CuptiCollector::pushSpan(22);
+  CUDA_OK(launchSaxpy(3.0f, x, y, n, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  CuptiCollector::popSpan();
+  CUDA_OK(launchSaxpy(4.0f, x, y, n, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  cudaError_t other = cudaErrorUnknown;  // launched on a thread with no span open, while 21 is open here
+  std::thread([&] {
+    other = launchSaxpy(5.0f, x, y, n, nullptr);
+    if (other == cudaSuccess) other = cudaDeviceSynchronize();
+  }).join();
+  CUDA_OK(other);
+  CuptiCollector::popSpan();
+  auto records = collector->drain(/*final=*/true);
+
+  std::vector<uint64_t> kernelSpans;
+  int memsets = 0, copies = 0;
+  for (const auto& r : records) {
+    if (r.kind == storage::GpuActivityKind::Kernel && r.name.find("saxpyKernel") != std::string::npos)
+      kernelSpans.push_back(r.span);
+    if (r.kind == storage::GpuActivityKind::Memset && r.bytes == int64_t{n} * 4) {
+      ++memsets;
+      EXPECT_EQ(r.span, 11u);
+    }
+    if (r.kind == storage::GpuActivityKind::Memcpy && r.bytes == int64_t{n} * 4) {
+      ++copies;
+      EXPECT_EQ(r.span, 11u);
+    }
+  }
+  EXPECT_EQ(kernelSpans, (std::vector<uint64_t>{11, 0, 22, 21, 0})) << listed(records);
+  EXPECT_EQ(memsets, 1) << listed(records);
+  EXPECT_EQ(copies, 1) << listed(records);
+  EXPECT_EQ(collector->unmatchedRecords(), 0u) << "records whose launching call no callback saw\n"
+                                               << listed(records);
+  EXPECT_EQ(collector->droppedRecords(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothWays, CuptiCorrelation,
+                         ::testing::Values(Correlation::Callbacks, Correlation::ActivityRecords),
+                         [](const ::testing::TestParamInfo<Correlation>& info) {
+                           return std::string(correlationName(info.param));
+                         });
 
 TEST(CuptiCollector, NcclAllReduceKernelsCarryTheirSpan) {
   REQUIRE_GPUS(2);

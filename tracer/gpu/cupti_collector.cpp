@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 
 #include "tracer/gpu/cupti_check.h"
 #include "tracer/span.h"
@@ -33,17 +34,271 @@ namespace {
 constexpr size_t kAlign = 8;
 constexpr CUpti_ExternalCorrelationKind kSpanKind = CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0;
 
-// The collector's state, shared with CUPTI's buffer callbacks (which run on CUPTI's own thread).
-struct State {
+// The calls whose entry the Callbacks correlation watches: every runtime and driver entry point that
+// puts a kernel, memcpy, memset or graph on a stream, with their per-thread-stream variants (_ptds,
+// _ptsz). `kernel<<<...>>>` goes through __cudaLaunchKernel since CUDA 13 (cudaLaunchKernel before);
+// cuBLASLt and NCCL launch through the driver (cuLaunchKernel, cuLaunchKernelEx). A runtime call that
+// CUPTI also reports as a nested driver call is noted twice with the same span, which is harmless.
+struct Watched {
+  CUpti_CallbackDomain domain;
+  CUpti_CallbackId cbid;
+};
+
+#define MOESCOPE_RT(name) {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_##name}
+#define MOESCOPE_DRV(name) {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_##name}
+constexpr Watched kLaunchCalls[] = {
+    // Runtime: kernels.
+    MOESCOPE_RT(cudaLaunchKernel_v7000),
+    MOESCOPE_RT(cudaLaunchKernel_ptsz_v7000),
+    MOESCOPE_RT(cudaLaunchKernelExC_v11060),
+    MOESCOPE_RT(cudaLaunchKernelExC_ptsz_v11060),
+    MOESCOPE_RT(cudaLaunchCooperativeKernel_v9000),
+    MOESCOPE_RT(cudaLaunchCooperativeKernel_ptsz_v9000),
+#if CUPTI_API_VERSION >= 130000
+    MOESCOPE_RT(__cudaLaunchKernel_v13000),
+    MOESCOPE_RT(__cudaLaunchKernel_ptsz_v13000),
+#endif
+    MOESCOPE_RT(cudaGraphLaunch_v10000),
+    MOESCOPE_RT(cudaGraphLaunch_ptsz_v10000),
+    // Runtime: memcpy.
+    MOESCOPE_RT(cudaMemcpy_v3020),
+    MOESCOPE_RT(cudaMemcpy_ptds_v7000),
+    MOESCOPE_RT(cudaMemcpyAsync_v3020),
+    MOESCOPE_RT(cudaMemcpyAsync_ptsz_v7000),
+    MOESCOPE_RT(cudaMemcpy2D_v3020),
+    MOESCOPE_RT(cudaMemcpy2D_ptds_v7000),
+    MOESCOPE_RT(cudaMemcpy2DAsync_v3020),
+    MOESCOPE_RT(cudaMemcpy2DAsync_ptsz_v7000),
+    MOESCOPE_RT(cudaMemcpy3D_v3020),
+    MOESCOPE_RT(cudaMemcpy3D_ptds_v7000),
+    MOESCOPE_RT(cudaMemcpy3DAsync_v3020),
+    MOESCOPE_RT(cudaMemcpy3DAsync_ptsz_v7000),
+    MOESCOPE_RT(cudaMemcpyToSymbol_v3020),
+    MOESCOPE_RT(cudaMemcpyToSymbol_ptds_v7000),
+    MOESCOPE_RT(cudaMemcpyToSymbolAsync_v3020),
+    MOESCOPE_RT(cudaMemcpyToSymbolAsync_ptsz_v7000),
+    MOESCOPE_RT(cudaMemcpyFromSymbol_v3020),
+    MOESCOPE_RT(cudaMemcpyFromSymbol_ptds_v7000),
+    MOESCOPE_RT(cudaMemcpyFromSymbolAsync_v3020),
+    MOESCOPE_RT(cudaMemcpyFromSymbolAsync_ptsz_v7000),
+    MOESCOPE_RT(cudaMemcpyPeer_v4000),
+    MOESCOPE_RT(cudaMemcpyPeerAsync_v4000),
+    MOESCOPE_RT(cudaMemcpy3DPeer_v4000),
+    MOESCOPE_RT(cudaMemcpy3DPeer_ptds_v7000),
+    MOESCOPE_RT(cudaMemcpy3DPeerAsync_v4000),
+    MOESCOPE_RT(cudaMemcpy3DPeerAsync_ptsz_v7000),
+    // Runtime: memset.
+    MOESCOPE_RT(cudaMemset_v3020),
+    MOESCOPE_RT(cudaMemset_ptds_v7000),
+    MOESCOPE_RT(cudaMemsetAsync_v3020),
+    MOESCOPE_RT(cudaMemsetAsync_ptsz_v7000),
+    MOESCOPE_RT(cudaMemset2D_v3020),
+    MOESCOPE_RT(cudaMemset2D_ptds_v7000),
+    MOESCOPE_RT(cudaMemset2DAsync_v3020),
+    MOESCOPE_RT(cudaMemset2DAsync_ptsz_v7000),
+    MOESCOPE_RT(cudaMemset3D_v3020),
+    MOESCOPE_RT(cudaMemset3D_ptds_v7000),
+    MOESCOPE_RT(cudaMemset3DAsync_v3020),
+    MOESCOPE_RT(cudaMemset3DAsync_ptsz_v7000),
+    // Driver: kernels and graphs.
+    MOESCOPE_DRV(cuLaunchKernel),
+    MOESCOPE_DRV(cuLaunchKernel_ptsz),
+    MOESCOPE_DRV(cuLaunchKernelEx),
+    MOESCOPE_DRV(cuLaunchKernelEx_ptsz),
+    MOESCOPE_DRV(cuLaunchCooperativeKernel),
+    MOESCOPE_DRV(cuLaunchCooperativeKernel_ptsz),
+    MOESCOPE_DRV(cuGraphLaunch),
+    MOESCOPE_DRV(cuGraphLaunch_ptsz),
+    // Driver: memcpy.
+    MOESCOPE_DRV(cuMemcpy),
+    MOESCOPE_DRV(cuMemcpy_ptds),
+    MOESCOPE_DRV(cuMemcpyAsync),
+    MOESCOPE_DRV(cuMemcpyAsync_ptsz),
+    MOESCOPE_DRV(cuMemcpyHtoD_v2),
+    MOESCOPE_DRV(cuMemcpyHtoD_v2_ptds),
+    MOESCOPE_DRV(cuMemcpyDtoH_v2),
+    MOESCOPE_DRV(cuMemcpyDtoH_v2_ptds),
+    MOESCOPE_DRV(cuMemcpyDtoD_v2),
+    MOESCOPE_DRV(cuMemcpyDtoD_v2_ptds),
+    MOESCOPE_DRV(cuMemcpyHtoDAsync_v2),
+    MOESCOPE_DRV(cuMemcpyHtoDAsync_v2_ptsz),
+    MOESCOPE_DRV(cuMemcpyDtoHAsync_v2),
+    MOESCOPE_DRV(cuMemcpyDtoHAsync_v2_ptsz),
+    MOESCOPE_DRV(cuMemcpyDtoDAsync_v2),
+    MOESCOPE_DRV(cuMemcpyDtoDAsync_v2_ptsz),
+    MOESCOPE_DRV(cuMemcpy2D_v2),
+    MOESCOPE_DRV(cuMemcpy2D_v2_ptds),
+    MOESCOPE_DRV(cuMemcpy2DUnaligned_v2),
+    MOESCOPE_DRV(cuMemcpy2DUnaligned_v2_ptds),
+    MOESCOPE_DRV(cuMemcpy2DAsync_v2),
+    MOESCOPE_DRV(cuMemcpy2DAsync_v2_ptsz),
+    MOESCOPE_DRV(cuMemcpy3D_v2),
+    MOESCOPE_DRV(cuMemcpy3D_v2_ptds),
+    MOESCOPE_DRV(cuMemcpy3DAsync_v2),
+    MOESCOPE_DRV(cuMemcpy3DAsync_v2_ptsz),
+    MOESCOPE_DRV(cuMemcpyPeer),
+    MOESCOPE_DRV(cuMemcpyPeer_ptds),
+    MOESCOPE_DRV(cuMemcpyPeerAsync),
+    MOESCOPE_DRV(cuMemcpyPeerAsync_ptsz),
+    MOESCOPE_DRV(cuMemcpy3DPeer),
+    MOESCOPE_DRV(cuMemcpy3DPeer_ptds),
+    MOESCOPE_DRV(cuMemcpy3DPeerAsync),
+    MOESCOPE_DRV(cuMemcpy3DPeerAsync_ptsz),
+    // Driver: memset.
+    MOESCOPE_DRV(cuMemsetD8_v2),
+    MOESCOPE_DRV(cuMemsetD8_v2_ptds),
+    MOESCOPE_DRV(cuMemsetD16_v2),
+    MOESCOPE_DRV(cuMemsetD16_v2_ptds),
+    MOESCOPE_DRV(cuMemsetD32_v2),
+    MOESCOPE_DRV(cuMemsetD32_v2_ptds),
+    MOESCOPE_DRV(cuMemsetD2D8_v2),
+    MOESCOPE_DRV(cuMemsetD2D8_v2_ptds),
+    MOESCOPE_DRV(cuMemsetD2D16_v2),
+    MOESCOPE_DRV(cuMemsetD2D16_v2_ptds),
+    MOESCOPE_DRV(cuMemsetD2D32_v2),
+    MOESCOPE_DRV(cuMemsetD2D32_v2_ptds),
+    MOESCOPE_DRV(cuMemsetD8Async),
+    MOESCOPE_DRV(cuMemsetD8Async_ptsz),
+    MOESCOPE_DRV(cuMemsetD16Async),
+    MOESCOPE_DRV(cuMemsetD16Async_ptsz),
+    MOESCOPE_DRV(cuMemsetD32Async),
+    MOESCOPE_DRV(cuMemsetD32Async_ptsz),
+    MOESCOPE_DRV(cuMemsetD2D8Async),
+    MOESCOPE_DRV(cuMemsetD2D8Async_ptsz),
+    MOESCOPE_DRV(cuMemsetD2D16Async),
+    MOESCOPE_DRV(cuMemsetD2D16Async_ptsz),
+    MOESCOPE_DRV(cuMemsetD2D32Async),
+    MOESCOPE_DRV(cuMemsetD2D32Async_ptsz),
+};
+#undef MOESCOPE_RT
+#undef MOESCOPE_DRV
+
+// The activity kinds that ActivityRecords needs besides the work records.
+constexpr CUpti_ActivityKind kCorrelationKinds[] = {
+    CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
+
+// The calling thread's open spans, innermost last. Plain thread_local data (no constructor, no
+// destructor), so that reading it from a CUPTI callback costs a TLS access and nothing else. Spans nest
+// a handful deep; beyond kMaxDepth the deepest kept span stands for the deeper ones.
+constexpr int kMaxDepth = 64;
+thread_local uint64_t t_spans[kMaxDepth];
+thread_local int t_depth = 0;
+
+uint64_t innermostSpan() { return t_depth == 0 ? 0 : t_spans[std::min(t_depth, kMaxDepth) - 1]; }
+
+// One thread's (correlation id, span) notes since the last drain. Why a log per thread rather than a
+// lock-free ring indexed by correlation id: CUPTI may give a correlation id to every API call, the
+// communicators' cudaStreamQuery spin-polls included, while a record can reach a drain hundreds of
+// milliseconds after its launch; a ring would have to be sized for the spin-poll rate times that delay,
+// neither of which is known here, and would give a record span 0 without a word when overrun. The log's mutex is taken by its thread
+// at each watched call and by the drain every drainPeriod, so it is practically never contended and
+// costs an uncontended lock on a cache line the thread already owns, small beside CUPTI's own cost of
+// entering a callback. Logs live as long as the collector (a thread that ends leaves an empty log).
+struct alignas(64) CallLog {
   std::mutex mutex;
+  std::vector<std::pair<uint32_t, uint64_t>> calls;
+};
+
+// Correlation id -> span, in two generations. The current one takes new entries; when it has lasted
+// kGenerationNs and kGenerationDrains drains it becomes the previous one and the previous one is
+// dropped, so an entry is kept for between one and two generations whether it matched or not (a graph
+// launch's kernels all carry its call's id; a call can produce no record), and the table holds about
+// two generations of watched calls at most.
+class SpanOfCall {
+ public:
+  static constexpr int64_t kGenerationNs = 2'000'000'000;
+  static constexpr int kGenerationDrains = 3;
+
+  void add(uint32_t call, uint64_t span) { current_[call] = span; }
+  // The span of a call seen, or nullptr.
+  const uint64_t* find(uint32_t call) const {
+    if (auto it = current_.find(call); it != current_.end()) return &it->second;
+    if (auto it = previous_.find(call); it != previous_.end()) return &it->second;
+    return nullptr;
+  }
+  // After a drain: starts a new generation when the current one has lasted long enough.
+  void age(int64_t now) {
+    if (++drains_ < kGenerationDrains || now - since_ < kGenerationNs) return;
+    std::swap(previous_, current_);
+    current_.clear();
+    drains_ = 0;
+    since_ = now;
+    ++generation_;
+  }
+  void clear() {
+    current_.clear();
+    previous_.clear();
+  }
+  uint64_t generation() const { return generation_; }
+
+ private:
+  std::unordered_map<uint32_t, uint64_t> current_, previous_;
+  int drains_ = 0;
+  int64_t since_ = nowNs();
+  uint64_t generation_ = 0;
+};
+
+struct Pending {
+  GpuRecord record;
+  uint64_t generation = 0;  // SpanOfCall's generation when the record arrived
+};
+
+// The collector's state, shared with CUPTI's buffer callbacks (which run on CUPTI's own thread or in a
+// flush) and API callbacks (on the launching threads).
+struct State {
   size_t bufferBytes = 8 << 20;
-  std::vector<GpuRecord> pending;                          // records not yet tied to a span
-  std::unordered_map<uint32_t, uint64_t> spanOfCall;       // correlation id -> span id
+  Correlation correlation = Correlation::Callbacks;
+  uint64_t epoch = 0;  // tells this collector's thread logs from an earlier collector's
+  CUpti_SubscriberHandle subscriber = nullptr;
+  bool buffersRegistered = false;
+  std::vector<CUpti_ActivityKind> enabledKinds;  // to disable exactly these (another tool may own the rest)
+
+  // Written by bufferCompleted, taken by drain.
+  std::mutex arrivedMutex;
+  std::vector<GpuRecord> arrived;
+  std::vector<std::pair<uint32_t, uint64_t>> externalIds;  // ActivityRecords: correlation id -> span
+
+  // Callbacks: the launching threads' logs.
+  std::mutex logsMutex;
+  std::vector<std::unique_ptr<CallLog>> logs;
+
+  // drain's own.
+  std::mutex drainMutex;
+  SpanOfCall spanOfCall;
+  std::vector<Pending> waiting;  // ActivityRecords: records whose call is not known yet
+
   std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> unmatched{0};
 };
 
 State* g_state = nullptr;
 std::atomic<bool> g_running{false};
+std::atomic<uint64_t> g_epoch{0};
+// pushSpan/popSpan push external correlation ids too (ActivityRecords).
+std::atomic<bool> g_pushExternalIds{false};
+
+thread_local CallLog* t_log = nullptr;
+thread_local uint64_t t_logEpoch = 0;
+
+CallLog& threadLog(State& state) {
+  if (t_logEpoch != state.epoch) {
+    auto log = std::make_unique<CallLog>();
+    std::lock_guard lock(state.logsMutex);
+    t_log = state.logs.emplace_back(std::move(log)).get();
+    t_logEpoch = state.epoch;
+  }
+  return *t_log;
+}
+
+// At the entry of a watched call: note which span (0 outside any) the calling thread launches in.
+// Calls outside spans are noted too, so that a record no note explains is counted (unmatchedRecords).
+void CUPTIAPI onLaunchCall(void* userdata, CUpti_CallbackDomain, CUpti_CallbackId, const void* data) {
+  const auto* info = static_cast<const CUpti_CallbackData*>(data);
+  if (info->callbackSite != CUPTI_API_ENTER) return;
+  CallLog& log = threadLog(*static_cast<State*>(userdata));
+  std::lock_guard lock(log.mutex);
+  log.calls.emplace_back(info->correlationId, innermostSpan());
+}
 
 // "void ns::kernel<float>(float*, int)" -> "ns::kernel<float>": short enough for a timeline row.
 std::string demangledKernelName(const char* mangled) {
@@ -130,22 +385,40 @@ void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buf
         break;
       }
       default:
-        break;  // runtime and driver API records are enabled only so that calls get correlated
+        break;  // ActivityRecords: runtime and driver API records are enabled only so that calls get correlated
     }
   }
   size_t dropped = 0;
   if (cuptiActivityGetNumDroppedRecords(context, streamId, &dropped) == CUPTI_SUCCESS && g_state)
     g_state->dropped += dropped;
   if (g_state) {
-    std::lock_guard lock(g_state->mutex);
-    for (auto& r : records) g_state->pending.push_back(std::move(r));
-    for (auto [call, span] : calls) g_state->spanOfCall[call] = span;
+    std::lock_guard lock(g_state->arrivedMutex);
+    for (auto& r : records) g_state->arrived.push_back(std::move(r));
+    g_state->externalIds.insert(g_state->externalIds.end(), calls.begin(), calls.end());
   }
   std::free(buffer);
 }
 
-constexpr CUpti_ActivityKind kCorrelationKinds[] = {
-    CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
+// Best effort, for a failed start and for the destructor: what start turned on, off again, and the
+// records still in CUPTI's buffers handed over (to be dropped with the state).
+void stopCupti(State& state) {
+  if (state.subscriber) {
+    cuptiEnableDomain(0, state.subscriber, CUPTI_CB_DOMAIN_RUNTIME_API);
+    cuptiEnableDomain(0, state.subscriber, CUPTI_CB_DOMAIN_DRIVER_API);
+    cuptiUnsubscribe(state.subscriber);
+    state.subscriber = nullptr;
+  }
+  g_pushExternalIds = false;
+  if (state.buffersRegistered) cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+  for (auto kind : state.enabledKinds) cuptiActivityDisable(kind);
+  state.enabledKinds.clear();
+  if (state.buffersRegistered) cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+}
+
+void enableKind(State& state, CUpti_ActivityKind kind) {
+  MOESCOPE_CUPTI_CHECK(cuptiActivityEnable(kind));
+  state.enabledKinds.push_back(kind);
+}
 
 }  // namespace
 
@@ -155,14 +428,27 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
     throw GpuTracerError("CUPTI collector already running in this process");
   g_state = new State;
   g_state->bufferBytes = options.bufferBytes;
+  g_state->correlation = options.correlation;
+  g_state->epoch = ++g_epoch;
   try {
+    if (options.correlation == Correlation::Callbacks) {
+      // Subscribe first: it fails at once where another CUPTI tool (Nsight Systems) owns CUPTI.
+      MOESCOPE_CUPTI_CHECK(cuptiSubscribe(&g_state->subscriber, onLaunchCall, g_state));
+      for (const Watched& w : kLaunchCalls)
+        MOESCOPE_CUPTI_CHECK(cuptiEnableCallback(1, g_state->subscriber, w.domain, w.cbid));
+    }
     MOESCOPE_CUPTI_CHECK(cuptiActivityRegisterTimestampCallback(steadyClock));
     MOESCOPE_CUPTI_CHECK(cuptiActivityRegisterCallbacks(bufferRequested, bufferCompleted));
-    MOESCOPE_CUPTI_CHECK(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL));
-    if (options.memcpy) MOESCOPE_CUPTI_CHECK(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY));
-    if (options.memset) MOESCOPE_CUPTI_CHECK(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMSET));
-    for (auto kind : kCorrelationKinds) MOESCOPE_CUPTI_CHECK(cuptiActivityEnable(kind));
+    g_state->buffersRegistered = true;
+    enableKind(*g_state, CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+    if (options.memcpy) enableKind(*g_state, CUPTI_ACTIVITY_KIND_MEMCPY);
+    if (options.memset) enableKind(*g_state, CUPTI_ACTIVITY_KIND_MEMSET);
+    if (options.correlation == Correlation::ActivityRecords) {
+      for (auto kind : kCorrelationKinds) enableKind(*g_state, kind);
+      g_pushExternalIds = true;
+    }
   } catch (...) {
+    stopCupti(*g_state);
     delete g_state;
     g_state = nullptr;
     g_running = false;
@@ -172,49 +458,93 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
 }
 
 CuptiCollector::~CuptiCollector() {
-  cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MEMCPY);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MEMSET);
-  for (auto kind : kCorrelationKinds) cuptiActivityDisable(kind);
-  cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
   State* state = g_state;
+  stopCupti(*state);
   g_state = nullptr;
   delete state;
   g_running = false;
 }
 
-void CuptiCollector::pushSpan(uint64_t id) { cuptiActivityPushExternalCorrelationId(kSpanKind, id); }
+void CuptiCollector::pushSpan(uint64_t id) {
+  if (t_depth < kMaxDepth) t_spans[t_depth] = id;
+  ++t_depth;
+  if (g_pushExternalIds.load(std::memory_order_relaxed)) cuptiActivityPushExternalCorrelationId(kSpanKind, id);
+}
 
 void CuptiCollector::popSpan() {
-  uint64_t last = 0;
-  cuptiActivityPopExternalCorrelationId(kSpanKind, &last);
+  if (t_depth > 0) --t_depth;
+  if (g_pushExternalIds.load(std::memory_order_relaxed)) {
+    uint64_t last = 0;
+    cuptiActivityPopExternalCorrelationId(kSpanKind, &last);
+  }
 }
 
 std::vector<GpuRecord> CuptiCollector::drain(bool final) {
   MOESCOPE_CUPTI_CHECK(cuptiActivityFlushAll(final ? CUPTI_ACTIVITY_FLAG_FLUSH_FORCED : 0));
-  std::vector<GpuRecord> ready;
-  std::lock_guard lock(g_state->mutex);
-  std::vector<GpuRecord> waiting;
-  for (auto& r : g_state->pending) {
-    auto it = g_state->spanOfCall.find(r.correlation);
-    if (it != g_state->spanOfCall.end()) {
-      r.span = it->second;
-      g_state->spanOfCall.erase(it);  // one launch, one record
-      ready.push_back(std::move(r));
-    } else if (final) {
-      ready.push_back(std::move(r));  // launched outside any span
-    } else {
-      waiting.push_back(std::move(r));
-    }
+  State& s = *g_state;
+  std::lock_guard drainLock(s.drainMutex);
+  // The records first, then the notes: a record's call entered its callback before the record existed,
+  // so every record taken here has its note in the logs read after.
+  std::vector<GpuRecord> arrived;
+  std::vector<std::pair<uint32_t, uint64_t>> externalIds;
+  {
+    std::lock_guard lock(s.arrivedMutex);
+    arrived.swap(s.arrived);
+    externalIds.swap(s.externalIds);
   }
-  g_state->pending = std::move(waiting);
-  if (final) g_state->spanOfCall.clear();
+  if (s.correlation == Correlation::Callbacks) {
+    std::vector<std::pair<uint32_t, uint64_t>> calls;
+    std::lock_guard logsLock(s.logsMutex);
+    for (auto& log : s.logs) {
+      {
+        std::lock_guard lock(log->mutex);
+        calls.swap(log->calls);
+      }
+      for (auto [call, span] : calls) s.spanOfCall.add(call, span);
+      calls.clear();
+    }
+  } else {
+    for (auto [call, span] : externalIds) s.spanOfCall.add(call, span);
+  }
+
+  std::vector<GpuRecord> ready;
+  std::vector<Pending> waiting;
+  auto place = [&](GpuRecord&& r, uint64_t generation) {
+    if (const uint64_t* span = s.spanOfCall.find(r.correlation)) {
+      r.span = *span;
+      ready.push_back(std::move(r));
+    } else if (s.correlation == Correlation::Callbacks) {
+      if (r.correlation != 0) ++s.unmatched;  // 0: work no API call launched
+      ready.push_back(std::move(r));
+    } else if (final || s.spanOfCall.generation() >= generation + 2) {
+      ready.push_back(std::move(r));  // launched outside any span, or its call's entry is gone
+    } else {
+      waiting.push_back({std::move(r), generation});
+    }
+  };
+  for (auto& p : s.waiting) place(std::move(p.record), p.generation);
+  for (auto& r : arrived) place(std::move(r), s.spanOfCall.generation());
+  s.waiting = std::move(waiting);
+  if (final) {
+    s.spanOfCall.clear();
+  } else {
+    s.spanOfCall.age(nowNs());
+  }
   std::sort(ready.begin(), ready.end(), [](const GpuRecord& a, const GpuRecord& b) { return a.start < b.start; });
   return ready;
 }
 
 uint64_t CuptiCollector::droppedRecords() const { return g_state ? g_state->dropped.load() : 0; }
+
+uint64_t CuptiCollector::unmatchedRecords() const { return g_state ? g_state->unmatched.load() : 0; }
+
+Correlation CuptiCollector::correlation() const {
+  return g_state ? g_state->correlation : Correlation::Callbacks;
+}
+
+const char* correlationName(Correlation correlation) {
+  return correlation == Correlation::ActivityRecords ? "activity" : "callbacks";
+}
 
 std::string arrangeNvtxInjection() {
   if (std::getenv("NVTX_INJECTION64_PATH")) return "";

@@ -1,16 +1,26 @@
 // Collects what the GPUs actually did through CUPTI's Activity API: kernels (NCCL's included), memcpy
 // and memset, each tied to the engine span that launched it.
 //
-// Tying a record to its span: while an engine span is open on a thread, the span's 64-bit id is pushed
-// as a CUPTI external correlation id (pushSpan/popSpan). CUPTI then emits, for every runtime or driver
-// API call made on that thread, an external-correlation record mapping the call's correlation id to the
-// span id; a kernel's record carries the correlation id of the call that launched it.
+// Tying a record to its span: every activity record carries the correlation id of the API call that
+// launched its work. pushSpan/popSpan keep, per thread, the stack of open engine spans (no CUPTI call).
+// Two ways to learn which span a call was made in (CollectorOptions::correlation):
+//   - Callbacks (the default): a CUPTI callback subscriber enabled on the calls that launch GPU work
+//     only (kernel launches, memcpy, memset, graph launches of the runtime and driver APIs; the table
+//     is in cupti_collector.cpp). At each such call's entry the callback notes (correlation id, the
+//     calling thread's innermost open span, or 0) in a log of that thread; the drain reads the logs.
+//     Other API calls (cudaStreamQuery spin-polls, events, allocations) cost CUPTI nothing.
+//   - ActivityRecords (the old way, kept for comparison): the span's id is pushed as a CUPTI external
+//     correlation id while it is open, and CUPTI records every runtime and driver API call, with an
+//     external-correlation record for each call made inside a span.
+// The call -> span table is bounded: an entry is kept for one to two generations (a generation lasts
+// at least two seconds and three drains), matched or not (a graph launch's kernels share one id).
 //
 // One clock: CUPTI is given steady_clock (CLOCK_MONOTONIC) as its timestamp source before any activity
 // kind is enabled, so GPU records land on the run file's clock; CUPTI itself maps the GPU's timer onto
 // that source by linear interpolation.
 //
-// CUPTI's callbacks are process-wide: at most one collector exists at a time.
+// CUPTI's callbacks are process-wide: at most one collector exists at a time. With Callbacks the
+// collector is CUPTI's one subscriber, so it cannot start under Nsight Systems or another CUPTI tool.
 #pragma once
 
 #include <cstdint>
@@ -26,10 +36,17 @@ namespace moescope::tracer::gpu {
 // A record as the Tracer takes it (tracer::GpuActivity): span is the launching span's id.
 using GpuRecord = tracer::GpuActivity;
 
+// How records are tied to spans (see the top of this file).
+enum class Correlation {
+  Callbacks,        // callbacks on the launching calls only
+  ActivityRecords,  // external correlation ids, with runtime and driver API records for every call
+};
+
 struct CollectorOptions {
   size_t bufferBytes = 8 << 20;  // one CUPTI activity buffer; several are in flight
   bool memcpy = true;
   bool memset = true;
+  Correlation correlation = Correlation::Callbacks;
 };
 
 class CuptiCollector {
@@ -37,25 +54,35 @@ class CuptiCollector {
   // Subscribes CUPTI and enables the activity kinds. Throws GpuTracerError if CUPTI fails (for
   // example, another profiler already owns it) or if a collector already exists.
   static std::unique_ptr<CuptiCollector> start(const CollectorOptions& options = {});
-  ~CuptiCollector();  // flushes and disables
+  ~CuptiCollector();  // unsubscribes, flushes and disables
   CuptiCollector(const CuptiCollector&) = delete;
   CuptiCollector& operator=(const CuptiCollector&) = delete;
 
-  // Marks the calling thread's CUDA work as launched by span `id` (non-zero) until popSpan.
+  // Marks the calling thread's CUDA work as launched by span `id` (non-zero) until popSpan. Spans
+  // nest: the innermost open one is the launching span.
   static void pushSpan(uint64_t id);
   static void popSpan();
 
   // Returns the records CUPTI handed over since the last call, sorted by start. Not final: only the
-  // buffers whose records are all complete (CUPTI's default flush: no wait on the GPU); records whose
-  // launching call has not been seen yet wait for a later drain. Final: every buffer (synchronize the
-  // devices first), and every record.
+  // buffers whose records are all complete (CUPTI's default flush: no wait on the GPU). With
+  // ActivityRecords, a record whose launching call has not been seen yet waits for a later drain (two
+  // generations at most, then goes out with span 0). Final: every buffer (synchronize the devices
+  // first), and every record.
   std::vector<GpuRecord> drain(bool final = false);
   // Records CUPTI dropped because its buffers were full, in all since start.
   uint64_t droppedRecords() const;
+  // With Callbacks: records, in all since start, whose launching call no callback saw (launched
+  // through an API missing from the table, or delivered after their call's entry was dropped); they
+  // go out with span 0. Always 0 with ActivityRecords.
+  uint64_t unmatchedRecords() const;
+  Correlation correlation() const;
 
  private:
   CuptiCollector() = default;
 };
+
+// "callbacks" or "activity" (the names MOESCOPE_GPU_CORRELATION takes).
+const char* correlationName(Correlation correlation);
 
 // Sets NVTX_INJECTION64_PATH to libcupti (unless the user set it) so that NVTX ranges reach CUPTI.
 // Must run before the process's first NVTX call; returns the path it set, or "" if already set.

@@ -30,8 +30,11 @@ constexpr SpanHooks kCuptiOnly{openOnly, closeOnly};
 std::unique_ptr<GpuTracer> GpuTracer::start(Tracer& tracer, const GpuTracerOptions& options) {
   CollectorOptions collect;
   collect.bufferBytes = options.bufferBytes;
+  collect.correlation = options.correlation;
   auto collector = CuptiCollector::start(collect);
   tracer.linkGpuActivity();
+  tracer.setMeta("cupti.correlation", correlationName(options.correlation));
+  tracer.setMeta("cupti.nvtx", options.nvtx ? "on" : "off");
   auto self = std::unique_ptr<GpuTracer>(new GpuTracer(tracer, std::move(collector), options));
   setSpanHooks(options.nvtx ? &kWithNvtx : &kCuptiOnly);
   self->thread_ = std::thread([t = self.get()] { t->drainLoop(); });
@@ -92,6 +95,8 @@ void GpuTracer::finish() {
   if (!records.empty()) tracer_.gpuActivity(std::move(records));
   tracer_.setMeta("cupti.dropped_records", std::to_string(collector_->droppedRecords()));
   tracer_.setMeta("cupti.records", std::to_string(handed_));
+  if (collector_->correlation() == Correlation::Callbacks)
+    tracer_.setMeta("cupti.unmatched_records", std::to_string(collector_->unmatchedRecords()));
   collector_.reset();
 }
 

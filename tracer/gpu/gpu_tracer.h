@@ -1,8 +1,11 @@
 // The GPU tracer: what the GPUs did, in the run file beside the host spans. It owns the CUPTI
-// collector, installs the span hooks (every span an NVTX range in the "moescope" domain, and the span's
-// id pushed as CUPTI's external correlation id while it is open), hands CUPTI's records to the Tracer
-// from a background thread, and at finish writes the last ones and CUPTI's dropped-record count
-// ("cupti.dropped_records" in the run's meta).
+// collector, installs the span hooks (every span an NVTX range in the "moescope" domain unless
+// options.nvtx is off, and the span marked open on its thread so that the collector ties the work
+// launched in it to its id), hands CUPTI's records to the Tracer from a background thread, and at
+// finish writes the last ones and, in the run's meta, how records were tied to spans
+// ("cupti.correlation": callbacks or activity; "cupti.nvtx"), CUPTI's dropped-record count
+// ("cupti.dropped_records") and, with callbacks, the records whose launching call was not seen
+// ("cupti.unmatched_records").
 //
 //   gpu::arrangeNvtxInjection();                 // at process start, before any NVTX or NCCL call
 //   auto tracer = Tracer::open(path, run);
@@ -32,6 +35,7 @@ struct GpuTracerOptions {
   std::chrono::milliseconds drainPeriod{200};
   size_t bufferBytes = size_t{32} << 20;
   bool nvtx = true;  // spans as NVTX ranges too
+  Correlation correlation = Correlation::Callbacks;  // how records are tied to spans (cupti_collector.h)
 };
 
 class GpuTracer {
