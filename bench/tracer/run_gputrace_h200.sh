@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # The GPU tracer's overhead on the 2 x H200 server (docs/bench-gputrace.md): the median step time of
-# samples/bench-h200.toml (PPMoE, tp = 2) with tracing off, with host spans only (MOESCOPE_GPU_TRACE=0)
-# and with full tracing (host spans, NVTX ranges, CUPTI kernels/memcpy/memset tied to their spans),
-# the three alternated ROUNDS times so that drift hits each alike; step time is the median over the
-# steps after the first two of every run of a mode.
+# samples/bench-h200.toml (PPMoE, tp = 2) in each mode, the modes alternated ROUNDS times so that drift
+# hits each alike; step time is the median over the steps after the first two of every run of a mode.
 #
-# Usage, from the repository root: bench/tracer/run_gputrace_h200.sh [BIN_DIR] [OUT_DIR]
+#   off            tracing off (--set trace.enabled=false)
+#   host           host spans only (MOESCOPE_GPU_TRACE=0)
+#   full           host spans, NVTX ranges, CUPTI kernels/memcpy/memset tied to their spans through
+#                  callbacks on the launching calls (MOESCOPE_GPU_CORRELATION=callbacks, the default)
+#   full-activity  full, tied through external correlation ids and runtime/driver API records for
+#                  every call (MOESCOPE_GPU_CORRELATION=activity, the old way)
+#   full-nonvtx    full without NVTX ranges (MOESCOPE_GPU_NVTX=0)
+#
+# Usage, from the repository root: [MODES="off full"] bench/tracer/run_gputrace_h200.sh [BIN_DIR] [OUT_DIR]
 set -uo pipefail
 BIN=${1:-build-gput/bin}
 OUTD=${2:-bench-out}
 STEPS=${STEPS:-8}
 ROUNDS=${ROUNDS:-2}
 CFG=${CFG:-samples/bench-h200.toml}
+MODES=${MODES:-off host full full-activity full-nonvtx}
 # EXTRA: more train options for every run, e.g. EXTRA="--set model.n_layers=4"
 mkdir -p "$OUTD"
 export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
@@ -21,12 +28,21 @@ step_ms() {  # step_ms of steps 2 and later of a metrics file, one a line
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+for mode in $MODES; do
+  case $mode in
+    off|host|full|full-activity|full-nonvtx) ;;
+    *) echo "unknown mode '$mode' (off, host, full, full-activity, full-nonvtx)" >&2; exit 2 ;;
+  esac
+done
+
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in off host full; do
+  for mode in $MODES; do
     case $mode in
       off) env=(MOESCOPE_GPU_TRACE=1); set=(--set trace.enabled=false) ;;
       host) env=(MOESCOPE_GPU_TRACE=0); set=(--set trace.enabled=true) ;;
-      full) env=(MOESCOPE_GPU_TRACE=1); set=(--set trace.enabled=true) ;;
+      full) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_CORRELATION=callbacks); set=(--set trace.enabled=true) ;;
+      full-activity) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_CORRELATION=activity); set=(--set trace.enabled=true) ;;
+      full-nonvtx) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_CORRELATION=callbacks MOESCOPE_GPU_NVTX=0); set=(--set trace.enabled=true) ;;
     esac
     m="$OUTD/$mode-$round.jsonl"
     t0=$(date +%s.%N)
@@ -35,12 +51,14 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "$mode round $round: median $(step_ms "$m" | median) ms, wall $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s, file $(du -k "$OUTD/$mode-$round.moescope" | cut -f1) KiB"
   done
 done
-off=$(for f in "$OUTD"/off-*.jsonl; do step_ms "$f"; done | median)
-host=$(for f in "$OUTD"/host-*.jsonl; do step_ms "$f"; done | median)
-full=$(for f in "$OUTD"/full-*.jsonl; do step_ms "$f"; done | median)
-echo "| mode | median step ms |"
-echo "|---|---:|"
-echo "| off | $off |"
-echo "| host spans | $host |"
-echo "| full (host + GPU) | $full |"
-awk -v o="$off" -v h="$host" -v f="$full" 'BEGIN { printf "full/off %.4f  host/off %.4f  full/host %.4f\n", f / o, h / o, f / h }'
+
+mode_median() { for f in "$OUTD/$1"-[0-9]*.jsonl; do [ -e "$f" ] && step_ms "$f"; done | median; }
+off=""
+case " $MODES " in *" off "*) off=$(mode_median off) ;; esac
+echo "| mode | median step ms | / off |"
+echo "|---|---:|---:|"
+for mode in $MODES; do
+  med=$(mode_median "$mode")
+  ratio=$(awk -v m="$med" -v o="${off:-0}" 'BEGIN { if (o > 0) printf "%.4f", m / o; else print "-" }')
+  echo "| $mode | $med | $ratio |"
+done
