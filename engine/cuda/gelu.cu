@@ -10,24 +10,47 @@ constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kGeluCoef = 0.044715f;
 constexpr int kThreads = 256;
 
-template <typename T>
+__device__ __forceinline__ float gelu(float v) {
+  const float u = kSqrt2OverPi * (v + kGeluCoef * v * v * v);
+  return 0.5f * v * (1.0f + tanhf(u));
+}
+
+__device__ __forceinline__ float geluGrad(float v) {
+  const float u = kSqrt2OverPi * (v + kGeluCoef * v * v * v);
+  const float th = tanhf(u);
+  return 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * v * v);
+}
+
+// Vec: elements in groups of eight (n counts groups), loaded and stored as vectors.
+template <typename T, bool Vec>
 __global__ void geluForwardKernel(T* y, const T* x, size_t n) {
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
-    const float v = toFloat(x[i]);
-    const float u = kSqrt2OverPi * (v + kGeluCoef * v * v * v);
-    y[i] = fromFloat<T>(0.5f * v * (1.0f + tanhf(u)));
+    if constexpr (Vec) {
+      float v[8];
+      load8(v, x + 8 * i);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) v[k] = gelu(v[k]);
+      store8(y + 8 * i, v);
+    } else {
+      y[i] = fromFloat<T>(gelu(toFloat(x[i])));
+    }
   }
 }
 
-template <typename T>
+template <typename T, bool Vec>
 __global__ void geluBackwardKernel(T* dx, const T* x, const T* dy, size_t n) {
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
-    const float v = toFloat(x[i]);
-    const float u = kSqrt2OverPi * (v + kGeluCoef * v * v * v);
-    const float th = tanhf(u);
-    const float grad =
-        0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * v * v);
-    dx[i] = fromFloat<T>(toFloat(dx[i]) + grad * toFloat(dy[i]));
+    if constexpr (Vec) {
+      float v[8], g[8], d[8];
+      load8(v, x + 8 * i);
+      load8(g, dy + 8 * i);
+      load8(d, dx + 8 * i);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) d[k] += geluGrad(v[k]) * g[k];
+      store8(dx + 8 * i, d);
+    } else {
+      dx[i] = fromFloat<T>(toFloat(dx[i]) + geluGrad(toFloat(x[i])) * toFloat(dy[i]));
+    }
   }
 }
 
@@ -44,7 +67,11 @@ void geluForward(T* y, const T* x, size_t n, cudaStream_t stream) {
   NvtxRange range("geluForward");
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("geluForward", y != nullptr && x != nullptr);
-  geluForwardKernel<T><<<gridFor(n), kThreads, 0, stream>>>(y, x, n);
+  if (n % 8 == 0 && vectorizable(y) && vectorizable(x)) {
+    geluForwardKernel<T, true><<<gridFor(n / 8), kThreads, 0, stream>>>(y, x, n / 8);
+  } else {
+    geluForwardKernel<T, false><<<gridFor(n), kThreads, 0, stream>>>(y, x, n);
+  }
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
@@ -53,7 +80,11 @@ void geluBackward(T* dx, const T* x, const T* dy, size_t n, cudaStream_t stream)
   NvtxRange range("geluBackward");
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("geluBackward", dx != nullptr && x != nullptr && dy != nullptr);
-  geluBackwardKernel<T><<<gridFor(n), kThreads, 0, stream>>>(dx, x, dy, n);
+  if (n % 8 == 0 && vectorizable(dx) && vectorizable(x) && vectorizable(dy)) {
+    geluBackwardKernel<T, true><<<gridFor(n / 8), kThreads, 0, stream>>>(dx, x, dy, n / 8);
+  } else {
+    geluBackwardKernel<T, false><<<gridFor(n), kThreads, 0, stream>>>(dx, x, dy, n);
+  }
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/dtype.cuh"
 #include "engine/cuda/launch_config.h"
@@ -37,53 +39,94 @@ __global__ void layerNormForwardKernel(T* out, float* mean, float* rstd, const T
   }
 }
 
-// Grid-stride over rows, one warp per row; the block sums its rows' parameter gradients in shared
-// memory (2·C floats) and adds them to the global ones once.
-template <typename T>
-__global__ void layerNormBackwardKernel(T* dx, float* dweight, float* dbias, const T* dout, const T* x,
-                                        const T* weight, const float* mean, const float* rstd, int n, int C) {
-  extern __shared__ float shared[];
-  float* sdw = shared;
-  float* sdb = shared + C;
-  const bool paramGrads = dweight != nullptr || dbias != nullptr;
-  if (paramGrads) {
-    for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) shared[c] = 0.0f;
-  }
-  __syncthreads();
+// dx += the input gradient, one warp per row. Vec: the row in vectors of eight (C a multiple of 8).
+template <typename T, bool Vec>
+__global__ void layerNormBackwardKernel(T* dx, const T* dout, const T* x, const T* weight, const float* mean,
+                                        const float* rstd, int n, int C) {
   const int lane = threadIdx.x % 32;
-  for (int row = blockIdx.x * kWarps + threadIdx.x / 32; row < n; row += gridDim.x * kWarps) {
-    const T* xr = x + static_cast<size_t>(row) * C;
-    const T* dr = dout + static_cast<size_t>(row) * C;
-    T* dxr = dx + static_cast<size_t>(row) * C;
-    const float mu = mean[row];
-    const float s = rstd[row];
-    float dnormSum = 0.0f;
-    float dnormNormSum = 0.0f;
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32;
+  if (row >= n) return;  // the whole warp leaves together
+  const T* xr = x + static_cast<size_t>(row) * C;
+  const T* dr = dout + static_cast<size_t>(row) * C;
+  T* dxr = dx + static_cast<size_t>(row) * C;
+  const float mu = mean[row];
+  const float s = rstd[row];
+  float dnormSum = 0.0f;
+  float dnormNormSum = 0.0f;
+  if constexpr (Vec) {
+    for (int c = 8 * lane; c < C; c += 8 * 32) {
+      float xv[8], dv[8], wv[8];
+      load8(xv, xr + c);
+      load8(dv, dr + c);
+      load8(wv, weight + c);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const float dnorm = wv[k] * dv[k];
+        dnormSum += dnorm;
+        dnormNormSum += dnorm * (xv[k] - mu) * s;
+      }
+    }
+  } else {
+    for (int c = lane; c < C; c += 32) {
+      const float dnorm = toFloat(weight[c]) * toFloat(dr[c]);
+      dnormSum += dnorm;
+      dnormNormSum += dnorm * (toFloat(xr[c]) - mu) * s;
+    }
+  }
+  const float a = warpSum(dnormSum) / C;
+  const float b = warpSum(dnormNormSum) / C;
+  if constexpr (Vec) {
+    for (int c = 8 * lane; c < C; c += 8 * 32) {
+      float xv[8], dv[8], wv[8], out[8];
+      load8(xv, xr + c);
+      load8(dv, dr + c);
+      load8(wv, weight + c);
+      load8(out, dxr + c);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) out[k] += (wv[k] * dv[k] - a - (xv[k] - mu) * s * b) * s;
+      store8(dxr + c, out);
+    }
+  } else {
     for (int c = lane; c < C; c += 32) {
       const float norm = (toFloat(xr[c]) - mu) * s;
       const float dnorm = toFloat(weight[c]) * toFloat(dr[c]);
-      dnormSum += dnorm;
-      dnormNormSum += dnorm * norm;
-    }
-    const float a = warpSum(dnormSum) / C;
-    const float b = warpSum(dnormNormSum) / C;
-    for (int c = lane; c < C; c += 32) {
-      const float d = toFloat(dr[c]);
-      const float norm = (toFloat(xr[c]) - mu) * s;
-      const float dnorm = toFloat(weight[c]) * d;
       dxr[c] = fromFloat<T>(toFloat(dxr[c]) + (dnorm - a - norm * b) * s);
-      if (paramGrads) {
-        atomicAdd(&sdw[c], norm * d);
-        atomicAdd(&sdb[c], d);
-      }
     }
   }
-  if (!paramGrads) return;
-  __syncthreads();
-  for (int c = threadIdx.x; c < C; c += blockDim.x) {
-    if (dweight) atomicAdd(&dweight[c], sdw[c]);
-    if (dbias) atomicAdd(&dbias[c], sdb[c]);
+}
+
+// The parameter gradients, by columns: a block takes 32 columns (one a lane) of a part of the rows, its 8
+// warps summing every 8th row of the part in registers; the warps' sums meet in shared memory and the
+// block adds them to the global ones with one atomic a column.
+constexpr int kParamRowsPerStep = 8;
+
+template <typename T>
+__global__ void layerNormParamGradKernel(float* dweight, float* dbias, const T* dout, const T* x, const float* mean,
+                                         const float* rstd, int n, int C, int rowsPerPart) {
+  __shared__ float sw[kParamRowsPerStep][33], sb[kParamRowsPerStep][33];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int c = blockIdx.x * 32 + tx;
+  const int r0 = blockIdx.y * rowsPerPart;
+  const int r1 = min(n, r0 + rowsPerPart);
+  float dw = 0.0f, db = 0.0f;
+  if (c < C) {
+    for (int r = r0 + ty; r < r1; r += kParamRowsPerStep) {
+      const size_t i = static_cast<size_t>(r) * C + c;
+      const float d = toFloat(dout[i]);
+      dw += (toFloat(x[i]) - mean[r]) * rstd[r] * d;
+      db += d;
+    }
   }
+  sw[ty][tx] = dw;
+  sb[ty][tx] = db;
+  __syncthreads();
+  if (ty != 0 || c >= C) return;
+  for (int k = 1; k < kParamRowsPerStep; ++k) {
+    dw += sw[k][tx];
+    db += sb[k][tx];
+  }
+  if (dweight) atomicAdd(&dweight[c], dw);
+  if (dbias) atomicAdd(&dbias[c], db);
 }
 
 }  // namespace
@@ -107,18 +150,21 @@ void layerNormBackward(T* dx, float* dweight, float* dbias, const T* dout, const
   MOESCOPE_CUDA_REQUIRE("layerNormBackward", n >= 0 && C > 0);
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("layerNormBackward", dx && dout && x && weight && mean && rstd);
-  const size_t smem = 2 * static_cast<size_t>(C) * sizeof(float);
-  MOESCOPE_CUDA_REQUIRE("layerNormBackward",
-                        smem <= static_cast<size_t>(maxSharedMemoryPerBlockOptin()));  // C up to ~29k on H100
-  if (smem > 48 * 1024) {
-    MOESCOPE_CUDA_CHECK(cudaFuncSetAttribute(
-        layerNormBackwardKernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  if (C % 8 == 0 && vectorizable(dx) && vectorizable(dout) && vectorizable(x) && vectorizable(weight)) {
+    layerNormBackwardKernel<T, true><<<ceilDiv(n, kWarps), kThreads, 0, stream>>>(dx, dout, x, weight, mean, rstd, n, C);
+  } else {
+    layerNormBackwardKernel<T, false>
+        <<<ceilDiv(n, kWarps), kThreads, 0, stream>>>(dx, dout, x, weight, mean, rstd, n, C);
   }
-  // enough blocks to fill the device twice over; each block then flushes its parameter sums once
-  const unsigned maxBlocks = static_cast<unsigned>(2 * multiprocessorCount());
-  const unsigned blocks = ceilDiv(n, kWarps) < maxBlocks ? ceilDiv(n, kWarps) : maxBlocks;
-  layerNormBackwardKernel<T>
-      <<<blocks, kThreads, smem, stream>>>(dx, dweight, dbias, dout, x, weight, mean, rstd, n, C);
+  MOESCOPE_CUDA_CHECK_LAUNCH();
+  if (dweight == nullptr && dbias == nullptr) return;
+  // Split the rows into enough parts to give the device about four blocks per multiprocessor.
+  const unsigned columnBlocks = ceilDiv(C, 32);
+  const unsigned wanted = ceilDiv(4 * static_cast<size_t>(multiprocessorCount()), columnBlocks);
+  const unsigned parts = std::max(1u, std::min(wanted, ceilDiv(n, kParamRowsPerStep)));
+  const int rowsPerPart = static_cast<int>(ceilDiv(n, parts));
+  layerNormParamGradKernel<T><<<dim3(columnBlocks, parts), dim3(32, kParamRowsPerStep), 0, stream>>>(
+      dweight, dbias, dout, x, mean, rstd, n, C, rowsPerPart);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 

@@ -13,7 +13,8 @@ void layerNormForward(T* out, float* mean, float* rstd, const T* x, const T* wei
                       int C, cudaStream_t stream);
 
 // dx [n,C] += ...; dweight [C], dbias [C] fp32 += ... (optional: nullptr skips). dout [n,C]; x [n,C];
-// weight [C]; mean, rstd [n] from layerNormForward. The parameter gradients are summed with atomics.
+// weight [C]; mean, rstd [n] from layerNormForward. dx by rows; the parameter gradients by columns, in
+// a second kernel whose blocks each add their part of the rows with one atomic a column.
 template <typename T>
 void layerNormBackward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight,
                        const float* mean, const float* rstd, int n, int C, cudaStream_t stream);

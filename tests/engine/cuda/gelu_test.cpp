@@ -10,10 +10,9 @@ template <typename T>
 class CudaGelu : public ::testing::Test {};
 TYPED_TEST_SUITE(CudaGelu, StorageTypes, StorageTypeNames);
 
-TYPED_TEST(CudaGelu, ForwardAndBackwardMatchTheCpuReference) {
-  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
-  using T = TypeParam;
-  const size_t n = 10007;
+template <typename T>
+void checkGelu(size_t n) {
+  SCOPED_TRACE(testing::Message() << "n=" << n);
   const auto x = roundTo<T>(randomFloats(n, 1, -5, 5));
   const auto dy = roundTo<T>(randomFloats(n, 2));
   const auto dx0 = roundTo<T>(randomFloats(n, 3));
@@ -32,6 +31,12 @@ TYPED_TEST(CudaGelu, ForwardAndBackwardMatchTheCpuReference) {
   const Tolerance t = toleranceFor<T>({1e-6, 1e-5}, {1e-2, 1e-2});
   expectClose(downloadAsFloat(dY), y, t, "y");
   expectClose(downloadAsFloat(dDx), dx, t, "dx");
+}
+
+TYPED_TEST(CudaGelu, ForwardAndBackwardMatchTheCpuReference) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  checkGelu<TypeParam>(10007);  // element by element
+  checkGelu<TypeParam>(8192);   // in vectors of eight
 }
 
 }  // namespace

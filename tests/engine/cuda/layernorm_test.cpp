@@ -53,9 +53,10 @@ void checkLayerNorm(int n, int C) {
 
 TYPED_TEST(CudaLayerNorm, ForwardAndBackwardMatchTheCpuReference) {
   MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
-  checkLayerNorm<TypeParam>(37, 300);   // C not a multiple of 32
+  checkLayerNorm<TypeParam>(37, 300);   // C not a multiple of 8: element by element
+  checkLayerNorm<TypeParam>(33, 40);    // vectors of 8, fewer than a warp has lanes
   checkLayerNorm<TypeParam>(5, 2048);   // the benchmark model's width
-  checkLayerNorm<TypeParam>(4099, 64);  // more rows than the backward grid: grid-stride loop
+  checkLayerNorm<TypeParam>(4099, 64);  // parameter gradients over several parts of the rows
 }
 
 }  // namespace
