@@ -235,7 +235,7 @@ class CudaStage final : public StageExecutor, StagePosition, StageShape {
   int updates_ = 0;
   static constexpr bool kFlashCapable = std::is_same_v<T, Bf16>;
   // The fused attention kernels where they apply (bf16, head size 64 or 128); cuBLASLt otherwise.
-  const bool flash_ = kFlashCapable && flashAttentionSupports(D_);
+  const bool flash_ = kFlashCapable && flashAttentionSupports(D_) && flashAttentionAvailable();
 };
 
 template <typename T>
@@ -964,7 +964,7 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   // Attention: the fused kernels keep each row's log-sum-exp (fp32) and need an fp32 dQ; the cuBLASLt
   // path keeps the T x T probabilities and needs room for the scores and their gradients.
   const int64_t heads = c.microbatchSize() * (m.n_heads / tp);
-  const bool flash = bf16 && flashAttentionSupports(static_cast<int>(m.headSize()));
+  const bool flash = bf16 && flashAttentionSupports(static_cast<int>(m.headSize())) && flashAttentionAvailable();
   const int64_t square = heads * m.seq_len * m.seq_len;
   const int64_t attention_kept = flash ? heads * m.seq_len * 2 : square;
   const int64_t attention_scratch = flash ? 2 * N * C / tp + 2 * heads * m.seq_len : 7 * N * C / tp + square * 3;

@@ -23,9 +23,7 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 
-constexpr int kTile = 64;  // query rows and key rows a block takes at a time
-constexpr int kWarps = 4;  // each warp owns 16 of the tile's rows
-constexpr int kThreads = 32 * kWarps;
+constexpr int kTile = 64;  // key rows a forward block, query rows a backward block takes at a time
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
@@ -44,26 +42,47 @@ __device__ __forceinline__ uint32_t sharedAddress(const void* p) {
 
 // Four 8×8 b16 matrices: lane l gives the address of row l%8 of matrix l/8; r[i] receives matrix i,
 // lane l holding row l/4, columns 2·(l%4) and 2·(l%4)+1 (transposed: rows 2·(l%4), +1 of column l/4).
+//
+// ldmatrix, mma.sync with bf16 and cp.async need sm_80; compiled for an older architecture the kernels
+// trap, and flashAttentionAvailable() says so before any is launched.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define MOESCOPE_FLASH_PTX 1
+#endif
+
 __device__ __forceinline__ void ldmatrix4(uint32_t (&r)[4], const bf16* p) {
+#ifdef MOESCOPE_FLASH_PTX
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(sharedAddress(p)));
+#else
+  r[0] = r[1] = r[2] = r[3] = sharedAddress(p);
+  __trap();
+#endif
 }
 __device__ __forceinline__ void ldmatrix4Trans(uint32_t (&r)[4], const bf16* p) {
+#ifdef MOESCOPE_FLASH_PTX
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(sharedAddress(p)));
+#else
+  r[0] = r[1] = r[2] = r[3] = sharedAddress(p);
+  __trap();
+#endif
 }
 
 // c[16×8] += a[16×16]·b[16×8]. With g = lane/4, t = lane%4, the PTX fragment layouts are
 // a: (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..); b: (2t..2t+1, g), (2t+8.., g);
 // c: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1). Two adjacent c tiles, packed to bf16, are an a.
 __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#ifndef MOESCOPE_FLASH_PTX
+  __trap();
+#else
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
       "{%0, %1, %2, %3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
 }
 
 __device__ __forceinline__ uint32_t pack(float lo, float hi) {
@@ -79,31 +98,51 @@ __device__ __forceinline__ void packA(uint32_t (&a)[4], const float (&c)[kTile /
   a[3] = pack(c[2 * kk + 1][2], c[2 * kk + 1][3]);
 }
 
-// Rows first..first+63 of a bf16 matrix (row stride ld, columns 0..D−1 from src) into dst[64][D+8],
-// asynchronously; rows at or past Tlen are zero.
-template <int D>
+// Rows first..first+Rows−1 of a bf16 matrix (row stride ld, columns 0..D−1 from src) into
+// dst[Rows][D+8], asynchronously, by a block of Threads; rows at or past Tlen are zero.
+template <int D, int Rows, int Threads>
 __device__ __forceinline__ void loadTile(bf16* dst, const bf16* src, size_t ld, int first, int Tlen) {
   constexpr int kPieces = D / 8;  // 16 bytes each
-  for (int i = threadIdx.x; i < kTile * kPieces; i += kThreads) {
+#pragma unroll
+  for (int i = threadIdx.x; i < Rows * kPieces; i += Threads) {
     const int r = i / kPieces, c = i % kPieces;
     const bool inside = first + r < Tlen;
     const bf16* from = inside ? src + static_cast<size_t>(first + r) * ld + c * 8 : src;
+#ifdef MOESCOPE_FLASH_PTX
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst + r * kStride<D> + c * 8)),
                  "l"(from), "r"(inside ? 16 : 0));
+#else
+    (void)from;
+    __trap();
+#endif
   }
 }
 __device__ __forceinline__ void commitLoads() {
+#ifdef MOESCOPE_FLASH_PTX
   asm volatile("cp.async.commit_group;\n" ::);
+#endif
 }
 // Waits until at most N of the committed groups are still in flight.
 template <int N>
 __device__ __forceinline__ void waitLoads() {
+#ifdef MOESCOPE_FLASH_PTX
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
 }
 
-// S (16×64, warp's rows) = A-rows (sA, the warp's 16 rows) · B-rowsᵀ (sB, 64 rows), over D.
+// dst[0..1] += v, one atomic (sm_90) or two.
+__device__ __forceinline__ void atomicAdd2(float* dst, float2 v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2*>(dst), v);
+#else
+  atomicAdd(dst, v.x);
+  atomicAdd(dst + 1, v.y);
+#endif
+}
+
+// S (16×64) = the warp's 16 rows of sA (from row a0) · the 64 rows of sBᵀ, over D.
 template <int D>
-__device__ __forceinline__ void rowProducts(float (&s)[kTile / 8][4], const bf16* sA, const bf16* sB, int warp,
+__device__ __forceinline__ void rowProducts(float (&s)[kTile / 8][4], const bf16* sA, int a0, const bf16* sB,
                                             int lane) {
   const int mi = lane / 8, mr = lane % 8;
 #pragma unroll
@@ -111,7 +150,7 @@ __device__ __forceinline__ void rowProducts(float (&s)[kTile / 8][4], const bf16
 #pragma unroll
   for (int kc = 0; kc < D / 16; ++kc) {
     uint32_t a[4];
-    ldmatrix4(a, sA + (warp * 16 + (mi & 1) * 8 + mr) * kStride<D> + kc * 16 + (mi >> 1) * 8);
+    ldmatrix4(a, sA + (a0 + (mi & 1) * 8 + mr) * kStride<D> + kc * 16 + (mi >> 1) * 8);
 #pragma unroll
     for (int j = 0; j < kTile / 8; j += 2) {
       uint32_t b[4];
@@ -141,11 +180,15 @@ __device__ __forceinline__ void accumulateProduct(float (&acc)[D / 8][4], const 
   }
 }
 
-template <int D>
-__global__ void __launch_bounds__(kThreads) flashForwardKernel(bf16* out, float* lse, const bf16* qkv, int Tlen,
-                                                               int NH, float scaleLog2) {
-  __shared__ __align__(128) bf16 sK[kTile * kStride<D>];
-  __shared__ __align__(128) bf16 sV[kTile * kStride<D>];
+// One block per (tile of 16·Warps queries, sequence·head).
+template <int D, int Warps>
+__global__ void __launch_bounds__(32 * Warps) flashForwardKernel(bf16* out, float* lse, const bf16* qkv, int Tlen,
+                                                                 int NH, float scaleLog2) {
+  constexpr int kRows = 16 * Warps, kThreads = 32 * Warps;
+  static_assert(kRows <= 2 * kTile, "Q is staged through the K and V tiles");
+  __shared__ __align__(128) bf16 sKV[2 * kTile * kStride<D>];
+  bf16* sK = sKV;
+  bf16* sV = sKV + kTile * kStride<D>;
   const int qb = gridDim.x - 1 - blockIdx.x;  // the longest rows first
   const int b = blockIdx.y / NH, h = blockIdx.y % NH;
   const int C = NH * D;
@@ -157,88 +200,109 @@ __global__ void __launch_bounds__(kThreads) flashForwardKernel(bf16* out, float*
   const int g = lane / 4, t = lane % 4;
   const int mi = lane / 8, mr = lane % 8;
 
-  // Q's fragments, staged through sV, stay in registers for the whole pass.
-  loadTile<D>(sV, q, ld, qb * kTile, Tlen);
+  // Q's fragments, staged through the V tile (and the K tile when Q has more rows than a tile), stay in
+  // registers for the whole pass.
+  bf16* sQ = kRows <= kTile ? sV : sKV;
+  loadTile<D, kRows, kThreads>(sQ, q, ld, qb * kRows, Tlen);
   commitLoads();
-  loadTile<D>(sK, k, ld, 0, Tlen);
-  commitLoads();
-  waitLoads<1>();
+  if constexpr (kRows <= kTile) {
+    loadTile<D, kTile, kThreads>(sK, k, ld, 0, Tlen);
+    commitLoads();
+    waitLoads<1>();  // Q (the first K may still be loading)
+  } else {
+    waitLoads<0>();
+  }
   __syncthreads();
   uint32_t qf[D / 16][4];
 #pragma unroll
   for (int kc = 0; kc < D / 16; ++kc)
-    ldmatrix4(qf[kc], sV + (warp * 16 + (mi & 1) * 8 + mr) * kStride<D> + kc * 16 + (mi >> 1) * 8);
+    ldmatrix4(qf[kc], sQ + (warp * 16 + (mi & 1) * 8 + mr) * kStride<D> + kc * 16 + (mi >> 1) * 8);
   __syncthreads();
-  loadTile<D>(sV, v, ld, 0, Tlen);
+  if constexpr (kRows > kTile) {
+    loadTile<D, kTile, kThreads>(sK, k, ld, 0, Tlen);
+    commitLoads();
+  }
+  loadTile<D, kTile, kThreads>(sV, v, ld, 0, Tlen);
   commitLoads();
 
   float o[D / 8][4];
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows row0 and row0 + 8, log2 units
-  const int row0 = qb * kTile + warp * 16 + g;
+  const int warpFirst = qb * kRows + warp * 16;
+  const int row0 = warpFirst + g;
+  const int nkb = (min(qb * kRows + kRows, Tlen) - 1) / kTile + 1;  // key tiles up to the block's last row
 
-  for (int kb = 0; kb <= qb; ++kb) {
+  for (int kb = 0; kb < nkb; ++kb) {
+    // The warp takes part in a tile only if some key of it precedes some row of the warp (always so when the
+    // block's rows are no more than a tile's keys).
+    const bool live = kRows <= kTile || kb * kTile <= warpFirst + 15;
     waitLoads<1>();  // K of this tile (its V may still be loading)
     __syncthreads();
     float s[kTile / 8][4];
+    if (live) {
 #pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+      for (int j = 0; j < kTile / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
 #pragma unroll
-    for (int kc = 0; kc < D / 16; ++kc) {
+      for (int kc = 0; kc < D / 16; ++kc) {
 #pragma unroll
-      for (int j = 0; j < kTile / 8; j += 2) {
-        uint32_t bk[4];
-        ldmatrix4(bk, sK + ((j + (mi >> 1)) * 8 + mr) * kStride<D> + kc * 16 + (mi & 1) * 8);
-        mma(s[j], qf[kc], bk[0], bk[1]);
-        mma(s[j + 1], qf[kc], bk[2], bk[3]);
+        for (int j = 0; j < kTile / 8; j += 2) {
+          uint32_t bk[4];
+          ldmatrix4(bk, sK + ((j + (mi >> 1)) * 8 + mr) * kStride<D> + kc * 16 + (mi & 1) * 8);
+          mma(s[j], qf[kc], bk[0], bk[1]);
+          mma(s[j + 1], qf[kc], bk[2], bk[3]);
+        }
       }
     }
     __syncthreads();  // every warp is done with this K
-    if (kb < qb) loadTile<D>(sK, k, ld, (kb + 1) * kTile, Tlen);
+    if (kb + 1 < nkb) loadTile<D, kTile, kThreads>(sK, k, ld, (kb + 1) * kTile, Tlen);
     commitLoads();  // possibly empty: keeps the count of groups in flight the same every tile
 
-    // Online softmax in log2 units; keys after the row are masked on the diagonal tile.
-    float mx[2] = {m[0], m[1]};
+    if (live) {
+      // Online softmax in log2 units; keys after the row are masked where the tile reaches past the warp's
+      // first row.
+      const bool masked = kb * kTile + kTile - 1 > warpFirst;
+      float mx[2] = {m[0], m[1]};
 #pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) {
+      for (int j = 0; j < kTile / 8; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[j][e] * scaleLog2;
-        if (kb == qb && kb * kTile + j * 8 + 2 * t + (e & 1) > row0 + (e >> 1) * 8) x = -INFINITY;
-        s[j][e] = x;
-        mx[e >> 1] = fmaxf(mx[e >> 1], x);
+        for (int e = 0; e < 4; ++e) {
+          float x = s[j][e] * scaleLog2;
+          if (masked && kb * kTile + j * 8 + 2 * t + (e & 1) > row0 + (e >> 1) * 8) x = -INFINITY;
+          s[j][e] = x;
+          mx[e >> 1] = fmaxf(mx[e >> 1], x);
+        }
       }
-    }
-    float corr[2];
+      float corr[2];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      corr[r] = exp2f(m[r] - mx[r]);  // 0 on the first tile (m = −inf; key 0 keeps mx finite)
-      m[r] = mx[r];
-      l[r] *= corr[r];
-    }
-#pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = exp2f(s[j][e] - m[e >> 1]);
-        l[e >> 1] += s[j][e];
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        corr[r] = exp2f(m[r] - mx[r]);  // 0 on the first tile (m = −inf; key 0 keeps mx finite)
+        m[r] = mx[r];
+        l[r] *= corr[r];
       }
-    }
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      o[n][0] *= corr[0];
-      o[n][1] *= corr[0];
-      o[n][2] *= corr[1];
-      o[n][3] *= corr[1];
+      for (int j = 0; j < kTile / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[j][e] = exp2f(s[j][e] - m[e >> 1]);
+          l[e >> 1] += s[j][e];
+        }
+      }
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][0] *= corr[0];
+        o[n][1] *= corr[0];
+        o[n][2] *= corr[1];
+        o[n][3] *= corr[1];
+      }
     }
     waitLoads<1>();  // V of this tile (the next K may still be loading)
     __syncthreads();
-    accumulateProduct<D>(o, s, sV, lane);
+    if (live) accumulateProduct<D>(o, s, sV, lane);
     __syncthreads();  // every warp is done with this V
-    if (kb < qb) loadTile<D>(sV, v, ld, (kb + 1) * kTile, Tlen);
+    if (kb + 1 < nkb) loadTile<D, kTile, kThreads>(sV, v, ld, (kb + 1) * kTile, Tlen);
     commitLoads();
   }
 
@@ -277,19 +341,24 @@ __global__ void rowDotKernel(float* delta, const bf16* dout, const bf16* out, in
   if (lane == 0) delta[(static_cast<size_t>(b) * NH + h) * Tlen + tt] = sum;
 }
 
-template <int D>
+template <int D, int Warps>
 struct BackwardShared {
-  bf16 k[kTile * kStride<D>], v[kTile * kStride<D>], q[kTile * kStride<D>], dout[kTile * kStride<D>];
-  bf16 dsT[kTile * kScoreStride];  // dSᵀ [key][query] of the current pair of tiles
-  float lse[kTile], delta[kTile];  // of the current query tile; lse in log2 units
+  bf16 k[16 * Warps * kStride<D>], v[16 * Warps * kStride<D>];  // the block's keys
+  bf16 q[kTile * kStride<D>], dout[kTile * kStride<D>];           // the current query tile
+  bf16 dsT[16 * Warps * kScoreStride];                            // dSᵀ [key][query] of the current pair
+  float lse[kTile], delta[kTile];                                 // of the current query tile; lse in log2 units
 };
 
-template <int D>
-__global__ void __launch_bounds__(kThreads) flashBackwardKernel(bf16* dqkv, float* dq, const bf16* dout,
-                                                                const bf16* qkv, const float* lse, const float* delta,
-                                                                int Tlen, int NH, float scale) {
+// One block per (tile of 16·Warps keys, sequence·head).
+template <int D, int Warps>
+__global__ void __launch_bounds__(32 * Warps) flashBackwardKernel(bf16* dqkv, float* dq, const bf16* dout,
+                                                                  const bf16* qkv, const float* lse,
+                                                                  const float* delta, int Tlen, int NH, float scale) {
+  constexpr int kKeys = 16 * Warps, kThreads = 32 * Warps;
+  constexpr int kDimParts = Warps / 4;  // dQ: warp w takes query rows 16·(w%4) and a 1/kDimParts of the columns
+  static_assert(Warps % 4 == 0 && (D / 8) % (4 * kDimParts) == 0, "dQ splits into chunks of 4 column tiles");
   extern __shared__ __align__(128) unsigned char raw[];
-  auto& sh = *reinterpret_cast<BackwardShared<D>*>(raw);
+  auto& sh = *reinterpret_cast<BackwardShared<D, Warps>*>(raw);
   const int kb = blockIdx.x;  // the first key tiles meet the most queries: launched first
   const int b = blockIdx.y / NH, h = blockIdx.y % NH;
   const int C = NH * D;
@@ -303,12 +372,14 @@ __global__ void __launch_bounds__(kThreads) flashBackwardKernel(bf16* dqkv, floa
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
   const int mi = lane / 8, mr = lane % 8;
-  const int key0 = kb * kTile + warp * 16 + g;  // this thread's keys: key0 and key0 + 8
+  const int warpKey = kb * kKeys + warp * 16;  // the warp's first key
+  const int key0 = warpKey + g;                // this thread's keys: key0 and key0 + 8
+  const int qb0 = kb * kKeys / kTile;          // the first query tile with a query at or after a key of the block
 
-  loadTile<D>(sh.k, q + C, ld, kb * kTile, Tlen);
-  loadTile<D>(sh.v, q + 2 * C, ld, kb * kTile, Tlen);
-  loadTile<D>(sh.q, q, ld, kb * kTile, Tlen);
-  loadTile<D>(sh.dout, dO, C, kb * kTile, Tlen);
+  loadTile<D, kKeys, kThreads>(sh.k, q + C, ld, kb * kKeys, Tlen);
+  loadTile<D, kKeys, kThreads>(sh.v, q + 2 * C, ld, kb * kKeys, Tlen);
+  loadTile<D, kTile, kThreads>(sh.q, q, ld, qb0 * kTile, Tlen);
+  loadTile<D, kTile, kThreads>(sh.dout, dO, C, qb0 * kTile, Tlen);
   commitLoads();
 
   float dk[D / 8][4], dv[D / 8][4];
@@ -317,7 +388,7 @@ __global__ void __launch_bounds__(kThreads) flashBackwardKernel(bf16* dqkv, floa
 #pragma unroll
     for (int e = 0; e < 4; ++e) dk[n][e] = dv[n][e] = 0.0f;
 
-  for (int qb = kb; qb < nq; ++qb) {
+  for (int qb = qb0; qb < nq; ++qb) {
     if (threadIdx.x < kTile) {  // the previous tile's readers passed the barrier before its dQ
       const int row = qb * kTile + threadIdx.x;
       sh.lse[threadIdx.x] = row < Tlen ? lseRow[row] * kLog2e : INFINITY;  // padding rows: P = 0
@@ -326,71 +397,82 @@ __global__ void __launch_bounds__(kThreads) flashBackwardKernel(bf16* dqkv, floa
     waitLoads<0>();
     __syncthreads();
 
-    // Pᵀ (the warp's 16 keys × 64 queries) = exp(K Qᵀ·scale − lse), 0 where the query precedes the key.
-    float p[kTile / 8][4];
-    rowProducts<D>(p, sh.k, sh.q, warp, lane);
+    // A warp whose keys all come after the tile's last query has P = 0: it only clears its rows of dSᵀ.
+    if (warpKey <= qb * kTile + kTile - 1) {
+      // Pᵀ (the warp's 16 keys × 64 queries) = exp(K Qᵀ·scale − lse), 0 where the query precedes the key.
+      const bool masked = qb * kTile < warpKey + 15;
+      float p[kTile / 8][4];
+      rowProducts<D>(p, sh.k, warp * 16, sh.q, lane);
 #pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) {
+      for (int j = 0; j < kTile / 8; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int query = j * 8 + 2 * t + (e & 1);
-        float x = exp2f(p[j][e] * scaleLog2 - sh.lse[query]);
-        if (qb == kb && qb * kTile + query < key0 + (e >> 1) * 8) x = 0.0f;
-        p[j][e] = x;
+        for (int e = 0; e < 4; ++e) {
+          const int query = j * 8 + 2 * t + (e & 1);
+          float x = exp2f(p[j][e] * scaleLog2 - sh.lse[query]);
+          if (masked && qb * kTile + query < key0 + (e >> 1) * 8) x = 0.0f;
+          p[j][e] = x;
+        }
       }
-    }
-    accumulateProduct<D>(dv, p, sh.dout, lane);  // dV += Pᵀ dO
+      accumulateProduct<D>(dv, p, sh.dout, lane);  // dV += Pᵀ dO
 
-    // dSᵀ = Pᵀ ⊙ (V dOᵀ − delta)
-    float ds[kTile / 8][4];
-    rowProducts<D>(ds, sh.v, sh.dout, warp, lane);
+      // dSᵀ = Pᵀ ⊙ (V dOᵀ − delta)
+      float ds[kTile / 8][4];
+      rowProducts<D>(ds, sh.v, warp * 16, sh.dout, lane);
 #pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) {
+      for (int j = 0; j < kTile / 8; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) ds[j][e] = p[j][e] * (ds[j][e] - sh.delta[j * 8 + 2 * t + (e & 1)]);
-    }
-    accumulateProduct<D>(dk, ds, sh.q, lane);  // dK += dSᵀ Q (scaled at the end)
+        for (int e = 0; e < 4; ++e) ds[j][e] = p[j][e] * (ds[j][e] - sh.delta[j * 8 + 2 * t + (e & 1)]);
+      }
+      accumulateProduct<D>(dk, ds, sh.q, lane);  // dK += dSᵀ Q (scaled at the end)
 #pragma unroll
-    for (int j = 0; j < kTile / 8; ++j) {
+      for (int j = 0; j < kTile / 8; ++j) {
 #pragma unroll
-      for (int r = 0; r < 2; ++r)
-        *reinterpret_cast<uint32_t*>(&sh.dsT[(warp * 16 + g + 8 * r) * kScoreStride + j * 8 + 2 * t]) =
-            pack(ds[j][2 * r], ds[j][2 * r + 1]);
+        for (int r = 0; r < 2; ++r)
+          *reinterpret_cast<uint32_t*>(&sh.dsT[(warp * 16 + g + 8 * r) * kScoreStride + j * 8 + 2 * t]) =
+              pack(ds[j][2 * r], ds[j][2 * r + 1]);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kTile / 8; ++j) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+          *reinterpret_cast<uint32_t*>(&sh.dsT[(warp * 16 + g + 8 * r) * kScoreStride + j * 8 + 2 * t]) = 0u;
+      }
     }
     __syncthreads();  // dSᵀ whole; Q, dO, lse and delta free
     if (qb + 1 < nq) {
-      loadTile<D>(sh.q, q, ld, (qb + 1) * kTile, Tlen);
-      loadTile<D>(sh.dout, dO, C, (qb + 1) * kTile, Tlen);
+      loadTile<D, kTile, kThreads>(sh.q, q, ld, (qb + 1) * kTile, Tlen);
+      loadTile<D, kTile, kThreads>(sh.dout, dO, C, (qb + 1) * kTile, Tlen);
     }
     commitLoads();
 
-    // dQ (the warp's 16 queries × D) += dS K·scale, in chunks of 32 columns.
-    uint32_t a[kTile / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < kTile / 16; ++kk)
-      ldmatrix4Trans(a[kk], sh.dsT + (kk * 16 + (mi >> 1) * 8 + mr) * kScoreStride + warp * 16 + (mi & 1) * 8);
-#pragma unroll
-    for (int nc = 0; nc < D / 8; nc += 4) {
+    // dQ (16 queries × D/kDimParts columns) += dS K·scale, in chunks of 4 column tiles; key groups of 16
+    // that all come after the warp's last query hold dS = 0 and are skipped.
+    const int qw = (warp % 4) * 16;
+    const int lastQuery = qb * kTile + qw + 15;
+    for (int nc = (warp / 4) * (D / 8 / kDimParts); nc < (warp / 4 + 1) * (D / 8 / kDimParts); nc += 4) {
       float acc[4][4] = {};
 #pragma unroll
-      for (int kk = 0; kk < kTile / 16; ++kk) {
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        if (kb * kKeys + kk * 16 > lastQuery) break;
+        uint32_t a[4];
+        ldmatrix4Trans(a, sh.dsT + (kk * 16 + (mi >> 1) * 8 + mr) * kScoreStride + qw + (mi & 1) * 8);
 #pragma unroll
         for (int n = 0; n < 4; n += 2) {
           uint32_t bk[4];
           ldmatrix4Trans(bk, sh.k + (kk * 16 + (mi & 1) * 8 + mr) * kStride<D> + (nc + n + (mi >> 1)) * 8);
-          mma(acc[n], a[kk], bk[0], bk[1]);
-          mma(acc[n + 1], a[kk], bk[2], bk[3]);
+          mma(acc[n], a, bk[0], bk[1]);
+          mma(acc[n + 1], a, bk[2], bk[3]);
         }
       }
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int query = qb * kTile + warp * 16 + g + 8 * r;
+        const int query = qb * kTile + qw + g + 8 * r;
         if (query >= Tlen) continue;
         float* dst = dq + (static_cast<size_t>(b) * Tlen + query) * C + static_cast<size_t>(h) * D + nc * 8 + 2 * t;
 #pragma unroll
         for (int n = 0; n < 4; ++n)
-          atomicAdd(reinterpret_cast<float2*>(dst + n * 8),
-                    make_float2(acc[n][2 * r] * scale, acc[n][2 * r + 1] * scale));
+          atomicAdd2(dst + n * 8, make_float2(acc[n][2 * r] * scale, acc[n][2 * r + 1] * scale));
       }
     }
   }
@@ -427,23 +509,29 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+// Warps a block: forward, 16 query rows each; backward, 16 keys each.
+constexpr int kForwardWarps = 4;
+constexpr int kBackwardWarps = 8;
+
 template <int D>
 void launchForward(bf16* out, float* lse, const bf16* qkv, int B, int Tlen, int NH, cudaStream_t stream) {
-  const dim3 grid((Tlen + kTile - 1) / kTile, B * NH);
+  constexpr int kRows = 16 * kForwardWarps;
+  const dim3 grid((Tlen + kRows - 1) / kRows, B * NH);
   const float scaleLog2 = kLog2e / std::sqrt(static_cast<float>(D));
-  flashForwardKernel<D><<<grid, kThreads, 0, stream>>>(out, lse, qkv, Tlen, NH, scaleLog2);
+  flashForwardKernel<D, kForwardWarps><<<grid, 32 * kForwardWarps, 0, stream>>>(out, lse, qkv, Tlen, NH, scaleLog2);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
 template <int D>
 void launchBackward(bf16* dqkv, float* dq, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                     int B, int Tlen, int NH, cudaStream_t stream) {
-  const dim3 grid((Tlen + kTile - 1) / kTile, B * NH);
-  const int bytes = static_cast<int>(sizeof(BackwardShared<D>));
-  MOESCOPE_CUDA_CHECK(
-      cudaFuncSetAttribute(flashBackwardKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  flashBackwardKernel<D><<<grid, kThreads, bytes, stream>>>(dqkv, dq, dout, qkv, lse, delta, Tlen, NH,
-                                                            1.0f / std::sqrt(static_cast<float>(D)));
+  constexpr int kKeys = 16 * kBackwardWarps;
+  const dim3 grid((Tlen + kKeys - 1) / kKeys, B * NH);
+  const int bytes = static_cast<int>(sizeof(BackwardShared<D, kBackwardWarps>));
+  auto* kernel = flashBackwardKernel<D, kBackwardWarps>;
+  MOESCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  kernel<<<grid, 32 * kBackwardWarps, bytes, stream>>>(dqkv, dq, dout, qkv, lse, delta, Tlen, NH,
+                                                        1.0f / std::sqrt(static_cast<float>(D)));
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
@@ -451,6 +539,15 @@ void launchBackward(bf16* dqkv, float* dq, const bf16* dout, const bf16* qkv, co
 
 bool flashAttentionSupports(int D) {
   return D == 64 || D == 128;
+}
+
+bool flashAttentionAvailable() {
+  cudaFuncAttributes attributes{};
+  if (cudaFuncGetAttributes(&attributes, flashForwardKernel<128, kForwardWarps>) != cudaSuccess) {
+    cudaGetLastError();  // no device, or no image for it: not an error to keep
+    return false;
+  }
+  return attributes.ptxVersion >= 80 && attributes.binaryVersion >= 80;
 }
 
 size_t flashAttentionWorkspaceBytes(int B, int Tlen, int NH, int D) {
@@ -462,6 +559,7 @@ void flashAttentionForward(bf16* out, float* lse, const bf16* qkv, int B, int Tl
                            cudaStream_t stream) {
   NvtxRange range("flashAttentionForward");
   MOESCOPE_CUDA_REQUIRE("flashAttentionForward", B > 0 && Tlen > 0 && NH > 0 && flashAttentionSupports(D));
+  MOESCOPE_CUDA_REQUIRE("flashAttentionForward", flashAttentionAvailable());
   MOESCOPE_CUDA_REQUIRE("flashAttentionForward", out && lse && aligned16(qkv));
   if (D == 64) {
     launchForward<64>(out, lse, qkv, B, Tlen, NH, stream);
@@ -474,6 +572,7 @@ void flashAttentionBackward(bf16* dqkv, const bf16* dout, const bf16* qkv, const
                             void* workspace, int B, int Tlen, int NH, int D, cudaStream_t stream) {
   NvtxRange range("flashAttentionBackward");
   MOESCOPE_CUDA_REQUIRE("flashAttentionBackward", B > 0 && Tlen > 0 && NH > 0 && flashAttentionSupports(D));
+  MOESCOPE_CUDA_REQUIRE("flashAttentionBackward", flashAttentionAvailable());
   MOESCOPE_CUDA_REQUIRE("flashAttentionBackward",
                         dqkv && out && lse && workspace && aligned16(qkv) && aligned16(dout) && aligned16(dqkv));
   const size_t rows = static_cast<size_t>(B) * Tlen;

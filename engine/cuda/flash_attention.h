@@ -15,6 +15,9 @@ namespace moescope::engine::cuda {
 
 // Whether the fused kernels handle head size D (the other sizes go through attention_cublas.h).
 bool flashAttentionSupports(int D);
+// Whether they can run on the current device: this build holds them compiled for sm_80 or later (they
+// use ldmatrix, bf16 mma.sync and cp.async) and the device takes that code.
+bool flashAttentionAvailable();
 
 // Bytes of the backward pass's workspace: the fp32 dQ accumulator [B,T,NH·D] and rowsum(dO ⊙ O).
 size_t flashAttentionWorkspaceBytes(int B, int Tlen, int NH, int D);
