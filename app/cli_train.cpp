@@ -73,7 +73,10 @@ void checkWritable(const std::string& option, const std::string& path) {
 #ifdef MOESCOPE_HAVE_GPU_TRACER
 // How the GPU tracer works, for the benchmark to compare: MOESCOPE_GPU_CORRELATION=callbacks (default:
 // CUPTI callbacks on the launching calls) or activity (external correlation ids with runtime and driver
-// API records for every call); MOESCOPE_GPU_NVTX=0 leaves the spans out of NVTX (and NVTX out of CUPTI).
+// API records for every call); MOESCOPE_GPU_FLUSH=full (default: CUPTI's buffers come in when full),
+// drain (the drain thread asks CUPTI for its completed buffers) or worker (CUPTI's worker thread wakes
+// periodically);
+// MOESCOPE_GPU_NVTX=0 leaves the spans out of NVTX (and NVTX out of CUPTI).
 tracer::gpu::GpuTracerOptions gpuTracerOptions() {
   tracer::gpu::GpuTracerOptions options;
   if (const char* v = std::getenv("MOESCOPE_GPU_CORRELATION"); v && *v) {
@@ -82,6 +85,16 @@ tracer::gpu::GpuTracerOptions gpuTracerOptions() {
       options.correlation = tracer::gpu::Correlation::ActivityRecords;
     } else if (value != "callbacks") {
       throw InputError("MOESCOPE_GPU_CORRELATION must be callbacks or activity, got '" + value + "'");
+    }
+  }
+  if (const char* v = std::getenv("MOESCOPE_GPU_FLUSH"); v && *v) {
+    const std::string value(v);
+    if (value == "worker") {
+      options.flush = tracer::gpu::Flush::Worker;
+    } else if (value == "full") {
+      options.flush = tracer::gpu::Flush::WhenFull;
+    } else if (value != "drain") {
+      throw InputError("MOESCOPE_GPU_FLUSH must be drain, worker or full, got '" + value + "'");
     }
   }
   const char* nvtx = std::getenv("MOESCOPE_GPU_NVTX");

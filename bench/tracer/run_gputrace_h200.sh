@@ -6,10 +6,14 @@
 #   off            tracing off (--set trace.enabled=false)
 #   host           host spans only (MOESCOPE_GPU_TRACE=0)
 #   full           host spans, NVTX ranges, CUPTI kernels/memcpy/memset tied to their spans through
-#                  callbacks on the launching calls (MOESCOPE_GPU_CORRELATION=callbacks, the default)
+#                  callbacks on the launching calls (the defaults: MOESCOPE_GPU_CORRELATION=callbacks,
+#                  MOESCOPE_GPU_FLUSH=full)
 #   full-activity  full, tied through external correlation ids and runtime/driver API records for
 #                  every call (MOESCOPE_GPU_CORRELATION=activity, the old way)
 #   full-nonvtx    full without NVTX ranges (MOESCOPE_GPU_NVTX=0)
+#   full-drain     full, the drain thread asking CUPTI for its completed buffers every 200 ms
+#                  (MOESCOPE_GPU_FLUSH=drain) instead of taking them when full (full, the default)
+#   full-worker    full, CUPTI's worker thread woken every 200 ms (MOESCOPE_GPU_FLUSH=worker)
 #
 # Usage, from the repository root: [MODES="off full"] bench/tracer/run_gputrace_h200.sh [BIN_DIR] [OUT_DIR]
 set -uo pipefail
@@ -18,7 +22,7 @@ OUTD=${2:-bench-out}
 STEPS=${STEPS:-8}
 ROUNDS=${ROUNDS:-2}
 CFG=${CFG:-samples/bench-h200.toml}
-MODES=${MODES:-off host full full-activity full-nonvtx}
+MODES=${MODES:-off host full full-drain}
 # EXTRA: more train options for every run, e.g. EXTRA="--set model.n_layers=4"
 mkdir -p "$OUTD"
 export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
@@ -30,8 +34,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR
 
 for mode in $MODES; do
   case $mode in
-    off|host|full|full-activity|full-nonvtx) ;;
-    *) echo "unknown mode '$mode' (off, host, full, full-activity, full-nonvtx)" >&2; exit 2 ;;
+    off|host|full|full-activity|full-nonvtx|full-drain|full-worker) ;;
+    *) echo "unknown mode '$mode' (off, host, full, full-activity, full-nonvtx, full-drain, full-worker)" >&2; exit 2 ;;
   esac
 done
 
@@ -43,6 +47,8 @@ for round in $(seq 1 "$ROUNDS"); do
       full) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_CORRELATION=callbacks); set=(--set trace.enabled=true) ;;
       full-activity) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_CORRELATION=activity); set=(--set trace.enabled=true) ;;
       full-nonvtx) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_CORRELATION=callbacks MOESCOPE_GPU_NVTX=0); set=(--set trace.enabled=true) ;;
+      full-drain) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_FLUSH=drain); set=(--set trace.enabled=true) ;;
+      full-worker) env=(MOESCOPE_GPU_TRACE=1 MOESCOPE_GPU_FLUSH=worker); set=(--set trace.enabled=true) ;;
     esac
     m="$OUTD/$mode-$round.jsonl"
     t0=$(date +%s.%N)

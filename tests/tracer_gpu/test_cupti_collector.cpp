@@ -159,6 +159,45 @@ INSTANTIATE_TEST_SUITE_P(BothWays, CuptiCorrelation,
                            return std::string(correlationName(info.param));
                          });
 
+// By default nothing asks CUPTI for its buffers during the run: a full one comes in by itself, and its
+// records reach a drain before the final one, tied to their spans like the rest.
+TEST(CuptiCollector, FullBuffersArriveDuringTheRunWithTheirSpans) {
+  REQUIRE_GPUS(1);
+  CollectorOptions options;
+  options.bufferBytes = 64 << 10;  // a few hundred kernel records a buffer
+  ASSERT_EQ(options.flush, Flush::WhenFull);
+  auto collector = CuptiCollector::start(options);
+  constexpr int n = 1 << 10;
+  constexpr int kLaunches = 4000;
+  DeviceFloats xs(n), ys(n);
+  ASSERT_TRUE(xs.data && ys.data);
+  size_t early = 0, inSpan = 0;
+  auto count = [&](const std::vector<GpuRecord>& records) {
+    for (const auto& r : records)
+      if (r.kind == storage::GpuActivityKind::Kernel && r.name.find("saxpyKernel") != std::string::npos) {
+        EXPECT_EQ(r.span, 100u);
+        inSpan += r.span == 100u;
+      }
+  };
+  CuptiCollector::pushSpan(100);
+  for (int i = 0; i < kLaunches; ++i) {
+    CUDA_OK(launchSaxpy(1.0f, xs.data, ys.data, n, nullptr));
+    if (i % 500 == 499) {
+      CUDA_OK(cudaDeviceSynchronize());
+      auto records = collector->drain(/*final=*/false);
+      early += records.size();
+      count(records);
+    }
+  }
+  CuptiCollector::popSpan();
+  CUDA_OK(cudaDeviceSynchronize());
+  count(collector->drain(/*final=*/true));
+  EXPECT_GT(early, 0u) << "no buffer came in before the final drain";
+  EXPECT_EQ(inSpan, size_t{kLaunches});
+  EXPECT_EQ(collector->unmatchedRecords(), 0u);
+  EXPECT_EQ(collector->droppedRecords(), 0u);
+}
+
 TEST(CuptiCollector, NcclAllReduceKernelsCarryTheirSpan) {
   REQUIRE_GPUS(2);
   auto collector = CuptiCollector::start();

@@ -199,15 +199,16 @@ struct alignas(64) CallLog {
   std::vector<std::pair<uint32_t, uint64_t>> calls;
 };
 
-// Correlation id -> span, in two generations. The current one takes new entries; when it has lasted
-// kGenerationNs and kGenerationDrains drains it becomes the previous one and the previous one is
-// dropped, so an entry is kept for between one and two generations whether it matched or not (a graph
-// launch's kernels all carry its call's id; a call can produce no record), and the table holds about
-// two generations of watched calls at most.
+// Correlation id -> span, in two generations. The current one takes new entries; once it holds
+// kGenerationEntries it becomes the previous one and the previous one is dropped, so an entry is kept
+// until between one and two generations of watched calls came after it, whether it matched or not (a
+// graph launch's kernels all carry its call's id; a call can produce no record). Counting calls rather
+// than time keeps every entry until its record can have arrived: CUPTI hands a buffer over when it is
+// full, and a buffer holds far fewer records than a generation has calls (tens of thousands against
+// kGenerationEntries), however slowly the run goes. The table holds two generations at most.
 class SpanOfCall {
  public:
-  static constexpr int64_t kGenerationNs = 2'000'000'000;
-  static constexpr int kGenerationDrains = 3;
+  static constexpr size_t kGenerationEntries = size_t{1} << 18;
 
   void add(uint32_t call, uint64_t span) { current_[call] = span; }
   // The span of a call seen, or nullptr.
@@ -216,13 +217,11 @@ class SpanOfCall {
     if (auto it = previous_.find(call); it != previous_.end()) return &it->second;
     return nullptr;
   }
-  // After a drain: starts a new generation when the current one has lasted long enough.
-  void age(int64_t now) {
-    if (++drains_ < kGenerationDrains || now - since_ < kGenerationNs) return;
+  // After a drain: starts a new generation when the current one is full.
+  void age() {
+    if (current_.size() < kGenerationEntries) return;
     std::swap(previous_, current_);
     current_.clear();
-    drains_ = 0;
-    since_ = now;
     ++generation_;
   }
   void clear() {
@@ -233,8 +232,6 @@ class SpanOfCall {
 
  private:
   std::unordered_map<uint32_t, uint64_t> current_, previous_;
-  int drains_ = 0;
-  int64_t since_ = nowNs();
   uint64_t generation_ = 0;
 };
 
@@ -248,6 +245,7 @@ struct Pending {
 struct State {
   size_t bufferBytes = 8 << 20;
   Correlation correlation = Correlation::Callbacks;
+  Flush flush = Flush::OnDrain;
   uint64_t epoch = 0;  // tells this collector's thread logs from an earlier collector's
   CUpti_SubscriberHandle subscriber = nullptr;
   bool buffersRegistered = false;
@@ -409,6 +407,7 @@ void stopCupti(State& state) {
     state.subscriber = nullptr;
   }
   g_pushExternalIds = false;
+  if (state.flush == Flush::Worker) cuptiActivityFlushPeriod(0);
   if (state.buffersRegistered) cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
   for (auto kind : state.enabledKinds) cuptiActivityDisable(kind);
   state.enabledKinds.clear();
@@ -429,6 +428,7 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
   g_state = new State;
   g_state->bufferBytes = options.bufferBytes;
   g_state->correlation = options.correlation;
+  g_state->flush = options.flush;
   g_state->epoch = ++g_epoch;
   try {
     if (options.correlation == Correlation::Callbacks) {
@@ -440,6 +440,7 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
     MOESCOPE_CUPTI_CHECK(cuptiActivityRegisterTimestampCallback(steadyClock));
     MOESCOPE_CUPTI_CHECK(cuptiActivityRegisterCallbacks(bufferRequested, bufferCompleted));
     g_state->buffersRegistered = true;
+    if (options.flush == Flush::Worker) MOESCOPE_CUPTI_CHECK(cuptiActivityFlushPeriod(options.flushPeriodMs));
     enableKind(*g_state, CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
     if (options.memcpy) enableKind(*g_state, CUPTI_ACTIVITY_KIND_MEMCPY);
     if (options.memset) enableKind(*g_state, CUPTI_ACTIVITY_KIND_MEMSET);
@@ -480,7 +481,11 @@ void CuptiCollector::popSpan() {
 }
 
 std::vector<GpuRecord> CuptiCollector::drain(bool final) {
-  MOESCOPE_CUPTI_CHECK(cuptiActivityFlushAll(final ? CUPTI_ACTIVITY_FLAG_FLUSH_FORCED : 0));
+  if (final) {
+    MOESCOPE_CUPTI_CHECK(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED));
+  } else if (g_state->flush == Flush::OnDrain) {
+    MOESCOPE_CUPTI_CHECK(cuptiActivityFlushAll(0));
+  }
   State& s = *g_state;
   std::lock_guard drainLock(s.drainMutex);
   // The records first, then the notes: a record's call entered its callback before the record existed,
@@ -528,7 +533,7 @@ std::vector<GpuRecord> CuptiCollector::drain(bool final) {
   if (final) {
     s.spanOfCall.clear();
   } else {
-    s.spanOfCall.age(nowNs());
+    s.spanOfCall.age();
   }
   std::sort(ready.begin(), ready.end(), [](const GpuRecord& a, const GpuRecord& b) { return a.start < b.start; });
   return ready;
@@ -544,6 +549,15 @@ Correlation CuptiCollector::correlation() const {
 
 const char* correlationName(Correlation correlation) {
   return correlation == Correlation::ActivityRecords ? "activity" : "callbacks";
+}
+
+const char* flushName(Flush flush) {
+  switch (flush) {
+    case Flush::Worker: return "worker";
+    case Flush::WhenFull: return "full";
+    case Flush::OnDrain: break;
+  }
+  return "drain";
 }
 
 std::string arrangeNvtxInjection() {

@@ -12,8 +12,13 @@
 //   - ActivityRecords (the old way, kept for comparison): the span's id is pushed as a CUPTI external
 //     correlation id while it is open, and CUPTI records every runtime and driver API call, with an
 //     external-correlation record for each call made inside a span.
-// The call -> span table is bounded: an entry is kept for one to two generations (a generation lasts
-// at least two seconds and three drains), matched or not (a graph launch's kernels share one id).
+// The call -> span table is bounded: an entry is kept for one to two generations (a generation is 2^18
+// watched calls), matched or not (a graph launch's kernels share one id).
+//
+// Buffers: CUPTI hands a buffer over when it is full (Flush::WhenFull, the default) or when asked
+// (Flush::OnDrain: cuptiActivityFlushAll at every drain). Asking costs: on 2 x H200 the call took up to
+// 140 ms and held up the launching threads meanwhile (docs/bench-gputrace.md), so by default nothing is
+// asked until the final drain, and the buffers are small enough to fill every second or so.
 //
 // One clock: CUPTI is given steady_clock (CLOCK_MONOTONIC) as its timestamp source before any activity
 // kind is enabled, so GPU records land on the run file's clock; CUPTI itself maps the GPU's timer onto
@@ -42,11 +47,21 @@ enum class Correlation {
   ActivityRecords,  // external correlation ids, with runtime and driver API records for every call
 };
 
+// How CUPTI's buffers reach the collector while the run goes on (the final drain forces out the rest).
+enum class Flush {
+  WhenFull,  // no flush: CUPTI hands a buffer over when it is full
+  OnDrain,   // each drain asks CUPTI for its completed buffers (cuptiActivityFlushAll, not forced)
+  Worker,    // CUPTI's worker thread wakes every flushPeriodMs (cuptiActivityFlushPeriod; it too hands
+             // over full buffers only)
+};
+
 struct CollectorOptions {
   size_t bufferBytes = 8 << 20;  // one CUPTI activity buffer; several are in flight
   bool memcpy = true;
   bool memset = true;
   Correlation correlation = Correlation::Callbacks;
+  Flush flush = Flush::WhenFull;
+  uint32_t flushPeriodMs = 200;  // Worker
 };
 
 class CuptiCollector {
@@ -63,8 +78,9 @@ class CuptiCollector {
   static void pushSpan(uint64_t id);
   static void popSpan();
 
-  // Returns the records CUPTI handed over since the last call, sorted by start. Not final: only the
-  // buffers whose records are all complete (CUPTI's default flush: no wait on the GPU). With
+  // Returns the records CUPTI handed over since the last call, sorted by start. Not final: with
+  // Flush::OnDrain, first asks for the buffers whose records are all complete (CUPTI's default flush:
+  // no wait on the GPU); otherwise takes what CUPTI handed over by itself. With
   // ActivityRecords, a record whose launching call has not been seen yet waits for a later drain (two
   // generations at most, then goes out with span 0). Final: every buffer (synchronize the devices
   // first), and every record.
@@ -83,6 +99,8 @@ class CuptiCollector {
 
 // "callbacks" or "activity" (the names MOESCOPE_GPU_CORRELATION takes).
 const char* correlationName(Correlation correlation);
+// "drain", "worker" or "full" (the names MOESCOPE_GPU_FLUSH takes).
+const char* flushName(Flush flush);
 
 // Sets NVTX_INJECTION64_PATH to libcupti (unless the user set it) so that NVTX ranges reach CUPTI.
 // Must run before the process's first NVTX call; returns the path it set, or "" if already set.

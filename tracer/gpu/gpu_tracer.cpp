@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -31,10 +32,13 @@ std::unique_ptr<GpuTracer> GpuTracer::start(Tracer& tracer, const GpuTracerOptio
   CollectorOptions collect;
   collect.bufferBytes = options.bufferBytes;
   collect.correlation = options.correlation;
+  collect.flush = options.flush;
+  collect.flushPeriodMs = static_cast<uint32_t>(options.drainPeriod.count());
   auto collector = CuptiCollector::start(collect);
   tracer.linkGpuActivity();
   tracer.setMeta("cupti.correlation", correlationName(options.correlation));
   tracer.setMeta("cupti.nvtx", options.nvtx ? "on" : "off");
+  tracer.setMeta("cupti.flush", flushName(options.flush));
   auto self = std::unique_ptr<GpuTracer>(new GpuTracer(tracer, std::move(collector), options));
   setSpanHooks(options.nvtx ? &kWithNvtx : &kCuptiOnly);
   self->thread_ = std::thread([t = self.get()] { t->drainLoop(); });
@@ -61,7 +65,9 @@ void GpuTracer::drainLoop() {
     if (stop_) break;
     lock.unlock();
     try {
+      const int64_t t0 = nowNs();
       auto records = collector_->drain(/*final=*/false);
+      drainMaxNs_ = std::max(drainMaxNs_, nowNs() - t0);
       handed_ += static_cast<int64_t>(records.size());
       if (!records.empty()) tracer_.gpuActivity(std::move(records));
     } catch (const std::exception& e) {
@@ -95,6 +101,7 @@ void GpuTracer::finish() {
   if (!records.empty()) tracer_.gpuActivity(std::move(records));
   tracer_.setMeta("cupti.dropped_records", std::to_string(collector_->droppedRecords()));
   tracer_.setMeta("cupti.records", std::to_string(handed_));
+  tracer_.setMeta("cupti.drain_ms_max", std::to_string(static_cast<double>(drainMaxNs_) / 1e6));
   if (collector_->correlation() == Correlation::Callbacks)
     tracer_.setMeta("cupti.unmatched_records", std::to_string(collector_->unmatchedRecords()));
   collector_.reset();

@@ -33,9 +33,10 @@ namespace moescope::tracer::gpu {
 
 struct GpuTracerOptions {
   std::chrono::milliseconds drainPeriod{200};
-  size_t bufferBytes = size_t{32} << 20;
+  size_t bufferBytes = size_t{4} << 20;
   bool nvtx = true;  // spans as NVTX ranges too
   Correlation correlation = Correlation::Callbacks;  // how records are tied to spans (cupti_collector.h)
+  Flush flush = Flush::WhenFull;                     // how CUPTI's buffers come in (cupti_collector.h)
 };
 
 class GpuTracer {
@@ -67,6 +68,7 @@ class GpuTracer {
   bool stop_ = false;
   bool finished_ = false;
   int64_t handed_ = 0;
+  int64_t drainMaxNs_ = 0;  // the longest drain, in the run's meta as cupti.drain_ms_max
   std::thread thread_;
 };
 
