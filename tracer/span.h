@@ -7,8 +7,8 @@
 //
 // Span ids: every span gets a 64-bit id when it opens, (track + 1) << 40 | the track's open count, so
 // ids are unique within a run and never 0. While a span is open, optional hooks (SpanHooks) see its id:
-// the GPU tracer installs them to push the id as CUPTI's external correlation id and to open an NVTX
-// range, so the kernels a span launches carry its id. Without hooks, an open costs one pointer test.
+// the GPU tracer installs them to mark the span open on its thread for CUPTI (tracer/gpu/cupti_collector.h)
+// and to open an NVTX range, so the kernels a span launches carry its id. Without hooks, an open costs one pointer test.
 //
 //   tracer::ScopedSpan s(recorder, "attention",
 //                        {.category = Category::ComputeAttention, .phase = Phase::Forward,
