@@ -91,4 +91,33 @@ GpuRecordCounts gpuRecordCounts(const Trace& trace) {
   return c;
 }
 
+std::vector<KernelTotal> kernelTotals(const Trace& trace) {
+  std::map<std::pair<uint32_t, GpuActivityKind>, KernelTotal> byName;
+  int64_t all = 0;
+  for (const GpuActivityRecord& g : trace.gpu) {
+    const int64_t d = std::max<int64_t>(0, g.end - g.start);
+    KernelTotal& k = byName[{g.name, g.kind}];
+    if (k.count == 0) {
+      k.name = std::string(trace.name(g.name));
+      k.kind = g.kind;
+      k.min_ns = k.max_ns = d;
+    }
+    ++k.count;
+    k.total_ns += d;
+    k.min_ns = std::min(k.min_ns, d);
+    k.max_ns = std::max(k.max_ns, d);
+    all += d;
+  }
+  std::vector<KernelTotal> out;
+  out.reserve(byName.size());
+  for (auto& [key, k] : byName) {
+    k.share = all > 0 ? static_cast<double>(k.total_ns) / static_cast<double>(all) : 0.0;
+    out.push_back(std::move(k));
+  }
+  std::sort(out.begin(), out.end(), [](const KernelTotal& a, const KernelTotal& b) {
+    return a.total_ns != b.total_ns ? a.total_ns > b.total_ns : a.name < b.name;
+  });
+  return out;
+}
+
 }  // namespace moescope::storage

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "storage/activity.h"
@@ -41,5 +42,17 @@ struct GpuRecordCounts {
   bool operator==(const GpuRecordCounts&) const = default;
 };
 GpuRecordCounts gpuRecordCounts(const Trace& trace);
+
+// The GPU records summed by name (each kernel, "memcpy HtoD", "memset", ...), the largest total time
+// first, ties by name: a profiler's kernel summary. Every record counts, with a span or without.
+struct KernelTotal {
+  std::string name;
+  GpuActivityKind kind = GpuActivityKind::Kernel;
+  int64_t count = 0;
+  int64_t total_ns = 0, min_ns = 0, max_ns = 0;
+  double share = 0;  // of the total time of all records
+  bool operator==(const KernelTotal&) const = default;
+};
+std::vector<KernelTotal> kernelTotals(const Trace& trace);
 
 }  // namespace moescope::storage

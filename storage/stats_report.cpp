@@ -1,5 +1,6 @@
 #include "storage/stats_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -63,6 +64,7 @@ RunStats computeStats(const Trace& trace) {
     const std::vector<RankActivity> gpu = gpuActivity(trace);
     s.gpu_stages = stageStats(gpu, bubbles(gpu, trace.run));
     s.gpu_overlap = overlapOfRun(gpu);
+    s.gpu_kernels = kernelTotals(trace);
   }
   return s;
 }
@@ -153,6 +155,16 @@ nlohmann::json statsToJson(const RunStats& s) {
                                {"overlap", overlap(st.overlap)}});
     }
     gpu["overlap"] = overlap(s.gpu_overlap);
+    gpu["kernels"] = json::array();
+    for (const KernelTotal& k : s.gpu_kernels) {
+      gpu["kernels"].push_back({{"name", k.name},
+                                {"kind", std::string(gpuActivityKindName(k.kind))},
+                                {"count", k.count},
+                                {"total_ns", k.total_ns},
+                                {"min_ns", k.min_ns},
+                                {"max_ns", k.max_ns},
+                                {"share", k.share}});
+    }
     j["gpu"] = gpu;
   }
   return j;
@@ -169,6 +181,8 @@ std::string format(const char* fmt, auto... args) {
 double ms(int64_t ns) {
   return static_cast<double>(ns) / 1e6;
 }
+
+constexpr size_t kKernelsShown = 15;  // rows of the text table's kernel summary
 double ms(double ns) {
   return ns / 1e6;
 }
@@ -215,6 +229,18 @@ std::string formatGpuStats(const RunStats& s) {
   out += format("%-20s", "GPU comm overlap");
   for (const StageStats& st : s.gpu_stages) out += format(" %9.1f%%", 100 * st.overlap.ratio);
   out += "\n";
+  if (s.gpu_kernels.empty()) return out;
+  const size_t shown = std::min<size_t>(s.gpu_kernels.size(), kKernelsShown);
+  out += format("\nGPU time by kernel, all ranks (%zu of %zu names; the JSON has them all)\n", shown,
+                s.gpu_kernels.size());
+  out += format("%12s %8s %10s %10s %7s  %s\n", "total ms", "count", "mean us", "max us", "share", "name");
+  for (size_t i = 0; i < shown; ++i) {
+    const KernelTotal& k = s.gpu_kernels[i];
+    out += format("%12.3f %8lld %10.1f %10.1f %6.1f%%  ", ms(k.total_ns), static_cast<long long>(k.count),
+                  static_cast<double>(k.total_ns) / static_cast<double>(k.count) / 1e3,
+                  static_cast<double>(k.max_ns) / 1e3, 100 * k.share);
+    out += k.name + "\n";  // names can be longer than format's buffer
+  }
   return out;
 }
 

@@ -1,7 +1,9 @@
 // The summary `moescope-cli stats` prints, computed from a loaded run: per stage, busy time by
 // category and bubbles (mean per step), overlap; per step, time and throughput; communication by
 // kind; for a run traced on GPUs, the same per-stage busy time, bubbles and overlap on GPU time (the
-// kernels, copies and memsets each span launched, by the span's category). As plain data, as JSON and as a readable table, so the CLI and the GUI show the same numbers.
+// kernels, copies and memsets each span launched, by the span's category) and the GPU records summed
+// by kernel. As plain data, as JSON and as a readable table, so the CLI and the GUI show the same
+// numbers.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -41,6 +43,7 @@ struct RunStats {
   GpuRecordCounts gpu_records;
   std::vector<StageStats> gpu_stages;
   OverlapStats gpu_overlap;
+  std::vector<KernelTotal> gpu_kernels;  // every record, summed by name, the largest total first
   bool operator==(const RunStats&) const = default;
 };
 

@@ -32,6 +32,7 @@ constexpr std::array<std::string_view, 4> kPhaseNames = {"", "forward", "backwar
 constexpr std::array<std::string_view, 4> kStatusNames = {"running", "complete", "failed", "cancelled"};
 constexpr std::array<std::string_view, 3> kTrackKindNames = {"host", "gpu_stream", "counter"};
 constexpr std::array<std::string_view, 2> kScheduleNames = {"gpipe", "1f1b"};
+constexpr std::array<std::string_view, 3> kGpuActivityKindNames = {"kernel", "memcpy", "memset"};
 
 template <typename Enum, size_t N>
 std::optional<Enum> lookup(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -73,6 +74,10 @@ std::optional<RunStatus> runStatusFromName(std::string_view name) {
 std::string_view trackKindName(TrackKind k) { return nameAt(kTrackKindNames, static_cast<size_t>(k)); }
 
 std::string_view scheduleName(Schedule s) { return nameAt(kScheduleNames, static_cast<size_t>(s)); }
+
+std::string_view gpuActivityKindName(GpuActivityKind k) {
+  return nameAt(kGpuActivityKindNames, static_cast<size_t>(k));
+}
 std::optional<Schedule> scheduleFromName(std::string_view name) {
   return lookup<Schedule>(kScheduleNames, name);
 }

@@ -49,6 +49,7 @@ enum class TrackKind : uint8_t { HostThread = 0, GpuStream, Counter };
 std::string_view trackKindName(TrackKind k);  // "host", "gpu_stream", "counter"
 
 enum class GpuActivityKind : uint8_t { Kernel = 0, Memcpy, Memset };
+std::string_view gpuActivityKindName(GpuActivityKind k);  // "kernel", "memcpy", "memset"
 
 enum class Schedule : uint8_t { GPipe = 0, OneFOneB };
 std::string_view scheduleName(Schedule s);  // "gpipe", "1f1b"

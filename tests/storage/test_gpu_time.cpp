@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -143,6 +144,36 @@ TEST(GpuTime, StatsReportGpuTimeByCategoryPerStage) {
   EXPECT_NE(text.find("0 dropped by CUPTI"), std::string::npos) << text;
 }
 
+// Each kernel summed over both GPUs, the one outside any span included, the largest total first.
+TEST(GpuTime, KernelTotalsSumEveryRecordByName) {
+  testing::TempRunFile file;
+  writeGpuRun(file.path());
+  const RunStats s = computeStats(RunReader::open(file.path())->load());
+  ASSERT_EQ(s.gpu_kernels.size(), 3u);
+  const KernelTotal& gemm = s.gpu_kernels[0];
+  EXPECT_EQ(gemm.name, "gemm");
+  EXPECT_EQ(gemm.kind, GpuActivityKind::Kernel);
+  EXPECT_EQ(gemm.count, 4);
+  EXPECT_EQ(gemm.total_ns, 2000);  // 300 + 700 on each GPU
+  EXPECT_EQ(gemm.min_ns, 300);
+  EXPECT_EQ(gemm.max_ns, 700);
+  EXPECT_DOUBLE_EQ(gemm.share, 0.8);  // of 2500 ns in all
+  EXPECT_EQ(s.gpu_kernels[1].name, "ncclDevKernel_AllReduce_Sum_f32_RING_LL");
+  EXPECT_EQ(s.gpu_kernels[1].total_ns, 400);
+  EXPECT_EQ(s.gpu_kernels[2].name, "other");
+  EXPECT_EQ(s.gpu_kernels[2].count, 1);
+  const json j = statsToJson(s);
+  ASSERT_EQ(j["gpu"]["kernels"].size(), 3u);
+  EXPECT_EQ(j["gpu"]["kernels"][0]["name"], "gemm");
+  EXPECT_EQ(j["gpu"]["kernels"][0]["kind"], "kernel");
+  EXPECT_EQ(j["gpu"]["kernels"][1]["total_ns"], 400);
+  const std::string text = formatStats(s);
+  const size_t table = text.find("GPU time by kernel");
+  ASSERT_NE(table, std::string::npos) << text;
+  EXPECT_LT(text.find("gemm", table), text.find("ncclDevKernel", table)) << text;
+  EXPECT_NE(text.find("80.0%", table), std::string::npos) << text;
+}
+
 TEST(GpuTime, StatsOfAHostOnlyRunHaveNoGpuSection) {
   Trace t;
   t.tracks.push_back({0, 0, TrackKind::HostThread, "rank 0 host"});
@@ -222,6 +253,15 @@ TEST(GpuTime, TheH200SampleTiesKernelsToTheirSpans) {
   EXPECT_GT(s.gpu_stages[0].busy_per_step[Category::ComputeExpert], 0);
   EXPECT_GT(s.gpu_stages[0].busy_per_step[Category::CommTpAllreduce], 0);
   EXPECT_EQ(s.gpu_records.dropped, 0);
+  // The kernel summary covers every record: its totals add up to the records' time.
+  int64_t all = 0, summed = 0;
+  for (const GpuActivityRecord& g : t.gpu) all += g.end - g.start;
+  for (const KernelTotal& k : s.gpu_kernels) summed += k.total_ns;
+  EXPECT_EQ(summed, all);
+  ASSERT_FALSE(s.gpu_kernels.empty());
+  EXPECT_GE(s.gpu_kernels.front().total_ns, s.gpu_kernels.back().total_ns);
+  EXPECT_TRUE(std::any_of(s.gpu_kernels.begin(), s.gpu_kernels.end(),
+                          [](const KernelTotal& k) { return k.name.find("AllReduce") != std::string::npos; }));
 }
 
 }  // namespace
