@@ -245,7 +245,7 @@ struct Pending {
 struct State {
   size_t bufferBytes = 8 << 20;
   Correlation correlation = Correlation::Callbacks;
-  Flush flush = Flush::OnDrain;
+  Flush flush = Flush::WhenFull;
   uint64_t epoch = 0;  // tells this collector's thread logs from an earlier collector's
   CUpti_SubscriberHandle subscriber = nullptr;
   bool buffersRegistered = false;
