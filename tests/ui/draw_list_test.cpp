@@ -1,6 +1,7 @@
 #include "ui/draw_list.h"
 
 #include <QTest>
+#include <set>
 
 #include "tests/ui/test_traces.h"
 
@@ -170,6 +171,36 @@ class DrawListTest : public QObject {
     QCOMPARE(list.bubbles[0], (BubbleItem{100, 300, 1}));
     QCOMPARE(list.bubbles[1], (BubbleItem{400, 500, 1}));
     QCOMPARE(list.itemsOfRow(1).size(), size_t(3));  // the wait is still drawn
+  }
+
+  void unusedGpuStreamsHaveNoBubbles() {
+    // Rank 0: a host track with a span in the step, a GPU stream with one, and a GPU stream with none.
+    storage::Trace trace = test::makeTrace(1, {});
+    for (int k = 1; k <= 2; ++k) {
+      storage::TrackInfo stream;
+      stream.id = k;
+      stream.rank = 0;
+      stream.kind = storage::TrackKind::GpuStream;
+      stream.order = k;
+      stream.name = "GPU 0 stream " + std::to_string(k);
+      trace.tracks.push_back(stream);
+    }
+    trace.spans.resize(3);
+    storage::addSpan(trace, {.track = 0, .start = 0, .end = 100'000, .category = Category::ComputeAttention, .step = 0});
+    storage::addSpan(trace, {.track = 1, .start = 0, .end = 200'000, .category = Category::ComputeAttention, .step = 0});
+    storage::finishTrace(trace);
+    storage::StepMetric step;
+    step.start_ns = 0;
+    step.end_ns = 500'000;
+    trace.steps.push_back(step);
+    const auto layout = layoutTimeline(trace, {});
+    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 600'000}, 600});
+    std::set<int> rows;
+    for (const BubbleItem& b : list.bubbles) rows.insert(b.row);
+    QCOMPARE(rows.size(), size_t(2));  // the host track and the stream that ran something
+    for (int r = 0; r < int(layout.rows.size()); ++r) {
+      if (layout.rows[size_t(r)].track == 2) QVERIFY(!rows.count(r));
+    }
   }
 
   void rankHeadersShowTheScheduleStretches() {
