@@ -205,6 +205,20 @@ TEST_F(CliTrain, OtherBadArguments) {
   EXPECT_NE(r.err.find("nowhere"), std::string::npos);
 }
 
+// The GPU tracer's switches (docs/bench-gputrace.md) are read as a CUDA run starts, before any file is
+// made: an unknown value is bad input, named in one line.
+TEST_F(CliTrain, BadGpuTracerSwitches) {
+#ifndef MOESCOPE_CLI_HAS_GPU_TRACER
+  GTEST_SKIP() << "this build's moescope-cli has no GPU tracer (no CUDA toolkit)";
+#else
+  for (const char* name : {"MOESCOPE_GPU_FLUSH", "MOESCOPE_GPU_CORRELATION"}) {
+    ASSERT_EQ(setenv(name, "sometimes", 1), 0);
+    expectBadInput("train --config tiny.toml --backend cuda", name);
+    unsetenv(name);
+  }
+#endif
+}
+
 // --dry-run checks everything a run checks and writes nothing: "ok" and exit 0 for a good config, the
 // run's own one-line message and exit 2 for a bad one (what the GUI's run dialog shows before launch).
 TEST_F(CliTrain, DryRunChecksAndWritesNothing) {
