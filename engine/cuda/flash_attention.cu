@@ -49,25 +49,28 @@ __device__ __forceinline__ uint32_t sharedAddress(const void* p) {
 #define MOESCOPE_FLASH_PTX 1
 #endif
 
+template <bool Trans>
 __device__ __forceinline__ void ldmatrix4(uint32_t (&r)[4], const bf16* p) {
 #ifdef MOESCOPE_FLASH_PTX
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(sharedAddress(p)));
+  if constexpr (Trans) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(sharedAddress(p)));
+  } else {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(sharedAddress(p)));
+  }
 #else
   r[0] = r[1] = r[2] = r[3] = sharedAddress(p);
   __trap();
 #endif
 }
+__device__ __forceinline__ void ldmatrix4(uint32_t (&r)[4], const bf16* p) {
+  ldmatrix4<false>(r, p);
+}
 __device__ __forceinline__ void ldmatrix4Trans(uint32_t (&r)[4], const bf16* p) {
-#ifdef MOESCOPE_FLASH_PTX
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(sharedAddress(p)));
-#else
-  r[0] = r[1] = r[2] = r[3] = sharedAddress(p);
-  __trap();
-#endif
+  ldmatrix4<true>(r, p);
 }
 
 // c[16×8] += a[16×16]·b[16×8]. With g = lane/4, t = lane%4, the PTX fragment layouts are

@@ -1,3 +1,5 @@
+#include <type_traits>
+
 #include "engine/cuda/attention.h"
 #include "engine/cuda/flash_attention.h"
 
@@ -36,31 +38,49 @@ std::vector<double> referenceLse(const std::vector<double>& qkv, int B, int Tl, 
   return lse;
 }
 
+// Which kernels run: the warp-per-row ones (attention.h, both storage types) or the fused tensor-core
+// ones (flash_attention.h, bf16 only).
+enum class Kernels { WarpPerRow, Fused };
+
 template <typename T>
-void checkAttention(int B, int Tl, int NH, int D) {
-  SCOPED_TRACE(testing::Message() << "B=" << B << " T=" << Tl << " NH=" << NH << " D=" << D);
+void checkAttention(int B, int Tl, int NH, int D, Kernels kernels = Kernels::WarpPerRow) {
+  const bool fused = kernels == Kernels::Fused;
+  SCOPED_TRACE(testing::Message() << (fused ? "fused " : "") << "B=" << B << " T=" << Tl << " NH=" << NH
+                                  << " D=" << D);
   const size_t qkvSize = size_t(B) * Tl * 3 * NH * D, outSize = size_t(B) * Tl * NH * D;
   const auto qkv = roundTo<T>(randomFloats(qkvSize, 111, -1.5f, 1.5f));
   const auto dout = roundTo<T>(randomFloats(outSize, 112));
   const auto dqkv0 = roundTo<T>(randomFloats(qkvSize, 113, -0.1f, 0.1f));
   DeviceBuffer<T> dQkv(qkvSize), dOut(outSize), dDout(outSize), dDqkv(qkvSize);
-  DeviceBuffer<float> dLse(size_t(B) * NH * Tl), dWork(size_t(B) * NH * Tl);
+  DeviceBuffer<float> dLse(size_t(B) * NH * Tl);
+  DeviceBuffer<unsigned char> dWork(fused ? flashAttentionWorkspaceBytes(B, Tl, NH, D)
+                                          : size_t(B) * NH * Tl * sizeof(float));
   uploadAs(dQkv, qkv);
   uploadAs(dDout, dout);
   uploadAs(dDqkv, dqkv0);
   dOut.poison();
   dLse.poison();
   dWork.poison();
-  attentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
-  attentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), dWork.get(), B, Tl, NH, D,
-                    nullptr);
+  if constexpr (std::is_same_v<T, Bf16>) {
+    if (fused) {
+      flashAttentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
+      flashAttentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), dWork.get(), B, Tl, NH,
+                             D, nullptr);
+    }
+  }
+  if (!fused) {
+    float* work = reinterpret_cast<float*>(dWork.get());
+    attentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
+    attentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), work, B, Tl, NH, D, nullptr);
+  }
 
   const std::vector<double> qd(qkv.begin(), qkv.end()), doutd(dout.begin(), dout.end());
   std::vector<double> out(outSize), att(size_t(B) * NH * Tl * Tl), dqkv(dqkv0.begin(), dqkv0.end());
   cpu::attentionForward(out.data(), att.data(), qd.data(), B, Tl, NH, D);
   cpu::attentionBackward(dqkv.data(), doutd.data(), qd.data(), att.data(), B, Tl, NH, D);
   expectClose(downloadAsFloat(dOut), out, toleranceFor<T>({1e-5, 1e-4}, {2e-2, 1e-2}), "out");
-  expectClose(dLse.download(), referenceLse(qd, B, Tl, NH, D), {1e-4, 1e-5}, "lse");
+  expectClose(dLse.download(), referenceLse(qd, B, Tl, NH, D), fused ? Tolerance{1e-3, 1e-4} : Tolerance{1e-4, 1e-5},
+              "lse");
   expectClose(downloadAsFloat(dDqkv), dqkv, toleranceFor<T>({1e-4, 1e-3}, {3e-2, 3e-2}), "dqkv");
 }
 
@@ -73,46 +93,17 @@ TYPED_TEST(CudaAttention, ForwardAndBackwardMatchTheCpuReference) {
   checkAttention<TypeParam>(1, 1, 2, 16);   // one position
 }
 
-// The fused tensor-core kernels (bf16 only) against the same reference, with the bf16 tolerances.
-void checkFlashAttention(int B, int Tl, int NH, int D) {
-  SCOPED_TRACE(testing::Message() << "flash B=" << B << " T=" << Tl << " NH=" << NH << " D=" << D);
-  const size_t qkvSize = size_t(B) * Tl * 3 * NH * D, outSize = size_t(B) * Tl * NH * D;
-  const auto qkv = roundTo<Bf16>(randomFloats(qkvSize, 121, -1.5f, 1.5f));
-  const auto dout = roundTo<Bf16>(randomFloats(outSize, 122));
-  const auto dqkv0 = roundTo<Bf16>(randomFloats(qkvSize, 123, -0.1f, 0.1f));
-  DeviceBuffer<Bf16> dQkv(qkvSize), dOut(outSize), dDout(outSize), dDqkv(qkvSize);
-  DeviceBuffer<float> dLse(size_t(B) * NH * Tl);
-  DeviceBuffer<unsigned char> dWork(flashAttentionWorkspaceBytes(B, Tl, NH, D));
-  uploadAs(dQkv, qkv);
-  uploadAs(dDout, dout);
-  uploadAs(dDqkv, dqkv0);
-  dOut.poison();
-  dLse.poison();
-  dWork.poison();
-  flashAttentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
-  flashAttentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), dWork.get(), B, Tl, NH, D,
-                         nullptr);
-
-  const std::vector<double> qd(qkv.begin(), qkv.end()), doutd(dout.begin(), dout.end());
-  std::vector<double> out(outSize), att(size_t(B) * NH * Tl * Tl), dqkv(dqkv0.begin(), dqkv0.end());
-  cpu::attentionForward(out.data(), att.data(), qd.data(), B, Tl, NH, D);
-  cpu::attentionBackward(dqkv.data(), doutd.data(), qd.data(), att.data(), B, Tl, NH, D);
-  expectClose(downloadAsFloat(dOut), out, {2e-2, 1e-2}, "out");
-  expectClose(dLse.download(), referenceLse(qd, B, Tl, NH, D), {1e-3, 1e-4}, "lse");
-  expectClose(downloadAsFloat(dDqkv), dqkv, {3e-2, 3e-2}, "dqkv");
-}
-
 TEST(CudaFlashAttention, ForwardAndBackwardMatchTheCpuReference) {
   MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
   EXPECT_TRUE(flashAttentionSupports(64));
   EXPECT_TRUE(flashAttentionSupports(128));
   EXPECT_FALSE(flashAttentionSupports(48));
   EXPECT_TRUE(flashAttentionAvailable()) << "this build holds no sm_80+ code for the device";
-  checkFlashAttention(2, 70, 3, 64);     // T not a multiple of the 64-row tile
-  checkFlashAttention(1, 200, 2, 128);   // several tiles, the last one partial
-  checkFlashAttention(2, 128, 2, 128);   // whole tiles only
-  checkFlashAttention(1, 1, 2, 64);      // one position
-  checkFlashAttention(1, 1024, 1, 128);  // the benchmark model's sequence: 16 tiles a row
+  checkAttention<Bf16>(2, 70, 3, 64, Kernels::Fused);     // T not a multiple of the 64-row tile
+  checkAttention<Bf16>(1, 200, 2, 128, Kernels::Fused);   // several tiles, the last one partial
+  checkAttention<Bf16>(2, 128, 2, 128, Kernels::Fused);   // whole tiles only
+  checkAttention<Bf16>(1, 1, 2, 64, Kernels::Fused);      // one position
+  checkAttention<Bf16>(1, 1024, 1, 128, Kernels::Fused);  // the benchmark model's sequence: 16 tiles a row
 }
 
 TEST(CudaFlashAttention, RejectsUnsupportedHeadSizes) {
