@@ -42,9 +42,7 @@ __global__ void permuteHeadsKernel(T* dst, const T* src, int B, int Tlen, int NH
 template <typename T, bool ToHeads, bool Accumulate = false>
 void permuteHeads(T* dst, const T* src, int B, int Tlen, int NH, int D, int ld, cudaStream_t stream) {
   const size_t total = static_cast<size_t>(B) * NH * Tlen * D;
-  const size_t wanted = (total + 255) / 256;
-  const unsigned blocks = static_cast<unsigned>(wanted < 65535u * 8u ? wanted : 65535u * 8u);
-  permuteHeadsKernel<T, ToHeads, Accumulate><<<blocks, 256, 0, stream>>>(dst, src, B, Tlen, NH, D, ld);
+  permuteHeadsKernel<T, ToHeads, Accumulate><<<gridStrideBlocks(total, 256), 256, 0, stream>>>(dst, src, B, Tlen, NH, D, ld);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 

@@ -25,6 +25,14 @@ inline unsigned ceilDiv(size_t a, size_t b) {
   return static_cast<unsigned>((a + b - 1) / b);
 }
 
+// Blocks of `threads` for a grid-stride loop over n items: one item a thread, at most 65535·8 blocks
+// (the loop covers the rest).
+inline unsigned gridStrideBlocks(size_t n, size_t threads) {
+  const size_t wanted = (n + threads - 1) / threads;
+  const size_t most = size_t{65535} * 8;
+  return static_cast<unsigned>(wanted < most ? wanted : most);
+}
+
 // An NVTX range in the "moescope" domain's default category, open for the scope (one per launcher).
 class NvtxRange {
  public:

@@ -9,9 +9,7 @@ namespace {
 constexpr int kThreads = 256;
 
 unsigned gridFor(size_t n) {
-  const size_t maxBlocks = 65535u * 8u;  // grid-stride loops cover the rest
-  const size_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < maxBlocks ? blocks : maxBlocks);
+  return gridStrideBlocks(n, kThreads);
 }
 
 #define MOESCOPE_GRID_STRIDE(i, n) \

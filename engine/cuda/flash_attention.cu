@@ -10,7 +10,8 @@
 // dSᵀ in shared memory and fp32 atomics into a workspace that a last kernel adds to dqkv.
 #include "engine/cuda/flash_attention.h"
 
-#include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 
@@ -545,12 +546,24 @@ bool flashAttentionSupports(int D) {
 }
 
 bool flashAttentionAvailable() {
-  cudaFuncAttributes attributes{};
-  if (cudaFuncGetAttributes(&attributes, flashForwardKernel<128, kForwardWarps>) != cudaSuccess) {
-    cudaGetLastError();  // no device, or no image for it: not an error to keep
+  // Asked at every launch: the answer is kept per device (0 not known yet, 1 yes, 2 no).
+  static std::array<std::atomic<int>, 64> known{};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();
     return false;
   }
-  return attributes.ptxVersion >= 80 && attributes.binaryVersion >= 80;
+  std::atomic<int>* slot = device >= 0 && device < static_cast<int>(known.size()) ? &known[device] : nullptr;
+  if (slot && slot->load(std::memory_order_relaxed) != 0) return slot->load(std::memory_order_relaxed) == 1;
+  cudaFuncAttributes attributes{};
+  bool available = false;
+  if (cudaFuncGetAttributes(&attributes, flashForwardKernel<128, kForwardWarps>) == cudaSuccess) {
+    available = attributes.ptxVersion >= 80 && attributes.binaryVersion >= 80;
+  } else {
+    cudaGetLastError();  // no image for this device: not an error to keep
+  }
+  if (slot) slot->store(available ? 1 : 2, std::memory_order_relaxed);
+  return available;
 }
 
 size_t flashAttentionWorkspaceBytes(int B, int Tlen, int NH, int D) {
@@ -593,8 +606,7 @@ void flashAttentionBackward(bf16* dqkv, const bf16* dout, const bf16* qkv, const
     launchBackward<128>(dqkv, dq, dout, qkv, lse, delta, B, Tlen, NH, stream);
   }
   const size_t pairs = rows * C / 2;
-  const unsigned blocks = std::min(ceilDiv(pairs, 256), 65535u * 8u);  // a grid-stride loop covers the rest
-  addQueryGradientKernel<<<blocks, 256, 0, stream>>>(dqkv, dq, rows, C);
+  addQueryGradientKernel<<<gridStrideBlocks(pairs, 256), 256, 0, stream>>>(dqkv, dq, rows, C);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 

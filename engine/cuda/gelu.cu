@@ -55,9 +55,7 @@ __global__ void geluBackwardKernel(T* dx, const T* x, const T* dy, size_t n) {
 }
 
 unsigned gridFor(size_t n) {
-  const size_t maxBlocks = 65535u * 8u;  // grid-stride loops cover the rest
-  size_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < maxBlocks ? blocks : maxBlocks);
+  return gridStrideBlocks(n, kThreads);
 }
 
 }  // namespace

@@ -33,8 +33,7 @@ __global__ void residualKernel(T* out, const T* x, const T* z, const T* bias, si
 }
 
 unsigned gridFor(size_t n) {
-  const size_t wanted = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(wanted < 65535u * 8u ? wanted : 65535u * 8u);  // grid-stride loops cover the rest
+  return gridStrideBlocks(n, kThreads);
 }
 
 }  // namespace
