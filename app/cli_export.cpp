@@ -23,7 +23,8 @@ int runExport(const ExportOptions& o) {
   if (!trace) return 2;
   int64_t written = 0;
   const bool ok = writeWhole(o.output, "export", [&](std::ostream& out) {
-    written = o.format == "chrome" ? storage::exportChromeTrace(*trace, out) : storage::exportSpansCsv(*trace, out);
+    written =
+        o.format == "chrome" ? storage::exportChromeTrace(*trace, out) : storage::exportSpansCsv(*trace, out);
   });
   if (!ok) return 1;
   std::printf("wrote %lld %s to %s\n", static_cast<long long>(written),

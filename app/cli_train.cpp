@@ -234,16 +234,18 @@ int runTrain(const TrainArgs& args) {
     double elapsed_ms = 0;
     options.on_step = [&](const engine::StepReport& r) {
       elapsed_ms += r.step_ms;
-      const double eta = elapsed_ms / (r.step + 1) * static_cast<double>(config.train.steps - r.step - 1) / 1e3;
+      const double eta =
+          elapsed_ms / (r.step + 1) * static_cast<double>(config.train.steps - r.step - 1) / 1e3;
       std::fprintf(stderr, "step %d/%lld  loss %.4f (ce %.4f, aux %.4f)  %.0f tokens/s  %.1f ms  ETA %s\n",
                    r.step + 1, static_cast<long long>(config.train.steps), r.losses.loss, r.losses.ce,
                    r.losses.aux, r.tokens_per_s, r.step_ms, formatDuration(eta).c_str());
       if (metrics) {
-        std::fprintf(metrics,
-                     "{\"step\": %d, \"loss\": %.9g, \"ce_loss\": %.9g, \"aux_loss\": %.9g, \"tokens\": %lld, "
-                     "\"step_ms\": %.6g, \"tokens_per_s\": %.6g, \"grad_norm\": %.9g}\n",
-                     r.step, r.losses.loss, r.losses.ce, r.losses.aux, static_cast<long long>(r.tokens), r.step_ms,
-                     r.tokens_per_s, r.losses.grad_norm);
+        std::fprintf(
+            metrics,
+            "{\"step\": %d, \"loss\": %.9g, \"ce_loss\": %.9g, \"aux_loss\": %.9g, \"tokens\": %lld, "
+            "\"step_ms\": %.6g, \"tokens_per_s\": %.6g, \"grad_norm\": %.9g}\n",
+            r.step, r.losses.loss, r.losses.ce, r.losses.aux, static_cast<long long>(r.tokens), r.step_ms,
+            r.tokens_per_s, r.losses.grad_norm);
         std::fflush(metrics);
       }
     };
@@ -285,13 +287,16 @@ void registerTrain(CLI::App& cli, CommandAction& action) {
   cmd->add_option("--set", args->sets, "override one key: section.key=value (repeatable)");
   cmd->add_option("--backend", args->backend, "cpu or cuda (default: cuda where a GPU is present, else cpu)");
   cmd->add_option("--steps", args->steps, "optimizer steps (overrides train.steps)");
-  cmd->add_option("--data", args->data, "token data: a .npy file, a raw byte file, \"random\" (overrides data.path)");
+  cmd->add_option("--data", args->data,
+                  "token data: a .npy file, a raw byte file, \"random\" (overrides data.path)");
   cmd->add_option("--init", args->init, "load all weights from this safetensors checkpoint before step 0");
-  cmd->add_option("--save", args->save, "write the weights to this safetensors checkpoint after the last step");
+  cmd->add_option("--save", args->save,
+                  "write the weights to this safetensors checkpoint after the last step");
   cmd->add_option("--metrics", args->metrics, "write one JSON object per step to this file");
   cmd->add_option("--out", args->out, "the run file (SQLite trace)");
-  cmd->add_flag("--dry-run", args->dry_run,
-                "check config, layout, data, checkpoint and output folders as a run does; print ok, write nothing");
+  cmd->add_flag(
+      "--dry-run", args->dry_run,
+      "check config, layout, data, checkpoint and output folders as a run does; print ok, write nothing");
   cmd->callback([&action, args] { action = [args] { return runTrain(*args); }; });
 }
 

@@ -37,10 +37,10 @@ struct RankSetup {
   const Layout* layout = nullptr;
   RankCoord coord;
   const TokenData* data = nullptr;
-  Communicator* world = nullptr;  // all ranks
-  Communicator* tp = nullptr;     // same stage and replica
-  Communicator* dp = nullptr;     // same stage and tp rank
-  Communicator* pp = nullptr;     // same replica and tp rank, member index = stage
+  Communicator* world = nullptr;              // all ranks
+  Communicator* tp = nullptr;                 // same stage and replica
+  Communicator* dp = nullptr;                 // same stage and tp rank
+  Communicator* pp = nullptr;                 // same replica and tp rank, member index = stage
   tracer::TrackRecorder* recorder = nullptr;  // nullptr: tracing off
 };
 
@@ -80,8 +80,8 @@ class CommWorld {
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual std::string name() const = 0;                       // "cpu", "cuda"
-  virtual std::string devices(const Config& config) const = 0;  // for the run file
+  virtual std::string name() const = 0;                                    // "cpu", "cuda"
+  virtual std::string devices(const Config& config) const = 0;             // for the run file
   virtual int32_t device(const RankCoord& /*coord*/) const { return -1; }  // GPU ordinal, -1 none
   // Throws InputError when this backend cannot run the config here (too few devices, too little
   // memory); called before any file is written.

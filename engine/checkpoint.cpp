@@ -43,14 +43,16 @@ void saveCheckpoint(const std::string& path, const ModelConfig& model, const Mod
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const auto& t : weights) {
       // Little-endian hosts only (x86-64, aarch64): the floats are written as they lie in memory.
-      out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size() * sizeof(float)));
+      out.write(reinterpret_cast<const char*>(t.data.data()),
+                static_cast<std::streamsize>(t.data.size() * sizeof(float)));
     }
     out.flush();
     if (!out) throw std::runtime_error("checkpoint: writing '" + tmp + "' failed");
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error("checkpoint: cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  if (ec)
+    throw std::runtime_error("checkpoint: cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
 }
 
 ModelWeights loadCheckpoint(const std::string& path, const ModelConfig& model) {
@@ -64,7 +66,8 @@ ModelWeights loadCheckpoint(const std::string& path, const ModelConfig& model) {
   if (size < 8 || !in.read(reinterpret_cast<char*>(len), 8)) fail("not a safetensors file (too short)");
   uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len[i]) << (8 * i);
-  if (header_len > size - 8) fail("not a safetensors file (header length " + std::to_string(header_len) + ")");
+  if (header_len > size - 8)
+    fail("not a safetensors file (header length " + std::to_string(header_len) + ")");
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
   nlohmann::json header;
@@ -81,7 +84,8 @@ ModelWeights loadCheckpoint(const std::string& path, const ModelConfig& model) {
   for (const auto& spec : specs) {
     if (!header.contains(spec.name)) fail("tensor '" + spec.name + "' is missing");
     const auto& entry = header[spec.name];
-    if (!entry.is_object() || entry.value("dtype", "") != "F32") fail("tensor '" + spec.name + "' is not F32");
+    if (!entry.is_object() || entry.value("dtype", "") != "F32")
+      fail("tensor '" + spec.name + "' is not F32");
     std::vector<int64_t> shape;
     uint64_t begin = 0, end = 0;
     try {
@@ -92,7 +96,8 @@ ModelWeights loadCheckpoint(const std::string& path, const ModelConfig& model) {
       fail("tensor '" + spec.name + "' has a malformed header entry");
     }
     if (shape != spec.shape) {
-      fail("tensor '" + spec.name + "' has shape " + shapeText(shape) + ", expected " + shapeText(spec.shape));
+      fail("tensor '" + spec.name + "' has shape " + shapeText(shape) + ", expected " +
+           shapeText(spec.shape));
     }
     const uint64_t bytes = static_cast<uint64_t>(spec.numel()) * sizeof(float);
     if (end < begin || end - begin != bytes || end > data_size) {

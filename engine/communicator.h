@@ -20,16 +20,24 @@ namespace moescope::engine {
 // BF16: the CUDA backend's compute copies (the thread communicator does not sum it).
 enum class DType : uint8_t { F32, F64, I32, BF16 };
 
-inline size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : t == DType::BF16 ? 2 : 4; }
+inline size_t dtypeSize(DType t) {
+  return t == DType::F64 ? 8 : t == DType::BF16 ? 2 : 4;
+}
 
 template <class T>
 constexpr DType dtypeOf();
 template <>
-constexpr DType dtypeOf<float>() { return DType::F32; }
+constexpr DType dtypeOf<float>() {
+  return DType::F32;
+}
 template <>
-constexpr DType dtypeOf<double>() { return DType::F64; }
+constexpr DType dtypeOf<double>() {
+  return DType::F64;
+}
 template <>
-constexpr DType dtypeOf<int32_t>() { return DType::I32; }
+constexpr DType dtypeOf<int32_t>() {
+  return DType::I32;
+}
 
 // What a call records when tracing is on.
 struct CommSpan {
@@ -64,8 +72,10 @@ class Communicator {
     allReduceSum(static_cast<void*>(buf), count, dtypeOf<T>(), span);
   }
   template <class T>
-  void allToAll(const T* send, const size_t* sendCounts, T* recv, const size_t* recvCounts, const CommSpan& span) {
-    allToAll(static_cast<const void*>(send), sendCounts, static_cast<void*>(recv), recvCounts, dtypeOf<T>(), span);
+  void allToAll(const T* send, const size_t* sendCounts, T* recv, const size_t* recvCounts,
+                const CommSpan& span) {
+    allToAll(static_cast<const void*>(send), sendCounts, static_cast<void*>(recv), recvCounts, dtypeOf<T>(),
+             span);
   }
   template <class T>
   void send(const T* buf, size_t count, int peer, const CommSpan& span) {

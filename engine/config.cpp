@@ -1,10 +1,11 @@
 #include "engine/config.h"
 
+#include <toml++/toml.h>
+
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "engine/engine_error.h"
 
@@ -71,10 +72,14 @@ bool knownSection(std::string_view section) {
 
 std::string kindName(Kind kind) {
   switch (kind) {
-    case Kind::Int: return "an integer";
-    case Kind::Float: return "a number";
-    case Kind::String: return "a string";
-    case Kind::Bool: return "true or false";
+    case Kind::Int:
+      return "an integer";
+    case Kind::Float:
+      return "a number";
+    case Kind::String:
+      return "a string";
+    case Kind::Bool:
+      return "true or false";
   }
   return "";
 }
@@ -148,10 +153,18 @@ std::string sectionToToml(Config& config, std::string_view section) {
     out += std::string(def.key) + " = ";
     void* field = def.field(config);
     switch (def.kind) {
-      case Kind::Int: out += std::to_string(*static_cast<int64_t*>(field)); break;
-      case Kind::Float: out += formatFloat(*static_cast<double*>(field)); break;
-      case Kind::String: out += quote(*static_cast<std::string*>(field)); break;
-      case Kind::Bool: out += *static_cast<bool*>(field) ? "true" : "false"; break;
+      case Kind::Int:
+        out += std::to_string(*static_cast<int64_t*>(field));
+        break;
+      case Kind::Float:
+        out += formatFloat(*static_cast<double*>(field));
+        break;
+      case Kind::String:
+        out += quote(*static_cast<std::string*>(field));
+        break;
+      case Kind::Bool:
+        out += *static_cast<bool*>(field) ? "true" : "false";
+        break;
     }
     out += "\n";
   }
@@ -268,23 +281,28 @@ void validate(const Config& c) {
   positive("parallel.tp", p.tp);
   positive("parallel.dp", p.dp);
   positive("parallel.microbatches", p.microbatches);
-  if (c.worldSize() > 1024) fail("world size pp x tp x dp = " + std::to_string(c.worldSize()) + " is too large");
+  if (c.worldSize() > 1024)
+    fail("world size pp x tp x dp = " + std::to_string(c.worldSize()) + " is too large");
 
   const auto& t = c.train;
   positive("train.global_batch", t.global_batch);
   if (t.steps < 0) fail("train.steps must be >= 0");
   if (t.global_batch % (p.dp * p.microbatches) != 0) {
-    fail("layout: train.global_batch (" + std::to_string(t.global_batch) + ") is not divisible by dp x microbatches (" +
-         std::to_string(p.dp) + " x " + std::to_string(p.microbatches) + ")");
+    fail("layout: train.global_batch (" + std::to_string(t.global_batch) +
+         ") is not divisible by dp x microbatches (" + std::to_string(p.dp) + " x " +
+         std::to_string(p.microbatches) + ")");
   }
   if (m.n_heads % p.tp != 0) {
-    fail("layout: model.n_heads (" + std::to_string(m.n_heads) + ") is not divisible by tp (" + std::to_string(p.tp) + ")");
+    fail("layout: model.n_heads (" + std::to_string(m.n_heads) + ") is not divisible by tp (" +
+         std::to_string(p.tp) + ")");
   }
   if (m.d_ff % p.tp != 0) {
-    fail("layout: model.d_ff (" + std::to_string(m.d_ff) + ") is not divisible by tp (" + std::to_string(p.tp) + ")");
+    fail("layout: model.d_ff (" + std::to_string(m.d_ff) + ") is not divisible by tp (" +
+         std::to_string(p.tp) + ")");
   }
   if (m.n_layers < p.pp) {
-    fail("layout: model.n_layers (" + std::to_string(m.n_layers) + ") is less than pp (" + std::to_string(p.pp) + ")");
+    fail("layout: model.n_layers (" + std::to_string(m.n_layers) + ") is less than pp (" +
+         std::to_string(p.pp) + ")");
   }
   if (!c.dense() && p.layout == "ppmoe" && m.n_experts % p.tp != 0) {
     fail("layout: ppmoe needs n_experts (" + std::to_string(m.n_experts) + ") divisible by tp (" +

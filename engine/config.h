@@ -23,9 +23,7 @@ struct ModelConfig {
   double aux_loss_coef = 0.01;
 
   int64_t headSize() const { return d_model / n_heads; }
-  bool isMoeLayer(int64_t layer) const {
-    return n_experts > 0 && layer % moe_every == moe_every - 1;
-  }
+  bool isMoeLayer(int64_t layer) const { return n_experts > 0 && layer % moe_every == moe_every - 1; }
   bool operator==(const ModelConfig&) const = default;
 };
 

@@ -36,7 +36,8 @@ CpuStage<T>::CpuStage(const RankSetup& setup) : StageShape(setup), s_(setup), c_
 }
 
 template <class T>
-typename CpuStage<T>::Param* CpuStage<T>::addParam(const ParamSpec& spec, Shard shard, bool tp_unique, bool dp_unique) {
+typename CpuStage<T>::Param* CpuStage<T>::addParam(const ParamSpec& spec, Shard shard, bool tp_unique,
+                                                   bool dp_unique) {
   Param p;
   p.name = spec.name;
   p.spec = spec;
@@ -139,7 +140,8 @@ void CpuStage<T>::forward(int mb) {
     a.logits.resize(static_cast<size_t>(N_) * V_);
     ops::layerNormForward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), x.data(), lnf_w_->value.data(),
                           lnf_b_->value.data(), N_, C_);
-    ops::linearForward(a.logits.data(), a.lnf.data(), lm_head_->value.data(), static_cast<const T*>(nullptr), N_, C_, V_);
+    ops::linearForward(a.logits.data(), a.lnf.data(), lm_head_->value.data(), static_cast<const T*>(nullptr),
+                       N_, C_, V_);
     ce_sum_ += ops::crossEntropyForward(static_cast<T*>(nullptr), a.logits.data(), a.targets.data(), N_, V_);
   } else {
     s_.pp->send(x.data(), NC, s_.coord.stage + 1, comm("send_activation", Category::CommPpSendrecv));
@@ -162,9 +164,11 @@ void CpuStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x, T* out)
     a.o.resize(static_cast<size_t>(N_) * Cl_);
     ops::layerNormForward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x, L.ln1_w->value.data(),
                           L.ln1_b->value.data(), N_, C_);
-    ops::linearForward(a.qkv.data(), a.ln1.data(), L.attn_w->value.data(), L.attn_b->value.data(), N_, C_, 3 * Cl_);
+    ops::linearForward(a.qkv.data(), a.ln1.data(), L.attn_w->value.data(), L.attn_b->value.data(), N_, C_,
+                       3 * Cl_);
     ops::attentionForward(a.o.data(), a.att.data(), a.qkv.data(), B_, T_, NHl_, D_);
-    ops::linearForward(y.data(), a.o.data(), L.proj_w->value.data(), static_cast<const T*>(nullptr), N_, Cl_, C_);
+    ops::linearForward(y.data(), a.o.data(), L.proj_w->value.data(), static_cast<const T*>(nullptr), N_, Cl_,
+                       C_);
   }
   if (tp) s_.tp->allReduceSum(y.data(), NC, comm("attn_allreduce", Category::CommTpAllreduce, L.index));
   const Category ffn_category = L.moe ? Category::ComputeRouter : Category::ComputeFfn;
@@ -178,25 +182,28 @@ void CpuStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x, T* out)
     a.ln2.resize(NC);
     a.ln2_mean.resize(static_cast<size_t>(N_));
     a.ln2_rstd.resize(static_cast<size_t>(N_));
-    ops::layerNormForward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x2.data(), L.ln2_w->value.data(),
-                          L.ln2_b->value.data(), N_, C_);
+    ops::layerNormForward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x2.data(),
+                          L.ln2_w->value.data(), L.ln2_b->value.data(), N_, C_);
     if (!L.moe) {
       a.pre.resize(static_cast<size_t>(N_) * Fl_);
       a.act.resize(static_cast<size_t>(N_) * Fl_);
       ops::linearForward(a.pre.data(), a.ln2.data(), L.fc_w->value.data(), L.fc_b->value.data(), N_, C_, Fl_);
       ops::geluForward(a.act.data(), a.pre.data(), a.pre.size());
-      ops::linearForward(z.data(), a.act.data(), L.fcp_w->value.data(), static_cast<const T*>(nullptr), N_, Fl_, C_);
+      ops::linearForward(z.data(), a.act.data(), L.fcp_w->value.data(), static_cast<const T*>(nullptr), N_,
+                         Fl_, C_);
     } else {
       a.probs.resize(static_cast<size_t>(N_) * E_);
       a.choice.resize(static_cast<size_t>(N_) * K_);
       a.keep.resize(static_cast<size_t>(N_) * K_);
       a.f.resize(static_cast<size_t>(E_));
-      ops::linearForward(a.probs.data(), a.ln2.data(), L.router->value.data(), static_cast<const T*>(nullptr), N_, C_, E_);
+      ops::linearForward(a.probs.data(), a.ln2.data(), L.router->value.data(), static_cast<const T*>(nullptr),
+                         N_, C_, E_);
       ops::softmaxForward(a.probs.data(), a.probs.data(), N_, E_);
       ops::routerTopK(a.choice.data(), a.probs.data(), N_, E_, K_);
       const int capacity = ops::expertCapacity(c_.model.capacity_factor, N_, K_, E_);
       std::vector<int32_t> load(static_cast<size_t>(E_));
-      routing_.dropped += ops::routerCapacity(a.keep.data(), load.data(), a.choice.data(), N_, E_, K_, capacity);
+      routing_.dropped +=
+          ops::routerCapacity(a.keep.data(), load.data(), a.choice.data(), N_, E_, K_, capacity);
       for (int e = 0; e < E_; ++e) routing_.kept[static_cast<size_t>(e)] += load[static_cast<size_t>(e)];
       const T aux = ops::auxLossForward(a.f.data(), a.probs.data(), a.choice.data(), N_, E_, K_);
       if (s_.coord.tp == 0) aux_sum_ += static_cast<double>(aux);
@@ -214,7 +221,9 @@ void CpuStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x, T* out)
                         comm(L.moe ? "moe_allreduce" : "ffn_allreduce", Category::CommTpAllreduce, L.index));
   }
   {
-    const Category category = !L.moe ? Category::ComputeFfn : dispatch_ ? Category::MoePermute : Category::MoeSlice;
+    const Category category = !L.moe      ? Category::ComputeFfn
+                              : dispatch_ ? Category::MoePermute
+                                          : Category::MoeSlice;
     ScopedSpan span(s_.recorder, L.moe ? "combine" : "ffn", attrs(category, L.index));
     const T* b = L.moe ? nullptr : L.fcp_b->value.data();
     for (int n = 0; n < N_; ++n)
@@ -262,7 +271,8 @@ void CpuStage<T>::moeForwardLocal(const Layer& L, LayerActs& a, T* moe_out) {
 // experts' rows in order. Receive side: [peer][local expert][row]; each local expert computes on its rows
 // from every peer, gathered contiguously in peer order.
 template <class T>
-size_t CpuStage<T>::peerElements(const LayerActs& a, std::vector<size_t>& send, std::vector<size_t>& recv) const {
+size_t CpuStage<T>::peerElements(const LayerActs& a, std::vector<size_t>& send,
+                                 std::vector<size_t>& recv) const {
   const size_t peers = a.send_rows.size();
   send.resize(peers);
   recv.resize(peers);
@@ -281,7 +291,8 @@ void CpuStage<T>::peerToExpert(const LayerActs& a, const T* peer_rows, int le, T
   size_t block = 0, row = 0;  // block: where peer p's rows start in peer_rows
   for (size_t p = 0; p < a.recv_rows.size(); ++p) {
     size_t offset = block;
-    for (int l = 0; l < le; ++l) offset += static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(l)]);
+    for (int l = 0; l < le; ++l)
+      offset += static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(l)]);
     const size_t n = static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(le)]);
     std::copy_n(peer_rows + offset * C_, n * C_, expert_rows + row * C_);
     row += n;
@@ -295,7 +306,8 @@ void CpuStage<T>::expertToPeer(const LayerActs& a, const T* expert_rows, int le,
   size_t block = 0, row = 0;
   for (size_t p = 0; p < a.recv_rows.size(); ++p) {
     size_t offset = block;
-    for (int l = 0; l < le; ++l) offset += static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(l)]);
+    for (int l = 0; l < le; ++l)
+      offset += static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(l)]);
     const size_t n = static_cast<size_t>(a.recv_counts[p * epr + static_cast<size_t>(le)]);
     std::copy_n(expert_rows + row * C_, n * C_, peer_rows + offset * C_);
     row += n;
@@ -316,7 +328,8 @@ void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
     for (int e = 0; e < E_; ++e) {
       auto& rows = a.rows[static_cast<size_t>(e)];
       rows.resize(static_cast<size_t>(N_));
-      rows.resize(static_cast<size_t>(ops::expertRows(rows.data(), a.choice.data(), a.keep.data(), N_, K_, e)));
+      rows.resize(
+          static_cast<size_t>(ops::expertRows(rows.data(), a.choice.data(), a.keep.data(), N_, K_, e)));
       send_counts[static_cast<size_t>(e)] = static_cast<int32_t>(rows.size());
       total += rows.size();
     }
@@ -325,7 +338,8 @@ void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
     a.send_rows.assign(static_cast<size_t>(peers), 0);
     for (int e = 0; e < E_; ++e) {
       const auto& rows = a.rows[static_cast<size_t>(e)];
-      ops::gatherRows(send.data() + offset * C_, a.ln2.data(), rows.data(), static_cast<int>(rows.size()), C_);
+      ops::gatherRows(send.data() + offset * C_, a.ln2.data(), rows.data(), static_cast<int>(rows.size()),
+                      C_);
       offset += rows.size();
       a.send_rows[static_cast<size_t>(s_.layout->expertOwnerDp(e))] += rows.size();
     }
@@ -337,7 +351,8 @@ void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
                   comm("dispatch_counts", Category::CommEpAlltoall, L.index));
   a.recv_rows.assign(static_cast<size_t>(peers), 0);
   for (int p = 0; p < peers; ++p)
-    for (int le = 0; le < epr; ++le) a.recv_rows[static_cast<size_t>(p)] += a.recv_counts[static_cast<size_t>(p * epr + le)];
+    for (int le = 0; le < epr; ++le)
+      a.recv_rows[static_cast<size_t>(p)] += a.recv_counts[static_cast<size_t>(p * epr + le)];
   std::vector<size_t> send_elems, recv_elems;
   std::vector<T> recv(peerElements(a, send_elems, recv_elems) * C_);
   s_.dp->allToAll(send.data(), send_elems.data(), recv.data(), recv_elems.data(),
@@ -354,12 +369,14 @@ void CpuStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a, T* moe_out) {
     }
   }
   for (int le = 0; le < epr; ++le) {
-    ScopedSpan span(s_.recorder, "expert", attrs(Category::ComputeExpert, L.index, L.experts[static_cast<size_t>(le)].index));
+    ScopedSpan span(s_.recorder, "expert",
+                    attrs(Category::ComputeExpert, L.index, L.experts[static_cast<size_t>(le)].index));
     expertForward(L.experts[static_cast<size_t>(le)], a.experts[static_cast<size_t>(le)]);
   }
   {
     ScopedSpan span(s_.recorder, "return_layout", attrs(Category::MoePermute, L.index));
-    for (int le = 0; le < epr; ++le) expertToPeer(a, a.experts[static_cast<size_t>(le)].y.data(), le, recv.data());
+    for (int le = 0; le < epr; ++le)
+      expertToPeer(a, a.experts[static_cast<size_t>(le)].y.data(), le, recv.data());
   }
   a.returned.resize(send.size());
   s_.dp->allToAll(recv.data(), recv_elems.data(), a.returned.data(), send_elems.data(),
@@ -391,8 +408,8 @@ void CpuStage<T>::backward(int mb) {
     std::vector<T> dlogits(static_cast<size_t>(N_) * V_, T(0)), dlnf(NC, T(0));
     const T scale = static_cast<T>(1.0 / static_cast<double>(c_.tokensPerStep()));
     ops::crossEntropyBackward(dlogits.data(), a.logits.data(), a.targets.data(), scale, N_, V_);
-    ops::linearBackward(dlnf.data(), lm_head_->grad.data(), static_cast<T*>(nullptr), dlogits.data(), a.lnf.data(),
-                        lm_head_->value.data(), N_, C_, V_);
+    ops::linearBackward(dlnf.data(), lm_head_->grad.data(), static_cast<T*>(nullptr), dlogits.data(),
+                        a.lnf.data(), lm_head_->value.data(), N_, C_, V_);
     ops::layerNormBackward(dx.data(), lnf_w_->grad.data(), lnf_b_->grad.data(), dlnf.data(), a.out.data(),
                            lnf_w_->value.data(), a.lnf_mean.data(), a.lnf_rstd.data(), N_, C_);
   } else {
@@ -446,8 +463,8 @@ void CpuStage<T>::layerBackward(const Layer& L, LayerActs& a, T* dx) {
       ops::auxLossBackward(dp, a.f.data(), daux, N_, E_);
       std::vector<T> dlogits(static_cast<size_t>(N_) * E_, T(0));
       ops::softmaxBackward(dlogits.data(), dp, a.probs.data(), N_, E_);
-      ops::linearBackward(dm.data(), L.router->grad.data(), static_cast<T*>(nullptr), dlogits.data(), a.ln2.data(),
-                          L.router->value.data(), N_, C_, E_);
+      ops::linearBackward(dm.data(), L.router->grad.data(), static_cast<T*>(nullptr), dlogits.data(),
+                          a.ln2.data(), L.router->value.data(), N_, C_, E_);
     }
     // dx becomes the gradient of x2: the residual plus LayerNorm 2's input gradient.
     ops::layerNormBackward(dx, L.ln2_w->grad.data(), L.ln2_b->grad.data(), dm.data(), a.x2.data(),
@@ -478,8 +495,8 @@ void CpuStage<T>::expertBackward(const Expert& e, ExpertActs& x, const T* dy, T*
   ops::linearBackward(dact.data(), e.proj_w->grad.data(), e.proj_b->grad.data(), dy, x.act.data(),
                       e.proj_w->value.data(), x.m, F_, C_);
   ops::geluBackward(dpre.data(), x.pre.data(), dact.data(), dpre.size());
-  ops::linearBackward(dx, e.fc_w->grad.data(), e.fc_b->grad.data(), dpre.data(), x.x.data(), e.fc_w->value.data(),
-                      x.m, C_, F_);
+  ops::linearBackward(dx, e.fc_w->grad.data(), e.fc_b->grad.data(), dpre.data(), x.x.data(),
+                      e.fc_w->value.data(), x.m, C_, F_);
 }
 
 template <class T>
@@ -490,8 +507,8 @@ void CpuStage<T>::moeBackwardLocal(const Layer& L, LayerActs& a, const T* dout, 
     std::vector<T> dy(static_cast<size_t>(x.m) * C_, T(0)), dxg(static_cast<size_t>(x.m) * C_, T(0));
     {
       ScopedSpan span(s_.recorder, "scatter", attrs(Category::MoeSlice, L.index, e.index));
-      ops::scatterAddWeightedBackward(dy.data(), dprobs, dout, x.y.data(), a.probs.data(), x.rows.data(), x.m, C_,
-                                      E_, e.index);
+      ops::scatterAddWeightedBackward(dy.data(), dprobs, dout, x.y.data(), a.probs.data(), x.rows.data(), x.m,
+                                      C_, E_, e.index);
     }
     {
       ScopedSpan span(s_.recorder, "expert", attrs(Category::ComputeExpert, L.index, e.index));
@@ -513,8 +530,9 @@ void CpuStage<T>::moeBackwardDispatch(const Layer& L, LayerActs& a, const T* dou
     size_t offset = 0;
     for (int e = 0; e < E_; ++e) {
       const auto& rows = a.rows[static_cast<size_t>(e)];
-      ops::scatterAddWeightedBackward(dsend.data() + offset * C_, dprobs, dout, a.returned.data() + offset * C_,
-                                      a.probs.data(), rows.data(), static_cast<int>(rows.size()), C_, E_, e);
+      ops::scatterAddWeightedBackward(dsend.data() + offset * C_, dprobs, dout,
+                                      a.returned.data() + offset * C_, a.probs.data(), rows.data(),
+                                      static_cast<int>(rows.size()), C_, E_, e);
       offset += rows.size();
     }
   }
@@ -549,7 +567,8 @@ void CpuStage<T>::moeBackwardDispatch(const Layer& L, LayerActs& a, const T* dou
     size_t offset = 0;
     for (int e = 0; e < E_; ++e) {
       const auto& rows = a.rows[static_cast<size_t>(e)];
-      ops::gatherRowsBackward(dm, dreturned.data() + offset * C_, rows.data(), static_cast<int>(rows.size()), C_);
+      ops::gatherRowsBackward(dm, dreturned.data() + offset * C_, rows.data(), static_cast<int>(rows.size()),
+                              C_);
       offset += rows.size();
     }
   }
@@ -616,7 +635,8 @@ StepLosses CpuStage<T>::endStep() {
     hp.beta2 = c_.train.beta2;
     hp.eps = c_.train.eps;
     hp.weightDecay = p.decay ? c_.train.weight_decay : 0.0;
-    ops::adamwStep(p.value.data(), p.grad.data(), p.m.data(), p.v.data(), p.value.size(), hp, updates_, scale);
+    ops::adamwStep(p.value.data(), p.grad.data(), p.m.data(), p.v.data(), p.value.size(), hp, updates_,
+                   scale);
   }
   return losses;
 }

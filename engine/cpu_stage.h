@@ -58,8 +58,8 @@ class CpuStage final : public StageExecutor, StagePosition, StageShape {
     Param *ln1_w = nullptr, *ln1_b = nullptr, *attn_w = nullptr, *attn_b = nullptr, *proj_w = nullptr,
           *proj_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
     Param *fc_w = nullptr, *fc_b = nullptr, *fcp_w = nullptr, *fcp_b = nullptr;  // dense
-    Param* router = nullptr;                                                      // MoE
-    std::vector<Expert> experts;                                                  // this rank's experts
+    Param* router = nullptr;                                                     // MoE
+    std::vector<Expert> experts;                                                 // this rank's experts
   };
   struct ExpertActs {
     std::vector<int32_t> rows;  // PPMoE: the tokens routed to this expert

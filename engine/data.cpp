@@ -51,11 +51,13 @@ std::vector<uint32_t> parseNpy(const std::string& path, const std::string& bytes
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len = 0, header_start = 0;
   if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+    header_len = static_cast<unsigned char>(bytes[8]) |
+                 (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     header_start = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) fail("not a .npy file");
-    for (int i = 0; i < 4; ++i) header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
     header_start = 12;
   } else {
     fail("unsupported .npy version " + std::to_string(major));
@@ -134,8 +136,9 @@ TokenData TokenData::load(const Config& config) {
     data.tokens_ = parseNpy(path, readFile(path));
     for (size_t i = 0; i < data.tokens_.size(); ++i) {
       if (data.tokens_[i] >= static_cast<uint64_t>(V)) {
-        throw InputError("data '" + path + "': token " + std::to_string(i) + " = " + std::to_string(data.tokens_[i]) +
-                         " is not below model.vocab_size " + std::to_string(V));
+        throw InputError("data '" + path + "': token " + std::to_string(i) + " = " +
+                         std::to_string(data.tokens_[i]) + " is not below model.vocab_size " +
+                         std::to_string(V));
       }
     }
   } else {
@@ -144,8 +147,8 @@ TokenData TokenData::load(const Config& config) {
   }
   data.count_ = static_cast<int64_t>(data.tokens_.size());
   if (data.windows() < 1) {
-    throw InputError("data: " + what + " holds " + std::to_string(data.count_) + " tokens, fewer than one window of " +
-                     std::to_string(T) + " + 1");
+    throw InputError("data: " + what + " holds " + std::to_string(data.count_) +
+                     " tokens, fewer than one window of " + std::to_string(T) + " + 1");
   }
   return data;
 }

@@ -113,10 +113,15 @@ std::vector<float> initialValues(const ParamSpec& spec, uint64_t seed) {
 std::vector<int64_t> shardShape(const std::vector<int64_t>& full, const Shard& s) {
   std::vector<int64_t> shape = full;
   switch (s.split) {
-    case Shard::Split::Full: break;
+    case Shard::Split::Full:
+      break;
     case Shard::Split::Rows:
-    case Shard::Split::QkvRows: shape[0] /= s.parts; break;
-    case Shard::Split::Cols: shape[1] /= s.parts; break;
+    case Shard::Split::QkvRows:
+      shape[0] /= s.parts;
+      break;
+    case Shard::Split::Cols:
+      shape[1] /= s.parts;
+      break;
   }
   return shape;
 }
@@ -157,7 +162,8 @@ void forEachShardElement(const std::vector<int64_t>& shape, const Shard& s, F f)
 
 }  // namespace
 
-std::vector<float> sliceShard(const std::vector<float>& full, const std::vector<int64_t>& shape, const Shard& s) {
+std::vector<float> sliceShard(const std::vector<float>& full, const std::vector<int64_t>& shape,
+                              const Shard& s) {
   int64_t n = 1;
   for (int64_t d : shardShape(shape, s)) n *= d;
   std::vector<float> local(static_cast<size_t>(n));

@@ -16,7 +16,7 @@ struct ParamSpec {
   std::string name;
   std::vector<int64_t> shape;
   InitKind init = InitKind::Zeros;
-  double stddev = 0;  // InitKind::Normal
+  double stddev = 0;   // InitKind::Normal
   bool decay = false;  // weight decay: tensors of two or more dimensions
   int64_t numel() const;
   bool operator==(const ParamSpec&) const = default;
@@ -50,7 +50,8 @@ struct Shard {
 // Shape of the local tensor.
 std::vector<int64_t> shardShape(const std::vector<int64_t>& full, const Shard& shard);
 // The local values cut from a full tensor, and the full tensor's region filled from local values.
-std::vector<float> sliceShard(const std::vector<float>& full, const std::vector<int64_t>& shape, const Shard& shard);
+std::vector<float> sliceShard(const std::vector<float>& full, const std::vector<int64_t>& shape,
+                              const Shard& shard);
 void placeShard(std::vector<float>& full, const std::vector<int64_t>& shape, const Shard& shard,
                 const std::vector<float>& local);
 

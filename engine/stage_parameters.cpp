@@ -51,25 +51,39 @@ std::vector<StageParam> stageParameters(const Config& c, const Layout& layout, c
                                : endsWith(key, "c_proj.weight") ? ParamRole::ExpertProjW
                                                                 : ParamRole::ExpertProjB;
         add(spec, {}, role, li, e, true, c.dpmoe());
-      } else if (key == "ln_1.weight") add(spec, {}, ParamRole::Ln1W, li, -1, false, false);
-      else if (key == "ln_1.bias") add(spec, {}, ParamRole::Ln1B, li, -1, false, false);
-      else if (key == "attn.c_attn.weight") add(spec, qkv, ParamRole::AttnW, li, -1, true, false);
-      else if (key == "attn.c_attn.bias") add(spec, qkv, ParamRole::AttnB, li, -1, true, false);
-      else if (key == "attn.c_proj.weight") add(spec, cols, ParamRole::AttnProjW, li, -1, true, false);
-      else if (key == "attn.c_proj.bias") add(spec, {}, ParamRole::AttnProjB, li, -1, false, false);
-      else if (key == "ln_2.weight") add(spec, {}, ParamRole::Ln2W, li, -1, false, false);
-      else if (key == "ln_2.bias") add(spec, {}, ParamRole::Ln2B, li, -1, false, false);
-      else if (key == "mlp.c_fc.weight") add(spec, rows, ParamRole::FcW, li, -1, true, false);
-      else if (key == "mlp.c_fc.bias") add(spec, rows, ParamRole::FcB, li, -1, true, false);
-      else if (key == "mlp.c_proj.weight") add(spec, cols, ParamRole::FcProjW, li, -1, true, false);
-      else if (key == "mlp.c_proj.bias") add(spec, {}, ParamRole::FcProjB, li, -1, false, false);
-      else if (key == "moe.router.weight") add(spec, {}, ParamRole::Router, li, -1, false, false);
-      else throw std::logic_error("stageParameters: unexpected parameter " + spec.name);
+      } else if (key == "ln_1.weight")
+        add(spec, {}, ParamRole::Ln1W, li, -1, false, false);
+      else if (key == "ln_1.bias")
+        add(spec, {}, ParamRole::Ln1B, li, -1, false, false);
+      else if (key == "attn.c_attn.weight")
+        add(spec, qkv, ParamRole::AttnW, li, -1, true, false);
+      else if (key == "attn.c_attn.bias")
+        add(spec, qkv, ParamRole::AttnB, li, -1, true, false);
+      else if (key == "attn.c_proj.weight")
+        add(spec, cols, ParamRole::AttnProjW, li, -1, true, false);
+      else if (key == "attn.c_proj.bias")
+        add(spec, {}, ParamRole::AttnProjB, li, -1, false, false);
+      else if (key == "ln_2.weight")
+        add(spec, {}, ParamRole::Ln2W, li, -1, false, false);
+      else if (key == "ln_2.bias")
+        add(spec, {}, ParamRole::Ln2B, li, -1, false, false);
+      else if (key == "mlp.c_fc.weight")
+        add(spec, rows, ParamRole::FcW, li, -1, true, false);
+      else if (key == "mlp.c_fc.bias")
+        add(spec, rows, ParamRole::FcB, li, -1, true, false);
+      else if (key == "mlp.c_proj.weight")
+        add(spec, cols, ParamRole::FcProjW, li, -1, true, false);
+      else if (key == "mlp.c_proj.bias")
+        add(spec, {}, ParamRole::FcProjB, li, -1, false, false);
+      else if (key == "moe.router.weight")
+        add(spec, {}, ParamRole::Router, li, -1, false, false);
+      else
+        throw std::logic_error("stageParameters: unexpected parameter " + spec.name);
     }
   }
   if (rc.stage == layout.pp() - 1) {
     for (const auto& spec : headParameters(m)) {
-      const ParamRole role = spec.name == "ln_f.weight"  ? ParamRole::LnfW
+      const ParamRole role = spec.name == "ln_f.weight" ? ParamRole::LnfW
                              : spec.name == "ln_f.bias" ? ParamRole::LnfB
                                                         : ParamRole::LmHead;
       add(spec, {}, role, -1, -1, false, false);

@@ -16,20 +16,36 @@ namespace moescope::engine {
 
 // What a parameter is in the model, so an executor can wire it into its layer structures.
 enum class ParamRole {
-  Wte, Wpe,
-  Ln1W, Ln1B, AttnW, AttnB, AttnProjW, AttnProjB, Ln2W, Ln2B,
-  FcW, FcB, FcProjW, FcProjB,             // dense FFN
-  Router,                                 // MoE
-  ExpertFcW, ExpertFcB, ExpertProjW, ExpertProjB,
-  LnfW, LnfB, LmHead,
+  Wte,
+  Wpe,
+  Ln1W,
+  Ln1B,
+  AttnW,
+  AttnB,
+  AttnProjW,
+  AttnProjB,
+  Ln2W,
+  Ln2B,
+  FcW,
+  FcB,
+  FcProjW,
+  FcProjB,  // dense FFN
+  Router,   // MoE
+  ExpertFcW,
+  ExpertFcB,
+  ExpertProjW,
+  ExpertProjB,
+  LnfW,
+  LnfB,
+  LmHead,
 };
 
 struct StageParam {
   ParamSpec spec;
   Shard shard;
   ParamRole role = ParamRole::Wte;
-  int layer = -1;   // h.{layer}.*
-  int expert = -1;  // moe.experts.{expert}.*
+  int layer = -1;          // h.{layer}.*
+  int expert = -1;         // moe.experts.{expert}.*
   bool tp_unique = false;  // not replicated over the tp group (a shard, a PPMoE expert, or tp == 1)
   bool dp_unique = false;  // not replicated over the dp group (a DPMoE expert): no dp all-reduce
 };
@@ -58,28 +74,72 @@ struct StageWiring {
     Expert* x = sp.expert >= 0 ? &experts[{sp.layer, sp.expert}] : nullptr;
     if (x) x->index = sp.expert;
     switch (sp.role) {
-      case ParamRole::Wte: wte = p; break;
-      case ParamRole::Wpe: wpe = p; break;
-      case ParamRole::Ln1W: L->ln1_w = p; break;
-      case ParamRole::Ln1B: L->ln1_b = p; break;
-      case ParamRole::AttnW: L->attn_w = p; break;
-      case ParamRole::AttnB: L->attn_b = p; break;
-      case ParamRole::AttnProjW: L->proj_w = p; break;
-      case ParamRole::AttnProjB: L->proj_b = p; break;
-      case ParamRole::Ln2W: L->ln2_w = p; break;
-      case ParamRole::Ln2B: L->ln2_b = p; break;
-      case ParamRole::FcW: L->fc_w = p; break;
-      case ParamRole::FcB: L->fc_b = p; break;
-      case ParamRole::FcProjW: L->fcp_w = p; break;
-      case ParamRole::FcProjB: L->fcp_b = p; break;
-      case ParamRole::Router: L->router = p; break;
-      case ParamRole::ExpertFcW: x->fc_w = p; break;
-      case ParamRole::ExpertFcB: x->fc_b = p; break;
-      case ParamRole::ExpertProjW: x->proj_w = p; break;
-      case ParamRole::ExpertProjB: x->proj_b = p; break;
-      case ParamRole::LnfW: lnf_w = p; break;
-      case ParamRole::LnfB: lnf_b = p; break;
-      case ParamRole::LmHead: lm_head = p; break;
+      case ParamRole::Wte:
+        wte = p;
+        break;
+      case ParamRole::Wpe:
+        wpe = p;
+        break;
+      case ParamRole::Ln1W:
+        L->ln1_w = p;
+        break;
+      case ParamRole::Ln1B:
+        L->ln1_b = p;
+        break;
+      case ParamRole::AttnW:
+        L->attn_w = p;
+        break;
+      case ParamRole::AttnB:
+        L->attn_b = p;
+        break;
+      case ParamRole::AttnProjW:
+        L->proj_w = p;
+        break;
+      case ParamRole::AttnProjB:
+        L->proj_b = p;
+        break;
+      case ParamRole::Ln2W:
+        L->ln2_w = p;
+        break;
+      case ParamRole::Ln2B:
+        L->ln2_b = p;
+        break;
+      case ParamRole::FcW:
+        L->fc_w = p;
+        break;
+      case ParamRole::FcB:
+        L->fc_b = p;
+        break;
+      case ParamRole::FcProjW:
+        L->fcp_w = p;
+        break;
+      case ParamRole::FcProjB:
+        L->fcp_b = p;
+        break;
+      case ParamRole::Router:
+        L->router = p;
+        break;
+      case ParamRole::ExpertFcW:
+        x->fc_w = p;
+        break;
+      case ParamRole::ExpertFcB:
+        x->fc_b = p;
+        break;
+      case ParamRole::ExpertProjW:
+        x->proj_w = p;
+        break;
+      case ParamRole::ExpertProjB:
+        x->proj_b = p;
+        break;
+      case ParamRole::LnfW:
+        lnf_w = p;
+        break;
+      case ParamRole::LnfB:
+        lnf_b = p;
+        break;
+      case ParamRole::LmHead:
+        lm_head = p;
+        break;
     }
   }
 

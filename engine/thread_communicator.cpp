@@ -76,10 +76,17 @@ class ThreadCommunicator final : public Communicator {
     }
     // Every member sums in member order, so all get the same bits.
     switch (type) {
-      case DType::F32: sumInto<float>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
-      case DType::F64: sumInto<double>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
-      case DType::I32: sumInto<int32_t>(static_cast<unsigned char*>(buf), inputs, 0, count); break;
-      case DType::BF16: throw std::logic_error("thread communicator: bf16 all-reduce is not supported");
+      case DType::F32:
+        sumInto<float>(static_cast<unsigned char*>(buf), inputs, 0, count);
+        break;
+      case DType::F64:
+        sumInto<double>(static_cast<unsigned char*>(buf), inputs, 0, count);
+        break;
+      case DType::I32:
+        sumInto<int32_t>(static_cast<unsigned char*>(buf), inputs, 0, count);
+        break;
+      case DType::BF16:
+        throw std::logic_error("thread communicator: bf16 all-reduce is not supported");
     }
     record(span, comm_start, static_cast<int64_t>(bytes));
   }
@@ -113,8 +120,8 @@ class ThreadCommunicator final : public Communicator {
       }
       size_t send_offset = 0;
       for (int j = 0; j < rank_; ++j) send_offset += theirs[static_cast<size_t>(j)];
-      std::memcpy(static_cast<unsigned char*>(recv) + recv_offset * esize, peers[q]->data.data() + send_offset * esize,
-                  recvCounts[q] * esize);
+      std::memcpy(static_cast<unsigned char*>(recv) + recv_offset * esize,
+                  peers[q]->data.data() + send_offset * esize, recvCounts[q] * esize);
       recv_offset += recvCounts[q];
     }
     record(span, comm_start, static_cast<int64_t>((total - sendCounts[rank_]) * esize));
@@ -156,8 +163,9 @@ class ThreadCommunicator final : public Communicator {
       box.pop_front();
     }
     if (message.size() != bytes) {
-      throw std::runtime_error("recv: member " + std::to_string(peer) + " sent " + std::to_string(message.size()) +
-                               " bytes, member " + std::to_string(rank_) + " expected " + std::to_string(bytes));
+      throw std::runtime_error("recv: member " + std::to_string(peer) + " sent " +
+                               std::to_string(message.size()) + " bytes, member " + std::to_string(rank_) +
+                               " expected " + std::to_string(bytes));
     }
     std::memcpy(buf, message.data(), bytes);
     record(span, comm_start, static_cast<int64_t>(bytes));
@@ -174,7 +182,9 @@ class ThreadCommunicator final : public Communicator {
   void checkAborted() const {
     if (world_->aborted()) throwAborted();
   }
-  [[noreturn]] void throwAborted() const { throw Cancelled("stopped: another rank failed or the run was cancelled"); }
+  [[noreturn]] void throwAborted() const {
+    throw Cancelled("stopped: another rank failed or the run was cancelled");
+  }
 
   ThreadWorld::Group::Slot& slot(size_t parity, int member) {
     return g_->slots[parity * static_cast<size_t>(g_->size) + static_cast<size_t>(member)];

@@ -22,7 +22,8 @@ ModelWeights emptyWeights(const ModelConfig& model) {
 
 ModelWeights initialWeights(const ModelConfig& model, uint64_t seed) {
   ModelWeights weights;
-  for (const auto& spec : modelParameters(model)) weights.push_back({spec.name, spec.shape, initialValues(spec, seed)});
+  for (const auto& spec : modelParameters(model))
+    weights.push_back({spec.name, spec.shape, initialValues(spec, seed)});
   return weights;
 }
 
@@ -80,7 +81,7 @@ TrainResult train(const TrainOptions& options) {
   ModelWeights gathered;
   if (options.gather_weights) gathered = emptyWeights(config.model);
   std::mutex mutex;
-  std::exception_ptr failure;     // the first real error
+  std::exception_ptr failure;  // the first real error
   bool cancelled = false;
 
   auto rankMain = [&](int rank) {
@@ -125,7 +126,8 @@ TrainResult train(const TrainOptions& options) {
           for (size_t e = 0; e < stats.kept.size(); ++e) {
             expert_tracks.push_back(tracer->counterTrack(rank, "tokens/expert " + std::to_string(e)));
           }
-          if (config.model.capacity_factor > 0) dropped_track = tracer->counterTrack(rank, "dropped assignments");
+          if (config.model.capacity_factor > 0)
+            dropped_track = tracer->counterTrack(rank, "dropped assignments");
         }
         for (size_t e = 0; e < stats.kept.size(); ++e) {
           tracer->counter(expert_tracks[e], time, static_cast<double>(stats.kept[e]));
@@ -161,7 +163,8 @@ TrainResult train(const TrainOptions& options) {
           report.start_ns = t0;
           report.end_ns = t1;
           report.step_ms = static_cast<double>(t1 - t0) / 1e6;
-          report.tokens_per_s = report.step_ms > 0 ? static_cast<double>(report.tokens) / (report.step_ms / 1e3) : 0;
+          report.tokens_per_s =
+              report.step_ms > 0 ? static_cast<double>(report.tokens) / (report.step_ms / 1e3) : 0;
           if (tracer) {
             storage::StepMetric metric;
             metric.step = step;

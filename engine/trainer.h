@@ -29,14 +29,14 @@ struct StepReport {
 };
 
 struct TrainOptions {
-  Config config;                           // validated
-  const TokenData* data = nullptr;         // required
-  const ModelWeights* init = nullptr;      // nullptr: initialise from config.train.seed
-  Backend* backend = nullptr;              // nullptr: the CPU backend
-  tracer::Tracer* tracer = nullptr;        // nullptr: no run file; spans only if config.trace.enabled
-  const std::atomic<bool>* cancel = nullptr;  // checked between micro-batches
+  Config config;                                   // validated
+  const TokenData* data = nullptr;                 // required
+  const ModelWeights* init = nullptr;              // nullptr: initialise from config.train.seed
+  Backend* backend = nullptr;                      // nullptr: the CPU backend
+  tracer::Tracer* tracer = nullptr;                // nullptr: no run file; spans only if config.trace.enabled
+  const std::atomic<bool>* cancel = nullptr;       // checked between micro-batches
   std::function<void(const StepReport&)> on_step;  // called after each step, from rank 0's thread
-  bool gather_weights = false;             // return the full model after the last step
+  bool gather_weights = false;                     // return the full model after the last step
   // Tracing can be switched per step (benchmarks): returns whether step s is traced. Default: all.
   std::function<bool(int)> trace_step;
 };

@@ -10,7 +10,9 @@ namespace {
 
 // GPU streams go under a process of their own per GPU, numbered apart from the ranks.
 constexpr int32_t kGpuPidBase = 1 << 20;
-int32_t gpuPid(const TrackInfo& t) { return kGpuPidBase + std::max(t.device, 0); }
+int32_t gpuPid(const TrackInfo& t) {
+  return kGpuPidBase + std::max(t.device, 0);
+}
 
 // Events are streamed straight into a buffer rather than built as a nlohmann::json tree: a tree costs
 // a dozen heap nodes per span and holds the whole export in memory before a byte is written, which
@@ -73,13 +75,15 @@ class ChromeWriter {
       const int32_t pid = gpuPid(t);
       if (std::find(gpusSeen.begin(), gpusSeen.end(), pid) != gpusSeen.end()) continue;
       gpusSeen.push_back(pid);
-      metaName("process_name", pid, nullptr, "GPU " + std::to_string(t.device) + " (rank " + std::to_string(t.rank) + ")");
+      metaName("process_name", pid, nullptr,
+               "GPU " + std::to_string(t.device) + " (rank " + std::to_string(t.rank) + ")");
       metaSort("process_sort_index", pid, nullptr, pid);
     }
     for (const TrackInfo& t : trace_.tracks) {
       if (t.kind == TrackKind::Counter) continue;  // counters are named by their events
       const int32_t pid = t.kind == TrackKind::GpuStream ? gpuPid(t) : t.rank;
-      metaName("thread_name", pid, &t.id, t.kind == TrackKind::GpuStream ? "stream " + std::to_string(t.stream) : t.name);
+      metaName("thread_name", pid, &t.id,
+               t.kind == TrackKind::GpuStream ? "stream " + std::to_string(t.stream) : t.name);
       metaSort("thread_sort_index", pid, &t.id, t.order);
     }
   }

@@ -39,7 +39,8 @@ std::vector<SpanGpuExtent> gpuExtents(const Trace& trace) {
     if (g.kind == GpuActivityKind::Kernel) ++it->kernels;
     intervals[static_cast<size_t>(it - out.begin())].push_back({g.start, g.end});
   }
-  for (size_t i = 0; i < out.size(); ++i) out[i].gpu_busy_ns = totalLength(mergeIntervals(std::move(intervals[i])));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i].gpu_busy_ns = totalLength(mergeIntervals(std::move(intervals[i])));
   std::erase_if(out, [](const SpanGpuExtent& e) { return e.records == 0; });
   return out;
 }

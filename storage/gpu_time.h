@@ -36,8 +36,8 @@ const SpanGpuExtent* findGpuExtent(const std::vector<SpanGpuExtent>& extents, in
 std::vector<RankActivity> gpuActivity(const Trace& trace);
 
 struct GpuRecordCounts {
-  int64_t records = 0;   // in the trace
-  int64_t unlinked = 0;  // without a span
+  int64_t records = 0;      // in the trace
+  int64_t unlinked = 0;     // without a span
   int64_t dropped = kNone;  // CUPTI's dropped records (run meta "cupti.dropped_records"), kNone if absent
   bool operator==(const GpuRecordCounts&) const = default;
 };

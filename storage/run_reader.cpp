@@ -82,7 +82,8 @@ constexpr const char* kGpuColumns =
 // The spans GPU records point at, with their ids (Trace::linked); the caller adds the condition on
 // gpu_activity's rows.
 constexpr const char* kLinkedSpans =
-    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM span "
+    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM "
+    "span "
     "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
 

@@ -12,7 +12,8 @@ namespace moescope::storage {
 namespace {
 
 // Per stage: busy by category (mean per step), bubbles over all steps, overlap.
-std::vector<StageStats> stageStats(const std::vector<RankActivity>& ranks, const std::vector<StageStepBubble>& perStep) {
+std::vector<StageStats> stageStats(const std::vector<RankActivity>& ranks,
+                                   const std::vector<StageStepBubble>& perStep) {
   std::map<int32_t, StageStats> stages;
   std::map<int32_t, int32_t> stepsSeen;
   for (const StageStepBusy& b : busyByStageStep(ranks)) {
@@ -204,7 +205,8 @@ std::string busyTable(const std::vector<StageStats>& stages) {
   out += "\n";
   for (int c : used) {
     out += format("%-20s", std::string(categoryName(static_cast<Category>(c))).c_str());
-    for (const StageStats& st : stages) out += format(" %10.3f", ms(st.busy_per_step.ns[static_cast<size_t>(c)]));
+    for (const StageStats& st : stages)
+      out += format(" %10.3f", ms(st.busy_per_step.ns[static_cast<size_t>(c)]));
     out += "\n";
   }
   return out;

@@ -87,8 +87,8 @@ struct LinkedSpan {
 
 struct Trace {
   RunInfo run;
-  std::vector<RankInfo> ranks;                            // sorted by rank
-  std::vector<TrackInfo> tracks;                          // indexed by track id
+  std::vector<RankInfo> ranks;    // sorted by rank
+  std::vector<TrackInfo> tracks;  // indexed by track id
   // Indexed by track id. A GPU stream's track holds its GPU records that a span launched, as spans
   // with the kernel's (copy's) name and time and the launching span's category, phase, step,
   // micro-batch, layer and expert, so the timeline draws and searches them like host spans
@@ -109,7 +109,7 @@ struct Trace {
   size_t gpuInSpans = 0;  // GPU records finishTrace has already added to their track's spans
 
   std::string_view name(uint32_t id) const { return id < strings.size() ? strings[id] : std::string_view{}; }
-  size_t spanCount() const;  // host spans: the GPU records on stream tracks are not counted
+  size_t spanCount() const;   // host spans: the GPU records on stream tracks are not counted
   int64_t startTime() const;  // earliest span start (or run start)
   int64_t endTime() const;    // latest span end (or run end)
   size_t residentBytes() const;
@@ -122,8 +122,9 @@ struct Trace {
 // tracks up to span.track; call finishTrace once all spans are in.
 void addSpan(Trace& trace, const SpanRecord& span);
 // Adds the GPU records not added yet to their stream tracks' spans (see Trace::spans); sorts every
-// track's spans, the GPU records, the linked spans (by id, once each), counters, steps and ranks. sortedBefore[track]: that
-// many spans at the front of the track are already sorted (RunReader::refresh passes the old sizes).
+// track's spans, the GPU records, the linked spans (by id, once each), counters, steps and ranks.
+// sortedBefore[track]: that many spans at the front of the track are already sorted (RunReader::refresh
+// passes the old sizes).
 void finishTrace(Trace& trace, std::span<const size_t> sortedBefore = {});
 
 }  // namespace moescope::storage

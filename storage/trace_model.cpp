@@ -6,9 +6,13 @@ namespace moescope::storage {
 namespace {
 
 constexpr std::array<std::string_view, kCategoryCount> kCategoryNames = {
-    "compute.embed",     "compute.attention", "compute.ffn",     "compute.router",    "compute.expert",
-    "compute.loss",      "moe.slice",         "moe.permute",     "comm.tp_allreduce", "comm.ep_alltoall",
-    "comm.pp_sendrecv",  "comm.dp_allreduce", "optimizer",       "wait",
+    "compute.embed",     "compute.attention",
+    "compute.ffn",       "compute.router",
+    "compute.expert",    "compute.loss",
+    "moe.slice",         "moe.permute",
+    "comm.tp_allreduce", "comm.ep_alltoall",
+    "comm.pp_sendrecv",  "comm.dp_allreduce",
+    "optimizer",         "wait",
 };
 // Tableau-10 based, chosen so compute (blues, greens), MoE work (oranges), communication (reds,
 // browns) and waiting (light grey) read apart at a glance.
@@ -49,7 +53,9 @@ std::string_view nameAt(const std::array<std::string_view, N>& names, size_t i) 
 
 }  // namespace
 
-std::string_view categoryName(Category c) { return nameAt(kCategoryNames, static_cast<size_t>(c)); }
+std::string_view categoryName(Category c) {
+  return nameAt(kCategoryNames, static_cast<size_t>(c));
+}
 std::optional<Category> categoryFromName(std::string_view name) {
   return lookup<Category>(kCategoryNames, name);
 }
@@ -57,23 +63,35 @@ bool isCommunication(Category c) {
   return c == Category::CommTpAllreduce || c == Category::CommEpAlltoall || c == Category::CommPpSendrecv ||
          c == Category::CommDpAllreduce;
 }
-bool isComputation(Category c) { return !isCommunication(c) && c != Category::Wait; }
+bool isComputation(Category c) {
+  return !isCommunication(c) && c != Category::Wait;
+}
 uint32_t categoryColour(Category c) {
   auto i = static_cast<size_t>(c);
   return i < kCategoryColours.size() ? kCategoryColours[i] : 0xFF000000;
 }
 
-std::string_view phaseName(Phase p) { return nameAt(kPhaseNames, static_cast<size_t>(p)); }
-std::optional<Phase> phaseFromName(std::string_view name) { return lookup<Phase>(kPhaseNames, name); }
+std::string_view phaseName(Phase p) {
+  return nameAt(kPhaseNames, static_cast<size_t>(p));
+}
+std::optional<Phase> phaseFromName(std::string_view name) {
+  return lookup<Phase>(kPhaseNames, name);
+}
 
-std::string_view runStatusName(RunStatus s) { return nameAt(kStatusNames, static_cast<size_t>(s)); }
+std::string_view runStatusName(RunStatus s) {
+  return nameAt(kStatusNames, static_cast<size_t>(s));
+}
 std::optional<RunStatus> runStatusFromName(std::string_view name) {
   return lookup<RunStatus>(kStatusNames, name);
 }
 
-std::string_view trackKindName(TrackKind k) { return nameAt(kTrackKindNames, static_cast<size_t>(k)); }
+std::string_view trackKindName(TrackKind k) {
+  return nameAt(kTrackKindNames, static_cast<size_t>(k));
+}
 
-std::string_view scheduleName(Schedule s) { return nameAt(kScheduleNames, static_cast<size_t>(s)); }
+std::string_view scheduleName(Schedule s) {
+  return nameAt(kScheduleNames, static_cast<size_t>(s));
+}
 
 std::string_view gpuActivityKindName(GpuActivityKind k) {
   return nameAt(kGpuActivityKindNames, static_cast<size_t>(k));

@@ -86,7 +86,7 @@ struct TrackInfo {
   int32_t id = 0;  // dense, 0-based, assigned by the writer
   int32_t rank = 0;
   TrackKind kind = TrackKind::HostThread;
-  std::string name;  // "rank 3 host", "stream 7", "tokens/expert"
+  std::string name;   // "rank 3 host", "stream 7", "tokens/expert"
   int32_t order = 0;  // position among the rank's tracks
   int32_t device = kNone;
   int64_t stream = kNone;

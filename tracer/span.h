@@ -8,7 +8,8 @@
 // Span ids: every span gets a 64-bit id when it opens, (track + 1) << 40 | the track's open count, so
 // ids are unique within a run and never 0. While a span is open, optional hooks (SpanHooks) see its id:
 // the GPU tracer installs them to mark the span open on its thread for CUPTI (tracer/gpu/cupti_collector.h)
-// and to open an NVTX range, so the kernels a span launches carry its id. Without hooks, an open costs one pointer test.
+// and to open an NVTX range, so the kernels a span launches carry its id. Without hooks, an open costs one
+// pointer test.
 //
 //   tracer::ScopedSpan s(recorder, "attention",
 //                        {.category = Category::ComputeAttention, .phase = Phase::Forward,
@@ -58,12 +59,18 @@ inline std::atomic<const SpanHooks*> g_spanHooks{nullptr};
 
 // Installs hooks (nullptr removes them). Install before the engine's threads start recording and
 // remove after they stop; the hooks must stay valid while installed.
-inline void setSpanHooks(const SpanHooks* hooks) { detail::g_spanHooks.store(hooks, std::memory_order_release); }
-inline const SpanHooks* spanHooks() { return detail::g_spanHooks.load(std::memory_order_relaxed); }
+inline void setSpanHooks(const SpanHooks* hooks) {
+  detail::g_spanHooks.store(hooks, std::memory_order_release);
+}
+inline const SpanHooks* spanHooks() {
+  return detail::g_spanHooks.load(std::memory_order_relaxed);
+}
 
 // Span ids of one track: (track + 1) << kSpanSeqBits | sequence.
 inline constexpr int kSpanSeqBits = 40;
-inline constexpr int32_t spanTrackOf(uint64_t id) { return static_cast<int32_t>(id >> kSpanSeqBits) - 1; }
+inline constexpr int32_t spanTrackOf(uint64_t id) {
+  return static_cast<int32_t>(id >> kSpanSeqBits) - 1;
+}
 
 // Records the spans of one track (a rank's host thread). Used by one thread at a time; created and
 // owned by the Tracer (Tracer::hostTrack), valid until the Tracer is destroyed.
@@ -102,8 +109,8 @@ class TrackRecorder {
 
   Tracer* tracer_ = nullptr;
   int32_t track_ = 0;
-  uint64_t idBase_ = 0;  // (track + 1) << kSpanSeqBits
-  uint64_t opened_ = 0;  // spans opened on this track so far (recording thread only)
+  uint64_t idBase_ = 0;       // (track + 1) << kSpanSeqBits
+  uint64_t opened_ = 0;       // spans opened on this track so far (recording thread only)
   Chunk* current_ = nullptr;  // written by the recording thread only
   uint32_t used_ = 0;         // spans in current_, mirrored to current_->count with release order
   // Read side, touched by the Tracer's flush thread only.

@@ -111,10 +111,10 @@ struct Tracer::Pending {
   };
   std::unordered_map<std::pair<const char*, uint32_t>, uint32_t, PtrHash> names;
   std::vector<storage::SpanRecord> spanBatch;
-  std::vector<uint64_t> spanBatchIds;                // ids of spanBatch's spans (linkGpu_)
-  std::unordered_map<uint64_t, int64_t> rowOfSpan;   // span id -> row id, the last kLinkedSpans spans
-  std::deque<uint64_t> linkedOrder;                  // rowOfSpan's keys, oldest first
-  std::vector<QueuedGpuRecord> waitingGpu;                 // records whose span is not written yet
+  std::vector<uint64_t> spanBatchIds;               // ids of spanBatch's spans (linkGpu_)
+  std::unordered_map<uint64_t, int64_t> rowOfSpan;  // span id -> row id, the last kLinkedSpans spans
+  std::deque<uint64_t> linkedOrder;                 // rowOfSpan's keys, oldest first
+  std::vector<QueuedGpuRecord> waitingGpu;          // records whose span is not written yet
   std::unordered_map<std::string, uint32_t> gpuNames;
   std::vector<storage::GpuActivityRecord> gpuBatch;
 };

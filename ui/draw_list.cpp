@@ -260,9 +260,11 @@ DrawList buildDrawList(const storage::Trace& trace, const TimelineLayout& layout
       // A GPU stream that ran nothing inside a span (copies at start-up, a library's own stream) is not
       // a stage sitting idle: no bubbles on its row.
       const auto& spans = trace.spans[static_cast<size_t>(row.track)];
-      const bool unusedStream = spans.size() == 0 && static_cast<size_t>(row.track) < trace.tracks.size() &&
-                                trace.tracks[static_cast<size_t>(row.track)].kind == storage::TrackKind::GpuStream;
-      buildRow(spans, r, row.track, mapping, unusedStream ? std::vector<TimeRange>{} : windows, options, list);
+      const bool unusedStream =
+          spans.size() == 0 && static_cast<size_t>(row.track) < trace.tracks.size() &&
+          trace.tracks[static_cast<size_t>(row.track)].kind == storage::TrackKind::GpuStream;
+      buildRow(spans, r, row.track, mapping, unusedStream ? std::vector<TimeRange>{} : windows, options,
+               list);
     }
     list.rowItems[static_cast<size_t>(r)] = {begin, static_cast<uint32_t>(list.items.size())};
   }

@@ -39,22 +39,23 @@ QString gpuSummary(const storage::Trace& t) {
   if (t.gpu.empty()) return {};
   const storage::GpuRecordCounts c = storage::gpuRecordCounts(t);
   QString s = QStringLiteral(" · %1 GPU records").arg(QLocale().toString(static_cast<qlonglong>(c.records)));
-  if (c.dropped != storage::kNone) s += QStringLiteral(", %1 dropped").arg(QLocale().toString(static_cast<qlonglong>(c.dropped)));
+  if (c.dropped != storage::kNone)
+    s += QStringLiteral(", %1 dropped").arg(QLocale().toString(static_cast<qlonglong>(c.dropped)));
   return s;
 }
 
 QString runSummary(const storage::Trace& t) {
   const auto& r = t.run;
   return QStringLiteral("%1 · %2 · pp %3 tp %4 dp %5 · %6 micro-batches · %7 · %8 spans · %9")
-      .arg(QString::fromStdString(r.layout.empty() ? std::string("?") : r.layout),
-           QString::fromStdString(std::string(storage::scheduleName(r.schedule))))
-      .arg(r.pp)
-      .arg(r.tp)
-      .arg(r.dp)
-      .arg(r.microbatches)
-      .arg(QString::fromStdString(r.backend.empty() ? std::string("?") : r.backend),
-           QLocale().toString(static_cast<qulonglong>(t.spanCount())),
-           QString::fromStdString(std::string(storage::runStatusName(r.status)))) +
+             .arg(QString::fromStdString(r.layout.empty() ? std::string("?") : r.layout),
+                  QString::fromStdString(std::string(storage::scheduleName(r.schedule))))
+             .arg(r.pp)
+             .arg(r.tp)
+             .arg(r.dp)
+             .arg(r.microbatches)
+             .arg(QString::fromStdString(r.backend.empty() ? std::string("?") : r.backend),
+                  QLocale().toString(static_cast<qulonglong>(t.spanCount())),
+                  QString::fromStdString(std::string(storage::runStatusName(r.status)))) +
          gpuSummary(t);
 }
 

@@ -21,7 +21,7 @@ struct RenderOptions {
   std::optional<TimeRange> range;  // the time shown; the whole trace when not set
   bool legend = true;              // a legend strip along the bottom
   LayoutMetrics metrics;
-  std::optional<int64_t> origin;   // time 0 of the ruler; the run's first span when not set
+  std::optional<int64_t> origin;  // time 0 of the ruler; the run's first span when not set
   std::set<int32_t> collapsedRanks;
   std::bitset<storage::kCategoryCount> hidden;  // categories left out
 };

@@ -44,7 +44,9 @@ double nsPerSpan() {
   const int n = 1000000;
   const int64_t t0 = tracer::nowNs();
   for (int i = 0; i < n; ++i) {
-    tracer::ScopedSpan span(track, "attention", {.category = storage::Category::ComputeAttention, .step = i / 1000, .layer = i % 8});
+    tracer::ScopedSpan span(
+        track, "attention",
+        {.category = storage::Category::ComputeAttention, .step = i / 1000, .layer = i % 8});
   }
   const int64_t t1 = tracer::nowNs();
   tracer->finish(storage::RunStatus::Complete, "");
@@ -83,13 +85,16 @@ int benchConfig(const std::string& path, int steps) {
   }
   const double off_ms = median(off), on_ms = median(on);
   const double tokens = static_cast<double>(c.tokensPerStep());
-  const long long spans_per_step = static_cast<long long>(spans / std::max<size_t>(1, (result.steps.size() + 1) / 2));
-  std::printf("%-12s %-6s pp=%lld tp=%lld dp=%lld m=%lld %-5s %7.1f ms/step %7.0f tokens/s | traced %7.1f ms/step, ratio %.3f | %lld spans/step x %.0f ns = %.3f%% of a step\n",
-              std::filesystem::path(path).filename().c_str(), c.layoutName().c_str(),
-              static_cast<long long>(c.parallel.pp), static_cast<long long>(c.parallel.tp),
-              static_cast<long long>(c.parallel.dp), static_cast<long long>(c.parallel.microbatches),
-              c.parallel.schedule.c_str(), off_ms, tokens / (off_ms / 1e3), on_ms, on_ms / off_ms, spans_per_step,
-              g_ns_per_span, 100.0 * static_cast<double>(spans_per_step) * g_ns_per_span / 1e6 / off_ms);
+  const long long spans_per_step =
+      static_cast<long long>(spans / std::max<size_t>(1, (result.steps.size() + 1) / 2));
+  std::printf(
+      "%-12s %-6s pp=%lld tp=%lld dp=%lld m=%lld %-5s %7.1f ms/step %7.0f tokens/s | traced %7.1f ms/step, "
+      "ratio %.3f | %lld spans/step x %.0f ns = %.3f%% of a step\n",
+      std::filesystem::path(path).filename().c_str(), c.layoutName().c_str(),
+      static_cast<long long>(c.parallel.pp), static_cast<long long>(c.parallel.tp),
+      static_cast<long long>(c.parallel.dp), static_cast<long long>(c.parallel.microbatches),
+      c.parallel.schedule.c_str(), off_ms, tokens / (off_ms / 1e3), on_ms, on_ms / off_ms, spans_per_step,
+      g_ns_per_span, 100.0 * static_cast<double>(spans_per_step) * g_ns_per_span / 1e6 / off_ms);
   std::fflush(stdout);
   return 0;
 }
@@ -111,7 +116,8 @@ int main(int argc, char** argv) {
       configs.push_back(std::string(MOESCOPE_SOURCE_DIR) + "/samples/" + name + ".toml");
     }
   }
-  std::printf("bench_engine: %d steps per config, %u hardware threads\n", steps, std::thread::hardware_concurrency());
+  std::printf("bench_engine: %d steps per config, %u hardware threads\n", steps,
+              std::thread::hardware_concurrency());
   try {
     g_ns_per_span = nsPerSpan();
     std::printf("one span: %.1f ns (ScopedSpan into a live tracer, 1e6 spans)\n", g_ns_per_span);

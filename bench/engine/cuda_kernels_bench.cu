@@ -14,19 +14,19 @@
 #include <cstring>
 #include <functional>
 #include <string>
-#include <utility>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/attention.h"
 #include "engine/cuda/attention_cublas.h"
-#include "engine/cuda/flash_attention.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/embedding.h"
+#include "engine/cuda/flash_attention.h"
 #include "engine/cuda/gelu.h"
 #include "engine/cuda/global_norm.h"
 #include "engine/cuda/layernorm.h"
@@ -109,7 +109,8 @@ struct Row {
 
 class Bench {
  public:
-  Bench(int iters, std::string only, cudaStream_t stream) : iters_(iters), only_(std::move(only)), stream_(stream) {
+  Bench(int iters, std::string only, cudaStream_t stream)
+      : iters_(iters), only_(std::move(only)), stream_(stream) {
     MOESCOPE_CUDA_CHECK(cudaEventCreate(&start_));
     MOESCOPE_CUDA_CHECK(cudaEventCreate(&stop_));
   }
@@ -230,18 +231,21 @@ void benchAll(Bench& bench, Arena& arena, cudaStream_t s) {
               [&] { mc::attentionBackward(dqkv, dout, qkv, out, lse, work, kBatch, kSeq, kHeads, D, s); });
     // the engine's attention: cuBLASLt products over the full T×T square (rate counted causal, as above)
     T* probs = arena.alloc<T>(size_t(kBatch) * kHeads * kSeq * kSeq);
-    auto* ws = arena.alloc<unsigned char>(mc::attentionCublasWorkspaceBytes(kBatch, kSeq, kHeads, D, sizeof(T)));
+    auto* ws =
+        arena.alloc<unsigned char>(mc::attentionCublasWorkspaceBytes(kBatch, kSeq, kHeads, D, sizeof(T)));
     bench.run("attentionCublasForward", "B16 T1024 H16 D128", flops, 0,
               [&] { mc::attentionCublasForward(lt, out, probs, qkv, ws, kBatch, kSeq, kHeads, D, s); });
-    bench.run("attentionCublasBackward", "B16 T1024 H16 D128", 2.5 * flops, 0,
-              [&] { mc::attentionCublasBackward(lt, dqkv, dout, qkv, probs, ws, kBatch, kSeq, kHeads, D, s); });
+    bench.run("attentionCublasBackward", "B16 T1024 H16 D128", 2.5 * flops, 0, [&] {
+      mc::attentionCublasBackward(lt, dqkv, dout, qkv, probs, ws, kBatch, kSeq, kHeads, D, s);
+    });
     // the engine's bf16 attention: fused tensor-core kernels, nothing of size T×T
     if constexpr (std::is_same_v<T, __nv_bfloat16>) {
       auto* fws = arena.alloc<unsigned char>(mc::flashAttentionWorkspaceBytes(kBatch, kSeq, kHeads, D));
       bench.run("flashAttentionForward", "B16 T1024 H16 D128", flops, 0,
                 [&] { mc::flashAttentionForward(out, lse, qkv, kBatch, kSeq, kHeads, D, s); });
-      bench.run("flashAttentionBackward", "B16 T1024 H16 D128", 2.5 * flops, 0,
-                [&] { mc::flashAttentionBackward(dqkv, dout, qkv, out, lse, fws, kBatch, kSeq, kHeads, D, s); });
+      bench.run("flashAttentionBackward", "B16 T1024 H16 D128", 2.5 * flops, 0, [&] {
+        mc::flashAttentionBackward(dqkv, dout, qkv, out, lse, fws, kBatch, kSeq, kHeads, D, s);
+      });
     }
   }
 

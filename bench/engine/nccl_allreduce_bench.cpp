@@ -38,10 +38,14 @@ int main(int argc, char** argv) {
   check(cudaGetDeviceCount(&gpus), "cudaGetDeviceCount");
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--gpus" && i + 1 < argc) gpus = std::atoi(argv[++i]);
-    else if (a == "--iters" && i + 1 < argc) iters = std::atoi(argv[++i]);
-    else if (a == "--fp32") fp32 = true;
-    else sizes_mib.push_back(std::atof(a.c_str()));
+    if (a == "--gpus" && i + 1 < argc)
+      gpus = std::atoi(argv[++i]);
+    else if (a == "--iters" && i + 1 < argc)
+      iters = std::atoi(argv[++i]);
+    else if (a == "--fp32")
+      fp32 = true;
+    else
+      sizes_mib.push_back(std::atof(a.c_str()));
   }
   if (sizes_mib.empty()) sizes_mib = {64};
   if (gpus < 2) {
@@ -54,8 +58,10 @@ int main(int argc, char** argv) {
   check(ncclCommInitAll(comms.data(), gpus, devs.data()), "ncclCommInitAll");
   const size_t esize = fp32 ? 4 : 2;
   const ncclDataType_t type = fp32 ? ncclFloat32 : ncclBfloat16;
-  std::printf("| size (MiB) | dtype | GPUs | time (ms, median of %d) | bus bandwidth (GB/s) |\n|---|---|---|---|---|\n",
-              iters);
+  std::printf(
+      "| size (MiB) | dtype | GPUs | time (ms, median of %d) | bus bandwidth (GB/s) "
+      "|\n|---|---|---|---|---|\n",
+      iters);
   for (double mib : sizes_mib) {
     const size_t bytes = static_cast<size_t>(mib * 1024 * 1024);
     const size_t count = bytes / esize;
@@ -74,7 +80,8 @@ int main(int argc, char** argv) {
     for (int it = -3; it < iters; ++it) {  // three warm-up rounds
       for (int g = 0; g < gpus; ++g) {
         check(cudaSetDevice(g), "cudaSetDevice");
-        check(cudaEventRecord(start[static_cast<size_t>(g)], streams[static_cast<size_t>(g)]), "cudaEventRecord");
+        check(cudaEventRecord(start[static_cast<size_t>(g)], streams[static_cast<size_t>(g)]),
+              "cudaEventRecord");
       }
       check(ncclGroupStart(), "ncclGroupStart");
       for (int g = 0; g < gpus; ++g) {
@@ -86,10 +93,12 @@ int main(int argc, char** argv) {
       float worst = 0;
       for (int g = 0; g < gpus; ++g) {
         check(cudaSetDevice(g), "cudaSetDevice");
-        check(cudaEventRecord(stop[static_cast<size_t>(g)], streams[static_cast<size_t>(g)]), "cudaEventRecord");
+        check(cudaEventRecord(stop[static_cast<size_t>(g)], streams[static_cast<size_t>(g)]),
+              "cudaEventRecord");
         check(cudaEventSynchronize(stop[static_cast<size_t>(g)]), "cudaEventSynchronize");
         float ms = 0;
-        check(cudaEventElapsedTime(&ms, start[static_cast<size_t>(g)], stop[static_cast<size_t>(g)]), "elapsed");
+        check(cudaEventElapsedTime(&ms, start[static_cast<size_t>(g)], stop[static_cast<size_t>(g)]),
+              "elapsed");
         worst = std::max(worst, ms);
       }
       if (it >= 0) times.push_back(worst);

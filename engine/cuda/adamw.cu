@@ -54,8 +54,8 @@ void adamwStep(float* param, __nv_bfloat16* paramBf16, const float* grad, float*
   s.stepSize = static_cast<float>(hp.lr / (1.0 - std::pow(hp.beta1, step)));
   s.bc2Sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(hp.beta2, step)));
   s.eps = static_cast<float>(hp.eps);
-  adamwKernel<<<gridStrideBlocks(n, kThreads), kThreads, 0, stream>>>(
-      param, paramBf16, grad, m, v, n, s, gradScale);
+  adamwKernel<<<gridStrideBlocks(n, kThreads), kThreads, 0, stream>>>(param, paramBf16, grad, m, v, n, s,
+                                                                      gradScale);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 

@@ -14,13 +14,16 @@ constexpr cudaDataType_t dataType() {
   return std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_16BF;
 }
 
-size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+size_t align256(size_t bytes) {
+  return (bytes + 255) / 256 * 256;
+}
 
 // Between the row layout X[b,t, h·D + d] (row stride ld) and the head layout Y[b,h,t,d].
 template <typename T, bool ToHeads, bool Accumulate>
 __global__ void permuteHeadsKernel(T* dst, const T* src, int B, int Tlen, int NH, int D, int ld) {
   const size_t total = static_cast<size_t>(B) * NH * Tlen * D;
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total; i += size_t{gridDim.x} * blockDim.x) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
+       i += size_t{gridDim.x} * blockDim.x) {
     // i indexes the head layout: ((b·NH + h)·T + t)·D + d
     const int d = static_cast<int>(i % D);
     size_t r = i / D;
@@ -42,7 +45,8 @@ __global__ void permuteHeadsKernel(T* dst, const T* src, int B, int Tlen, int NH
 template <typename T, bool ToHeads, bool Accumulate = false>
 void permuteHeads(T* dst, const T* src, int B, int Tlen, int NH, int D, int ld, cudaStream_t stream) {
   const size_t total = static_cast<size_t>(B) * NH * Tlen * D;
-  permuteHeadsKernel<T, ToHeads, Accumulate><<<gridStrideBlocks(total, 256), 256, 0, stream>>>(dst, src, B, Tlen, NH, D, ld);
+  permuteHeadsKernel<T, ToHeads, Accumulate>
+      <<<gridStrideBlocks(total, 256), 256, 0, stream>>>(dst, src, B, Tlen, NH, D, ld);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
@@ -138,13 +142,14 @@ size_t attentionCublasWorkspaceBytes(int B, int Tlen, int NH, int D, size_t elem
   const size_t square = static_cast<size_t>(B) * NH * Tlen * Tlen;
   // forward: q, k, v, o per head + S (fp32); backward: q, k, v, dO, dQ, dK, dV + dP (fp32) + dS
   const size_t fwd = 4 * align256(heads * elementSize) + align256(square * 4);
-  const size_t bwd = 7 * align256(heads * elementSize) + align256(square * 4) + align256(square * elementSize);
+  const size_t bwd =
+      7 * align256(heads * elementSize) + align256(square * 4) + align256(square * elementSize);
   return fwd > bwd ? fwd : bwd;
 }
 
 template <typename T>
-void attentionCublasForward(CublasLt& lt, T* out, T* probs, const T* qkv, void* workspace, int B, int Tlen, int NH,
-                            int D, cudaStream_t stream) {
+void attentionCublasForward(CublasLt& lt, T* out, T* probs, const T* qkv, void* workspace, int B, int Tlen,
+                            int NH, int D, cudaStream_t stream) {
   NvtxRange range("attentionCublasForward");
   MOESCOPE_CUDA_REQUIRE("attentionCublasForward", B > 0 && Tlen > 0 && NH > 0 && D > 0);
   MOESCOPE_CUDA_REQUIRE("attentionCublasForward", out && probs && qkv && workspace);
@@ -164,19 +169,20 @@ void attentionCublasForward(CublasLt& lt, T* out, T* probs, const T* qkv, void* 
   const int64_t hd = static_cast<int64_t>(Tlen) * D, tt = static_cast<int64_t>(Tlen) * Tlen;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   // Sᵀ (col-major [Tk, Tq]) = Kᵀᵀ Q: row-major S [Tq, Tk].
-  matmulStridedBatched(lt, dataType<T>(), CUDA_R_32F, CUBLAS_OP_T, CUBLAS_OP_N, Tlen, Tlen, D, scale, k, D, hd, q, D,
-                       hd, 0.0f, s, Tlen, tt, batch, stream);
-  causalSoftmaxKernel<T><<<ceilDiv(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(probs, s, rows, Tlen);
+  matmulStridedBatched(lt, dataType<T>(), CUDA_R_32F, CUBLAS_OP_T, CUBLAS_OP_N, Tlen, Tlen, D, scale, k, D,
+                       hd, q, D, hd, 0.0f, s, Tlen, tt, batch, stream);
+  causalSoftmaxKernel<T>
+      <<<ceilDiv(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(probs, s, rows, Tlen);
   MOESCOPE_CUDA_CHECK_LAUNCH();
   // Oᵀ (col-major [D, Tq]) = Vᵀ Pᵀ.
-  matmulStridedBatched(lt, dataType<T>(), dataType<T>(), CUBLAS_OP_N, CUBLAS_OP_N, D, Tlen, Tlen, 1.0f, v, D, hd, probs,
-                       Tlen, tt, 0.0f, o, D, hd, batch, stream);
+  matmulStridedBatched(lt, dataType<T>(), dataType<T>(), CUBLAS_OP_N, CUBLAS_OP_N, D, Tlen, Tlen, 1.0f, v, D,
+                       hd, probs, Tlen, tt, 0.0f, o, D, hd, batch, stream);
   permuteHeads<T, false>(out, o, B, Tlen, NH, D, C, stream);
 }
 
 template <typename T>
-void attentionCublasBackward(CublasLt& lt, T* dqkv, const T* dout, const T* qkv, const T* probs, void* workspace,
-                             int B, int Tlen, int NH, int D, cudaStream_t stream) {
+void attentionCublasBackward(CublasLt& lt, T* dqkv, const T* dout, const T* qkv, const T* probs,
+                             void* workspace, int B, int Tlen, int NH, int D, cudaStream_t stream) {
   NvtxRange range("attentionCublasBackward");
   MOESCOPE_CUDA_REQUIRE("attentionCublasBackward", B > 0 && Tlen > 0 && NH > 0 && D > 0);
   MOESCOPE_CUDA_REQUIRE("attentionCublasBackward", dqkv && dout && qkv && probs && workspace);
@@ -204,33 +210,34 @@ void attentionCublasBackward(CublasLt& lt, T* dqkv, const T* dout, const T* qkv,
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const cudaDataType_t t = dataType<T>();
   // dVᵀ (col [D, Tk]) = dOᵀ · P (P row-major [Tq, Tk] read transposed).
-  matmulStridedBatched(lt, t, t, CUBLAS_OP_N, CUBLAS_OP_T, D, Tlen, Tlen, 1.0f, dout_h, D, hd, probs, Tlen, tt, 0.0f,
-                       dv, D, hd, batch, stream);
+  matmulStridedBatched(lt, t, t, CUBLAS_OP_N, CUBLAS_OP_T, D, Tlen, Tlen, 1.0f, dout_h, D, hd, probs, Tlen,
+                       tt, 0.0f, dv, D, hd, batch, stream);
   // dPᵀ (col [Tk, Tq]) = Vᵀᵀ · dOᵀ: row-major dP [Tq, Tk], fp32.
-  matmulStridedBatched(lt, t, CUDA_R_32F, CUBLAS_OP_T, CUBLAS_OP_N, Tlen, Tlen, D, 1.0f, v, D, hd, dout_h, D, hd, 0.0f,
-                       dp, Tlen, tt, batch, stream);
-  causalSoftmaxBackwardKernel<T><<<ceilDiv(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(ds, dp, probs, rows,
-                                                                                                  Tlen);
+  matmulStridedBatched(lt, t, CUDA_R_32F, CUBLAS_OP_T, CUBLAS_OP_N, Tlen, Tlen, D, 1.0f, v, D, hd, dout_h, D,
+                       hd, 0.0f, dp, Tlen, tt, batch, stream);
+  causalSoftmaxBackwardKernel<T>
+      <<<ceilDiv(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(ds, dp, probs, rows, Tlen);
   MOESCOPE_CUDA_CHECK_LAUNCH();
   // dQᵀ (col [D, Tq]) = Kᵀ · dSᵀ · scale.
-  matmulStridedBatched(lt, t, t, CUBLAS_OP_N, CUBLAS_OP_N, D, Tlen, Tlen, scale, k, D, hd, ds, Tlen, tt, 0.0f, dq, D,
-                       hd, batch, stream);
+  matmulStridedBatched(lt, t, t, CUBLAS_OP_N, CUBLAS_OP_N, D, Tlen, Tlen, scale, k, D, hd, ds, Tlen, tt, 0.0f,
+                       dq, D, hd, batch, stream);
   // dKᵀ (col [D, Tk]) = Qᵀ · dS · scale (dS row-major [Tq, Tk] read transposed).
-  matmulStridedBatched(lt, t, t, CUBLAS_OP_N, CUBLAS_OP_T, D, Tlen, Tlen, scale, q, D, hd, ds, Tlen, tt, 0.0f, dk, D,
-                       hd, batch, stream);
+  matmulStridedBatched(lt, t, t, CUBLAS_OP_N, CUBLAS_OP_T, D, Tlen, Tlen, scale, q, D, hd, ds, Tlen, tt, 0.0f,
+                       dk, D, hd, batch, stream);
   permuteHeads<T, false, true>(dqkv, dq, B, Tlen, NH, D, 3 * C, stream);
   permuteHeads<T, false, true>(dqkv + C, dk, B, Tlen, NH, D, 3 * C, stream);
   permuteHeads<T, false, true>(dqkv + 2 * C, dv, B, Tlen, NH, D, 3 * C, stream);
 }
 
-template void attentionCublasForward<float>(CublasLt&, float*, float*, const float*, void*, int, int, int, int,
-                                            cudaStream_t);
-template void attentionCublasForward<__nv_bfloat16>(CublasLt&, __nv_bfloat16*, __nv_bfloat16*, const __nv_bfloat16*,
-                                                    void*, int, int, int, int, cudaStream_t);
-template void attentionCublasBackward<float>(CublasLt&, float*, const float*, const float*, const float*, void*, int,
-                                             int, int, int, cudaStream_t);
+template void attentionCublasForward<float>(CublasLt&, float*, float*, const float*, void*, int, int, int,
+                                            int, cudaStream_t);
+template void attentionCublasForward<__nv_bfloat16>(CublasLt&, __nv_bfloat16*, __nv_bfloat16*,
+                                                    const __nv_bfloat16*, void*, int, int, int, int,
+                                                    cudaStream_t);
+template void attentionCublasBackward<float>(CublasLt&, float*, const float*, const float*, const float*,
+                                             void*, int, int, int, int, cudaStream_t);
 template void attentionCublasBackward<__nv_bfloat16>(CublasLt&, __nv_bfloat16*, const __nv_bfloat16*,
-                                                     const __nv_bfloat16*, const __nv_bfloat16*, void*, int, int, int,
-                                                     int, cudaStream_t);
+                                                     const __nv_bfloat16*, const __nv_bfloat16*, void*, int,
+                                                     int, int, int, cudaStream_t);
 
 }  // namespace moescope::engine::cuda

@@ -21,13 +21,13 @@ size_t attentionCublasWorkspaceBytes(int B, int Tlen, int NH, int D, size_t elem
 
 // out [B,T,NH·D] overwritten; probs [B,NH,T,T] overwritten (kept for the backward pass).
 template <typename T>
-void attentionCublasForward(CublasLt& lt, T* out, T* probs, const T* qkv, void* workspace, int B, int Tlen, int NH,
-                            int D, cudaStream_t stream);
+void attentionCublasForward(CublasLt& lt, T* out, T* probs, const T* qkv, void* workspace, int B, int Tlen,
+                            int NH, int D, cudaStream_t stream);
 
 // dqkv [B,T,3·NH·D] += the gradient. dout [B,T,NH·D]; qkv and probs as given to / produced by the
 // forward pass.
 template <typename T>
-void attentionCublasBackward(CublasLt& lt, T* dqkv, const T* dout, const T* qkv, const T* probs, void* workspace,
-                             int B, int Tlen, int NH, int D, cudaStream_t stream);
+void attentionCublasBackward(CublasLt& lt, T* dqkv, const T* dout, const T* qkv, const T* probs,
+                             void* workspace, int B, int Tlen, int NH, int D, cudaStream_t stream);
 
 }  // namespace moescope::engine::cuda

@@ -75,7 +75,8 @@ void auxLossBackward(float* dp, const float* f, float daux, int n, int E, cudaSt
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("auxLossBackward", dp && f);
   const size_t total = static_cast<size_t>(n) * E;
-  auxBackwardKernel<<<gridStrideBlocks(total, kBackwardThreads), kBackwardThreads, 0, stream>>>(dp, f, daux * E / n, total, E);
+  auxBackwardKernel<<<gridStrideBlocks(total, kBackwardThreads), kBackwardThreads, 0, stream>>>(
+      dp, f, daux * E / n, total, E);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 

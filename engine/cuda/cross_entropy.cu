@@ -47,7 +47,8 @@ __global__ void crossEntropyBackwardKernel(T* dlogits, const T* logits, const in
 // Loss and gradient in one pass over the row: online max and sum (one read), then the gradient written
 // over the logits (a second read and a write).
 template <typename T>
-__global__ void crossEntropyFusedKernel(float* losses, T* logits, const int32_t* targets, float scale, int V) {
+__global__ void crossEntropyFusedKernel(float* losses, T* logits, const int32_t* targets, float scale,
+                                        int V) {
   __shared__ float scratch[32];
   __shared__ float targetLogit;
   T* l = logits + static_cast<size_t>(blockIdx.x) * V;
@@ -83,7 +84,8 @@ void crossEntropyForwardBackward(float* losses, T* logits, const int32_t* target
   MOESCOPE_CUDA_REQUIRE("crossEntropyForwardBackward", n >= 0 && V > 0);
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("crossEntropyForwardBackward", losses && logits && targets);
-  crossEntropyFusedKernel<T><<<static_cast<unsigned>(n), kThreads, 0, stream>>>(losses, logits, targets, scale, V);
+  crossEntropyFusedKernel<T>
+      <<<static_cast<unsigned>(n), kThreads, 0, stream>>>(losses, logits, targets, scale, V);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
@@ -114,9 +116,10 @@ void crossEntropyBackward(T* dlogits, const T* logits, const int32_t* targets, f
 template void crossEntropyForward<float>(float*, const float*, const int32_t*, int, int, cudaStream_t);
 template void crossEntropyForward<__nv_bfloat16>(float*, const __nv_bfloat16*, const int32_t*, int, int,
                                                  cudaStream_t);
-template void crossEntropyForwardBackward<float>(float*, float*, const int32_t*, float, int, int, cudaStream_t);
-template void crossEntropyForwardBackward<__nv_bfloat16>(float*, __nv_bfloat16*, const int32_t*, float, int, int,
-                                                         cudaStream_t);
+template void crossEntropyForwardBackward<float>(float*, float*, const int32_t*, float, int, int,
+                                                 cudaStream_t);
+template void crossEntropyForwardBackward<__nv_bfloat16>(float*, __nv_bfloat16*, const int32_t*, float, int,
+                                                         int, cudaStream_t);
 template void crossEntropyBackward<float>(float*, const float*, const int32_t*, float, int, int,
                                           cudaStream_t);
 template void crossEntropyBackward<__nv_bfloat16>(__nv_bfloat16*, const __nv_bfloat16*, const int32_t*, float,

@@ -40,9 +40,10 @@ class CudaBackend final : public Backend {
     const int have = deviceCount();
     const int64_t need = config.worldSize();
     if (need > have) {
-      throw InputError("--backend cuda: the layout needs " + std::to_string(need) + " GPUs (pp x tp x dp = " +
-                       std::to_string(config.parallel.pp) + " x " + std::to_string(config.parallel.tp) + " x " +
-                       std::to_string(config.parallel.dp) + "), this machine has " + std::to_string(have));
+      throw InputError("--backend cuda: the layout needs " + std::to_string(need) +
+                       " GPUs (pp x tp x dp = " + std::to_string(config.parallel.pp) + " x " +
+                       std::to_string(config.parallel.tp) + " x " + std::to_string(config.parallel.dp) +
+                       "), this machine has " + std::to_string(have));
     }
     try {
       checkMemory(config);
@@ -59,11 +60,11 @@ class CudaBackend final : public Backend {
       MOESCOPE_CUDA_CHECK(cudaSetDevice(r));
       MOESCOPE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
       if (est.totalBytes() + kReserveBytes > static_cast<int64_t>(free)) {
-        throw InputError("--backend cuda: the model does not fit: rank " + std::to_string(r) + " needs about " +
-                         gib(est.totalBytes()) + " on GPU " + std::to_string(r) + " (" +
+        throw InputError("--backend cuda: the model does not fit: rank " + std::to_string(r) +
+                         " needs about " + gib(est.totalBytes()) + " on GPU " + std::to_string(r) + " (" +
                          std::to_string(est.parameters) + " parameters with gradients and Adam state " +
-                         gib(est.state_bytes) + ", activations " + gib(est.activation_bytes) + "), " + gib(
-                         static_cast<int64_t>(free)) + " free of " + gib(static_cast<int64_t>(total)));
+                         gib(est.state_bytes) + ", activations " + gib(est.activation_bytes) + "), " +
+                         gib(static_cast<int64_t>(free)) + " free of " + gib(static_cast<int64_t>(total)));
       }
     }
   }
@@ -90,6 +91,8 @@ int deviceCount() {
   return n;
 }
 
-std::unique_ptr<Backend> makeCudaBackend() { return std::make_unique<CudaBackend>(); }
+std::unique_ptr<Backend> makeCudaBackend() {
+  return std::make_unique<CudaBackend>();
+}
 
 }  // namespace moescope::engine::cuda

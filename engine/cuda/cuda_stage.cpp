@@ -16,14 +16,12 @@
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/attention_cublas.h"
-#include "engine/cuda/flash_attention.h"
 #include "engine/cuda/aux_loss.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
-#include "engine/stage_position.h"
-#include "engine/stage_shape.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/embedding.h"
+#include "engine/cuda/flash_attention.h"
 #include "engine/cuda/gelu.h"
 #include "engine/cuda/global_norm.h"
 #include "engine/cuda/layernorm.h"
@@ -34,6 +32,8 @@
 #include "engine/cuda/router.h"
 #include "engine/cuda/sum.h"
 #include "engine/stage_parameters.h"
+#include "engine/stage_position.h"
+#include "engine/stage_shape.h"
 
 namespace moescope::engine::cuda {
 
@@ -88,8 +88,13 @@ class DeviceArray {
 // A span that, when tracing, ends once the GPU finished the work enqueued inside it.
 class GpuSpan {
  public:
-  GpuSpan(tracer::TrackRecorder* recorder, cudaStream_t stream, std::string_view name, const tracer::SpanAttrs& attrs)
-      : recorder_(recorder), stream_(stream), name_(name), attrs_(attrs), start_(recorder ? tracer::nowNs() : 0),
+  GpuSpan(tracer::TrackRecorder* recorder, cudaStream_t stream, std::string_view name,
+          const tracer::SpanAttrs& attrs)
+      : recorder_(recorder),
+        stream_(stream),
+        name_(name),
+        attrs_(attrs),
+        start_(recorder ? tracer::nowNs() : 0),
         id_(recorder ? recorder->open(name, attrs.category) : 0) {}
   ~GpuSpan() {
     if (!recorder_) return;
@@ -116,7 +121,9 @@ constexpr DType commType() {
   return std::is_same_v<T, float> ? DType::F32 : DType::BF16;
 }
 
-size_t roundUp(size_t n) { return (n + kParamAlign - 1) / kParamAlign * kParamAlign; }
+size_t roundUp(size_t n) {
+  return (n + kParamAlign - 1) / kParamAlign * kParamAlign;
+}
 
 template <typename T>
 class CudaStage final : public StageExecutor, StagePosition, StageShape {
@@ -230,7 +237,7 @@ class CudaStage final : public StageExecutor, StagePosition, StageShape {
   DeviceArray<T> send_, recv_, dsend_, drecv_, dreturned_;
   DeviceArray<float> dprobs_, drouter_, coef_;
   DeviceArray<unsigned char> att_ws_;  // attention workspace
-  DeviceArray<double> sums_;  // squared gradient norm, CE sum, aux sum
+  DeviceArray<double> sums_;           // squared gradient norm, CE sum, aux sum
   DeviceArray<int32_t> counts_send_, counts_recv_;
   int updates_ = 0;
   static constexpr bool kFlashCapable = std::is_same_v<T, Bf16>;
@@ -373,7 +380,8 @@ void CudaStage<T>::refreshComputeCopy() {
 template <typename T>
 void CudaStage<T>::uploadParam(const Param& p, const std::vector<float>& local) {
   if (local.size() != p.n) throw std::logic_error("CudaStage: shard size mismatch for " + p.sp.spec.name);
-  MOESCOPE_CUDA_CHECK(cudaMemcpy(master_.get() + p.offset, local.data(), p.n * sizeof(float), cudaMemcpyHostToDevice));
+  MOESCOPE_CUDA_CHECK(
+      cudaMemcpy(master_.get() + p.offset, local.data(), p.n * sizeof(float), cudaMemcpyHostToDevice));
 }
 
 template <typename T>
@@ -382,7 +390,8 @@ void CudaStage<T>::initialize(uint64_t seed) {
   // values/s per core, so the tensors are generated on several threads, this rank's share of the cores.
   const int world = std::max(1, s_.world->size());
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const size_t workers = std::min<size_t>(params_.size(), std::max<size_t>(1, cores / static_cast<unsigned>(world)));
+  const size_t workers =
+      std::min<size_t>(params_.size(), std::max<size_t>(1, cores / static_cast<unsigned>(world)));
   std::atomic<size_t> next{0};
   std::exception_ptr failure;
   std::mutex mutex;
@@ -412,7 +421,8 @@ void CudaStage<T>::loadWeights(const ModelWeights& full) {
   for (const auto& t : full) byName[t.name] = &t;
   for (const auto& p : params_) {
     auto it = byName.find(p.sp.spec.name);
-    if (it == byName.end()) throw std::invalid_argument("loadWeights: tensor '" + p.sp.spec.name + "' is missing");
+    if (it == byName.end())
+      throw std::invalid_argument("loadWeights: tensor '" + p.sp.spec.name + "' is missing");
     uploadParam(p, sliceShard(it->second->data, p.sp.spec.shape, p.sp.shard));
   }
   refreshComputeCopy();
@@ -426,9 +436,11 @@ void CudaStage<T>::storeWeights(ModelWeights& full) const {
   for (auto& t : full) byName[t.name] = &t;
   for (const auto& p : params_) {
     auto it = byName.find(p.sp.spec.name);
-    if (it == byName.end()) throw std::invalid_argument("storeWeights: tensor '" + p.sp.spec.name + "' is missing");
+    if (it == byName.end())
+      throw std::invalid_argument("storeWeights: tensor '" + p.sp.spec.name + "' is missing");
     std::vector<float> local(p.n);
-    MOESCOPE_CUDA_CHECK(cudaMemcpy(local.data(), master_.get() + p.offset, p.n * sizeof(float), cudaMemcpyDeviceToHost));
+    MOESCOPE_CUDA_CHECK(
+        cudaMemcpy(local.data(), master_.get() + p.offset, p.n * sizeof(float), cudaMemcpyDeviceToHost));
     placeShard(it->second->data, p.sp.spec.shape, p.sp.shard, local);
   }
 }
@@ -449,9 +461,11 @@ void CudaStage<T>::loadBatch(MicroActs& a, int mb) {
     s_.data->sequence(j, a.tokens_host.data() + row * T_, a.targets_host.data() + row * T_);
   }
   MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(a.tokens.reserve(static_cast<size_t>(N_)), a.tokens_host.data(),
-                                      static_cast<size_t>(N_) * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+                                      static_cast<size_t>(N_) * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                      stream_));
   MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(a.targets.reserve(static_cast<size_t>(N_)), a.targets_host.data(),
-                                      static_cast<size_t>(N_) * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+                                      static_cast<size_t>(N_) * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                      stream_));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -469,7 +483,8 @@ void CudaStage<T>::forward(int mb) {
     auto sp = span("embed", Category::ComputeEmbed);
     embeddingForward(input, a.tokens.get(), w(wte_), w(wpe_), B_, T_, C_, stream_);
   } else {
-    s_.pp->recv(input, NC, commType<T>(), s_.coord.stage - 1, comm("recv_activation", Category::CommPpSendrecv));
+    s_.pp->recv(input, NC, commType<T>(), s_.coord.stage - 1,
+                comm("recv_activation", Category::CommPpSendrecv));
   }
   const T* x = input;
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -481,12 +496,12 @@ void CudaStage<T>::forward(int mb) {
     auto sp = span("loss", Category::ComputeLoss);
     layerNormForward(a.lnf.reserve(NC), a.lnf_mean.reserve(static_cast<size_t>(N_)),
                      a.lnf_rstd.reserve(static_cast<size_t>(N_)), x, w(lnf_w_), w(lnf_b_), N_, C_, stream_);
-    linearForward<T>(*lt_, a.logits.reserve(static_cast<size_t>(N_) * V_), a.lnf.get(), w(lm_head_), nullptr, N_, C_,
-                     V_, stream_);
+    linearForward<T>(*lt_, a.logits.reserve(static_cast<size_t>(N_) * V_), a.lnf.get(), w(lm_head_), nullptr,
+                     N_, C_, V_, stream_);
     // The loss and, over the logits, their gradient (the backward pass starts from it).
     const float scale = static_cast<float>(1.0 / static_cast<double>(c_.tokensPerStep()));
-    crossEntropyForwardBackward(a.losses.reserve(static_cast<size_t>(N_)), a.logits.get(), a.targets.get(), scale, N_,
-                                V_, stream_);
+    crossEntropyForwardBackward(a.losses.reserve(static_cast<size_t>(N_)), a.logits.get(), a.targets.get(),
+                                scale, N_, V_, stream_);
     if (s_.coord.tp == 0) accumulateSum(sums_.get() + 1, a.losses.get(), static_cast<size_t>(N_), stream_);
   } else {
     s_.pp->send(x, NC, commType<T>(), s_.coord.stage + 1, comm("send_activation", Category::CommPpSendrecv));
@@ -501,22 +516,26 @@ void CudaStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x) {
   a.x = x;
   {
     auto sp = span("attention", Category::ComputeAttention, L.index);
-    layerNormForward(a.ln1.reserve(NC), a.ln1_mean.reserve(n), a.ln1_rstd.reserve(n), x, w(L.ln1_w), w(L.ln1_b), N_,
-                     C_, stream_);
-    linearForward<T>(*lt_, a.qkv.reserve(n * 3 * Cl_), a.ln1.get(), w(L.attn_w), w(L.attn_b), N_, C_, 3 * Cl_, stream_);
+    layerNormForward(a.ln1.reserve(NC), a.ln1_mean.reserve(n), a.ln1_rstd.reserve(n), x, w(L.ln1_w),
+                     w(L.ln1_b), N_, C_, stream_);
+    linearForward<T>(*lt_, a.qkv.reserve(n * 3 * Cl_), a.ln1.get(), w(L.attn_w), w(L.attn_b), N_, C_, 3 * Cl_,
+                     stream_);
     if constexpr (kFlashCapable) {
       if (flash_) {
-        flashAttentionForward(a.o.reserve(n * Cl_), a.lse.reserve(static_cast<size_t>(B_) * NHl_ * T_), a.qkv.get(),
-                              B_, T_, NHl_, D_, stream_);
+        flashAttentionForward(a.o.reserve(n * Cl_), a.lse.reserve(static_cast<size_t>(B_) * NHl_ * T_),
+                              a.qkv.get(), B_, T_, NHl_, D_, stream_);
       }
     }
     if (!flash_) {
-      attentionCublasForward(*lt_, a.o.reserve(n * Cl_), a.att.reserve(static_cast<size_t>(B_) * NHl_ * T_ * T_),
-                             a.qkv.get(), att_ws_.get(), B_, T_, NHl_, D_, stream_);
+      attentionCublasForward(*lt_, a.o.reserve(n * Cl_),
+                             a.att.reserve(static_cast<size_t>(B_) * NHl_ * T_ * T_), a.qkv.get(),
+                             att_ws_.get(), B_, T_, NHl_, D_, stream_);
     }
     linearForward<T>(*lt_, y_.get(), a.o.get(), w(L.proj_w), nullptr, N_, Cl_, C_, stream_);
   }
-  if (tp) s_.tp->allReduceSum(y_.get(), NC, commType<T>(), comm("attn_allreduce", Category::CommTpAllreduce, L.index));
+  if (tp)
+    s_.tp->allReduceSum(y_.get(), NC, commType<T>(),
+                        comm("attn_allreduce", Category::CommTpAllreduce, L.index));
   {
     auto sp = span(L.moe ? "router" : "ffn", L.moe ? Category::ComputeRouter : Category::ComputeFfn, L.index);
     residualAdd(a.x2.reserve(NC), x, y_.get(), w(L.proj_b), N_, C_, stream_);
@@ -543,7 +562,9 @@ void CudaStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x) {
                         comm(L.moe ? "moe_allreduce" : "ffn_allreduce", Category::CommTpAllreduce, L.index));
   }
   {
-    const Category category = !L.moe ? Category::ComputeFfn : dispatch_ ? Category::MoePermute : Category::MoeSlice;
+    const Category category = !L.moe      ? Category::ComputeFfn
+                              : dispatch_ ? Category::MoePermute
+                                          : Category::MoeSlice;
     auto sp = span(L.moe ? "combine" : "ffn", category, L.index);
     residualAdd(a.out.reserve(NC), a.x2.get(), z_.get(), L.moe ? nullptr : w(L.fcp_b), N_, C_, stream_);
   }
@@ -552,19 +573,22 @@ void CudaStage<T>::layerForward(const Layer& L, LayerActs& a, const T* x) {
 template <typename T>
 void CudaStage<T>::routerForward(const Layer& L, LayerActs& a) {
   const size_t n = static_cast<size_t>(N_);
-  linearForward<T>(*lt_, a.router_logits.reserve(n * E_), a.ln2.get(), w(L.router), nullptr, N_, C_, E_, stream_);
-  routerSoftmaxTopK(a.probs.reserve(n * E_), a.choice.reserve(n * K_), a.router_logits.get(), N_, E_, K_, stream_);
+  linearForward<T>(*lt_, a.router_logits.reserve(n * E_), a.ln2.get(), w(L.router), nullptr, N_, C_, E_,
+                   stream_);
+  routerSoftmaxTopK(a.probs.reserve(n * E_), a.choice.reserve(n * K_), a.router_logits.get(), N_, E_, K_,
+                    stream_);
   const int capacity = cpu::expertCapacity(c_.model.capacity_factor, N_, K_, E_);
   routerCapacity(a.keep.reserve(n * K_), nullptr, nullptr, a.choice.get(), N_, E_, K_, capacity, stream_);
-  auxLossForward(a.f.reserve(static_cast<size_t>(E_)), a.prob_mean.reserve(static_cast<size_t>(E_)), a.aux.reserve(1),
-                 a.probs.get(), a.choice.get(), N_, E_, K_, stream_);
+  auxLossForward(a.f.reserve(static_cast<size_t>(E_)), a.prob_mean.reserve(static_cast<size_t>(E_)),
+                 a.aux.reserve(1), a.probs.get(), a.choice.get(), N_, E_, K_, stream_);
   if (s_.coord.tp == 0) accumulateSum(sums_.get() + 2, a.aux.get(), 1, stream_);
-  buildExpertOrder(a.order.reserve(n * K_), a.offsets.reserve(static_cast<size_t>(E_) + 1), a.slot_of.reserve(n * K_),
-                   a.choice.get(), a.keep.get(), N_, E_, K_, stream_);
+  buildExpertOrder(a.order.reserve(n * K_), a.offsets.reserve(static_cast<size_t>(E_) + 1),
+                   a.slot_of.reserve(n * K_), a.choice.get(), a.keep.get(), N_, E_, K_, stream_);
   // The one host synchronisation of the layer: the experts' slot ranges size their matrix products.
   a.offsets_host.resize(static_cast<size_t>(E_) + 1);
-  MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(a.offsets_host.data(), a.offsets.get(), a.offsets_host.size() * sizeof(int32_t),
-                                      cudaMemcpyDeviceToHost, stream_));
+  MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(a.offsets_host.data(), a.offsets.get(),
+                                      a.offsets_host.size() * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                      stream_));
   world_->synchronize(stream_);
 }
 
@@ -590,7 +614,8 @@ void CudaStage<T>::moeForwardLocal(const Layer& L, LayerActs& a) {
   a.j0 = off[static_cast<size_t>(e0)];
   a.rows = off[static_cast<size_t>(e0 + epr_)] - a.j0;
   a.row_begin.resize(static_cast<size_t>(epr_) + 1);
-  for (int le = 0; le <= epr_; ++le) a.row_begin[static_cast<size_t>(le)] = off[static_cast<size_t>(e0 + le)] - a.j0;
+  for (int le = 0; le <= epr_; ++le)
+    a.row_begin[static_cast<size_t>(le)] = off[static_cast<size_t>(e0 + le)] - a.j0;
   const size_t rows = static_cast<size_t>(a.rows);
   a.xg.reserve(max_rows_ * C_);
   a.preg.reserve(max_rows_ * F_);
@@ -603,8 +628,8 @@ void CudaStage<T>::moeForwardLocal(const Layer& L, LayerActs& a) {
   expertsForward(L, a);
   {
     auto sp = span("scatter", Category::MoeSlice, L.index);
-    combineAssignments(z_.get(), a.yg.get(), a.probs.get(), a.choice.get(), a.slot_of.get(), a.j0, a.rows, N_, E_, K_,
-                       C_, stream_);
+    combineAssignments(z_.get(), a.yg.get(), a.probs.get(), a.choice.get(), a.slot_of.get(), a.j0, a.rows, N_,
+                       E_, K_, C_, stream_);
   }
   (void)rows;
 }
@@ -614,12 +639,14 @@ void CudaStage<T>::permute(const LayerActs& a, T* experts, T* received, bool toE
   // received: [peer][local expert][rows]; experts: [local expert][peer][rows].
   std::vector<size_t> peer_start(static_cast<size_t>(peers_) + 1, 0);
   for (int p = 0; p < peers_; ++p)
-    peer_start[static_cast<size_t>(p) + 1] = peer_start[static_cast<size_t>(p)] + a.recv_elems[static_cast<size_t>(p)] / C_;
+    peer_start[static_cast<size_t>(p) + 1] =
+        peer_start[static_cast<size_t>(p)] + a.recv_elems[static_cast<size_t>(p)] / C_;
   size_t row = 0;
   for (int le = 0; le < epr_; ++le) {
     for (int p = 0; p < peers_; ++p) {
       size_t block = peer_start[static_cast<size_t>(p)];
-      for (int l = 0; l < le; ++l) block += static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr_ + l)]);
+      for (int l = 0; l < le; ++l)
+        block += static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr_ + l)]);
       const size_t cnt = static_cast<size_t>(a.recv_counts[static_cast<size_t>(p * epr_ + le)]);
       if (cnt > 0) {
         T* e = experts + row * C_;
@@ -642,10 +669,12 @@ void CudaStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a) {
   {
     auto sp = span("dispatch_layout", Category::MoePermute, L.index);
     gatherAssignments(send_.get(), a.ln2.get(), a.order.get(), 0, a.total, K_, C_, stream_);
-    for (int e = 0; e < E_; ++e) counts[static_cast<size_t>(e)] = off[static_cast<size_t>(e) + 1] - off[static_cast<size_t>(e)];
+    for (int e = 0; e < E_; ++e)
+      counts[static_cast<size_t>(e)] = off[static_cast<size_t>(e) + 1] - off[static_cast<size_t>(e)];
     for (int p = 0; p < peers_; ++p) {
       a.send_elems[static_cast<size_t>(p)] =
-          static_cast<size_t>(off[static_cast<size_t>((p + 1) * epr_)] - off[static_cast<size_t>(p * epr_)]) * C_;
+          static_cast<size_t>(off[static_cast<size_t>((p + 1) * epr_)] - off[static_cast<size_t>(p * epr_)]) *
+          C_;
     }
     MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(counts_send_.get(), counts.data(), counts.size() * sizeof(int32_t),
                                         cudaMemcpyHostToDevice, stream_));
@@ -655,8 +684,9 @@ void CudaStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a) {
   s_.dp->allToAll(counts_send_.get(), blocks.data(), counts_recv_.get(), blocks.data(), DType::I32,
                   comm("dispatch_counts", Category::CommEpAlltoall, L.index));
   a.recv_counts.resize(static_cast<size_t>(peers_ * epr_));
-  MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(a.recv_counts.data(), counts_recv_.get(), a.recv_counts.size() * sizeof(int32_t),
-                                      cudaMemcpyDeviceToHost, stream_));
+  MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(a.recv_counts.data(), counts_recv_.get(),
+                                      a.recv_counts.size() * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                      stream_));
   world_->synchronize(stream_);
   a.row_begin.assign(static_cast<size_t>(epr_) + 1, 0);
   for (int p = 0; p < peers_; ++p) {
@@ -666,7 +696,8 @@ void CudaStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a) {
       a.row_begin[static_cast<size_t>(le) + 1] += cnt;
     }
   }
-  for (int le = 0; le < epr_; ++le) a.row_begin[static_cast<size_t>(le) + 1] += a.row_begin[static_cast<size_t>(le)];
+  for (int le = 0; le < epr_; ++le)
+    a.row_begin[static_cast<size_t>(le) + 1] += a.row_begin[static_cast<size_t>(le)];
   a.rows = a.row_begin.back();
   s_.dp->allToAll(send_.get(), a.send_elems.data(), recv_.get(), a.recv_elems.data(), commType<T>(),
                   comm("dispatch", Category::CommEpAlltoall, L.index));
@@ -688,8 +719,8 @@ void CudaStage<T>::moeForwardDispatch(const Layer& L, LayerActs& a) {
                   comm("return", Category::CommEpAlltoall, L.index));
   {
     auto sp = span("combine", Category::MoePermute, L.index);
-    combineAssignments(z_.get(), a.returned.get(), a.probs.get(), a.choice.get(), a.slot_of.get(), 0, a.total, N_, E_,
-                       K_, C_, stream_);
+    combineAssignments(z_.get(), a.returned.get(), a.probs.get(), a.choice.get(), a.slot_of.get(), 0, a.total,
+                       N_, E_, K_, C_, stream_);
   }
 }
 
@@ -707,10 +738,11 @@ void CudaStage<T>::backward(int mb) {
     auto sp = span("loss", Category::ComputeLoss);
     zeroN(dlnf_.get(), NC);
     const T* dlogits = a.logits.get();  // the forward pass left the gradient there
-    linearBackward<T>(*lt_, dlnf_.get(), g(lm_head_), nullptr, dlogits, a.lnf.get(), w(lm_head_), N_, C_, V_, stream_);
+    linearBackward<T>(*lt_, dlnf_.get(), g(lm_head_), nullptr, dlogits, a.lnf.get(), w(lm_head_), N_, C_, V_,
+                      stream_);
     zeroN(dx, NC);
-    layerNormBackward(dx, g(lnf_w_), g(lnf_b_), dlnf_.get(), a.out, w(lnf_w_), a.lnf_mean.get(), a.lnf_rstd.get(), N_,
-                      C_, stream_);
+    layerNormBackward(dx, g(lnf_w_), g(lnf_b_), dlnf_.get(), a.out, w(lnf_w_), a.lnf_mean.get(),
+                      a.lnf_rstd.get(), N_, C_, stream_);
   } else {
     s_.pp->recv(dx, NC, commType<T>(), s_.coord.stage + 1, comm("recv_grad", Category::CommPpSendrecv));
   }
@@ -745,10 +777,12 @@ void CudaStage<T>::layerBackward(const Layer& L, LayerActs& a, T* dx) {
     auto sp = span("ffn", Category::ComputeFfn, L.index);
     const size_t nf = static_cast<size_t>(N_) * Fl_;
     zeroN(dact_.get(), nf);
-    linearBackward<T>(*lt_, dact_.get(), g(L.fcp_w), g(L.fcp_b), dx, a.act.get(), w(L.fcp_w), N_, Fl_, C_, stream_);
+    linearBackward<T>(*lt_, dact_.get(), g(L.fcp_w), g(L.fcp_b), dx, a.act.get(), w(L.fcp_w), N_, Fl_, C_,
+                      stream_);
     zeroN(dpre_.get(), nf);
     geluBackward(dpre_.get(), a.pre.get(), dact_.get(), nf, stream_);
-    linearBackward<T>(*lt_, dm, g(L.fc_w), g(L.fc_b), dpre_.get(), a.ln2.get(), w(L.fc_w), N_, C_, Fl_, stream_);
+    linearBackward<T>(*lt_, dm, g(L.fc_w), g(L.fc_b), dpre_.get(), a.ln2.get(), w(L.fc_w), N_, C_, Fl_,
+                      stream_);
   } else if (dispatch_) {
     moeBackwardDispatch(L, a, dx, dm, dprobs);
   } else {
@@ -778,37 +812,41 @@ void CudaStage<T>::layerBackward(const Layer& L, LayerActs& a, T* dx) {
         convertToBf16(drouter_t_.get(), drouter_.get(), NE, stream_);
         dlogits = drouter_t_.get();
       }
-      linearBackward<T>(*lt_, dm, g(L.router), nullptr, dlogits, a.ln2.get(), w(L.router), N_, C_, E_, stream_);
+      linearBackward<T>(*lt_, dm, g(L.router), nullptr, dlogits, a.ln2.get(), w(L.router), N_, C_, E_,
+                        stream_);
     }
     // dx becomes the gradient of x2: the residual plus LayerNorm 2's input gradient.
-    layerNormBackward(dx, g(L.ln2_w), g(L.ln2_b), dm, a.x2.get(), w(L.ln2_w), a.ln2_mean.get(), a.ln2_rstd.get(), N_,
-                      C_, stream_);
+    layerNormBackward(dx, g(L.ln2_w), g(L.ln2_b), dm, a.x2.get(), w(L.ln2_w), a.ln2_mean.get(),
+                      a.ln2_rstd.get(), N_, C_, stream_);
   }
   {
     auto sp = span("attention", Category::ComputeAttention, L.index);
     const size_t ncl = static_cast<size_t>(N_) * Cl_;
     zeroN(dout_.get(), ncl);
-    linearBackward<T>(*lt_, dout_.get(), g(L.proj_w), g(L.proj_b), dx, a.o.get(), w(L.proj_w), N_, Cl_, C_, stream_);
+    linearBackward<T>(*lt_, dout_.get(), g(L.proj_w), g(L.proj_b), dx, a.o.get(), w(L.proj_w), N_, Cl_, C_,
+                      stream_);
     zeroN(dqkv_.get(), 3 * ncl);
     if constexpr (kFlashCapable) {
       if (flash_) {
-        flashAttentionBackward(dqkv_.get(), dout_.get(), a.qkv.get(), a.o.get(), a.lse.get(), att_ws_.get(), B_, T_,
-                               NHl_, D_, stream_);
+        flashAttentionBackward(dqkv_.get(), dout_.get(), a.qkv.get(), a.o.get(), a.lse.get(), att_ws_.get(),
+                               B_, T_, NHl_, D_, stream_);
       }
     }
     if (!flash_) {
-      attentionCublasBackward(*lt_, dqkv_.get(), dout_.get(), a.qkv.get(), a.att.get(), att_ws_.get(), B_, T_, NHl_,
-                              D_, stream_);
+      attentionCublasBackward(*lt_, dqkv_.get(), dout_.get(), a.qkv.get(), a.att.get(), att_ws_.get(), B_, T_,
+                              NHl_, D_, stream_);
     }
     zeroN(dln1_.get(), NC);
-    linearBackward<T>(*lt_, dln1_.get(), g(L.attn_w), g(L.attn_b), dqkv_.get(), a.ln1.get(), w(L.attn_w), N_, C_,
-                      3 * Cl_, stream_);
+    linearBackward<T>(*lt_, dln1_.get(), g(L.attn_w), g(L.attn_b), dqkv_.get(), a.ln1.get(), w(L.attn_w), N_,
+                      C_, 3 * Cl_, stream_);
   }
-  if (tp) s_.tp->allReduceSum(dln1_.get(), NC, commType<T>(), comm("attn_allreduce", Category::CommTpAllreduce, L.index));
+  if (tp)
+    s_.tp->allReduceSum(dln1_.get(), NC, commType<T>(),
+                        comm("attn_allreduce", Category::CommTpAllreduce, L.index));
   {
     auto sp = span("attention", Category::ComputeAttention, L.index);
-    layerNormBackward(dx, g(L.ln1_w), g(L.ln1_b), dln1_.get(), a.x, w(L.ln1_w), a.ln1_mean.get(), a.ln1_rstd.get(), N_,
-                      C_, stream_);
+    layerNormBackward(dx, g(L.ln1_w), g(L.ln1_b), dln1_.get(), a.x, w(L.ln1_w), a.ln1_mean.get(),
+                      a.ln1_rstd.get(), N_, C_, stream_);
   }
 }
 
@@ -824,12 +862,12 @@ void CudaStage<T>::expertsBackward(const Layer& L, LayerActs& a) {
     const size_t rc = static_cast<size_t>(r0) * C_, rf = static_cast<size_t>(r0) * F_;
     const size_t mf = static_cast<size_t>(m) * F_;
     zeroN(dact_.get(), mf);
-    linearBackward<T>(*lt_, dact_.get(), g(e.proj_w), g(e.proj_b), dyg_.get() + rc, a.actg.get() + rf, w(e.proj_w), m,
-                      F_, C_, stream_);
+    linearBackward<T>(*lt_, dact_.get(), g(e.proj_w), g(e.proj_b), dyg_.get() + rc, a.actg.get() + rf,
+                      w(e.proj_w), m, F_, C_, stream_);
     zeroN(dpre_.get(), mf);
     geluBackward(dpre_.get(), a.preg.get() + rf, dact_.get(), mf, stream_);
-    linearBackward<T>(*lt_, dxg_.get() + rc, g(e.fc_w), g(e.fc_b), dpre_.get(), a.xg.get() + rc, w(e.fc_w), m, C_, F_,
-                      stream_);
+    linearBackward<T>(*lt_, dxg_.get() + rc, g(e.fc_w), g(e.fc_b), dpre_.get(), a.xg.get() + rc, w(e.fc_w), m,
+                      C_, F_, stream_);
   }
 }
 
@@ -838,8 +876,8 @@ void CudaStage<T>::moeBackwardLocal(const Layer& L, LayerActs& a, const T* dout,
   {
     auto sp = span("scatter", Category::MoeSlice, L.index);
     zeroN(dyg_.get(), static_cast<size_t>(a.rows) * C_);
-    combineAssignmentsBackward(dyg_.get(), dprobs, dout, a.yg.get(), a.probs.get(), a.choice.get(), a.order.get(), a.j0,
-                               a.rows, E_, K_, C_, stream_);
+    combineAssignmentsBackward(dyg_.get(), dprobs, dout, a.yg.get(), a.probs.get(), a.choice.get(),
+                               a.order.get(), a.j0, a.rows, E_, K_, C_, stream_);
   }
   expertsBackward(L, a);
   {
@@ -883,7 +921,8 @@ StepLosses CudaStage<T>::endStep() {
   microbatch_ = -1;
   phase_ = Phase::Optimizer;
   if (s_.dp->size() > 1 && dp_count_ > 0) {
-    s_.dp->allReduceSum(grad_.get(), dp_count_, DType::F32, comm("grad_allreduce", Category::CommDpAllreduce));
+    s_.dp->allReduceSum(grad_.get(), dp_count_, DType::F32,
+                        comm("grad_allreduce", Category::CommDpAllreduce));
   }
   {
     // Squared norm: each parameter counted once over its copies; runs of neighbours counted alike
@@ -896,7 +935,9 @@ StepLosses CudaStage<T>::endStep() {
       };
       size_t j = i + 1;
       const bool c = counted(params_[i]);
-      while (j < params_.size() && counted(params_[j]) == c && params_[j].offset == params_[j - 1].offset + roundUp(params_[j - 1].n)) ++j;
+      while (j < params_.size() && counted(params_[j]) == c &&
+             params_[j].offset == params_[j - 1].offset + roundUp(params_[j - 1].n))
+        ++j;
       if (c) {
         const size_t begin = params_[i].offset;
         const size_t end = params_[j - 1].offset + params_[j - 1].n;
@@ -928,8 +969,8 @@ StepLosses CudaStage<T>::endStep() {
       const size_t n = params_[j - 1].offset + params_[j - 1].n - begin;
       Bf16* copy = nullptr;
       if constexpr (std::is_same_v<T, Bf16>) copy = copy_.get() + begin;
-      adamwStep(master_.get() + begin, copy, grad_.get() + begin, m_.get() + begin, v_.get() + begin, n, hp, updates_,
-                coef_.get(), stream_);
+      adamwStep(master_.get() + begin, copy, grad_.get() + begin, m_.get() + begin, v_.get() + begin, n, hp,
+                updates_, coef_.get(), stream_);
       i = j;
     }
     MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(sums, sums_.get(), sizeof sums, cudaMemcpyDeviceToHost, stream_));
@@ -964,10 +1005,12 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   // Attention: the fused kernels keep each row's log-sum-exp (fp32) and need an fp32 dQ; the cuBLASLt
   // path keeps the T x T probabilities and needs room for the scores and their gradients.
   const int64_t heads = c.microbatchSize() * (m.n_heads / tp);
-  const bool flash = bf16 && flashAttentionSupports(static_cast<int>(m.headSize())) && flashAttentionAvailable();
+  const bool flash =
+      bf16 && flashAttentionSupports(static_cast<int>(m.headSize())) && flashAttentionAvailable();
   const int64_t square = heads * m.seq_len * m.seq_len;
   const int64_t attention_kept = flash ? heads * m.seq_len * 2 : square;
-  const int64_t attention_scratch = flash ? 2 * N * C / tp + 2 * heads * m.seq_len : 7 * N * C / tp + square * 3;
+  const int64_t attention_scratch =
+      flash ? 2 * N * C / tp + 2 * heads * m.seq_len : 7 * N * C / tp + square * 3;
   int64_t per_mb = 0;  // elements of the compute type
   for (int li = layout.firstLayer(coord.stage); li < layout.lastLayer(coord.stage); ++li) {
     per_mb += N * C * 5 + N * 4 * C / tp + attention_kept;

@@ -8,8 +8,6 @@
 // Backward: one block per (key tile, sequence·head), walking the query tiles at or after it: Sᵀ = K Qᵀ
 // and dPᵀ = V dOᵀ for the warp's 16 keys, dV += Pᵀ dO and dK += dSᵀ Q in registers, dQ += dS K through
 // dSᵀ in shared memory and fp32 atomics into a workspace that a last kernel adds to dqkv.
-#include "engine/cuda/flash_attention.h"
-
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -17,6 +15,7 @@
 
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/dtype.cuh"
+#include "engine/cuda/flash_attention.h"
 
 namespace moescope::engine::cuda {
 
@@ -113,8 +112,9 @@ __device__ __forceinline__ void loadTile(bf16* dst, const bf16* src, size_t ld, 
     const bool inside = first + r < Tlen;
     const bf16* from = inside ? src + static_cast<size_t>(first + r) * ld + c * 8 : src;
 #ifdef MOESCOPE_FLASH_PTX
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst + r * kStride<D> + c * 8)),
-                 "l"(from), "r"(inside ? 16 : 0));
+    asm volatile(
+        "cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst + r * kStride<D> + c * 8)),
+        "l"(from), "r"(inside ? 16 : 0));
 #else
     (void)from;
     __trap();
@@ -186,8 +186,8 @@ __device__ __forceinline__ void accumulateProduct(float (&acc)[D / 8][4], const 
 
 // One block per (tile of 16·Warps queries, sequence·head).
 template <int D, int Warps>
-__global__ void __launch_bounds__(32 * Warps) flashForwardKernel(bf16* out, float* lse, const bf16* qkv, int Tlen,
-                                                                 int NH, float scaleLog2) {
+__global__ void __launch_bounds__(32 * Warps)
+    flashForwardKernel(bf16* out, float* lse, const bf16* qkv, int Tlen, int NH, float scaleLog2) {
   constexpr int kRows = 16 * Warps, kThreads = 32 * Warps;
   static_assert(kRows <= 2 * kTile, "Q is staged through the K and V tiles");
   __shared__ __align__(128) bf16 sKV[2 * kTile * kStride<D>];
@@ -326,7 +326,8 @@ __global__ void __launch_bounds__(32 * Warps) flashForwardKernel(bf16* out, floa
 }
 
 // delta[b,h,t] = Σ_d dout[b,t,h,d]·out[b,t,h,d], one warp a row.
-__global__ void rowDotKernel(float* delta, const bf16* dout, const bf16* out, int B, int Tlen, int NH, int D) {
+__global__ void rowDotKernel(float* delta, const bf16* dout, const bf16* out, int B, int Tlen, int NH,
+                             int D) {
   const size_t rows = static_cast<size_t>(B) * Tlen * NH;
   const size_t row = blockIdx.x * size_t{blockDim.x / 32} + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -348,18 +349,19 @@ __global__ void rowDotKernel(float* delta, const bf16* dout, const bf16* out, in
 template <int D, int Warps>
 struct BackwardShared {
   bf16 k[16 * Warps * kStride<D>], v[16 * Warps * kStride<D>];  // the block's keys
-  bf16 q[kTile * kStride<D>], dout[kTile * kStride<D>];           // the current query tile
-  bf16 dsT[16 * Warps * kScoreStride];                            // dSᵀ [key][query] of the current pair
-  float lse[kTile], delta[kTile];                                 // of the current query tile; lse in log2 units
+  bf16 q[kTile * kStride<D>], dout[kTile * kStride<D>];         // the current query tile
+  bf16 dsT[16 * Warps * kScoreStride];                          // dSᵀ [key][query] of the current pair
+  float lse[kTile], delta[kTile];  // of the current query tile; lse in log2 units
 };
 
 // One block per (tile of 16·Warps keys, sequence·head).
 template <int D, int Warps>
-__global__ void __launch_bounds__(32 * Warps) flashBackwardKernel(bf16* dqkv, float* dq, const bf16* dout,
-                                                                  const bf16* qkv, const float* lse,
-                                                                  const float* delta, int Tlen, int NH, float scale) {
+__global__ void __launch_bounds__(32 * Warps)
+    flashBackwardKernel(bf16* dqkv, float* dq, const bf16* dout, const bf16* qkv, const float* lse,
+                        const float* delta, int Tlen, int NH, float scale) {
   constexpr int kKeys = 16 * Warps, kThreads = 32 * Warps;
-  constexpr int kDimParts = Warps / 4;  // dQ: warp w takes query rows 16·(w%4) and a 1/kDimParts of the columns
+  constexpr int kDimParts =
+      Warps / 4;  // dQ: warp w takes query rows 16·(w%4) and a 1/kDimParts of the columns
   static_assert(Warps % 4 == 0 && (D / 8) % (4 * kDimParts) == 0, "dQ splits into chunks of 4 column tiles");
   extern __shared__ __align__(128) unsigned char raw[];
   auto& sh = *reinterpret_cast<BackwardShared<D, Warps>*>(raw);
@@ -378,7 +380,7 @@ __global__ void __launch_bounds__(32 * Warps) flashBackwardKernel(bf16* dqkv, fl
   const int mi = lane / 8, mr = lane % 8;
   const int warpKey = kb * kKeys + warp * 16;  // the warp's first key
   const int key0 = warpKey + g;                // this thread's keys: key0 and key0 + 8
-  const int qb0 = kb * kKeys / kTile;          // the first query tile with a query at or after a key of the block
+  const int qb0 = kb * kKeys / kTile;  // the first query tile with a query at or after a key of the block
 
   loadTile<D, kKeys, kThreads>(sh.k, q + C, ld, kb * kKeys, Tlen);
   loadTile<D, kKeys, kThreads>(sh.v, q + 2 * C, ld, kb * kKeys, Tlen);
@@ -473,7 +475,8 @@ __global__ void __launch_bounds__(32 * Warps) flashBackwardKernel(bf16* dqkv, fl
       for (int r = 0; r < 2; ++r) {
         const int query = qb * kTile + qw + g + 8 * r;
         if (query >= Tlen) continue;
-        float* dst = dq + (static_cast<size_t>(b) * Tlen + query) * C + static_cast<size_t>(h) * D + nc * 8 + 2 * t;
+        float* dst =
+            dq + (static_cast<size_t>(b) * Tlen + query) * C + static_cast<size_t>(h) * D + nc * 8 + 2 * t;
 #pragma unroll
         for (int n = 0; n < 4; ++n)
           atomicAdd2(dst + n * 8, make_float2(acc[n][2 * r] * scale, acc[n][2 * r + 1] * scale));
@@ -500,7 +503,8 @@ __global__ void __launch_bounds__(32 * Warps) flashBackwardKernel(bf16* dqkv, fl
 // dqkv's q block += dq [B·T, C] (fp32), two columns a thread.
 __global__ void addQueryGradientKernel(bf16* dqkv, const float* dq, size_t rows, int C) {
   const size_t pairs = rows * (C / 2);
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < pairs; i += size_t{gridDim.x} * blockDim.x) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < pairs;
+       i += size_t{gridDim.x} * blockDim.x) {
     const size_t row = i / (C / 2), c = (i % (C / 2)) * 2;
     auto* p = reinterpret_cast<__nv_bfloat162*>(dqkv + row * 3 * C + c);
     const float2 f = __bfloat1622float2(*p);
@@ -522,20 +526,21 @@ void launchForward(bf16* out, float* lse, const bf16* qkv, int B, int Tlen, int 
   constexpr int kRows = 16 * kForwardWarps;
   const dim3 grid((Tlen + kRows - 1) / kRows, B * NH);
   const float scaleLog2 = kLog2e / std::sqrt(static_cast<float>(D));
-  flashForwardKernel<D, kForwardWarps><<<grid, 32 * kForwardWarps, 0, stream>>>(out, lse, qkv, Tlen, NH, scaleLog2);
+  flashForwardKernel<D, kForwardWarps>
+      <<<grid, 32 * kForwardWarps, 0, stream>>>(out, lse, qkv, Tlen, NH, scaleLog2);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
 template <int D>
-void launchBackward(bf16* dqkv, float* dq, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
-                    int B, int Tlen, int NH, cudaStream_t stream) {
+void launchBackward(bf16* dqkv, float* dq, const bf16* dout, const bf16* qkv, const float* lse,
+                    const float* delta, int B, int Tlen, int NH, cudaStream_t stream) {
   constexpr int kKeys = 16 * kBackwardWarps;
   const dim3 grid((Tlen + kKeys - 1) / kKeys, B * NH);
   const int bytes = static_cast<int>(sizeof(BackwardShared<D, kBackwardWarps>));
   auto* kernel = flashBackwardKernel<D, kBackwardWarps>;
   MOESCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   kernel<<<grid, 32 * kBackwardWarps, bytes, stream>>>(dqkv, dq, dout, qkv, lse, delta, Tlen, NH,
-                                                        1.0f / std::sqrt(static_cast<float>(D)));
+                                                       1.0f / std::sqrt(static_cast<float>(D)));
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
@@ -589,8 +594,8 @@ void flashAttentionBackward(bf16* dqkv, const bf16* dout, const bf16* qkv, const
   NvtxRange range("flashAttentionBackward");
   MOESCOPE_CUDA_REQUIRE("flashAttentionBackward", B > 0 && Tlen > 0 && NH > 0 && flashAttentionSupports(D));
   MOESCOPE_CUDA_REQUIRE("flashAttentionBackward", flashAttentionAvailable());
-  MOESCOPE_CUDA_REQUIRE("flashAttentionBackward",
-                        dqkv && out && lse && workspace && aligned16(qkv) && aligned16(dout) && aligned16(dqkv));
+  MOESCOPE_CUDA_REQUIRE("flashAttentionBackward", dqkv && out && lse && workspace && aligned16(qkv) &&
+                                                      aligned16(dout) && aligned16(dqkv));
   const size_t rows = static_cast<size_t>(B) * Tlen;
   const int C = NH * D;
   float* dq = static_cast<float*>(workspace);
@@ -598,7 +603,8 @@ void flashAttentionBackward(bf16* dqkv, const bf16* dout, const bf16* qkv, const
   MOESCOPE_CUDA_CHECK(cudaMemsetAsync(dq, 0, rows * C * sizeof(float), stream));
   const size_t heads = rows * NH;
   constexpr int kRowsPerBlock = 8;
-  rowDotKernel<<<ceilDiv(heads, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(delta, dout, out, B, Tlen, NH, D);
+  rowDotKernel<<<ceilDiv(heads, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(delta, dout, out, B, Tlen,
+                                                                                 NH, D);
   MOESCOPE_CUDA_CHECK_LAUNCH();
   if (D == 64) {
     launchBackward<64>(dqkv, dq, dout, qkv, lse, delta, B, Tlen, NH, stream);

@@ -23,13 +23,13 @@ bool flashAttentionAvailable();
 size_t flashAttentionWorkspaceBytes(int B, int Tlen, int NH, int D);
 
 // out [B,T,NH·D] overwritten; lse [B,NH,T] overwritten with log Σ_{j<=i} exp(q_i·k_j / sqrt(D)).
-void flashAttentionForward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, int B, int Tlen, int NH, int D,
-                           cudaStream_t stream);
+void flashAttentionForward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, int B, int Tlen, int NH,
+                           int D, cudaStream_t stream);
 
 // dqkv [B,T,3·NH·D] += the gradient. dout [B,T,NH·D]; qkv, out and lse as given to / produced by
 // flashAttentionForward; workspace of flashAttentionWorkspaceBytes, overwritten.
 void flashAttentionBackward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
-                            const __nv_bfloat16* out, const float* lse, void* workspace, int B, int Tlen, int NH, int D,
-                            cudaStream_t stream);
+                            const __nv_bfloat16* out, const float* lse, void* workspace, int B, int Tlen,
+                            int NH, int D, cudaStream_t stream);
 
 }  // namespace moescope::engine::cuda

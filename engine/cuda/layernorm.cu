@@ -101,8 +101,9 @@ __global__ void layerNormBackwardKernel(T* dx, const T* dout, const T* x, const 
 constexpr int kParamRowsPerStep = 8;
 
 template <typename T>
-__global__ void layerNormParamGradKernel(float* dweight, float* dbias, const T* dout, const T* x, const float* mean,
-                                         const float* rstd, int n, int C, int rowsPerPart) {
+__global__ void layerNormParamGradKernel(float* dweight, float* dbias, const T* dout, const T* x,
+                                         const float* mean, const float* rstd, int n, int C,
+                                         int rowsPerPart) {
   __shared__ float sw[kParamRowsPerStep][33], sb[kParamRowsPerStep][33];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int c = blockIdx.x * 32 + tx;
@@ -151,7 +152,8 @@ void layerNormBackward(T* dx, float* dweight, float* dbias, const T* dout, const
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("layerNormBackward", dx && dout && x && weight && mean && rstd);
   if (C % 8 == 0 && vectorizable(dx) && vectorizable(dout) && vectorizable(x) && vectorizable(weight)) {
-    layerNormBackwardKernel<T, true><<<ceilDiv(n, kWarps), kThreads, 0, stream>>>(dx, dout, x, weight, mean, rstd, n, C);
+    layerNormBackwardKernel<T, true>
+        <<<ceilDiv(n, kWarps), kThreads, 0, stream>>>(dx, dout, x, weight, mean, rstd, n, C);
   } else {
     layerNormBackwardKernel<T, false>
         <<<ceilDiv(n, kWarps), kThreads, 0, stream>>>(dx, dout, x, weight, mean, rstd, n, C);

@@ -70,10 +70,10 @@ void matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
     const int64_t strides[3] = {strideA, strideB, strideD};
     cublasLtMatrixLayout_t layouts[3] = {d.a, d.b, d.c};
     for (int i = 0; i < 3; ++i) {
-      MOESCOPE_CUBLAS_CHECK(
-          cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof(batch)));
-      MOESCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
-                                                             &strides[i], sizeof(strides[i])));
+      MOESCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                             &batch, sizeof(batch)));
+      MOESCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(
+          layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i], sizeof(strides[i])));
     }
   }
 
@@ -91,9 +91,9 @@ void matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alignD, sizeof(alignD)));
 
-  const CublasLt::PlanKey key = {abType, dType,  opA,    opB,    m,      nCols,  k,     lda,     ldb,
-                                 ldd,    bias != nullptr, alignA, alignB, alignD, batch, strideA, strideB,
-                                 strideD};
+  const CublasLt::PlanKey key = {
+      abType, dType,           opA,    opB,    m,      nCols, k,       lda,     ldb,
+      ldd,    bias != nullptr, alignA, alignB, alignD, batch, strideA, strideB, strideD};
   auto plan = lt.plans().find(key);
   if (plan == lt.plans().end()) {
     cublasLtMatmulHeuristicResult_t heuristic{};
@@ -153,12 +153,12 @@ CublasLt::~CublasLt() {
 
 void matmulStridedBatched(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOperation_t opA,
                           cublasOperation_t opB, int m, int n, int k, float alpha, const void* A, int lda,
-                          int64_t strideA, const void* B, int ldb, int64_t strideB, float beta, void* D, int ldd,
-                          int64_t strideD, int batch, cudaStream_t stream) {
+                          int64_t strideA, const void* B, int ldb, int64_t strideB, float beta, void* D,
+                          int ldd, int64_t strideD, int batch, cudaStream_t stream) {
   NvtxRange range("matmulStridedBatched");
   MOESCOPE_CUDA_REQUIRE("matmulStridedBatched", m > 0 && n > 0 && k > 0 && batch > 0 && A && B && D);
-  matmul(lt, abType, dType, opA, opB, m, n, k, A, lda, B, ldb, D, ldd, beta, nullptr, stream, alpha, batch, strideA,
-         strideB, strideD);
+  matmul(lt, abType, dType, opA, opB, m, n, k, A, lda, B, ldb, D, ldd, beta, nullptr, stream, alpha, batch,
+         strideA, strideB, strideD);
 }
 
 template <typename T>

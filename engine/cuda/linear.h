@@ -44,8 +44,8 @@ class CublasLt {
 // and columns, k the inner size.
 void matmulStridedBatched(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOperation_t opA,
                           cublasOperation_t opB, int m, int n, int k, float alpha, const void* A, int lda,
-                          int64_t strideA, const void* B, int ldb, int64_t strideB, float beta, void* D, int ldd,
-                          int64_t strideD, int batch, cudaStream_t stream);
+                          int64_t strideA, const void* B, int ldb, int64_t strideB, float beta, void* D,
+                          int ldd, int64_t strideD, int batch, cudaStream_t stream);
 
 // y [n,out] overwritten; x [n,in]; w [out,in]; b [out] or nullptr. T = float or __nv_bfloat16.
 template <typename T>

@@ -25,19 +25,23 @@ constexpr size_t kArrivalRing = 8;
   throw NcclError(message);
 }
 
-#define MOESCOPE_NCCL_CHECK(comm, call)                                     \
-  do {                                                                      \
-    const ncclResult_t moescope_nccl_status_ = (call);                      \
+#define MOESCOPE_NCCL_CHECK(comm, call)                                                  \
+  do {                                                                                   \
+    const ncclResult_t moescope_nccl_status_ = (call);                                   \
     if (moescope_nccl_status_ != ncclSuccess && moescope_nccl_status_ != ncclInProgress) \
-      throwNcclError(moescope_nccl_status_, comm, #call);                   \
+      throwNcclError(moescope_nccl_status_, comm, #call);                                \
   } while (0)
 
 ncclDataType_t ncclType(DType type) {
   switch (type) {
-    case DType::F32: return ncclFloat32;
-    case DType::F64: return ncclFloat64;
-    case DType::I32: return ncclInt32;
-    case DType::BF16: return ncclBfloat16;
+    case DType::F32:
+      return ncclFloat32;
+    case DType::F64:
+      return ncclFloat64;
+    case DType::I32:
+      return ncclInt32;
+    case DType::BF16:
+      return ncclBfloat16;
   }
   return ncclFloat32;
 }
@@ -62,8 +66,8 @@ struct NcclWorld::Group {
     uint64_t seq = ~uint64_t{0};
     int64_t ns = 0;
   };
-  std::vector<Arrival> arrivals;                // [seq % ring][member]
-  std::vector<std::deque<int64_t>> posted;      // [src * size + dst]
+  std::vector<Arrival> arrivals;            // [seq % ring][member]
+  std::vector<std::deque<int64_t>> posted;  // [src * size + dst]
 };
 
 // One member's NCCL communicators and send stream; shared by the handles of the same group and rank.
@@ -96,7 +100,9 @@ struct NcclWorld::Member {
   ~Member() { end(world && world->aborted()); }
 };
 
-NcclWorld::NcclWorld(std::vector<int> devices) : devices_(std::move(devices)) { configureNcclEnvironment(); }
+NcclWorld::NcclWorld(std::vector<int> devices) : devices_(std::move(devices)) {
+  configureNcclEnvironment();
+}
 
 NcclWorld::~NcclWorld() = default;
 
@@ -148,7 +154,9 @@ std::unique_ptr<Communicator> NcclWorld::communicator(int rank, const std::vecto
   return std::make_unique<NcclCommunicator>(g, member, this, index);
 }
 
-void NcclWorld::abort(const std::string& /*reason*/) { aborted_.store(true); }
+void NcclWorld::abort(const std::string& /*reason*/) {
+  aborted_.store(true);
+}
 
 void NcclWorld::synchronize(cudaStream_t stream) const {
   for (int spins = 0;; ++spins) {
@@ -160,15 +168,19 @@ void NcclWorld::synchronize(cudaStream_t stream) const {
   }
 }
 
-NcclCommunicator::NcclCommunicator(std::shared_ptr<NcclWorld::Group> group, std::shared_ptr<NcclWorld::Member> member,
-                                   NcclWorld* world, int index)
+NcclCommunicator::NcclCommunicator(std::shared_ptr<NcclWorld::Group> group,
+                                   std::shared_ptr<NcclWorld::Member> member, NcclWorld* world, int index)
     : g_(std::move(group)), m_(std::move(member)), world_(world), index_(index) {}
 
 NcclCommunicator::~NcclCommunicator() = default;
 
-int NcclCommunicator::size() const { return static_cast<int>(g_->ranks.size()); }
+int NcclCommunicator::size() const {
+  return static_cast<int>(g_->ranks.size());
+}
 
-void NcclCommunicator::abortNow() { m_->end(true); }
+void NcclCommunicator::abortNow() {
+  m_->end(true);
+}
 
 void NcclCommunicator::checkPeer(int peer) const {
   if (peer < 0 || peer >= size() || peer == index_) {
@@ -179,14 +191,17 @@ void NcclCommunicator::checkPeer(int peer) const {
 // Host-timed spans wait for the stream so host time stands for GPU time, and show waiting on a peer
 // as `wait`. With the GPU tracer on (span hooks installed), CUPTI records when the work ran, so spans
 // are launch extents and nothing waits: the tracer adds no synchronisation to the run.
-bool NcclCommunicator::hostTimed() const { return recorder_ != nullptr && tracer::spanHooks() == nullptr; }
+bool NcclCommunicator::hostTimed() const {
+  return recorder_ != nullptr && tracer::spanHooks() == nullptr;
+}
 
 int64_t NcclCommunicator::arrive() {
   if (!recorder_) return 0;
   if (hostTimed()) world_->synchronize(stream_);
   const int64_t now = nowNs();
   std::lock_guard lock(g_->mutex);
-  auto& slot = g_->arrivals[(sequence_ % kArrivalRing) * static_cast<size_t>(size()) + static_cast<size_t>(index_)];
+  auto& slot =
+      g_->arrivals[(sequence_ % kArrivalRing) * static_cast<size_t>(size()) + static_cast<size_t>(index_)];
   slot.seq = sequence_;
   slot.ns = now;
   return now;
@@ -202,7 +217,8 @@ void NcclCommunicator::finishCollective(const CommSpan& span, int64_t arrival, i
   if (timed) {
     std::lock_guard lock(g_->mutex);
     for (int q = 0; q < size(); ++q) {
-      const auto& slot = g_->arrivals[(seq % kArrivalRing) * static_cast<size_t>(size()) + static_cast<size_t>(q)];
+      const auto& slot =
+          g_->arrivals[(seq % kArrivalRing) * static_cast<size_t>(size()) + static_cast<size_t>(q)];
       if (slot.seq == seq) last = std::max(last, slot.ns);
     }
   }
@@ -229,8 +245,8 @@ void NcclCommunicator::allReduceSum(void* buf, size_t count, DType type, const C
   finishCollective(span, arrival, static_cast<int64_t>(count * dtypeSize(type)), id);
 }
 
-void NcclCommunicator::allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts,
-                                DType type, const CommSpan& span) {
+void NcclCommunicator::allToAll(const void* send, const size_t* sendCounts, void* recv,
+                                const size_t* recvCounts, DType type, const CommSpan& span) {
   if (world_->aborted()) throw Cancelled("stopped: another rank failed or the run was cancelled");
   const int64_t arrival = arrive();
   const uint64_t id = openLaunch(span);
@@ -251,8 +267,8 @@ void NcclCommunicator::allToAll(const void* send, const size_t* sendCounts, void
                            std::to_string(recvCounts[index_]));
   }
   if (sendCounts[index_] > 0) {
-    MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(out + recv_off * esize, in + send_off * esize, sendCounts[index_] * esize,
-                                        cudaMemcpyDeviceToDevice, stream_));
+    MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(out + recv_off * esize, in + send_off * esize,
+                                        sendCounts[index_] * esize, cudaMemcpyDeviceToDevice, stream_));
   }
   if (n > 1) {
     MOESCOPE_NCCL_CHECK(m_->coll, ncclGroupStart());
@@ -260,9 +276,11 @@ void NcclCommunicator::allToAll(const void* send, const size_t* sendCounts, void
     for (int q = 0; q < n; ++q) {
       if (q != index_) {
         if (sendCounts[q] > 0)
-          MOESCOPE_NCCL_CHECK(m_->coll, ncclSend(in + so * esize, sendCounts[q], ncclType(type), q, m_->coll, stream_));
+          MOESCOPE_NCCL_CHECK(m_->coll,
+                              ncclSend(in + so * esize, sendCounts[q], ncclType(type), q, m_->coll, stream_));
         if (recvCounts[q] > 0)
-          MOESCOPE_NCCL_CHECK(m_->coll, ncclRecv(out + ro * esize, recvCounts[q], ncclType(type), q, m_->coll, stream_));
+          MOESCOPE_NCCL_CHECK(
+              m_->coll, ncclRecv(out + ro * esize, recvCounts[q], ncclType(type), q, m_->coll, stream_));
         total += sendCounts[q];
       }
       so += sendCounts[q];

@@ -100,11 +100,13 @@ class NcclCommunicator final : public Communicator {
   void abortNow();
 
  private:
-  bool hostTimed() const;                  // tracing without the GPU tracer: spans wait for the stream
-  int64_t arrive();                         // tracing: posts this member's arrival (after its stream, if host-timed)
+  bool hostTimed() const;  // tracing without the GPU tracer: spans wait for the stream
+  int64_t arrive();        // tracing: posts this member's arrival (after its stream, if host-timed)
   void finishCollective(const CommSpan& span, int64_t arrival, int64_t bytes, uint64_t id);
   // Opens the span's id for the work launched until closeLaunch() (the GPU tracer ties its kernels to it).
-  uint64_t openLaunch(const CommSpan& span) { return recorder_ ? recorder_->open(span.name, span.attrs.category) : 0; }
+  uint64_t openLaunch(const CommSpan& span) {
+    return recorder_ ? recorder_->open(span.name, span.attrs.category) : 0;
+  }
   void closeLaunch() {
     if (recorder_) recorder_->close();
   }

@@ -11,7 +11,8 @@ constexpr int kThreads = 256;
 // Vec: elements in groups of eight (total counts groups; C a multiple of 8), loaded and stored as vectors.
 template <typename T, bool Vec>
 __global__ void residualKernel(T* out, const T* x, const T* z, const T* bias, size_t total, int C) {
-  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total; i += size_t{gridDim.x} * blockDim.x) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
+       i += size_t{gridDim.x} * blockDim.x) {
     if constexpr (Vec) {
       float a[8], b[8];
       load8(a, x + 8 * i);

@@ -104,8 +104,9 @@ TEST_F(CliCompare, TableAndCsvNameEveryRun) {
 }
 
 TEST_F(CliCompare, BadInputIsOneLineAndExitTwo) {
-  for (const char* args : {"compare pp2.moescope not-a-run.moescope", "compare pp2.moescope",
-                           "compare pp2.moescope pp4.moescope --baseline 2", "compare pp2.moescope missing.moescope"}) {
+  for (const char* args :
+       {"compare pp2.moescope not-a-run.moescope", "compare pp2.moescope",
+        "compare pp2.moescope pp4.moescope --baseline 2", "compare pp2.moescope missing.moescope"}) {
     const Result r = run(args);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;

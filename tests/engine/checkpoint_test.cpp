@@ -1,11 +1,11 @@
 #include "engine/checkpoint.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "engine/engine_error.h"
 #include "engine/trainer.h"

@@ -34,7 +34,8 @@ class CliTrain : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("moescope_cli_train_" + std::to_string(::getpid()) + "_" + info->name());
+    dir_ =
+        fs::temp_directory_path() / ("moescope_cli_train_" + std::to_string(::getpid()) + "_" + info->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     writeFile("tiny.toml", R"([model]
@@ -64,8 +65,8 @@ lr = 1e-2
 
   // Runs moescope-cli in the test's folder.
   Result run(const std::string& args) {
-    const std::string cmd = "cd '" + dir_.string() + "' && '" + kCli + "' " + args + " > '" + path("stdout.log") +
-                            "' 2> '" + path("stderr.log") + "'";
+    const std::string cmd = "cd '" + dir_.string() + "' && '" + kCli + "' " + args + " > '" +
+                            path("stdout.log") + "' 2> '" + path("stderr.log") + "'";
     const int status = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -93,7 +94,8 @@ lr = 1e-2
   }
   // Waits until err.log holds `text` (at most timeout_ms).
   void waitForOutput(const std::string& text, int timeout_ms) {
-    for (int waited = 0; waited < timeout_ms && read("err.log").find(text) == std::string::npos; waited += 10) {
+    for (int waited = 0; waited < timeout_ms && read("err.log").find(text) == std::string::npos;
+         waited += 10) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
@@ -117,7 +119,9 @@ lr = 1e-2
 };
 
 TEST_F(CliTrain, GoodRunWritesRunFileMetricsAndCheckpoint) {
-  const Result r = run("train --config tiny.toml --set train.steps=2 --out run.moescope --metrics m.jsonl --save ck.safetensors");
+  const Result r =
+      run("train --config tiny.toml --set train.steps=2 --out run.moescope --metrics m.jsonl --save "
+          "ck.safetensors");
   ASSERT_EQ(r.code, 0) << r.err;
   // One progress line per step: step, loss, tokens/s, ETA.
   EXPECT_NE(r.err.find("step 1/2"), std::string::npos) << r.err;
@@ -132,9 +136,11 @@ TEST_F(CliTrain, GoodRunWritesRunFileMetricsAndCheckpoint) {
   while (std::getline(lines, line)) {
     const auto j = nlohmann::json::parse(line);
     EXPECT_EQ(j["step"], n);
-    for (const char* key : {"loss", "ce_loss", "aux_loss", "tokens", "step_ms", "tokens_per_s"}) EXPECT_TRUE(j.contains(key)) << key;
+    for (const char* key : {"loss", "ce_loss", "aux_loss", "tokens", "step_ms", "tokens_per_s"})
+      EXPECT_TRUE(j.contains(key)) << key;
     EXPECT_EQ(j["tokens"], 32);
-    EXPECT_NEAR(j["loss"].get<double>(), j["ce_loss"].get<double>() + 0.01 * j["aux_loss"].get<double>(), 1e-6);
+    EXPECT_NEAR(j["loss"].get<double>(), j["ce_loss"].get<double>() + 0.01 * j["aux_loss"].get<double>(),
+                1e-6);
     ++n;
   }
   EXPECT_EQ(n, 2);
@@ -154,7 +160,10 @@ TEST_F(CliTrain, InitLoadsTheWeightsASavedRunStartedFrom) {
   ASSERT_EQ(run("train --config tiny.toml --steps 0 --save init.safetensors").code, 0);
   ASSERT_EQ(run("train --config tiny.toml --steps 1 --metrics a.jsonl").code, 0);
   // Another seed, but the checkpoint's weights: the same step-0 loss as the first run.
-  ASSERT_EQ(run("train --config tiny.toml --steps 1 --set train.seed=99 --init init.safetensors --metrics b.jsonl").code, 0);
+  ASSERT_EQ(
+      run("train --config tiny.toml --steps 1 --set train.seed=99 --init init.safetensors --metrics b.jsonl")
+          .code,
+      0);
   ASSERT_EQ(run("train --config tiny.toml --steps 1 --set train.seed=99 --metrics c.jsonl").code, 0);
   const double a = nlohmann::json::parse(read("a.jsonl"))["loss"];
   const double b = nlohmann::json::parse(read("b.jsonl"))["loss"];
@@ -170,7 +179,7 @@ TEST_F(CliTrain, UnknownConfigKey) {
 }
 
 TEST_F(CliTrain, ImpossibleLayouts) {
-  expectBadInput("train --config tiny.toml --set model.n_experts=3", "n_experts");            // E % tp != 0
+  expectBadInput("train --config tiny.toml --set model.n_experts=3", "n_experts");  // E % tp != 0
   expectBadInput("train --config tiny.toml --set parallel.layout=dpmoe", "dpmoe needs tp = 1");  // tp = 2
   expectBadInput("train --config tiny.toml --set train.global_batch=3", "global_batch");
   expectBadInput("train --config tiny.toml --set parallel.pp=3", "n_layers");
@@ -223,7 +232,8 @@ TEST_F(CliTrain, BadGpuTracerSwitches) {
 // run's own one-line message and exit 2 for a bad one (what the GUI's run dialog shows before launch).
 TEST_F(CliTrain, DryRunChecksAndWritesNothing) {
   const auto before = files();
-  const Result good = run("train --config tiny.toml --dry-run --out out.moescope --metrics m.jsonl --save ck.safetensors");
+  const Result good =
+      run("train --config tiny.toml --dry-run --out out.moescope --metrics m.jsonl --save ck.safetensors");
   EXPECT_EQ(good.code, 0) << good.err;
   EXPECT_NE(good.out.find("ok"), std::string::npos) << good.out;
   EXPECT_EQ(files(), before);
@@ -252,7 +262,8 @@ steps = 3
 )");
   ASSERT_EQ(run("train --config gpipe.toml --out gpipe.moescope").code, 0);
   const Result r = run("stats gpipe.moescope --json");
-  if (r.code != 0 && r.err.find("not built yet") != std::string::npos) GTEST_SKIP() << "moescope-cli stats is not built yet";
+  if (r.code != 0 && r.err.find("not built yet") != std::string::npos)
+    GTEST_SKIP() << "moescope-cli stats is not built yet";
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["stages"].size(), 4u);
@@ -275,8 +286,9 @@ namespace {
 // Ctrl-C: the run stops between micro-batches, its run file marked cancelled, no metrics or checkpoint
 // left behind under their final names.
 TEST_F(CliTrain, InterruptCancelsTheRun) {
-  const pid_t pid = spawn("train --config tiny.toml --steps 1000000 --data random --out run.moescope "
-                          "--metrics m.jsonl --save ck.safetensors");
+  const pid_t pid = spawn(
+      "train --config tiny.toml --steps 1000000 --data random --out run.moescope "
+      "--metrics m.jsonl --save ck.safetensors");
   ASSERT_GE(pid, 0);
   waitForOutput("step 3/", 10000);  // a few steps, then interrupt
   kill(pid, SIGINT);
@@ -296,7 +308,8 @@ TEST_F(CliTrain, InterruptCancelsTheRun) {
 // the run file marked failed and the error kept in it.
 TEST_F(CliTrain, FailureDuringTheRunMarksTheRunFileFailed) {
   fs::create_directories(dir_ / "sub");
-  const pid_t pid = spawn("train --config tiny.toml --steps 400 --data random --out run.moescope --save sub/ck.safetensors");
+  const pid_t pid = spawn(
+      "train --config tiny.toml --steps 400 --data random --out run.moescope --save sub/ck.safetensors");
   ASSERT_GE(pid, 0);
   waitForOutput("step 2/", 4000);
   fs::remove_all(dir_ / "sub");

@@ -108,7 +108,8 @@ void expectInvalid(const std::string& toml, const std::string& words) {
 TEST(Config, LayoutRules) {
   expectInvalid("[model]\nn_experts = 6\n[parallel]\ntp = 4\n", "n_experts");
   expectInvalid("[parallel]\nlayout = \"dpmoe\"\ntp = 2\n", "dpmoe needs tp = 1");
-  expectInvalid("[model]\nn_experts = 6\n[parallel]\nlayout = \"dpmoe\"\ndp = 4\n[train]\nglobal_batch = 8\n", "n_experts");
+  expectInvalid("[model]\nn_experts = 6\n[parallel]\nlayout = \"dpmoe\"\ndp = 4\n[train]\nglobal_batch = 8\n",
+                "n_experts");
   expectInvalid("[train]\nglobal_batch = 6\n[parallel]\ndp = 4\n", "global_batch");
   expectInvalid("[parallel]\nmicrobatches = 3\n", "global_batch");
   expectInvalid("[parallel]\ntp = 3\n", "n_heads");

@@ -78,7 +78,8 @@ std::string kindOf(const std::string& name) {
   while (i < name.size()) {
     size_t j = name.find('.', i);
     std::string part = name.substr(i, j == std::string::npos ? std::string::npos : j - i);
-    if (part.empty() || !std::isdigit(static_cast<unsigned char>(part[0]))) out += (out.empty() ? "" : ".") + part;
+    if (part.empty() || !std::isdigit(static_cast<unsigned char>(part[0])))
+      out += (out.empty() ? "" : ".") + part;
     if (j == std::string::npos) break;
     i = j + 1;
   }
@@ -109,12 +110,28 @@ TEST(CpuStage, GradientsMatchFiniteDifferencesForEveryParameterKind) {
       ++checked;
     }
   }
-  const std::set<std::string> expected = {
-      "wte", "wpe", "h.ln_1.weight", "h.ln_1.bias", "h.attn.c_attn.weight", "h.attn.c_attn.bias",
-      "h.attn.c_proj.weight", "h.attn.c_proj.bias", "h.ln_2.weight", "h.ln_2.bias", "h.mlp.c_fc.weight",
-      "h.mlp.c_fc.bias", "h.mlp.c_proj.weight", "h.mlp.c_proj.bias", "h.moe.router.weight",
-      "h.moe.experts.c_fc.weight", "h.moe.experts.c_fc.bias", "h.moe.experts.c_proj.weight",
-      "h.moe.experts.c_proj.bias", "ln_f.weight", "ln_f.bias", "lm_head.weight"};
+  const std::set<std::string> expected = {"wte",
+                                          "wpe",
+                                          "h.ln_1.weight",
+                                          "h.ln_1.bias",
+                                          "h.attn.c_attn.weight",
+                                          "h.attn.c_attn.bias",
+                                          "h.attn.c_proj.weight",
+                                          "h.attn.c_proj.bias",
+                                          "h.ln_2.weight",
+                                          "h.ln_2.bias",
+                                          "h.mlp.c_fc.weight",
+                                          "h.mlp.c_fc.bias",
+                                          "h.mlp.c_proj.weight",
+                                          "h.mlp.c_proj.bias",
+                                          "h.moe.router.weight",
+                                          "h.moe.experts.c_fc.weight",
+                                          "h.moe.experts.c_fc.bias",
+                                          "h.moe.experts.c_proj.weight",
+                                          "h.moe.experts.c_proj.bias",
+                                          "ln_f.weight",
+                                          "ln_f.bias",
+                                          "lm_head.weight"};
   EXPECT_EQ(kinds_checked, expected);
   EXPECT_GT(checked, 100);
 }

@@ -14,8 +14,9 @@ namespace fs = std::filesystem;
 
 struct TempDir {
   TempDir() {
-    path = fs::temp_directory_path() / ("moescope_data_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                                        "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    path = fs::temp_directory_path() /
+           ("moescope_data_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -23,7 +24,8 @@ struct TempDir {
 };
 
 // A version 1.0 .npy file holding a 1-D array.
-void writeNpy(const fs::path& path, const std::string& descr, const std::vector<uint32_t>& values, size_t item) {
+void writeNpy(const fs::path& path, const std::string& descr, const std::vector<uint32_t>& values,
+              size_t item) {
   std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" +
                        std::to_string(values.size()) + ",), }";
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';

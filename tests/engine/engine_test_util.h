@@ -78,7 +78,8 @@ inline void expectEquivalent(const Config& layout_config) {
   ASSERT_EQ(single.steps.size(), layout.steps.size());
   const double l0 = single.steps[0].losses.loss, l1 = layout.steps[0].losses.loss;
   EXPECT_LE(std::abs(l0 - l1), 1e-6 * std::abs(l0)) << "step-0 loss " << l1 << " vs single rank " << l0;
-  const ModelWeights init = initialWeights(layout_config.model, static_cast<uint64_t>(layout_config.train.seed));
+  const ModelWeights init =
+      initialWeights(layout_config.model, static_cast<uint64_t>(layout_config.train.seed));
   ASSERT_EQ(init.size(), single.weights.size());
   ASSERT_EQ(init.size(), layout.weights.size());
   const int64_t C = layout_config.model.d_model;

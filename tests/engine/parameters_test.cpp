@@ -15,19 +15,40 @@ TEST(Parameters, NamesAndShapesFollowModelMd) {
   const auto specs = modelParameters(m);
   std::vector<std::string> names;
   for (const auto& s : specs) names.push_back(s.name);
-  const std::vector<std::string> expected = {
-      "wte", "wpe",
-      "h.0.ln_1.weight", "h.0.ln_1.bias", "h.0.attn.c_attn.weight", "h.0.attn.c_attn.bias",
-      "h.0.attn.c_proj.weight", "h.0.attn.c_proj.bias", "h.0.ln_2.weight", "h.0.ln_2.bias",
-      "h.0.mlp.c_fc.weight", "h.0.mlp.c_fc.bias", "h.0.mlp.c_proj.weight", "h.0.mlp.c_proj.bias",
-      "h.1.ln_1.weight", "h.1.ln_1.bias", "h.1.attn.c_attn.weight", "h.1.attn.c_attn.bias",
-      "h.1.attn.c_proj.weight", "h.1.attn.c_proj.bias", "h.1.ln_2.weight", "h.1.ln_2.bias",
-      "h.1.moe.router.weight",
-      "h.1.moe.experts.0.c_fc.weight", "h.1.moe.experts.0.c_fc.bias", "h.1.moe.experts.0.c_proj.weight",
-      "h.1.moe.experts.0.c_proj.bias",
-      "h.1.moe.experts.1.c_fc.weight", "h.1.moe.experts.1.c_fc.bias", "h.1.moe.experts.1.c_proj.weight",
-      "h.1.moe.experts.1.c_proj.bias",
-      "ln_f.weight", "ln_f.bias", "lm_head.weight"};
+  const std::vector<std::string> expected = {"wte",
+                                             "wpe",
+                                             "h.0.ln_1.weight",
+                                             "h.0.ln_1.bias",
+                                             "h.0.attn.c_attn.weight",
+                                             "h.0.attn.c_attn.bias",
+                                             "h.0.attn.c_proj.weight",
+                                             "h.0.attn.c_proj.bias",
+                                             "h.0.ln_2.weight",
+                                             "h.0.ln_2.bias",
+                                             "h.0.mlp.c_fc.weight",
+                                             "h.0.mlp.c_fc.bias",
+                                             "h.0.mlp.c_proj.weight",
+                                             "h.0.mlp.c_proj.bias",
+                                             "h.1.ln_1.weight",
+                                             "h.1.ln_1.bias",
+                                             "h.1.attn.c_attn.weight",
+                                             "h.1.attn.c_attn.bias",
+                                             "h.1.attn.c_proj.weight",
+                                             "h.1.attn.c_proj.bias",
+                                             "h.1.ln_2.weight",
+                                             "h.1.ln_2.bias",
+                                             "h.1.moe.router.weight",
+                                             "h.1.moe.experts.0.c_fc.weight",
+                                             "h.1.moe.experts.0.c_fc.bias",
+                                             "h.1.moe.experts.0.c_proj.weight",
+                                             "h.1.moe.experts.0.c_proj.bias",
+                                             "h.1.moe.experts.1.c_fc.weight",
+                                             "h.1.moe.experts.1.c_fc.bias",
+                                             "h.1.moe.experts.1.c_proj.weight",
+                                             "h.1.moe.experts.1.c_proj.bias",
+                                             "ln_f.weight",
+                                             "ln_f.bias",
+                                             "lm_head.weight"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(specs[4].shape, (std::vector<int64_t>{3 * 128, 128}));
   EXPECT_EQ(specs[22].shape, (std::vector<int64_t>{2, 128}));
@@ -69,13 +90,13 @@ TEST(Parameters, ShardsSliceAndPlace) {
   const Shard qkv{Shard::Split::QkvRows, 1, 2};
   EXPECT_EQ(shardShape(shape, qkv), (std::vector<int64_t>{3, 4}));
   // Part 1 of 2 holds row 1 of q, row 3 of k, row 5 of v.
-  EXPECT_EQ(sliceShard(full, shape, qkv),
-            (std::vector<float>{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23}));
+  EXPECT_EQ(sliceShard(full, shape, qkv), (std::vector<float>{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23}));
   const Shard cols{Shard::Split::Cols, 1, 2};
   EXPECT_EQ(sliceShard(full, shape, cols), (std::vector<float>{2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23}));
   const Shard rows{Shard::Split::Rows, 1, 3};
   EXPECT_EQ(sliceShard(full, shape, rows), (std::vector<float>{8, 9, 10, 11, 12, 13, 14, 15}));
-  for (Shard::Split split : {Shard::Split::Rows, Shard::Split::Cols, Shard::Split::QkvRows, Shard::Split::Full}) {
+  for (Shard::Split split :
+       {Shard::Split::Rows, Shard::Split::Cols, Shard::Split::QkvRows, Shard::Split::Full}) {
     std::vector<float> rebuilt(24, -1);
     const int parts = split == Shard::Split::Full ? 1 : 2;
     for (int p = 0; p < parts; ++p) {

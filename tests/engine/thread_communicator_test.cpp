@@ -1,10 +1,10 @@
 #include "engine/thread_communicator.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
-#include <unistd.h>
 #include <thread>
 
 #include "engine/engine_error.h"
@@ -141,14 +141,19 @@ TEST(ThreadCommunicator, MismatchedCountsAreAnError) {
 // follows it, with the call's attributes and bytes.
 TEST(ThreadCommunicator, BlockedTimeIsAWaitSpanBeforeTheTransfer) {
   namespace fs = std::filesystem;
-  const fs::path path = fs::temp_directory_path() / ("moescope_comm_wait_" + std::to_string(::getpid()) + ".moescope");
+  const fs::path path =
+      fs::temp_directory_path() / ("moescope_comm_wait_" + std::to_string(::getpid()) + ".moescope");
   auto tracer = tracer::Tracer::open(path, storage::RunInfo{});
   tracer->addRank({.rank = 0});
   tracer->addRank({.rank = 1});
-  tracer::TrackRecorder* tracks[2] = {tracer->hostTrack(0, "rank 0 host"), tracer->hostTrack(1, "rank 1 host")};
+  tracer::TrackRecorder* tracks[2] = {tracer->hostTrack(0, "rank 0 host"),
+                                      tracer->hostTrack(1, "rank 1 host")};
   ThreadWorld world(2);
-  CommSpan span{"recv_activation", {.category = storage::Category::CommPpSendrecv, .phase = storage::Phase::Forward,
-                                    .step = 3, .microbatch = 1}};
+  CommSpan span{"recv_activation",
+                {.category = storage::Category::CommPpSendrecv,
+                 .phase = storage::Phase::Forward,
+                 .step = 3,
+                 .microbatch = 1}};
   runRanks(2, [&](int r) {
     auto comm = world.communicator(r, {0, 1});
     comm->setRecorder(tracks[r]);

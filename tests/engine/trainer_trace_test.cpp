@@ -22,7 +22,9 @@ using storage::Category;
 using storage::Phase;
 
 fs::path runPath(const std::string& name) {
-  return fs::temp_directory_path() / ("moescope_trace_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" + name + ".moescope");
+  return fs::temp_directory_path() /
+         ("moescope_trace_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" + name +
+          ".moescope");
 }
 
 storage::Trace tracedRun(const Config& c, const fs::path& path) {
@@ -54,7 +56,8 @@ std::ostream& operator<<(std::ostream& os, const Expected& e) {
 
 // The spans of one micro-batch of one tp rank (waits left out), as cpu_stage.cpp records them for a
 // pp x tp=2 PPMoE run of tinyConfig (MoE on odd layers, 4 experts: 2 per tp rank).
-std::vector<Expected> expectedMicrobatch(int stage, int stages, int tp_rank, bool forward, int first_layer, int last_layer) {
+std::vector<Expected> expectedMicrobatch(int stage, int stages, int tp_rank, bool forward, int first_layer,
+                                         int last_layer) {
   std::vector<Expected> out;
   const int experts[2] = {2 * tp_rank, 2 * tp_rank + 1};
   auto layerForward = [&](int l) {
@@ -97,13 +100,17 @@ std::vector<Expected> expectedMicrobatch(int stage, int stages, int tp_rank, boo
   };
   const bool first = stage == 0, last = stage == stages - 1;
   if (forward) {
-    out.push_back(first ? Expected{"embed", Category::ComputeEmbed} : Expected{"recv_activation", Category::CommPpSendrecv});
+    out.push_back(first ? Expected{"embed", Category::ComputeEmbed}
+                        : Expected{"recv_activation", Category::CommPpSendrecv});
     for (int l = first_layer; l < last_layer; ++l) layerForward(l);
-    out.push_back(last ? Expected{"loss", Category::ComputeLoss} : Expected{"send_activation", Category::CommPpSendrecv});
+    out.push_back(last ? Expected{"loss", Category::ComputeLoss}
+                       : Expected{"send_activation", Category::CommPpSendrecv});
   } else {
-    out.push_back(last ? Expected{"loss", Category::ComputeLoss} : Expected{"recv_grad", Category::CommPpSendrecv});
+    out.push_back(last ? Expected{"loss", Category::ComputeLoss}
+                       : Expected{"recv_grad", Category::CommPpSendrecv});
     for (int l = last_layer; l-- > first_layer;) layerBackward(l);
-    out.push_back(first ? Expected{"embed", Category::ComputeEmbed} : Expected{"send_grad", Category::CommPpSendrecv});
+    out.push_back(first ? Expected{"embed", Category::ComputeEmbed}
+                        : Expected{"send_grad", Category::CommPpSendrecv});
   }
   return out;
 }
@@ -187,9 +194,11 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
     (void)waits;
     for (int step = 0; step < 2; ++step) {
       for (int mb = 0; mb < 2; ++mb) {
-        EXPECT_EQ((got[{step, mb, Phase::Forward}]), expectedMicrobatch(stage, 2, tp_rank, true, 2 * stage, 2 * stage + 2))
+        EXPECT_EQ((got[{step, mb, Phase::Forward}]),
+                  expectedMicrobatch(stage, 2, tp_rank, true, 2 * stage, 2 * stage + 2))
             << "rank " << rank << " step " << step << " mb " << mb << " forward";
-        EXPECT_EQ((got[{step, mb, Phase::Backward}]), expectedMicrobatch(stage, 2, tp_rank, false, 2 * stage, 2 * stage + 2))
+        EXPECT_EQ((got[{step, mb, Phase::Backward}]),
+                  expectedMicrobatch(stage, 2, tp_rank, false, 2 * stage, 2 * stage + 2))
             << "rank " << rank << " step " << step << " mb " << mb << " backward";
       }
       const std::vector<Expected> optimizer = {{"grad_norm", Category::Optimizer},

@@ -34,10 +34,11 @@ inline bool isMatrixProduct(std::string_view kernel) {
 }
 
 struct GpuRunCheck {
-  int allreduceSpans = 0, allreduceWithNccl = 0;  // comm.tp_allreduce spans, those with NCCL all-reduce kernels
-  int expertSpans = 0, expertWithMatmul = 0;      // compute.expert spans, those with matrix-product kernels
-  int expertWithRecords = 0;                      // compute.expert spans that launched any GPU work
-  std::string kernels;                            // kernel names seen per category, for a failure message
+  int allreduceSpans = 0,
+      allreduceWithNccl = 0;                  // comm.tp_allreduce spans, those with NCCL all-reduce kernels
+  int expertSpans = 0, expertWithMatmul = 0;  // compute.expert spans, those with matrix-product kernels
+  int expertWithRecords = 0;                  // compute.expert spans that launched any GPU work
+  std::string kernels;                        // kernel names seen per category, for a failure message
 };
 
 inline GpuRunCheck checkGpuRun(const storage::Trace& t) {

@@ -1,7 +1,5 @@
 // GPU records in a run file: read back with the spans they point at, GPU extents beside host extents,
 // GPU activity for the analysis, the stats' GPU section and the Chrome export's GPU processes and flows.
-#include "storage/gpu_time.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <sstream>
 
 #include "storage/export_chrome.h"
+#include "storage/gpu_time.h"
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
 #include "storage/stats_report.h"
@@ -35,14 +34,26 @@ void writeGpuRun(const std::filesystem::path& path) {
   w->addRank({.rank = 1, .stage = 0, .tp_rank = 1, .device = 1});
   w->addTrack({.rank = 0, .kind = TrackKind::HostThread, .name = "rank 0 host"});
   w->addTrack({.rank = 1, .kind = TrackKind::HostThread, .name = "rank 1 host"});
-  w->addTrack({.rank = 0, .kind = TrackKind::GpuStream, .name = "GPU 0 stream 7", .order = 1, .device = 0, .stream = 7});
-  w->addTrack({.rank = 1, .kind = TrackKind::GpuStream, .name = "GPU 1 stream 9", .order = 1, .device = 1, .stream = 9});
-  const uint32_t expert = w->intern("expert"), allreduce = w->intern("tp_allreduce"), gemm = w->intern("gemm"),
-                 nccl = w->intern("ncclDevKernel_AllReduce_Sum_f32_RING_LL"), other = w->intern("other");
+  w->addTrack({.rank = 0,
+               .kind = TrackKind::GpuStream,
+               .name = "GPU 0 stream 7",
+               .order = 1,
+               .device = 0,
+               .stream = 7});
+  w->addTrack({.rank = 1,
+               .kind = TrackKind::GpuStream,
+               .name = "GPU 1 stream 9",
+               .order = 1,
+               .device = 1,
+               .stream = 9});
+  const uint32_t expert = w->intern("expert"), allreduce = w->intern("tp_allreduce"),
+                 gemm = w->intern("gemm"), nccl = w->intern("ncclDevKernel_AllReduce_Sum_f32_RING_LL"),
+                 other = w->intern("other");
   std::vector<SpanRecord> spans;
   for (int32_t r = 0; r < 2; ++r) {
     spans.push_back({r, 1000, 2000, expert, Category::ComputeExpert, Phase::Forward, 0, 0, 1, r});
-    spans.push_back({r, 2000, 3000, allreduce, Category::CommTpAllreduce, Phase::Forward, 0, 0, 1, kNone, 4096});
+    spans.push_back(
+        {r, 2000, 3000, allreduce, Category::CommTpAllreduce, Phase::Forward, 0, 0, 1, kNone, 4096});
   }
   EXPECT_EQ(w->addSpans(spans), 0);  // ids: rank 0 expert 0, all-reduce 1; rank 1 expert 2, all-reduce 3
   std::vector<GpuActivityRecord> gpu;
@@ -238,7 +249,8 @@ namespace {
 
 // The run file made on the 2 x H200 server (samples/README.md says how): PPMoE, tp 2, a few steps.
 TEST(GpuTime, TheH200SampleTiesKernelsToTheirSpans) {
-  const std::filesystem::path sample = std::filesystem::path(MOESCOPE_SOURCE_DIR) / "samples/ppmoe-tp2-h200.moescope";
+  const std::filesystem::path sample =
+      std::filesystem::path(MOESCOPE_SOURCE_DIR) / "samples/ppmoe-tp2-h200.moescope";
   if (!std::filesystem::exists(sample)) GTEST_SKIP() << "no " << sample;
   const Trace t = RunReader::open(sample)->load();
   EXPECT_EQ(t.run.backend, "cuda");
@@ -260,8 +272,9 @@ TEST(GpuTime, TheH200SampleTiesKernelsToTheirSpans) {
   EXPECT_EQ(summed, all);
   ASSERT_FALSE(s.gpu_kernels.empty());
   EXPECT_GE(s.gpu_kernels.front().total_ns, s.gpu_kernels.back().total_ns);
-  EXPECT_TRUE(std::any_of(s.gpu_kernels.begin(), s.gpu_kernels.end(),
-                          [](const KernelTotal& k) { return k.name.find("AllReduce") != std::string::npos; }));
+  EXPECT_TRUE(std::any_of(s.gpu_kernels.begin(), s.gpu_kernels.end(), [](const KernelTotal& k) {
+    return k.name.find("AllReduce") != std::string::npos;
+  }));
 }
 
 }  // namespace

@@ -243,11 +243,11 @@ TEST(Tracer, GpuRecordsGoOnStreamTracksOfTheDevicesRankTiedToTheirSpans) {
     rec->close();
     rec->record("tp_allreduce", {.category = Category::CommTpAllreduce, .step = 0}, 300, 400, allreduceId);
     // ... these records arrive after their spans were written, and one launched outside any span.
-    tracer->gpuActivity({{storage::GpuActivityKind::Kernel, 210, 250, "gemm", 1, 7, 2, expertId, 0},
-                         {storage::GpuActivityKind::Kernel, 310, 390, "ncclDevKernel_AllReduce", 1, 8, 3,
-                          allreduceId, 0},
-                         {storage::GpuActivityKind::Memcpy, 500, 600, "memcpy HtoD", 0, 3, 4, 0, 4096},
-                         {storage::GpuActivityKind::Kernel, 700, 800, "lost", 0, 3, 5, 12345, 0}});
+    tracer->gpuActivity(
+        {{storage::GpuActivityKind::Kernel, 210, 250, "gemm", 1, 7, 2, expertId, 0},
+         {storage::GpuActivityKind::Kernel, 310, 390, "ncclDevKernel_AllReduce", 1, 8, 3, allreduceId, 0},
+         {storage::GpuActivityKind::Memcpy, 500, 600, "memcpy HtoD", 0, 3, 4, 0, 4096},
+         {storage::GpuActivityKind::Kernel, 700, 800, "lost", 0, 3, 5, 12345, 0}});
     tracer->finish(RunStatus::Complete, "");
     EXPECT_EQ(tracer->gpuRecordsWritten(), 5);
     EXPECT_EQ(tracer->gpuRecordsUnlinked(), 1);

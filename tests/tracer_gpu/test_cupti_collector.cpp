@@ -1,6 +1,4 @@
 // CUPTI collection on a real GPU: records arrive, carry the launching span, and sit on the host clock.
-#include "tracer/gpu/cupti_collector.h"
-
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 #include <nccl.h>
@@ -10,6 +8,7 @@
 #include <vector>
 
 #include "tests/tracer_gpu/test_kernels.h"
+#include "tracer/gpu/cupti_collector.h"
 #include "tracer/span.h"
 
 namespace moescope::tracer::gpu {
@@ -20,10 +19,10 @@ int deviceCount() {
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
-#define REQUIRE_GPUS(n)                                                                         \
-  do {                                                                                         \
-    int have = deviceCount();                                                                  \
-    if (have < (n)) GTEST_SKIP() << "needs " << (n) << " CUDA device(s), found " << have;      \
+#define REQUIRE_GPUS(n)                                                                   \
+  do {                                                                                    \
+    int have = deviceCount();                                                             \
+    if (have < (n)) GTEST_SKIP() << "needs " << (n) << " CUDA device(s), found " << have; \
   } while (0)
 
 #define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
@@ -216,7 +215,8 @@ TEST(CuptiCollector, NcclAllReduceKernelsCarryTheirSpan) {
   CuptiCollector::pushSpan(7);
   ASSERT_EQ(ncclGroupStart(), ncclSuccess);
   for (int d = 0; d < 2; ++d)
-    ASSERT_EQ(ncclAllReduce(buffers[d], buffers[d], n, ncclFloat, ncclSum, comms[d], streams[d]), ncclSuccess);
+    ASSERT_EQ(ncclAllReduce(buffers[d], buffers[d], n, ncclFloat, ncclSum, comms[d], streams[d]),
+              ncclSuccess);
   ASSERT_EQ(ncclGroupEnd(), ncclSuccess);
   CuptiCollector::popSpan();
   for (int d = 0; d < 2; ++d) {

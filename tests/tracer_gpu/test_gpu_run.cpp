@@ -58,10 +58,11 @@ TEST(GpuRun, PpmoeTp2TiesNcclAndMatrixKernelsToTheirSpans) {
   const storage::Trace t = storage::RunReader::open(file)->load();
   ASSERT_EQ(t.run.status, storage::RunStatus::Complete) << t.run.error << "\n" << train;
   const testing::GpuRunCheck c = testing::checkGpuRun(t);
-  std::printf("%zu GPU records; tp_allreduce spans %d (with NCCL all-reduce kernels %d), expert spans %d "
-              "(with GPU work %d, with matrix products %d)\n%s",
-              t.gpu.size(), c.allreduceSpans, c.allreduceWithNccl, c.expertSpans, c.expertWithRecords,
-              c.expertWithMatmul, c.kernels.c_str());
+  std::printf(
+      "%zu GPU records; tp_allreduce spans %d (with NCCL all-reduce kernels %d), expert spans %d "
+      "(with GPU work %d, with matrix products %d)\n%s",
+      t.gpu.size(), c.allreduceSpans, c.allreduceWithNccl, c.expertSpans, c.expertWithRecords,
+      c.expertWithMatmul, c.kernels.c_str());
   EXPECT_GT(c.allreduceSpans, 0);
   EXPECT_EQ(c.allreduceWithNccl, c.allreduceSpans) << c.kernels;
   EXPECT_GT(c.expertSpans, 0);

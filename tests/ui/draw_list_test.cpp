@@ -186,8 +186,10 @@ class DrawListTest : public QObject {
       trace.tracks.push_back(stream);
     }
     trace.spans.resize(3);
-    storage::addSpan(trace, {.track = 0, .start = 0, .end = 100'000, .category = Category::ComputeAttention, .step = 0});
-    storage::addSpan(trace, {.track = 1, .start = 0, .end = 200'000, .category = Category::ComputeAttention, .step = 0});
+    storage::addSpan(
+        trace, {.track = 0, .start = 0, .end = 100'000, .category = Category::ComputeAttention, .step = 0});
+    storage::addSpan(
+        trace, {.track = 1, .start = 0, .end = 200'000, .category = Category::ComputeAttention, .step = 0});
     storage::finishTrace(trace);
     storage::StepMetric step;
     step.start_ns = 0;

@@ -19,16 +19,16 @@ class GpuTracerError : public std::runtime_error {
 
 }  // namespace moescope::tracer::gpu
 
-#define MOESCOPE_CUPTI_CHECK(call)                                                      \
-  do {                                                                                 \
-    CUptiResult moescope_cupti_result_ = (call);                                       \
-    if (moescope_cupti_result_ != CUPTI_SUCCESS)                                       \
+#define MOESCOPE_CUPTI_CHECK(call)                                                                 \
+  do {                                                                                             \
+    CUptiResult moescope_cupti_result_ = (call);                                                   \
+    if (moescope_cupti_result_ != CUPTI_SUCCESS)                                                   \
       ::moescope::tracer::gpu::throwCuptiError(moescope_cupti_result_, #call, __FILE__, __LINE__); \
   } while (0)
 
-#define MOESCOPE_TRACER_CUDA_CHECK(call)                                                \
-  do {                                                                                 \
-    cudaError_t moescope_cuda_result_ = (call);                                        \
-    if (moescope_cuda_result_ != cudaSuccess)                                          \
+#define MOESCOPE_TRACER_CUDA_CHECK(call)                                                         \
+  do {                                                                                           \
+    cudaError_t moescope_cuda_result_ = (call);                                                  \
+    if (moescope_cuda_result_ != cudaSuccess)                                                    \
       ::moescope::tracer::gpu::throwCudaError(moescope_cuda_result_, #call, __FILE__, __LINE__); \
   } while (0)

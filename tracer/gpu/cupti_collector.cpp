@@ -20,13 +20,13 @@ namespace moescope::tracer::gpu {
 void throwCuptiError(CUptiResult result, const char* call, const char* file, int line) {
   const char* text = nullptr;
   cuptiGetResultString(result, &text);
-  throw GpuTracerError(std::string("CUPTI error: ") + (text ? text : "unknown") + " in " + call + " (" + file +
-                       ":" + std::to_string(line) + ")");
+  throw GpuTracerError(std::string("CUPTI error: ") + (text ? text : "unknown") + " in " + call + " (" +
+                       file + ":" + std::to_string(line) + ")");
 }
 
 void throwCudaError(cudaError_t result, const char* call, const char* file, int line) {
-  throw GpuTracerError(std::string("CUDA error: ") + cudaGetErrorString(result) + " in " + call + " (" + file +
-                       ":" + std::to_string(line) + ")");
+  throw GpuTracerError(std::string("CUDA error: ") + cudaGetErrorString(result) + " in " + call + " (" +
+                       file + ":" + std::to_string(line) + ")");
 }
 
 namespace {
@@ -44,8 +44,10 @@ struct Watched {
   CUpti_CallbackId cbid;
 };
 
-#define MOESCOPE_RT(name) {CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_##name}
-#define MOESCOPE_DRV(name) {CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_##name}
+#define MOESCOPE_RT(name) \
+  { CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_##name }
+#define MOESCOPE_DRV(name) \
+  { CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_##name }
 constexpr Watched kLaunchCalls[] = {
     // Runtime: kernels.
     MOESCOPE_RT(cudaLaunchKernel_v7000),
@@ -174,8 +176,8 @@ constexpr Watched kLaunchCalls[] = {
 #undef MOESCOPE_DRV
 
 // The activity kinds that ActivityRecords needs besides the work records.
-constexpr CUpti_ActivityKind kCorrelationKinds[] = {
-    CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
+constexpr CUpti_ActivityKind kCorrelationKinds[] = {CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER,
+                                                    CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
 
 // The calling thread's open spans, innermost last. Plain thread_local data (no constructor, no
 // destructor), so that reading it from a CUPTI callback costs a TLS access and nothing else. Spans nest
@@ -184,16 +186,18 @@ constexpr int kMaxDepth = 64;
 thread_local uint64_t t_spans[kMaxDepth];
 thread_local int t_depth = 0;
 
-uint64_t innermostSpan() { return t_depth == 0 ? 0 : t_spans[std::min(t_depth, kMaxDepth) - 1]; }
+uint64_t innermostSpan() {
+  return t_depth == 0 ? 0 : t_spans[std::min(t_depth, kMaxDepth) - 1];
+}
 
 // One thread's (correlation id, span) notes since the last drain. Why a log per thread rather than a
 // lock-free ring indexed by correlation id: CUPTI may give a correlation id to every API call, the
 // communicators' cudaStreamQuery spin-polls included, while a record can reach a drain hundreds of
 // milliseconds after its launch; a ring would have to be sized for the spin-poll rate times that delay,
-// neither of which is known here, and would give a record span 0 without a word when overrun. The log's mutex is taken by its thread
-// at each watched call and by the drain every drainPeriod, so it is practically never contended and
-// costs an uncontended lock on a cache line the thread already owns, small beside CUPTI's own cost of
-// entering a callback. Logs live as long as the collector (a thread that ends leaves an empty log).
+// neither of which is known here, and would give a record span 0 without a word when overrun. The log's mutex
+// is taken by its thread at each watched call and by the drain every drainPeriod, so it is practically never
+// contended and costs an uncontended lock on a cache line the thread already owns, small beside CUPTI's own
+// cost of entering a callback. Logs live as long as the collector (a thread that ends leaves an empty log).
 struct alignas(64) CallLog {
   std::mutex mutex;
   std::vector<std::pair<uint32_t, uint64_t>> calls;
@@ -331,15 +335,22 @@ std::string kernelName(const char* mangled) {
 
 const char* memcpyName(uint8_t kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD: return "memcpy HtoD";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH: return "memcpy DtoH";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD: return "memcpy DtoD";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP: return "memcpy PtoP";
-    default: return "memcpy";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD:
+      return "memcpy HtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH:
+      return "memcpy DtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD:
+      return "memcpy DtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP:
+      return "memcpy PtoP";
+    default:
+      return "memcpy";
   }
 }
 
-uint64_t CUPTIAPI steadyClock() { return static_cast<uint64_t>(nowNs()); }
+uint64_t CUPTIAPI steadyClock() {
+  return static_cast<uint64_t>(nowNs());
+}
 
 void CUPTIAPI bufferRequested(uint8_t** buffer, size_t* size, size_t* maxRecords) {
   size_t bytes = g_state ? g_state->bufferBytes : (8 << 20);
@@ -348,7 +359,8 @@ void CUPTIAPI bufferRequested(uint8_t** buffer, size_t* size, size_t* maxRecords
   *maxRecords = 0;
 }
 
-void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buffer, size_t, size_t validSize) {
+void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buffer, size_t,
+                              size_t validSize) {
   std::vector<GpuRecord> records;
   std::vector<std::pair<uint32_t, uint64_t>> calls;
   CUpti_Activity* record = nullptr;
@@ -358,8 +370,8 @@ void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buf
       case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
         auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
         records.push_back({storage::GpuActivityKind::Kernel, static_cast<int64_t>(k->start),
-                           static_cast<int64_t>(k->end), kernelName(k->name), static_cast<int32_t>(k->deviceId),
-                           k->streamId, k->correlationId, 0, 0});
+                           static_cast<int64_t>(k->end), kernelName(k->name),
+                           static_cast<int32_t>(k->deviceId), k->streamId, k->correlationId, 0, 0});
         break;
       }
       case CUPTI_ACTIVITY_KIND_MEMCPY: {
@@ -383,7 +395,8 @@ void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buf
         break;
       }
       default:
-        break;  // ActivityRecords: runtime and driver API records are enabled only so that calls get correlated
+        break;  // ActivityRecords: runtime and driver API records are enabled only so that calls get
+                // correlated
     }
   }
   size_t dropped = 0;
@@ -469,7 +482,8 @@ CuptiCollector::~CuptiCollector() {
 void CuptiCollector::pushSpan(uint64_t id) {
   if (t_depth < kMaxDepth) t_spans[t_depth] = id;
   ++t_depth;
-  if (g_pushExternalIds.load(std::memory_order_relaxed)) cuptiActivityPushExternalCorrelationId(kSpanKind, id);
+  if (g_pushExternalIds.load(std::memory_order_relaxed))
+    cuptiActivityPushExternalCorrelationId(kSpanKind, id);
 }
 
 void CuptiCollector::popSpan() {
@@ -535,13 +549,18 @@ std::vector<GpuRecord> CuptiCollector::drain(bool final) {
   } else {
     s.spanOfCall.age();
   }
-  std::sort(ready.begin(), ready.end(), [](const GpuRecord& a, const GpuRecord& b) { return a.start < b.start; });
+  std::sort(ready.begin(), ready.end(),
+            [](const GpuRecord& a, const GpuRecord& b) { return a.start < b.start; });
   return ready;
 }
 
-uint64_t CuptiCollector::droppedRecords() const { return g_state ? g_state->dropped.load() : 0; }
+uint64_t CuptiCollector::droppedRecords() const {
+  return g_state ? g_state->dropped.load() : 0;
+}
 
-uint64_t CuptiCollector::unmatchedRecords() const { return g_state ? g_state->unmatched.load() : 0; }
+uint64_t CuptiCollector::unmatchedRecords() const {
+  return g_state ? g_state->unmatched.load() : 0;
+}
 
 Correlation CuptiCollector::correlation() const {
   return g_state ? g_state->correlation : Correlation::Callbacks;
@@ -553,17 +572,21 @@ const char* correlationName(Correlation correlation) {
 
 const char* flushName(Flush flush) {
   switch (flush) {
-    case Flush::Worker: return "worker";
-    case Flush::WhenFull: return "full";
-    case Flush::OnDrain: break;
+    case Flush::Worker:
+      return "worker";
+    case Flush::WhenFull:
+      return "full";
+    case Flush::OnDrain:
+      break;
   }
   return "drain";
 }
 
 std::string arrangeNvtxInjection() {
   if (std::getenv("NVTX_INJECTION64_PATH")) return "";
-  for (const char* candidate : {"/usr/local/cuda/lib64/libcupti.so", "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so",
-                                "/usr/lib/x86_64-linux-gnu/libcupti.so"}) {
+  for (const char* candidate :
+       {"/usr/local/cuda/lib64/libcupti.so", "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so",
+        "/usr/lib/x86_64-linux-gnu/libcupti.so"}) {
     std::error_code ec;
     if (std::filesystem::exists(candidate, ec)) {
       setenv("NVTX_INJECTION64_PATH", candidate, 0);

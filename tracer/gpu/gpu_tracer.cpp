@@ -20,8 +20,12 @@ void closeWithNvtx() {
   CuptiCollector::popSpan();
   nvtxPop();
 }
-void openOnly(uint64_t id, std::string_view, Category) { CuptiCollector::pushSpan(id); }
-void closeOnly() { CuptiCollector::popSpan(); }
+void openOnly(uint64_t id, std::string_view, Category) {
+  CuptiCollector::pushSpan(id);
+}
+void closeOnly() {
+  CuptiCollector::popSpan();
+}
 
 constexpr SpanHooks kWithNvtx{openWithNvtx, closeWithNvtx};
 constexpr SpanHooks kCuptiOnly{openOnly, closeOnly};
@@ -45,7 +49,8 @@ std::unique_ptr<GpuTracer> GpuTracer::start(Tracer& tracer, const GpuTracerOptio
   return self;
 }
 
-GpuTracer::GpuTracer(Tracer& tracer, std::unique_ptr<CuptiCollector> collector, const GpuTracerOptions& options)
+GpuTracer::GpuTracer(Tracer& tracer, std::unique_ptr<CuptiCollector> collector,
+                     const GpuTracerOptions& options)
     : tracer_(tracer), collector_(std::move(collector)), options_(options) {}
 
 GpuTracer::~GpuTracer() {
@@ -56,7 +61,9 @@ GpuTracer::~GpuTracer() {
   }
 }
 
-uint64_t GpuTracer::droppedRecords() const { return collector_ ? collector_->droppedRecords() : 0; }
+uint64_t GpuTracer::droppedRecords() const {
+  return collector_ ? collector_->droppedRecords() : 0;
+}
 
 void GpuTracer::drainLoop() {
   std::unique_lock lock(mutex_);

@@ -34,7 +34,7 @@ namespace moescope::tracer::gpu {
 struct GpuTracerOptions {
   std::chrono::milliseconds drainPeriod{200};
   size_t bufferBytes = size_t{4} << 20;
-  bool nvtx = true;  // spans as NVTX ranges too
+  bool nvtx = true;                                  // spans as NVTX ranges too
   Correlation correlation = Correlation::Callbacks;  // how records are tied to spans (cupti_collector.h)
   Flush flush = Flush::WhenFull;                     // how CUPTI's buffers come in (cupti_collector.h)
 };

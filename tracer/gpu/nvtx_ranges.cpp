@@ -50,6 +50,8 @@ void nvtxPush(std::string_view name, storage::Category category) {
   nvtxDomainRangePushEx(domain().handle, &attributes);
 }
 
-void nvtxPop() { nvtxDomainRangePop(domain().handle); }
+void nvtxPop() {
+  nvtxDomainRangePop(domain().handle);
+}
 
 }  // namespace moescope::tracer::gpu

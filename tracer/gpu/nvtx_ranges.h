@@ -1,5 +1,6 @@
 // Engine spans as NVTX ranges in the "moescope" domain, with the span's category as the NVTX category
-// and the category's colour (storage::categoryColour), so Nsight Systems shows the same structure as moescope's timeline.
+// and the category's colour (storage::categoryColour), so Nsight Systems shows the same structure as
+// moescope's timeline.
 #pragma once
 
 #include <string_view>

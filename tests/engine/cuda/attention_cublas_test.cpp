@@ -28,7 +28,8 @@ void checkAttention(int B, int Tl, int NH, int D) {
   dWork.poison();
   CublasLt lt;
   attentionCublasForward(lt, dOut.get(), dProbs.get(), dQkv.get(), dWork.get(), B, Tl, NH, D, nullptr);
-  attentionCublasBackward(lt, dDqkv.get(), dDout.get(), dQkv.get(), dProbs.get(), dWork.get(), B, Tl, NH, D, nullptr);
+  attentionCublasBackward(lt, dDqkv.get(), dDout.get(), dQkv.get(), dProbs.get(), dWork.get(), B, Tl, NH, D,
+                          nullptr);
 
   const std::vector<double> qd(qkv.begin(), qkv.end()), doutd(dout.begin(), dout.end());
   std::vector<double> out(outSize), att(probsSize), dqkv(dqkv0.begin(), dqkv0.end());
@@ -44,7 +45,7 @@ TYPED_TEST(CudaAttentionCublas, ForwardAndBackwardMatchTheCpuReference) {
   checkAttention<TypeParam>(2, 64, 3, 32);
   checkAttention<TypeParam>(2, 70, 2, 48);  // sizes that are no multiple of 8
   checkAttention<TypeParam>(1, 40, 1, 128);
-  checkAttention<TypeParam>(1, 1, 2, 16);   // one position
+  checkAttention<TypeParam>(1, 1, 2, 16);     // one position
   checkAttention<TypeParam>(1, 1100, 1, 16);  // rows longer than a warp keeps in registers
 }
 

@@ -1,9 +1,9 @@
+#include "engine/cuda/attention.h"
+
 #include <type_traits>
 
-#include "engine/cuda/attention.h"
-#include "engine/cuda/flash_attention.h"
-
 #include "engine/cpu/ops.h"
+#include "engine/cuda/flash_attention.h"
 #include "tests/engine/cuda/cuda_test_util.h"
 
 namespace moescope::engine::cuda::test {
@@ -64,14 +64,15 @@ void checkAttention(int B, int Tl, int NH, int D, Kernels kernels = Kernels::War
   if constexpr (std::is_same_v<T, Bf16>) {
     if (fused) {
       flashAttentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
-      flashAttentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), dWork.get(), B, Tl, NH,
-                             D, nullptr);
+      flashAttentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), dWork.get(), B, Tl,
+                             NH, D, nullptr);
     }
   }
   if (!fused) {
     float* work = reinterpret_cast<float*>(dWork.get());
     attentionForward(dOut.get(), dLse.get(), dQkv.get(), B, Tl, NH, D, nullptr);
-    attentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), work, B, Tl, NH, D, nullptr);
+    attentionBackward(dDqkv.get(), dDout.get(), dQkv.get(), dOut.get(), dLse.get(), work, B, Tl, NH, D,
+                      nullptr);
   }
 
   const std::vector<double> qd(qkv.begin(), qkv.end()), doutd(dout.begin(), dout.end());
@@ -79,8 +80,8 @@ void checkAttention(int B, int Tl, int NH, int D, Kernels kernels = Kernels::War
   cpu::attentionForward(out.data(), att.data(), qd.data(), B, Tl, NH, D);
   cpu::attentionBackward(dqkv.data(), doutd.data(), qd.data(), att.data(), B, Tl, NH, D);
   expectClose(downloadAsFloat(dOut), out, toleranceFor<T>({1e-5, 1e-4}, {2e-2, 1e-2}), "out");
-  expectClose(dLse.download(), referenceLse(qd, B, Tl, NH, D), fused ? Tolerance{1e-3, 1e-4} : Tolerance{1e-4, 1e-5},
-              "lse");
+  expectClose(dLse.download(), referenceLse(qd, B, Tl, NH, D),
+              fused ? Tolerance{1e-3, 1e-4} : Tolerance{1e-4, 1e-5}, "lse");
   expectClose(downloadAsFloat(dDqkv), dqkv, toleranceFor<T>({1e-4, 1e-3}, {3e-2, 3e-2}), "dqkv");
 }
 

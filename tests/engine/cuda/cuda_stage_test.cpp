@@ -47,7 +47,8 @@ Config smallConfig() {
   return c;
 }
 
-Config with(int pp, int tp, int dp, int microbatches, const char* layout = "ppmoe", const char* schedule = "1f1b") {
+Config with(int pp, int tp, int dp, int microbatches, const char* layout = "ppmoe",
+            const char* schedule = "1f1b") {
   Config c = smallConfig();
   c.parallel.pp = pp;
   c.parallel.tp = tp;
@@ -154,7 +155,7 @@ TEST(CudaStage, WeightsLoadAndStoreExactly) {
 
 // bf16 against fp32 over a sample config's 200 steps on one GPU, step by step and as 10-step means.
 struct Bf16Comparison {
-  double worst = 0, worst_mean = 0;  // relative differences
+  double worst = 0, worst_mean = 0;   // relative differences
   size_t worst_step = 0, beyond = 0;  // steps more than 2% apart
 };
 
@@ -191,11 +192,12 @@ Bf16Comparison compareBf16(const std::string& sample, int n_heads = 0) {
     }
     r.worst_mean = std::max(r.worst_mean, std::abs(b - f) / std::abs(f));
   }
-  std::printf("%s%s, bf16 vs fp32 over 200 steps: loss %.4f -> %.4f (fp32), %.4f -> %.4f (bf16); largest "
-              "difference %.3f%% at step %zu, %zu steps beyond 2%%; of 10-step means %.3f%%\n",
-              sample.c_str(), n_heads > 0 ? (", n_heads " + std::to_string(n_heads)).c_str() : "",
-              fp32.steps.front().losses.loss, fp32.steps.back().losses.loss, bf16.steps.front().losses.loss,
-              bf16.steps.back().losses.loss, 100 * r.worst, r.worst_step, r.beyond, 100 * r.worst_mean);
+  std::printf(
+      "%s%s, bf16 vs fp32 over 200 steps: loss %.4f -> %.4f (fp32), %.4f -> %.4f (bf16); largest "
+      "difference %.3f%% at step %zu, %zu steps beyond 2%%; of 10-step means %.3f%%\n",
+      sample.c_str(), n_heads > 0 ? (", n_heads " + std::to_string(n_heads)).c_str() : "",
+      fp32.steps.front().losses.loss, fp32.steps.back().losses.loss, bf16.steps.front().losses.loss,
+      bf16.steps.back().losses.loss, 100 * r.worst, r.worst_step, r.beyond, 100 * r.worst_mean);
   return r;
 }
 

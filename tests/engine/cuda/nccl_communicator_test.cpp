@@ -10,12 +10,12 @@ namespace moescope::engine::cuda::test {
 namespace {
 
 // Skips unless `n` GPUs are present.
-#define MOESCOPE_SKIP_WITHOUT_GPUS(n)                                                                  \
-  do {                                                                                                 \
-    MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();                                                               \
-    int moescope_gpus_ = 0;                                                                            \
-    cudaGetDeviceCount(&moescope_gpus_);                                                               \
-    if (moescope_gpus_ < (n)) GTEST_SKIP() << "needs " << (n) << " GPUs, found " << moescope_gpus_;    \
+#define MOESCOPE_SKIP_WITHOUT_GPUS(n)                                                               \
+  do {                                                                                              \
+    MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();                                                            \
+    int moescope_gpus_ = 0;                                                                         \
+    cudaGetDeviceCount(&moescope_gpus_);                                                            \
+    if (moescope_gpus_ < (n)) GTEST_SKIP() << "needs " << (n) << " GPUs, found " << moescope_gpus_; \
   } while (0)
 
 // Runs body(rank, communicator) on one thread per GPU, every rank in one group.

@@ -24,14 +24,15 @@ void checkResidual(int n, int C, bool withBias) {
   dOut.poison();
   residualAdd(dOut.get(), dX.get(), dZ.get(), withBias ? dBias.get() : nullptr, n, C, nullptr);
   std::vector<double> ref(total);
-  for (size_t i = 0; i < total; ++i) ref[i] = double(x[i]) + double(z[i]) + (withBias ? double(bias[i % C]) : 0.0);
+  for (size_t i = 0; i < total; ++i)
+    ref[i] = double(x[i]) + double(z[i]) + (withBias ? double(bias[i % C]) : 0.0);
   expectClose(downloadAsFloat(dOut), ref, toleranceFor<T>({1e-6, 1e-6}, {1e-2, 8e-3}), "out");
 }
 
 TYPED_TEST(CudaResidual, MatchesTheSum) {
   MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
-  checkResidual<TypeParam>(7, 300, true);   // C not a multiple of 8: element by element
-  checkResidual<TypeParam>(9, 40, true);    // vectors of eight, the bias repeating every 5 of them
+  checkResidual<TypeParam>(7, 300, true);  // C not a multiple of 8: element by element
+  checkResidual<TypeParam>(9, 40, true);   // vectors of eight, the bias repeating every 5 of them
   checkResidual<TypeParam>(33, 2048, false);
 }
 
