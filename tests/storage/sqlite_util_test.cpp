@@ -21,7 +21,7 @@ TEST(SqliteUtil, AFailedCallNamesTheFileTheProblemAndTheSourceLine) {
   const std::string m = messageOf([&] { db.exec("SELEKT 1", "checking the syntax"); });
   EXPECT_NE(m.find(file.path().string() + ": checking the syntax ("), std::string::npos) << m;
   EXPECT_NE(m.find("syntax error"), std::string::npos) << m;
-  EXPECT_NE(m.find("[storage/test_sqlite_util.cpp:"), std::string::npos) << m;
+  EXPECT_NE(m.find("[storage/sqlite_util_test.cpp:"), std::string::npos) << m;
 }
 
 TEST(SqliteUtil, CorruptionIsReportedAsACorruptFile) {
