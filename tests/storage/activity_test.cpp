@@ -1,6 +1,7 @@
+#include "storage/activity.h"
+
 #include <gtest/gtest.h>
 
-#include "storage/activity.h"
 #include "tests/storage/trace_builder.h"
 
 namespace moescope::storage {

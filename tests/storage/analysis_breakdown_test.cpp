@@ -1,6 +1,7 @@
+#include "storage/analysis_breakdown.h"
+
 #include <gtest/gtest.h>
 
-#include "storage/analysis_breakdown.h"
 #include "trace_builder.h"
 
 namespace moescope::storage {

@@ -1,8 +1,9 @@
+#include "storage/analysis_compare.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "storage/analysis_compare.h"
 #include "trace_builder.h"
 
 namespace moescope::storage {

@@ -1,6 +1,7 @@
+#include "storage/analysis_steps.h"
+
 #include <gtest/gtest.h>
 
-#include "storage/analysis_steps.h"
 #include "tests/storage/trace_builder.h"
 
 namespace moescope::storage {

@@ -1,10 +1,11 @@
+#include "storage/export_chrome.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "storage/export_chrome.h"
 #include "storage/synthetic.h"
 #include "tests/storage/trace_builder.h"
 

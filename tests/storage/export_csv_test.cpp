@@ -1,8 +1,9 @@
+#include "storage/export_csv.h"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 
-#include "storage/export_csv.h"
 #include "tests/storage/trace_builder.h"
 
 namespace moescope::storage {

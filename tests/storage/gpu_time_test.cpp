@@ -1,5 +1,7 @@
 // GPU records in a run file: read back with the spans they point at, GPU extents beside host extents,
 // GPU activity for the analysis, the stats' GPU section and the Chrome export's GPU processes and flows.
+#include "storage/gpu_time.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <sstream>
 
 #include "storage/export_chrome.h"
-#include "storage/gpu_time.h"
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
 #include "storage/stats_report.h"

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "storage/intervals.h"
+
+#include <gtest/gtest.h>
 
 namespace moescope::storage {
 namespace {

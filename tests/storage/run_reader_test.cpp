@@ -1,3 +1,5 @@
+#include "storage/run_reader.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -6,7 +8,6 @@
 #include <limits>
 #include <thread>
 
-#include "storage/run_reader.h"
 #include "storage/run_writer.h"
 #include "storage/schema.h"
 #include "storage/synthetic.h"

@@ -1,8 +1,9 @@
 // The schema round-trip: everything a writer puts in a run file comes back from the reader unchanged.
+#include "storage/run_writer.h"
+
 #include <gtest/gtest.h>
 
 #include "storage/run_reader.h"
-#include "storage/run_writer.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {

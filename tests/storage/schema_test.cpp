@@ -1,3 +1,5 @@
+#include "storage/schema.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -6,7 +8,6 @@
 
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
-#include "storage/schema.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {

@@ -1,6 +1,7 @@
+#include "storage/sqlite_util.h"
+
 #include <gtest/gtest.h>
 
-#include "storage/sqlite_util.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage::sqlite {

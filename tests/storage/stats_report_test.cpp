@@ -1,8 +1,9 @@
+#include "storage/stats_report.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "storage/stats_report.h"
 #include "tests/storage/trace_builder.h"
 
 namespace moescope::storage {

@@ -1,3 +1,5 @@
+#include "storage/synthetic.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -5,7 +7,6 @@
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/run_reader.h"
-#include "storage/synthetic.h"
 #include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {

@@ -1,8 +1,8 @@
+#include "storage/text_writer.h"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
-
-#include "storage/text_writer.h"
 
 namespace moescope::storage {
 namespace {

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "storage/trace.h"
+
+#include <gtest/gtest.h>
 
 namespace moescope::storage {
 namespace {

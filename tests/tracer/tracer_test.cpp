@@ -1,3 +1,5 @@
+#include "tracer/tracer.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 
 #include "storage/run_reader.h"
 #include "tests/storage/temp_run_file.h"
-#include "tracer/tracer.h"
 
 namespace moescope::tracer {
 namespace {

@@ -1,4 +1,6 @@
 // CUPTI collection on a real GPU: records arrive, carry the launching span, and sit on the host clock.
+#include "tracer/gpu/cupti_collector.h"
+
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 #include <nccl.h>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "tests/tracer_gpu/test_kernels.h"
-#include "tracer/gpu/cupti_collector.h"
 #include "tracer/span.h"
 
 namespace moescope::tracer::gpu {
