@@ -3,6 +3,7 @@
 #include <QAction>
 #include <QFile>
 #include <QFileDialog>
+#include <QMainWindow>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -16,8 +17,8 @@
 #include "storage/export_csv.h"
 #include "ui/breakdown_view.h"
 #include "ui/compare_view.h"
-#include "ui/main_window.h"
 #include "ui/picture_export.h"
+#include "ui/run_view.h"
 #include "ui/span_access.h"
 #include "ui/table_csv.h"
 #include "ui/timeline_widget.h"
@@ -131,10 +132,10 @@ CompareView* openCompareWindow(const QStringList& paths, QWidget* parent) {
   return view;
 }
 
-void addAnalysisMenus(MainWindow* window) {
-  auto withRun = [window](auto&& f) {
-    return [window, f] {
-      if (RunView* run = window->currentRun())
+void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun) {
+  auto withRun = [window, currentRun](auto&& f) {
+    return [window, currentRun, f] {
+      if (RunView* run = currentRun())
         f(run);
       else
         window->statusBar()->showMessage(QObject::tr("Open a run first"), 5000);

@@ -8,15 +8,18 @@
 
 #include <QAbstractItemModel>
 #include <QString>
+#include <functional>
 
 #include "storage/trace.h"
 #include "ui/timeline_render.h"
+
+class QMainWindow;
 
 namespace moescope::ui {
 
 class BreakdownView;
 class CompareView;
-class MainWindow;
+class RunView;
 class TimelineWidget;
 
 // What the timeline shows now, as picture options: its range, collapsed ranks and width, every row.
@@ -37,7 +40,7 @@ bool exportTableCsv(const QAbstractItemModel& model, const QString& path, QStrin
 // run that will not load in a dialog and returns nullptr.
 CompareView* openCompareWindow(const QStringList& paths, QWidget* parent);
 
-// The Analysis and Export menus of the main window.
-void addAnalysisMenus(MainWindow* window);
+// The Analysis and Export menus of a main window; currentRun is the run they act on (nullptr: none).
+void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun);
 
 }  // namespace moescope::ui

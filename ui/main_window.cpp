@@ -56,7 +56,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     if (history_) history_->reload();
   });
   createMenus();
-  addAnalysisMenus(this);
+  addAnalysisMenus(this, [this] { return currentRun(); });
   statusBar()->showMessage(tr("Open a run file: File > Open, or drop it on this window"));
 }
 
