@@ -9,8 +9,8 @@ packages=(
   libsqlite3-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libgl-dev libxkbcommon-dev
-  python3
+  qt6-base-dev qt6-svg-dev libqt6opengl6-dev libgl-dev libxkbcommon-dev
+  python3 clang-format
 )
 
 missing=()
