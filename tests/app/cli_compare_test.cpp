@@ -8,9 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include "tests/common/temp_dir.h"
 
 namespace {
 
@@ -26,14 +29,14 @@ struct Result {
 class CliCompare : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("moescope_cli_compare_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
+    temp_ = std::make_unique<moescope::testing::TempDir>("cli-compare");
+    dir_ = temp_->path();
     // Two layouts of one synthetic model: 2 and 4 pipeline stages.
     ASSERT_EQ(run("generate -o pp2.moescope --stages 2 --microbatches 4 --spans 3000").code, 0);
     ASSERT_EQ(run("generate -o pp4.moescope --stages 4 --microbatches 4 --spans 3000").code, 0);
     std::ofstream(dir_ / "not-a-run.moescope") << "plain text";
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { temp_.reset(); }
 
   static std::string read(const fs::path& p) {
     std::ifstream in(p);
@@ -59,6 +62,7 @@ class CliCompare : public ::testing::Test {
     return none;
   }
 
+  static inline std::unique_ptr<moescope::testing::TempDir> temp_;
   static inline fs::path dir_;
 };
 

@@ -17,6 +17,7 @@
 #include "engine/checkpoint.h"
 #include "engine/config.h"
 #include "storage/run_reader.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::engine {
 namespace {
@@ -33,11 +34,6 @@ struct Result {
 class CliTrain : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ =
-        fs::temp_directory_path() / ("moescope_cli_train_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     writeFile("tiny.toml", R"([model]
 vocab_size = 256
 seq_len = 8
@@ -58,7 +54,6 @@ steps = 3
 lr = 1e-2
 )");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void writeFile(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
@@ -115,7 +110,8 @@ lr = 1e-2
     EXPECT_EQ(files(), before) << args;
   }
 
-  fs::path dir_;
+  const moescope::testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(CliTrain, GoodRunWritesRunFileMetricsAndCheckpoint) {

@@ -9,6 +9,7 @@
 
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::engine {
 namespace {
@@ -28,10 +29,6 @@ ModelConfig small() {
   return m;
 }
 
-fs::path tempFile(const std::string& name) {
-  return fs::temp_directory_path() / ("moescope_ckpt_" + std::to_string(::getpid()) + "_" + name);
-}
-
 std::string expectLoadError(const fs::path& path, const ModelConfig& m) {
   try {
     loadCheckpoint(path.string(), m);
@@ -45,7 +42,8 @@ std::string expectLoadError(const fs::path& path, const ModelConfig& m) {
 TEST(Checkpoint, RoundTripsAndFollowsSafetensors) {
   const ModelConfig m = small();
   const ModelWeights w = initialWeights(m, 5);
-  const fs::path path = tempFile("rt.safetensors");
+  const moescope::testing::TempDir dir;
+  const fs::path path = dir.file("rt.safetensors");
   saveCheckpoint(path.string(), m, w);
   EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
   EXPECT_EQ(loadCheckpoint(path.string(), m), w);
@@ -64,12 +62,12 @@ TEST(Checkpoint, RoundTripsAndFollowsSafetensors) {
   EXPECT_EQ(j["wte"]["shape"], nlohmann::json::array({32, 8}));
   EXPECT_EQ(j["wte"]["data_offsets"][0], 0);
   EXPECT_EQ(fs::file_size(path), 8 + n + j["lm_head.weight"]["data_offsets"][1].get<uint64_t>());
-  fs::remove(path);
 }
 
 TEST(Checkpoint, WrongShapeOrNameIsAnErrorNamingTheTensor) {
   const ModelConfig m = small();
-  const fs::path path = tempFile("bad.safetensors");
+  const moescope::testing::TempDir dir;
+  const fs::path path = dir.file("bad.safetensors");
   ModelWeights w = initialWeights(m, 5);
   // A checkpoint of a model with a wider FFN: the first c_fc weight has the wrong shape.
   ModelConfig wide = m;

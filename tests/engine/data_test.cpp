@@ -6,22 +6,12 @@
 #include <fstream>
 
 #include "engine/engine_error.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("moescope_data_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path path;
-};
 
 // A version 1.0 .npy file holding a 1-D array.
 void writeNpy(const fs::path& path, const std::string& descr, const std::vector<uint32_t>& values,
@@ -65,10 +55,10 @@ TEST(TokenData, WindowsAndSequenceOrder) {
 }
 
 TEST(TokenData, ReadsNpyOfEachDtype) {
-  TempDir dir;
+  const moescope::testing::TempDir dir;
   const std::vector<uint32_t> values = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   for (auto [descr, item] : {std::pair{"<u2", 2}, std::pair{"<i4", 4}, std::pair{"<u4", 4}}) {
-    const fs::path p = dir.path / (std::string("t") + std::to_string(item) + descr[1] + ".npy");
+    const fs::path p = dir.path() / (std::string("t") + std::to_string(item) + descr[1] + ".npy");
     writeNpy(p, descr, values, static_cast<size_t>(item));
     const TokenData d = TokenData::load(dataConfig(p.string(), 16));
     EXPECT_EQ(d.tokenCount(), 9);
@@ -80,33 +70,33 @@ TEST(TokenData, ReadsNpyOfEachDtype) {
 }
 
 TEST(TokenData, NpyErrors) {
-  TempDir dir;
-  writeNpy(dir.path / "big.npy", "<u2", {1, 2, 3, 4, 5, 300}, 2);
+  const moescope::testing::TempDir dir;
+  writeNpy(dir.path() / "big.npy", "<u2", {1, 2, 3, 4, 5, 300}, 2);
   try {
-    TokenData::load(dataConfig((dir.path / "big.npy").string(), 256));
+    TokenData::load(dataConfig((dir.path() / "big.npy").string(), 256));
     FAIL();
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("token 5 = 300"), std::string::npos) << e.what();
   }
-  writeNpy(dir.path / "f8.npy", "<f8", {1, 2, 3, 4, 5, 6}, 8);
-  EXPECT_THROW(TokenData::load(dataConfig((dir.path / "f8.npy").string())), InputError);
-  writeNpy(dir.path / "short.npy", "<u2", {1, 2, 3, 4}, 2);  // 4 tokens: no window of 4 + 1
-  EXPECT_THROW(TokenData::load(dataConfig((dir.path / "short.npy").string())), InputError);
-  std::ofstream(dir.path / "bad.npy") << "not numpy";
-  EXPECT_THROW(TokenData::load(dataConfig((dir.path / "bad.npy").string())), InputError);
+  writeNpy(dir.path() / "f8.npy", "<f8", {1, 2, 3, 4, 5, 6}, 8);
+  EXPECT_THROW(TokenData::load(dataConfig((dir.path() / "f8.npy").string())), InputError);
+  writeNpy(dir.path() / "short.npy", "<u2", {1, 2, 3, 4}, 2);  // 4 tokens: no window of 4 + 1
+  EXPECT_THROW(TokenData::load(dataConfig((dir.path() / "short.npy").string())), InputError);
+  std::ofstream(dir.path() / "bad.npy") << "not numpy";
+  EXPECT_THROW(TokenData::load(dataConfig((dir.path() / "bad.npy").string())), InputError);
 }
 
 TEST(TokenData, RawBytesAndMissingFiles) {
-  TempDir dir;
-  std::ofstream(dir.path / "text.txt") << "hello world";
-  const TokenData d = TokenData::load(dataConfig((dir.path / "text.txt").string()));
+  const moescope::testing::TempDir dir;
+  std::ofstream(dir.path() / "text.txt") << "hello world";
+  const TokenData d = TokenData::load(dataConfig((dir.path() / "text.txt").string()));
   int32_t in[4], tgt[4];
   d.sequence(0, in, tgt);
   EXPECT_EQ(in[0], 'h');
   EXPECT_EQ(tgt[0], 'e');
-  EXPECT_THROW(TokenData::load(dataConfig((dir.path / "text.txt").string(), 100)), InputError);  // V < 256
+  EXPECT_THROW(TokenData::load(dataConfig((dir.path() / "text.txt").string(), 100)), InputError);  // V < 256
   try {
-    TokenData::load(dataConfig((dir.path / "missing.bin").string()));
+    TokenData::load(dataConfig((dir.path() / "missing.bin").string()));
     FAIL();
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("missing.bin"), std::string::npos);

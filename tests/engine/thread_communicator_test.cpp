@@ -9,6 +9,7 @@
 
 #include "engine/engine_error.h"
 #include "storage/run_reader.h"
+#include "tests/common/temp_dir.h"
 #include "tracer/tracer.h"
 
 namespace moescope::engine {
@@ -141,8 +142,8 @@ TEST(ThreadCommunicator, MismatchedCountsAreAnError) {
 // follows it, with the call's attributes and bytes.
 TEST(ThreadCommunicator, BlockedTimeIsAWaitSpanBeforeTheTransfer) {
   namespace fs = std::filesystem;
-  const fs::path path =
-      fs::temp_directory_path() / ("moescope_comm_wait_" + std::to_string(::getpid()) + ".moescope");
+  const moescope::testing::TempRunFile file;
+  const fs::path path = file.path();
   auto tracer = tracer::Tracer::open(path, storage::RunInfo{});
   tracer->addRank({.rank = 0});
   tracer->addRank({.rank = 1});
@@ -191,7 +192,6 @@ TEST(ThreadCommunicator, BlockedTimeIsAWaitSpanBeforeTheTransfer) {
   // The sender never waited: its send, then its barrier arrival released rank 0.
   ASSERT_EQ(trace.spans[1].size(), 1u);
   EXPECT_EQ(trace.name(trace.spans[1].at(0, 1).name), "send_activation");
-  fs::remove(path);
 }
 
 }  // namespace

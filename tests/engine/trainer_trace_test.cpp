@@ -11,6 +11,7 @@
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/run_reader.h"
+#include "tests/common/temp_dir.h"
 #include "tests/engine/engine_test_util.h"
 #include "tracer/tracer.h"
 
@@ -20,12 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using storage::Category;
 using storage::Phase;
-
-fs::path runPath(const std::string& name) {
-  return fs::temp_directory_path() /
-         ("moescope_trace_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" + name +
-          ".moescope");
-}
 
 storage::Trace tracedRun(const Config& c, const fs::path& path) {
   validate(c);
@@ -122,7 +117,8 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
   c.parallel.microbatches = 2;
   c.parallel.schedule = "1f1b";
   c.trace.enabled = true;
-  const fs::path path = runPath("pp2tp2");
+  const moescope::testing::TempRunFile path_file("pp2tp2.moescope");
+  const fs::path path = path_file.path();
   const storage::Trace trace = tracedRun(c, path);
 
   EXPECT_EQ(trace.run.status, storage::RunStatus::Complete);
@@ -208,7 +204,6 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
     }
     EXPECT_EQ(got.size(), 2u * (2 * 2 + 1)) << "rank " << rank;
   }
-  fs::remove(path);
 }
 
 // Which communication each layout uses: PPMoE never all-to-alls, DPMoE never all-reduces over tp and
@@ -226,18 +221,19 @@ TEST(TrainerTrace, PpmoeSlicesWithoutAllToAllAndDpmoeDispatchesWithIt) {
   Config c = testing::tinyConfig();
   c.parallel.tp = 2;
   c.trace.enabled = true;
-  const fs::path pp_path = runPath("ppmoe_cats");
+  const moescope::testing::TempRunFile pp_path_file("ppmoe_cats.moescope");
+  const fs::path pp_path = pp_path_file.path();
   auto pp = categoryCounts(tracedRun(c, pp_path));
   EXPECT_GT(pp[Category::MoeSlice], 0);
   EXPECT_GT(pp[Category::CommTpAllreduce], 0);
   EXPECT_EQ(pp[Category::CommEpAlltoall], 0);
   EXPECT_EQ(pp[Category::MoePermute], 0);
-  fs::remove(pp_path);
 
   c.parallel.tp = 1;
   c.parallel.dp = 2;
   c.parallel.layout = "dpmoe";
-  const fs::path dp_path = runPath("dpmoe_cats");
+  const moescope::testing::TempRunFile dp_path_file("dpmoe_cats.moescope");
+  const fs::path dp_path = dp_path_file.path();
   const storage::Trace trace = tracedRun(c, dp_path);
   auto dp = categoryCounts(trace);
   EXPECT_GT(dp[Category::MoePermute], 0);
@@ -261,19 +257,18 @@ TEST(TrainerTrace, PpmoeSlicesWithoutAllToAllAndDpmoeDispatchesWithIt) {
   for (const char* name : {"dispatch_counts", "dispatch", "return", "dispatch_grad", "return_grad"}) {
     EXPECT_EQ(alltoalls[name], 8) << name;
   }
-  fs::remove(dp_path);
 }
 
 TEST(TrainerTrace, TracingOffWritesRunRowRanksAndMetricsButNoSpans) {
   Config c = testing::tinyConfig();
   c.parallel.pp = 2;
   c.trace.enabled = false;
-  const fs::path path = runPath("off");
+  const moescope::testing::TempRunFile path_file("off.moescope");
+  const fs::path path = path_file.path();
   const storage::Trace trace = tracedRun(c, path);
   EXPECT_EQ(trace.spanCount(), 0u);
   EXPECT_EQ(trace.ranks.size(), 2u);
   EXPECT_EQ(trace.steps.size(), 2u);
-  fs::remove(path);
 }
 
 // GPipe with p = 4 stages and m = 8 micro-batches: the bubble share is (p - 1) / (m + p - 1) = 3/11 in
@@ -294,7 +289,8 @@ TEST(TrainerTrace, GpipeBubbleShareIsNearTheory) {
   c.train.global_batch = 32;
   c.train.steps = 4;
   c.trace.enabled = true;
-  const fs::path path = runPath("gpipe");
+  const moescope::testing::TempRunFile path_file("gpipe.moescope");
+  const fs::path path = path_file.path();
   const storage::Trace trace = tracedRun(c, path);
   const auto perStep = storage::bubbles(storage::hostActivity(trace), trace.run);
   double share = 0;
@@ -309,7 +305,6 @@ TEST(TrainerTrace, GpipeBubbleShareIsNearTheory) {
   EXPECT_NEAR(share, 3.0 / 11.0, 0.1);
   RecordProperty("bubble_share", std::to_string(share));
   std::printf("measured bubble share %.3f, theory %.3f\n", share, 3.0 / 11.0);
-  fs::remove(path);
 }
 
 }  // namespace

@@ -14,8 +14,8 @@
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
 #include "storage/stats_report.h"
+#include "tests/common/temp_dir.h"
 #include "tests/storage/gpu_run_checks.h"
-#include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {
 namespace {

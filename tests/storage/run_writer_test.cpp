@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "storage/run_reader.h"
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::storage::sqlite {
 namespace {

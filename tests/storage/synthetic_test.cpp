@@ -7,7 +7,7 @@
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/run_reader.h"
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
 namespace {

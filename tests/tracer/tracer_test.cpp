@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "storage/run_reader.h"
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::tracer {
 namespace {

@@ -15,6 +15,7 @@
 
 #include "storage/run_reader.h"
 #include "storage/stats_report.h"
+#include "tests/common/temp_dir.h"
 #include "tests/storage/gpu_run_checks.h"
 
 namespace moescope {
@@ -47,10 +48,9 @@ std::string run(const std::string& cmd) {
 
 TEST(GpuRun, PpmoeTp2TiesNcclAndMatrixKernelsToTheirSpans) {
   if (deviceCount() < 2) GTEST_SKIP() << "needs 2 CUDA devices, found " << deviceCount();
-  const fs::path dir = fs::temp_directory_path() / ("moescope-gpu-run-" + std::to_string(getpid()));
-  fs::create_directories(dir);
+  const moescope::testing::TempDir dir;
   const char* keep = std::getenv("MOESCOPE_GPU_RUN_OUT");
-  const fs::path file = keep ? fs::path(keep) : dir / "ppmoe-tp2.moescope";
+  const fs::path file = keep ? fs::path(keep) : dir.file("ppmoe-tp2.moescope");
   const fs::path config = fs::path(MOESCOPE_SOURCE_DIR) / "samples/ppmoe.toml";
   const std::string train = run(cli().string() + " train --config " + config.string() +
                                 " --backend cuda --set parallel.pp=1 --steps 3 --out " + file.string());
@@ -77,8 +77,6 @@ TEST(GpuRun, PpmoeTp2TiesNcclAndMatrixKernelsToTheirSpans) {
   std::printf("%s\n", stats.c_str());
   EXPECT_NE(stats.find("GPU time per step by category"), std::string::npos) << stats;
   EXPECT_NE(stats.find("0 dropped by CUPTI"), std::string::npos) << stats;
-  std::error_code ec;
-  fs::remove_all(dir, ec);
 }
 
 }  // namespace
