@@ -21,6 +21,7 @@
 #include "engine/data.h"
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
+#include "tracer/gpu_trace_options.h"
 #include "tracer/tracer.h"
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
 #include "engine/cuda/cuda_backend.h"
@@ -63,46 +64,6 @@ void checkWritable(const std::string& option, const std::string& path) {
   if (fs::is_directory(p, ec)) throw InputError(option + ": '" + path + "' is a folder");
 }
 
-// A traced CUDA run records its GPUs' work too unless MOESCOPE_GPU_TRACE=0 (host spans only, as the
-// tracing-overhead benchmark compares).
-[[maybe_unused]] bool gpuTracingWanted() {
-  const char* v = std::getenv("MOESCOPE_GPU_TRACE");
-  return !(v && std::string(v) == "0");
-}
-
-#ifdef MOESCOPE_HAVE_GPU_TRACER
-// How the GPU tracer works, for the benchmark to compare: MOESCOPE_GPU_CORRELATION=callbacks (default:
-// CUPTI callbacks on the launching calls) or activity (external correlation ids with runtime and driver
-// API records for every call); MOESCOPE_GPU_FLUSH=full (default: CUPTI's buffers come in when full),
-// drain (the drain thread asks CUPTI for its completed buffers) or worker (CUPTI's worker thread wakes
-// periodically);
-// MOESCOPE_GPU_NVTX=0 leaves the spans out of NVTX (and NVTX out of CUPTI).
-tracer::gpu::GpuTracerOptions gpuTracerOptions() {
-  tracer::gpu::GpuTracerOptions options;
-  if (const char* v = std::getenv("MOESCOPE_GPU_CORRELATION"); v && *v) {
-    const std::string value(v);
-    if (value == "activity") {
-      options.correlation = tracer::gpu::Correlation::ActivityRecords;
-    } else if (value != "callbacks") {
-      throw InputError("MOESCOPE_GPU_CORRELATION must be callbacks or activity, got '" + value + "'");
-    }
-  }
-  if (const char* v = std::getenv("MOESCOPE_GPU_FLUSH"); v && *v) {
-    const std::string value(v);
-    if (value == "worker") {
-      options.flush = tracer::gpu::Flush::Worker;
-    } else if (value == "full") {
-      options.flush = tracer::gpu::Flush::WhenFull;
-    } else if (value != "drain") {
-      throw InputError("MOESCOPE_GPU_FLUSH must be drain, worker or full, got '" + value + "'");
-    }
-  }
-  const char* nvtx = std::getenv("MOESCOPE_GPU_NVTX");
-  options.nvtx = !(nvtx && std::string(nvtx) == "0");
-  return options;
-}
-#endif
-
 std::string formatDuration(double seconds) {
   if (!(seconds >= 0)) seconds = 0;
   const long s = static_cast<long>(seconds + 0.5);
@@ -121,10 +82,15 @@ int runTrain(const TrainArgs& args) {
   std::unique_ptr<engine::Backend> backend;
   std::optional<engine::TokenData> data;
   std::optional<engine::ModelWeights> init;
-#ifdef MOESCOPE_HAVE_GPU_TRACER
-  tracer::gpu::GpuTracerOptions gpu_options;
-#endif
+  // The GPU tracer's switches (MOESCOPE_GPU_*), read once; a value they do not take is bad input in
+  // every build, with or without the GPU tracer.
+  [[maybe_unused]] tracer::gpu::GpuTraceSettings gpu_settings;
   try {
+    try {
+      gpu_settings = tracer::gpu::readGpuTraceSettings();
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
     config = engine::loadConfigFile(args.config);
     for (const auto& set : args.sets) engine::applyOverride(config, set);
     if (args.steps) config.train.steps = *args.steps;
@@ -142,8 +108,7 @@ int runTrain(const TrainArgs& args) {
 #ifdef MOESCOPE_HAVE_GPU_TRACER
       // A traced CUDA run records NVTX ranges through CUPTI, which NVTX finds only through this
       // variable, read at the process's first NVTX call (NCCL's included): set it before any.
-      gpu_options = gpuTracerOptions();
-      if (args.out && config.trace.enabled && gpuTracingWanted() && gpu_options.nvtx)
+      if (args.out && config.trace.enabled && gpu_settings.enabled && gpu_settings.nvtx)
         tracer::gpu::arrangeNvtxInjection();
 #endif
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
@@ -208,9 +173,10 @@ int runTrain(const TrainArgs& args) {
       tracer = tracer::Tracer::open(*args.out, engine::makeRunInfo(config, *backend, name));
       tracer->setMeta("engine.config_file", args.config);
 #ifdef MOESCOPE_HAVE_GPU_TRACER
-      if (backend->name() == "cuda" && config.trace.enabled && gpuTracingWanted()) {
+      if (backend->name() == "cuda" && config.trace.enabled && gpu_settings.enabled) {
         try {
-          gpu_tracer = tracer::gpu::GpuTracer::start(*tracer, gpu_options);
+          gpu_tracer =
+              tracer::gpu::GpuTracer::start(*tracer, tracer::gpu::GpuTracerOptions::from(gpu_settings));
         } catch (const std::exception& e) {  // CUPTI unavailable or owned by another profiler
           std::fprintf(stderr, "moescope-cli train: GPU tracing is off: %s\n", e.what());
           tracer->setMeta("cupti.error", e.what());
@@ -297,6 +263,7 @@ void registerTrain(CLI::App& cli, CommandAction& action) {
   cmd->add_flag(
       "--dry-run", args->dry_run,
       "check config, layout, data, checkpoint and output folders as a run does; print ok, write nothing");
+  cmd->footer("Environment, the GPU tracer of a traced CUDA run:\n" + tracer::gpu::gpuTraceVariablesHelp());
   cmd->callback([&action, args] { action = [args] { return runTrain(*args); }; });
 }
 

@@ -566,22 +566,6 @@ Correlation CuptiCollector::correlation() const {
   return g_state ? g_state->correlation : Correlation::Callbacks;
 }
 
-const char* correlationName(Correlation correlation) {
-  return correlation == Correlation::ActivityRecords ? "activity" : "callbacks";
-}
-
-const char* flushName(Flush flush) {
-  switch (flush) {
-    case Flush::Worker:
-      return "worker";
-    case Flush::WhenFull:
-      return "full";
-    case Flush::OnDrain:
-      break;
-  }
-  return "drain";
-}
-
 std::string arrangeNvtxInjection() {
   if (std::getenv("NVTX_INJECTION64_PATH")) return "";
   for (const char* candidate :

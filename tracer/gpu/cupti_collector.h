@@ -34,26 +34,13 @@
 #include <vector>
 
 #include "storage/trace_model.h"
+#include "tracer/gpu_trace_options.h"  // Correlation, Flush
 #include "tracer/tracer.h"
 
 namespace moescope::tracer::gpu {
 
 // A record as the Tracer takes it (tracer::GpuActivity): span is the launching span's id.
 using GpuRecord = tracer::GpuActivity;
-
-// How records are tied to spans (see the top of this file).
-enum class Correlation {
-  Callbacks,        // callbacks on the launching calls only
-  ActivityRecords,  // external correlation ids, with runtime and driver API records for every call
-};
-
-// How CUPTI's buffers reach the collector while the run goes on (the final drain forces out the rest).
-enum class Flush {
-  WhenFull,  // no flush: CUPTI hands a buffer over when it is full
-  OnDrain,   // each drain asks CUPTI for its completed buffers (cuptiActivityFlushAll, not forced)
-  Worker,    // CUPTI's worker thread wakes every flushPeriodMs (cuptiActivityFlushPeriod; it too hands
-             // over full buffers only)
-};
 
 struct CollectorOptions {
   size_t bufferBytes = 8 << 20;  // one CUPTI activity buffer; several are in flight
@@ -96,11 +83,6 @@ class CuptiCollector {
  private:
   CuptiCollector() = default;
 };
-
-// "callbacks" or "activity" (the names MOESCOPE_GPU_CORRELATION takes).
-const char* correlationName(Correlation correlation);
-// "drain", "worker" or "full" (the names MOESCOPE_GPU_FLUSH takes).
-const char* flushName(Flush flush);
 
 // Sets NVTX_INJECTION64_PATH to libcupti (unless the user set it) so that NVTX ranges reach CUPTI.
 // Must run before the process's first NVTX call; returns the path it set, or "" if already set.

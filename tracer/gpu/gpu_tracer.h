@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "tracer/gpu/cupti_collector.h"
+#include "tracer/gpu_trace_options.h"
 #include "tracer/tracer.h"
 
 namespace moescope::tracer::gpu {
@@ -37,6 +38,15 @@ struct GpuTracerOptions {
   bool nvtx = true;                                  // spans as NVTX ranges too
   Correlation correlation = Correlation::Callbacks;  // how records are tied to spans (cupti_collector.h)
   Flush flush = Flush::WhenFull;                     // how CUPTI's buffers come in (cupti_collector.h)
+
+  // These defaults with the environment's choices (tracer/gpu_trace_options.h).
+  static GpuTracerOptions from(const GpuTraceSettings& settings) {
+    GpuTracerOptions options;
+    options.nvtx = settings.nvtx;
+    options.correlation = settings.correlation;
+    options.flush = settings.flush;
+    return options;
+  }
 };
 
 class GpuTracer {
