@@ -10,12 +10,13 @@ The clang-format program is $CLANG_FORMAT, or clang-format (Debian 12's is versi
 version may format some lines differently).
 """
 
-import argparse
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from check_common import parse_args, self_test_result
 
 SUFFIXES = (".h", ".hpp", ".cpp", ".cc", ".cu", ".cuh")
 
@@ -79,16 +80,11 @@ def self_test():
             failures.append(f"expected storage/bad.cpp to be reported, got {differ or 'nothing'}")
         else:
             print("check-format self-test: a badly formatted file: refused: storage/bad.cpp")
-    for f in failures:
-        print(f"check-format self-test: FAILED: {f}")
-    return 1 if failures else 0
+    return self_test_result("check-format", failures)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    parser.add_argument("--self-test", action="store_true")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     try:
         if args.self_test:
             return self_test()

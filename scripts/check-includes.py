@@ -18,12 +18,13 @@ cmake/MoescopeModules.cmake), and tests/modules/include_roots_test.py shows it.
                                            every one is reported and a clean tree passes
 """
 
-import argparse
 import fnmatch
 import os
 import re
 import sys
 import tempfile
+
+from check_common import parse_args, self_test_result
 
 SOURCE_SUFFIXES = (".h", ".hpp", ".cpp", ".cu", ".cuh")
 TABLE_HEADER = ["module", "files", "may include", "libraries"]
@@ -275,16 +276,11 @@ def self_test():
             write({rel: clean[rel] for rel in change})
         if check(scratch):
             failures.append("the tree restored to clean was refused")
-    for f in failures:
-        print(f"check-includes self-test: FAILED: {f}")
-    return 1 if failures else 0
+    return self_test_result("check-includes", failures)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    parser.add_argument("--self-test", action="store_true")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     if args.self_test:
         return self_test()
     try:
