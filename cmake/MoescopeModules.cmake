@@ -14,10 +14,11 @@
 #
 # moescope_module(<target> FOLDER <dir> [FROM_SOURCES] [HEADERS <h>...] [PRIVATE <h>...])
 #   Gives <target> the headers of <dir> (names relative to <dir>):
-#   - HEADERS: exactly these;
-#   - FROM_SOURCES: the header of each of the target's sources (x.cpp or x.cu -> x.h), where it exists;
-#   - otherwise every *.h and *.cuh of <dir> that no earlier call claimed, so a header added to a folder
-#     needs no CMake edit (the folder is globbed again at build time).
+#   - HEADERS: these;
+#   - FROM_SOURCES: (also) the header of each of the target's sources (x.cpp or x.cu -> x.h), where it
+#     exists; a header-only one the target needs goes in HEADERS;
+#   - with neither, every *.h and *.cuh of <dir> that no earlier call claimed, so a header added to a
+#     folder needs no CMake edit (the folder is globbed again at build time).
 #   PRIVATE names those of them that only <target> (and its tests, moescope_private_headers) may include.
 #   A target with a folder of its own and a target sharing one (the trace vocabulary in storage/, the
 #   models in ui/) work the same way: the first call to claim a header owns it.
@@ -29,18 +30,17 @@ function(moescope_module target)
   set(dir ${PROJECT_SOURCE_DIR}/${ARG_FOLDER})
   get_property(claimed GLOBAL PROPERTY MOESCOPE_CLAIMED_HEADERS)
 
-  set(headers)
-  if(ARG_HEADERS)
-    set(headers ${ARG_HEADERS})
-  elseif(ARG_FROM_SOURCES)
+  set(headers ${ARG_HEADERS})
+  if(ARG_FROM_SOURCES)
     get_target_property(sources ${target} SOURCES)
     foreach(source IN LISTS sources)
       get_filename_component(stem ${source} NAME_WE)
-      if(EXISTS ${dir}/${stem}.h)
+      if(EXISTS ${dir}/${stem}.h AND NOT ${stem}.h IN_LIST headers)
         list(APPEND headers ${stem}.h)
       endif()
     endforeach()
-  else()
+  endif()
+  if(NOT ARG_HEADERS AND NOT ARG_FROM_SOURCES)
     file(GLOB found RELATIVE ${dir} CONFIGURE_DEPENDS ${dir}/*.h ${dir}/*.cuh)
     foreach(header IN LISTS found)
       if(NOT "${ARG_FOLDER}/${header}" IN_LIST claimed)
