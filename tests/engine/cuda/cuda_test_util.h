@@ -167,6 +167,21 @@ void expectClose(const std::vector<float>& got, const std::vector<Ref>& ref, Tol
   }
 }
 
+// ‖got − ref‖ / ‖ref‖ over the whole array; infinity where got holds a non-finite value (an unwritten,
+// poisoned element). Beside expectClose's element bounds it shows how close a result is as a whole.
+template <typename Ref>
+double relativeError(const std::vector<float>& got, const std::vector<Ref>& ref) {
+  if (got.size() != ref.size()) return INFINITY;
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    const double d = static_cast<double>(got[i]) - static_cast<double>(ref[i]);
+    diff += d * d;
+    norm += static_cast<double>(ref[i]) * static_cast<double>(ref[i]);
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
 template <typename T>
 const char* precisionName() {
   return std::is_same_v<T, float> ? "fp32" : "bf16";
