@@ -16,4 +16,8 @@ void geluForward(T* y, const T* x, size_t n, cudaStream_t stream);
 template <typename T>
 void geluBackward(T* dx, const T* x, const T* dy, size_t n, cudaStream_t stream);
 
+// d [n] = gelu'(x) · d in place: the GELU gradient of an output gradient nothing else needs.
+template <typename T>
+void geluBackwardInPlace(T* d, const T* x, size_t n, cudaStream_t stream);
+
 }  // namespace moescope::engine::cuda

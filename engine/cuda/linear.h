@@ -11,12 +11,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 
 namespace moescope::engine::cuda {
 
 // A cuBLASLt handle, its workspace on the current device, and the algorithm cuBLASLt's heuristic chose
-// for each matmul shape seen (asked once per shape). One per device (per rank thread); not shared
-// between streams running at the same time.
+// for each matmul shape and epilogue seen (asked once per shape; none where an epilogue is not offered).
+// One per device (per rank thread); not shared between streams running at the same time.
 class CublasLt {
  public:
   explicit CublasLt(size_t workspaceBytes = size_t{32} << 20);
@@ -28,12 +29,25 @@ class CublasLt {
   void* workspace() const { return workspace_; }
   size_t workspaceBytes() const { return workspaceBytes_; }
 
-  // types, operations, sizes, leading dimensions, bias, operand alignments, batch count and strides
-  using PlanKey = std::array<int64_t, 18>;
-  std::map<PlanKey, cublasLtMatmulAlgo_t>& plans() { return plans_; }
+  // types, operations, sizes, leading dimensions, epilogue (mode, bias type, bias and aux alignment, aux
+  // leading dimension), operand alignments, batch count and strides
+  using PlanKey = std::array<int64_t, 22>;
+  std::map<PlanKey, std::optional<cublasLtMatmulAlgo_t>>& plans() { return plans_; }
+
+  // A device buffer of at least `bytes` for the epilogues' bias gradients, kept between calls (it grows
+  // when asked for more, which synchronises the device once).
+  void* scratch(size_t bytes);
+
+  // Products asked with an epilogue that cuBLASLt did not offer for their shape (each ran as a plain
+  // product and separate kernels instead); for the benchmarks' reports.
+  int64_t epilogueFallbacks() const { return epilogueFallbacks_; }
+  void countEpilogueFallback() { ++epilogueFallbacks_; }
 
  private:
-  std::map<PlanKey, cublasLtMatmulAlgo_t> plans_;
+  std::map<PlanKey, std::optional<cublasLtMatmulAlgo_t>> plans_;
+  void* scratch_ = nullptr;
+  size_t scratchBytes_ = 0;
+  int64_t epilogueFallbacks_ = 0;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspaceBytes_ = 0;
@@ -52,10 +66,16 @@ template <typename T>
 void linearForward(CublasLt& lt, T* y, const T* x, const T* w, const T* b, int n, int in, int out,
                    cudaStream_t stream);
 
-// dx [n,in] += dy W (T); dw [out,in] += dyᵀ x (fp32); db [out] += Σ_rows dy (fp32, atomics). Each of
-// dx, dw, db optional. dy [n,out]; x [n,in]; w [out,in].
+// dx [n,in] += dy W (T); dw [out,in] += dyᵀ x (fp32); db [out] += Σ_rows dy (fp32). Each of dx, dw, db
+// optional. dy [n,out]; x [n,in]; w [out,in]. With dw, db comes out of the same product (cuBLASLt's
+// BGRADB epilogue, into a scratch vector then added to db: one pass over dy fewer); without it, or where
+// cuBLASLt offers no such kernel, from biasGradient.
 template <typename T>
 void linearBackward(CublasLt& lt, T* dx, float* dw, float* db, const T* dy, const T* x, const T* w, int n,
                     int in, int out, cudaStream_t stream);
+
+// db [out] += Σ_rows dy (fp32; atomics between blocks). dy [n,out].
+template <typename T>
+void biasGradient(float* db, const T* dy, int n, int out, cudaStream_t stream);
 
 }  // namespace moescope::engine::cuda
