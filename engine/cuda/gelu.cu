@@ -1,25 +1,13 @@
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/dtype.cuh"
+#include "engine/cuda/gelu.cuh"
 #include "engine/cuda/gelu.h"
 
 namespace moescope::engine::cuda {
 
 namespace {
 
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kGeluCoef = 0.044715f;
 constexpr int kThreads = 256;
-
-__device__ __forceinline__ float gelu(float v) {
-  const float u = kSqrt2OverPi * (v + kGeluCoef * v * v * v);
-  return 0.5f * v * (1.0f + tanhf(u));
-}
-
-__device__ __forceinline__ float geluGrad(float v) {
-  const float u = kSqrt2OverPi * (v + kGeluCoef * v * v * v);
-  const float th = tanhf(u);
-  return 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * v * v);
-}
 
 unsigned gridFor(size_t n) {
   return gridStrideBlocks(n, kThreads);
