@@ -1,6 +1,7 @@
 #include "engine/cuda/adamw_multi.h"
 #include "engine/cuda/adamw_update.cuh"
 #include "engine/cuda/cuda_check.h"
+#include "engine/cuda/device_memory.h"
 
 namespace moescope::engine::cuda {
 
@@ -68,7 +69,7 @@ AdamWMultiTensor::AdamWMultiTensor(const std::vector<AdamWTensor>& tensors) {
 }
 
 AdamWMultiTensor::~AdamWMultiTensor() {
-  if (table_) cudaFree(table_);
+  deviceFree(table_);
 }
 
 void AdamWMultiTensor::step(const AdamWParams& hp, int step, const float* gradScale,

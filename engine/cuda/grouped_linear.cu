@@ -2,6 +2,7 @@
 #include <string>
 
 #include "engine/cuda/cuda_check.h"
+#include "engine/cuda/device_memory.h"
 #include "engine/cuda/dtype.cuh"
 #include "engine/cuda/gelu.cuh"
 #include "engine/cuda/grouped_linear.h"
@@ -144,15 +145,16 @@ GroupedLinear::GroupedLinear(CublasLt& lt) : lt_(lt) {
   MOESCOPE_CUBLAS_CHECK(cublasCreate(&handle_));
   // cuBLAS's own workspace on this stream, sized as cuBLASLt's (shared: the products never overlap).
   MOESCOPE_CUBLAS_CHECK(cublasSetWorkspace(handle_, lt.workspace(), lt.workspaceBytes()));
-  const cudaError_t status = cudaMalloc(&pointers_, 3 * kMax * sizeof(void*));
-  if (status != cudaSuccess) {
+  try {
+    pointers_ = deviceAlloc(3 * kMax * sizeof(void*));
+  } catch (...) {
     cublasDestroy(handle_);
-    MOESCOPE_CUDA_CHECK(status);
+    throw;
   }
 }
 
 GroupedLinear::~GroupedLinear() {
-  if (pointers_) cudaFree(pointers_);
+  deviceFree(pointers_);
   if (handle_) cublasDestroy(handle_);
 }
 

@@ -1,6 +1,7 @@
 #include <cstdint>
 
 #include "engine/cuda/cuda_check.h"
+#include "engine/cuda/device_memory.h"
 #include "engine/cuda/dtype.cuh"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/linear.h"
@@ -38,26 +39,27 @@ __global__ void biasGradKernel(float* db, const T* dy, int n, int out) {
 CublasLt::CublasLt(size_t workspaceBytes) : workspaceBytes_(workspaceBytes) {
   MOESCOPE_CUBLAS_CHECK(cublasLtCreate(&handle_));
   if (workspaceBytes_ > 0) {
-    const cudaError_t status = cudaMalloc(&workspace_, workspaceBytes_);
-    if (status != cudaSuccess) {
+    try {
+      workspace_ = deviceAlloc(workspaceBytes_);
+    } catch (...) {
       cublasLtDestroy(handle_);
-      MOESCOPE_CUDA_CHECK(status);
+      throw;
     }
   }
 }
 
 CublasLt::~CublasLt() {
-  if (scratch_) cudaFree(scratch_);
-  if (workspace_) cudaFree(workspace_);
+  deviceFree(scratch_);
+  deviceFree(workspace_);
   if (handle_) cublasLtDestroy(handle_);
 }
 
 void* CublasLt::scratch(size_t bytes) {
   if (bytes > scratchBytes_) {
-    if (scratch_) MOESCOPE_CUDA_CHECK(cudaFree(scratch_));
+    deviceFree(scratch_);
     scratch_ = nullptr;
     scratchBytes_ = 0;
-    MOESCOPE_CUDA_CHECK(cudaMalloc(&scratch_, bytes));
+    scratch_ = deviceAlloc(bytes);
     scratchBytes_ = bytes;
   }
   return scratch_;
