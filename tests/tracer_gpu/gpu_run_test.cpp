@@ -15,6 +15,7 @@
 
 #include "storage/run_reader.h"
 #include "storage/stats_report.h"
+#include "tests/common/sample_path.h"
 #include "tests/common/temp_dir.h"
 #include "tests/storage/gpu_run_checks.h"
 
@@ -51,7 +52,7 @@ TEST(GpuRun, PpmoeTp2TiesNcclAndMatrixKernelsToTheirSpans) {
   const moescope::testing::TempDir dir;
   const char* keep = std::getenv("MOESCOPE_GPU_RUN_OUT");
   const fs::path file = keep ? fs::path(keep) : dir.file("ppmoe-tp2.moescope");
-  const fs::path config = fs::path(MOESCOPE_SOURCE_DIR) / "samples/ppmoe.toml";
+  const fs::path config = moescope::testing::samplePath("ppmoe.toml");
   const std::string train = run(cli().string() + " train --config " + config.string() +
                                 " --backend cuda --set parallel.pp=1 --steps 3 --out " + file.string());
   ASSERT_TRUE(fs::exists(file)) << train;

@@ -14,6 +14,7 @@
 #include "engine/cuda/cuda_backend.h"
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
+#include "tests/common/sample_path.h"
 #include "tests/engine/cuda/cuda_test_util.h"
 
 namespace moescope::engine::cuda::test {
@@ -160,7 +161,7 @@ struct Bf16Comparison {
 };
 
 Bf16Comparison compareBf16(const std::string& sample, int n_heads = 0) {
-  Config c = loadConfigFile(std::string(MOESCOPE_SOURCE_DIR) + "/samples/" + sample);
+  Config c = loadConfigFile(moescope::testing::samplePath(sample).string());
   c.parallel.pp = c.parallel.tp = 1;
   c.trace.enabled = false;
   if (n_heads > 0) c.model.n_heads = n_heads;
