@@ -1,3 +1,7 @@
+// Built only where cuDNN's headers are (the CUDA toolkit's include folder); elsewhere cudnn_attention.cpp
+// reports cuDNN unavailable and includes nothing of this.
+#if __has_include(<cudnn_graph.h>)
+
 #include "engine/cuda/cudnn_library.h"
 
 #include <dlfcn.h>
@@ -86,3 +90,5 @@ void throwCudnnError(const CudnnLibrary& lib, cudnnStatus_t status, const std::s
 }
 
 }  // namespace moescope::engine::cuda
+
+#endif
