@@ -199,8 +199,8 @@ void benchOptimizerLaunches(Bench& bench, Arena& arena, cudaStream_t s) {
   const mc::AdamWMultiTensor multi(list);
   mc::AdamWParams hp;
   hp.weightDecay = 0.1;
-  const std::string shape = std::to_string(tensors.size()) + " tensors, " + std::to_string(multi.elements() >> 20) +
-                            " Mi fp32";
+  const std::string shape =
+      std::to_string(tensors.size()) + " tensors, " + std::to_string(multi.elements() >> 20) + " Mi fp32";
   const double bytes = double(multi.elements()) * (4.0 * 7 + 2);
   int step = 1;
   bench.run("AdamW, one launch for all tensors", shape, 0, bytes, [&] { multi.step(hp, step++, coef, s); });

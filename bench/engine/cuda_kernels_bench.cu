@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench/engine/cuda_bench_util.cuh"
+#include "bench/engine/cuda_fused_bench.h"
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/attention.h"
@@ -34,8 +36,6 @@
 #include "engine/cuda/linear.h"
 #include "engine/cuda/moe_slicing.h"
 #include "engine/cuda/router.h"
-#include "bench/engine/cuda_bench_util.cuh"
-#include "bench/engine/cuda_fused_bench.h"
 
 namespace mc = moescope::engine::cuda;
 using namespace moescope::bench;
