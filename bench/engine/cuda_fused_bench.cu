@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/engine/cuda_fused_bench.h"
+#include "cuda_fused_bench.h"
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/adamw_multi.h"

@@ -3,7 +3,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "bench/engine/cuda_bench_util.cuh"
+#include "cuda_bench_util.cuh"
 
 namespace moescope::bench {
 

@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "bench/engine/cuda_bench_util.cuh"
-#include "bench/engine/cuda_fused_bench.h"
+#include "cuda_bench_util.cuh"
+#include "cuda_fused_bench.h"
 #include "engine/cpu/ops.h"
 #include "engine/cuda/adamw.h"
 #include "engine/cuda/attention.h"

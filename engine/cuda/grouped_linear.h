@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/cuda/linear.h"
+#include "engine/cuda/cublaslt.h"
 
 namespace moescope::engine::cuda {
 

@@ -1,7 +1,6 @@
 #include <cstdint>
 
 #include "engine/cuda/cuda_check.h"
-#include "engine/cuda/device_memory.h"
 #include "engine/cuda/dtype.cuh"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/linear.h"
@@ -35,35 +34,6 @@ __global__ void biasGradKernel(float* db, const T* dy, int n, int out) {
 }
 
 }  // namespace
-
-CublasLt::CublasLt(size_t workspaceBytes) : workspaceBytes_(workspaceBytes) {
-  MOESCOPE_CUBLAS_CHECK(cublasLtCreate(&handle_));
-  if (workspaceBytes_ > 0) {
-    try {
-      workspace_ = deviceAlloc(workspaceBytes_);
-    } catch (...) {
-      cublasLtDestroy(handle_);
-      throw;
-    }
-  }
-}
-
-CublasLt::~CublasLt() {
-  deviceFree(scratch_);
-  deviceFree(workspace_);
-  if (handle_) cublasLtDestroy(handle_);
-}
-
-void* CublasLt::scratch(size_t bytes) {
-  if (bytes > scratchBytes_) {
-    deviceFree(scratch_);
-    scratch_ = nullptr;
-    scratchBytes_ = 0;
-    scratch_ = deviceAlloc(bytes);
-    scratchBytes_ = bytes;
-  }
-  return scratch_;
-}
 
 void matmulStridedBatched(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOperation_t opA,
                           cublasOperation_t opB, int m, int n, int k, float alpha, const void* A, int lda,

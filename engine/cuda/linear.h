@@ -7,51 +7,11 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
-#include <array>
-#include <cstddef>
 #include <cstdint>
-#include <map>
-#include <optional>
+
+#include "engine/cuda/cublaslt.h"
 
 namespace moescope::engine::cuda {
-
-// A cuBLASLt handle, its workspace on the current device, and the algorithm cuBLASLt's heuristic chose
-// for each matmul shape and epilogue seen (asked once per shape; none where an epilogue is not offered).
-// One per device (per rank thread); not shared between streams running at the same time.
-class CublasLt {
- public:
-  explicit CublasLt(size_t workspaceBytes = size_t{32} << 20);
-  ~CublasLt();
-  CublasLt(const CublasLt&) = delete;
-  CublasLt& operator=(const CublasLt&) = delete;
-
-  cublasLtHandle_t handle() const { return handle_; }
-  void* workspace() const { return workspace_; }
-  size_t workspaceBytes() const { return workspaceBytes_; }
-
-  // types, operations, sizes, leading dimensions, epilogue (mode, bias type, bias and aux alignment, aux
-  // leading dimension), operand alignments, batch count and strides
-  using PlanKey = std::array<int64_t, 22>;
-  std::map<PlanKey, std::optional<cublasLtMatmulAlgo_t>>& plans() { return plans_; }
-
-  // A device buffer of at least `bytes` for the epilogues' bias gradients, kept between calls (it grows
-  // when asked for more, which synchronises the device once).
-  void* scratch(size_t bytes);
-
-  // Products asked with an epilogue that cuBLASLt did not offer for their shape (each ran as a plain
-  // product and separate kernels instead); for the benchmarks' reports.
-  int64_t epilogueFallbacks() const { return epilogueFallbacks_; }
-  void countEpilogueFallback() { ++epilogueFallbacks_; }
-
- private:
-  std::map<PlanKey, std::optional<cublasLtMatmulAlgo_t>> plans_;
-  void* scratch_ = nullptr;
-  size_t scratchBytes_ = 0;
-  int64_t epilogueFallbacks_ = 0;
-  cublasLtHandle_t handle_ = nullptr;
-  void* workspace_ = nullptr;
-  size_t workspaceBytes_ = 0;
-};
 
 // Column-major D_i = alpha · op(A_i) · op(B_i) + beta · D_i for i < batch, matrix i at element offset
 // i·stride of each; A and B of type abType, D of dType, fp32 accumulation (no TF32). m, n: D's rows

@@ -3,6 +3,7 @@
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/gelu.h"
+#include "engine/cuda/linear.h"
 #include "engine/cuda/matmul.h"
 
 namespace moescope::engine::cuda {

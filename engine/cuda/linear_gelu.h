@@ -10,7 +10,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
-#include "engine/cuda/linear.h"
+#include "engine/cuda/cublaslt.h"
 
 namespace moescope::engine::cuda {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "engine/cuda/linear.h"
+#include "engine/cuda/cublaslt.h"
 
 namespace moescope::engine::cuda {
 
