@@ -11,17 +11,27 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "tracer/span.h"
 
 namespace moescope::engine {
 
-// BF16: the CUDA backend's compute copies (the thread communicator does not sum it).
-enum class DType : uint8_t { F32, F64, I32, BF16 };
+// BF16: the CUDA backend's compute copies (the thread communicator does not sum it). U8: flags.
+enum class DType : uint8_t { F32, F64, I32, BF16, U8 };
 
 inline size_t dtypeSize(DType t) {
-  return t == DType::F64 ? 8 : t == DType::BF16 ? 2 : 4;
+  switch (t) {
+    case DType::F64:
+      return 8;
+    case DType::BF16:
+      return 2;
+    case DType::U8:
+      return 1;
+    default:
+      return 4;
+  }
 }
 
 template <class T>
@@ -39,6 +49,13 @@ constexpr DType dtypeOf<int32_t>() {
   return DType::I32;
 }
 
+// count elements of one type at data: one part of a call that moves several arrays at once.
+struct CommBuffer {
+  void* data = nullptr;
+  size_t count = 0;
+  DType type = DType::F32;
+};
+
 // What a call records when tracing is on.
 struct CommSpan {
   std::string_view name = "comm";
@@ -54,8 +71,10 @@ class Communicator {
   // Where this member records its spans; nullptr (the default) records nothing.
   virtual void setRecorder(tracer::TrackRecorder* recorder) = 0;
 
-  // In place: buf [count] becomes the element-wise sum over the group, identical on every member.
-  virtual void allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) = 0;
+  // In place: each part becomes its element-wise sum over the group, identical on every member. One
+  // call, one span, however many parts (arrays of different types reduced together, e.g. a bf16
+  // activation gradient and the fp32 router gradient of the same MoE layer).
+  virtual void allReduceSum(std::span<const CommBuffer> parts, const CommSpan& span) = 0;
   // send holds size() consecutive blocks, block q (sendCounts[q] elements) for member q; recv receives
   // size() blocks, block q (recvCounts[q] elements) from member q. recvCounts[q] must equal member q's
   // sendCounts[rank()].
@@ -67,6 +86,10 @@ class Communicator {
   virtual void recv(void* buf, size_t count, DType type, int peer, const CommSpan& span) = 0;
   virtual void barrier(const CommSpan& span) = 0;
 
+  void allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) {
+    const CommBuffer part{buf, count, type};
+    allReduceSum(std::span<const CommBuffer>(&part, 1), span);
+  }
   template <class T>
   void allReduceSum(T* buf, size_t count, const CommSpan& span) {
     allReduceSum(static_cast<void*>(buf), count, dtypeOf<T>(), span);

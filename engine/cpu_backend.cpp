@@ -17,7 +17,7 @@ class CpuBackend final : public Backend {
   }
   std::unique_ptr<CommWorld> makeWorld(int size) override { return std::make_unique<ThreadWorld>(size); }
   std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
-    return std::make_unique<CpuStage<float>>(setup);
+    return makeCpuStage<float>(setup);
   }
 };
 

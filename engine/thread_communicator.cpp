@@ -60,33 +60,49 @@ class ThreadCommunicator final : public Communicator {
   // collective's parity, then, once every member arrived, reads what it needs from the others' slots.
   // A member can be at most one collective ahead of another (it cannot pass the next barrier alone), so
   // it never overwrites a slot that a slower member still reads.
-  void allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) override {
+  using Communicator::allReduceSum;
+  void allReduceSum(std::span<const CommBuffer> parts, const CommSpan& span) override {
     checkAborted();
     int64_t comm_start = recorder_ ? nowNs() : 0;
-    const size_t bytes = count * dtypeSize(type);
-    std::vector<const void*> inputs(static_cast<size_t>(g_->size));
+    size_t bytes = 0;
+    for (const CommBuffer& part : parts) bytes += part.count * dtypeSize(part.type);
+    std::vector<const unsigned char*> inputs(static_cast<size_t>(g_->size));
     {
       std::unique_lock lock(g_->mutex);
       const size_t parity = g_->generation % 2;
       auto& mine = slot(parity, rank_);
       mine.data.resize(bytes);
-      std::memcpy(mine.data.data(), buf, bytes);
+      size_t offset = 0;
+      for (const CommBuffer& part : parts) {
+        std::memcpy(mine.data.data() + offset, part.data, part.count * dtypeSize(part.type));
+        offset += part.count * dtypeSize(part.type);
+      }
       arriveAndWait(lock, span, comm_start);
       for (int q = 0; q < g_->size; ++q) inputs[static_cast<size_t>(q)] = slot(parity, q).data.data();
     }
     // Every member sums in member order, so all get the same bits.
-    switch (type) {
-      case DType::F32:
-        sumInto<float>(static_cast<unsigned char*>(buf), inputs, 0, count);
-        break;
-      case DType::F64:
-        sumInto<double>(static_cast<unsigned char*>(buf), inputs, 0, count);
-        break;
-      case DType::I32:
-        sumInto<int32_t>(static_cast<unsigned char*>(buf), inputs, 0, count);
-        break;
-      case DType::BF16:
-        throw std::logic_error("thread communicator: bf16 all-reduce is not supported");
+    std::vector<const void*> in(inputs.size());
+    size_t offset = 0;
+    for (const CommBuffer& part : parts) {
+      for (size_t q = 0; q < in.size(); ++q) in[q] = inputs[q] + offset;
+      auto* out = static_cast<unsigned char*>(part.data);
+      switch (part.type) {
+        case DType::F32:
+          sumInto<float>(out, in, 0, part.count);
+          break;
+        case DType::F64:
+          sumInto<double>(out, in, 0, part.count);
+          break;
+        case DType::I32:
+          sumInto<int32_t>(out, in, 0, part.count);
+          break;
+        case DType::U8:
+          sumInto<uint8_t>(out, in, 0, part.count);
+          break;
+        case DType::BF16:
+          throw std::logic_error("thread communicator: bf16 all-reduce is not supported");
+      }
+      offset += part.count * dtypeSize(part.type);
     }
     record(span, comm_start, static_cast<int64_t>(bytes));
   }

@@ -1,9 +1,9 @@
 #include "engine/trainer.h"
 
-#include <exception>
+#include <atomic>
 #include <mutex>
-#include <thread>
 
+#include "base/run_tasks.h"
 #include "engine/engine_error.h"
 #include "engine/layout.h"
 #include "engine/parameters.h"
@@ -81,8 +81,7 @@ TrainResult train(const TrainOptions& options) {
   ModelWeights gathered;
   if (options.gather_weights) gathered = emptyWeights(config.model);
   std::mutex mutex;
-  std::exception_ptr failure;  // the first real error
-  bool cancelled = false;
+  std::atomic<bool> cancelled{false};
 
   auto rankMain = [&](int rank) {
     const RankCoord coord = layout.coord(rank);
@@ -188,23 +187,16 @@ TrainResult train(const TrainOptions& options) {
         executor->storeWeights(gathered);
       }
     } catch (const Cancelled&) {
-      std::lock_guard lock(mutex);
-      cancelled = true;
+      // Cancelled by the user, or stopped because another rank failed: that rank's error is the one
+      // the caller gets.
+      cancelled.store(true);
       world->abort("cancelled");
-    } catch (...) {
-      {
-        std::lock_guard lock(mutex);
-        if (!failure) failure = std::current_exception();
-      }
-      world->abort("rank " + std::to_string(rank) + " failed");
     }
   };
 
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world_size; ++r) threads.emplace_back(rankMain, r);
-  for (auto& t : threads) t.join();
-  if (failure) std::rethrow_exception(failure);
-  if (cancelled) throw Cancelled("cancelled");
+  // A rank's error stops the others and reaches the caller.
+  runTasks(world_size, rankMain, [&] { world->abort("a rank failed"); });
+  if (cancelled.load()) throw Cancelled("cancelled");
   result.weights = std::move(gathered);
   return result;
 }

@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <array>
-#include <exception>
 #include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "base/run_tasks.h"
 #include "storage/schema.h"
 #include "storage/sqlite_util.h"
 
@@ -315,22 +314,15 @@ Trace RunReader::load(int64_t parallelFromRows) const {
     Trace upper;
     upper.tracks = t.tracks;
     upper.spans.resize(t.spans.size());
-    std::exception_ptr upperFailure;
-    std::thread upperReader;
-    if (split < lastId) {
-      upperReader = std::thread([&, file = impl_->file()] {
-        try {
-          Impl second(file, SQLITE_OPEN_READONLY);
-          sqlite::Stmt spans(second.db, std::string(kSpanColumns) + "WHERE id > ? AND id <= ? ORDER BY id");
-          spans.bind(1, split);
-          spans.bind(2, lastId);
-          second.readSpans(upper, spans);
-        } catch (...) {
-          upperFailure = std::current_exception();
-        }
-      });
-    }
-    try {
+    runTasks(split < lastId ? 2 : 1, [&, file = impl_->file()](int half) {
+      if (half == 1) {
+        Impl second(file, SQLITE_OPEN_READONLY);
+        sqlite::Stmt spans(second.db, std::string(kSpanColumns) + "WHERE id > ? AND id <= ? ORDER BY id");
+        spans.bind(1, split);
+        spans.bind(2, lastId);
+        second.readSpans(upper, spans);
+        return;
+      }
       sqlite::Stmt spans(impl_->db, std::string(kSpanColumns) + "WHERE id <= ? ORDER BY id");
       spans.bind(1, split);
       impl_->readSpans(t, spans);
@@ -340,12 +332,7 @@ Trace RunReader::load(int64_t parallelFromRows) const {
       impl_->readLinked(t, linked);
       sqlite::Stmt counters(impl_->db, std::string(kCounterColumns) + "ORDER BY id");
       impl_->readCounters(t, counters);
-    } catch (...) {
-      if (upperReader.joinable()) upperReader.join();
-      throw;
-    }
-    if (upperReader.joinable()) upperReader.join();
-    if (upperFailure) std::rethrow_exception(upperFailure);
+    });
     for (size_t track = 0; track < t.spans.size(); ++track) appendSpans(t.spans[track], upper.spans[track]);
     t.loaded.span = lastId;
   }

@@ -36,6 +36,7 @@
 #include "engine/cuda/linear.h"
 #include "engine/cuda/moe_slicing.h"
 #include "engine/cuda/router.h"
+#include "engine/cuda/sum.h"
 
 namespace mc = moescope::engine::cuda;
 using namespace moescope::bench;

@@ -7,6 +7,7 @@
 
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_stage.h"
+#include "engine/cuda/memory_estimate.h"
 #include "engine/cuda/nccl_communicator.h"
 #include "engine/engine_error.h"
 

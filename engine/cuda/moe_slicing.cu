@@ -144,6 +144,28 @@ __global__ void combineBackwardKernel(T* dsrc, float* dp, const T* dy, const T* 
   }
 }
 
+// One block per slot row r of one expert's slots: its token appears in them once, so rows never collide.
+template <typename T>
+__global__ void scatterExpertKernel(T* y, const T* src, const float* p, const int32_t* choice,
+                                    const int32_t* order, int j0, int E, int K, int C) {
+  const size_t r = blockIdx.x;
+  const int a = order[j0 + r];
+  const size_t token = static_cast<size_t>(a / K);
+  const float w = p[token * E + choice[a]];
+  T* out = y + token * C;
+  const T* s = src + r * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x)
+    out[c] = fromFloat<T>(toFloat(out[c]) + w * toFloat(s[c]));
+}
+
+template <typename T>
+__global__ void gatherExpertBackwardKernel(T* dx, const T* dout, const int32_t* order, int j0, int K, int C) {
+  const size_t r = blockIdx.x;
+  T* d = dx + static_cast<size_t>(order[j0 + r] / K) * C;
+  const T* g = dout + r * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) d[c] = fromFloat<T>(toFloat(d[c]) + toFloat(g[c]));
+}
+
 }  // namespace
 
 void buildExpertOrder(int32_t* order, int32_t* offsets, int32_t* slotOf, const int32_t* choice,
@@ -207,6 +229,30 @@ void combineAssignmentsBackward(T* dsrc, float* dp, const T* dy, const T* src, c
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 
+template <typename T>
+void scatterExpertRows(T* y, const T* src, const float* p, const int32_t* choice, const int32_t* order,
+                       int j0, int m, int E, int K, int C, cudaStream_t stream) {
+  NvtxRange range("scatterExpertRows");
+  MOESCOPE_CUDA_REQUIRE("scatterExpertRows", j0 >= 0 && m >= 0 && E > 0 && K >= 1 && C > 0);
+  if (m == 0) return;
+  MOESCOPE_CUDA_REQUIRE("scatterExpertRows", y && src && p && choice && order);
+  scatterExpertKernel<T>
+      <<<static_cast<unsigned>(m), kRowThreads, 0, stream>>>(y, src, p, choice, order, j0, E, K, C);
+  MOESCOPE_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void gatherExpertRowsBackward(T* dx, const T* dout, const int32_t* order, int j0, int m, int K, int C,
+                              cudaStream_t stream) {
+  NvtxRange range("gatherExpertRowsBackward");
+  MOESCOPE_CUDA_REQUIRE("gatherExpertRowsBackward", j0 >= 0 && m >= 0 && K >= 1 && C > 0);
+  if (m == 0) return;
+  MOESCOPE_CUDA_REQUIRE("gatherExpertRowsBackward", dx && dout && order);
+  gatherExpertBackwardKernel<T>
+      <<<static_cast<unsigned>(m), kRowThreads, 0, stream>>>(dx, dout, order, j0, K, C);
+  MOESCOPE_CUDA_CHECK_LAUNCH();
+}
+
 #define MOESCOPE_INSTANTIATE(T)                                                                             \
   template void gatherAssignments<T>(T*, const T*, const int32_t*, int, int, int, int, cudaStream_t);       \
   template void gatherAssignmentsBackward<T>(T*, const T*, const int32_t*, int, int, int, int, int,         \
@@ -214,7 +260,10 @@ void combineAssignmentsBackward(T* dsrc, float* dp, const T* dy, const T* src, c
   template void combineAssignments<T>(T*, const T*, const float*, const int32_t*, const int32_t*, int, int, \
                                       int, int, int, int, cudaStream_t);                                    \
   template void combineAssignmentsBackward<T>(T*, float*, const T*, const T*, const float*, const int32_t*, \
-                                              const int32_t*, int, int, int, int, int, cudaStream_t);
+                                              const int32_t*, int, int, int, int, int, cudaStream_t);       \
+  template void scatterExpertRows<T>(T*, const T*, const float*, const int32_t*, const int32_t*, int, int,  \
+                                     int, int, int, cudaStream_t);                                          \
+  template void gatherExpertRowsBackward<T>(T*, const T*, const int32_t*, int, int, int, int, cudaStream_t);
 MOESCOPE_INSTANTIATE(float)
 MOESCOPE_INSTANTIATE(__nv_bfloat16)
 #undef MOESCOPE_INSTANTIATE

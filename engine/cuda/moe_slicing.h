@@ -53,4 +53,14 @@ void combineAssignmentsBackward(T* dsrc, float* dp, const T* dy, const T* src, c
                                 const int32_t* choice, const int32_t* order, int j0, int m, int E, int K,
                                 int C, cudaStream_t stream);
 
+// One expert's slots [j0, j0+m) (offsets[e]..offsets[e+1]), row by row, where each token appears once
+// (the PPMoE stage's per-expert scatter and its gather's backward, as the CPU reference does them):
+// y[i,:] += p[i,e] · src[r,:] for the slot row r of token i; and dx[i,:] += dout[r,:].
+template <typename T>
+void scatterExpertRows(T* y, const T* src, const float* p, const int32_t* choice, const int32_t* order,
+                       int j0, int m, int E, int K, int C, cudaStream_t stream);
+template <typename T>
+void gatherExpertRowsBackward(T* dx, const T* dout, const int32_t* order, int j0, int m, int K, int C,
+                              cudaStream_t stream);
+
 }  // namespace moescope::engine::cuda

@@ -42,6 +42,8 @@ ncclDataType_t ncclType(DType type) {
       return ncclInt32;
     case DType::BF16:
       return ncclBfloat16;
+    case DType::U8:
+      return ncclUint8;
   }
   return ncclFloat32;
 }
@@ -234,15 +236,24 @@ void NcclCommunicator::finishCollective(const CommSpan& span, int64_t arrival, i
   recorder_->record(span.name, attrs, last, end, id);
 }
 
-void NcclCommunicator::allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) {
+void NcclCommunicator::allReduceSum(std::span<const CommBuffer> parts, const CommSpan& span) {
   if (world_->aborted()) throw Cancelled("stopped: another rank failed or the run was cancelled");
   const int64_t arrival = arrive();
   const uint64_t id = openLaunch(span);
-  if (size() > 1 && count > 0) {
-    MOESCOPE_NCCL_CHECK(m_->coll, ncclAllReduce(buf, buf, count, ncclType(type), ncclSum, m_->coll, stream_));
+  size_t bytes = 0;
+  // Several parts go as one NCCL group: one launch, one arrival, one span.
+  const bool group = size() > 1 && parts.size() > 1;
+  if (group) MOESCOPE_NCCL_CHECK(m_->coll, ncclGroupStart());
+  for (const CommBuffer& part : parts) {
+    if (size() > 1 && part.count > 0) {
+      MOESCOPE_NCCL_CHECK(m_->coll, ncclAllReduce(part.data, part.data, part.count, ncclType(part.type),
+                                                  ncclSum, m_->coll, stream_));
+    }
+    bytes += part.count * dtypeSize(part.type);
   }
+  if (group) MOESCOPE_NCCL_CHECK(m_->coll, ncclGroupEnd());
   closeLaunch();
-  finishCollective(span, arrival, static_cast<int64_t>(count * dtypeSize(type)), id);
+  finishCollective(span, arrival, static_cast<int64_t>(bytes), id);
 }
 
 void NcclCommunicator::allToAll(const void* send, const size_t* sendCounts, void* recv,

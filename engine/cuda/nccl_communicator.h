@@ -88,7 +88,7 @@ class NcclCommunicator final : public Communicator {
   using Communicator::allToAll;
   using Communicator::recv;
   using Communicator::send;
-  void allReduceSum(void* buf, size_t count, DType type, const CommSpan& span) override;
+  void allReduceSum(std::span<const CommBuffer> parts, const CommSpan& span) override;
   void allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts, DType type,
                 const CommSpan& span) override;
   void send(const void* buf, size_t count, DType type, int peer, const CommSpan& span) override;

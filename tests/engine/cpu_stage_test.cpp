@@ -1,5 +1,6 @@
-// The CPU stage executor: analytic gradients against central finite differences (float64 instantiation)
-// for every parameter kind, and MoE capacity dropping in MODEL.md's order on a hand-built routing case.
+// The CPU stage (the stage pass over the CPU operations): analytic gradients against central finite
+// differences (float64 instantiation) for every parameter kind, and MoE capacity dropping in MODEL.md's order
+// on a hand-built routing case.
 #include "engine/cpu_stage.h"
 
 #include <gtest/gtest.h>
@@ -26,7 +27,7 @@ struct SingleRank {
     setup.coord = layout.coord(0);
     setup.data = &data;
     setup.world = setup.tp = setup.dp = setup.pp = comm.get();
-    stage = std::make_unique<CpuStage<double>>(setup);
+    stage = makeCpuStage<double>(setup);
     stage->initialize(static_cast<uint64_t>(c.train.seed));
   }
   // The step-0 loss and, in every parameter's grad, its gradient.
@@ -51,7 +52,7 @@ struct SingleRank {
   TokenData data;
   ThreadWorld world;
   std::unique_ptr<Communicator> comm;
-  std::unique_ptr<CpuStage<double>> stage;
+  std::unique_ptr<StagePass> stage;
 };
 
 Config gradCheckConfig() {
@@ -90,12 +91,12 @@ TEST(CpuStage, GradientsMatchFiniteDifferencesForEveryParameterKind) {
   SingleRank rank(gradCheckConfig());
   rank.lossAndGradients();
   std::map<std::string, std::vector<double>> analytic;
-  for (auto& p : rank.stage->parameters()) analytic[p.name] = p.grad;
+  for (auto& p : cpuParameters<double>(*rank.stage)) analytic[p.name].assign(p.grad.begin(), p.grad.end());
 
   std::set<std::string> kinds_checked;
   const double h = 1e-5;
   int checked = 0;
-  for (auto& p : rank.stage->parameters()) {
+  for (auto& p : cpuParameters<double>(*rank.stage)) {
     const std::string kind = kindOf(p.name);
     // Every tensor of a kind the first time it appears, a few elements of each.
     if (kinds_checked.count(kind) && p.name.find("experts.0") == std::string::npos) continue;
@@ -142,9 +143,9 @@ TEST(CpuStage, GradientsMatchFiniteDifferencesWithCapacityDrops) {
   SingleRank rank(c);
   rank.lossAndGradients();
   const double h = 1e-5;
-  for (auto& p : rank.stage->parameters()) {
+  for (auto& p : cpuParameters<double>(*rank.stage)) {
     if (p.name.find("h.1.") != 0) continue;
-    const std::vector<double> an = p.grad;
+    const std::vector<double> an(p.grad.begin(), p.grad.end());
     const size_t idx = p.value.size() / 2;
     EXPECT_NEAR(an[idx], rank.centralDifference(p.value[idx], h), 1e-7 + 1e-5 * std::abs(an[idx])) << p.name;
   }

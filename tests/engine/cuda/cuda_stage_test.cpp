@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/memory_estimate.h"
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
 #include "tests/common/sample_path.h"

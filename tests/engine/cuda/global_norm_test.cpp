@@ -1,6 +1,7 @@
 #include "engine/cuda/global_norm.h"
 
 #include "engine/cpu/ops.h"
+#include "engine/cuda/sum.h"
 #include "tests/engine/cuda/cuda_test_util.h"
 
 namespace moescope::engine::cuda::test {

@@ -1,0 +1,48 @@
+#include "engine/cuda/memory_estimate.h"
+
+#include <algorithm>
+
+#include "engine/cuda/flash_attention.h"
+#include "engine/stage_parameters.h"
+
+namespace moescope::engine::cuda {
+
+MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankCoord& coord) {
+  const bool bf16 = c.train.precision == "bf16";
+  const int64_t esize = bf16 ? 2 : 4;
+  MemoryEstimate est;
+  for (const auto& sp : stageParameters(c, layout, coord)) {
+    int64_t n = 1;
+    for (int64_t d : shardShape(sp.spec.shape, sp.shard)) n *= d;
+    est.parameters += n;
+  }
+  est.state_bytes = est.parameters * (16 + (bf16 ? 2 : 0));
+  const auto& m = c.model;
+  const int64_t tp = c.parallel.tp;
+  const int64_t N = c.microbatchSize() * m.seq_len, C = m.d_model, F = m.d_ff, E = m.n_experts, K = m.top_k;
+  const int64_t epr = layout.expertsPerRank();
+  int64_t rows = E > 0 ? N * std::min(K, epr) : 0;
+  if (c.dpmoe() && layout.dp() > 1) rows *= layout.dp();
+  // Attention: the fused kernels keep each row's log-sum-exp (fp32) and need an fp32 dQ; the cuBLASLt
+  // path keeps the T x T probabilities and needs room for the scores and their gradients.
+  const int64_t heads = c.microbatchSize() * (m.n_heads / tp);
+  const bool flash =
+      bf16 && flashAttentionSupports(static_cast<int>(m.headSize())) && flashAttentionAvailable();
+  const int64_t square = heads * m.seq_len * m.seq_len;
+  const int64_t attention_kept = flash ? heads * m.seq_len * 2 : square;
+  const int64_t attention_scratch =
+      flash ? 2 * N * C / tp + 2 * heads * m.seq_len : 7 * N * C / tp + square * 3;
+  int64_t per_mb = 0;  // elements of the compute type
+  for (int li = layout.firstLayer(coord.stage); li < layout.lastLayer(coord.stage); ++li) {
+    per_mb += N * C * 5 + N * 4 * C / tp + attention_kept;
+    per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C : 2 * N * F / tp;
+  }
+  const bool last = coord.stage == layout.pp() - 1;
+  if (last) per_mb += N * C + N * m.vocab_size;
+  int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C + attention_scratch;
+  if (last) scratch += N * C;
+  est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;
+  return est;
+}
+
+}  // namespace moescope::engine::cuda
