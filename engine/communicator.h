@@ -48,6 +48,10 @@ template <>
 constexpr DType dtypeOf<int32_t>() {
   return DType::I32;
 }
+template <>
+constexpr DType dtypeOf<uint8_t>() {
+  return DType::U8;
+}
 
 // count elements of one type at data: one part of a call that moves several arrays at once.
 struct CommBuffer {

@@ -3,9 +3,6 @@
 #pragma once
 
 #include <memory>
-#include <span>
-#include <string>
-#include <vector>
 
 #include "engine/stage_pass.h"
 
@@ -16,22 +13,5 @@ std::unique_ptr<StagePass> makeCpuStage(const RankSetup& setup);
 
 extern template std::unique_ptr<StagePass> makeCpuStage<float>(const RankSetup&);
 extern template std::unique_ptr<StagePass> makeCpuStage<double>(const RankSetup&);
-
-// A CPU stage's parameters as host arrays (gradient checks).
-template <class T>
-struct CpuParam {
-  std::string name;
-  std::span<T> value, grad;
-};
-template <class T>
-std::vector<CpuParam<T>> cpuParameters(const StagePass& stage) {
-  std::vector<CpuParam<T>> out;
-  for (const auto& p : stage.parameters()) {
-    out.push_back({p.sp.spec.name,
-                   {stage.values().as<T>() + p.offset, p.n},
-                   {stage.gradients().as<T>() + p.offset, p.n}});
-  }
-  return out;
-}
 
 }  // namespace moescope::engine

@@ -1,16 +1,19 @@
-// The operations a backend gives the stage pass (engine/stage_pass.h): memory of its kind (host arrays
-// for the CPU, device arrays on one stream for CUDA) and the model's kernels over it, each as its
-// engine/cpu/ops.h reference defines it (outputs overwritten, gradients accumulated). The pass decides
-// what runs in which order, which span it belongs to and what is communicated; an implementation only
-// computes, in its element types (act: activations and the weights' compute copy; acc: master weights,
-// gradients, Adam state, router probabilities and LayerNorm statistics), and keeps what it alone needs
-// (a cuBLASLt handle, workspaces). Shapes follow ops.h; MoE operations work on the stage's routing groups
-// (StageShape's N, C, E, K).
+// What a backend gives the stage pass (engine/stage_pass.h): memory of its kind (host arrays for the
+// CPU, device arrays on one stream for CUDA) and the model's kernels over it, each as engine/cpu/ops.h
+// defines it (outputs overwritten, gradients accumulated; optional arguments may be empty). The pass
+// decides what runs in which order, in which span, and what is communicated; a backend only computes,
+// in its element types (act: activations and the weights' compute copy; acc: master weights,
+// gradients, Adam state, router probabilities, LayerNorm statistics), and keeps what it alone needs
+// (cuBLASLt, workspaces). Shapes not given are the stage's (StageShape): LayerNorm and residuals over
+// [N, C], embedding [B, T, C], attention over this rank's heads, the loss over [N, V], MoE over N tokens.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <type_traits>
 
 #include "engine/communicator.h"
 #include "engine/cpu/ops.h"
@@ -18,13 +21,28 @@
 
 namespace moescope::engine {
 
-// A backend's array (not owned): where it starts, and its element type.
+// Whether U elements are of type t (void: of any; a 2-byte U: bf16, the CUDA backend's).
+template <class U>
+constexpr bool holds(DType t) {
+  if constexpr (std::is_void_v<U>)
+    return true;
+  else if constexpr (sizeof(U) == 2)
+    return t == DType::BF16;
+  else
+    return t == dtypeOf<U>();
+}
+
+// A backend's array (not owned): where it starts, and its element type. It converts to a pointer of
+// its element type, as the kernels take it, and refuses to convert to any other: an array handed to
+// the wrong argument throws at once instead of being read as another type.
 struct Tensor {
   void* data = nullptr;
   DType type = DType::F32;
   Tensor at(size_t elements) const { return {static_cast<char*>(data) + elements * dtypeSize(type), type}; }
   template <class U>
-  U* as() const {
+  operator U*() const {
+    if (data && !holds<std::remove_const_t<U>>(type))
+      throw std::logic_error("stage: an array of another type");
     return static_cast<U*>(data);
   }
 };
@@ -35,8 +53,8 @@ struct Buffer : Tensor {
   std::shared_ptr<void> memory;
 };
 
-// The slots [j0, j0+m) of one routing group's kept assignments ordered by expert (expertOrder), with
-// the router's probabilities and picks they refer to.
+// The slots [j0, j0+m) of a routing group's kept assignments ordered by expert (expertOrder), with the
+// router's picks and probabilities they refer to.
 struct Slots {
   Tensor order, slot_of, choice, probs;
   int j0 = 0, m = 0;
@@ -44,17 +62,16 @@ struct Slots {
 
 class StageOps : protected StageShape {
  public:
-  explicit StageOps(const RankSetup& setup) : StageShape(setup) {}
+  StageOps(const RankSetup& setup, DType act, DType acc) : StageShape(setup), act(act), acc(acc) {}
   virtual ~StageOps() = default;
-  virtual DType act() const = 0;
-  virtual DType acc() const = 0;
+  const DType act, acc;
 
-  // At least n elements of type (the contents are lost when it grows).
+  // At least n elements of the type (the contents are lost when it grows).
   Tensor reserve(Buffer& b, size_t n, DType type) {
-    const size_t bytes = n * dtypeSize(type);
-    if (bytes > b.bytes || !b.memory) {
+    const size_t bytes = std::max<size_t>(n * dtypeSize(type), 1);
+    if (bytes > b.bytes) {
       b.memory.reset();
-      b.memory = allocate(bytes > 0 ? bytes : 1);
+      b.memory = allocate(bytes);
       b.bytes = bytes;
     }
     b.data = b.memory.get();
@@ -63,52 +80,49 @@ class StageOps : protected StageShape {
   }
   virtual void zero(Tensor t, size_t n) = 0;
   virtual void copy(Tensor dst, Tensor src, size_t n) = 0;
-  // Host bytes to and from the backend's memory, in stream order; download waits for them.
+  // Host bytes to and from the backend, in stream order; download waits for them.
   virtual void upload(Tensor dst, const void* src, size_t bytes) = 0;
   virtual void download(void* dst, Tensor src, size_t bytes) = 0;
-  // Parameter values from and to fp32 host arrays (acc type), waiting; the compute copy from them.
+  // Parameter values (acc) from and to fp32 host arrays, waiting; dst (act) converted from src (acc).
   virtual void writeParams(Tensor dst, const float* src, size_t n) = 0;
   virtual void readParams(float* dst, Tensor src, size_t n) = 0;
   virtual void convert(Tensor dst, Tensor src, size_t n) = 0;
   virtual void synchronize() = 0;
   virtual void bindThread() {}  // a thread other than the rank's is about to call
-  virtual void settle() {}      // a traced span ends: its work is done once this returns
+  virtual void settle() {}      // a traced span ends: its work is done when this returns
 
   virtual void embedding(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) = 0;
   virtual void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) = 0;
-  virtual void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b, int n,
-                         int C) = 0;
+  virtual void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b) = 0;
   virtual void layerNormBackward(Tensor dx, Tensor dw, Tensor db, Tensor dout, Tensor x, Tensor w,
-                                 Tensor mean, Tensor rstd, int n, int C) = 0;
+                                 Tensor mean, Tensor rstd) = 0;
   virtual void linear(Tensor y, Tensor x, Tensor w, Tensor b, int n, int in, int out) = 0;
   virtual void linearBackward(Tensor dx, Tensor dw, Tensor db, Tensor dy, Tensor x, Tensor w, int n, int in,
                               int out) = 0;
   virtual void gelu(Tensor y, Tensor x, size_t n) = 0;
   virtual void geluBackward(Tensor dx, Tensor x, Tensor dy, size_t n) = 0;
-  // out = x + z + bias (bias [C] optional); out may alias x or z.
-  virtual void residual(Tensor out, Tensor x, Tensor z, Tensor bias, int n, int C) = 0;
-  // This rank's heads over the stage's micro-batch; saved: what the backward pass needs besides qkv
-  // and out (reserved here).
+  virtual void residual(Tensor out, Tensor x, Tensor z, Tensor bias) = 0;  // x + z + bias
+  // saved: what the backward pass needs besides qkv and out (reserved here).
   virtual void attention(Tensor out, Buffer& saved, Tensor qkv) = 0;
   virtual void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved) = 0;
-  // logits [N,V] become their loss gradient scaled by scale; *sum (a double, optional) += the losses.
+  // logits become their loss's gradient times scale; *sum (a double) += the losses.
   virtual void crossEntropy(Tensor logits, Tensor targets, double scale, Tensor sum) = 0;
 
-  // Router softmax, top-K and capacity; aux loss (f kept for the backward pass, *sum += aux when given);
-  // the kept assignments ordered by expert, offsets [E+1] of each expert's slots; their backward.
+  // Softmax, top-K and capacity; the aux loss (*sum += it; f kept for the backward pass); the kept
+  // assignments ordered by expert, offsets [E+1] of each expert's slots; dprobs += the aux loss's
+  // gradient and dlogits = the softmax's.
   virtual void router(Tensor probs, Tensor choice, Tensor keep, Tensor logits, int capacity) = 0;
   virtual void auxLoss(Tensor f, Tensor sum, Tensor probs, Tensor choice) = 0;
   virtual void expertOrder(Tensor order, Tensor offsets, Tensor slot_of, Tensor choice, Tensor keep) = 0;
-  // dprobs += the aux loss's gradient; dlogits overwritten with the softmax's.
   virtual void routerBackward(Tensor dlogits, Tensor dprobs, Tensor probs, Tensor f, double daux) = 0;
-  // Rows of the slots' tokens; the weighted rows added back to their tokens, and both backward passes.
-  // oneExpert: the slots are one expert's, so each token appears once among them.
+  // The slots' token rows; the rows, weighted by their probabilities, added back to their tokens; both
+  // backward passes. oneExpert: the slots are one expert's, so no token appears twice among them.
   virtual void gatherSlots(Tensor out, Tensor x, const Slots& s) = 0;
   virtual void gatherSlotsBackward(Tensor dx, Tensor dout, const Slots& s, bool oneExpert) = 0;
   virtual void scatterSlots(Tensor y, Tensor src, const Slots& s, bool oneExpert) = 0;
   virtual void scatterSlotsBackward(Tensor dsrc, Tensor dprobs, Tensor dy, Tensor src, const Slots& s) = 0;
 
-  // *sum += Σ x²; the clipping coefficient from the reduced sums [3]; one AdamW step (copy optional).
+  // *sum += Σ x²; the clipping coefficient from the reduced sums; an AdamW step (copy optional).
   virtual void sumOfSquares(Tensor sum, Tensor x, size_t n) = 0;
   virtual void clip(Tensor sums, double maxNorm) = 0;
   virtual void adamw(Tensor param, Tensor copy, Tensor grad, Tensor m, Tensor v, size_t n,

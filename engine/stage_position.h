@@ -1,5 +1,5 @@
-// Where a stage executor is in the step (step, micro-batch, phase), and the span attributes that
-// follow from it: shared by the CPU and CUDA executors so their spans carry the same fields.
+// Where the stage pass is in the step (step, micro-batch, phase), and the span attributes that follow
+// from it, so that every span of a stage carries the same fields whatever records it.
 #pragma once
 
 #include <string_view>
@@ -8,6 +8,12 @@
 #include "tracer/span.h"
 
 namespace moescope::engine {
+
+// What a span or a collective is: every one a stage records is a constant of this type.
+struct SpanName {
+  std::string_view name;
+  tracer::Category category;
+};
 
 class StagePosition {
  protected:
@@ -21,8 +27,8 @@ class StagePosition {
     a.expert = expert;
     return a;
   }
-  CommSpan comm(std::string_view name, tracer::Category category, int layer = -1) const {
-    return CommSpan{name, attrs(category, layer)};
+  CommSpan comm(const SpanName& what, int layer = -1) const {
+    return CommSpan{what.name, attrs(what.category, layer)};
   }
 
   int step_ = 0, microbatch_ = -1;

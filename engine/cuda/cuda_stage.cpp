@@ -32,12 +32,15 @@ namespace {
 
 using Bf16 = __nv_bfloat16;
 
+// Every call enqueues on the stage's stream; the NCCL communicators use it too, so that communication
+// is ordered with the computation without a host wait.
 template <typename T>
 class CudaOps final : public StageOps {
  public:
   static constexpr bool kBf16 = std::is_same_v<T, Bf16>;
 
-  CudaOps(const RankSetup& setup, int device) : StageOps(setup), device_(device) {
+  CudaOps(const RankSetup& setup, int device)
+      : StageOps(setup, kBf16 ? DType::BF16 : DType::F32, DType::F32), device_(device) {
     MOESCOPE_CUDA_CHECK(cudaSetDevice(device_));
     MOESCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) {
@@ -48,10 +51,9 @@ class CudaOps final : public StageOps {
     }
     world_ = comms_[0]->world();
     lt_ = std::make_unique<CublasLt>();
-    reserve(att_ws_,
-            flash_ ? flashAttentionWorkspaceBytes(B_, T_, NHl_, D_)
-                   : attentionCublasWorkspaceBytes(B_, T_, NHl_, D_, sizeof(T)),
-            DType::U8);
+    const size_t ws = flash_ ? flashAttentionWorkspaceBytes(B_, T_, NHl_, D_)
+                             : attentionCublasWorkspaceBytes(B_, T_, NHl_, D_, sizeof(T));
+    reserve(att_ws_, ws, DType::U8);
     reserve(coef_, 1, DType::F32);
     if (last_) reserve(losses_, static_cast<size_t>(N_), DType::F32);
     if (E_ > 0) {
@@ -61,8 +63,8 @@ class CudaOps final : public StageOps {
     }
   }
   ~CudaOps() override {
-    // A failing or cancelled run may leave NCCL kernels waiting on a peer: end them before freeing memory
-    // (cudaFree waits for the device).
+    // A failing or cancelled run may leave NCCL kernels waiting on a peer: end them before the stage's
+    // memory is freed (cudaFree waits for the device).
     if (std::uncaught_exceptions() > 0 || world_->aborted()) {
       world_->abort("a rank failed");
       for (NcclCommunicator* c : comms_) c->abortNow();
@@ -72,32 +74,27 @@ class CudaOps final : public StageOps {
     cudaStreamDestroy(stream_);
   }
 
-  DType act() const override { return kBf16 ? DType::BF16 : DType::F32; }
-  DType acc() const override { return DType::F32; }
-
   void zero(Tensor t, size_t n) override {
-    if (n > 0) MOESCOPE_CUDA_CHECK(cudaMemsetAsync(t.data, 0, n * dtypeSize(t.type), stream_));
+    if (n > 0) MOESCOPE_CUDA_CHECK(cudaMemsetAsync(t, 0, n * dtypeSize(t.type), stream_));
   }
   void copy(Tensor dst, Tensor src, size_t n) override {
     MOESCOPE_CUDA_CHECK(
-        cudaMemcpyAsync(dst.data, src.data, n * dtypeSize(src.type), cudaMemcpyDeviceToDevice, stream_));
+        cudaMemcpyAsync(dst, src, n * dtypeSize(src.type), cudaMemcpyDeviceToDevice, stream_));
   }
   void upload(Tensor dst, const void* src, size_t bytes) override {
-    MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(dst.data, src, bytes, cudaMemcpyHostToDevice, stream_));
+    MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
   }
   void download(void* dst, Tensor src, size_t bytes) override {
-    MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(dst, src.data, bytes, cudaMemcpyDeviceToHost, stream_));
+    MOESCOPE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     world_->synchronize(stream_);
   }
   void writeParams(Tensor dst, const float* src, size_t n) override {
-    MOESCOPE_CUDA_CHECK(cudaMemcpy(dst.data, src, n * sizeof(float), cudaMemcpyHostToDevice));
+    MOESCOPE_CUDA_CHECK(cudaMemcpy(static_cast<float*>(dst), src, n * sizeof(float), cudaMemcpyHostToDevice));
   }
   void readParams(float* dst, Tensor src, size_t n) override {
-    MOESCOPE_CUDA_CHECK(cudaMemcpy(dst, src.data, n * sizeof(float), cudaMemcpyDeviceToHost));
+    MOESCOPE_CUDA_CHECK(cudaMemcpy(dst, static_cast<float*>(src), n * sizeof(float), cudaMemcpyDeviceToHost));
   }
-  void convert(Tensor dst, Tensor src, size_t n) override {
-    convertToBf16(dst.as<Bf16>(), F(src), n, stream_);
-  }
+  void convert(Tensor dst, Tensor src, size_t n) override { convertToBf16(dst, src, n, stream_); }
   void synchronize() override { MOESCOPE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   void bindThread() override { MOESCOPE_CUDA_CHECK(cudaSetDevice(device_)); }
   // With the GPU tracer on, a span is the launch and CUPTI gives the GPU extent; without it the span
@@ -107,114 +104,97 @@ class CudaOps final : public StageOps {
   }
 
   void embedding(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) override {
-    embeddingForward(P(out), I(tokens), P(wte), P(wpe), B_, T_, C_, stream_);
+    embeddingForward<T>(out, tokens, wte, wpe, B_, T_, C_, stream_);
   }
   void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override {
-    cuda::embeddingBackward(F(dwte), F(dwpe), P(dout), I(tokens), B_, T_, C_, stream_);
+    cuda::embeddingBackward<T>(dwte, dwpe, dout, tokens, B_, T_, C_, stream_);
   }
-  void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b, int n, int C) override {
-    layerNormForward(P(out), F(mean), F(rstd), P(x), P(w), P(b), n, C, stream_);
+  void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b) override {
+    layerNormForward<T>(out, mean, rstd, x, w, b, N_, C_, stream_);
   }
   void layerNormBackward(Tensor dx, Tensor dw, Tensor db, Tensor dout, Tensor x, Tensor w, Tensor mean,
-                         Tensor rstd, int n, int C) override {
-    cuda::layerNormBackward(P(dx), F(dw), F(db), P(dout), P(x), P(w), F(mean), F(rstd), n, C, stream_);
+                         Tensor rstd) override {
+    cuda::layerNormBackward<T>(dx, dw, db, dout, x, w, mean, rstd, N_, C_, stream_);
   }
   void linear(Tensor y, Tensor x, Tensor w, Tensor b, int n, int in, int out) override {
-    linearForward<T>(*lt_, P(y), P(x), P(w), P(b), n, in, out, stream_);
+    linearForward<T>(*lt_, y, x, w, b, n, in, out, stream_);
   }
   void linearBackward(Tensor dx, Tensor dw, Tensor db, Tensor dy, Tensor x, Tensor w, int n, int in,
                       int out) override {
-    cuda::linearBackward<T>(*lt_, P(dx), F(dw), F(db), P(dy), P(x), P(w), n, in, out, stream_);
+    cuda::linearBackward<T>(*lt_, dx, dw, db, dy, x, w, n, in, out, stream_);
   }
-  void gelu(Tensor y, Tensor x, size_t n) override { geluForward(P(y), P(x), n, stream_); }
+  void gelu(Tensor y, Tensor x, size_t n) override { geluForward<T>(y, x, n, stream_); }
   void geluBackward(Tensor dx, Tensor x, Tensor dy, size_t n) override {
-    cuda::geluBackward(P(dx), P(x), P(dy), n, stream_);
+    cuda::geluBackward<T>(dx, x, dy, n, stream_);
   }
-  void residual(Tensor out, Tensor x, Tensor z, Tensor bias, int n, int C) override {
-    residualAdd(P(out), P(x), P(z), P(bias), n, C, stream_);
+  void residual(Tensor out, Tensor x, Tensor z, Tensor bias) override {
+    residualAdd<T>(out, x, z, bias, N_, C_, stream_);
   }
   // The fused kernels where they apply (bf16, head size 64 or 128) keep each row's log-sum-exp;
   // cuBLASLt keeps the T x T probabilities.
   void attention(Tensor out, Buffer& saved, Tensor qkv) override {
     const size_t rows = static_cast<size_t>(B_) * NHl_ * T_;
     if constexpr (kBf16) {
-      if (flash_) {
-        flashAttentionForward(P(out), F(reserve(saved, rows, DType::F32)), P(qkv), B_, T_, NHl_, D_, stream_);
-        return;
-      }
+      if (flash_)
+        return flashAttentionForward(out, reserve(saved, rows, DType::F32), qkv, B_, T_, NHl_, D_, stream_);
     }
-    attentionCublasForward(*lt_, P(out), P(reserve(saved, rows * T_, act())), P(qkv), att_ws_.data, B_, T_,
-                           NHl_, D_, stream_);
+    attentionCublasForward<T>(*lt_, out, reserve(saved, rows * T_, act), qkv, att_ws_, B_, T_, NHl_, D_,
+                              stream_);
   }
   void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved) override {
     if constexpr (kBf16) {
-      if (flash_) {
-        flashAttentionBackward(P(dqkv), P(dout), P(qkv), P(out), F(saved), att_ws_.data, B_, T_, NHl_, D_,
-                               stream_);
-        return;
-      }
+      if (flash_)
+        return flashAttentionBackward(dqkv, dout, qkv, out, saved, att_ws_, B_, T_, NHl_, D_, stream_);
     }
-    attentionCublasBackward(*lt_, P(dqkv), P(dout), P(qkv), P(saved), att_ws_.data, B_, T_, NHl_, D_,
-                            stream_);
+    attentionCublasBackward<T>(*lt_, dqkv, dout, qkv, saved, att_ws_, B_, T_, NHl_, D_, stream_);
   }
   void crossEntropy(Tensor logits, Tensor targets, double scale, Tensor sum) override {
-    crossEntropyForwardBackward(F(losses_), P(logits), I(targets), static_cast<float>(scale), N_, V_,
-                                stream_);
-    if (sum.data) accumulateSum(sum.as<double>(), F(losses_), static_cast<size_t>(N_), stream_);
+    crossEntropyForwardBackward<T>(losses_, logits, targets, static_cast<float>(scale), N_, V_, stream_);
+    if (sum.data) accumulateSum(sum, losses_, static_cast<size_t>(N_), stream_);
   }
 
   void router(Tensor probs, Tensor choice, Tensor keep, Tensor logits, int capacity) override {
-    routerSoftmaxTopK(F(probs), I(choice), P(logits), N_, E_, K_, stream_);
-    routerCapacity(keep.as<uint8_t>(), nullptr, nullptr, I(choice), N_, E_, K_, capacity, stream_);
+    routerSoftmaxTopK<T>(probs, choice, logits, N_, E_, K_, stream_);
+    routerCapacity(keep, nullptr, nullptr, choice, N_, E_, K_, capacity, stream_);
   }
   void auxLoss(Tensor f, Tensor sum, Tensor probs, Tensor choice) override {
-    auxLossForward(F(f), F(prob_mean_), F(aux_), F(probs), I(choice), N_, E_, K_, stream_);
-    if (sum.data) accumulateSum(sum.as<double>(), F(aux_), 1, stream_);
+    auxLossForward(f, prob_mean_, aux_, probs, choice, N_, E_, K_, stream_);
+    if (sum.data) accumulateSum(sum, aux_, 1, stream_);
   }
   void expertOrder(Tensor order, Tensor offsets, Tensor slot_of, Tensor choice, Tensor keep) override {
-    buildExpertOrder(I(order), I(offsets), I(slot_of), I(choice), keep.as<uint8_t>(), N_, E_, K_, stream_);
+    buildExpertOrder(order, offsets, slot_of, choice, keep, N_, E_, K_, stream_);
   }
   void routerBackward(Tensor dlogits, Tensor dprobs, Tensor probs, Tensor f, double daux) override {
-    auxLossBackward(F(dprobs), F(f), static_cast<float>(daux), N_, E_, stream_);
+    auxLossBackward(dprobs, f, static_cast<float>(daux), N_, E_, stream_);
     const size_t ne = static_cast<size_t>(N_) * E_;
-    // fp32 computes the softmax gradient in place; bf16 in fp32 first, then rounds it once.
+    // fp32: the softmax gradient in place; bf16: in fp32 first, then rounded once.
     const Tensor d = kBf16 ? drouter_ : dlogits;
     zero(d, ne);
-    routerSoftmaxBackward(F(d), F(dprobs), F(probs), N_, E_, stream_);
-    if (kBf16) convertToBf16(dlogits.as<Bf16>(), F(d), ne, stream_);
+    routerSoftmaxBackward(d, dprobs, probs, N_, E_, stream_);
+    if constexpr (kBf16) convertToBf16(dlogits, d, ne, stream_);
   }
   void gatherSlots(Tensor out, Tensor x, const Slots& s) override {
-    gatherAssignments(P(out), P(x), I(s.order), s.j0, s.m, K_, C_, stream_);
+    gatherAssignments<T>(out, x, s.order, s.j0, s.m, K_, C_, stream_);
   }
   void gatherSlotsBackward(Tensor dx, Tensor dout, const Slots& s, bool oneExpert) override {
-    if (oneExpert) {
-      gatherExpertRowsBackward(P(dx), P(dout), I(s.order), s.j0, s.m, K_, C_, stream_);
-    } else {
-      gatherAssignmentsBackward(P(dx), P(dout), I(s.slot_of), s.j0, s.m, N_, K_, C_, stream_);
-    }
+    if (oneExpert) return gatherExpertRowsBackward<T>(dx, dout, s.order, s.j0, s.m, K_, C_, stream_);
+    gatherAssignmentsBackward<T>(dx, dout, s.slot_of, s.j0, s.m, N_, K_, C_, stream_);
   }
   void scatterSlots(Tensor y, Tensor src, const Slots& s, bool oneExpert) override {
-    if (oneExpert) {
-      scatterExpertRows(P(y), P(src), F(s.probs), I(s.choice), I(s.order), s.j0, s.m, E_, K_, C_, stream_);
-    } else {
-      combineAssignments(P(y), P(src), F(s.probs), I(s.choice), I(s.slot_of), s.j0, s.m, N_, E_, K_, C_,
-                         stream_);
-    }
+    if (oneExpert)
+      return scatterExpertRows<T>(y, src, s.probs, s.choice, s.order, s.j0, s.m, E_, K_, C_, stream_);
+    combineAssignments<T>(y, src, s.probs, s.choice, s.slot_of, s.j0, s.m, N_, E_, K_, C_, stream_);
   }
   void scatterSlotsBackward(Tensor dsrc, Tensor dprobs, Tensor dy, Tensor src, const Slots& s) override {
-    combineAssignmentsBackward(P(dsrc), F(dprobs), P(dy), P(src), F(s.probs), I(s.choice), I(s.order), s.j0,
-                               s.m, E_, K_, C_, stream_);
+    combineAssignmentsBackward<T>(dsrc, dprobs, dy, src, s.probs, s.choice, s.order, s.j0, s.m, E_, K_, C_,
+                                  stream_);
   }
 
-  void sumOfSquares(Tensor sum, Tensor x, size_t n) override {
-    accumulateSumOfSquares(sum.as<double>(), F(x), n, stream_);
-  }
-  void clip(Tensor sums, double maxNorm) override {
-    clipCoefficientDevice(F(coef_), sums.as<double>(), maxNorm, stream_);
-  }
+  void sumOfSquares(Tensor sum, Tensor x, size_t n) override { accumulateSumOfSquares(sum, x, n, stream_); }
+  void clip(Tensor sums, double maxNorm) override { clipCoefficientDevice(coef_, sums, maxNorm, stream_); }
   void adamw(Tensor param, Tensor copy, Tensor grad, Tensor m, Tensor v, size_t n, const cpu::AdamWParams& hp,
              int step) override {
-    adamwStep(F(param), copy.as<Bf16>(), F(grad), F(m), F(v), n, hp, step, F(coef_), stream_);
+    adamwStep(param, copy, grad, m, v, n, hp, step, coef_, stream_);
   }
 
  protected:
@@ -225,10 +205,6 @@ class CudaOps final : public StageOps {
   }
 
  private:
-  static T* P(Tensor t) { return t.as<T>(); }
-  static float* F(Tensor t) { return t.as<float>(); }
-  static int32_t* I(Tensor t) { return t.as<int32_t>(); }
-
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
   std::vector<NcclCommunicator*> comms_;

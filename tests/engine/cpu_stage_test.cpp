@@ -8,6 +8,9 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "engine/cpu/ops.h"
 #include "engine/layout.h"
@@ -16,6 +19,21 @@
 
 namespace moescope::engine {
 namespace {
+
+// A CPU stage's parameters as host arrays (gradient checks).
+template <class T>
+struct CpuParam {
+  std::string name;
+  std::span<T> value, grad;
+};
+template <class T>
+std::vector<CpuParam<T>> cpuParameters(const StagePass& stage) {
+  std::vector<CpuParam<T>> out;
+  T *values = stage.values(), *grads = stage.gradients();
+  for (const auto& p : stage.parameters())
+    out.push_back({p.sp.spec.name, {values + p.offset, p.n}, {grads + p.offset, p.n}});
+  return out;
+}
 
 // One rank of a tiny double-precision model: a dense layer, then a MoE layer.
 struct SingleRank {
