@@ -7,6 +7,7 @@
 #include <functional>
 #include <thread>
 
+#include "base/run_tasks.h"
 #include "engine/engine_error.h"
 #include "storage/run_reader.h"
 #include "tests/common/temp_dir.h"
@@ -15,11 +16,9 @@
 namespace moescope::engine {
 namespace {
 
-// Runs body(rank) on `size` threads; returns after all finished.
+// Runs body(rank) on `size` threads; returns after all finished, with the first rank's error if any.
 void runRanks(int size, const std::function<void(int)>& body) {
-  std::vector<std::thread> threads;
-  for (int r = 0; r < size; ++r) threads.emplace_back(body, r);
-  for (auto& t : threads) t.join();
+  runTasks(size, body);
 }
 
 TEST(ThreadCommunicator, AllReduceSumsIdenticallyOnEveryMember) {
@@ -51,6 +50,54 @@ TEST(ThreadCommunicator, AllReduceSumsIdenticallyOnEveryMember) {
       }
     }
   }
+}
+
+// Arrays of several types reduced in one call: each summed in its own type, one span with all the bytes.
+TEST(ThreadCommunicator, AllReduceSumsSeveralArraysOfTheirOwnTypesInOneCall) {
+  namespace fs = std::filesystem;
+  const fs::path path =
+      fs::temp_directory_path() / ("moescope_comm_parts_" + std::to_string(::getpid()) + ".moescope");
+  auto tracer = tracer::Tracer::open(path, storage::RunInfo{});
+  tracer::TrackRecorder* tracks[3];
+  for (int r = 0; r < 3; ++r) {
+    tracer->addRank({.rank = r});
+    tracks[r] = tracer->hostTrack(r, "rank " + std::to_string(r) + " host");
+  }
+  ThreadWorld world(3);
+  runRanks(3, [&](int r) {
+    auto comm = world.communicator(r, {0, 1, 2});
+    comm->setRecorder(tracks[r]);
+    std::vector<float> f(5, 1.5f * static_cast<float>(r + 1));
+    std::vector<double> d(3, 0.25 * (r + 1));
+    std::vector<int32_t> i(2, 10 * (r + 1));
+    std::vector<uint8_t> u(4, static_cast<uint8_t>(r + 1));
+    const CommBuffer parts[] = {{f.data(), f.size(), DType::F32},
+                                {d.data(), d.size(), DType::F64},
+                                {i.data(), i.size(), DType::I32},
+                                {u.data(), u.size(), DType::U8}};
+    comm->allReduceSum(parts, CommSpan{"moe_allreduce", {.category = storage::Category::CommTpAllreduce}});
+    EXPECT_EQ(f, std::vector<float>(5, 9.0f));
+    EXPECT_EQ(d, std::vector<double>(3, 1.5));
+    EXPECT_EQ(i, std::vector<int32_t>(2, 60));
+    EXPECT_EQ(u, std::vector<uint8_t>(4, 6));
+    tracks[r]->flush();
+  });
+  tracer->finish(storage::RunStatus::Complete, "");
+  tracer.reset();
+  const auto trace = storage::RunReader::open(path)->load();
+  for (int r = 0; r < 3; ++r) {
+    int transfers = 0;
+    const auto& cols = trace.spans[static_cast<size_t>(r)];
+    for (size_t k = 0; k < cols.size(); ++k) {
+      const auto s = cols.at(k, r);
+      if (s.category == storage::Category::Wait) continue;
+      ++transfers;
+      EXPECT_EQ(trace.name(s.name), "moe_allreduce");
+      EXPECT_EQ(s.bytes, 5 * 4 + 3 * 8 + 2 * 4 + 4);
+    }
+    EXPECT_EQ(transfers, 1) << "rank " << r;
+  }
+  fs::remove(path);
 }
 
 TEST(ThreadCommunicator, AllToAllWithPerPeerCounts) {

@@ -1,8 +1,9 @@
 // The CUDA backend end to end against the CPU reference backend: the same config, data and seed give
 // the same losses (fp32 mode, to 1e-4 relative over the first 3 steps) for one GPU and each 2-GPU
-// layout; bf16 stays within 2% of fp32 at every one of 200 steps of the dense sample (with and without
-// the fused attention), and of the PPMoE sample's 10-step means; bad input is refused before
-// any work. Skipped, with the reason, where there are too few GPUs.
+// layout, and the same span sequence per rank (fp32 and bf16); bf16 stays within 2% of fp32 at every
+// one of 200 steps of the dense sample (with and without the fused attention), and of the PPMoE
+// sample's 10-step means; bad input is refused before any work. Skipped, with the reason, where there
+// are too few GPUs.
 #include "engine/cuda/cuda_stage.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/memory_estimate.h"
@@ -17,6 +20,7 @@
 #include "engine/trainer.h"
 #include "tests/common/sample_path.h"
 #include "tests/engine/cuda/cuda_test_util.h"
+#include "tests/engine/span_sequence.h"
 
 namespace moescope::engine::cuda::test {
 namespace {
@@ -226,6 +230,40 @@ TEST(CudaStage, Bf16StaysWithinTwoPercentOfFp32Over200StepsOfThePpmoeSample) {
   EXPECT_LE(r.worst_mean, 0.02);
   EXPECT_LE(r.beyond, 10u);  // at most 5% of the steps
   EXPECT_LE(r.worst, 0.05);
+}
+
+// One stage pass for both backends: the same config gives the same span sequence per rank (names,
+// categories, phases, micro-batches, layers, experts, order) on the CPU and on CUDA, in fp32 and in
+// bf16 (where a MoE layer's bf16 input gradient and fp32 router gradient are one grouped all-reduce).
+void expectSameSpansAsCpu(Config c, const std::string& what) {
+  c.train.steps = 2;
+  const TokenData data = TokenData::load(c);
+  auto cpu = makeCpuBackend();
+  auto gpu = makeCudaBackend();
+  const auto dir = std::filesystem::temp_directory_path();
+  const storage::Trace ref = engine::testing::tracedRun(c, data, *cpu, dir / "moescope_spans_cpu.moescope");
+  for (const char* precision : {"fp32", "bf16"}) {
+    c.train.precision = precision;
+    gpu->check(c);
+    const storage::Trace got =
+        engine::testing::tracedRun(c, data, *gpu, dir / "moescope_spans_cuda.moescope");
+    engine::testing::expectSameSpans(ref, got, what + " " + precision);
+  }
+}
+
+TEST(CudaStage, RecordsTheCpuBackendsSpansOnOneGpu) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  expectSameSpansAsCpu(with(1, 1, 1, 2), "ppmoe, one rank, 2 micro-batches");
+}
+
+TEST(CudaStage, RecordsTheCpuBackendsSpansOnTwoGpus) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(2);
+  expectSameSpansAsCpu(with(1, 2, 1, 2), "ppmoe tp2");
+  expectSameSpansAsCpu(with(1, 1, 2, 2, "dpmoe"), "dpmoe dp2");
+  expectSameSpansAsCpu(with(2, 1, 1, 4, "ppmoe", "1f1b"), "ppmoe pp2 1f1b");
+  Config dense = with(1, 2, 1, 2);
+  dense.model.n_experts = 0;
+  expectSameSpansAsCpu(dense, "dense tp2");
 }
 
 TEST(CudaBackend, RefusesMoreGpusThanPresent) {

@@ -119,5 +119,41 @@ TYPED_TEST(CudaMoeSlicing, SliceOfExpertsMatchesTheCpuReference) {
   expectClose(downloadAsFloat(dDx), dx, toleranceFor<T>({1e-6, 1e-5}, {2e-2, 1e-2}), "dx");
 }
 
+// The PPMoE stage's per-expert scatter and gather backward, one expert's slots per call (row by row),
+// against the CPU's scatterAddWeighted and gatherRowsBackward of that expert.
+TYPED_TEST(CudaMoeSlicing, OneExpertsRowsMatchTheCpuReference) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  using T = TypeParam;
+  const Routing r;
+  const int n = r.n, E = r.E, K = r.K, C = r.C, a = r.offsets[E];
+  const auto src = roundTo<T>(randomFloats(size_t(a) * C, 91));
+  const auto dout = roundTo<T>(randomFloats(size_t(a) * C, 92));
+  const auto y0 = roundTo<T>(randomFloats(size_t(n) * C, 93));
+  const auto dx0 = roundTo<T>(randomFloats(size_t(n) * C, 94));
+  DeviceBuffer<int32_t> dChoice(r.choice.size()), dOrder(r.order.size());
+  DeviceBuffer<float> dP(r.p.size());
+  DeviceBuffer<T> dSrc(src.size()), dDout(dout.size()), dY(y0.size()), dDx(dx0.size());
+  dChoice.upload(r.choice);
+  dOrder.upload(r.order);
+  dP.upload(r.p);
+  uploadAs(dSrc, src);
+  uploadAs(dDout, dout);
+  uploadAs(dY, y0);
+  uploadAs(dDx, dx0);
+  std::vector<float> y = y0, dx = dx0;
+  std::vector<int32_t> rows(n);
+  for (int e = 0; e < E; ++e) {
+    const int j0 = r.offsets[e], m = r.offsets[e + 1] - j0;
+    scatterExpertRows(dY.get(), dSrc.get() + size_t(j0) * C, dP.get(), dChoice.get(), dOrder.get(), j0, m, E,
+                      K, C, nullptr);
+    gatherExpertRowsBackward(dDx.get(), dDout.get() + size_t(j0) * C, dOrder.get(), j0, m, K, C, nullptr);
+    ASSERT_EQ(cpu::expertRows(rows.data(), r.choice.data(), r.keep.data(), n, K, e), m);
+    cpu::scatterAddWeighted(y.data(), src.data() + size_t(j0) * C, r.p.data(), rows.data(), m, C, E, e);
+    cpu::gatherRowsBackward(dx.data(), dout.data() + size_t(j0) * C, rows.data(), m, C);
+  }
+  expectClose(downloadAsFloat(dY), y, toleranceFor<T>({1e-6, 1e-5}, {2e-2, 1e-2}), "scattered y");
+  expectClose(downloadAsFloat(dDx), dx, toleranceFor<T>({1e-6, 1e-5}, {2e-2, 1e-2}), "dx");
+}
+
 }  // namespace
 }  // namespace moescope::engine::cuda::test

@@ -4,6 +4,7 @@
 #include <functional>
 #include <thread>
 
+#include "base/run_tasks.h"
 #include "tests/engine/cuda/cuda_test_util.h"
 
 namespace moescope::engine::cuda::test {
@@ -18,26 +19,18 @@ namespace {
     if (moescope_gpus_ < (n)) GTEST_SKIP() << "needs " << (n) << " GPUs, found " << moescope_gpus_; \
   } while (0)
 
-// Runs body(rank, communicator) on one thread per GPU, every rank in one group.
+// Runs body(rank, communicator) on one thread per GPU, every rank in one group; no rank may fail.
 void onRanks(int n, const std::function<void(int, NcclCommunicator&)>& body) {
   std::vector<int> devices(static_cast<size_t>(n)), group(static_cast<size_t>(n));
   for (int r = 0; r < n; ++r) devices[static_cast<size_t>(r)] = group[static_cast<size_t>(r)] = r;
   NcclWorld world(devices);
-  std::vector<std::thread> threads;
-  std::vector<std::string> errors(static_cast<size_t>(n));
-  for (int r = 0; r < n; ++r) {
-    threads.emplace_back([&, r] {
-      try {
+  EXPECT_NO_THROW(runTasks(
+      n,
+      [&](int r) {
         auto comm = world.communicator(r, group);
         body(r, static_cast<NcclCommunicator&>(*comm));
-      } catch (const std::exception& e) {
-        errors[static_cast<size_t>(r)] = e.what();
-        world.abort("failed");
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (int r = 0; r < n; ++r) EXPECT_EQ(errors[static_cast<size_t>(r)], "") << "rank " << r;
+      },
+      [&] { world.abort("failed"); }));
 }
 
 TEST(NcclCommunicator, LeavesNvlinkMulticastOff) {
@@ -61,6 +54,26 @@ TEST(NcclCommunicator, AllReduceSumsOverTheGroup) {
   for (int r = 0; r < 2; ++r) {
     ASSERT_EQ(got[static_cast<size_t>(r)].size(), 1000u);
     for (size_t i = 0; i < 1000; ++i) EXPECT_EQ(got[static_cast<size_t>(r)][i], static_cast<float>(i) * 3);
+  }
+}
+
+// A bf16 array and an fp32 array reduced in one call (one NCCL group), each in its own type.
+TEST(NcclCommunicator, AllReduceSumsABf16AndAnFp32ArrayInOneCall) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(2);
+  std::vector<std::vector<float>> halves(2), singles(2);
+  onRanks(2, [&](int r, NcclCommunicator& comm) {
+    DeviceBuffer<Bf16> h(3000);
+    DeviceBuffer<float> f(500);
+    uploadAs(h, std::vector<float>(3000, 0.5f * static_cast<float>(r + 1)));
+    f.upload(std::vector<float>(500, 0.25f * static_cast<float>(r + 1)));
+    const CommBuffer parts[] = {{h.get(), 3000, DType::BF16}, {f.get(), 500, DType::F32}};
+    comm.allReduceSum(parts, CommSpan{});
+    halves[static_cast<size_t>(r)] = downloadAsFloat(h);
+    singles[static_cast<size_t>(r)] = f.download();
+  });
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(halves[static_cast<size_t>(r)], std::vector<float>(3000, 1.5f)) << "rank " << r;
+    EXPECT_EQ(singles[static_cast<size_t>(r)], std::vector<float>(500, 0.75f)) << "rank " << r;
   }
 }
 
