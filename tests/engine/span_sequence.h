@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 #include <ostream>
 #include <string>
@@ -14,6 +13,7 @@
 
 #include "engine/trainer.h"
 #include "storage/run_reader.h"
+#include "tests/common/temp_dir.h"
 #include "tracer/tracer.h"
 
 namespace moescope::engine::testing {
@@ -53,12 +53,12 @@ inline std::map<int, std::vector<SpanKey>> spanSequences(const storage::Trace& t
   return out;
 }
 
-// Trains c on data (traced) with the backend into a run file at path and reads it back.
-inline storage::Trace tracedRun(Config c, const TokenData& data, Backend& backend,
-                                const std::filesystem::path& path) {
+// Trains c on data (traced) with the backend into a temporary run file and reads it back.
+inline storage::Trace tracedRun(Config c, const TokenData& data, Backend& backend) {
   c.trace.enabled = true;
   validate(c);
-  auto tracer = tracer::Tracer::open(path, makeRunInfo(c, backend, "spans"));
+  const moescope::testing::TempRunFile file("spans.moescope");
+  auto tracer = tracer::Tracer::open(file.path(), makeRunInfo(c, backend, "spans"));
   TrainOptions options;
   options.config = c;
   options.data = &data;
@@ -67,9 +67,7 @@ inline storage::Trace tracedRun(Config c, const TokenData& data, Backend& backen
   train(options);
   tracer->finish(storage::RunStatus::Complete, "");
   tracer.reset();
-  storage::Trace trace = storage::RunReader::open(path)->load();
-  std::filesystem::remove(path);
-  return trace;
+  return storage::RunReader::open(file.path())->load();
 }
 
 // Every rank's sequence equal between two runs; the first difference of each rank is reported.

@@ -31,12 +31,6 @@ class DoubleCpuBackend final : public Backend {
   }
 };
 
-fs::path runPath(const std::string& name) {
-  return fs::temp_directory_path() /
-         ("moescope_stage_pass_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-          name + ".moescope");
-}
-
 // Every layout and its collectives: PPMoE with tp and pp (capacity drops), DPMoE with dp and pp, the
 // dense backbone with tp and dp.
 std::vector<std::pair<std::string, Config>> layouts() {
@@ -59,8 +53,8 @@ TEST(StagePass, FloatAndDoubleCpuStagesRecordTheSameSpans) {
     auto floats = makeCpuBackend();
     DoubleCpuBackend doubles;
     const TokenData data = testing::tinyTokens(config);
-    const storage::Trace a = testing::tracedRun(config, data, *floats, runPath("float"));
-    const storage::Trace b = testing::tracedRun(config, data, doubles, runPath("double"));
+    const storage::Trace a = testing::tracedRun(config, data, *floats);
+    const storage::Trace b = testing::tracedRun(config, data, doubles);
     // Not vacuous: every rank recorded every micro-batch's forward and backward and the update.
     const auto seq = testing::spanSequences(a);
     ASSERT_EQ(static_cast<int>(seq.size()), config.worldSize()) << what;

@@ -54,10 +54,8 @@ TEST(ThreadCommunicator, AllReduceSumsIdenticallyOnEveryMember) {
 
 // Arrays of several types reduced in one call: each summed in its own type, one span with all the bytes.
 TEST(ThreadCommunicator, AllReduceSumsSeveralArraysOfTheirOwnTypesInOneCall) {
-  namespace fs = std::filesystem;
-  const fs::path path =
-      fs::temp_directory_path() / ("moescope_comm_parts_" + std::to_string(::getpid()) + ".moescope");
-  auto tracer = tracer::Tracer::open(path, storage::RunInfo{});
+  const moescope::testing::TempRunFile file;
+  auto tracer = tracer::Tracer::open(file.path(), storage::RunInfo{});
   tracer::TrackRecorder* tracks[3];
   for (int r = 0; r < 3; ++r) {
     tracer->addRank({.rank = r});
@@ -84,7 +82,7 @@ TEST(ThreadCommunicator, AllReduceSumsSeveralArraysOfTheirOwnTypesInOneCall) {
   });
   tracer->finish(storage::RunStatus::Complete, "");
   tracer.reset();
-  const auto trace = storage::RunReader::open(path)->load();
+  const auto trace = storage::RunReader::open(file.path())->load();
   for (int r = 0; r < 3; ++r) {
     int transfers = 0;
     const auto& cols = trace.spans[static_cast<size_t>(r)];
@@ -97,7 +95,6 @@ TEST(ThreadCommunicator, AllReduceSumsSeveralArraysOfTheirOwnTypesInOneCall) {
     }
     EXPECT_EQ(transfers, 1) << "rank " << r;
   }
-  fs::remove(path);
 }
 
 TEST(ThreadCommunicator, AllToAllWithPerPeerCounts) {

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "engine/cuda/cuda_backend.h"
@@ -240,13 +239,11 @@ void expectSameSpansAsCpu(Config c, const std::string& what) {
   const TokenData data = TokenData::load(c);
   auto cpu = makeCpuBackend();
   auto gpu = makeCudaBackend();
-  const auto dir = std::filesystem::temp_directory_path();
-  const storage::Trace ref = engine::testing::tracedRun(c, data, *cpu, dir / "moescope_spans_cpu.moescope");
+  const storage::Trace ref = engine::testing::tracedRun(c, data, *cpu);
   for (const char* precision : {"fp32", "bf16"}) {
     c.train.precision = precision;
     gpu->check(c);
-    const storage::Trace got =
-        engine::testing::tracedRun(c, data, *gpu, dir / "moescope_spans_cuda.moescope");
+    const storage::Trace got = engine::testing::tracedRun(c, data, *gpu);
     engine::testing::expectSameSpans(ref, got, what + " " + precision);
   }
 }
