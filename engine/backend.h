@@ -1,6 +1,7 @@
 // The seam between the backend-independent trainer (data order, schedules, threads, tracing, metrics)
 // and a backend (CPU reference, CUDA): a backend makes the communicators and one StageExecutor per
-// rank, which holds that rank's shard of the model and runs its part of a step.
+// rank (the stage pass, stage_pass.h, over the backend's operations), which holds that rank's shard of
+// the model and runs its part of a step.
 #pragma once
 
 #include <memory>

@@ -16,8 +16,8 @@
 //   ends a span when its work has (the CUDA stream, when host time stands for GPU time).
 // - A stage walks chunks: runs of its layer slots, each with where its input comes from and its output
 //   goes. Today a stage has one, its contiguous layers. Interleaved 1F1B (issue 19) gives it several
-//   chunks of non-adjacent layers from the layout; forward/backward take the chunk from the schedule's
-//   PipelineOp; a micro-batch's boundary buffers are per chunk already (ChunkIo).
+//   chunks of non-adjacent layers from the layout, and the schedule's PipelineOp names the chunk that
+//   forward/backward walk; a micro-batch's boundary buffers are per chunk already (ChunkIo).
 // - Every backward kernel takes the input gradient and the weight gradients as separate optional
 //   arguments: ZB-H1's B pass (issue 19) calls them with the input gradient only and keeps each call's
 //   dy per (micro-batch, layer) instead of in the shared scratch; its W pass (phase backward_weight)

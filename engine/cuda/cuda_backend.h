@@ -1,6 +1,6 @@
-// The CUDA backend: one GPU per rank (rank r on GPU r), ranks communicating through NCCL, each running a
-// CudaStage. check() refuses, as bad input, a layout needing more GPUs than the machine has and a model
-// that does not fit in a GPU's free memory.
+// The CUDA backend: one GPU per rank (rank r on GPU r), ranks communicating through NCCL, each running the
+// stage pass over the CUDA operations (cuda_stage.h). check() refuses, as bad input, a layout needing more
+// GPUs than the machine has and a model that does not fit in a GPU's free memory.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,5 @@
 // The residual connection with the row-parallel layer's bias, added after the tensor-parallel
-// all-reduce (CPU reference: the loops of CpuStage::layerForward).
+// all-reduce (CPU reference: CpuOps::residual, engine/cpu_stage.cpp).
 #pragma once
 
 #include <cuda_bf16.h>

@@ -49,8 +49,8 @@ std::ostream& operator<<(std::ostream& os, const Expected& e) {
   return os << e.name << "/" << storage::categoryName(e.category) << "/L" << e.layer << "/E" << e.expert;
 }
 
-// The spans of one micro-batch of one tp rank (waits left out), as cpu_stage.cpp records them for a
-// pp x tp=2 PPMoE run of tinyConfig (MoE on odd layers, 4 experts: 2 per tp rank).
+// The spans of one micro-batch of one tp rank (waits left out), as the stage pass (stage_pass.cpp) records
+// them for a pp x tp=2 PPMoE run of tinyConfig (MoE on odd layers, 4 experts: 2 per tp rank).
 std::vector<Expected> expectedMicrobatch(int stage, int stages, int tp_rank, bool forward, int first_layer,
                                          int last_layer) {
   std::vector<Expected> out;
