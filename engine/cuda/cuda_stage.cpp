@@ -12,6 +12,7 @@
 #include "engine/cuda/aux_loss.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
+#include "engine/cuda/device_memory.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/embedding.h"
 #include "engine/cuda/flash_attention.h"
@@ -198,11 +199,8 @@ class CudaOps final : public StageOps {
   }
 
  protected:
-  std::shared_ptr<void> allocate(size_t bytes) override {
-    void* p = nullptr;
-    MOESCOPE_CUDA_CHECK(cudaMalloc(&p, bytes));
-    return {p, [](void* q) { cudaFree(q); }};
-  }
+  // Counted (device_memory.h), so a run's peak device memory includes the stage's.
+  std::shared_ptr<void> allocate(size_t bytes) override { return {deviceAlloc(bytes), deviceFree}; }
 
  private:
   int device_ = 0;
