@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
+  libpcre2-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev qt6-svg-dev libqt6opengl6-dev libgl-dev libxkbcommon-dev
   python3 clang-format

@@ -6,13 +6,21 @@ namespace moescope::storage {
 namespace {
 
 constexpr std::array<std::string_view, kCategoryCount> kCategoryNames = {
-    "compute.embed",     "compute.attention",
-    "compute.ffn",       "compute.router",
-    "compute.expert",    "compute.loss",
-    "moe.slice",         "moe.permute",
-    "comm.tp_allreduce", "comm.ep_alltoall",
-    "comm.pp_sendrecv",  "comm.dp_allreduce",
-    "optimizer",         "wait",
+    "compute.embed",
+    "compute.attention",
+    "compute.ffn",
+    "compute.router",
+    "compute.expert",
+    "compute.loss",
+    "moe.slice",
+    "moe.permute",
+    "comm.tp_allreduce",
+    "comm.ep_alltoall",
+    "comm.pp_sendrecv",
+    "comm.dp_allreduce",
+    "optimizer",
+    "wait",
+    "user",
 };
 // Tableau-10 based, chosen so compute (blues, greens), MoE work (oranges), communication (reds,
 // browns) and waiting (light grey) read apart at a glance.
@@ -31,6 +39,7 @@ constexpr std::array<uint32_t, kCategoryCount> kCategoryColours = {
     0xFFD37295,  // comm.dp_allreduce
     0xFF8CD17D,  // optimizer
     0xFFDDDDDD,  // wait
+    0xFFBAB0AC,  // user: Tableau's warm grey, apart from wait's light grey
 };
 constexpr std::array<std::string_view, 4> kPhaseNames = {"", "forward", "backward", "optimizer"};
 constexpr std::array<std::string_view, 4> kStatusNames = {"running", "complete", "failed", "cancelled"};
@@ -64,7 +73,7 @@ bool isCommunication(Category c) {
          c == Category::CommDpAllreduce;
 }
 bool isComputation(Category c) {
-  return !isCommunication(c) && c != Category::Wait;
+  return !isCommunication(c) && c != Category::Wait && c != Category::User;
 }
 uint32_t categoryColour(Category c) {
   auto i = static_cast<size_t>(c);

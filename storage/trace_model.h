@@ -26,14 +26,17 @@ enum class Category : uint8_t {
   CommDpAllreduce,
   Optimizer,
   Wait,
+  // A range no naming rule gave a category (imported and recorded programs): kept on its thread's row
+  // and counted as busy, but neither computation nor communication.
+  User,
 };
-inline constexpr int kCategoryCount = 14;
+inline constexpr int kCategoryCount = 15;
 
 // "compute.attention", "comm.tp_allreduce", ...
 std::string_view categoryName(Category c);
 std::optional<Category> categoryFromName(std::string_view name);
 bool isCommunication(Category c);  // comm.*
-bool isComputation(Category c);    // compute.*, moe.*, optimizer
+bool isComputation(Category c);    // compute.*, moe.*, optimizer (not wait, not user)
 // The category's colour as 0xAARRGGBB: one palette for the timeline, its legend, exports and NVTX.
 uint32_t categoryColour(Category c);
 
