@@ -15,5 +15,6 @@ void registerExport(CLI::App& cli, CommandAction& action);
 void registerTrain(CLI::App& cli, CommandAction& action);
 void registerCompare(CLI::App& cli, CommandAction& action);
 void registerGenerate(CLI::App& cli, CommandAction& action);
+void registerImport(CLI::App& cli, CommandAction& action);
 
 }  // namespace moescope::app

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   moescope::app::registerExport(cli, action);
   moescope::app::registerCompare(cli, action);
   moescope::app::registerGenerate(cli, action);
+  moescope::app::registerImport(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
