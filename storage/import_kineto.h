@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/import_memory.h"
 #include "storage/import_names.h"
 
 namespace moescope::storage {
@@ -131,9 +132,9 @@ struct KinetoFile {
   std::string host_name;                   // "host_name" (newer Kineto), else empty
   std::map<std::string, std::string> job;  // PT_PROFILER_JOB_NAME, _VERSION, _ATTEMPT_INDEX
   std::vector<KinetoTrack> tracks;
-  std::vector<KinetoEvent> events;  // in file order
+  LargeVector<KinetoEvent> events;  // in file order
   std::vector<KinetoCollective> collectives;
-  std::vector<KinetoFlow> flow_starts, flow_ends;                   // ac2g
+  LargeVector<KinetoFlow> flow_starts, flow_ends;                   // ac2g
   std::map<int64_t, std::string> process_names;                     // pid -> name
   std::map<std::pair<int64_t, int64_t>, std::string> thread_names;  // (pid, tid) -> name
   KinetoCounts counts;

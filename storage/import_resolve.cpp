@@ -44,6 +44,61 @@ const Window* containing(const std::vector<Window>& windows, int64_t t) {
   return (t < it->end || t == it->start) ? &*it : nullptr;
 }
 
+// The launch calls by CUDA correlation id. CUPTI numbers the calls of a process one after another, so
+// the ids of a trace's calls fill most of their range: a table over that range costs 4 bytes an id and
+// one load a lookup (a hash map cost 40 bytes and a hash per call); ids spread wider fall back to a
+// sorted list.
+class CorrelationIndex {
+ public:
+  explicit CorrelationIndex(const LargeVector<KinetoEvent>& events) {
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    size_t calls = 0;
+    for (const KinetoEvent& e : events) {
+      if (!isLaunchCall(e.kind) || e.correlation == 0) continue;
+      lo = std::min(lo, e.correlation);
+      hi = std::max(hi, e.correlation);
+      ++calls;
+    }
+    if (calls == 0) return;
+    const uint64_t range = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) + 1;
+    dense_ = range <= 4 * calls + 4096;
+    low_ = lo;
+    if (dense_) {
+      table_.assign(range, kNoEvent);
+    } else {
+      sorted_.reserve(calls);
+    }
+    for (uint32_t i = 0; i < events.size(); ++i) {
+      const KinetoEvent& e = events[i];
+      if (!isLaunchCall(e.kind) || e.correlation == 0) continue;
+      if (dense_) {
+        uint32_t& slot = table_[static_cast<size_t>(e.correlation - low_)];
+        if (slot == kNoEvent) slot = i;  // the first call of an id
+      } else {
+        sorted_.emplace_back(e.correlation, i);
+      }
+    }
+    std::stable_sort(sorted_.begin(), sorted_.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  uint32_t find(int64_t correlation) const {
+    if (correlation == 0) return kNoEvent;
+    if (dense_) {
+      const uint64_t at = static_cast<uint64_t>(correlation) - static_cast<uint64_t>(low_);
+      return at < table_.size() ? table_[at] : kNoEvent;
+    }
+    const auto it = std::lower_bound(sorted_.begin(), sorted_.end(), correlation,
+                                     [](const auto& p, int64_t c) { return p.first < c; });
+    return it != sorted_.end() && it->first == correlation ? it->second : kNoEvent;
+  }
+
+ private:
+  bool dense_ = false;
+  int64_t low_ = 0;
+  LargeVector<uint32_t> table_;
+  std::vector<std::pair<int64_t, uint32_t>> sorted_;
+};
+
 uint64_t flowKey(uint32_t track, int64_t ts) {
   return (static_cast<uint64_t>(track) << 44) ^ static_cast<uint64_t>(ts);
 }
@@ -58,7 +113,7 @@ int64_t collectiveBytes(const KinetoCollective& c) {
 RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveContext& ctx) {
   RankResolution r;
   r.base_ns = file.base_time_ns.value_or(0);
-  const std::vector<KinetoEvent>& events = file.events;
+  const LargeVector<KinetoEvent>& events = file.events;
   const size_t n = events.size();
   r.fields.resize(n);
   r.launch.assign(n, kNoEvent);
@@ -69,7 +124,7 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
 
   // 1. What each event's own name and collective fields say.
   std::vector<uint32_t> passes, stepMarks;
-  std::vector<int64_t> devices;
+  std::map<int64_t, int64_t> devices;  // GPU -> records on it
   for (uint32_t i = 0; i < n; ++i) {
     const KinetoEvent& e = events[i];
     if (!ctx.nameCached[e.name]) {
@@ -93,7 +148,7 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
     }
     if (e.bytes > 0) r.bytes[i] = e.bytes;
     if (isGpuRecord(e.kind)) {
-      devices.push_back(file.tracks[e.track].pid);
+      ++devices[file.tracks[e.track].pid];
     } else if (!isGpuKind(e.kind)) {
       if (nf.pass && (nf.phase == Phase::Forward || nf.phase == Phase::Backward)) passes.push_back(i);
       if (nf.step != kNone) stepMarks.push_back(i);
@@ -101,7 +156,7 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
   }
 
   // 2. Every range (host calls and GPU-side annotations) by track, then start, the longer first.
-  std::vector<uint32_t> order;
+  LargeVector<uint32_t> order;
   order.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     if (!isGpuRecord(events[i].kind)) order.push_back(i);
@@ -116,18 +171,12 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
   });
 
   // 3. Each GPU record's launching call: by correlation id, else by the ac2g flow.
-  std::unordered_map<int64_t, uint32_t> byCorrelation;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (isLaunchCall(events[i].kind) && events[i].correlation != 0)
-      byCorrelation.emplace(events[i].correlation, i);
-  }
+  const CorrelationIndex byCorrelation(events);
   std::vector<uint32_t> unlinked;
   for (uint32_t i = 0; i < n; ++i) {
     if (!isGpuRecord(events[i].kind)) continue;
-    const auto it =
-        events[i].correlation != 0 ? byCorrelation.find(events[i].correlation) : byCorrelation.end();
-    if (it != byCorrelation.end()) {
-      r.launch[i] = it->second;
+    if (const uint32_t launch = byCorrelation.find(events[i].correlation); launch != kNoEvent) {
+      r.launch[i] = launch;
       ++r.counts.linked_by_correlation;
     } else {
       unlinked.push_back(i);
@@ -267,19 +316,10 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
     }
     if (x.microbatch != kNone) r.microbatches = std::max(r.microbatches, x.microbatch + 1);
   }
-  if (!devices.empty()) {
-    std::sort(devices.begin(), devices.end());
-    int64_t best = devices[0];
-    size_t bestRun = 0;
-    for (size_t a = 0, b = 0; a < devices.size(); a = b) {
-      while (b < devices.size() && devices[b] == devices[a]) ++b;
-      if (b - a > bestRun) {
-        bestRun = b - a;
-        best = devices[a];
-      }
-    }
-    if (best >= 0 && best <= INT32_MAX) r.device = static_cast<int32_t>(best);
-  }
+  const auto most = std::max_element(devices.begin(), devices.end(),
+                                     [](const auto& x, const auto& y) { return x.second < y.second; });
+  if (most != devices.end() && most->first >= 0 && most->first <= INT32_MAX)
+    r.device = static_cast<int32_t>(most->first);
   return r;
 }
 

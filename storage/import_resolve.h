@@ -50,8 +50,8 @@ struct ResolveCounts {
 
 struct RankResolution {
   int64_t base_ns = 0;                 // added to every event's ts: the file's baseTimeNanoseconds
-  std::vector<ResolvedFields> fields;  // per event
-  std::vector<uint32_t> launch;        // per event: a GPU record's launching call; kNoEvent otherwise
+  LargeVector<ResolvedFields> fields;  // per event
+  LargeVector<uint32_t> launch;        // per event: a GPU record's launching call; kNoEvent otherwise
   std::unordered_map<uint32_t, int64_t>
       bytes;                         // per event with a payload: collectives, copies, their launches
   std::vector<StepWindow> steps;     // the step markers' extents, by step

@@ -115,11 +115,11 @@ class RankWriter {
       : writer_(writer), names_(names), writerNames_(writerNames) {}
 
   void write(const KinetoFile& file, const RankResolution& res, int32_t rank, ImportedRank& out) {
-    const std::vector<KinetoEvent>& events = file.events;
+    const LargeVector<KinetoEvent>& events = file.events;
     const std::vector<int32_t> tracks = addTracks(file, rank);
 
     // Spans, in file order; ids follow on from the first (RunWriter::addSpans).
-    std::vector<uint32_t> ordinal(events.size(), kNoEvent);
+    LargeVector<uint32_t> ordinal(events.size(), kNoEvent);
     std::vector<SpanRecord> batch;
     batch.reserve(kBatch);
     int64_t firstId = -1;
