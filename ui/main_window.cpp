@@ -20,6 +20,7 @@
 #include <exception>
 
 #include "ui/export_actions.h"
+#include "ui/import_dialog.h"
 #include "ui/run_dialog.h"
 #include "ui/run_history_panel.h"
 #include "ui/run_panel.h"
@@ -63,6 +64,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 void MainWindow::createMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
   file->addAction(tr("&Open..."), QKeySequence::Open, this, &MainWindow::openDialog);
+  file->addAction(tr("&Import PyTorch Traces..."), this, [this] {
+    auto* dialog = new ImportDialog(this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &ImportDialog::imported, this, [this](const QString& path) { openRun(path); });
+    dialog->open();
+  });
   recentMenu_ = file->addMenu(tr("Open &Recent"));
   rebuildRecentMenu();
   file->addAction(tr("&Close Run"), QKeySequence::Close, this, [this] {
