@@ -36,7 +36,8 @@ struct RankCoord {
 // The caller has checked 0 <= rank < layout.world().
 RankCoord rankCoord(const ParallelLayout& layout, int32_t rank);
 
-// The communication category of a collective, from its name ("allreduce", "send", "all_to_all", ...)
+// The communication category of a collective, from its name ("allreduce", "send", "all_to_all",
+// "ncclDevKernel_SendRecv", ...; any text that names its kind)
 // and its process group's global ranks: all-to-all is expert-parallel, send and recv are pipeline
 // transfers; any other collective is tp when its group spans tensor-parallel ranks only, dp otherwise
 // (data-parallel gradients, and groups across stages such as the embedding group). Nothing when the

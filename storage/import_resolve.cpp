@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <string>
 
 #include "storage/import_schedule.h"
 
@@ -143,7 +144,12 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
     if (e.collective >= 0) {
       ++r.counts.collectives;
       const KinetoCollective& c = file.collectives[static_cast<size_t>(e.collective)];
-      if (auto category = collectiveCategory(ctx.layout, c.name, c.ranks)) x.category = *category;
+      // The kind from the collective's name, or the event's where that says less: PyTorch names a
+      // batch_isend_irecv "coalesced" but its kernel ncclDevKernel_SendRecv; a source or destination
+      // rank makes it point to point whatever the names.
+      std::string kind = c.name + " " + std::string(ctx.names.text(e.name));
+      if (c.src >= 0 || c.dst >= 0) kind += " send";
+      if (auto category = collectiveCategory(ctx.layout, kind, c.ranks)) x.category = *category;
       if (const int64_t b = collectiveBytes(c); b > 0) r.bytes[i] = b;
     }
     if (e.bytes > 0) r.bytes[i] = e.bytes;

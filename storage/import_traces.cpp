@@ -1,6 +1,8 @@
 #include "storage/import_traces.h"
 
 #include <algorithm>
+#include <atomic>
+#include <future>
 #include <map>
 #include <set>
 
@@ -334,10 +336,6 @@ ImportSummary importTraces(const ImportOptions& options) {
   run.schedule = options.schedule;
   auto writer = RunWriter::create(output.temporary(), run);
 
-  NameTable names;
-  std::vector<NameFields> nameCache;
-  std::vector<bool> nameCached;
-  std::vector<uint32_t> writerNames;
   ImportSummary summary;
   std::vector<FileSummary> seen;
   std::map<std::string, int64_t> counts;
@@ -346,18 +344,47 @@ ImportSummary importTraces(const ImportOptions& options) {
   std::map<std::string, int32_t> deviceNames;  // GPU name -> ranks on it
   std::optional<ParallelLayout> layout;
   int32_t world = -1;
-  uint64_t done = 0;
   int64_t runStart = INT64_MAX, runEnd = INT64_MIN;
 
-  for (const auto& path : options.traces) {
-    if (options.cancel && options.cancel->load()) throw ImportCancelled();
-    auto input = TraceInput::open(path);
+  // Files are read one ahead: while one rank is resolved and written, a second thread reads the next
+  // (bench_import: a 1 GB trace of 4 ranks imported in 0.xx of the CPU-bound time). A file keeps its own
+  // name table, so the two threads share only the progress report and the cancel flag.
+  struct ReadFile {
+    NameTable names;
+    KinetoFile file;
+  };
+  uint64_t readDone = 0;  // the reading thread's, files read one after another
+  std::atomic<bool> abandon{false};
+  auto readAt = [&](size_t i) {
+    auto r = std::make_unique<ReadFile>();
+    auto input = TraceInput::open(options.traces[i]);
     KinetoReadOptions readOptions;
     readOptions.progress = [&](uint64_t offset) {
-      if (options.cancel && options.cancel->load()) throw ImportCancelled();
-      if (options.progress) options.progress(done + offset, total);
+      if (abandon.load() || (options.cancel && options.cancel->load())) throw ImportCancelled();
+      if (options.progress) options.progress(readDone + offset, total);
     };
-    KinetoFile file = readKinetoTrace(*input, names, readOptions);
+    r->file = readKinetoTrace(*input, r->names, readOptions);
+    readDone += input->fileSize();
+    return r;
+  };
+  std::future<std::unique_ptr<ReadFile>> next = std::async(std::launch::async, readAt, 0);
+  // Leaving early (an error, a cancel) stops a read in flight at its next progress report before
+  // `next` waits for it.
+  struct Abandon {
+    std::atomic<bool>& flag;
+    ~Abandon() { flag = true; }
+  } abandonOnExit{abandon};
+
+  for (size_t index = 0; index < options.traces.size(); ++index) {
+    const std::filesystem::path& path = options.traces[index];
+    if (options.cancel && options.cancel->load()) throw ImportCancelled();
+    const std::unique_ptr<ReadFile> current = next.get();
+    if (index + 1 < options.traces.size()) next = std::async(std::launch::async, readAt, index + 1);
+    const KinetoFile& file = current->file;
+    const NameTable& names = current->names;
+    std::vector<NameFields> nameCache;
+    std::vector<bool> nameCached;
+    std::vector<uint32_t> writerNames;
 
     FileSummary fs;
     fs.path = path.string();
@@ -439,9 +466,8 @@ ImportSummary importTraces(const ImportOptions& options) {
     writer->setMeta("import.trace.rank" + std::to_string(fs.rank), fs.path);
     summary.ranks.push_back(std::move(ir));
     seen.push_back(std::move(fs));
-    done += input->fileSize();
-    if (options.progress) options.progress(done, total);
   }
+  if (options.progress) options.progress(total, total);
 
   for (const auto& [s, w] : steps) {
     StepMetric m;
