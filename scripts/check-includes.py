@@ -41,6 +41,8 @@ LIBRARIES = {
     "SQLite": r"sqlite3\.h",
     "JSON": r"nlohmann/.*",
     "TOML": r"toml\+\+/.*",
+    "PCRE2": r"pcre2\.h",
+    "zlib": r"zlib\.h",
     "CLI11": r"CLI/.*",
     "GoogleTest": r"gtest/.*|gmock/.*",
     "benchmark": r"benchmark/.*",

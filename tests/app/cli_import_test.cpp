@@ -4,7 +4,6 @@
 // left in the output's folder.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -13,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include "tests/common/temp_dir.h"
 
 namespace {
 
@@ -28,12 +29,7 @@ struct Result {
 
 class CliImport : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("moescope_cli_import_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "out");
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { fs::create_directories(dir_ / "out"); }
 
   static std::string read(const fs::path& p) {
     std::ifstream in(p);
@@ -56,7 +52,8 @@ class CliImport : public ::testing::Test {
     return static_cast<size_t>(std::distance(fs::directory_iterator(dir_ / "out"), {}));
   }
 
-  fs::path dir_;
+  moescope::testing::TempDir temp_{"cli-import"};
+  fs::path dir_ = temp_.path();
 };
 
 TEST_F(CliImport, TwoRanksIntoOnePipelineRun) {

@@ -14,7 +14,7 @@
 
 #include "storage/import_error.h"
 #include "storage/import_input.h"
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
 namespace {

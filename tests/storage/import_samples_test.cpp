@@ -11,8 +11,8 @@
 
 #include "storage/import_traces.h"
 #include "storage/run_reader.h"
+#include "tests/common/temp_dir.h"
 #include "tests/storage/kineto_checks.h"
-#include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {
 namespace {

@@ -14,8 +14,8 @@
 #include "storage/import_error.h"
 #include "storage/rules.h"
 #include "storage/run_reader.h"
+#include "tests/common/temp_dir.h"
 #include "tests/storage/kineto_checks.h"
-#include "tests/storage/temp_run_file.h"
 
 namespace moescope::storage {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <fstream>
 
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
 namespace {
