@@ -185,7 +185,7 @@ struct Generator {
   }
 };
 
-void generate(const fs::path& path, uint64_t bytes, bool gzip) {
+void generate(const fs::path& path, uint64_t bytes, bool gzip, int rank, int world) {
   TraceText out(path, gzip);
   out.put(R"JSON({
   "schemaVersion": 1,
@@ -198,11 +198,12 @@ void generate(const fs::path& path, uint64_t bytes, bool gzip) {
       "sharedMemPerBlock": 49152, "numSms": 132
     }
   ],
-  "distributedInfo": {"backend": "nccl", "rank": 0, "world_size": 2, "pg_count": 2, "pg_config": [{"pg_name": "0", "pg_desc": "default_pg", "backend_config": "cuda:nccl", "pg_size": 2, "ranks": [0, 1]}], "nccl_version": "2.28.3"},
+  "distributedInfo": {"backend": "nccl", "rank": %d, "world_size": %d, "nccl_version": "2.28.3"},
   "record_shapes": 1,
   "displayTimeUnit": "ms",
   "baseTimeNanoseconds": 1700000000000000000,
-  "traceEvents": [)JSON");
+  "traceEvents": [)JSON",
+          rank, std::max(world, 2));
   Generator g{out};
   for (int s = 0; out.bytes() < bytes; ++s) g.step(s);
   out.put(R"JSON(
@@ -278,6 +279,7 @@ int main(int argc, char** argv) {
   int reps = 3;
   fs::path dir = fs::temp_directory_path();
   bool keep = false, gzip = false;
+  int ranks = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--size-mb" && i + 1 < argc) {
@@ -290,35 +292,40 @@ int main(int argc, char** argv) {
       keep = true;
     } else if (a == "--gzip") {
       gzip = true;
+    } else if (a == "--ranks" && i + 1 < argc) {
+      ranks = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: bench_import [--size-mb N] [--reps N] [--dir DIR] [--keep] [--gzip]\n");
+      std::fprintf(stderr, "usage: bench_import [--size-mb N] [--ranks N] [--reps N] [--dir DIR] [--keep] [--gzip]\n");
       return 2;
     }
   }
-  const fs::path trace =
-      dir / (gzip ? "moescope-bench-import.pt.trace.json.gz" : "moescope-bench-import.pt.trace.json");
+  // One file per rank, the size shared out among them (a run's trace is its ranks' files together).
+  std::vector<fs::path> traces;
+  for (int r = 0; r < ranks; ++r) {
+    const std::string name = "moescope-bench-import-rank" + std::to_string(r) + ".pt.trace.json";
+    traces.push_back(dir / (gzip ? name + ".gz" : name));
+  }
   const fs::path run = dir / "moescope-bench-import.moescope";
   auto t0 = std::chrono::steady_clock::now();
-  generate(trace, sizeMb << 20, gzip);
-  const double jsonBytes = [&] {
-    if (!gzip) return static_cast<double>(fs::file_size(trace));
-    auto in = moescope::storage::TraceInput::open(trace);
+  double jsonBytes = 0, diskBytes = 0;
+  for (int r = 0; r < ranks; ++r) {
+    generate(traces[static_cast<size_t>(r)], (sizeMb << 20) / static_cast<uint64_t>(ranks), gzip, r, ranks);
+    auto in = moescope::storage::TraceInput::open(traces[static_cast<size_t>(r)]);
     std::vector<char> buf(1 << 20);
-    double n = 0;
-    for (size_t got; (got = in->read(buf.data(), buf.size())) > 0;) n += static_cast<double>(got);
-    return n;
-  }();
-  std::printf("trace: %s, %.1f MB of JSON%s (%.1f MB on disk), written in %.1f s\n", trace.c_str(),
-              jsonBytes / 1e6, gzip ? " gzipped" : "", static_cast<double>(fs::file_size(trace)) / 1e6,
+    for (size_t got; (got = in->read(buf.data(), buf.size())) > 0;) jsonBytes += static_cast<double>(got);
+    diskBytes += static_cast<double>(fs::file_size(traces[static_cast<size_t>(r)]));
+  }
+  std::printf("trace: %d file(s) like %s, %.1f MB of JSON%s (%.1f MB on disk), written in %.1f s\n", ranks,
+              traces[0].c_str(), jsonBytes / 1e6, gzip ? " gzipped" : "", diskBytes / 1e6,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   const std::map<std::string, std::function<int()>> modes = {
       {"import",
        [&] {
          ImportOptions o;
-         o.traces = {trace};
+         o.traces = traces;
          o.output = run;
-         o.pp = 2;
+         o.pp = ranks;
          const auto s = moescope::storage::importTraces(o);
          std::printf("    import: %lld spans, %lld GPU records\n", static_cast<long long>(s.spans),
                      static_cast<long long>(s.gpu_records));
@@ -326,18 +333,22 @@ int main(int argc, char** argv) {
        }},
       {"tokenize",
        [&] {
-         auto in = moescope::storage::TraceInput::open(trace);
-         moescope::storage::JsonReader r(*in);
          size_t n = 0;
-         while (r.next() != moescope::storage::JsonReader::Token::End) ++n;
+         for (const fs::path& trace : traces) {
+           auto in = moescope::storage::TraceInput::open(trace);
+           moescope::storage::JsonReader r(*in);
+           while (r.next() != moescope::storage::JsonReader::Token::End) ++n;
+         }
          return n > 0 ? 0 : 1;
        }},
       {"sax",
        [&] {
          NullSax sax;
-         if (gzip) return 0;  // nlohmann reads plain text only
-         std::ifstream in(trace, std::ios::binary);
-         return nlohmann::json::sax_parse(in, &sax) ? 0 : 1;
+         for (const fs::path& trace : traces) {
+           std::ifstream in(trace, std::ios::binary);
+           if (!nlohmann::json::sax_parse(in, &sax)) return 1;
+         }
+         return 0;
        }},
   };
   std::map<std::string, std::vector<double>> wall, cpu, rss;
@@ -367,7 +378,7 @@ int main(int argc, char** argv) {
         median(rss[name]), median(rss[name]) * 1048576.0 / jsonBytes);
   }
   if (!keep) {
-    fs::remove(trace);
+    for (const fs::path& trace : traces) fs::remove(trace);
     fs::remove(run);
   }
   return 0;
