@@ -155,9 +155,10 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
     if (e.bytes > 0) r.bytes[i] = e.bytes;
     if (isGpuRecord(e.kind)) {
       ++devices[file.tracks[e.track].pid];
-    } else if (!isGpuKind(e.kind)) {
+    } else {
+      // GPU-side annotations (gpu_user_annotation) are passes too, numbered apart from their host twins.
       if (nf.pass && (nf.phase == Phase::Forward || nf.phase == Phase::Backward)) passes.push_back(i);
-      if (nf.step != kNone) stepMarks.push_back(i);
+      if (nf.step != kNone && !isGpuKind(e.kind)) stepMarks.push_back(i);
     }
   }
 
@@ -284,13 +285,20 @@ RankResolution resolveRank(const KinetoFile& file, int32_t stage, const ResolveC
 
   // 6. Passes: the outermost forward and backward passes of each step, numbered from the schedule where
   //    their names carry no micro-batch, then passing phase and micro-batch to what runs inside them.
-  std::vector<Window> passWindows;
-  for (uint32_t i : passes) passWindows.push_back({events[i].ts, events[i].ts + events[i].dur, i});
+  //    Host ranges and their GPU-side twins (gpu_user_annotation) are kept and numbered apart: each side
+  //    runs the step's passes once, in the same order, and the GPU's run later, overlapping the host's.
+  std::vector<Window> passWindows, gpuPassWindows;
+  for (uint32_t i : passes)
+    (isHostRange(i) ? passWindows : gpuPassWindows)
+        .push_back({events[i].ts, events[i].ts + events[i].dur, i});
   passWindows = outermost(std::move(passWindows));
+  gpuPassWindows = outermost(std::move(gpuPassWindows));
   r.counts.passes = static_cast<int64_t>(passWindows.size());
-  std::map<int32_t, std::vector<uint32_t>> byStep;
-  for (const Window& w : passWindows) byStep[r.fields[w.event].step].push_back(w.event);
-  for (auto& [s, list] : byStep) {
+  std::map<std::pair<int32_t, bool>, std::vector<uint32_t>> byStep;
+  for (const auto* windows : {&passWindows, &gpuPassWindows})
+    for (const Window& w : *windows)
+      byStep[{r.fields[w.event].step, windows != &passWindows}].push_back(w.event);
+  for (auto& [key, list] : byStep) {
     std::vector<Phase> phases;
     for (uint32_t i : list) phases.push_back(r.fields[i].phase);
     const std::vector<int32_t> mb = microbatchesOfPasses(ctx.schedule, ctx.layout.pp, stage, phases);

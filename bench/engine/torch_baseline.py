@@ -68,7 +68,7 @@ class Model(nn.Module):
         for block in self.h:
             h = block(h)
         logits = self.lm_head(self.ln_f(h))
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1))
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 def flops_per_token(m):
