@@ -295,7 +295,8 @@ int main(int argc, char** argv) {
     } else if (a == "--ranks" && i + 1 < argc) {
       ranks = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: bench_import [--size-mb N] [--ranks N] [--reps N] [--dir DIR] [--keep] [--gzip]\n");
+      std::fprintf(
+          stderr, "usage: bench_import [--size-mb N] [--ranks N] [--reps N] [--dir DIR] [--keep] [--gzip]\n");
       return 2;
     }
   }
