@@ -13,6 +13,7 @@
 #include "engine/config.h"
 #include "engine/data.h"
 #include "engine/layout.h"
+#include "engine/schedule.h"
 #include "tracer/span.h"
 
 namespace moescope::engine {
@@ -45,8 +46,8 @@ struct RankSetup {
   tracer::TrackRecorder* recorder = nullptr;  // nullptr: tracing off
 };
 
-// One rank's part of the model and of each step. The trainer calls, per step: beginStep, the schedule's
-// forward and backward calls, endStep.
+// One rank's part of the model and of each step. The trainer calls, per step: beginStep, run for each
+// pass of the stage's schedule (engine/schedule.h), endStep.
 class StageExecutor {
  public:
   virtual ~StageExecutor() = default;
@@ -59,13 +60,16 @@ class StageExecutor {
   // Where spans go from now on; nullptr switches tracing off.
   virtual void setRecorder(tracer::TrackRecorder* recorder) = 0;
   virtual void beginStep(int step) = 0;
-  // One micro-batch through this stage; receives from / sends to the neighbouring stages.
-  virtual void forward(int microbatch) = 0;
-  virtual void backward(int microbatch) = 0;
+  // One pass of a micro-batch through one of this stage's chunks: forward, backward, or a split
+  // backward's input-gradient or weight-gradient half; receives from / sends to the neighbouring stages.
+  virtual void run(const PipelineOp& pass) = 0;
   // Gradient all-reduce, loss reduction, clipping and the optimizer update.
   virtual StepLosses endStep() = 0;
   // The routing of the last step (for the run file's tokens-per-expert counters); optional.
   virtual RoutingStats routingStats() const { return {}; }
+  // The bytes of saved activations this rank held at the worst moment of the last step (from each
+  // micro-batch's forward through a chunk to its last backward pass there); optional.
+  virtual int64_t peakActivationBytes() const { return 0; }
 };
 
 // A world of communicating ranks, made by the backend.

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 
 #include "engine/engine_error.h"
@@ -40,6 +41,8 @@ const std::vector<KeyDef>& keys() {
       {"parallel", "dp", Kind::Int, [](Config& c) -> void* { return &c.parallel.dp; }},
       {"parallel", "microbatches", Kind::Int, [](Config& c) -> void* { return &c.parallel.microbatches; }},
       {"parallel", "schedule", Kind::String, [](Config& c) -> void* { return &c.parallel.schedule; }},
+      {"parallel", "virtual_stages", Kind::Int,
+       [](Config& c) -> void* { return &c.parallel.virtual_stages; }},
       {"train", "global_batch", Kind::Int, [](Config& c) -> void* { return &c.train.global_batch; }},
       {"train", "steps", Kind::Int, [](Config& c) -> void* { return &c.train.steps; }},
       {"train", "lr", Kind::Float, [](Config& c) -> void* { return &c.train.lr; }},
@@ -274,8 +277,9 @@ void validate(const Config& c) {
   if (c.train.precision != "bf16" && c.train.precision != "fp32") {
     fail("train.precision must be \"bf16\" or \"fp32\", got \"" + c.train.precision + "\"");
   }
-  if (p.schedule != "gpipe" && p.schedule != "1f1b") {
-    fail("parallel.schedule must be \"gpipe\" or \"1f1b\", got \"" + p.schedule + "\"");
+  if (!storage::scheduleFromName(p.schedule)) {
+    fail("parallel.schedule must be \"gpipe\", \"1f1b\", \"interleaved\" or \"zb-h1\", got \"" + p.schedule +
+         "\"");
   }
   positive("parallel.pp", p.pp);
   positive("parallel.tp", p.tp);
@@ -304,6 +308,10 @@ void validate(const Config& c) {
     fail("layout: model.n_layers (" + std::to_string(m.n_layers) + ") is less than pp (" +
          std::to_string(p.pp) + ")");
   }
+  if (p.virtual_stages > 1024) fail("parallel.virtual_stages is too large");
+  if (p.microbatches > std::numeric_limits<int>::max()) fail("parallel.microbatches is too large");
+  if (const std::string problem = scheduleProblem(pipelineShape(c), m.n_layers); !problem.empty())
+    fail("layout: " + problem);
   if (!c.dense() && p.layout == "ppmoe" && m.n_experts % p.tp != 0) {
     fail("layout: ppmoe needs n_experts (" + std::to_string(m.n_experts) + ") divisible by tp (" +
          std::to_string(p.tp) + ")");
@@ -321,6 +329,12 @@ void validate(const Config& c) {
   if (!(t.eps > 0)) fail("train.eps must be > 0");
   if (!std::isfinite(t.weight_decay)) fail("train.weight_decay must be finite");
   if (!std::isfinite(t.grad_clip)) fail("train.grad_clip must be finite");
+}
+
+PipelineShape pipelineShape(const Config& c) {
+  const auto& p = c.parallel;
+  return {storage::scheduleFromName(p.schedule).value_or(storage::Schedule::OneFOneB), static_cast<int>(p.pp),
+          static_cast<int>(p.microbatches), static_cast<int>(p.virtual_stages)};
 }
 
 std::string toToml(const Config& config) {

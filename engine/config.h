@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/schedule.h"
+
 namespace moescope::engine {
 
 struct ModelConfig {
@@ -33,7 +35,8 @@ struct ParallelConfig {
   int64_t tp = 1;
   int64_t dp = 1;
   int64_t microbatches = 1;
-  std::string schedule = "1f1b";  // "gpipe" | "1f1b"
+  std::string schedule = "1f1b";  // "gpipe" | "1f1b" | "interleaved" | "zb-h1"
+  int64_t virtual_stages = 1;     // model chunks per stage; > 1 only with "interleaved"
   bool operator==(const ParallelConfig&) const = default;
 };
 
@@ -91,7 +94,11 @@ Config loadConfigFile(const std::string& path);
 void applyOverride(Config& config, std::string_view assignment);
 
 // Checks value ranges and MODEL.md's layout rules; throws InputError with one line naming the problem.
+// The schedule's rules are scheduleProblem's (engine/schedule.h), which the planner asks too.
 void validate(const Config& config);
+
+// The schedule's shape: schedule, pp, micro-batches and virtual stages (validated first).
+PipelineShape pipelineShape(const Config& config);
 
 // The whole configuration as TOML (every key), and the [model] section alone.
 std::string toToml(const Config& config);

@@ -5,8 +5,23 @@ namespace moescope::engine {
 Layout::Layout(const Config& config)
     : pp_(static_cast<int>(config.parallel.pp)),
       tp_(static_cast<int>(config.parallel.tp)),
-      dp_(static_cast<int>(config.parallel.dp)),
-      layers_(static_cast<int>(config.model.n_layers)) {
+      dp_(static_cast<int>(config.parallel.dp)) {
+  const int layers = static_cast<int>(config.model.n_layers);
+  const int virtual_stages = static_cast<int>(config.parallel.virtual_stages);
+  chunks_.resize(static_cast<size_t>(pp_));
+  if (config.parallel.schedule == "interleaved") {
+    const int per_chunk = layers / (pp_ * virtual_stages);
+    for (int c = 0; c < virtual_stages; ++c) {
+      for (int s = 0; s < pp_; ++s) {
+        const int first = (c * pp_ + s) * per_chunk;
+        chunks_[static_cast<size_t>(s)].push_back({first, first + per_chunk});
+      }
+    }
+  } else {
+    const int base = layers / pp_, extra = layers % pp_;
+    auto first = [&](int s) { return s * base + (s < extra ? s : extra); };
+    for (int s = 0; s < pp_; ++s) chunks_[static_cast<size_t>(s)].push_back({first(s), first(s + 1)});
+  }
   int experts = static_cast<int>(config.model.n_experts);
   dpmoe_ = config.dpmoe();
   if (experts > 0) experts_per_rank_ = dpmoe_ ? experts / dp_ : experts / tp_;
@@ -19,11 +34,6 @@ RankCoord Layout::coord(int rank) const {
   c.dp = (rank / tp_) % dp_;
   c.stage = rank / (tp_ * dp_);
   return c;
-}
-
-int Layout::firstLayer(int stage) const {
-  int base = layers_ / pp_, extra = layers_ % pp_;
-  return stage * base + (stage < extra ? stage : extra);
 }
 
 int Layout::firstExpert(const RankCoord& c) const {

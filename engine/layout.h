@@ -9,6 +9,12 @@
 
 namespace moescope::engine {
 
+// Layers [begin, end) of the model.
+struct LayerRange {
+  int begin = 0, end = 0;
+  bool operator==(const LayerRange&) const = default;
+};
+
 struct RankCoord {
   int rank = 0;
   int stage = 0;
@@ -29,9 +35,11 @@ class Layout {
   int rankOf(int stage, int dp, int tp) const { return (stage * dp_ + dp) * tp_ + tp; }
   RankCoord coord(int rank) const;
 
-  // Layers [first, last) of a stage: contiguous, the first L % pp stages one layer longer.
-  int firstLayer(int stage) const;
-  int lastLayer(int stage) const { return firstLayer(stage + 1); }
+  // A stage's model chunks in the order of its schedule's chunk index, each a run of consecutive layers.
+  // One chunk per stage: the layers cut into pp contiguous runs, the first L % pp one layer longer.
+  // Interleaved 1F1B with v virtual stages: L / (pp x v) layers each, chunk c of the stage being model
+  // chunk c x pp + stage (Megatron-Core's placement).
+  const std::vector<LayerRange>& chunks(int stage) const { return chunks_[static_cast<size_t>(stage)]; }
 
   // Experts of one MoE layer held by a rank: contiguous, E / tp per tp rank (ppmoe) or
   // E / dp per dp rank (dpmoe); all of them on a single rank.
@@ -47,7 +55,7 @@ class Layout {
 
  private:
   int pp_, tp_, dp_;
-  int layers_;
+  std::vector<std::vector<LayerRange>> chunks_;  // per stage
   int experts_per_rank_ = 0;
   bool dpmoe_ = false;
 };

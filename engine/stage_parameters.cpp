@@ -39,7 +39,10 @@ std::vector<StageParam> stageParameters(const Config& c, const Layout& layout, c
   const Shard rows{Shard::Split::Rows, rc.tp, tp};
   const Shard cols{Shard::Split::Cols, rc.tp, tp};
   const Shard qkv{Shard::Split::QkvRows, rc.tp, tp};
-  for (int li = layout.firstLayer(rc.stage); li < layout.lastLayer(rc.stage); ++li) {
+  std::vector<int> layers;
+  for (const LayerRange& chunk : layout.chunks(rc.stage))
+    for (int li = chunk.begin; li < chunk.end; ++li) layers.push_back(li);
+  for (int li : layers) {
     const std::string prefix = "h." + std::to_string(li) + ".";
     for (const auto& spec : layerParameters(m, li)) {
       const std::string key = spec.name.substr(prefix.size());

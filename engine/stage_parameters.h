@@ -50,7 +50,8 @@ struct StageParam {
   bool dp_unique = false;  // not replicated over the dp group (a DPMoE expert): no dp all-reduce
 };
 
-// This rank's parameters in checkpoint order (embeddings, layers in order, experts by index, head).
+// This rank's parameters in checkpoint order (embeddings, layers in order, experts by index, head); a
+// stage's chunks (interleaved) hold layers apart, still in order.
 std::vector<StageParam> stageParameters(const Config& config, const Layout& layout, const RankCoord& coord);
 
 // An executor's parameters wired by role into its own structures. Layer has the members index, moe,
@@ -63,9 +64,11 @@ struct StageWiring {
   Ptr wte = nullptr, wpe = nullptr, lnf_w = nullptr, lnf_b = nullptr, lm_head = nullptr;
 
   StageWiring(const ModelConfig& model, const Layout& layout, int stage) {
-    for (int li = layout.firstLayer(stage); li < layout.lastLayer(stage); ++li) {
-      layers[li].index = li;
-      layers[li].moe = model.isMoeLayer(li);
+    for (const LayerRange& chunk : layout.chunks(stage)) {
+      for (int li = chunk.begin; li < chunk.end; ++li) {
+        layers[li].index = li;
+        layers[li].moe = model.isMoeLayer(li);
+      }
     }
   }
 

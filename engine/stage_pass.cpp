@@ -100,8 +100,19 @@ StagePass::StagePass(const RankSetup& setup, std::unique_ptr<StageOps> ops)
   lnf_b_ = wiring.lnf_b;
   lm_head_ = wiring.lm_head;
   layers_ = wiring.finish();
-  const int stage = s_.coord.stage;
-  chunks_.push_back({0, layers_.size(), first_, last_, first_ ? -1 : stage - 1, last_ ? -1 : stage + 1});
+  // Chunk c of the stage is model chunk g = c x pp + stage: its input comes from model chunk g - 1's
+  // stage, its output goes to g + 1's; the first model chunk embeds, the last computes the loss.
+  const int stage = s_.coord.stage, pp = s_.layout->pp();
+  const auto& ranges = s_.layout->chunks(stage);
+  const int last_chunk = pp * static_cast<int>(ranges.size()) - 1;
+  size_t slot = 0;
+  for (size_t c = 0; c < ranges.size(); ++c) {
+    const int g = static_cast<int>(c) * pp + stage;
+    const size_t n = static_cast<size_t>(ranges[c].end - ranges[c].begin);
+    chunks_.push_back({slot, slot + n, g == 0, g == last_chunk, g > 0 ? (g - 1) % pp : -1,
+                       g < last_chunk ? (g + 1) % pp : -1});
+    slot += n;
+  }
   acts_.resize(static_cast<size_t>(c_.parallel.microbatches));
   for (auto& a : acts_) {
     a.io.resize(chunks_.size());
@@ -187,6 +198,9 @@ void StagePass::storeWeights(ModelWeights& full) const {
 
 void StagePass::beginStep(int step) {
   step_ = step;
+  held_bytes_ = peak_bytes_ = 0;
+  for (auto& a : acts_)
+    for (ChunkIo& io : a.io) io.held = 0;
   ops_->zero(grad_, total_);
   ops_->zero(sums_, 3);
   const bool routes = std::any_of(layers_.begin(), layers_.end(), [](const Layer& l) { return l.moe; });
@@ -206,12 +220,83 @@ void StagePass::loadBatch(MicroActs& a, int mb) {
   ops_->upload(reserve(a.targets, n, DType::I32), a.targets_host.data(), n * sizeof(int32_t));
 }
 
+void StagePass::run(const PipelineOp& pass) {
+  using Kind = PipelineOp::Kind;
+  const auto c = static_cast<size_t>(pass.chunk), mb = static_cast<size_t>(pass.microbatch);
+  if (pass.chunk < 0 || c >= chunks_.size() || pass.microbatch < 0 || mb >= acts_.size())
+    throw std::logic_error("stage: no chunk " + std::to_string(pass.chunk) + " or micro-batch " +
+                           std::to_string(pass.microbatch) + " here");
+  microbatch_ = pass.microbatch;
+  chunk_ = chunks_.size() > 1 ? pass.chunk : -1;
+  MicroActs& a = acts_[mb];
+  const Chunk& chunk = chunks_[c];
+  ChunkIo& io = a.io[c];
+  switch (pass.kind) {
+    case Kind::Forward:
+      phase_ = Phase::Forward;
+      if (chunk.embeds || chunk.heads) loadBatch(a, pass.microbatch);
+      forward(chunk, io, a);
+      hold(chunk, io, a);
+      break;
+    case Kind::Backward:
+    case Kind::BackwardInput:
+      phase_ = Phase::Backward;
+      part_ = pass.kind == Kind::Backward ? Part::Both : Part::Input;
+      backward(chunk, io, a);
+      part_ == Part::Both ? release(io) : hold(chunk, io, a);
+      part_ = Part::Both;
+      break;
+    case Kind::BackwardWeight:
+      phase_ = Phase::BackwardWeight;
+      part_ = Part::Weight;
+      weightGradients(chunk, io, a);
+      part_ = Part::Both;
+      release(io);
+      break;
+  }
+}
+
 void StagePass::forward(int mb) {
-  microbatch_ = mb;
-  phase_ = Phase::Forward;
-  MicroActs& a = acts_[static_cast<size_t>(mb)];
-  if (first_ || last_) loadBatch(a, mb);
-  for (size_t c = 0; c < chunks_.size(); ++c) forward(chunks_[c], a.io[c], a);
+  for (size_t c = 0; c < chunks_.size(); ++c) run({PipelineOp::Kind::Forward, mb, static_cast<int>(c)});
+}
+
+void StagePass::backward(int mb) {
+  for (size_t c = chunks_.size(); c-- > 0;) run({PipelineOp::Kind::Backward, mb, static_cast<int>(c)});
+}
+
+// What a micro-batch keeps in a chunk for its backward passes: the chunk's input, every layer's saved
+// activations, the embedding's tokens or the head's; after a split backward's B, the dy kept for W.
+int64_t StagePass::heldBytes(const Chunk& chunk, const ChunkIo& io, const MicroActs& a) const {
+  const bool kept = part_ == Part::Input;
+  int64_t bytes = static_cast<int64_t>(io.input.bytes);
+  auto add = [&](std::initializer_list<const Buffer*> buffers) {
+    for (const Buffer* b : buffers) bytes += static_cast<int64_t>(b->bytes);
+  };
+  for (size_t i = chunk.begin; i < chunk.end; ++i) {
+    const LayerActs& l = a.layers[i];
+    add({&l.ln1,      &l.ln1_mean, &l.ln1_rstd, &l.qkv, &l.att,    &l.o,     &l.x2, &l.ln2,     &l.ln2_mean,
+         &l.ln2_rstd, &l.pre,      &l.act,      &l.out, &l.logits, &l.probs, &l.f,  &l.choice,  &l.keep,
+         &l.order,    &l.offsets,  &l.slot_of,  &l.xg,  &l.preg,   &l.actg,  &l.yg, &l.returned});
+    if (kept)
+      add({&l.w_out, &l.w_pre, &l.w_router, &l.w_ln2, &l.w_x2, &l.w_qkv, &l.w_ln1, &l.w_expert_out,
+           &l.w_expert_pre});
+  }
+  if (chunk.embeds) add({&a.tokens});
+  if (chunk.heads) add({&a.targets, &a.lnf, &a.lnf_mean, &a.lnf_rstd, &a.logits});
+  if (chunk.heads && kept) add({&a.w_lnf});
+  return bytes;
+}
+
+void StagePass::hold(const Chunk& chunk, ChunkIo& io, const MicroActs& a) {
+  const int64_t now = heldBytes(chunk, io, a);
+  held_bytes_ += now - io.held;
+  io.held = now;
+  peak_bytes_ = std::max(peak_bytes_, held_bytes_);
+}
+
+void StagePass::release(ChunkIo& io) {
+  held_bytes_ -= io.held;
+  io.held = 0;
 }
 
 void StagePass::forward(const Chunk& chunk, ChunkIo& io, MicroActs& a) {
@@ -389,22 +474,16 @@ void StagePass::moeForwardDispatch(const Layer& L, LayerActs& a) {
 // ---------------------------------------------------------------------------------------------------
 // Backward
 
-void StagePass::backward(int mb) {
-  microbatch_ = mb;
-  phase_ = Phase::Backward;
-  MicroActs& a = acts_[static_cast<size_t>(mb)];
-  for (size_t c = chunks_.size(); c-- > 0;) backward(chunks_[c], a.io[c], a);
-}
-
 void StagePass::backward(const Chunk& chunk, ChunkIo& io, MicroActs& a) {
   const size_t NC = static_cast<size_t>(N_) * C_;
   const Tensor dx = reserve(io.dx, NC);
   if (chunk.heads) {
     Span sp(*this, kLoss);
-    ops_->zero(dlnf_, NC);
-    ops_->linearBackward(dlnf_, g(lm_head_), {}, a.logits, a.lnf, w(lm_head_), N_, C_, V_);
+    const Tensor dlnf = dy(a.w_lnf, dlnf_, NC);
+    ops_->zero(dlnf, NC);
+    ops_->linearBackward(dlnf, gw(lm_head_), {}, a.logits, a.lnf, w(lm_head_), N_, C_, V_);
     ops_->zero(dx, NC);
-    ops_->layerNormBackward(dx, g(lnf_w_), g(lnf_b_), dlnf_, io.out, w(lnf_w_), a.lnf_mean, a.lnf_rstd);
+    ops_->layerNormBackward(dx, gw(lnf_w_), gw(lnf_b_), dlnf, io.out, w(lnf_w_), a.lnf_mean, a.lnf_rstd);
   } else {
     s_.pp->recv(dx.data, NC, act_, chunk.next, comm(kRecvGrad));
   }
@@ -413,56 +492,110 @@ void StagePass::backward(const Chunk& chunk, ChunkIo& io, MicroActs& a) {
     s_.pp->send(dx.data, NC, act_, chunk.prev, comm(kSendGrad));
     return;
   }
+  if (part_ == Part::Input) return;  // the embedding's gradients are all weight gradients: W's
   Span sp(*this, kEmbed);
   ops_->embeddingBackward(g(wte_), g(wpe_), dx, a.tokens);
+}
+
+void StagePass::weightGradients(const Chunk& chunk, ChunkIo& io, MicroActs& a) {
+  if (chunk.heads) {
+    Span sp(*this, kLoss);
+    ops_->linearBackward({}, g(lm_head_), {}, a.logits, a.lnf, {}, N_, C_, V_);
+    ops_->layerNormBackward({}, g(lnf_w_), g(lnf_b_), a.w_lnf, io.out, w(lnf_w_), a.lnf_mean, a.lnf_rstd);
+  }
+  for (size_t i = chunk.end; i-- > chunk.begin;) layerWeightGradients(layers_[i], a.layers[i]);
+  if (!chunk.embeds) return;
+  Span sp(*this, kEmbed);
+  ops_->embeddingBackward(g(wte_), g(wpe_), io.dx, a.tokens);
 }
 
 void StagePass::layerBackward(const Layer& L, LayerActs& a, Tensor dx) {
   const size_t NC = static_cast<size_t>(N_) * C_, NE = static_cast<size_t>(N_) * E_;
   const bool tp = s_.tp->size() > 1;
-  // dx holds the gradient of the layer output, which is also that of x2 through the residual.
-  ops_->zero(dm_, NC);
+  // dx holds the gradient of the layer output, which is also that of x2 through the residual. A B pass
+  // (Part::Input) keeps each weight gradient's dy in the layer's own buffers (dy()); dx changes below, so
+  // it keeps copies of it.
+  const bool keep = part_ == Part::Input;
+  if (keep && !L.moe) ops_->copy(reserve(a.w_out, NC), dx, NC);
+  const Tensor dm = dy(a.w_ln2, dm_, NC);
+  ops_->zero(dm, NC);
   if (L.moe) {
     ops_->zero(dprobs_, NE);
-    dispatch_ ? moeBackwardDispatch(L, a, dx) : moeBackwardLocal(L, a, dx);
+    dispatch_ ? moeBackwardDispatch(L, a, dx, dm) : moeBackwardLocal(L, a, dx, dm);
   } else {
     Span sp(*this, kFfn, L.index);
     const size_t nf = static_cast<size_t>(N_) * Fl_;
     ops_->zero(dact_, nf);
-    ops_->linearBackward(dact_, g(L.fcp_w), g(L.fcp_b), dx, a.act, w(L.fcp_w), N_, Fl_, C_);
-    ops_->zero(dpre_, nf);
-    ops_->geluBackward(dpre_, a.pre, dact_, nf);
-    ops_->linearBackward(dm_, g(L.fc_w), g(L.fc_b), dpre_, a.ln2, w(L.fc_w), N_, C_, Fl_);
+    ops_->linearBackward(dact_, gw(L.fcp_w), gw(L.fcp_b), dx, a.act, w(L.fcp_w), N_, Fl_, C_);
+    const Tensor dpre = dy(a.w_pre, dpre_, nf);
+    ops_->zero(dpre, nf);
+    ops_->geluBackward(dpre, a.pre, dact_, nf);
+    ops_->linearBackward(dm, gw(L.fc_w), gw(L.fc_b), dpre, a.ln2, w(L.fc_w), N_, C_, Fl_);
   }
   // A MoE layer's input and router gradients are reduced together: one all-reduce per layer.
-  if (tp && L.moe) allReduce(s_.tp, {part(dm_, NC), part(dprobs_, NE)}, kMoeAllreduce, L.index);
-  if (tp && !L.moe) allReduce(s_.tp, {part(dm_, NC)}, kFfnAllreduce, L.index);
+  if (tp && L.moe) allReduce(s_.tp, {part(dm, NC), part(dprobs_, NE)}, kMoeAllreduce, L.index);
+  if (tp && !L.moe) allReduce(s_.tp, {part(dm, NC)}, kFfnAllreduce, L.index);
   {
     Span sp(*this, L.moe ? kRouter : kFfn, L.index);
     if (L.moe) {
       const double groups = static_cast<double>(c_.parallel.dp * c_.parallel.microbatches);
-      ops_->routerBackward(drouter_, dprobs_, a.probs, a.f, c_.model.aux_loss_coef / groups);
-      ops_->linearBackward(dm_, g(L.router), {}, drouter_, a.ln2, w(L.router), N_, C_, E_);
+      const Tensor drouter = dy(a.w_router, drouter_, NE);
+      ops_->routerBackward(drouter, dprobs_, a.probs, a.f, c_.model.aux_loss_coef / groups);
+      ops_->linearBackward(dm, gw(L.router), {}, drouter, a.ln2, w(L.router), N_, C_, E_);
     }
     // dx becomes the gradient of x2: the residual plus LayerNorm 2's input gradient.
-    ops_->layerNormBackward(dx, g(L.ln2_w), g(L.ln2_b), dm_, a.x2, w(L.ln2_w), a.ln2_mean, a.ln2_rstd);
+    ops_->layerNormBackward(dx, gw(L.ln2_w), gw(L.ln2_b), dm, a.x2, w(L.ln2_w), a.ln2_mean, a.ln2_rstd);
   }
+  const size_t ncl = static_cast<size_t>(N_) * Cl_;
+  const Tensor dln1 = dy(a.w_ln1, dln1_, NC);
   {
     Span sp(*this, kAttention, L.index);
-    const size_t ncl = static_cast<size_t>(N_) * Cl_;
+    if (keep) ops_->copy(reserve(a.w_x2, NC), dx, NC);
     ops_->zero(dout_, ncl);
-    ops_->linearBackward(dout_, g(L.proj_w), g(L.proj_b), dx, a.o, w(L.proj_w), N_, Cl_, C_);
-    ops_->zero(dqkv_, 3 * ncl);
-    ops_->attentionBackward(dqkv_, dout_, a.qkv, a.o, a.att);
-    ops_->zero(dln1_, NC);
-    ops_->linearBackward(dln1_, g(L.attn_w), g(L.attn_b), dqkv_, a.ln1, w(L.attn_w), N_, C_, 3 * Cl_);
+    ops_->linearBackward(dout_, gw(L.proj_w), gw(L.proj_b), dx, a.o, w(L.proj_w), N_, Cl_, C_);
+    const Tensor dqkv = dy(a.w_qkv, dqkv_, 3 * ncl);
+    ops_->zero(dqkv, 3 * ncl);
+    ops_->attentionBackward(dqkv, dout_, a.qkv, a.o, a.att);
+    ops_->zero(dln1, NC);
+    ops_->linearBackward(dln1, gw(L.attn_w), gw(L.attn_b), dqkv, a.ln1, w(L.attn_w), N_, C_, 3 * Cl_);
   }
-  if (tp) allReduce(s_.tp, {part(dln1_, NC)}, kAttnAllreduce, L.index);
+  if (tp) allReduce(s_.tp, {part(dln1, NC)}, kAttnAllreduce, L.index);
   Span sp(*this, kAttention, L.index);
-  ops_->layerNormBackward(dx, g(L.ln1_w), g(L.ln1_b), dln1_, a.x, w(L.ln1_w), a.ln1_mean, a.ln1_rstd);
+  ops_->layerNormBackward(dx, gw(L.ln1_w), gw(L.ln1_b), dln1, a.x, w(L.ln1_w), a.ln1_mean, a.ln1_rstd);
 }
 
-void StagePass::expertBackward(const Layer& L, LayerActs& a, size_t le) {
+// A split backward's W: each weight gradient from the dy its B pass kept, in the spans the backward
+// computes them in, so a layer's W reads like its backward.
+void StagePass::layerWeightGradients(const Layer& L, LayerActs& a) {
+  if (L.moe) {
+    for (size_t le = 0; le < L.experts.size(); ++le) {
+      const int r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
+      const size_t rc = static_cast<size_t>(r0) * C_, rf = static_cast<size_t>(r0) * F_;
+      const Expert& e = L.experts[le];
+      Span sp(*this, kExpert, L.index, e.index);
+      if (m == 0) continue;
+      ops_->linearBackward({}, g(e.proj_w), g(e.proj_b), a.w_expert_out.at(rc), a.actg.at(rf), {}, m, F_, C_);
+      ops_->linearBackward({}, g(e.fc_w), g(e.fc_b), a.w_expert_pre.at(rf), a.xg.at(rc), {}, m, C_, F_);
+    }
+  } else {
+    Span sp(*this, kFfn, L.index);
+    ops_->linearBackward({}, g(L.fcp_w), g(L.fcp_b), a.w_out, a.act, {}, N_, Fl_, C_);
+    ops_->linearBackward({}, g(L.fc_w), g(L.fc_b), a.w_pre, a.ln2, {}, N_, C_, Fl_);
+  }
+  {
+    Span sp(*this, L.moe ? kRouter : kFfn, L.index);
+    if (L.moe) ops_->linearBackward({}, g(L.router), {}, a.w_router, a.ln2, {}, N_, C_, E_);
+    ops_->layerNormBackward({}, g(L.ln2_w), g(L.ln2_b), a.w_ln2, a.x2, w(L.ln2_w), a.ln2_mean, a.ln2_rstd);
+  }
+  Span sp(*this, kAttention, L.index);
+  ops_->linearBackward({}, g(L.proj_w), g(L.proj_b), a.w_x2, a.o, {}, N_, Cl_, C_);
+  ops_->linearBackward({}, g(L.attn_w), g(L.attn_b), a.w_qkv, a.ln1, {}, N_, C_, 3 * Cl_);
+  ops_->layerNormBackward({}, g(L.ln1_w), g(L.ln1_b), a.w_ln1, a.x, w(L.ln1_w), a.ln1_mean, a.ln1_rstd);
+}
+
+// dyg: the expert rows' output gradient (the experts' dy); a B pass keeps each expert's hidden gradient
+// in w_expert_pre (reserved by the caller).
+void StagePass::expertBackward(const Layer& L, LayerActs& a, size_t le, Tensor dyg) {
   const int r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
   const size_t rc = static_cast<size_t>(r0) * C_, rf = static_cast<size_t>(r0) * F_,
                mf = static_cast<size_t>(m) * F_;
@@ -470,47 +603,56 @@ void StagePass::expertBackward(const Layer& L, LayerActs& a, size_t le) {
   Span sp(*this, kExpert, L.index, e.index);
   if (m == 0) return;
   ops_->zero(dact_, mf);
-  ops_->linearBackward(dact_, g(e.proj_w), g(e.proj_b), dyg_.at(rc), a.actg.at(rf), w(e.proj_w), m, F_, C_);
-  ops_->zero(dpre_, mf);
-  ops_->geluBackward(dpre_, a.preg.at(rf), dact_, mf);
-  ops_->linearBackward(dxg_.at(rc), g(e.fc_w), g(e.fc_b), dpre_, a.xg.at(rc), w(e.fc_w), m, C_, F_);
+  ops_->linearBackward(dact_, gw(e.proj_w), gw(e.proj_b), dyg.at(rc), a.actg.at(rf), w(e.proj_w), m, F_, C_);
+  const Tensor dpre = part_ == Part::Input ? a.w_expert_pre.at(rf) : Tensor(dpre_);
+  ops_->zero(dpre, mf);
+  ops_->geluBackward(dpre, a.preg.at(rf), dact_, mf);
+  ops_->linearBackward(dxg_.at(rc), gw(e.fc_w), gw(e.fc_b), dpre, a.xg.at(rc), w(e.fc_w), m, C_, F_);
 }
 
-void StagePass::moeBackwardLocal(const Layer& L, LayerActs& a, Tensor dout) {
-  for (Buffer* b : {&dyg_, &dxg_}) ops_->zero(*b, static_cast<size_t>(a.rows) * C_);
+Tensor StagePass::expertGradients(LayerActs& a) {
+  if (part_ == Part::Input) reserve(a.w_expert_pre, max_rows_ * F_);
+  return dy(a.w_expert_out, dyg_, max_rows_ * C_);
+}
+
+void StagePass::moeBackwardLocal(const Layer& L, LayerActs& a, Tensor dout, Tensor dm) {
+  const Tensor dyg = expertGradients(a);
+  ops_->zero(dyg, static_cast<size_t>(a.rows) * C_);
+  ops_->zero(dxg_, static_cast<size_t>(a.rows) * C_);
   for (size_t le = 0; le < L.experts.size(); ++le) {
     const int e = L.experts[le].index, r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
     const size_t rc = static_cast<size_t>(r0) * C_;
     {
       Span sp(*this, kScatter, L.index, e);
-      ops_->scatterSlotsBackward(dyg_.at(rc), dprobs_, dout, a.yg.at(rc), slots(a, a.j0 + r0, m));
+      ops_->scatterSlotsBackward(dyg.at(rc), dprobs_, dout, a.yg.at(rc), slots(a, a.j0 + r0, m));
     }
-    expertBackward(L, a, le);
+    expertBackward(L, a, le, dyg);
     Span sp(*this, kGather, L.index, e);
-    ops_->gatherSlotsBackward(dm_, dxg_.at(rc), slots(a, a.j0 + r0, m), true);
+    ops_->gatherSlotsBackward(dm, dxg_.at(rc), slots(a, a.j0 + r0, m), true);
   }
 }
 
-void StagePass::moeBackwardDispatch(const Layer& L, LayerActs& a, Tensor dout) {
+void StagePass::moeBackwardDispatch(const Layer& L, LayerActs& a, Tensor dout, Tensor dm) {
   {
     Span sp(*this, kPermuteCombine, L.index);
     ops_->zero(dsend_, static_cast<size_t>(a.total) * C_);
     ops_->scatterSlotsBackward(dsend_, dprobs_, dout, a.returned, slots(a, 0, a.total));
   }
   allToAll(dsend_, a.send_elems, drecv_, a.recv_elems, kDispatchGrad, L.index);
+  const Tensor dyg = expertGradients(a);
   {
     Span sp(*this, kExpertLayout, L.index);
-    permute(a, dyg_, drecv_, true);
+    permute(a, dyg, drecv_, true);
   }
   ops_->zero(dxg_, static_cast<size_t>(a.rows) * C_);
-  for (size_t le = 0; le < L.experts.size(); ++le) expertBackward(L, a, le);
+  for (size_t le = 0; le < L.experts.size(); ++le) expertBackward(L, a, le, dyg);
   {
     Span sp(*this, kReturnLayout, L.index);
     permute(a, dxg_, drecv_, false);
   }
   allToAll(drecv_, a.recv_elems, dreturned_, a.send_elems, kReturnGrad, L.index);
   Span sp(*this, kDispatchLayout, L.index);
-  ops_->gatherSlotsBackward(dm_, dreturned_, slots(a, 0, a.total), false);
+  ops_->gatherSlotsBackward(dm, dreturned_, slots(a, 0, a.total), false);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -530,6 +672,7 @@ void StagePass::forEachRun(Key key, Fn fn) const {
 
 void StagePass::reduce() {
   microbatch_ = -1;
+  chunk_ = -1;
   phase_ = Phase::Optimizer;
   if (s_.dp->size() > 1 && dp_count_ > 0) allReduce(s_.dp, {part(grad_, dp_count_)}, kGradAllreduce);
   {

@@ -15,15 +15,20 @@
 // - Spans open and close here only, their names in one table (stage_pass.cpp); a backend's settle()
 //   ends a span when its work has (the CUDA stream, when host time stands for GPU time).
 // - A stage walks chunks: runs of its layer slots, each with where its input comes from and its output
-//   goes. Today a stage has one, its contiguous layers. Interleaved 1F1B (issue 19) gives it several
-//   chunks of non-adjacent layers from the layout, and the schedule's PipelineOp names the chunk that
-//   forward/backward walk; a micro-batch's boundary buffers are per chunk already (ChunkIo).
+//   goes (Layout::chunks). A stage has one, its contiguous layers, except under interleaved 1F1B, where
+//   chunk c is model chunk c x pp + stage: its input comes from the previous model chunk's stage (the
+//   last stage, for stage 0's chunks after the first) and its output goes to the next one's. The
+//   schedule's PipelineOp names the chunk a pass walks; a micro-batch's boundary buffers are per chunk
+//   (ChunkIo), and its spans carry the chunk (on a stage of several).
 // - Every backward kernel takes the input gradient and the weight gradients as separate optional
-//   arguments: ZB-H1's B pass (issue 19) calls them with the input gradient only and keeps each call's
-//   dy per (micro-batch, layer) instead of in the shared scratch; its W pass (phase backward_weight)
-//   replays them with the weight gradients only.
-// - Every activation is a Buffer reserved here: the bytes a micro-batch holds from its forward to its
-//   backward (issue 19's peak activation memory) are known here.
+//   arguments. ZB-H1's B pass (PipelineOp::Kind::BackwardInput) calls them with the input gradient
+//   only and keeps each weight gradient's dy per (micro-batch, layer) (LayerActs' w_* buffers) instead of
+//   in the shared scratch; its W pass (BackwardWeight, phase backward_weight) computes the weight
+//   gradients from them. Weight gradients add up in micro-batch order either way, so a split backward
+//   changes no number.
+// - Every activation is a Buffer reserved here: the bytes a micro-batch holds in a chunk from its
+//   forward to its last backward pass there are summed from them, and their peak over the step is the
+//   rank's peak activation memory (peakActivationBytes).
 // - Each MoE layer's expert offsets come to the host once per micro-batch (they size the expert
 //   products): the tokens kept per expert and dropped per (step, micro-batch, layer) of issue 22 are
 //   here; today they are summed into routingStats().
@@ -50,11 +55,14 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   void storeWeights(ModelWeights& full) const override;
   void setRecorder(tracer::TrackRecorder* recorder) override { s_.recorder = recorder; }
   void beginStep(int step) override;
-  void forward(int microbatch) override;
-  void backward(int microbatch) override;
+  void run(const PipelineOp& pass) override;
   StepLosses endStep() override;
   RoutingStats routingStats() const override { return routing_; }
+  int64_t peakActivationBytes() const override { return peak_bytes_; }
   StepLosses reduceGradients();  // endStep without the update (gradient checks)
+  // A micro-batch's forward, or backward, through every chunk in turn: a stage that runs alone (pp 1).
+  void forward(int microbatch);
+  void backward(int microbatch);
 
   // This rank's parameters, each at offset in the flat arrays of values and gradients (acc type).
   struct Param {
@@ -88,7 +96,11 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
     Tensor x;  // the layer's input: the previous layer's output or the chunk's input
     Buffer ln1, ln1_mean, ln1_rstd, qkv, att, o, x2, ln2, ln2_mean, ln2_rstd, pre, act, out;
     Buffer logits, probs, f, choice, keep, order, offsets, slot_of;  // MoE router
-    std::vector<int32_t> offsets_host;                               // [E+1]
+    // A split backward's dy of each weight gradient, kept from its B pass for its W pass: the layer
+    // output's (FFN projection), the FFN's hidden (or the router logits' and the experts' rows), LayerNorm
+    // 2's output, x2's (attention projection), qkv's, LayerNorm 1's output.
+    Buffer w_out, w_pre, w_router, w_ln2, w_x2, w_qkv, w_ln1, w_expert_out, w_expert_pre;
+    std::vector<int32_t> offsets_host;  // [E+1]
     // This rank's expert rows, contiguous by local expert (row_begin[le]..row_begin[le+1]), from slot j0.
     int j0 = 0, rows = 0, total = 0;  // total: DPMoE's assignments sent
     std::vector<int> row_begin;
@@ -99,18 +111,28 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   struct ChunkIo {
     Buffer input, dx;
     Tensor out;
+    int64_t held = 0;  // bytes of the micro-batch's activations in the chunk, counted since its forward
   };
   struct MicroActs {
     std::vector<int32_t> tokens_host, targets_host;
-    Buffer tokens, targets, lnf, lnf_mean, lnf_rstd, logits;
+    Buffer tokens, targets, lnf, lnf_mean, lnf_rstd, logits, w_lnf;
     std::vector<ChunkIo> io;
     std::vector<LayerActs> layers;
   };
+  // Which gradients a backward computes: both, the input gradient alone (keeping the weight
+  // gradients' dy), or the weight gradients alone (from the kept dy).
+  enum class Part { Both, Input, Weight };
 
   Tensor reserve(Buffer& b, size_t n) { return ops_->reserve(b, n, act_); }
   Tensor reserve(Buffer& b, size_t n, DType type) { return ops_->reserve(b, n, type); }
   Tensor w(const Param* p) const { return (copy_.data ? copy_ : master_).at(p->offset); }
   Tensor g(const Param* p) const { return grad_.at(p->offset); }
+  // A weight gradient, unless this backward computes the input gradient alone.
+  Tensor gw(const Param* p) const { return part_ == Part::Input ? Tensor{} : g(p); }
+  // Where a weight gradient's dy goes: the shared scratch, or the layer's own buffer for the W pass.
+  Tensor dy(Buffer& kept, Buffer& scratch, size_t n) {
+    return part_ == Part::Input ? reserve(kept, n) : scratch;
+  }
   Slots slots(const LayerActs& a, int j0, int m) const {
     return {a.order, a.slot_of, a.choice, a.probs, j0, m};
   }
@@ -123,15 +145,22 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   void loadBatch(MicroActs& a, int mb);
   void forward(const Chunk& chunk, ChunkIo& io, MicroActs& a);
   void backward(const Chunk& chunk, ChunkIo& io, MicroActs& a);
+  void weightGradients(const Chunk& chunk, ChunkIo& io, MicroActs& a);  // a split backward's W
   void layerForward(const Layer& L, LayerActs& a, Tensor x);
   void layerBackward(const Layer& L, LayerActs& a, Tensor dx);
+  void layerWeightGradients(const Layer& L, LayerActs& a);
+  int64_t heldBytes(const Chunk& chunk, const ChunkIo& io, const MicroActs& a) const;
+  void hold(const Chunk& chunk, ChunkIo& io, const MicroActs& a);  // counts what the chunk holds now
+  void release(ChunkIo& io);
   void routerForward(const Layer& L, LayerActs& a);
   void moeForwardLocal(const Layer& L, LayerActs& a);
   void moeForwardDispatch(const Layer& L, LayerActs& a);
-  void moeBackwardLocal(const Layer& L, LayerActs& a, Tensor dout);
-  void moeBackwardDispatch(const Layer& L, LayerActs& a, Tensor dout);
+  // dout: the layer output's gradient; dm: where LayerNorm 2's output gradient accumulates.
+  void moeBackwardLocal(const Layer& L, LayerActs& a, Tensor dout, Tensor dm);
+  void moeBackwardDispatch(const Layer& L, LayerActs& a, Tensor dout, Tensor dm);
+  Tensor expertGradients(LayerActs& a);  // where the experts' dy goes (kept by a B pass)
   void expertForward(const Layer& L, LayerActs& a, size_t le);
-  void expertBackward(const Layer& L, LayerActs& a, size_t le);
+  void expertBackward(const Layer& L, LayerActs& a, size_t le, Tensor dyg);
   // DPMoE: rows between the arrival layout [peer][local expert] and the experts' [local expert][peer].
   void permute(const LayerActs& a, Tensor experts, Tensor received, bool toExperts);
   void reduce();
@@ -155,6 +184,8 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   Buffer y_, z_, dm_, dprobs_, drouter_, dln1_, dlnf_, dout_, dqkv_, dact_, dpre_, dyg_, dxg_, sums_;
   Buffer send_, recv_, dsend_, drecv_, dreturned_, counts_send_, counts_recv_;
   int updates_ = 0;
+  Part part_ = Part::Both;
+  int64_t held_bytes_ = 0, peak_bytes_ = 0;  // saved activations in use now, and at most this step
   RoutingStats routing_;
   // Last, so destroyed first: a backend ends its work (and a failed run's collectives) before the
   // buffers above are freed.

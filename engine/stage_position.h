@@ -1,4 +1,4 @@
-// Where the stage pass is in the step (step, micro-batch, phase), and the span attributes that follow
+// Where the stage pass is in the step (step, micro-batch, chunk, phase), and the span attributes that follow
 // from it, so that every span of a stage carries the same fields whatever records it.
 #pragma once
 
@@ -25,6 +25,7 @@ class StagePosition {
     a.microbatch = microbatch_;
     a.layer = layer;
     a.expert = expert;
+    a.chunk = chunk_;
     return a;
   }
   CommSpan comm(const SpanName& what, int layer = -1) const {
@@ -32,6 +33,7 @@ class StagePosition {
   }
 
   int step_ = 0, microbatch_ = -1;
+  int chunk_ = -1;  // the pass's chunk on a stage of several (interleaved), else -1
   tracer::Phase phase_ = tracer::Phase::None;
 };
 

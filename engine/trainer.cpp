@@ -38,7 +38,8 @@ storage::RunInfo makeRunInfo(const Config& config, const Backend& backend, const
   run.tp = static_cast<int32_t>(config.parallel.tp);
   run.dp = static_cast<int32_t>(config.parallel.dp);
   run.microbatches = static_cast<int32_t>(config.parallel.microbatches);
-  run.schedule = *storage::scheduleFromName(config.parallel.schedule);
+  run.schedule = pipelineShape(config).schedule;
+  run.virtual_stages = static_cast<int32_t>(config.parallel.virtual_stages);
   run.tokens_per_step = config.tokensPerStep();
   run.start_ns = tracer::nowNs();
   return run;
@@ -111,8 +112,7 @@ TrainResult train(const TrainOptions& options) {
       } else {
         executor->initialize(static_cast<uint64_t>(config.train.seed));
       }
-      const auto schedule = pipelineSchedule(config.parallel.schedule, layout.pp(), coord.stage,
-                                             static_cast<int>(config.parallel.microbatches));
+      const auto schedule = stageSchedule(pipelineShape(config), coord.stage);
       for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) c->setRecorder(recorder);
       tracer::TrackRecorder* current = recorder;
       // Counters of the routing (tp rank 0 of each stage and replica routes for its group): kept
@@ -133,6 +133,14 @@ TrainResult train(const TrainOptions& options) {
         }
         if (dropped_track >= 0) tracer->counter(dropped_track, time, static_cast<double>(stats.dropped));
       };
+      // Every rank's saved activations at their worst moment of the step (what its schedule costs).
+      int32_t activation_track = -1;
+      auto recordActivations = [&](int64_t bytes, int64_t time) {
+        if (bytes <= 0) return;
+        if (activation_track < 0)
+          activation_track = tracer->counterTrack(rank, std::string(storage::kPeakActivationCounter));
+        tracer->counter(activation_track, time, static_cast<double>(bytes));
+      };
       for (int step = 0; step < config.train.steps; ++step) {
         // Tracing may be switched per step (the tracing-overhead benchmark); every rank switches alike.
         tracer::TrackRecorder* wanted = options.trace_step && !options.trace_step(step) ? nullptr : recorder;
@@ -145,15 +153,12 @@ TrainResult train(const TrainOptions& options) {
         executor->beginStep(step);
         for (const auto& op : schedule) {
           if (options.cancel && options.cancel->load()) throw Cancelled("cancelled");
-          if (op.kind == PipelineOp::Kind::Forward) {
-            executor->forward(op.microbatch);
-          } else {
-            executor->backward(op.microbatch);
-          }
+          executor->run(op);
         }
         const StepLosses losses = executor->endStep();
         const int64_t t1 = tracer::nowNs();
         if (tracer && coord.tp == 0) recordRouting(executor->routingStats(), t1);
+        if (tracer) recordActivations(executor->peakActivationBytes(), t1);
         if (rank == 0) {
           StepReport report;
           report.step = step;

@@ -110,6 +110,7 @@ class ChromeWriter {
       arg("microbatch", c.microbatch[i]);
       arg("layer", c.layer[i]);
       arg("expert", c.expert[i]);
+      arg("chunk", c.chunk[i]);
       if (const int64_t b = c.bytesAt(i); b > 0) arg("bytes", b);
       if (c.phase[i] != Phase::None) {
         w_.raw(first ? "\"phase\":\"" : ",\"phase\":\"").raw(phaseName(c.phase[i])).put('"');

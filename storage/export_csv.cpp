@@ -8,7 +8,7 @@ int64_t exportSpansCsv(const Trace& trace, std::ostream& out) {
   TextWriter w(out);
   w.raw(
       "track,rank,stage,start_ns,end_ns,duration_ns,name,category,phase,step,microbatch,layer,expert,"
-      "bytes\n");
+      "bytes,chunk\n");
   int64_t rows = 0;
   auto optional = [&w](int64_t v) -> TextWriter& {
     if (v != kNone) w.integer(v);
@@ -28,7 +28,9 @@ int64_t exportSpansCsv(const Trace& trace, std::ostream& out) {
       optional(c.microbatch[i]);
       optional(c.layer[i]);
       optional(c.expert[i]);
-      w.integer(c.bytesAt(i)).put('\n');
+      w.integer(c.bytesAt(i)).put(',');
+      if (c.chunk[i] != kNone) w.integer(c.chunk[i]);
+      w.put('\n');
       ++rows;
     }
   }

@@ -1,5 +1,6 @@
 // Export of the spans as CSV, one row per span, tracks in order and spans by start within a track:
-// track,rank,stage,start_ns,end_ns,duration_ns,name,category,phase,step,microbatch,layer,expert,bytes
+// track,rank,stage,start_ns,end_ns,duration_ns,name,category,phase,step,microbatch,layer,expert,bytes,
+// chunk
 // Missing step, micro-batch, layer and expert are empty fields; names are quoted when they need it.
 #pragma once
 

@@ -73,7 +73,8 @@ class ReadSnapshot {
 // No id column: the queries bound the ids, and the caller records the last one (one column fewer
 // per row is a measurable part of a load).
 constexpr const char* kSpanColumns =
-    "SELECT track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM span ";
+    "SELECT track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk FROM "
+    "span ";
 constexpr const char* kLastSpanId = "SELECT coalesce(max(id), -1) FROM span";
 constexpr const char* kGpuColumns =
     "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM "
@@ -81,8 +82,8 @@ constexpr const char* kGpuColumns =
 // The spans GPU records point at, with their ids (Trace::linked); the caller adds the condition on
 // gpu_activity's rows.
 constexpr const char* kLinkedSpans =
-    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes FROM "
-    "span "
+    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk "
+    "FROM span "
     "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
 
@@ -97,7 +98,7 @@ struct RunReader::Impl {
     sqlite::Stmt st(
         db,
         "SELECT name, config, layout, backend, devices, clock, pp, tp, dp, microbatches, schedule, "
-        "tokens_per_step, status, error, start_ns, end_ns FROM run WHERE id = 1");
+        "tokens_per_step, status, error, start_ns, end_ns, virtual_stages FROM run WHERE id = 1");
     if (!st.step()) refuse(file(), "not a complete moescope run file (the run row is missing)");
     RunInfo r;
     r.name = st.text(0);
@@ -116,6 +117,7 @@ struct RunReader::Impl {
     r.error = st.text(13);
     r.start_ns = st.int64(14);
     r.end_ns = st.int64(15);
+    r.virtual_stages = st.int32(16);
     return r;
   }
 
@@ -176,6 +178,7 @@ struct RunReader::Impl {
       s.layer = st.int32(8);
       s.expert = st.int32(9);
       s.bytes = st.int64(10);
+      s.chunk = st.int32(11);
       appendSpan(t.spans[static_cast<size_t>(track)], s);
       ++n;
     }
@@ -209,6 +212,7 @@ struct RunReader::Impl {
       l.span.layer = st.int32(9);
       l.span.expert = st.int32(10);
       l.span.bytes = st.int64(11);
+      l.span.chunk = st.int32(12);
       t.linked.push_back(l);
     }
   }

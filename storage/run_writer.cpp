@@ -31,7 +31,7 @@ struct SpanBatch {
   int64_t firstId = 0;
 };
 constexpr const char* kSpanBatchPointer = "moescope.span_batch";
-constexpr int kSpanBatchArgument = 12;  // the hidden column that takes the pointer
+constexpr int kSpanBatchArgument = 13;  // the hidden column that takes the pointer
 
 struct SpanBatchCursor {
   sqlite3_vtab_cursor base{};
@@ -43,7 +43,7 @@ int spanBatchConnect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab**
   const int rc =
       sqlite3_declare_vtab(db,
                            "CREATE TABLE x(id, track, start, \"end\", name, category, phase, step, "
-                           "microbatch, layer, expert, bytes, batch HIDDEN)");
+                           "microbatch, layer, expert, bytes, chunk, batch HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab)));
   if (!vtab) return SQLITE_NOMEM;
@@ -131,6 +131,9 @@ int spanBatchColumn(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int col) {
       break;
     case 11:
       sqlite3_result_int64(ctx, s.bytes);
+      break;
+    case 12:
+      sqlite3_result_int64(ctx, s.chunk);
       break;
     default:
       break;
@@ -223,6 +226,7 @@ struct RunWriter::Impl {
     st.bind(14, run.error);
     st.bind(15, run.start_ns);
     st.bind(16, run.end_ns);
+    st.bind(17, run.virtual_stages);
   }
   // Builds what a finished file has beyond a growing one (schema::finishSql), once.
   void finish() {
@@ -264,7 +268,7 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
   impl->updateTrackMax = sqlite::Stmt(db, "UPDATE track SET max_duration = ? WHERE id = ?");
   db.createModule("span_batch", &kSpanBatchModule, "registering the span batch function");
   const char* spanColumns =
-      "id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes";
+      "id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk";
   impl->insertSpans = sqlite::Stmt(db, std::string("INSERT INTO span (") + spanColumns + ") SELECT " +
                                            spanColumns + " FROM span_batch(?)");
   impl->insertGpu = sqlite::Stmt(db,
@@ -279,9 +283,9 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
   impl->insertMeta = sqlite::Stmt(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
   const char* runColumns =
       "name, config, layout, backend, devices, clock, pp, tp, dp, microbatches, schedule, tokens_per_step, "
-      "status, error, start_ns, end_ns";
+      "status, error, start_ns, end_ns, virtual_stages";
   impl->updateRun = sqlite::Stmt(db, std::string("INSERT OR REPLACE INTO run (id, ") + runColumns +
-                                         ") VALUES (1," + "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                         ") VALUES (1," + "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   impl->updateStatus = sqlite::Stmt(db, "UPDATE run SET status = ?, error = ?, end_ns = ? WHERE id = 1");
 
   impl->bindRun(impl->updateRun, run);

@@ -8,10 +8,11 @@
 namespace moescope::storage::schema {
 namespace {
 
-// Version 1. Enums are stored as their numeric values (trace_model.h, append only); kNone (-1) marks
-// a missing step, micro-batch, layer, expert, device or span link. Time is int64 ns on the run's clock.
-// Every table a view scans by time has an index on (track, start); span's is built at the finish.
-constexpr std::string_view kCreateV1 = R"sql(
+// Version 2 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk). Enums are
+// stored as their numeric values (trace_model.h, append only); kNone (-1) marks a missing step,
+// micro-batch, layer, expert, chunk, device or span link. Time is int64 ns on the run's clock. Every
+// table a view scans by time has an index on (track, start); span's is built at the finish.
+constexpr std::string_view kCreate = R"sql(
 CREATE TABLE strings (
   id   INTEGER PRIMARY KEY,      -- name id used by span.name, gpu_activity.name
   text TEXT NOT NULL
@@ -23,7 +24,8 @@ CREATE TABLE run (
   pp INTEGER NOT NULL, tp INTEGER NOT NULL, dp INTEGER NOT NULL, microbatches INTEGER NOT NULL,
   schedule INTEGER NOT NULL, tokens_per_step INTEGER NOT NULL,
   status INTEGER NOT NULL, error TEXT NOT NULL,
-  start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL
+  start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+  virtual_stages INTEGER NOT NULL DEFAULT 1     -- model chunks per stage (interleaved schedule)
 );
 CREATE TABLE rank (
   rank INTEGER PRIMARY KEY,
@@ -41,7 +43,8 @@ CREATE TABLE span (
   track INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
   name INTEGER NOT NULL, category INTEGER NOT NULL, phase INTEGER NOT NULL,
   step INTEGER NOT NULL, microbatch INTEGER NOT NULL, layer INTEGER NOT NULL, expert INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
+  bytes INTEGER NOT NULL,
+  chunk INTEGER NOT NULL DEFAULT -1   -- the stage's model chunk of an interleaved schedule's pass
 );
 CREATE TABLE gpu_activity (
   id INTEGER PRIMARY KEY,
@@ -74,13 +77,22 @@ constexpr std::string_view kFinishV1 = R"sql(
 CREATE INDEX span_track_start ON span (track, start);
 )sql";
 
+// Version 1 to 2: the interleaved schedule's model chunks. Older runs had one chunk per stage: their
+// spans keep chunk -1 (none), their run 1 virtual stage.
+constexpr std::string_view kScheduleChunkColumns = R"sql(
+ALTER TABLE run ADD COLUMN virtual_stages INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE span ADD COLUMN chunk INTEGER NOT NULL DEFAULT -1;
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations = {Migration{1, kScheduleChunkColumns}};
+
 constexpr std::array<std::string_view, 9> kTables = {
     "strings", "run", "rank", "track", "span", "gpu_activity", "counter", "step_metric", "meta"};
 
 }  // namespace
 
 std::string_view createSql() {
-  return kCreateV1;
+  return kCreate;
 }
 
 std::string_view finishSql() {
@@ -96,7 +108,7 @@ std::span<const std::string_view> requiredTables() {
 }
 
 std::span<const Migration> migrations() {
-  return {};
+  return kMigrations;
 }
 
 void migrate(sqlite::Db& db, int version) {

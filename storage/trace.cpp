@@ -12,6 +12,11 @@ int16_t narrow16(int32_t v) {
              : static_cast<int16_t>(kNone);
 }
 
+int8_t narrow8(int32_t v) {
+  return v >= 0 && v <= std::numeric_limits<int8_t>::max() ? static_cast<int8_t>(v)
+                                                           : static_cast<int8_t>(kNone);
+}
+
 int64_t sparseAt(const std::vector<uint32_t>& index, const std::vector<int64_t>& value, size_t i,
                  int64_t none) {
   auto it = std::lower_bound(index.begin(), index.end(), static_cast<uint32_t>(i));
@@ -70,6 +75,7 @@ SpanView SpanColumns::at(size_t i, int32_t track) const {
   v.layer = layer[i];
   v.expert = expert[i];
   v.bytes = bytesAt(i);
+  v.chunk = chunk[i];
   return v;
 }
 
@@ -82,9 +88,9 @@ std::pair<size_t, size_t> SpanColumns::window(int64_t t0, int64_t t1) const {
 
 size_t SpanColumns::residentBytes() const {
   return bytesOf(start) + bytesOf(duration) + bytesOf(name) + bytesOf(step) + bytesOf(microbatch) +
-         bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(bytes_code) +
-         bytesOf(bytes_table) + bytesOf(bytes_index) + bytesOf(bytes_value) + bytesOf(long_index) +
-         bytesOf(long_duration) + sizeof(SpanColumns);
+         bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(chunk) +
+         bytesOf(bytes_code) + bytesOf(bytes_table) + bytesOf(bytes_index) + bytesOf(bytes_value) +
+         bytesOf(long_index) + bytesOf(long_duration) + sizeof(SpanColumns);
 }
 
 void appendSpan(SpanColumns& c, const SpanRecord& s) {
@@ -105,6 +111,7 @@ void appendSpan(SpanColumns& c, const SpanRecord& s) {
   c.expert.push_back(narrow16(s.expert));
   c.category.push_back(s.category);
   c.phase.push_back(s.phase);
+  c.chunk.push_back(narrow8(s.chunk));
   uint8_t code = 0;
   if (s.bytes > 0) {
     auto it = std::find(c.bytes_table.begin(), c.bytes_table.end(), s.bytes);
@@ -127,7 +134,7 @@ void appendSpans(SpanColumns& into, const SpanColumns& from) {
   for (size_t i = 0; i < from.size(); ++i) {
     const SpanView v = from.at(i, 0);
     appendSpan(into, {0, v.start, v.end, v.name, v.category, v.phase, v.step, v.microbatch, v.layer, v.expert,
-                      v.bytes});
+                      v.bytes, v.chunk});
   }
 }
 
@@ -155,6 +162,7 @@ void sortSpans(SpanColumns& c, size_t sortedBefore) {
   permute(c.expert, order);
   permute(c.category, order);
   permute(c.phase, order);
+  permute(c.chunk, order);
   permute(c.bytes_code, order);
 }
 
@@ -168,6 +176,7 @@ void shrinkSpans(SpanColumns& c) {
   c.expert.shrink_to_fit();
   c.category.shrink_to_fit();
   c.phase.shrink_to_fit();
+  c.chunk.shrink_to_fit();
   c.bytes_code.shrink_to_fit();
   c.bytes_table.shrink_to_fit();
   c.bytes_index.shrink_to_fit();

@@ -1,11 +1,11 @@
 // A run loaded into memory: compact columns, sorted by (start, end) within each track, with time-window
 // queries. What the analysis, the exporters and the GUI read.
 //
-// Resident size: 29 bytes per span in the dense columns (start 8, duration 4, name 4, step 4,
-// micro-batch 2, layer 2, expert 2, category 1, phase 1, bytes code 1). Communication sizes repeat (an
-// activation, a gradient bucket), so bytes are a one-byte code into a per-track table of distinct
-// values; a track with more than 254 distinct sizes keeps the rest in a sparse side column, as it
-// keeps spans longer than 4.29 s. Sparse entries cost 12 bytes each.
+// Resident size: 30 bytes per span in the dense columns (start 8, duration 4, name 4, step 4,
+// micro-batch 2, layer 2, expert 2, category 1, phase 1, chunk 1, bytes code 1). Communication sizes repeat
+// (an activation, a gradient bucket), so bytes are a one-byte code into a per-track table of distinct values;
+// a track with more than 254 distinct sizes keeps the rest in a sparse side column, as it keeps spans longer
+// than 4.29 s. Sparse entries cost 12 bytes each.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +29,7 @@ struct SpanView {
   Phase phase = Phase::None;
   int32_t step = kNone, microbatch = kNone, layer = kNone, expert = kNone;
   int64_t bytes = 0;
+  int32_t chunk = kNone;
   int64_t duration() const { return end - start; }
   bool operator==(const SpanView&) const = default;
 };
@@ -46,6 +47,7 @@ struct SpanColumns {
   std::vector<int16_t> microbatch, layer, expert;  // kNone = -1; values beyond int16 are stored as kNone
   std::vector<Category> category;
   std::vector<Phase> phase;
+  std::vector<int8_t> chunk;          // kNone = -1; values beyond int8 are stored as kNone
   std::vector<uint8_t> bytes_code;    // 0: no bytes; k < kBytesInSparse: bytes_table[k - 1]
   std::vector<int64_t> bytes_table;   // distinct byte counts of the track, at most 254
   std::vector<uint32_t> bytes_index;  // sparse: spans with code kBytesInSparse, ascending index

@@ -40,8 +40,10 @@ bool isComputation(Category c);    // compute.*, moe.*, optimizer (not wait, not
 // The category's colour as 0xAARRGGBB: one palette for the timeline, its legend, exports and NVTX.
 uint32_t categoryColour(Category c);
 
-enum class Phase : uint8_t { None = 0, Forward, Backward, Optimizer };
-std::string_view phaseName(Phase p);  // "", "forward", "backward", "optimizer"
+// BackwardWeight: the weight-gradient passes of a schedule that splits the backward (ZB-H1's W); the
+// backward of every other schedule computes both gradients under Backward.
+enum class Phase : uint8_t { None = 0, Forward, Backward, Optimizer, BackwardWeight };
+std::string_view phaseName(Phase p);  // "", "forward", "backward", "optimizer", "backward_weight"
 std::optional<Phase> phaseFromName(std::string_view name);
 
 enum class RunStatus : uint8_t { Running = 0, Complete, Failed, Cancelled };
@@ -54,9 +56,14 @@ std::string_view trackKindName(TrackKind k);  // "host", "gpu_stream", "counter"
 enum class GpuActivityKind : uint8_t { Kernel = 0, Memcpy, Memset };
 std::string_view gpuActivityKindName(GpuActivityKind k);  // "kernel", "memcpy", "memset"
 
-enum class Schedule : uint8_t { GPipe = 0, OneFOneB };
-std::string_view scheduleName(Schedule s);  // "gpipe", "1f1b"
+// Pipeline schedules (the engine's engine/schedule.h orders their passes).
+enum class Schedule : uint8_t { GPipe = 0, OneFOneB, Interleaved, ZbH1 };
+std::string_view scheduleName(Schedule s);  // "gpipe", "1f1b", "interleaved", "zb-h1"
 std::optional<Schedule> scheduleFromName(std::string_view name);
+
+// The counter track each rank records its peak activation memory on: per step, the bytes of saved
+// activations it held at the step's worst moment.
+inline constexpr std::string_view kPeakActivationCounter = "peak activation bytes";
 
 // "None" for the optional integer fields of a span.
 inline constexpr int32_t kNone = -1;
@@ -70,6 +77,7 @@ struct RunInfo {
   std::string clock = "CLOCK_MONOTONIC";
   int32_t pp = 1, tp = 1, dp = 1, microbatches = 1;
   Schedule schedule = Schedule::OneFOneB;
+  int32_t virtual_stages = 1;  // model chunks per stage (interleaved)
   int64_t tokens_per_step = 0;
   RunStatus status = RunStatus::Running;
   std::string error;
@@ -104,7 +112,8 @@ struct SpanRecord {
   Category category = Category::ComputeAttention;
   Phase phase = Phase::None;
   int32_t step = kNone, microbatch = kNone, layer = kNone, expert = kNone;
-  int64_t bytes = 0;  // communication payload; 0 for computation
+  int64_t bytes = 0;      // communication payload; 0 for computation
+  int32_t chunk = kNone;  // the stage's model chunk of an interleaved schedule's pass
   bool operator==(const SpanRecord&) const = default;
 };
 

@@ -42,6 +42,7 @@ struct SpanAttrs {
   int32_t layer = storage::kNone;
   int32_t expert = storage::kNone;
   int64_t bytes = 0;
+  int32_t chunk = storage::kNone;  // the stage's model chunk (interleaved schedule)
 };
 
 class Tracer;

@@ -1,5 +1,6 @@
 #include "tracer/tracer.h"
 
+#include <cstdint>
 #include <utility>
 
 #include "storage/run_writer.h"
@@ -18,6 +19,7 @@ struct TrackRecorder::Chunk {
     uint32_t nameLength;
     Category category;
     Phase phase;
+    int8_t chunk;  // in the padding after phase; kNone beyond int8
     int32_t step, microbatch, layer, expert;
     int64_t start, end, bytes;
     uint64_t id;
@@ -65,6 +67,7 @@ void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_
   s.nameLength = static_cast<uint32_t>(name.size());
   s.category = attrs.category;
   s.phase = attrs.phase;
+  s.chunk = attrs.chunk >= 0 && attrs.chunk <= INT8_MAX ? static_cast<int8_t>(attrs.chunk) : int8_t{-1};
   s.step = attrs.step;
   s.microbatch = attrs.microbatch;
   s.layer = attrs.layer;
@@ -326,7 +329,8 @@ void Tracer::drain() {
                            .microbatch = s.microbatch,
                            .layer = s.layer,
                            .expert = s.expert,
-                           .bytes = s.bytes});
+                           .bytes = s.bytes,
+                           .chunk = s.chunk});
           if (link) batchIds.push_back(s.id);
         }
         r->consumed_ = n;

@@ -34,13 +34,13 @@ void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, c
   for (int r = 0; r < n; ++r) {
     const T* xr = x + static_cast<size_t>(r) * C;
     const T* dr = dout + static_cast<size_t>(r) * C;
-    T* dxr = dx + static_cast<size_t>(r) * C;
+    T* dxr = dx ? dx + static_cast<size_t>(r) * C : nullptr;
     const T m = mean[r];
     const T s = rstd[r];
     // dnorm = weight ⊙ dout; dx = s · (dnorm − mean(dnorm) − norm · mean(dnorm ⊙ norm))
     double dnormMean = 0;
     double dnormNormMean = 0;
-    for (int c = 0; c < C; ++c) {
+    for (int c = 0; dxr && c < C; ++c) {
       const T norm = (xr[c] - m) * s;
       const T dnorm = weight[c] * dr[c];
       dnormMean += dnorm;
@@ -50,8 +50,7 @@ void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, c
     const T bb = static_cast<T>(dnormNormMean / C);
     for (int c = 0; c < C; ++c) {
       const T norm = (xr[c] - m) * s;
-      const T dnorm = weight[c] * dr[c];
-      dxr[c] += (dnorm - a - norm * bb) * s;
+      if (dxr) dxr[c] += (weight[c] * dr[c] - a - norm * bb) * s;
       if (dweight) dweight[c] += norm * dr[c];
       if (dbias) dbias[c] += dr[c];
     }

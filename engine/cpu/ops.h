@@ -52,8 +52,8 @@ inline constexpr double kLayerNormEps = 1e-5;
 template <typename T>
 void layerNormForward(T* out, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int n, int C);
 
-// Accumulates dx [n,C], dweight [C], dbias [C] (dweight, dbias optional). dout [n,C]; x [n,C];
-// weight [C]; mean [n], rstd [n] from layerNormForward.
+// Accumulates dx [n,C], dweight [C], dbias [C] (each optional). dout [n,C]; x [n,C]; weight [C]
+// (needed only for dx); mean [n], rstd [n] from layerNormForward.
 template <typename T>
 void layerNormBackward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, const T* weight, const T* mean,
                        const T* rstd, int n, int C);

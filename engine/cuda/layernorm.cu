@@ -150,15 +150,19 @@ void layerNormBackward(T* dx, float* dweight, float* dbias, const T* dout, const
   NvtxRange range("layerNormBackward");
   MOESCOPE_CUDA_REQUIRE("layerNormBackward", n >= 0 && C > 0);
   if (n == 0) return;
-  MOESCOPE_CUDA_REQUIRE("layerNormBackward", dx && dout && x && weight && mean && rstd);
-  if (C % 8 == 0 && vectorizable(dx) && vectorizable(dout) && vectorizable(x) && vectorizable(weight)) {
+  MOESCOPE_CUDA_REQUIRE("layerNormBackward", dout && x && mean && rstd && (!dx || weight));
+  if (!dx) {
+    // A split backward's weight pass: the parameter gradients alone.
+  } else if (C % 8 == 0 && vectorizable(dx) && vectorizable(dout) && vectorizable(x) &&
+             vectorizable(weight)) {
     layerNormBackwardKernel<T, true>
         <<<ceilDiv(n, kWarps), kThreads, 0, stream>>>(dx, dout, x, weight, mean, rstd, n, C);
+    MOESCOPE_CUDA_CHECK_LAUNCH();
   } else {
     layerNormBackwardKernel<T, false>
         <<<ceilDiv(n, kWarps), kThreads, 0, stream>>>(dx, dout, x, weight, mean, rstd, n, C);
+    MOESCOPE_CUDA_CHECK_LAUNCH();
   }
-  MOESCOPE_CUDA_CHECK_LAUNCH();
   if (dweight == nullptr && dbias == nullptr) return;
   // Split the rows into enough parts to give the device about four blocks per multiprocessor.
   const unsigned columnBlocks = ceilDiv(C, 32);

@@ -12,7 +12,8 @@ template <typename T>
 void layerNormForward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, int n,
                       int C, cudaStream_t stream);
 
-// dx [n,C] += ...; dweight [C], dbias [C] fp32 += ... (optional: nullptr skips). dout [n,C]; x [n,C];
+// dx [n,C] += ...; dweight [C], dbias [C] fp32 += ... (each optional: nullptr skips; weight is needed
+// only with dx). dout [n,C]; x [n,C];
 // weight [C]; mean, rstd [n] from layerNormForward. dx by rows; the parameter gradients by columns, in
 // a second kernel whose blocks each add their part of the rows with one atomic a column.
 template <typename T>

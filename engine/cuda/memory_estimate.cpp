@@ -33,9 +33,11 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   const int64_t attention_scratch =
       flash ? 2 * N * C / tp + 2 * heads * m.seq_len : 7 * N * C / tp + square * 3;
   int64_t per_mb = 0;  // elements of the compute type
-  for (int li = layout.firstLayer(coord.stage); li < layout.lastLayer(coord.stage); ++li) {
-    per_mb += N * C * 5 + N * 4 * C / tp + attention_kept;
-    per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C : 2 * N * F / tp;
+  for (const LayerRange& chunk : layout.chunks(coord.stage)) {
+    for (int li = chunk.begin; li < chunk.end; ++li) {
+      per_mb += N * C * 5 + N * 4 * C / tp + attention_kept;
+      per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C : 2 * N * F / tp;
+    }
   }
   const bool last = coord.stage == layout.pp() - 1;
   if (last) per_mb += N * C + N * m.vocab_size;

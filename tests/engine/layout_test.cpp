@@ -29,10 +29,19 @@ TEST(Layout, RankOrderIsTpFastestThenDpThenStage) {
 
 TEST(Layout, LayersSplitContiguously) {
   const Layout l(layoutConfig(2, 1, 1));
-  EXPECT_EQ(l.firstLayer(0), 0);
-  EXPECT_EQ(l.lastLayer(0), 3);
-  EXPECT_EQ(l.firstLayer(1), 3);
-  EXPECT_EQ(l.lastLayer(1), 5);
+  EXPECT_EQ(l.chunks(0), (std::vector<LayerRange>{{0, 3}}));
+  EXPECT_EQ(l.chunks(1), (std::vector<LayerRange>{{3, 5}}));
+}
+
+// Megatron-Core's placement: model chunk c x pp + s on stage s, 8 layers in pp 2 x v 2 chunks of 2.
+TEST(Layout, InterleavedStagesHoldChunksApart) {
+  Config c = layoutConfig(2, 1, 1);
+  c.model.n_layers = 8;
+  c.parallel.schedule = "interleaved";
+  c.parallel.virtual_stages = 2;
+  const Layout l(c);
+  EXPECT_EQ(l.chunks(0), (std::vector<LayerRange>{{0, 2}, {4, 6}}));
+  EXPECT_EQ(l.chunks(1), (std::vector<LayerRange>{{2, 4}, {6, 8}}));
 }
 
 TEST(Layout, ExpertsSplitOverTpForPpmoeAndOverDpForDpmoe) {

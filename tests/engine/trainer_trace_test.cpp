@@ -142,8 +142,8 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
 
   // A host track per rank; a counter track per expert on the ranks that route (tp rank 0 of a stage),
   // one sample per step: every assignment kept (dropless), 1 MoE layer x 2 micro-batches x 32 tokens x
-  // top-2 = 128 per step and stage.
-  int host_tracks = 0;
+  // top-2 = 128 per step and stage. And a peak activation counter per rank, one sample per step.
+  int host_tracks = 0, activation_tracks = 0;
   std::map<std::pair<int, int>, double> routed;  // (rank, step) -> tokens over the experts
   for (const auto& track : trace.tracks) {
     if (track.kind == storage::TrackKind::HostThread) {
@@ -151,17 +151,26 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
       continue;
     }
     EXPECT_EQ(track.kind, storage::TrackKind::Counter);
+    if (track.name == storage::kPeakActivationCounter) {
+      ++activation_tracks;
+      continue;
+    }
     EXPECT_EQ(track.rank % 2, 0) << track.name;
     EXPECT_EQ(track.name.rfind("tokens/expert ", 0), 0u) << track.name;
   }
   EXPECT_EQ(host_tracks, 4);
-  EXPECT_EQ(trace.tracks.size(), 4u + 2u * 4u);
+  EXPECT_EQ(activation_tracks, 4);
+  EXPECT_EQ(trace.tracks.size(), 4u + 2u * 4u + 4u);
   std::map<int32_t, int> samples_seen;  // counters are sorted by (track, time): the i-th is step i
   for (const auto& sample : trace.counters) {
     const auto& track = trace.tracks[static_cast<size_t>(sample.track)];
+    if (track.name == storage::kPeakActivationCounter) {
+      EXPECT_GT(sample.value, 0) << "rank " << track.rank;
+      continue;
+    }
     routed[{track.rank, samples_seen[sample.track]++}] += sample.value;
   }
-  EXPECT_EQ(trace.counters.size(), 2u * 4u * 2u);
+  EXPECT_EQ(trace.counters.size(), 2u * 4u * 2u + 4u * 2u);
   for (int rank : {0, 2})
     for (int step : {0, 1}) EXPECT_EQ((routed[{rank, step}]), 128.0) << "rank " << rank << " step " << step;
 

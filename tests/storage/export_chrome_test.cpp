@@ -26,7 +26,7 @@ Trace smallTrace() {
   Trace t = testing::TraceBuilder(2, 1).rank(0, 0).rank(1, 1).build();
   t.strings = {"forward", "attention \"qkv\"", "send"};
   addSpan(t, {0, 1'000'000, 1'002'500, 0, Category::ComputeAttention, Phase::Forward, 3, 1, kNone});
-  addSpan(t, {0, 1'000'500, 1'001'000, 1, Category::ComputeAttention, Phase::Forward, 3, 1, 7});
+  addSpan(t, {0, 1'000'500, 1'001'000, 1, Category::ComputeAttention, Phase::Forward, 3, 1, 7, kNone, 0, 1});
   addSpan(t,
           {1, 1'003'000, 1'003'001, 2, Category::CommPpSendrecv, Phase::Forward, 3, 1, kNone, kNone, 4096});
   t.tracks.push_back({2, 1, TrackKind::Counter, "tokens/expert", 1, kNone, kNone});
@@ -73,6 +73,7 @@ TEST(ExportChrome, ParsesBackWithProcessesThreadsAndArgs) {
   EXPECT_LE(child["ts"].get<double>() + child["dur"].get<double>(),
             parent["ts"].get<double>() + parent["dur"].get<double>());
   EXPECT_EQ(child["args"]["layer"], 7);
+  EXPECT_EQ(child["args"]["chunk"], 1);  // an interleaved schedule's chunk; absent where there is none
   const json& send = spans[2];
   EXPECT_EQ(send["pid"], 1);
   EXPECT_EQ(send["args"]["bytes"], 4096);

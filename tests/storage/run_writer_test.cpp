@@ -20,7 +20,8 @@ RunInfo sampleRun() {
   run.tp = 2;
   run.dp = 1;
   run.microbatches = 4;
-  run.schedule = Schedule::GPipe;
+  run.schedule = Schedule::Interleaved;
+  run.virtual_stages = 2;
   run.tokens_per_step = 8192;
   run.start_ns = 100;
   return run;
@@ -53,10 +54,11 @@ TEST(RunWriter, EverythingWrittenIsReadBack) {
                    i % 4,
                    i % 3,
                    i % 2 ? 5 : kNone,
-                   0};
+                   0,
+                   i % 5 == 0 ? kNone : i % 2};
       spans.push_back(s);
     }
-    spans.push_back({1, 50, 50 + (int64_t{5} << 32), send, Category::CommPpSendrecv, Phase::Backward, 2,
+    spans.push_back({1, 50, 50 + (int64_t{5} << 32), send, Category::CommPpSendrecv, Phase::BackwardWeight, 2,
                      kNone, kNone, kNone, 4096});
     EXPECT_EQ(w->addSpans(spans), 0);
     const int64_t next = w->addSpans(std::span(spans).subspan(0, 1));
@@ -92,7 +94,7 @@ TEST(RunWriter, EverythingWrittenIsReadBack) {
   ASSERT_EQ(t.spans[0].size(), 131u);
   const auto asView = [](const SpanRecord& s) {
     return SpanView{s.track, s.start,      s.end,   s.name,   s.category, s.phase,
-                    s.step,  s.microbatch, s.layer, s.expert, s.bytes};
+                    s.step,  s.microbatch, s.layer, s.expert, s.bytes,    s.chunk};
   };
   EXPECT_EQ(t.spans[0].at(0, 0), asView(spans[0]));
   EXPECT_EQ(t.spans[0].at(1, 0), asView(spans[0]));

@@ -66,6 +66,44 @@ TEST(Schema, TheSpanIndexIsBuiltWhenTheWriterFinishes) {
             (std::set<std::string>{"5"}));
 }
 
+void execute(const std::filesystem::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+// A version-1 file (written as one, then its version-2 columns dropped) opens with the chunk columns
+// added: its spans have no chunk, its run one virtual stage.
+TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
+  testing::TempRunFile file;
+  {
+    RunInfo run;
+    run.schedule = Schedule::OneFOneB;
+    run.virtual_stages = 3;  // dropped below with its column
+    auto writer = RunWriter::create(file.path(), run);
+    writer->addTrack({});
+    SpanRecord span;
+    span.end = 10;
+    span.microbatch = 2;
+    span.chunk = 1;
+    writer->addSpans(std::vector<SpanRecord>{span});
+  }
+  execute(file.path(),
+          "ALTER TABLE span DROP COLUMN chunk; ALTER TABLE run DROP COLUMN virtual_stages; "
+          "PRAGMA user_version = 1;");
+  const Trace t = RunReader::open(file.path())->load();
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"),
+            (std::set<std::string>{std::to_string(schema::kVersion)}));
+  EXPECT_EQ(t.run.virtual_stages, 1);
+  ASSERT_EQ(t.spans.size(), 1u);
+  ASSERT_EQ(t.spans[0].size(), 1u);
+  EXPECT_EQ(t.spans[0].at(0, 0).microbatch, 2);
+  EXPECT_EQ(t.spans[0].at(0, 0).chunk, kNone);
+}
+
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {
   int expected = 1;
   for (const schema::Migration& m : schema::migrations()) {
