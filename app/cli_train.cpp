@@ -2,7 +2,8 @@
 // --init checkpoint, output folders) before any file is created; bad input is exit 2 with one line.
 // A run that fails is exit 1 with its run file marked failed; Ctrl-C cancels between micro-batches
 // (exit 130, run file marked cancelled). Checkpoint and metrics are written to temporary names and
-// renamed when complete. --dry-run does every check of a run, prints "ok" and writes nothing.
+// renamed when complete. --dry-run does every check of a run, prints "ok" and the schedule's passes per
+// stage, and writes nothing.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -20,7 +21,9 @@
 #include "engine/config.h"
 #include "engine/data.h"
 #include "engine/engine_error.h"
+#include "engine/schedule.h"
 #include "engine/trainer.h"
+#include "storage/analysis_bubbles.h"
 #include "tracer/gpu_trace_options.h"
 #include "tracer/tracer.h"
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
@@ -74,6 +77,19 @@ std::string formatDuration(double seconds) {
     std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
   }
   return buf;
+}
+
+// --dry-run's plan: the schedule, its bubble share with stages of equal cost, and each stage's passes
+// in order (F forward, B backward, W weight gradients; micro-batch, then chunk where a stage has several).
+std::string schedulePlan(const engine::Config& config) {
+  const engine::PipelineShape s = engine::pipelineShape(config);
+  char head[200];
+  std::snprintf(
+      head, sizeof head,
+      "schedule %s: pp %d, %d micro-batches, %d virtual stages; theoretical bubble %.1f%%\n",
+      std::string(storage::scheduleName(s.schedule)).c_str(), s.stages, s.microbatches, s.virtual_stages,
+      100 * storage::theoreticalBubbleShare(s.schedule, s.stages, s.microbatches, s.virtual_stages));
+  return head + engine::formatSchedule(s);
 }
 
 int runTrain(const TrainArgs& args) {
@@ -130,7 +146,7 @@ int runTrain(const TrainArgs& args) {
     return 2;
   }
   if (args.dry_run) {
-    std::printf("ok\n");
+    std::printf("ok\n%s", schedulePlan(config).c_str());
     return 0;
   }
 
@@ -262,7 +278,8 @@ void registerTrain(CLI::App& cli, CommandAction& action) {
   cmd->add_option("--out", args->out, "the run file (SQLite trace)");
   cmd->add_flag(
       "--dry-run", args->dry_run,
-      "check config, layout, data, checkpoint and output folders as a run does; print ok, write nothing");
+      "check config, layout, data, checkpoint and output folders as a run does; print ok and the schedule's "
+      "passes per stage (F/B/W, micro-batch.chunk); write nothing");
   cmd->footer("Environment, the GPU tracer of a traced CUDA run:\n" + tracer::gpu::gpuTraceVariablesHelp());
   cmd->callback([&action, args] { action = [args] { return runTrain(*args); }; });
 }

@@ -8,15 +8,32 @@
 
 namespace moescope::storage {
 
-double theoreticalBubbleShare(int32_t stages, int32_t microbatches) {
-  if (stages < 1 || microbatches < 1) return 0;
-  return static_cast<double>(stages - 1) / static_cast<double>(microbatches + stages - 1);
+double theoreticalBubbleShare(Schedule schedule, int32_t stages, int32_t microbatches,
+                              int32_t virtual_stages) {
+  if (stages < 1 || microbatches < 1 || virtual_stages < 1) return 0;
+  // The idle time of a stage, (p - 1) of its passes' durations, against its work over the step, in
+  // units of a micro-batch's work through the stage: a forward and a backward (3 forwards' time).
+  const double idle = stages - 1.0, m = microbatches;
+  switch (schedule) {
+    case Schedule::Interleaved:  // each idle slot is a chunk's pass: 1/v of the stage's
+      return idle / (virtual_stages * m + idle);
+    case Schedule::ZbH1:  // W passes fill all but one forward's time of each 1F1B idle slot (F + B + W)
+      return idle / (3 * m + idle);
+    case Schedule::GPipe:
+    case Schedule::OneFOneB:
+      break;
+  }
+  return idle / (m + idle);
+}
+
+double theoreticalBubbleShare(const RunInfo& run) {
+  return theoreticalBubbleShare(run.schedule, run.pp, run.microbatches, run.virtual_stages);
 }
 
 std::vector<StageStepBubble> bubbles(std::span<const RankActivity> ranks, const RunInfo& run) {
   const std::vector<StepExtent> extents = stepExtents(ranks);
   const auto ranksPerStage = countRanksPerStage(ranks);
-  const double theoretical = theoreticalBubbleShare(run.pp, run.microbatches);
+  const double theoretical = theoreticalBubbleShare(run);
   std::map<std::pair<int32_t, int32_t>, StageStepBubble> rows;
   for (const auto& [stage, count] : ranksPerStage) {
     for (const StepExtent& e : extents) {

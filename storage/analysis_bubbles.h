@@ -1,7 +1,9 @@
 // Pipeline bubbles (DESIGN.md): on a stage, within one step, the time not covered by any span other
 // than `wait`. Measured per rank against the step's extent (analysis_steps.h), then a stage reports
-// the mean over its ranks and the worst rank. Beside it, the schedule's theoretical share
-// (p - 1) / (m + p - 1) for GPipe and 1F1B with p stages and m micro-batches.
+// the mean over its ranks and the worst rank. Beside it, the schedule's theoretical share with p stages
+// of equal cost, m micro-batches, free communication and a backward twice a forward (docs/SCHEDULES.md
+// derives each): (p - 1) / (m + p - 1) for GPipe and 1F1B, (p - 1) / (v m + p - 1) for interleaved
+// 1F1B with v virtual stages, (p - 1) / (3 m + p - 1) for ZB-H1 (B and W a forward each).
 #pragma once
 
 #include <cstdint>
@@ -13,7 +15,9 @@
 
 namespace moescope::storage {
 
-double theoreticalBubbleShare(int32_t stages, int32_t microbatches);
+double theoreticalBubbleShare(Schedule schedule, int32_t stages, int32_t microbatches,
+                              int32_t virtual_stages = 1);
+double theoreticalBubbleShare(const RunInfo& run);
 
 struct StageStepBubble {
   int32_t stage = 0;

@@ -9,6 +9,7 @@
 
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
+#include "storage/analysis_memory.h"
 #include "storage/analysis_steps.h"
 #include "storage/text_writer.h"
 
@@ -18,6 +19,11 @@ RunSummary summarizeRun(const Trace& trace) {
   RunSummary s;
   s.name = trace.run.name;
   s.layout = trace.run.layout;
+  s.schedule = std::string(scheduleName(trace.run.schedule));
+  if (trace.run.schedule == Schedule::Interleaved)
+    s.schedule += " (v " + std::to_string(trace.run.virtual_stages) + ")";
+  s.theoretical_bubble_share = theoreticalBubbleShare(trace.run);
+  s.peak_activation_bytes = peakActivation(trace);
   const std::vector<RankActivity> ranks = hostActivity(trace);
   s.ranks = static_cast<int32_t>(ranks.size());
   std::vector<StepTime> steps = stepTimes(stepExtents(ranks), trace.run, trace.steps);
@@ -67,7 +73,8 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
   if (runs.empty()) return c;
   const double baseStep = ms(runs[c.baseline].step_ns);
 
-  auto addRow = [&](std::string key, std::string label, CompareUnit unit, auto&& value) {
+  auto addRow = [&](std::string key, std::string label, CompareUnit unit, auto&& value,
+                    bool measured = true) {
     CompareRow row{std::move(key), std::move(label), unit, {}, {}, {}};
     for (const RunSummary& r : runs) row.values.push_back(value(r));
     const double base = row.values[c.baseline];
@@ -75,7 +82,7 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
       const double v = row.values[i];
       row.ratios.push_back(base != 0 ? v / base : 0);
       double w = 0;
-      if (i != c.baseline) {
+      if (i != c.baseline && measured) {
         if (unit == CompareUnit::Milliseconds && row.key != "step_time")
           w = baseStep > 0 ? std::fabs(v - base) / baseStep : 0;
         else if (unit == CompareUnit::Share)
@@ -93,6 +100,14 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
          [](const RunSummary& r) { return r.tokens_per_s; });
   addRow("bubble_share", "bubble share", CompareUnit::Share,
          [](const RunSummary& r) { return r.bubble_share; });
+  addRow(
+      "theoretical_bubble_share", "bubble share, theoretical", CompareUnit::Share,
+      [](const RunSummary& r) { return r.theoretical_bubble_share; }, false);
+  if (std::any_of(runs.begin(), runs.end(),
+                  [](const RunSummary& r) { return r.peak_activation_bytes > 0; })) {
+    addRow("peak_activation", "peak activation memory", CompareUnit::Bytes,
+           [](const RunSummary& r) { return static_cast<double>(r.peak_activation_bytes); });
+  }
   for (int i = 0; i < kCategoryCount; ++i) {
     const auto cat = static_cast<Category>(i);
     const bool used =
@@ -133,6 +148,8 @@ std::string_view unitName(CompareUnit u) {
       return "tokens/s";
     case CompareUnit::Share:
       return "share";
+    case CompareUnit::Bytes:
+      return "bytes";
   }
   return "";
 }
@@ -151,6 +168,8 @@ std::string formatValue(CompareUnit u, double v) {
       return format("%.0f tok/s", v);
     case CompareUnit::Share:
       return format("%.1f%%", 100 * v);
+    case CompareUnit::Bytes:
+      return format("%.2f MiB", v / (1 << 20));
   }
   return {};
 }
@@ -175,12 +194,15 @@ nlohmann::json comparisonToJson(const Comparison& c) {
     }
     json run{{"name", r.name},
              {"layout", r.layout},
+             {"schedule", r.schedule},
+             {"theoretical_bubble_share", r.theoretical_bubble_share},
              {"ranks", r.ranks},
              {"steps", r.steps},
              {"step_ns", r.step_ns},
              {"tokens_per_s", r.tokens_per_s},
              {"bubble_share", r.bubble_share},
              {"busy_ns_per_step", busy}};
+    if (r.peak_activation_bytes > 0) run["peak_activation_bytes"] = r.peak_activation_bytes;
     if (r.skipped_step != kNone) run["skipped_step"] = r.skipped_step;
     j["runs"].push_back(run);
   }
@@ -225,8 +247,8 @@ std::string formatComparison(const Comparison& c) {
   if (c.runs.empty()) return out;
   out += format("baseline: %s\n", c.runs[c.baseline].name.c_str());
   for (const RunSummary& r : c.runs) {
-    out += format("  %-20s %-6s %2d ranks, %d steps measured", r.name.c_str(), r.layout.c_str(), r.ranks,
-                  r.steps);
+    out += format("  %-20s %-6s %-18s %2d ranks, %d steps measured", r.name.c_str(), r.layout.c_str(),
+                  r.schedule.c_str(), r.ranks, r.steps);
     if (r.skipped_step != kNone) out += format(" (warm-up step %d left out)", r.skipped_step);
     out += "\n";
   }

@@ -10,7 +10,8 @@
 //   even count);
 // - tokens/s: the measured steps' tokens over their summed extents;
 // - bubble share: the stages' bubbles over their extents, summed over stages and measured steps
-//   (analysis_bubbles.h);
+//   (analysis_bubbles.h), beside the schedule's theoretical share;
+// - peak activation memory: the largest stage's (analysis_memory.h), where the run recorded it;
 // - time by category: per step on the mean rank: a category's busy time (the union of its spans on
 //   a rank in a step, analysis_busy.h) summed over every rank and measured step, then divided by the
 //   number of ranks and of measured steps. Communication time by kind is the comm.* rows.
@@ -31,31 +32,37 @@ namespace moescope::storage {
 struct RunSummary {
   std::string name;
   std::string layout;
+  std::string schedule;  // "1f1b", "interleaved (v 2)", ...
   int32_t ranks = 0;
   int32_t steps = 0;             // measured steps
   int32_t skipped_step = kNone;  // the warm-up step left out, kNone if none
   int64_t step_ns = 0;           // median
   double tokens_per_s = 0;
-  double bubble_share = 0;      // 0..1
-  CategoryTimes busy_per_step;  // ns on the mean rank
+  double bubble_share = 0;              // 0..1
+  double theoretical_bubble_share = 0;  // the schedule's, 0..1
+  int64_t peak_activation_bytes = 0;    // 0: not recorded
+  CategoryTimes busy_per_step;          // ns on the mean rank
   bool operator==(const RunSummary&) const = default;
 };
 
 RunSummary summarizeRun(const Trace& trace);
 
-enum class CompareUnit : uint8_t { Milliseconds, TokensPerSecond, Share };
+enum class CompareUnit : uint8_t { Milliseconds, TokensPerSecond, Share, Bytes };
 
 // A row of the table: one figure for every run.
 struct CompareRow {
-  std::string key;    // "step_time", "tokens_per_s", "bubble_share", or a category name
+  // "step_time", "tokens_per_s", "bubble_share", "theoretical_bubble_share", "peak_activation", or a
+  // category name
+  std::string key;
   std::string label;  // "step time (median)", ...
   CompareUnit unit = CompareUnit::Milliseconds;
   std::vector<double> values;  // per run, in unit (ms, tokens/s, share 0..1)
   // Per run, value over the baseline's; 0 where the baseline's value is 0 (no ratio).
   std::vector<double> ratios;
   // Per run, how much the difference to the baseline weighs: the change as a share of the
-  // baseline's step time (time rows: |delta| / baseline step; bubble share: |delta|; step time and
-  // tokens/s: |ratio - 1|). 0 for the baseline itself.
+  // baseline's step time (time rows: |delta| / baseline step; bubble share: |delta|; step time,
+  // tokens/s and memory: |ratio - 1|). 0 for the baseline itself and for the theoretical share (not a
+  // measurement).
   std::vector<double> weights;
   bool operator==(const CompareRow&) const = default;
 };
@@ -70,7 +77,9 @@ struct CompareDifference {
 struct Comparison {
   size_t baseline = 0;
   std::vector<RunSummary> runs;
-  std::vector<CompareRow> rows;  // step time, tokens/s, bubble share, then categories in order
+  // step time, tokens/s, bubble share, theoretical bubble share, peak activation memory (when any run
+  // recorded it), then categories in order
+  std::vector<CompareRow> rows;
   // The heaviest differences, heaviest first: at most topN, each weighing at least minWeight.
   std::vector<CompareDifference> largest;
   bool operator==(const Comparison&) const = default;

@@ -60,6 +60,10 @@ RunStats computeStats(const Trace& trace) {
   s.communication = communicationByKind(ranks);
   s.overlap = overlapOfRun(ranks);
   s.stages = stageStats(ranks, s.bubbles_per_step);
+  for (const StagePeakActivation& p : peakActivationPerStage(trace)) {
+    for (StageStats& st : s.stages)
+      if (st.stage == p.stage) st.peak_activation_bytes = p.bytes;
+  }
   s.gpu_records = gpuRecordCounts(trace);
   if (!trace.gpu.empty()) {
     const std::vector<RankActivity> gpu = gpuActivity(trace);
@@ -109,15 +113,19 @@ nlohmann::json statsToJson(const RunStats& s) {
               {"dp", s.run.dp},
               {"microbatches", s.run.microbatches},
               {"schedule", scheduleName(s.run.schedule)},
+              {"virtual_stages", s.run.virtual_stages},
+              {"theoretical_bubble_share", theoreticalBubbleShare(s.run)},
               {"spans", s.spans}};
   j["stages"] = json::array();
   for (const StageStats& st : s.stages) {
-    j["stages"].push_back({{"stage", st.stage},
-                           {"ranks", st.ranks},
-                           {"busy_ns_per_step", st.busy_ns_per_step},
-                           {"busy_by_category_ns_per_step", categories(st.busy_per_step)},
-                           {"bubble", bubble(st.bubble)},
-                           {"overlap", overlap(st.overlap)}});
+    json stage{{"stage", st.stage},
+               {"ranks", st.ranks},
+               {"busy_ns_per_step", st.busy_ns_per_step},
+               {"busy_by_category_ns_per_step", categories(st.busy_per_step)},
+               {"bubble", bubble(st.bubble)},
+               {"overlap", overlap(st.overlap)}};
+    if (st.peak_activation_bytes > 0) stage["peak_activation_bytes"] = st.peak_activation_bytes;
+    j["stages"].push_back(stage);
   }
   j["bubbles_per_step"] = json::array();
   for (const StageStepBubble& b : s.bubbles_per_step) j["bubbles_per_step"].push_back(bubble(b));
@@ -253,8 +261,10 @@ std::string formatStats(const RunStats& s) {
   out += format("run      %s (%s, %s, %s)\n", s.run.name.c_str(), s.run.layout.c_str(), s.run.backend.c_str(),
                 std::string(runStatusName(s.run.status)).c_str());
   if (!s.run.error.empty()) out += "error    " + s.run.error + "\n";
-  out += format("layout   pp %d x tp %d x dp %d, %d micro-batches, %s\n", s.run.pp, s.run.tp, s.run.dp,
+  out += format("layout   pp %d x tp %d x dp %d, %d micro-batches, %s", s.run.pp, s.run.tp, s.run.dp,
                 s.run.microbatches, std::string(scheduleName(s.run.schedule)).c_str());
+  if (s.run.schedule == Schedule::Interleaved) out += format(" (%d virtual stages)", s.run.virtual_stages);
+  out += format(", theoretical bubble %.1f%%\n", 100 * theoreticalBubbleShare(s.run));
   out += format("spans    %lld\n", static_cast<long long>(s.spans));
   out += format("steps    %d, median %.3f ms, mean %.3f ms, %.0f tokens/s\n\n", s.step_summary.steps,
                 ms(s.step_summary.median_ns), ms(s.step_summary.mean_ns), s.step_summary.tokens_per_s);
@@ -295,6 +305,13 @@ std::string formatStats(const RunStats& s) {
     out += format("%-6d %12.3f %12.3f %9.1f%% %11.1f%% %16.3f\n", st.stage, ms(st.bubble.extent_ns),
                   ms(st.bubble.bubble_ns), 100 * st.bubble.share, 100 * st.bubble.theoretical_share,
                   ms(st.bubble.max_bubble_ns));
+  }
+  if (std::any_of(s.stages.begin(), s.stages.end(),
+                  [](const StageStats& st) { return st.peak_activation_bytes > 0; })) {
+    out += "\npeak activation memory (saved activations at the worst moment, largest rank and step)\n";
+    out += format("%-6s %12s\n", "stage", "MiB");
+    for (const StageStats& st : s.stages)
+      out += format("%-6d %12.3f\n", st.stage, static_cast<double>(st.peak_activation_bytes) / (1 << 20));
   }
   out += "\ncompute-communication overlap (overlapped / communication time)\n";
   out += format("%-6s %12s %12s %10s\n", "stage", "comm ms", "overlap ms", "ratio");

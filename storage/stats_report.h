@@ -1,5 +1,6 @@
 // The summary `moescope-cli stats` prints, computed from a loaded run: per stage, busy time by
-// category and bubbles (mean per step), overlap; per step, time and throughput; communication by
+// category and bubbles (mean per step) beside the schedule's theoretical share, overlap, peak
+// activation memory; per step, time and throughput; communication by
 // kind; for a run traced on GPUs, the same per-stage busy time, bubbles and overlap on GPU time (the
 // kernels, copies and memsets each span launched, by the span's category) and the GPU records summed
 // by kernel. As plain data, as JSON and as a readable table, so the CLI and the GUI show the same
@@ -13,6 +14,7 @@
 #include "storage/analysis_bubbles.h"
 #include "storage/analysis_busy.h"
 #include "storage/analysis_comm.h"
+#include "storage/analysis_memory.h"
 #include "storage/analysis_overlap.h"
 #include "storage/analysis_steps.h"
 #include "storage/gpu_time.h"
@@ -27,6 +29,7 @@ struct StageStats {
   int64_t busy_ns_per_step = 0;
   StageStepBubble bubble;  // summed over the steps (bubblesPerStage)
   OverlapStats overlap;
+  int64_t peak_activation_bytes = 0;  // the largest of its ranks' peaks (analysis_memory.h); 0: none recorded
   bool operator==(const StageStats&) const = default;
 };
 

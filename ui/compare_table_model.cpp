@@ -13,6 +13,8 @@ QString formatCompareValue(storage::CompareUnit unit, double value) {
       return QStringLiteral("%1 tok/s").arg(value, 0, 'f', 0);
     case storage::CompareUnit::Share:
       return QStringLiteral("%1%").arg(100 * value, 0, 'f', 1);
+    case storage::CompareUnit::Bytes:
+      return QStringLiteral("%1 MiB").arg(value / (1 << 20), 0, 'f', 2);
   }
   return {};
 }

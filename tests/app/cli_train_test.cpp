@@ -181,6 +181,18 @@ TEST_F(CliTrain, ImpossibleLayouts) {
   expectBadInput("train --config tiny.toml --set parallel.pp=3", "n_layers");
 }
 
+// The schedule rules of MODEL.md (tiny.toml: 2 layers, pp 2, 2 micro-batches).
+TEST_F(CliTrain, ImpossibleSchedules) {
+  expectBadInput("train --config tiny.toml --set parallel.virtual_stages=2",
+                 "needs schedule \"interleaved\"");
+  expectBadInput(
+      "train --config tiny.toml --set parallel.schedule=interleaved --set parallel.virtual_stages=2",
+      "model.n_layers (2) is not divisible into pp x virtual_stages (2 x 2) chunks");
+  expectBadInput("train --config tiny.toml --set parallel.schedule=interleaved --set parallel.microbatches=1",
+                 "parallel.microbatches (1) is not a multiple of pp (2)");
+  expectBadInput("train --config tiny.toml --set parallel.schedule=zigzag", "parallel.schedule");
+}
+
 TEST_F(CliTrain, MissingFiles) {
   expectBadInput("train --config tiny.toml --data nowhere.npy", "nowhere.npy");
   expectBadInput("train --config missing.toml", "missing.toml");
@@ -237,6 +249,22 @@ TEST_F(CliTrain, DryRunChecksAndWritesNothing) {
   EXPECT_EQ(good.code, 0) << good.err;
   EXPECT_NE(good.out.find("ok"), std::string::npos) << good.out;
   EXPECT_EQ(files(), before);
+  // The plan: the schedule and each stage's passes (tiny.toml: pp 2, 2 micro-batches, 1F1B).
+  EXPECT_NE(good.out.find("schedule 1f1b: pp 2, 2 micro-batches, 1 virtual stages; theoretical bubble 33.3%\n"
+                          "stage 0: F0 F1 B0 B1\n"
+                          "stage 1: F0 B0 F1 B1\n"),
+            std::string::npos)
+      << good.out;
+  const Result zb = run("train --config tiny.toml --dry-run --set parallel.schedule=zb-h1");
+  EXPECT_EQ(zb.code, 0) << zb.err;
+  EXPECT_NE(zb.out.find("stage 0: F0 F1 B0 W0 B1 W1\nstage 1: F0 B0 F1 B1 W0 W1\n"), std::string::npos)
+      << zb.out;
+  const Result interleaved = run(
+      "train --config tiny.toml --dry-run --set model.n_layers=4 --set parallel.schedule=interleaved --set "
+      "parallel.virtual_stages=2");
+  EXPECT_EQ(interleaved.code, 0) << interleaved.err;
+  EXPECT_NE(interleaved.out.find("stage 0: F0.0 F1.0 F0.1 F1.1 B0.1 B1.1 B0.0 B1.0\n"), std::string::npos)
+      << interleaved.out;
   expectBadInput("train --config tiny.toml --dry-run --set model.n_experts=3", "n_experts");
   expectBadInput("train --config tiny.toml --dry-run --data nowhere.npy", "nowhere.npy");
 }

@@ -23,6 +23,7 @@ TEST(Config, EmptyTextGivesModelMdDefaults) {
   EXPECT_EQ(c.model.aux_loss_coef, 0.01);
   EXPECT_EQ(c.parallel.layout, "ppmoe");
   EXPECT_EQ(c.parallel.schedule, "1f1b");
+  EXPECT_EQ(c.parallel.virtual_stages, 1);
   EXPECT_EQ(c.train.global_batch, 8);
   EXPECT_EQ(c.train.steps, 10);
   EXPECT_EQ(c.train.lr, 3e-4);
@@ -122,6 +123,29 @@ TEST(Config, LayoutRules) {
   expectInvalid("[parallel]\nlayout = \"ep\"\n", "layout");
   // Dense models ignore the layout's expert rules.
   EXPECT_NO_THROW(validate(parseConfig("[model]\nn_experts = 0\n[parallel]\nlayout = \"dpmoe\"\ntp = 2\n")));
+}
+
+// MODEL.md's schedule rules, all from scheduleProblem (engine/schedule.h), in one line each.
+TEST(Config, ScheduleRules) {
+  expectInvalid("[parallel]\nvirtual_stages = 2\npp = 2\nmicrobatches = 2\n",
+                "parallel.virtual_stages = 2 needs schedule \"interleaved\", got \"1f1b\"");
+  expectInvalid("[parallel]\nschedule = \"zb-h1\"\nvirtual_stages = 2\n", "needs schedule \"interleaved\"");
+  expectInvalid(
+      "[model]\nn_layers = 6\n[parallel]\nschedule = \"interleaved\"\nvirtual_stages = 2\npp = 2\n"
+      "microbatches = 2\n",
+      "model.n_layers (6) is not divisible into pp x virtual_stages (2 x 2) chunks");
+  expectInvalid(
+      "[model]\nn_layers = 8\n[parallel]\nschedule = \"interleaved\"\nvirtual_stages = 2\npp = 2\n"
+      "microbatches = 1\n",
+      "parallel.microbatches (1) is not a multiple of pp (2)");
+  expectInvalid("[parallel]\nschedule = \"interleaved\"\nvirtual_stages = 0\n",
+                "virtual_stages must be >= 1");
+  EXPECT_NO_THROW(
+      validate(parseConfig("[model]\nn_layers = 8\n[parallel]\nschedule = \"interleaved\"\n"
+                           "virtual_stages = 2\npp = 2\nmicrobatches = 4\n")));
+  EXPECT_NO_THROW(validate(parseConfig("[parallel]\nschedule = \"zb-h1\"\npp = 2\nmicrobatches = 4\n")));
+  EXPECT_EQ(pipelineShape(parseConfig("[parallel]\nschedule = \"zb-h1\"\npp = 2\nmicrobatches = 4\n")),
+            (PipelineShape{Schedule::ZbH1, 2, 4, 1}));
 }
 
 TEST(Config, TomlRoundTrip) {

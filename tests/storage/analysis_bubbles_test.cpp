@@ -8,10 +8,21 @@ namespace moescope::storage {
 namespace {
 
 TEST(Bubbles, TheoreticalShare) {
-  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(2, 2), 1.0 / 3.0);
-  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(4, 8), 3.0 / 11.0);
-  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(1, 8), 0.0);
-  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(0, 8), 0.0);
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(Schedule::GPipe, 2, 2), 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(Schedule::OneFOneB, 4, 8), 3.0 / 11.0);
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(Schedule::OneFOneB, 1, 8), 0.0);
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(Schedule::GPipe, 0, 8), 0.0);
+  // Interleaved: each of the p - 1 idle slots is a chunk's pass, 1/v of 1F1B's.
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(Schedule::Interleaved, 4, 8, 2), 3.0 / 19.0);
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(Schedule::Interleaved, 4, 8, 1), 3.0 / 11.0);
+  // ZB-H1: a third of 1F1B's idle time, over m steady F + B + W.
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(Schedule::ZbH1, 4, 8), 3.0 / 27.0);
+  RunInfo run;
+  run.schedule = Schedule::Interleaved;
+  run.pp = 4;
+  run.microbatches = 8;
+  run.virtual_stages = 2;
+  EXPECT_DOUBLE_EQ(theoreticalBubbleShare(run), 3.0 / 19.0);
 }
 
 // A hand-drawn GPipe step, p = 2 stages, m = 2 micro-batches, forward 100 ns, backward 200 ns

@@ -31,6 +31,9 @@ Trace ppRun() {
   t.run.name = "pp";
   t.run.layout = "ppmoe";
   t.run.tokens_per_step = 900;
+  t.run.pp = 2;
+  t.run.microbatches = 2;
+  t.run.schedule = Schedule::OneFOneB;
   return t;
 }
 
@@ -51,6 +54,9 @@ Trace dpRun() {
   t.run.name = "dp";
   t.run.layout = "dpmoe";
   t.run.tokens_per_step = 900;
+  t.run.pp = 2;
+  t.run.microbatches = 2;
+  t.run.schedule = Schedule::ZbH1;
   return t;
 }
 
@@ -89,11 +95,12 @@ TEST(AnalysisCompare, OneStepIsKept) {
 TEST(AnalysisCompare, TableRatiosAndLargestDifferences) {
   const std::vector<RunSummary> runs = {summarizeRun(ppRun()), summarizeRun(dpRun())};
   const Comparison c = compareRuns(runs, 0);
-  ASSERT_EQ(c.rows.size(), 6u);
+  ASSERT_EQ(c.rows.size(), 7u);
   std::vector<std::string> keys;
   for (const CompareRow& r : c.rows) keys.push_back(r.key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"step_time", "tokens_per_s", "bubble_share", "compute.attention",
-                                            "comm.tp_allreduce", "comm.ep_alltoall"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"step_time", "tokens_per_s", "bubble_share", "theoretical_bubble_share",
+                                      "compute.attention", "comm.tp_allreduce", "comm.ep_alltoall"}));
   // Step time 40 against 60 ms: x1.5, weighing |1.5 - 1|.
   EXPECT_EQ(c.rows[0].values, (std::vector<double>{40, 60}));
   EXPECT_EQ(c.rows[0].ratios, (std::vector<double>{1, 1.5}));
@@ -106,22 +113,26 @@ TEST(AnalysisCompare, TableRatiosAndLargestDifferences) {
   // dp bubbles: per step rank 0 60-50 = 10, rank 1 60-10 = 50, 60 of 120: also half. No difference.
   EXPECT_EQ(c.rows[2].values, (std::vector<double>{0.5, 0.5}));
   EXPECT_EQ(c.rows[2].weights, (std::vector<double>{0, 0}));
+  // The schedules' shares, pp 2 and 2 micro-batches: 1F1B 1/3, ZB-H1 1/7; theory weighs nothing.
+  EXPECT_DOUBLE_EQ(c.rows[3].values[0], 1.0 / 3);
+  EXPECT_DOUBLE_EQ(c.rows[3].values[1], 1.0 / 7);
+  EXPECT_EQ(c.rows[3].weights, (std::vector<double>{0, 0}));
   // Attention 17.5 against (20 + 10) x 2 / 4 = 15 ms: |15 - 17.5| / 40 ms of baseline step.
-  EXPECT_EQ(c.rows[3].values, (std::vector<double>{17.5, 15}));
-  EXPECT_DOUBLE_EQ(c.rows[3].ratios[1], 15 / 17.5);
-  EXPECT_DOUBLE_EQ(c.rows[3].weights[1], 2.5 / 40);
+  EXPECT_EQ(c.rows[4].values, (std::vector<double>{17.5, 15}));
+  EXPECT_DOUBLE_EQ(c.rows[4].ratios[1], 15 / 17.5);
+  EXPECT_DOUBLE_EQ(c.rows[4].weights[1], 2.5 / 40);
   // The all-reduce 5 ms against none: x0, weight 5 / 40.
-  EXPECT_EQ(c.rows[4].values, (std::vector<double>{5, 0}));
-  EXPECT_EQ(c.rows[4].ratios, (std::vector<double>{1, 0}));
-  EXPECT_DOUBLE_EQ(c.rows[4].weights[1], 0.125);
+  EXPECT_EQ(c.rows[5].values, (std::vector<double>{5, 0}));
+  EXPECT_EQ(c.rows[5].ratios, (std::vector<double>{1, 0}));
+  EXPECT_DOUBLE_EQ(c.rows[5].weights[1], 0.125);
   // The all-to-all: none in the baseline, so no ratio; 30 x 2 / 4 = 15 ms, weight 15 / 40.
-  EXPECT_EQ(c.rows[5].values, (std::vector<double>{0, 15}));
-  EXPECT_EQ(c.rows[5].ratios, (std::vector<double>{0, 0}));
-  EXPECT_DOUBLE_EQ(c.rows[5].weights[1], 0.375);
+  EXPECT_EQ(c.rows[6].values, (std::vector<double>{0, 15}));
+  EXPECT_EQ(c.rows[6].ratios, (std::vector<double>{0, 0}));
+  EXPECT_DOUBLE_EQ(c.rows[6].weights[1], 0.375);
   // Heaviest first: step time 0.5, all-to-all 0.375, tokens/s 0.25 (then all-reduce 0.125, cut).
-  EXPECT_EQ(c.largest, (std::vector<CompareDifference>{{0, 1, 0.5}, {5, 1, 0.375}, {1, 1, 0.25}}));
-  EXPECT_TRUE(isLargestDifference(c, 5, 1));
-  EXPECT_FALSE(isLargestDifference(c, 4, 1));
+  EXPECT_EQ(c.largest, (std::vector<CompareDifference>{{0, 1, 0.5}, {6, 1, 0.375}, {1, 1, 0.25}}));
+  EXPECT_TRUE(isLargestDifference(c, 6, 1));
+  EXPECT_FALSE(isLargestDifference(c, 5, 1));
 }
 
 TEST(AnalysisCompare, AnotherBaseline) {
@@ -133,9 +144,28 @@ TEST(AnalysisCompare, AnotherBaseline) {
   EXPECT_DOUBLE_EQ(c.rows[0].weights[0], 1 - 40.0 / 60);
   EXPECT_EQ(c.rows[0].weights[1], 0);
   // All-reduce 5 ms where the baseline has none: (5 - 0) / 60 ms.
-  EXPECT_DOUBLE_EQ(c.rows[4].weights[0], 5.0 / 60);
+  EXPECT_DOUBLE_EQ(c.rows[5].weights[0], 5.0 / 60);
   // Every weight of at least 1%: step, tokens/s, attention, all-reduce, all-to-all.
   EXPECT_EQ(c.largest.size(), 5u);
+}
+
+// Peak activation memory: the largest stage's counter, where a run recorded one; a row of its own.
+TEST(AnalysisCompare, PeakActivationMemoryWhereRecorded) {
+  Trace pp = ppRun();
+  pp.tracks.push_back({2, 1, TrackKind::Counter, std::string(kPeakActivationCounter), 1, kNone, kNone});
+  pp.counters = {{2, 100 * M, 3 << 20}, {2, 200 * M, 4 << 20}};
+  pp.run.schedule = Schedule::Interleaved;
+  pp.run.virtual_stages = 2;
+  const std::vector<RunSummary> runs = {summarizeRun(pp), summarizeRun(dpRun())};
+  EXPECT_EQ(runs[0].peak_activation_bytes, 4 << 20);
+  EXPECT_EQ(runs[0].schedule, "interleaved (v 2)");
+  EXPECT_EQ(runs[1].peak_activation_bytes, 0);
+  const Comparison c = compareRuns(runs);
+  ASSERT_EQ(c.rows.size(), 8u);
+  EXPECT_EQ(c.rows[4].key, "peak_activation");
+  EXPECT_EQ(c.rows[4].unit, CompareUnit::Bytes);
+  EXPECT_EQ(c.rows[4].values, (std::vector<double>{4 << 20, 0}));
+  EXPECT_NE(formatComparison(c).find("4.00 MiB"), std::string::npos) << formatComparison(c);
 }
 
 TEST(AnalysisCompare, CsvAndJson) {
@@ -146,7 +176,9 @@ TEST(AnalysisCompare, CsvAndJson) {
   EXPECT_NE(csv.find("step_time,step time (median),ms,40,1,60,1.5\n"), std::string::npos);
   const nlohmann::json j = comparisonToJson(c);
   EXPECT_EQ(j["runs"][0]["skipped_step"], 0);
-  EXPECT_EQ(j["rows"][5]["key"], "comm.ep_alltoall");
+  EXPECT_EQ(j["rows"][6]["key"], "comm.ep_alltoall");
+  EXPECT_EQ(j["runs"][1]["schedule"], "zb-h1");
+  EXPECT_DOUBLE_EQ(j["runs"][1]["theoretical_bubble_share"].get<double>(), 1.0 / 7);
   EXPECT_EQ(j["largest"][1]["key"], "comm.ep_alltoall");
   EXPECT_EQ(j["largest"][1]["run"], "dp");
   EXPECT_NE(formatComparison(c).find("largest differences"), std::string::npos);
