@@ -187,7 +187,8 @@ void buildPhaseRow(const storage::SpanColumns& c, int row, const TimeMapping& m,
       continue;
     }
     const int64_t s = c.start[k], e = c.endAt(k);
-    if (open && phase == cur.phase && c.microbatch[k] == cur.microbatch && c.step[k] == curStep) {
+    if (open && phase == cur.phase && c.microbatch[k] == cur.microbatch && c.chunk[k] == cur.chunk &&
+        c.step[k] == curStep) {
       curEnd = std::max(curEnd, e);
       continue;
     }
@@ -198,11 +199,26 @@ void buildPhaseRow(const storage::SpanColumns& c, int row, const TimeMapping& m,
     curStep = c.step[k];
     cur.phase = phase;
     cur.microbatch = c.microbatch[k];
+    cur.chunk = c.chunk[k];
   }
   close();
 }
 
 }  // namespace
+
+std::string phaseLabel(storage::Phase phase, int microbatch, int chunk) {
+  if (phase == storage::Phase::Optimizer) return "opt";
+  if (microbatch < 0) return {};
+  std::string s(1, phase == storage::Phase::Backward         ? 'B'
+                   : phase == storage::Phase::BackwardWeight ? 'W'
+                                                             : 'F');
+  s += std::to_string(microbatch);
+  if (chunk >= 0) {
+    s += '.';
+    s += std::to_string(chunk);
+  }
+  return s;
+}
 
 std::span<const DrawItem> DrawList::itemsOfRow(int row) const {
   if (row < 0 || static_cast<size_t>(row) >= rowItems.size()) return {};

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -45,14 +46,19 @@ struct BubbleItem {
 // A stretch of one micro-batch's forward or backward pass (or the optimizer) on a rank, drawn in the
 // rank's header row: the pipeline schedule at a glance, which stays when the rank is collapsed.
 // Made from the rank's first track: from the first to the last span of a run of spans of the same
-// step, phase and micro-batch; waits inside a run leave it whole, waits around it stay outside.
+// step, phase, micro-batch and chunk; waits inside a run leave it whole, waits around it stay outside.
 struct PhaseItem {
   float x0 = 0, x1 = 0;
   int32_t row = 0;  // the rank's header row
   storage::Phase phase = storage::Phase::Forward;
   int16_t microbatch = -1;
+  int8_t chunk = -1;  // an interleaved schedule's model chunk on the stage
   bool operator==(const PhaseItem&) const = default;
 };
+
+// A stretch's label: "F3" (forward of micro-batch 3), "B3", "W3" (ZB-H1's weight gradients), with the
+// chunk where a stage has several ("F3.1": micro-batch 3 of chunk 1), "opt"; empty without a micro-batch.
+std::string phaseLabel(storage::Phase phase, int microbatch, int chunk = -1);
 
 struct DrawOptions {
   double minSpanPx = 3.0;    // narrower spans fold

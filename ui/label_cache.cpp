@@ -34,9 +34,10 @@ BoxLabelTexts boxLabelTexts(const storage::Trace& trace, const DrawItem& item) {
   }
   QString mb;
   if (item.microbatch >= 0) {
-    const QChar phase = item.phase == Phase::Backward  ? QChar('B')
-                        : item.phase == Phase::Forward ? QChar('F')
-                                                       : QChar();
+    const QChar phase = item.phase == Phase::Backward         ? QChar('B')
+                        : item.phase == Phase::BackwardWeight ? QChar('W')
+                        : item.phase == Phase::Forward        ? QChar('F')
+                                                              : QChar();
     mb =
         phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
   }

@@ -52,7 +52,9 @@ RunCheck checkRun(const RunSettings& settings, const QString& cli, int timeoutMs
     return {false, QObject::tr("checking the run took longer than %1 s").arg(timeoutMs / 1000)};
   }
   const QByteArray out = p.readAllStandardOutput(), err = p.readAllStandardError();
-  if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 && out.trimmed() == "ok") {
+  // stdout: "ok", then the schedule's passes per stage.
+  if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 &&
+      out.split('\n').front().trimmed() == "ok") {
     return {true, QStringLiteral("ok")};
   }
   QString message = lastLine(err);

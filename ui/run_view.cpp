@@ -122,7 +122,9 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   bubbleStatus_ = new QLabel(this);
   bubbleStatus_->setToolTip(
       tr("Idle time of each pipeline stage inside the steps (time not covered by a span "
-         "other than wait), beside the schedule's theoretical share (p - 1) / (m + p - 1)."));
+         "other than wait), beside the schedule's theoretical share with equal stages: (p - 1) / (m + p - 1) "
+         "for GPipe and 1F1B, (p - 1) / (v m + p - 1) for interleaved 1F1B, (p - 1) / (3 m + p - 1) for "
+         "ZB-H1."));
 
   legend_ = new LegendModel(this);
   auto* legendView = new QListView(this);

@@ -189,16 +189,13 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     const int left = static_cast<int>(std::floor(lw + ph.x0));
     const int right = std::max(static_cast<int>(std::floor(lw + ph.x1)), left + 1);
     const QRect rect(left, top, right - left > 4 ? right - left - 1 : right - left, h);
-    const QColor& fill = ph.phase == Phase::Backward    ? palette::kBackwardStretch
+    const QColor& fill = ph.phase == Phase::Backward || ph.phase == Phase::BackwardWeight
+                             ? palette::kBackwardStretch
                          : ph.phase == Phase::Optimizer ? palette::kOptimizerStretch
                                                         : palette::kForwardStretch;
     p.fillRect(rect, fill);
     if (rect.width() >= kMinLabelPx) {
-      const QString label =
-          ph.phase == Phase::Optimizer ? QStringLiteral("opt")
-          : ph.microbatch < 0          ? QString()
-                              : (ph.phase == Phase::Backward ? QStringLiteral("B%1") : QStringLiteral("F%1"))
-                                    .arg(ph.microbatch);
+      const QString label = QString::fromStdString(phaseLabel(ph.phase, ph.microbatch, ph.chunk));
       if (!label.isEmpty()) {
         const QStaticText& text = labels.text(label, p.font());
         const double tw = text.size().width();

@@ -8,7 +8,8 @@ QColor categoryColor(storage::Category c) {
 
 QColor spanFill(storage::Category c, storage::Phase p) {
   const QColor base = categoryColor(c);
-  return p == storage::Phase::Backward && c != storage::Category::Wait ? base.darker(150) : base;
+  const bool backward = p == storage::Phase::Backward || p == storage::Phase::BackwardWeight;
+  return backward && c != storage::Category::Wait ? base.darker(150) : base;
 }
 
 QColor textOn(const QColor& fill) {

@@ -1,5 +1,5 @@
 // What the stage pass decides about a traced run, per rank: its spans in start order as (name,
-// category, phase, step, micro-batch, layer, expert), `wait` spans left out (they depend on timing).
+// category, phase, step, micro-batch, layer, expert, chunk), `wait` spans left out (they depend on timing).
 // Two backends, or two element types of one backend, must give the same sequences for the same config.
 #pragma once
 
@@ -22,13 +22,14 @@ struct SpanKey {
   std::string name;
   storage::Category category = storage::Category::Wait;
   storage::Phase phase = storage::Phase::None;
-  int step = 0, microbatch = 0, layer = 0, expert = 0;
+  int step = 0, microbatch = 0, layer = 0, expert = 0, chunk = 0;
   bool operator==(const SpanKey&) const = default;
 };
 
 inline std::ostream& operator<<(std::ostream& os, const SpanKey& k) {
   return os << k.name << "/" << storage::categoryName(k.category) << "/" << storage::phaseName(k.phase)
-            << "/s" << k.step << "/mb" << k.microbatch << "/L" << k.layer << "/E" << k.expert;
+            << "/s" << k.step << "/mb" << k.microbatch << "/L" << k.layer << "/E" << k.expert << "/C"
+            << k.chunk;
 }
 
 // rank -> its spans in start order (ties in program order: the file keeps each track's order).
@@ -41,9 +42,9 @@ inline std::map<int, std::vector<SpanKey>> spanSequences(const storage::Trace& t
     for (size_t i = 0; i < cols.size(); ++i) {
       const auto s = cols.at(i, track.id);
       if (s.category == storage::Category::Wait) continue;
-      spans.push_back(
-          {s.start,
-           {std::string(trace.name(s.name)), s.category, s.phase, s.step, s.microbatch, s.layer, s.expert}});
+      spans.push_back({s.start,
+                       {std::string(trace.name(s.name)), s.category, s.phase, s.step, s.microbatch, s.layer,
+                        s.expert, s.chunk}});
     }
     std::stable_sort(spans.begin(), spans.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -1,14 +1,18 @@
 // The stage pass: every span and collective name is written once in the engine's sources; the float
 // and double CPU stages (one pass over two element types) record the same span sequence per rank for
-// every layout; the routing counts it reports add up to every assignment of the step.
+// every layout; the routing counts it reports add up to every assignment of the step; a rank's spans
+// follow its schedule, chunk and weight pass included; the peak activation memory of each schedule.
 #include "engine/stage_pass.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
 #include "engine/cpu_stage.h"
 #include "engine/thread_communicator.h"
@@ -119,6 +123,109 @@ TEST(StagePass, SpanAndCollectiveNamesAreWrittenOnce) {
 
 // Kept and dropped assignments add up to every assignment of the stage's MoE layers (issue 22's
 // conservation), with capacity drops.
+Config scheduled(const char* schedule, int tp, int dp, const char* layout = "ppmoe") {
+  Config c = testing::tinyConfig();
+  c.model.n_layers = 8;
+  c.parallel.pp = 2;
+  c.parallel.tp = tp;
+  c.parallel.dp = dp;
+  c.parallel.layout = layout;
+  c.parallel.microbatches = 4;
+  c.parallel.schedule = schedule;
+  c.parallel.virtual_stages = std::string(schedule) == "interleaved" ? 2 : 1;
+  c.train.steps = 1;
+  return c;
+}
+
+// Every rank's spans, waits left out, read as the passes they belong to (runs of one phase, micro-batch
+// and chunk) give its stage's schedule pass for pass: interleaved passes carry their chunk, ZB-H1's W
+// passes are phase backward_weight.
+TEST(StagePass, SpansFollowTheScheduleWithChunksAndWeightPasses) {
+  for (const Config& c : {scheduled("interleaved", 2, 1), scheduled("zb-h1", 2, 1),
+                          scheduled("interleaved", 1, 2, "dpmoe"), scheduled("zb-h1", 1, 2, "dpmoe")}) {
+    SCOPED_TRACE(c.parallel.schedule + " " + c.parallel.layout);
+    validate(c);
+    auto cpu = makeCpuBackend();
+    const storage::Trace trace = testing::tracedRun(c, testing::tinyTokens(c), *cpu);
+    const Layout layout(c);
+    const PipelineShape shape = pipelineShape(c);
+    for (const auto& [rank, spans] : testing::spanSequences(trace)) {
+      std::vector<std::tuple<storage::Phase, int, int>> passes;
+      for (const auto& sp : spans) {
+        if (sp.phase == storage::Phase::Optimizer) continue;
+        const std::tuple<storage::Phase, int, int> pass{sp.phase, sp.microbatch, sp.chunk};
+        if (passes.empty() || passes.back() != pass) passes.push_back(pass);
+      }
+      std::vector<std::tuple<storage::Phase, int, int>> expected;
+      for (const PipelineOp& op : stageSchedule(shape, layout.coord(rank).stage)) {
+        const storage::Phase phase = op.kind == PipelineOp::Kind::Forward ? storage::Phase::Forward
+                                     : op.kind == PipelineOp::Kind::BackwardWeight
+                                         ? storage::Phase::BackwardWeight
+                                         : storage::Phase::Backward;
+        expected.push_back({phase, op.microbatch, shape.virtual_stages > 1 ? op.chunk : -1});
+      }
+      EXPECT_EQ(passes, expected) << "rank " << rank;
+    }
+  }
+}
+
+// Saved activations held at the worst moment, one rank of each stage: GPipe holds all 4 micro-batches,
+// 1F1B p - s of them (2 on stage 0, 1 on stage 1), ZB-H1 p = 2 on both stages plus the dy its W passes
+// need (which makes it more than 1F1B's in bytes), interleaved its warm-up chunks plus one (stage 0: (2 - 0 - 1) x 2 + 2 + 1 = 5 of 2 chunks
+// per micro-batch, stage 1: 3).
+TEST(StagePass, PeakActivationMemoryFollowsTheSchedule) {
+  std::map<std::string, std::vector<int64_t>> peak;  // per stage
+  for (const char* schedule : {"gpipe", "1f1b", "interleaved", "zb-h1"}) {
+    Config c = scheduled(schedule, 1, 1);
+    c.model.n_experts = 0;  // every layer alike, so a chunk's bytes are half a stage's
+    c.parallel.tp = 1;
+    validate(c);
+    const TokenData data = testing::tinyTokens(c);
+    const Layout layout(c);
+    ThreadWorld world(2);
+    std::vector<int64_t> bytes(2);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < 2; ++r) {
+      ranks.emplace_back([&, r] {
+        auto all = world.communicator(r, {0, 1});
+        auto self = world.communicator(r, {r});
+        RankSetup setup;
+        setup.config = &c;
+        setup.layout = &layout;
+        setup.coord = layout.coord(r);
+        setup.data = &data;
+        setup.world = setup.pp = all.get();
+        setup.tp = setup.dp = self.get();
+        auto stage = makeCpuStage<float>(setup);
+        stage->initialize(1);
+        stage->beginStep(0);
+        for (const PipelineOp& op : stageSchedule(pipelineShape(c), r)) stage->run(op);
+        stage->endStep();
+        bytes[static_cast<size_t>(r)] = stage->peakActivationBytes();
+      });
+    }
+    for (auto& t : ranks) t.join();
+    peak[schedule] = bytes;
+  }
+  const int64_t mb0 = peak["gpipe"][0] / 4, mb1 = peak["gpipe"][1] / 4;  // one micro-batch, per stage
+  ASSERT_GT(mb0, 0);
+  EXPECT_EQ(peak["gpipe"][0], 4 * mb0);
+  EXPECT_EQ(peak["1f1b"], (std::vector<int64_t>{2 * mb0, mb1}));
+  // ZB-H1: stage 0 (F0 F1 B0 W0 ...) holds two micro-batches and one's dy at worst; stage 1 (F0 B0 F1
+  // B1 W0 ...) two micro-batches and two micro-batches' dy. A micro-batch's dy is less than its
+  // activations.
+  EXPECT_GT(peak["zb-h1"][0], 2 * mb0);
+  EXPECT_LT(peak["zb-h1"][0], 3 * mb0);
+  EXPECT_GT(peak["zb-h1"][1], 2 * mb1);
+  EXPECT_LT(peak["zb-h1"][1], 4 * mb1);
+  // Interleaved: stage 0's 5 chunks hold its input layer chunk's embedding tokens and 4 half-stages'
+  // layers; stage 1's 3 chunks include the head's logits once.
+  EXPECT_GT(peak["interleaved"][0], 2 * mb0);
+  EXPECT_LT(peak["interleaved"][0], 3 * mb0);
+  EXPECT_GT(peak["interleaved"][1], mb1);
+  EXPECT_LT(peak["interleaved"][1], 2 * mb1);
+}
+
 TEST(StagePass, RoutingCountsEveryAssignmentOnce) {
   Config c = testing::tinyConfig();
   c.model.capacity_factor = 0.5;

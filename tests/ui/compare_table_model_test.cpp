@@ -44,8 +44,9 @@ class CompareTableModelTest : public QObject {
     CompareTableModel model;
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setRuns(runs());
-    // step time, tokens/s, bubble share, attention, all-reduce, all-to-all; the figure and two runs.
-    QCOMPARE(model.rowCount(), 6);
+    // step time, tokens/s, bubble share, its theory, attention, all-reduce, all-to-all; the figure and
+    // two runs.
+    QCOMPARE(model.rowCount(), 7);
     QCOMPARE(model.columnCount(), 3);
     QCOMPARE(model.headerData(1, Qt::Horizontal).toString(), QString("pp (baseline)"));
     QCOMPARE(model.headerData(2, Qt::Horizontal).toString(), QString("dp"));
@@ -57,11 +58,13 @@ class CompareTableModelTest : public QObject {
     // 15000 / 20000 = 0.75.
     QCOMPARE(model.index(1, 2).data().toString(), QString::fromUtf8("15000 tok/s  ×0.75"));
     QCOMPARE(model.index(2, 2).data().toString(), QString::fromUtf8("50.0%  ×1.00"));
+    QCOMPARE(model.index(3, 0).data().toString(), QString("bubble share, theoretical"));
     // 15 / 17.5 = 0.857...
-    QCOMPARE(model.index(3, 2).data().toString(), QString::fromUtf8("15.000 ms  ×0.86"));
+    QCOMPARE(model.index(4, 2).data().toString(), QString::fromUtf8("15.000 ms  ×0.86"));
     // The all-reduce falls to 0 (x0.00); the all-to-all has no baseline value (no ratio).
-    QCOMPARE(model.index(4, 2).data().toString(), QString::fromUtf8("0.000 ms  ×0.00"));
-    QCOMPARE(model.index(5, 2).data().toString(), QString::fromUtf8("15.000 ms  –"));
+    QCOMPARE(model.index(5, 2).data().toString(), QString::fromUtf8("0.000 ms  ×0.00"));
+    QCOMPARE(model.index(6, 2).data().toString(), QString::fromUtf8("15.000 ms  –"));
+    QCOMPARE(formatCompareValue(storage::CompareUnit::Bytes, 3 << 20), QString("3.00 MiB"));
   }
 
   void largestDifferencesAreHighlighted() {
@@ -70,12 +73,12 @@ class CompareTableModelTest : public QObject {
     model.setRuns(runs());
     // Weights: step time |1.5 - 1| = 0.5; all-to-all 15 / 40 = 0.375; tokens/s |0.75 - 1| = 0.25;
     // all-reduce 5 / 40 = 0.125 and attention 2.5 / 40 = 0.0625 are not among the top 3.
-    for (int row : {0, 5, 1}) {
+    for (int row : {0, 6, 1}) {
       QVERIFY(model.index(row, 2).data(CompareTableModel::LargestRole).toBool());
       QVERIFY(model.index(row, 2).data(Qt::BackgroundRole).isValid());
       QVERIFY(model.index(row, 2).data(Qt::FontRole).value<QFont>().bold());
     }
-    for (int row : {2, 3, 4}) QVERIFY(!model.index(row, 2).data(CompareTableModel::LargestRole).toBool());
+    for (int row : {2, 3, 4, 5}) QVERIFY(!model.index(row, 2).data(CompareTableModel::LargestRole).toBool());
     QVERIFY(!model.index(0, 1).data(CompareTableModel::LargestRole).toBool());
   }
 
@@ -97,7 +100,7 @@ class CompareTableModelTest : public QObject {
     const QStringList lines = tableToCsv(model).split('\n');
     QCOMPARE(lines[0], QString("figure,pp (baseline),dp"));
     QCOMPARE(lines[1], QString::fromUtf8("step time (median),40.000 ms,60.000 ms  ×1.50"));
-    QCOMPARE(lines.size(), 1 + 6 + 1);  // header, rows, and the empty string after the last newline
+    QCOMPARE(lines.size(), 1 + 7 + 1);  // header, rows, and the empty string after the last newline
   }
 };
 

@@ -233,6 +233,40 @@ class DrawListTest : public QObject {
     QCOMPARE(buildDrawList(trace, layout, TimeMapping{{0, 1000}, 1000}, o).phases.size(), size_t(0));
   }
 
+  // ZB-H1's weight passes are stretches of their own (W0); an interleaved schedule's chunks split the
+  // stretches of one micro-batch and label them F0.0, F0.1.
+  void rankHeadersLabelWeightPassesAndChunks() {
+    using storage::Phase;
+    storage::Trace trace = test::makeTrace(1, {});
+    auto span = [&](int64_t t0, int64_t t1, Phase phase, int mb, int chunk) {
+      storage::SpanRecord s;
+      s.start = t0;
+      s.end = t1;
+      s.category = Category::ComputeAttention;
+      s.phase = phase;
+      s.step = 0;
+      s.microbatch = mb;
+      s.chunk = chunk;
+      storage::addSpan(trace, s);
+    };
+    span(0, 100, Phase::Forward, 0, 0);
+    span(100, 200, Phase::Forward, 0, 1);
+    span(200, 300, Phase::Backward, 0, 1);
+    span(300, 400, Phase::BackwardWeight, 0, 1);
+    storage::finishTrace(trace);
+    const DrawList list = buildDrawList(trace, layoutTimeline(trace, {}), TimeMapping{{0, 400}, 400});
+    QCOMPARE(list.phases.size(), size_t(4));
+    QCOMPARE(list.phases[1], (PhaseItem{100, 200, 0, Phase::Forward, 0, 1}));
+    QCOMPARE(list.phases[3], (PhaseItem{300, 400, 0, Phase::BackwardWeight, 0, 1}));
+    std::vector<std::string> labels;
+    for (const PhaseItem& p : list.phases) labels.push_back(phaseLabel(p.phase, p.microbatch, p.chunk));
+    QCOMPARE(labels, (std::vector<std::string>{"F0.0", "F0.1", "B0.1", "W0.1"}));
+    QCOMPARE(phaseLabel(Phase::BackwardWeight, 3), std::string("W3"));
+    QCOMPARE(phaseLabel(Phase::Forward, 3), std::string("F3"));
+    QCOMPARE(phaseLabel(Phase::Optimizer, -1), std::string("opt"));
+    QCOMPARE(phaseLabel(Phase::Forward, -1), std::string());
+  }
+
   void collapsedRanksAndOffscreenRowsAreSkipped() {
     const auto trace = test::makeTrace(3, {{0, 0, 100}, {1, 0, 100}, {2, 0, 100}});
     const auto layout = layoutTimeline(trace, {1});

@@ -52,6 +52,7 @@ Config smallConfig() {
   return c;
 }
 
+// interleaved: 2 chunks per stage (smallConfig's 4 layers on pp 2: one layer a chunk).
 Config with(int pp, int tp, int dp, int microbatches, const char* layout = "ppmoe",
             const char* schedule = "1f1b") {
   Config c = smallConfig();
@@ -61,6 +62,7 @@ Config with(int pp, int tp, int dp, int microbatches, const char* layout = "ppmo
   c.parallel.microbatches = microbatches;
   c.parallel.layout = layout;
   c.parallel.schedule = schedule;
+  if (c.parallel.schedule == "interleaved") c.parallel.virtual_stages = 2;
   validate(c);
   return c;
 }
@@ -128,6 +130,36 @@ TEST(CudaStage, DpmoeDp2MatchesCpu) {
 TEST(CudaStage, Pp2OneFOneBMatchesCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
   expectMatchesCpu(with(2, 1, 1, 4, "ppmoe", "1f1b"));
+}
+
+// The schedules of docs/SCHEDULES.md through the one stage pass: interleaved (chunks apart, their
+// activations and gradients between the two GPUs both ways) and ZB-H1 (split backward).
+TEST(CudaStage, Pp2InterleavedMatchesCpu) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(2);
+  expectMatchesCpu(with(2, 1, 1, 4, "ppmoe", "interleaved"));
+}
+
+TEST(CudaStage, Pp2ZbH1MatchesCpu) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(2);
+  expectMatchesCpu(with(2, 1, 1, 4, "ppmoe", "zb-h1"));
+}
+
+TEST(CudaStage, Pp2Tp2InterleavedAndZbH1MatchCpu) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(4);
+  expectMatchesCpu(with(2, 2, 1, 4, "ppmoe", "interleaved"));
+  expectMatchesCpu(with(2, 2, 1, 4, "ppmoe", "zb-h1"));
+  expectMatchesCpu(with(2, 1, 2, 2, "dpmoe", "zb-h1"));
+}
+
+TEST(CudaStage, Pp4InterleavedAndZbH1MatchCpu) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(4);
+  Config c = with(4, 1, 1, 4, "ppmoe", "zb-h1");
+  expectMatchesCpu(c);
+  c.model.n_layers = 8;
+  c.parallel.schedule = "interleaved";
+  c.parallel.virtual_stages = 2;
+  validate(c);
+  expectMatchesCpu(c);
 }
 
 TEST(CudaStage, DenseTp2MatchesCpu) {
@@ -258,6 +290,8 @@ TEST(CudaStage, RecordsTheCpuBackendsSpansOnTwoGpus) {
   expectSameSpansAsCpu(with(1, 2, 1, 2), "ppmoe tp2");
   expectSameSpansAsCpu(with(1, 1, 2, 2, "dpmoe"), "dpmoe dp2");
   expectSameSpansAsCpu(with(2, 1, 1, 4, "ppmoe", "1f1b"), "ppmoe pp2 1f1b");
+  expectSameSpansAsCpu(with(2, 1, 1, 4, "ppmoe", "interleaved"), "ppmoe pp2 interleaved");
+  expectSameSpansAsCpu(with(2, 1, 1, 4, "ppmoe", "zb-h1"), "ppmoe pp2 zb-h1");
   Config dense = with(1, 2, 1, 2);
   dense.model.n_experts = 0;
   expectSameSpansAsCpu(dense, "dense tp2");
