@@ -15,6 +15,7 @@
 #include "storage/run_reader.h"
 #include "tests/common/temp_dir.h"
 #include "tests/engine/engine_test_util.h"
+#include "tests/engine/span_sequence.h"
 #include "tracer/tracer.h"
 
 namespace moescope::engine {
@@ -453,21 +454,8 @@ TEST(TrainerTrace, EverySchedulesBubbleInVirtualTimeMatchesItsTheory) {
     c.parallel.schedule = schedule;
     c.parallel.virtual_stages = std::string(schedule) == "interleaved" ? 2 : 1;
     c.train.steps = 3;
-    c.trace.enabled = true;
-    validate(c);
-    const TokenData data = testing::tinyTokens(c);
     VirtualTimeBackend backend;
-    const moescope::testing::TempRunFile file;
-    auto tracer = tracer::Tracer::open(file.path(), makeRunInfo(c, backend, schedule));
-    TrainOptions options;
-    options.config = c;
-    options.data = &data;
-    options.backend = &backend;
-    options.tracer = tracer.get();
-    train(options);
-    tracer->finish(storage::RunStatus::Complete, "");
-    tracer.reset();
-    const storage::Trace trace = storage::RunReader::open(file.path())->load();
+    const storage::Trace trace = testing::tracedRun(c, testing::tinyTokens(c), backend);
     const double theory = storage::theoreticalBubbleShare(trace.run);
     const auto stages = storage::bubblesPerStage(storage::bubbles(storage::hostActivity(trace), trace.run));
     ASSERT_EQ(stages.size(), 4u);
