@@ -171,8 +171,8 @@ TEST(StagePass, SpansFollowTheScheduleWithChunksAndWeightPasses) {
 
 // Saved activations held at the worst moment, one rank of each stage: GPipe holds all 4 micro-batches,
 // 1F1B p - s of them (2 on stage 0, 1 on stage 1), ZB-H1 p = 2 on both stages plus the dy its W passes
-// need (which makes it more than 1F1B's in bytes), interleaved its warm-up chunks plus one (stage 0: (2 - 0 - 1) x 2 + 2 + 1 = 5 of 2 chunks
-// per micro-batch, stage 1: 3).
+// need (which makes it more than 1F1B's in bytes), interleaved its warm-up chunks plus one (stage 0: (2 - 0 -
+// 1) x 2 + 2 + 1 = 5 of 2 chunks per micro-batch, stage 1: 3).
 TEST(StagePass, PeakActivationMemoryFollowsTheSchedule) {
   std::map<std::string, std::vector<int64_t>> peak;  // per stage
   for (const char* schedule : {"gpipe", "1f1b", "interleaved", "zb-h1"}) {
