@@ -5,9 +5,9 @@
 // Under GPipe and 1F1B a stage runs its micro-batches' forwards in micro-batch order and their
 // backwards in micro-batch order; the schedule only decides how the two interleave (1F1B: the stage's
 // warm-up forwards, then one forward and one backward in turn). So the k-th forward and the k-th
-// backward of a step are micro-batch k, and no pass order needs to be assumed. The schedule is kept in
-// the signature so that schedules which reorder micro-batches (interleaved 1F1B) can be answered by the
-// schedule itself once it is a target of its own.
+// backward of a step are micro-batch k, and no pass order needs to be assumed; ZB-H1's weight passes
+// (phase backward_weight) too. Interleaved 1F1B reorders micro-batches by chunk (engine/schedule.h), which
+// names do not carry: its passes are left unnumbered.
 #pragma once
 
 #include <cstdint>

@@ -29,5 +29,15 @@ TEST(ImportSchedule, GPipeAndOtherPhases) {
   EXPECT_TRUE(microbatchesOfPasses(Schedule::OneFOneB, 2, 0, std::vector<Phase>{}).empty());
 }
 
+// ZB-H1 stage 1 of 2 (F0 B0 F1 B1 W0 W1): B and W each in micro-batch order. Interleaved needs the
+// chunks the names do not carry: nothing is numbered.
+TEST(ImportSchedule, ZbH1NumbersWeightPassesAndInterleavedNone) {
+  constexpr Phase W = Phase::BackwardWeight;
+  EXPECT_EQ(microbatchesOfPasses(Schedule::ZbH1, 2, 1, std::vector{F, B, F, B, W, W}),
+            (std::vector<int32_t>{0, 0, 1, 1, 0, 1}));
+  EXPECT_EQ(microbatchesOfPasses(Schedule::Interleaved, 2, 0, std::vector{F, F, B, B}),
+            (std::vector<int32_t>(4, kNone)));
+}
+
 }  // namespace
 }  // namespace moescope::storage
