@@ -33,14 +33,18 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   const int64_t attention_scratch =
       flash ? 2 * N * C / tp + 2 * heads * m.seq_len : 7 * N * C / tp + square * 3;
   int64_t per_mb = 0;  // elements of the compute type
+  // ZB-H1 keeps each weight gradient's dy from its B pass to its W pass (engine/stage_pass.h).
+  const bool split = pipelineShape(c).schedule == storage::Schedule::ZbH1;
   for (const LayerRange& chunk : layout.chunks(coord.stage)) {
     for (int li = chunk.begin; li < chunk.end; ++li) {
       per_mb += N * C * 5 + N * 4 * C / tp + attention_kept;
       per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C : 2 * N * F / tp;
+      if (split)
+        per_mb += N * C * 4 + 3 * N * C / tp + (m.isMoeLayer(li) ? N * E + rows * (C + F) : N * F / tp);
     }
   }
   const bool last = coord.stage == layout.pp() - 1;
-  if (last) per_mb += N * C + N * m.vocab_size;
+  if (last) per_mb += N * C + N * m.vocab_size + (split ? N * C : 0);
   int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C + attention_scratch;
   if (last) scratch += N * C;
   est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;

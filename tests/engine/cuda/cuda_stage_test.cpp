@@ -311,6 +311,20 @@ TEST(CudaBackend, RefusesMoreGpusThanPresent) {
   }
 }
 
+// The estimate a run is refused by counts ZB-H1's kept weight-gradient dy (fp32: no device is asked).
+// Interleaved places the stage's layers apart, as many of them: on a dense model (every layer alike),
+// the same estimate as 1F1B.
+TEST(CudaBackend, EstimatesWhatEachScheduleKeeps) {
+  auto estimate = [](const char* schedule) {
+    Config c = with(2, 1, 1, 4, "ppmoe", schedule);
+    c.model.n_experts = 0;
+    const Layout layout(c);
+    return estimateMemory(c, layout, layout.coord(1)).activation_bytes;
+  };
+  EXPECT_GT(estimate("zb-h1"), estimate("1f1b"));
+  EXPECT_EQ(estimate("interleaved"), estimate("1f1b"));
+}
+
 TEST(CudaBackend, RefusesAModelThatDoesNotFitNamingItsSize) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
   Config c = smallConfig();
