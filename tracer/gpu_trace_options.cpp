@@ -1,9 +1,7 @@
 #include "tracer/gpu_trace_options.h"
 
-#include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <stdexcept>
 
 namespace moescope::tracer::gpu {
 namespace {
@@ -62,24 +60,7 @@ std::span<const GpuTraceVariable> gpuTraceVariables() {
 }
 
 GpuTraceSettings readGpuTraceSettings(const std::function<const char*(const char*)>& getenv) {
-  GpuTraceSettings settings;
-  for (const GpuTraceVariable& variable : kVariables) {
-    const char* raw = getenv(std::string(variable.name).c_str());
-    const std::string_view value = raw ? raw : "";
-    if (value.empty()) continue;
-    const GpuTraceValue* match = nullptr;
-    std::string accepted;
-    for (const GpuTraceValue& v : variable.values) {
-      if (v.value == value) match = &v;
-      accepted += accepted.empty() ? "" : (&v == &variable.values.back() ? " or " : ", ");
-      accepted += v.value;
-    }
-    if (!match)
-      throw std::invalid_argument(std::string(variable.name) + " must be " + accepted + ", got '" +
-                                  std::string(value) + "'");
-    match->apply(settings);
-  }
-  return settings;
+  return readEnvSwitches<GpuTraceSettings>(kVariables, getenv);
 }
 
 GpuTraceSettings readGpuTraceSettings() {
@@ -87,15 +68,7 @@ GpuTraceSettings readGpuTraceSettings() {
 }
 
 std::string gpuTraceVariablesHelp() {
-  std::string help;
-  for (const GpuTraceVariable& variable : kVariables) {
-    for (const GpuTraceValue& v : variable.values) {
-      std::string line = "  " + std::string(variable.name) + "=" + std::string(v.value);
-      line.resize(std::max<size_t>(line.size() + 2, 38), ' ');
-      help += line + std::string(v.meaning) + (&v == &variable.values.front() ? " (default)\n" : "\n");
-    }
-  }
-  return help;
+  return envSwitchesHelp<GpuTraceSettings>(kVariables);
 }
 
 }  // namespace moescope::tracer::gpu

@@ -9,7 +9,8 @@
 #include <functional>
 #include <span>
 #include <string>
-#include <string_view>
+
+#include "base/env_switches.h"
 
 namespace moescope::tracer::gpu {
 
@@ -40,16 +41,8 @@ struct GpuTraceSettings {
   bool operator==(const GpuTraceSettings&) const = default;
 };
 
-struct GpuTraceValue {
-  std::string_view value;
-  std::string_view meaning;
-  void (*apply)(GpuTraceSettings&);
-};
-
-struct GpuTraceVariable {
-  std::string_view name;
-  std::span<const GpuTraceValue> values;  // the first is the default
-};
+using GpuTraceValue = EnvValue<GpuTraceSettings>;
+using GpuTraceVariable = EnvVariable<GpuTraceSettings>;  // its values: the first is the default
 
 // The table: MOESCOPE_GPU_TRACE, MOESCOPE_GPU_NVTX, MOESCOPE_GPU_CORRELATION, MOESCOPE_GPU_FLUSH.
 std::span<const GpuTraceVariable> gpuTraceVariables();
