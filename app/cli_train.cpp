@@ -19,6 +19,7 @@
 #include "engine/backend.h"
 #include "engine/checkpoint.h"
 #include "engine/config.h"
+#include "engine/cuda_kernel_options.h"
 #include "engine/data.h"
 #include "engine/engine_error.h"
 #include "engine/schedule.h"
@@ -28,6 +29,7 @@
 #include "tracer/tracer.h"
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
 #include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/kernel_choice.h"
 #endif
 #ifdef MOESCOPE_HAVE_GPU_TRACER
 #include "tracer/gpu/gpu_tracer.h"
@@ -101,9 +103,14 @@ int runTrain(const TrainArgs& args) {
   // The GPU tracer's switches (MOESCOPE_GPU_*), read once; a value they do not take is bad input in
   // every build, with or without the GPU tracer.
   [[maybe_unused]] tracer::gpu::GpuTraceSettings gpu_settings;
+  // The CUDA backend's fused paths (MOESCOPE_CUDA_*), read once and refused alike in every build; what a
+  // CUDA run takes of them is printed and kept in the run file (cuda.kernels).
+  [[maybe_unused]] engine::CudaKernelOptions kernel_options;
+  std::string kernels;
   try {
     try {
       gpu_settings = tracer::gpu::readGpuTraceSettings();
+      kernel_options = engine::readCudaKernelOptions();
     } catch (const std::invalid_argument& e) {
       throw InputError(e.what());
     }
@@ -128,7 +135,7 @@ int runTrain(const TrainArgs& args) {
         tracer::gpu::arrangeNvtxInjection();
 #endif
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
-      backend = engine::cuda::makeCudaBackend();
+      backend = engine::cuda::makeCudaBackend(kernel_options);
 #else
       throw InputError("--backend cuda: this build has no CUDA backend (not built); use --backend cpu");
 #endif
@@ -136,6 +143,9 @@ int runTrain(const TrainArgs& args) {
       throw InputError("--backend must be cpu or cuda, got '" + args.backend + "'");
     }
     backend->check(config);
+#ifdef MOESCOPE_HAVE_CUDA_BACKEND
+    if (which == "cuda") kernels = engine::cuda::describeKernels(config, kernel_options);
+#endif
     data = engine::TokenData::load(config);
     if (args.init) init = engine::loadCheckpoint(*args.init, config.model);
     if (args.save) checkWritable("--save", *args.save);
@@ -151,6 +161,7 @@ int runTrain(const TrainArgs& args) {
   }
 
   // 2. The run.
+  if (!kernels.empty()) std::fprintf(stderr, "moescope-cli train: CUDA kernels: %s\n", kernels.c_str());
   std::unique_ptr<tracer::Tracer> tracer;
 #ifdef MOESCOPE_HAVE_GPU_TRACER
   std::unique_ptr<tracer::gpu::GpuTracer> gpu_tracer;  // kernels, memcpy, memset of a traced CUDA run
@@ -188,6 +199,7 @@ int runTrain(const TrainArgs& args) {
       const std::string name = fs::path(*args.out).stem().string();
       tracer = tracer::Tracer::open(*args.out, engine::makeRunInfo(config, *backend, name));
       tracer->setMeta("engine.config_file", args.config);
+      if (!kernels.empty()) tracer->setMeta("cuda.kernels", kernels);
 #ifdef MOESCOPE_HAVE_GPU_TRACER
       if (backend->name() == "cuda" && config.trace.enabled && gpu_settings.enabled) {
         try {
@@ -280,7 +292,9 @@ void registerTrain(CLI::App& cli, CommandAction& action) {
       "--dry-run", args->dry_run,
       "check config, layout, data, checkpoint and output folders as a run does; print ok and the schedule's "
       "passes per stage (F/B/W, micro-batch.chunk); write nothing");
-  cmd->footer("Environment, the GPU tracer of a traced CUDA run:\n" + tracer::gpu::gpuTraceVariablesHelp());
+  cmd->footer("Environment, the GPU tracer of a traced CUDA run:\n" + tracer::gpu::gpuTraceVariablesHelp() +
+              "Environment, the CUDA backend's fused paths (for A/B measurements):\n" +
+              engine::cudaKernelOptionsHelp());
   cmd->callback([&action, args] { action = [args] { return runTrain(*args); }; });
 }
 

@@ -60,6 +60,7 @@ class CpuOps final : public StageOps {
     attentionForward<T>(out, reserve(saved, probs, act), qkv, B_, T_, NHl_, D_);
   }
   void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor, Tensor saved) override {
+    zero(dqkv, static_cast<size_t>(N_) * 3 * Cl_);
     cpu::attentionBackward<T>(dqkv, dout, qkv, saved, B_, T_, NHl_, D_);
   }
   void crossEntropy(Tensor logits, Tensor targets, double scale, Tensor sum) override {
@@ -118,9 +119,12 @@ class CpuOps final : public StageOps {
   void clip(Tensor sums, double maxNorm) override {
     coef_ = clipCoefficient(std::sqrt(*static_cast<double*>(sums)), maxNorm);
   }
-  void adamw(Tensor param, Tensor, Tensor grad, Tensor m, Tensor v, size_t n, const AdamWParams& hp,
-             int step) override {
-    adamwStep<T>(param, grad, m, v, n, hp, step, coef_);
+  void adamw(const std::vector<ParamRun>& runs, const AdamWParams& hp, int step) override {
+    for (const ParamRun& r : runs) {
+      AdamWParams h = hp;
+      h.weightDecay = r.decay ? hp.weightDecay : 0.0;
+      adamwStep<T>(r.param, r.grad, r.m, r.v, r.n, h, step, coef_);
+    }
   }
 
  protected:

@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <type_traits>
+#include <vector>
 
 #include "engine/communicator.h"
 #include "engine/cpu/ops.h"
@@ -102,7 +103,29 @@ class StageOps : protected StageShape {
   virtual void gelu(Tensor y, Tensor x, size_t n) = 0;
   virtual void geluBackward(Tensor dx, Tensor x, Tensor dy, size_t n) = 0;
   virtual void residual(Tensor out, Tensor x, Tensor z, Tensor bias) = 0;  // x + z + bias
-  // saved: what the backward pass needs besides qkv and out (reserved here).
+  // Fused operations a backend may run in fewer passes, each by default the operations it stands for
+  // (stage_ops.cpp): r = x + z + bias, then LayerNorm of r (the residual and the LayerNorm after it).
+  virtual void residualLayerNorm(Tensor r, Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor z,
+                                 Tensor bias, Tensor w, Tensor b);
+  // The FFN y = gelu(x W1ᵀ + b1) W2ᵀ + b2 over n rows, C_ wide in and out, `hidden` inside (proj_b
+  // optional), pre-activation and activation kept; its backward pass (dpre [n, hidden]: the
+  // pre-activation's gradient, overwritten; dx and the gradients accumulated, g.proj_b += Σ dy even where
+  // the forward pass left the bias to the residual). Empty gradient tensors (a split backward's B pass)
+  // compute none: dpre is what its W pass computes them from.
+  struct Ffn {
+    Tensor fc_w, fc_b, proj_w, proj_b;
+  };
+  virtual void ffn(Tensor y, Tensor pre, Tensor act, Tensor x, const Ffn& w, int n, int hidden);
+  virtual void ffnBackward(Tensor dx, const Ffn& g, Tensor dpre, Tensor dy, Tensor x, Tensor pre, Tensor act,
+                           const Ffn& w, int n, int hidden);
+  // A rank's experts, FFNs F_ wide, expert e over the rows rows[e]..rows[e+1] of x, pre, act, y (dy, dx,
+  // dpre): one call for all of them; g as ffnBackward's, for every expert or none.
+  virtual void experts(Tensor y, Tensor pre, Tensor act, Tensor x, const std::vector<Ffn>& w,
+                       const std::vector<int>& rows);
+  virtual void expertsBackward(Tensor dx, const std::vector<Ffn>& g, Tensor dpre, Tensor dy, Tensor x,
+                               Tensor pre, Tensor act, const std::vector<Ffn>& w,
+                               const std::vector<int>& rows);
+  // saved: what the backward pass needs besides qkv and out (reserved here); dqkv is overwritten.
   virtual void attention(Tensor out, Buffer& saved, Tensor qkv) = 0;
   virtual void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved) = 0;
   // logits become their loss's gradient times scale; *sum (a double) += the losses.
@@ -122,14 +145,20 @@ class StageOps : protected StageShape {
   virtual void scatterSlots(Tensor y, Tensor src, const Slots& s, bool oneExpert) = 0;
   virtual void scatterSlotsBackward(Tensor dsrc, Tensor dprobs, Tensor dy, Tensor src, const Slots& s) = 0;
 
-  // *sum += Σ x²; the clipping coefficient from the reduced sums; an AdamW step (copy optional).
+  // *sum += Σ x²; the clipping coefficient from the reduced sums; an AdamW step of every run of
+  // parameters (hp.weightDecay where decay, none elsewhere; copy optional), the same runs every step.
+  struct ParamRun {
+    Tensor param, copy, grad, m, v;
+    size_t n = 0;
+    bool decay = false;
+  };
   virtual void sumOfSquares(Tensor sum, Tensor x, size_t n) = 0;
   virtual void clip(Tensor sums, double maxNorm) = 0;
-  virtual void adamw(Tensor param, Tensor copy, Tensor grad, Tensor m, Tensor v, size_t n,
-                     const cpu::AdamWParams& hp, int step) = 0;
+  virtual void adamw(const std::vector<ParamRun>& runs, const cpu::AdamWParams& hp, int step) = 0;
 
  protected:
   virtual std::shared_ptr<void> allocate(size_t bytes) = 0;
+  Buffer dact_;  // ffnBackward's activation gradient, where it is not fused away
 };
 
 }  // namespace moescope::engine

@@ -19,7 +19,7 @@ using tracer::Phase;
 constexpr std::string_view kCombineName = "combine";
 constexpr SpanName kEmbed{"embed", Category::ComputeEmbed}, kLoss{"loss", Category::ComputeLoss},
     kAttention{"attention", Category::ComputeAttention}, kRouter{"router", Category::ComputeRouter},
-    kFfn{"ffn", Category::ComputeFfn}, kExpert{"expert", Category::ComputeExpert},
+    kFfn{"ffn", Category::ComputeFfn}, kExperts{"experts", Category::ComputeExpert},
     kGather{"gather", Category::MoeSlice}, kScatter{"scatter", Category::MoeSlice},
     kSliceCombine{kCombineName, Category::MoeSlice}, kPermuteCombine{kCombineName, Category::MoePermute},
     kDispatchLayout{"dispatch_layout", Category::MoePermute},
@@ -123,7 +123,7 @@ StagePass::StagePass(const RankSetup& setup, std::unique_ptr<StageOps> ops)
   for (Buffer* b : {&y_, &z_, &dm_, &dln1_}) reserve(*b, NC);
   reserve(dout_, static_cast<size_t>(N_) * Cl_);
   reserve(dqkv_, static_cast<size_t>(N_) * 3 * Cl_);
-  for (Buffer* b : {&dact_, &dpre_}) reserve(*b, std::max(static_cast<size_t>(N_) * Fl_, max_rows_ * F_));
+  reserve(dpre_, std::max(static_cast<size_t>(N_) * Fl_, max_rows_ * F_));
   reserve(sums_, 3, DType::F64);
   if (last_) reserve(dlnf_, NC);
   if (E_ > 0) {
@@ -308,9 +308,14 @@ void StagePass::forward(const Chunk& chunk, ChunkIo& io, MicroActs& a) {
   } else {
     s_.pp->recv(input.data, NC, act_, chunk.prev, comm(kRecvActivation));
   }
+  // Each layer's output residual and the LayerNorm after it (the next layer's first, or the final one)
+  // are one operation, in the layer's last span.
   Tensor x = input;
   for (size_t i = chunk.begin; i < chunk.end; ++i) {
-    layerForward(layers_[i], a.layers[i], x);
+    const Norm next = i + 1 < chunk.end ? ln1(layers_[i + 1], a.layers[i + 1])
+                      : chunk.heads     ? lnf(a)
+                                        : Norm{};
+    layerForward(layers_[i], a.layers[i], x, i > chunk.begin, next);
     x = a.layers[i].out;
   }
   io.out = x;
@@ -319,22 +324,34 @@ void StagePass::forward(const Chunk& chunk, ChunkIo& io, MicroActs& a) {
     return;
   }
   Span sp(*this, kLoss);
-  ops_->layerNorm(reserve(a.lnf, NC), reserve(a.lnf_mean, n, acc_), reserve(a.lnf_rstd, n, acc_), x,
-                  w(lnf_w_), w(lnf_b_));
+  if (chunk.begin == chunk.end) layerNorm(lnf(a), x);
   ops_->linear(reserve(a.logits, n * V_), a.lnf, w(lm_head_), {}, N_, C_, V_);
   // The loss and, over the logits, their gradient (the backward pass starts from it).
   ops_->crossEntropy(a.logits, a.targets, 1.0 / static_cast<double>(c_.tokensPerStep()),
                      s_.coord.tp == 0 ? sums_.at(1) : Tensor{});
 }
 
-void StagePass::layerForward(const Layer& L, LayerActs& a, Tensor x) {
+void StagePass::layerNorm(const Norm& ln, Tensor x) {
+  const size_t n = static_cast<size_t>(N_);
+  ops_->layerNorm(reserve(*ln.out, n * C_), reserve(*ln.mean, n, acc_), reserve(*ln.rstd, n, acc_), x,
+                  w(ln.w), w(ln.b));
+}
+
+void StagePass::residual(Buffer& r, Tensor x, Tensor z, Tensor bias, const Norm& ln) {
+  const size_t n = static_cast<size_t>(N_);
+  const Tensor out = reserve(r, n * C_);
+  if (!ln.out) return ops_->residual(out, x, z, bias);
+  ops_->residualLayerNorm(out, reserve(*ln.out, n * C_), reserve(*ln.mean, n, acc_),
+                          reserve(*ln.rstd, n, acc_), x, z, bias, w(ln.w), w(ln.b));
+}
+
+void StagePass::layerForward(const Layer& L, LayerActs& a, Tensor x, bool normed, const Norm& next) {
   const size_t NC = static_cast<size_t>(N_) * C_, n = static_cast<size_t>(N_);
   const bool tp = s_.tp->size() > 1;
   a.x = x;
   {
     Span sp(*this, kAttention, L.index);
-    ops_->layerNorm(reserve(a.ln1, NC), reserve(a.ln1_mean, n, acc_), reserve(a.ln1_rstd, n, acc_), x,
-                    w(L.ln1_w), w(L.ln1_b));
+    if (!normed) layerNorm(ln1(L, a), x);
     ops_->linear(reserve(a.qkv, n * 3 * Cl_), a.ln1, w(L.attn_w), w(L.attn_b), N_, C_, 3 * Cl_);
     ops_->attention(reserve(a.o, n * Cl_), a.att, a.qkv);
     ops_->linear(y_, a.o, w(L.proj_w), {}, N_, Cl_, C_);
@@ -342,15 +359,12 @@ void StagePass::layerForward(const Layer& L, LayerActs& a, Tensor x) {
   if (tp) allReduce(s_.tp, {part(y_, NC)}, kAttnAllreduce, L.index);
   {
     Span sp(*this, L.moe ? kRouter : kFfn, L.index);
-    ops_->residual(reserve(a.x2, NC), x, y_, w(L.proj_b));
-    ops_->layerNorm(reserve(a.ln2, NC), reserve(a.ln2_mean, n, acc_), reserve(a.ln2_rstd, n, acc_), a.x2,
-                    w(L.ln2_w), w(L.ln2_b));
+    residual(a.x2, x, y_, w(L.proj_b), {&a.ln2, &a.ln2_mean, &a.ln2_rstd, L.ln2_w, L.ln2_b});
     if (L.moe) {
       routerForward(L, a);
     } else {
-      ops_->linear(reserve(a.pre, n * Fl_), a.ln2, w(L.fc_w), w(L.fc_b), N_, C_, Fl_);
-      ops_->gelu(reserve(a.act, n * Fl_), a.pre, n * Fl_);
-      ops_->linear(z_, a.act, w(L.fcp_w), {}, N_, Fl_, C_);
+      ops_->ffn(z_, reserve(a.pre, n * Fl_), reserve(a.act, n * Fl_), a.ln2,
+                {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
     }
   }
   if (L.moe) {
@@ -359,7 +373,7 @@ void StagePass::layerForward(const Layer& L, LayerActs& a, Tensor x) {
   }
   if (tp) allReduce(s_.tp, {part(z_, NC)}, L.moe ? kMoeAllreduce : kFfnAllreduce, L.index);
   Span sp(*this, !L.moe ? kFfn : dispatch_ ? kPermuteCombine : kSliceCombine, L.index);
-  ops_->residual(reserve(a.out, NC), a.x2, z_, L.moe ? Tensor{} : w(L.fcp_b));
+  residual(a.out, a.x2, z_, L.moe ? Tensor{} : w(L.fcp_b), next);
 }
 
 void StagePass::routerForward(const Layer& L, LayerActs& a) {
@@ -380,15 +394,39 @@ void StagePass::routerForward(const Layer& L, LayerActs& a) {
   for (Buffer* b : {&a.preg, &a.actg}) reserve(*b, max_rows_ * F_);
 }
 
-void StagePass::expertForward(const Layer& L, LayerActs& a, size_t le) {
-  const int r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
-  const size_t rc = static_cast<size_t>(r0) * C_, rf = static_cast<size_t>(r0) * F_;
-  const Expert& e = L.experts[le];
-  Span sp(*this, kExpert, L.index, e.index);
-  if (m == 0) return;
-  ops_->linear(a.preg.at(rf), a.xg.at(rc), w(e.fc_w), w(e.fc_b), m, C_, F_);
-  ops_->gelu(a.actg.at(rf), a.preg.at(rf), static_cast<size_t>(m) * F_);
-  ops_->linear(a.yg.at(rc), a.actg.at(rf), w(e.proj_w), w(e.proj_b), m, F_, C_);
+std::vector<StageOps::Ffn> StagePass::experts(const Layer& L, bool grads) const {
+  std::vector<StageOps::Ffn> out;
+  for (const Expert& e : L.experts) {
+    if (grads) out.push_back({gw(e.fc_w), gw(e.fc_b), gw(e.proj_w), gw(e.proj_b)});
+    if (!grads) out.push_back({w(e.fc_w), w(e.fc_b), w(e.proj_w), w(e.proj_b)});
+  }
+  return out;
+}
+
+// One span for all of a rank's experts (per layer and micro-batch, each pass): they run as one operation
+// (a grouped GEMM where the backend has it), and the tokens each expert computed on are the routing
+// counters'.
+void StagePass::expertsForward(const Layer& L, LayerActs& a) {
+  Span sp(*this, kExperts, L.index);
+  ops_->experts(a.yg, a.preg, a.actg, a.xg, experts(L, false), a.row_begin);
+}
+
+// dyg: the expert rows' output gradient. A B pass computes no weight gradient (gw) and keeps each row's
+// hidden gradient for its W pass.
+void StagePass::expertsBackward(const Layer& L, LayerActs& a, Tensor dyg) {
+  Span sp(*this, kExperts, L.index);
+  const Tensor dpre = part_ == Part::Input ? Tensor(a.w_expert_pre) : Tensor(dpre_);
+  ops_->expertsBackward(dxg_, experts(L, true), dpre, dyg, a.xg, a.preg, a.actg, experts(L, false),
+                        a.row_begin);
+}
+
+template <class Fn>
+void StagePass::perExpert(const Layer& L, const LayerActs& a, const SpanName& what, Fn fn) {
+  for (size_t le = 0; le < L.experts.size(); ++le) {
+    const int r0 = a.row_begin[le];
+    Span sp(*this, what, L.index, L.experts[le].index);
+    fn(slots(a, a.j0 + r0, a.row_begin[le + 1] - r0), static_cast<size_t>(r0) * C_);
+  }
 }
 
 void StagePass::moeForwardLocal(const Layer& L, LayerActs& a) {
@@ -397,16 +435,9 @@ void StagePass::moeForwardLocal(const Layer& L, LayerActs& a) {
   a.row_begin.resize(static_cast<size_t>(epr_) + 1);
   for (size_t le = 0; le < a.row_begin.size(); ++le) a.row_begin[le] = a.offsets_host[e0 + le] - a.j0;
   a.rows = a.row_begin.back();
-  for (size_t le = 0; le < L.experts.size(); ++le) {
-    const int e = L.experts[le].index, r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
-    {
-      Span sp(*this, kGather, L.index, e);
-      ops_->gatherSlots(a.xg.at(static_cast<size_t>(r0) * C_), a.ln2, slots(a, a.j0 + r0, m));
-    }
-    expertForward(L, a, le);
-    Span sp(*this, kScatter, L.index, e);
-    ops_->scatterSlots(z_, a.yg.at(static_cast<size_t>(r0) * C_), slots(a, a.j0 + r0, m), true);
-  }
+  perExpert(L, a, kGather, [&](const Slots& s, size_t rc) { ops_->gatherSlots(a.xg.at(rc), a.ln2, s); });
+  expertsForward(L, a);
+  perExpert(L, a, kScatter, [&](const Slots& s, size_t rc) { ops_->scatterSlots(z_, a.yg.at(rc), s, true); });
 }
 
 // DPMoE's layouts. Send side: the kept assignments ordered by expert, so each peer's block holds its
@@ -460,7 +491,7 @@ void StagePass::moeForwardDispatch(const Layer& L, LayerActs& a) {
     Span sp(*this, kExpertLayout, L.index);
     permute(a, a.xg, recv_, true);
   }
-  for (size_t le = 0; le < L.experts.size(); ++le) expertForward(L, a, le);
+  expertsForward(L, a);
   {
     Span sp(*this, kReturnLayout, L.index);
     permute(a, a.yg, recv_, false);
@@ -525,12 +556,8 @@ void StagePass::layerBackward(const Layer& L, LayerActs& a, Tensor dx) {
   } else {
     Span sp(*this, kFfn, L.index);
     const size_t nf = static_cast<size_t>(N_) * Fl_;
-    ops_->zero(dact_, nf);
-    ops_->linearBackward(dact_, gw(L.fcp_w), gw(L.fcp_b), dx, a.act, w(L.fcp_w), N_, Fl_, C_);
-    const Tensor dpre = dy(a.w_pre, dpre_, nf);
-    ops_->zero(dpre, nf);
-    ops_->geluBackward(dpre, a.pre, dact_, nf);
-    ops_->linearBackward(dm, gw(L.fc_w), gw(L.fc_b), dpre, a.ln2, w(L.fc_w), N_, C_, Fl_);
+    ops_->ffnBackward(dm, {gw(L.fc_w), gw(L.fc_b), gw(L.fcp_w), gw(L.fcp_b)}, dy(a.w_pre, dpre_, nf), dx, a.ln2,
+                      a.pre, a.act, {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
   }
   // A MoE layer's input and router gradients are reduced together: one all-reduce per layer.
   if (tp && L.moe) allReduce(s_.tp, {part(dm, NC), part(dprobs_, NE)}, kMoeAllreduce, L.index);
@@ -554,7 +581,6 @@ void StagePass::layerBackward(const Layer& L, LayerActs& a, Tensor dx) {
     ops_->zero(dout_, ncl);
     ops_->linearBackward(dout_, gw(L.proj_w), gw(L.proj_b), dx, a.o, w(L.proj_w), N_, Cl_, C_);
     const Tensor dqkv = dy(a.w_qkv, dqkv_, 3 * ncl);
-    ops_->zero(dqkv, 3 * ncl);
     ops_->attentionBackward(dqkv, dout_, a.qkv, a.o, a.att);
     ops_->zero(dln1, NC);
     ops_->linearBackward(dln1, gw(L.attn_w), gw(L.attn_b), dqkv, a.ln1, w(L.attn_w), N_, C_, 3 * Cl_);
@@ -568,11 +594,11 @@ void StagePass::layerBackward(const Layer& L, LayerActs& a, Tensor dx) {
 // computes them in, so a layer's W reads like its backward.
 void StagePass::layerWeightGradients(const Layer& L, LayerActs& a) {
   if (L.moe) {
+    Span sp(*this, kExperts, L.index);
     for (size_t le = 0; le < L.experts.size(); ++le) {
       const int r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
       const size_t rc = static_cast<size_t>(r0) * C_, rf = static_cast<size_t>(r0) * F_;
       const Expert& e = L.experts[le];
-      Span sp(*this, kExpert, L.index, e.index);
       if (m == 0) continue;
       ops_->linearBackward({}, g(e.proj_w), g(e.proj_b), a.w_expert_out.at(rc), a.actg.at(rf), {}, m, F_, C_);
       ops_->linearBackward({}, g(e.fc_w), g(e.fc_b), a.w_expert_pre.at(rf), a.xg.at(rc), {}, m, C_, F_);
@@ -593,23 +619,8 @@ void StagePass::layerWeightGradients(const Layer& L, LayerActs& a) {
   ops_->layerNormBackward({}, g(L.ln1_w), g(L.ln1_b), a.w_ln1, a.x, w(L.ln1_w), a.ln1_mean, a.ln1_rstd);
 }
 
-// dyg: the expert rows' output gradient (the experts' dy); a B pass keeps each expert's hidden gradient
-// in w_expert_pre (reserved by the caller).
-void StagePass::expertBackward(const Layer& L, LayerActs& a, size_t le, Tensor dyg) {
-  const int r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
-  const size_t rc = static_cast<size_t>(r0) * C_, rf = static_cast<size_t>(r0) * F_,
-               mf = static_cast<size_t>(m) * F_;
-  const Expert& e = L.experts[le];
-  Span sp(*this, kExpert, L.index, e.index);
-  if (m == 0) return;
-  ops_->zero(dact_, mf);
-  ops_->linearBackward(dact_, gw(e.proj_w), gw(e.proj_b), dyg.at(rc), a.actg.at(rf), w(e.proj_w), m, F_, C_);
-  const Tensor dpre = part_ == Part::Input ? a.w_expert_pre.at(rf) : Tensor(dpre_);
-  ops_->zero(dpre, mf);
-  ops_->geluBackward(dpre, a.preg.at(rf), dact_, mf);
-  ops_->linearBackward(dxg_.at(rc), gw(e.fc_w), gw(e.fc_b), dpre, a.xg.at(rc), w(e.fc_w), m, C_, F_);
-}
-
+// A B pass keeps the experts' output gradient (returned) and each expert row's hidden gradient
+// (w_expert_pre) for its W pass.
 Tensor StagePass::expertGradients(LayerActs& a) {
   if (part_ == Part::Input) reserve(a.w_expert_pre, max_rows_ * F_);
   return dy(a.w_expert_out, dyg_, max_rows_ * C_);
@@ -619,17 +630,12 @@ void StagePass::moeBackwardLocal(const Layer& L, LayerActs& a, Tensor dout, Tens
   const Tensor dyg = expertGradients(a);
   ops_->zero(dyg, static_cast<size_t>(a.rows) * C_);
   ops_->zero(dxg_, static_cast<size_t>(a.rows) * C_);
-  for (size_t le = 0; le < L.experts.size(); ++le) {
-    const int e = L.experts[le].index, r0 = a.row_begin[le], m = a.row_begin[le + 1] - r0;
-    const size_t rc = static_cast<size_t>(r0) * C_;
-    {
-      Span sp(*this, kScatter, L.index, e);
-      ops_->scatterSlotsBackward(dyg.at(rc), dprobs_, dout, a.yg.at(rc), slots(a, a.j0 + r0, m));
-    }
-    expertBackward(L, a, le, dyg);
-    Span sp(*this, kGather, L.index, e);
-    ops_->gatherSlotsBackward(dm, dxg_.at(rc), slots(a, a.j0 + r0, m), true);
-  }
+  perExpert(L, a, kScatter, [&](const Slots& s, size_t rc) {
+    ops_->scatterSlotsBackward(dyg.at(rc), dprobs_, dout, a.yg.at(rc), s);
+  });
+  expertsBackward(L, a, dyg);
+  perExpert(L, a, kGather,
+            [&](const Slots& s, size_t rc) { ops_->gatherSlotsBackward(dm, dxg_.at(rc), s, true); });
 }
 
 void StagePass::moeBackwardDispatch(const Layer& L, LayerActs& a, Tensor dout, Tensor dm) {
@@ -645,7 +651,7 @@ void StagePass::moeBackwardDispatch(const Layer& L, LayerActs& a, Tensor dout, T
     permute(a, dyg, drecv_, true);
   }
   ops_->zero(dxg_, static_cast<size_t>(a.rows) * C_);
-  for (size_t le = 0; le < L.experts.size(); ++le) expertBackward(L, a, le, dyg);
+  expertsBackward(L, a, dyg);
   {
     Span sp(*this, kReturnLayout, L.index);
     permute(a, dxg_, drecv_, false);
@@ -709,14 +715,14 @@ StepLosses StagePass::endStep() {
   reduce();
   Span sp(*this, kAdamw);
   ops_->clip(sums_, c_.train.grad_clip);
-  ++updates_;
+  std::vector<StageOps::ParamRun> runs;
   forEachRun([](const Param& p) { return p.sp.spec.decay; },
              [&](size_t begin, size_t n, bool decay) {
-               const auto& t = c_.train;
-               const cpu::AdamWParams hp{t.lr, t.beta1, t.beta2, t.eps, decay ? t.weight_decay : 0.0};
-               ops_->adamw(master_.at(begin), copy_.data ? copy_.at(begin) : Tensor{}, grad_.at(begin),
-                           m_.at(begin), v_.at(begin), n, hp, updates_);
+               runs.push_back({master_.at(begin), copy_.data ? copy_.at(begin) : Tensor{}, grad_.at(begin),
+                               m_.at(begin), v_.at(begin), n, decay});
              });
+  const auto& t = c_.train;
+  ops_->adamw(runs, {t.lr, t.beta1, t.beta2, t.eps, t.weight_decay}, ++updates_);
   return losses();  // the host's one wait for the backend in the step
 }
 

@@ -122,6 +122,14 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   // Which gradients a backward computes: both, the input gradient alone (keeping the weight
   // gradients' dy), or the weight gradients alone (from the kept dy).
   enum class Part { Both, Input, Weight };
+  struct Norm {  // a LayerNorm's outputs and weights
+    Buffer *out = nullptr, *mean = nullptr, *rstd = nullptr;
+    const Param *w = nullptr, *b = nullptr;
+  };
+  static Norm ln1(const Layer& L, LayerActs& a) {
+    return {&a.ln1, &a.ln1_mean, &a.ln1_rstd, L.ln1_w, L.ln1_b};
+  }
+  Norm lnf(MicroActs& a) const { return {&a.lnf, &a.lnf_mean, &a.lnf_rstd, lnf_w_, lnf_b_}; }
 
   Tensor reserve(Buffer& b, size_t n) { return ops_->reserve(b, n, act_); }
   Tensor reserve(Buffer& b, size_t n, DType type) { return ops_->reserve(b, n, type); }
@@ -146,7 +154,11 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   void forward(const Chunk& chunk, ChunkIo& io, MicroActs& a);
   void backward(const Chunk& chunk, ChunkIo& io, MicroActs& a);
   void weightGradients(const Chunk& chunk, ChunkIo& io, MicroActs& a);  // a split backward's W
-  void layerForward(const Layer& L, LayerActs& a, Tensor x);
+  void layerNorm(const Norm& ln, Tensor x);
+  // r = x + z + bias, and with ln.out the LayerNorm of r after it, as one operation.
+  void residual(Buffer& r, Tensor x, Tensor z, Tensor bias, const Norm& ln);
+  // normed: x's LayerNorm (ln_1) is done; next: the LayerNorm of the output to do with its residual.
+  void layerForward(const Layer& L, LayerActs& a, Tensor x, bool normed, const Norm& next);
   void layerBackward(const Layer& L, LayerActs& a, Tensor dx);
   void layerWeightGradients(const Layer& L, LayerActs& a);
   int64_t heldBytes(const Chunk& chunk, const ChunkIo& io, const MicroActs& a) const;
@@ -159,8 +171,12 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   void moeBackwardLocal(const Layer& L, LayerActs& a, Tensor dout, Tensor dm);
   void moeBackwardDispatch(const Layer& L, LayerActs& a, Tensor dout, Tensor dm);
   Tensor expertGradients(LayerActs& a);  // where the experts' dy goes (kept by a B pass)
-  void expertForward(const Layer& L, LayerActs& a, size_t le);
-  void expertBackward(const Layer& L, LayerActs& a, size_t le, Tensor dyg);
+  // The experts' weights, or their gradients (none in a B pass).
+  std::vector<StageOps::Ffn> experts(const Layer& L, bool grads) const;
+  void expertsForward(const Layer& L, LayerActs& a);
+  void expertsBackward(const Layer& L, LayerActs& a, Tensor dyg);
+  template <class Fn>
+  void perExpert(const Layer& L, const LayerActs& a, const SpanName& what, Fn fn);  // fn(slots, row · C)
   // DPMoE: rows between the arrival layout [peer][local expert] and the experts' [local expert][peer].
   void permute(const LayerActs& a, Tensor experts, Tensor received, bool toExperts);
   void reduce();
@@ -181,7 +197,7 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   std::vector<Chunk> chunks_;
   std::vector<MicroActs> acts_;
   // Scratch shared by the micro-batches; sums_: squared gradient norm, CE sum, aux sum (F64).
-  Buffer y_, z_, dm_, dprobs_, drouter_, dln1_, dlnf_, dout_, dqkv_, dact_, dpre_, dyg_, dxg_, sums_;
+  Buffer y_, z_, dm_, dprobs_, drouter_, dln1_, dlnf_, dout_, dqkv_, dpre_, dyg_, dxg_, sums_;
   Buffer send_, recv_, dsend_, drecv_, dreturned_, counts_send_, counts_recv_;
   int updates_ = 0;
   Part part_ = Part::Both;

@@ -59,11 +59,12 @@ AdamWMultiTensor::AdamWMultiTensor(const std::vector<AdamWTensor>& tensors) {
   MOESCOPE_CUDA_REQUIRE("AdamWMultiTensor", chunks_ < (size_t{1} << 31));
   count_ = entries.size();
   if (count_ == 0) return;
-  MOESCOPE_CUDA_CHECK(cudaMalloc(&table_, count_ * sizeof(Entry)));
+  table_ = deviceAlloc(count_ * sizeof(Entry));  // counted, as the stage's memory is
   const cudaError_t copied =
       cudaMemcpy(table_, entries.data(), count_ * sizeof(Entry), cudaMemcpyHostToDevice);
   if (copied != cudaSuccess) {
-    cudaFree(table_);
+    deviceFree(table_);
+    table_ = nullptr;
     MOESCOPE_CUDA_CHECK(copied);
   }
 }

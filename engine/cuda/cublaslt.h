@@ -36,6 +36,11 @@ class CublasLt {
   // when asked for more, which synchronises the device once).
   void* scratch(size_t bytes);
 
+  // Whether weight-gradient products also give their bias gradient (BGRADB, linear.h); off: a
+  // bias-gradient kernel each (MOESCOPE_CUDA_BIAS_EPILOGUE=0, for A/B measurements).
+  bool biasGradientEpilogue() const { return biasGradientEpilogue_; }
+  void setBiasGradientEpilogue(bool on) { biasGradientEpilogue_ = on; }
+
   // Products asked with an epilogue that cuBLASLt did not offer for their shape (each ran as a plain
   // product and separate kernels instead); for the benchmarks' reports.
   int64_t epilogueFallbacks() const { return epilogueFallbacks_; }
@@ -46,6 +51,7 @@ class CublasLt {
   void* scratch_ = nullptr;
   size_t scratchBytes_ = 0;
   int64_t epilogueFallbacks_ = 0;
+  bool biasGradientEpilogue_ = true;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspaceBytes_ = 0;

@@ -26,6 +26,7 @@ constexpr int64_t kReserveBytes = int64_t{2} << 30;
 
 class CudaBackend final : public Backend {
  public:
+  explicit CudaBackend(const CudaKernelOptions& options) : options_(options) {}
   std::string name() const override { return "cuda"; }
 
   std::string devices(const Config& config) const override {
@@ -56,9 +57,9 @@ class CudaBackend final : public Backend {
   void checkMemory(const Config& config) const {
     const Layout layout(config);
     for (int r = 0; r < layout.worldSize(); ++r) {
-      const MemoryEstimate est = estimateMemory(config, layout, layout.coord(r));
       size_t free = 0, total = 0;
       MOESCOPE_CUDA_CHECK(cudaSetDevice(r));
+      const MemoryEstimate est = estimateMemory(config, layout, layout.coord(r), options_);
       MOESCOPE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
       if (est.totalBytes() + kReserveBytes > static_cast<int64_t>(free)) {
         throw InputError("--backend cuda: the model does not fit: rank " + std::to_string(r) +
@@ -77,8 +78,11 @@ class CudaBackend final : public Backend {
   }
 
   std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
-    return makeCudaStage(setup, setup.coord.rank);
+    return makeCudaStage(setup, setup.coord.rank, options_);
   }
+
+ private:
+  CudaKernelOptions options_;
 };
 
 }  // namespace
@@ -92,8 +96,8 @@ int deviceCount() {
   return n;
 }
 
-std::unique_ptr<Backend> makeCudaBackend() {
-  return std::make_unique<CudaBackend>();
+std::unique_ptr<Backend> makeCudaBackend(const CudaKernelOptions& options) {
+  return std::make_unique<CudaBackend>(options);
 }
 
 }  // namespace moescope::engine::cuda

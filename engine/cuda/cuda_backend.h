@@ -6,12 +6,14 @@
 #include <memory>
 
 #include "engine/backend.h"
+#include "engine/cuda_kernel_options.h"
 
 namespace moescope::engine::cuda {
 
 // GPUs CUDA can use here; 0 where there is no driver or device.
 int deviceCount();
 
-std::unique_ptr<Backend> makeCudaBackend();
+// options: the fused paths every rank's stage takes (moescope-cli train reads them from MOESCOPE_CUDA_*).
+std::unique_ptr<Backend> makeCudaBackend(const CudaKernelOptions& options = {});
 
 }  // namespace moescope::engine::cuda

@@ -8,18 +8,24 @@
 #include <type_traits>
 
 #include "engine/cuda/adamw.h"
+#include "engine/cuda/adamw_multi.h"
 #include "engine/cuda/attention_cublas.h"
 #include "engine/cuda/aux_loss.h"
 #include "engine/cuda/cross_entropy.h"
 #include "engine/cuda/cuda_check.h"
+#include "engine/cuda/cudnn_attention.h"
 #include "engine/cuda/device_memory.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/embedding.h"
 #include "engine/cuda/flash_attention.h"
 #include "engine/cuda/gelu.h"
 #include "engine/cuda/global_norm.h"
+#include "engine/cuda/grouped_linear.h"
+#include "engine/cuda/kernel_choice.h"
 #include "engine/cuda/layernorm.h"
+#include "engine/cuda/layernorm_residual.h"
 #include "engine/cuda/linear.h"
+#include "engine/cuda/linear_gelu.h"
 #include "engine/cuda/moe_slicing.h"
 #include "engine/cuda/nccl_communicator.h"
 #include "engine/cuda/residual.h"
@@ -34,15 +40,17 @@ namespace {
 using Bf16 = __nv_bfloat16;
 
 // Every call enqueues on the stage's stream; the NCCL communicators use it too, so that communication
-// is ordered with the computation without a host wait.
+// is ordered with the computation without a host wait. The fused paths run as the options say
+// (kernel_choice.h); StageOps' defaults are the separate kernels they replace.
 template <typename T>
 class CudaOps final : public StageOps {
  public:
   static constexpr bool kBf16 = std::is_same_v<T, Bf16>;
 
-  CudaOps(const RankSetup& setup, int device)
+  CudaOps(const RankSetup& setup, int device, const CudaKernelOptions& options)
       : StageOps(setup, kBf16 ? DType::BF16 : DType::F32, DType::F32), device_(device) {
     MOESCOPE_CUDA_CHECK(cudaSetDevice(device_));
+    k_ = effectiveKernelOptions(*setup.config, options);
     MOESCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) {
       auto* n = dynamic_cast<NcclCommunicator*>(c);
@@ -52,9 +60,9 @@ class CudaOps final : public StageOps {
     }
     world_ = comms_[0]->world();
     lt_ = std::make_unique<CublasLt>();
-    const size_t ws = flash_ ? flashAttentionWorkspaceBytes(B_, T_, NHl_, D_)
-                             : attentionCublasWorkspaceBytes(B_, T_, NHl_, D_, sizeof(T));
-    reserve(att_ws_, ws, DType::U8);
+    lt_->setBiasGradientEpilogue(k_.bias_epilogue);
+    if (k_.grouped_experts && E_ > 0) grouped_ = std::make_unique<GroupedLinear>(*lt_);
+    reserve(att_ws_, attentionWorkspace(), DType::U8);
     reserve(coef_, 1, DType::F32);
     if (last_) reserve(losses_, static_cast<size_t>(N_), DType::F32);
     if (E_ > 0) {
@@ -131,20 +139,71 @@ class CudaOps final : public StageOps {
   void residual(Tensor out, Tensor x, Tensor z, Tensor bias) override {
     residualAdd<T>(out, x, z, bias, N_, C_, stream_);
   }
-  // The fused kernels where they apply (bf16, head size 64 or 128) keep each row's log-sum-exp;
-  // cuBLASLt keeps the T x T probabilities.
+  void residualLayerNorm(Tensor r, Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor z, Tensor bias,
+                         Tensor w, Tensor b) override {
+    if (!k_.residual_norm) return StageOps::residualLayerNorm(r, out, mean, rstd, x, z, bias, w, b);
+    residualLayerNormForward<T>(r, out, mean, rstd, x, z, bias, w, b, N_, C_, stream_);
+  }
+  // bf16 with the GELU epilogues: the first product writes the activation and keeps the pre-activation;
+  // the backward pass has the second product's input gradient apply GELU' and sum the first bias's
+  // gradient (no memsets, no GELU kernels).
+  void ffn(Tensor y, Tensor pre, Tensor act, Tensor x, const Ffn& w, int n, int hidden) override {
+    if (!k_.gelu_epilogue) return StageOps::ffn(y, pre, act, x, w, n, hidden);
+    linearGeluForward<T>(*lt_, act, pre, x, w.fc_w, w.fc_b, n, C_, hidden, stream_);
+    linearForward<T>(*lt_, y, act, w.proj_w, w.proj_b, n, hidden, C_, stream_);
+  }
+  void ffnBackward(Tensor dx, const Ffn& g, Tensor dpre, Tensor dy, Tensor x, Tensor pre, Tensor act,
+                   const Ffn& w, int n, int hidden) override {
+    if (!k_.gelu_epilogue) return StageOps::ffnBackward(dx, g, dpre, dy, x, pre, act, w, n, hidden);
+    cuda::linearBackward<T>(*lt_, nullptr, g.proj_w, g.proj_b, dy, act, w.proj_w, n, hidden, C_, stream_);
+    linearBackwardDgelu<T>(*lt_, dpre, g.fc_b, dy, w.proj_w, pre, n, hidden, C_, stream_);
+    cuda::linearBackward<T>(*lt_, dx, g.fc_w, nullptr, dpre, x, w.fc_w, n, C_, hidden, stream_);
+  }
+  // Grouped: each product one grouped GEMM over every expert, the biases and GELU one launch each.
+  void experts(Tensor y, Tensor pre, Tensor act, Tensor x, const std::vector<Ffn>& w,
+               const std::vector<int>& rows) override {
+    if (!grouped_) return StageOps::experts(y, pre, act, x, w, rows);
+    grouped_->forward<T>(act, x, all<const T*>(w, &Ffn::fc_w), all<const T*>(w, &Ffn::fc_b), rows, C_, F_,
+                         stream_, pre);
+    grouped_->forward<T>(y, act, all<const T*>(w, &Ffn::proj_w), all<const T*>(w, &Ffn::proj_b), rows, F_, C_,
+                         stream_);
+  }
+  void expertsBackward(Tensor dx, const std::vector<Ffn>& g, Tensor dpre, Tensor dy, Tensor x, Tensor pre,
+                       Tensor act, const std::vector<Ffn>& w, const std::vector<int>& rows) override {
+    if (!grouped_) return StageOps::expertsBackward(dx, g, dpre, dy, x, pre, act, w, rows);
+    const size_t nf = static_cast<size_t>(rows.back()) * F_;
+    // A split backward's B pass asks no weight gradients (their tensors empty): none are computed.
+    const bool weights = !g.empty() && g.front().fc_w.data;
+    auto grads = [&](Tensor Ffn::*field) { return weights ? all<float*>(g, field) : std::vector<float*>{}; };
+    zero(dpre, nf);
+    grouped_->backward<T>(dpre, grads(&Ffn::proj_w), grads(&Ffn::proj_b), dy, act, all<const T*>(w, &Ffn::proj_w),
+                          rows, F_, C_, stream_);
+    geluBackwardInPlace<T>(dpre, pre, nf, stream_);
+    grouped_->backward<T>(dx, grads(&Ffn::fc_w), grads(&Ffn::fc_b), dpre, x, all<const T*>(w, &Ffn::fc_w), rows,
+                          C_, F_, stream_);
+  }
+  // cuDNN and the fused kernels keep each row's log-sum-exp; cuBLASLt keeps the T x T probabilities.
   void attention(Tensor out, Buffer& saved, Tensor qkv) override {
     const size_t rows = static_cast<size_t>(B_) * NHl_ * T_;
     if constexpr (kBf16) {
-      if (flash_)
+      if (k_.attention == AttentionKernel::Cudnn)
+        return cudnn_->forward(out, reserve(saved, rows, DType::F32), qkv, att_ws_, B_, T_, NHl_, D_,
+                               stream_);
+      if (k_.attention == AttentionKernel::Flash)
         return flashAttentionForward(out, reserve(saved, rows, DType::F32), qkv, B_, T_, NHl_, D_, stream_);
     }
     attentionCublasForward<T>(*lt_, out, reserve(saved, rows * T_, act), qkv, att_ws_, B_, T_, NHl_, D_,
                               stream_);
   }
+  // cuDNN overwrites dqkv; the others add into it.
   void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved) override {
     if constexpr (kBf16) {
-      if (flash_)
+      if (k_.attention == AttentionKernel::Cudnn)
+        return cudnn_->backward(dqkv, dout, qkv, out, saved, att_ws_, B_, T_, NHl_, D_, stream_);
+    }
+    zero(dqkv, static_cast<size_t>(N_) * 3 * Cl_);
+    if constexpr (kBf16) {
+      if (k_.attention == AttentionKernel::Flash)
         return flashAttentionBackward(dqkv, dout, qkv, out, saved, att_ws_, B_, T_, NHl_, D_, stream_);
     }
     attentionCublasBackward<T>(*lt_, dqkv, dout, qkv, saved, att_ws_, B_, T_, NHl_, D_, stream_);
@@ -193,9 +252,20 @@ class CudaOps final : public StageOps {
 
   void sumOfSquares(Tensor sum, Tensor x, size_t n) override { accumulateSumOfSquares(sum, x, n, stream_); }
   void clip(Tensor sums, double maxNorm) override { clipCoefficientDevice(coef_, sums, maxNorm, stream_); }
-  void adamw(Tensor param, Tensor copy, Tensor grad, Tensor m, Tensor v, size_t n, const cpu::AdamWParams& hp,
-             int step) override {
-    adamwStep(param, copy, grad, m, v, n, hp, step, coef_, stream_);
+  void adamw(const std::vector<ParamRun>& runs, const cpu::AdamWParams& hp, int step) override {
+    if (k_.adamw_one_launch) {
+      if (!adamw_ || adamw_->tensors() != runs.size()) {
+        std::vector<AdamWTensor> table;
+        for (const ParamRun& r : runs) table.push_back({r.param, r.copy, r.grad, r.m, r.v, r.n, r.decay});
+        adamw_ = std::make_unique<AdamWMultiTensor>(table);
+      }
+      return adamw_->step(hp, step, coef_, stream_);
+    }
+    for (const ParamRun& r : runs) {
+      cpu::AdamWParams h = hp;
+      h.weightDecay = r.decay ? hp.weightDecay : 0.0;
+      adamwStep(r.param, r.copy, r.grad, r.m, r.v, r.n, h, step, coef_, stream_);
+    }
   }
 
  protected:
@@ -203,22 +273,45 @@ class CudaOps final : public StageOps {
   std::shared_ptr<void> allocate(size_t bytes) override { return {deviceAlloc(bytes), deviceFree}; }
 
  private:
+  template <class P>
+  static std::vector<P> all(const std::vector<Ffn>& f, Tensor Ffn::*field) {
+    std::vector<P> out;
+    for (const Ffn& e : f) out.push_back(e.*field);
+    return out;
+  }
+  size_t attentionWorkspace() {
+    if (k_.attention == AttentionKernel::Flash) return flashAttentionWorkspaceBytes(B_, T_, NHl_, D_);
+    if (k_.attention == AttentionKernel::Cublas)
+      return attentionCublasWorkspaceBytes(B_, T_, NHl_, D_, sizeof(T));
+    try {  // cuDNN builds both plans here: a failure shows before the first step
+      cudnn_ = std::make_unique<CudnnAttention>();
+      return cudnn_->workspaceBytes(B_, T_, NHl_, D_);
+    } catch (const CudaError& e) {
+      throw CudaError(std::string(e.what()) +
+                      " (MOESCOPE_CUDA_ATTENTION=flash takes the engine's own kernels)");
+    }
+  }
+
   int device_ = 0;
+  CudaKernelOptions k_;  // as this run takes them
   cudaStream_t stream_ = nullptr;
   std::vector<NcclCommunicator*> comms_;
   NcclWorld* world_ = nullptr;
   std::unique_ptr<CublasLt> lt_;
-  const bool flash_ = kBf16 && flashAttentionSupports(D_) && flashAttentionAvailable();
+  std::unique_ptr<GroupedLinear> grouped_;
+  std::unique_ptr<CudnnAttention> cudnn_;
+  std::unique_ptr<AdamWMultiTensor> adamw_;
   Buffer att_ws_, coef_, losses_, prob_mean_, aux_, drouter_;  // workspaces and one-step scratch
 };
 
 }  // namespace
 
-std::unique_ptr<StageExecutor> makeCudaStage(const RankSetup& setup, int device) {
+std::unique_ptr<StageExecutor> makeCudaStage(const RankSetup& setup, int device,
+                                             const CudaKernelOptions& options) {
   if (setup.config->train.precision == "fp32") {
-    return std::make_unique<StagePass>(setup, std::make_unique<CudaOps<float>>(setup, device));
+    return std::make_unique<StagePass>(setup, std::make_unique<CudaOps<float>>(setup, device, options));
   }
-  return std::make_unique<StagePass>(setup, std::make_unique<CudaOps<Bf16>>(setup, device));
+  return std::make_unique<StagePass>(setup, std::make_unique<CudaOps<Bf16>>(setup, device, options));
 }
 
 }  // namespace moescope::engine::cuda

@@ -86,7 +86,7 @@ void linearBackward(CublasLt& lt, T* dx, float* dw, float* db, const T* dy, cons
     // of op(B) = dyᵀ is the bias gradient (BGRADB), which the epilogue writes, hence the scratch vector.
     MatmulEpilogue epilogue;
     float* dbPart = nullptr;
-    if (db) {
+    if (db && lt.biasGradientEpilogue()) {
       dbPart = static_cast<float*>(lt.scratch(static_cast<size_t>(out) * sizeof(float)));
       epilogue.mode = CUBLASLT_EPILOGUE_BGRADB;
       epilogue.bias = dbPart;

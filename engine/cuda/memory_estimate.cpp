@@ -2,12 +2,13 @@
 
 #include <algorithm>
 
-#include "engine/cuda/flash_attention.h"
+#include "engine/cuda/kernel_choice.h"
 #include "engine/stage_parameters.h"
 
 namespace moescope::engine::cuda {
 
-MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankCoord& coord) {
+MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankCoord& coord,
+                              const CudaKernelOptions& options) {
   const bool bf16 = c.train.precision == "bf16";
   const int64_t esize = bf16 ? 2 : 4;
   MemoryEstimate est;
@@ -23,11 +24,13 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   const int64_t epr = layout.expertsPerRank();
   int64_t rows = E > 0 ? N * std::min(K, epr) : 0;
   if (c.dpmoe() && layout.dp() > 1) rows *= layout.dp();
-  // Attention: the fused kernels keep each row's log-sum-exp (fp32) and need an fp32 dQ; the cuBLASLt
-  // path keeps the T x T probabilities and needs room for the scores and their gradients.
+  // Attention: cuDNN and the fused kernels keep each row's log-sum-exp (fp32) and need an fp32 dQ and
+  // rowsum(dO ⊙ O) (cuDNN's plan asks a workspace of its own beside them, known only once the plan is
+  // built: inside the reserve cuda_backend.cpp keeps); the cuBLASLt path keeps the T x T probabilities
+  // and needs room for the scores and their gradients.
   const int64_t heads = c.microbatchSize() * (m.n_heads / tp);
-  const bool flash =
-      bf16 && flashAttentionSupports(static_cast<int>(m.headSize())) && flashAttentionAvailable();
+  const CudaKernelOptions k = effectiveKernelOptions(c, options);
+  const bool flash = k.attention != AttentionKernel::Cublas;
   const int64_t square = heads * m.seq_len * m.seq_len;
   const int64_t attention_kept = flash ? heads * m.seq_len * 2 : square;
   const int64_t attention_scratch =
@@ -45,7 +48,11 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   }
   const bool last = coord.stage == layout.pp() - 1;
   if (last) per_mb += N * C + N * m.vocab_size + (split ? N * C : 0);
-  int64_t scratch = N * C * 6 + 2 * std::max(N * F / tp, rows * F) + 2 * rows * C + attention_scratch;
+  // The FFN's pre-activation gradient, and its activation gradient where the GELU epilogue does not fold
+  // it away (a B pass writes the pre-activation gradient into its kept dy, counted above, but the scratch
+  // stays reserved for the passes that are not split).
+  const int64_t ffn_scratch = (k.gelu_epilogue ? 1 : 2) * std::max(N * F / tp, rows * F);
+  int64_t scratch = N * C * 6 + ffn_scratch + 2 * rows * C + attention_scratch;
   if (last) scratch += N * C;
   est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;
   return est;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "engine/config.h"
+#include "engine/cuda_kernel_options.h"
 #include "engine/layout.h"
 
 namespace moescope::engine::cuda {
@@ -17,6 +18,8 @@ struct MemoryEstimate {
   int64_t activation_bytes = 0;
   int64_t totalBytes() const { return state_bytes + activation_bytes; }
 };
-MemoryEstimate estimateMemory(const Config& config, const Layout& layout, const RankCoord& coord);
+// options: the fused paths the run takes (the attention's and the GELU epilogue's memory differ).
+MemoryEstimate estimateMemory(const Config& config, const Layout& layout, const RankCoord& coord,
+                              const CudaKernelOptions& options = {});
 
 }  // namespace moescope::engine::cuda

@@ -16,6 +16,7 @@
 
 #include "engine/checkpoint.h"
 #include "engine/config.h"
+#include "engine/cuda_kernel_options.h"
 #include "storage/run_reader.h"
 #include "tests/common/temp_dir.h"
 
@@ -238,6 +239,25 @@ TEST_F(CliTrain, BadGpuTracerSwitches) {
     EXPECT_EQ(r.code, 0) << value << ": " << r.err;
   }
   unsetenv("MOESCOPE_GPU_FLUSH");
+}
+
+// The CUDA backend's fused-path switches (engine/cuda_kernel_options.h) likewise: every variable refuses
+// a value it does not take, in every build and for every backend; the values it takes pass, and --help
+// lists them.
+TEST_F(CliTrain, BadCudaKernelSwitches) {
+  for (const auto& variable : engine::cudaKernelVariables()) {
+    const std::string name(variable.name);
+    ASSERT_EQ(setenv(name.c_str(), "sometimes", 1), 0);
+    expectBadInput("train --config tiny.toml", name);
+    for (const auto& v : variable.values) {
+      ASSERT_EQ(setenv(name.c_str(), std::string(v.value).c_str(), 1), 0);
+      const Result r = run("train --config tiny.toml --dry-run");
+      EXPECT_EQ(r.code, 0) << name << "=" << v.value << ": " << r.err;
+    }
+    unsetenv(name.c_str());
+  }
+  const Result help = run("train --help");
+  EXPECT_NE(help.out.find("MOESCOPE_CUDA_ATTENTION=cudnn"), std::string::npos) << help.out;
 }
 
 // --dry-run checks everything a run checks and writes nothing: "ok" and exit 0 for a good config, the

@@ -80,7 +80,7 @@ TEST(StagePass, SpanAndCollectiveNamesAreWrittenOnce) {
                                           "attention",
                                           "router",
                                           "ffn",
-                                          "expert",
+                                          "experts",
                                           "gather",
                                           "scatter",
                                           "combine",

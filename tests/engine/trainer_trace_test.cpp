@@ -68,11 +68,10 @@ std::vector<Expected> expectedMicrobatch(int stage, int stages, int tp_rank, boo
       out.push_back({"ffn", Category::ComputeFfn, l});
     } else {
       out.push_back({"router", Category::ComputeRouter, l});
-      for (int e : experts) {
-        out.push_back({"gather", Category::MoeSlice, l, e});
-        out.push_back({"expert", Category::ComputeExpert, l, e});
-        out.push_back({"scatter", Category::MoeSlice, l, e});
-      }
+      // A rank's experts compute in one span (one grouped operation); slicing stays per expert.
+      for (int e : experts) out.push_back({"gather", Category::MoeSlice, l, e});
+      out.push_back({"experts", Category::ComputeExpert, l});
+      for (int e : experts) out.push_back({"scatter", Category::MoeSlice, l, e});
       out.push_back({"moe_allreduce", Category::CommTpAllreduce, l});
       out.push_back({"combine", Category::MoeSlice, l});
     }
@@ -84,11 +83,9 @@ std::vector<Expected> expectedMicrobatch(int stage, int stages, int tp_rank, boo
       out.push_back({"ffn_allreduce", Category::CommTpAllreduce, l});
       out.push_back({"ffn", Category::ComputeFfn, l});
     } else {
-      for (int e : experts) {
-        out.push_back({"scatter", Category::MoeSlice, l, e});
-        out.push_back({"expert", Category::ComputeExpert, l, e});
-        out.push_back({"gather", Category::MoeSlice, l, e});
-      }
+      for (int e : experts) out.push_back({"scatter", Category::MoeSlice, l, e});
+      out.push_back({"experts", Category::ComputeExpert, l});
+      for (int e : experts) out.push_back({"gather", Category::MoeSlice, l, e});
       out.push_back({"moe_allreduce", Category::CommTpAllreduce, l});
       out.push_back({"router", Category::ComputeRouter, l});
     }

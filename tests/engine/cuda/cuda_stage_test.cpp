@@ -1,9 +1,11 @@
 // The CUDA backend end to end against the CPU reference backend: the same config, data and seed give
 // the same losses (fp32 mode, to 1e-4 relative over the first 3 steps) for one GPU and each 2-GPU
-// layout, and the same span sequence per rank (fp32 and bf16); bf16 stays within 2% of fp32 at every
-// one of 200 steps of the dense sample (with and without the fused attention), and of the PPMoE
-// sample's 10-step means; bad input is refused before any work. Skipped, with the reason, where there
-// are too few GPUs.
+// layout, with the fused paths on (the default), all off, and with grouped experts; the same span
+// sequence per rank (fp32 and bf16, whatever the fused paths); bf16 stays within 2% of fp32 at every one
+// of 200 steps of the dense sample (with cuBLASLt's, the fused kernels' and cuDNN's attention), and of
+// the PPMoE sample's 10-step means (experts a product each and grouped); a run's peak device memory is
+// within the estimate the backend checks before it starts; bad input is refused before any work.
+// Skipped, with the reason, where there are too few GPUs (or, for cuDNN's attention, no cuDNN 9).
 #include "engine/cuda/cuda_stage.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +16,9 @@
 #include <string>
 
 #include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/cudnn_attention.h"
+#include "engine/cuda/device_memory.h"
+#include "engine/cuda/kernel_choice.h"
 #include "engine/cuda/memory_estimate.h"
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
@@ -84,10 +89,11 @@ double norm(const std::vector<float>& v) {
 
 // The CUDA run's losses against the CPU backend's, and each tensor's update (||Δ_cuda − Δ_cpu|| /
 // ||Δ_cpu||, loose: Adam's first steps turn tiny gradient differences into whole-step differences).
-void expectMatchesCpu(const Config& c) {
+void expectMatchesCpu(const Config& c, const CudaKernelOptions& options = {}) {
+  std::printf("%s\n", describeKernels(c, options).c_str());
   const TokenData data = TokenData::load(c);
   auto cpu = makeCpuBackend();
-  auto gpu = makeCudaBackend();
+  auto gpu = makeCudaBackend(options);
   gpu->check(c);
   const TrainResult ref = run(c, data, cpu.get());
   const TrainResult got = run(c, data, gpu.get());
@@ -117,6 +123,21 @@ TEST(CudaStage, OneGpuMatchesCpu) {
   expectMatchesCpu(with(1, 1, 1, 2));
 }
 
+// fp32 takes the fused paths that compute the same function to rounding (residual + LayerNorm, one-launch
+// AdamW, BGRADB bias gradients, grouped experts): with all of them off, and with the experts grouped,
+// the run is still the CPU's.
+TEST(CudaStage, OneGpuMatchesCpuWithEveryFusedPathOff) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  expectMatchesCpu(with(1, 1, 1, 2), unfusedKernelOptions());
+}
+
+TEST(CudaStage, OneGpuMatchesCpuWithGroupedExperts) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  CudaKernelOptions grouped;
+  grouped.grouped_experts = true;
+  expectMatchesCpu(with(1, 1, 1, 2), grouped);
+}
+
 TEST(CudaStage, PpmoeTp2MatchesCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
   expectMatchesCpu(with(1, 2, 1, 1));
@@ -125,6 +146,9 @@ TEST(CudaStage, PpmoeTp2MatchesCpu) {
 TEST(CudaStage, DpmoeDp2MatchesCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
   expectMatchesCpu(with(1, 1, 2, 1, "dpmoe"));
+  CudaKernelOptions grouped;  // the experts' rows as the all-to-all delivers them
+  grouped.grouped_experts = true;
+  expectMatchesCpu(with(1, 1, 2, 1, "dpmoe"), grouped);
 }
 
 TEST(CudaStage, Pp2OneFOneBMatchesCpu) {
@@ -194,14 +218,16 @@ struct Bf16Comparison {
   size_t worst_step = 0, beyond = 0;  // steps more than 2% apart
 };
 
-Bf16Comparison compareBf16(const std::string& sample, int n_heads = 0) {
+Bf16Comparison compareBf16(const std::string& sample, int n_heads = 0, const CudaKernelOptions& options = {},
+                           int seq_len = 0) {
   Config c = loadConfigFile(moescope::testing::samplePath(sample).string());
   c.parallel.pp = c.parallel.tp = 1;
   c.trace.enabled = false;
   if (n_heads > 0) c.model.n_heads = n_heads;
+  if (seq_len > 0) c.model.seq_len = seq_len;
   validate(c);
   const TokenData data = TokenData::load(c);
-  auto gpu = makeCudaBackend();
+  auto gpu = makeCudaBackend(options);
   c.train.precision = "fp32";
   const TrainResult fp32 = run(c, data, gpu.get());
   c.train.precision = "bf16";
@@ -227,6 +253,8 @@ Bf16Comparison compareBf16(const std::string& sample, int n_heads = 0) {
     }
     r.worst_mean = std::max(r.worst_mean, std::abs(b - f) / std::abs(f));
   }
+  c.train.precision = "bf16";
+  std::printf("%s\n", describeKernels(c, options).c_str());
   std::printf(
       "%s%s, bf16 vs fp32 over 200 steps: loss %.4f -> %.4f (fp32), %.4f -> %.4f (bf16); largest "
       "difference %.3f%% at step %zu, %zu steps beyond 2%%; of 10-step means %.3f%%\n",
@@ -243,10 +271,25 @@ TEST(CudaStage, Bf16StaysWithinTwoPercentOfFp32Over200StepsOfTheDenseSample) {
   EXPECT_LE(r.worst, 0.02) << "at step " << r.worst_step;
 }
 
-// The same with head size 64, so that attention goes through the fused kernels in bf16.
+// The same with head size 64, so that attention goes through the fused kernels in bf16 (the sample's
+// sequence of 64 is too short for cuDNN's), with every other fused path on and then off.
 TEST(CudaStage, Bf16WithFusedAttentionStaysWithinTwoPercentOfFp32Over200Steps) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  const Bf16Comparison r = compareBf16("dense.toml", /*n_heads=*/2);
+  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions()}) {
+    const Bf16Comparison r = compareBf16("dense.toml", /*n_heads=*/2, options);
+    EXPECT_LE(r.worst, 0.02) << "at step " << r.worst_step << ", " << cudaKernelOptionsText(options);
+  }
+}
+
+// Sequences of 128 and head size 64, so that attention goes through cuDNN's fused SDPA.
+TEST(CudaStage, Bf16WithCudnnAttentionStaysWithinTwoPercentOfFp32Over200Steps) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  if (!cudnnAttentionAvailable()) GTEST_SKIP() << "no cuDNN 9: " << cudnnAttentionUnavailableReason();
+  Config c = loadConfigFile(moescope::testing::samplePath("dense.toml").string());
+  c.model.seq_len = 128;
+  c.model.n_heads = 2;
+  ASSERT_EQ(attentionKernel(c, {}), AttentionKernel::Cudnn) << describeKernels(c, {});
+  const Bf16Comparison r = compareBf16("dense.toml", /*n_heads=*/2, {}, /*seq_len=*/128);
   EXPECT_LE(r.worst, 0.02) << "at step " << r.worst_step;
 }
 
@@ -255,32 +298,45 @@ TEST(CudaStage, Bf16WithFusedAttentionStaysWithinTwoPercentOfFp32Over200Steps) {
 // (0.7-1.2% for 10-step means), so per step the test bounds how many steps pass 2% and the worst one.
 TEST(CudaStage, Bf16StaysWithinTwoPercentOfFp32Over200StepsOfThePpmoeSample) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  const Bf16Comparison r = compareBf16("ppmoe.toml");
-  EXPECT_LE(r.worst_mean, 0.02);
-  EXPECT_LE(r.beyond, 10u);  // at most 5% of the steps
-  EXPECT_LE(r.worst, 0.05);
+  CudaKernelOptions grouped;
+  grouped.grouped_experts = true;
+  for (const CudaKernelOptions& options : {CudaKernelOptions{}, grouped}) {
+    const Bf16Comparison r = compareBf16("ppmoe.toml", 0, options);
+    const std::string what = cudaKernelOptionsText(options);
+    EXPECT_LE(r.worst_mean, 0.02) << what;
+    EXPECT_LE(r.beyond, 10u) << what;  // at most 5% of the steps
+    EXPECT_LE(r.worst, 0.05) << what;
+  }
 }
 
 // One stage pass for both backends: the same config gives the same span sequence per rank (names,
 // categories, phases, micro-batches, layers, experts, order) on the CPU and on CUDA, in fp32 and in
 // bf16 (where a MoE layer's bf16 input gradient and fp32 router gradient are one grouped all-reduce).
-void expectSameSpansAsCpu(Config c, const std::string& what) {
+void expectSameSpansAsCpu(Config c, const std::string& what, const CudaKernelOptions& options = {}) {
   c.train.steps = 2;
   const TokenData data = TokenData::load(c);
   auto cpu = makeCpuBackend();
-  auto gpu = makeCudaBackend();
+  auto gpu = makeCudaBackend(options);
   const storage::Trace ref = engine::testing::tracedRun(c, data, *cpu);
   for (const char* precision : {"fp32", "bf16"}) {
     c.train.precision = precision;
     gpu->check(c);
     const storage::Trace got = engine::testing::tracedRun(c, data, *gpu);
-    engine::testing::expectSameSpans(ref, got, what + " " + precision);
+    engine::testing::expectSameSpans(ref, got, what + " " + precision + " " + cudaKernelOptionsText(options));
   }
 }
 
+// The fused paths live inside the stage's operations: switching them changes no span.
 TEST(CudaStage, RecordsTheCpuBackendsSpansOnOneGpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  expectSameSpansAsCpu(with(1, 1, 1, 2), "ppmoe, one rank, 2 micro-batches");
+  CudaKernelOptions grouped;
+  grouped.grouped_experts = true;
+  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions(), grouped})
+    expectSameSpansAsCpu(with(1, 1, 1, 2), "ppmoe, one rank, 2 micro-batches", options);
+  Config dense = with(1, 1, 1, 2);
+  dense.model.n_experts = 0;
+  dense.model.seq_len = 128;  // cuDNN's attention where it is here
+  expectSameSpansAsCpu(dense, "dense, one rank, sequence 128");
 }
 
 TEST(CudaStage, RecordsTheCpuBackendsSpansOnTwoGpus) {
@@ -293,6 +349,36 @@ TEST(CudaStage, RecordsTheCpuBackendsSpansOnTwoGpus) {
   Config dense = with(1, 2, 1, 2);
   dense.model.n_experts = 0;
   expectSameSpansAsCpu(dense, "dense tp2");
+}
+
+// The estimate the backend checks before a run (memory_estimate.h) holds what the stage allocates: the
+// counted allocator's peak over a bf16 MoE run, beside cuBLASLt's workspace (32 MiB) and scratch, with
+// the fused paths on (cuDNN's attention, no activation gradient for the FFN) and off.
+TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  Config c = smallConfig();
+  c.model.d_model = 512;
+  c.model.n_heads = 8;
+  c.model.seq_len = 256;
+  c.model.d_ff = 2048;
+  c.model.n_layers = 2;
+  c.train.steps = 2;
+  c.train.precision = "bf16";
+  c.parallel.microbatches = 2;
+  validate(c);
+  const TokenData data = TokenData::load(c);
+  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions()}) {
+    const int64_t before = deviceMemory(0).current;
+    resetDevicePeak(0);
+    auto gpu = makeCudaBackend(options);
+    run(c, data, gpu.get());
+    const int64_t peak = deviceMemory(0).peak - before;
+    const int64_t estimate = estimateMemory(c, Layout(c), RankCoord{}, options).totalBytes();
+    std::printf("%s: peak %.1f MiB, estimate %.1f MiB\n", describeKernels(c, options).c_str(),
+                peak / 1048576.0, estimate / 1048576.0);
+    EXPECT_GT(peak, 0);
+    EXPECT_LE(peak, estimate + (int64_t{64} << 20)) << describeKernels(c, options);
+  }
 }
 
 TEST(CudaBackend, RefusesMoreGpusThanPresent) {

@@ -1,0 +1,96 @@
+#include "engine/cuda_kernel_options.h"
+
+#include <array>
+#include <cstdlib>
+
+namespace moescope::engine {
+namespace {
+
+using Value = EnvValue<CudaKernelOptions>;
+using Variable = EnvVariable<CudaKernelOptions>;
+
+constexpr std::array kAttention{
+    Value{"cudnn", "bf16: cuDNN's fused attention where it takes the shape, else as flash",
+          [](CudaKernelOptions& o) { o.attention = AttentionKernel::Cudnn; }},
+    Value{"flash", "bf16: the engine's fused kernels (head size 64, 128), else as cublas",
+          [](CudaKernelOptions& o) { o.attention = AttentionKernel::Flash; }},
+    Value{"cublas", "cuBLASLt products, the T x T probabilities kept",
+          [](CudaKernelOptions& o) { o.attention = AttentionKernel::Cublas; }},
+};
+constexpr std::array kGelu{
+    Value{"1", "bf16: FFN GELU and its bias gradient in cuBLASLt epilogues",
+          [](CudaKernelOptions& o) { o.gelu_epilogue = true; }},
+    Value{"0", "GELU and its gradient as kernels of their own",
+          [](CudaKernelOptions& o) { o.gelu_epilogue = false; }},
+};
+constexpr std::array kBias{
+    Value{"1", "bias gradients from the weight-gradient product (BGRADB)",
+          [](CudaKernelOptions& o) { o.bias_epilogue = true; }},
+    Value{"0", "a bias-gradient kernel per layer", [](CudaKernelOptions& o) { o.bias_epilogue = false; }},
+};
+constexpr std::array kResidualNorm{
+    Value{"1", "residual add and the LayerNorm after it in one kernel",
+          [](CudaKernelOptions& o) { o.residual_norm = true; }},
+    Value{"0", "residual add and LayerNorm as two kernels",
+          [](CudaKernelOptions& o) { o.residual_norm = false; }},
+};
+constexpr std::array kAdamw{
+    Value{"one", "AdamW over every tensor in one launch",
+          [](CudaKernelOptions& o) { o.adamw_one_launch = true; }},
+    Value{"runs", "AdamW a launch per run of tensors",
+          [](CudaKernelOptions& o) { o.adamw_one_launch = false; }},
+};
+constexpr std::array kExperts{
+    Value{"loop", "a rank's experts a cuBLASLt product each",
+          [](CudaKernelOptions& o) { o.grouped_experts = false; }},
+    Value{"grouped", "a rank's experts in one cuBLAS grouped GEMM per product",
+          [](CudaKernelOptions& o) { o.grouped_experts = true; }},
+};
+constexpr std::array kVariables{
+    Variable{"MOESCOPE_CUDA_ATTENTION", kAttention}, Variable{"MOESCOPE_CUDA_GELU_EPILOGUE", kGelu},
+    Variable{"MOESCOPE_CUDA_BIAS_EPILOGUE", kBias},  Variable{"MOESCOPE_CUDA_RESIDUAL_NORM", kResidualNorm},
+    Variable{"MOESCOPE_CUDA_ADAMW", kAdamw},         Variable{"MOESCOPE_CUDA_EXPERTS", kExperts},
+};
+
+}  // namespace
+
+const char* attentionKernelName(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::Flash:
+      return "flash";
+    case AttentionKernel::Cublas:
+      return "cublas";
+    case AttentionKernel::Cudnn:
+      break;
+  }
+  return "cudnn";
+}
+
+CudaKernelOptions unfusedKernelOptions() {
+  CudaKernelOptions o;
+  o.attention = AttentionKernel::Flash;  // the engine's own fused attention, as before cuDNN's
+  o.gelu_epilogue = o.bias_epilogue = o.residual_norm = o.adamw_one_launch = o.grouped_experts = false;
+  return o;
+}
+
+std::span<const EnvVariable<CudaKernelOptions>> cudaKernelVariables() {
+  return kVariables;
+}
+
+CudaKernelOptions readCudaKernelOptions(const std::function<const char*(const char*)>& getenv) {
+  return readEnvSwitches<CudaKernelOptions>(kVariables, getenv);
+}
+
+CudaKernelOptions readCudaKernelOptions() {
+  return readCudaKernelOptions([](const char* name) { return std::getenv(name); });
+}
+
+std::string cudaKernelOptionsHelp() {
+  return envSwitchesHelp<CudaKernelOptions>(kVariables);
+}
+
+std::string cudaKernelOptionsText(const CudaKernelOptions& options) {
+  return envSwitchesOf<CudaKernelOptions>(kVariables, options);
+}
+
+}  // namespace moescope::engine
