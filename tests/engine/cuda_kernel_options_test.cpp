@@ -2,29 +2,21 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
 
+#include "tests/common/fake_env.h"
+
 namespace moescope::engine {
 namespace {
 
-// An environment of the given variables only.
-CudaKernelOptions read(const std::map<std::string, std::string>& env) {
-  return readCudaKernelOptions([&](const char* name) -> const char* {
-    const auto it = env.find(name);
-    return it == env.end() ? nullptr : it->second.c_str();
-  });
+CudaKernelOptions read(const moescope::testing::FakeEnv& env) {
+  return readCudaKernelOptions(moescope::testing::getenvOf(env));
 }
 
-std::string refusal(const std::map<std::string, std::string>& env) {
-  try {
-    read(env);
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
+std::string refusal(const moescope::testing::FakeEnv& env) {
+  return moescope::testing::refusalOf([&] { read(env); });
 }
 
 // Every fused path on, except the grouped experts, which wait for a measurement that shows them faster

@@ -2,28 +2,20 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
 #include <stdexcept>
 #include <string>
+
+#include "tests/common/fake_env.h"
 
 namespace moescope::tracer::gpu {
 namespace {
 
-// An environment of the given variables only.
-GpuTraceSettings read(const std::map<std::string, std::string>& env) {
-  return readGpuTraceSettings([&](const char* name) -> const char* {
-    const auto it = env.find(name);
-    return it == env.end() ? nullptr : it->second.c_str();
-  });
+GpuTraceSettings read(const moescope::testing::FakeEnv& env) {
+  return readGpuTraceSettings(moescope::testing::getenvOf(env));
 }
 
-std::string refusal(const std::map<std::string, std::string>& env) {
-  try {
-    read(env);
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
+std::string refusal(const moescope::testing::FakeEnv& env) {
+  return moescope::testing::refusalOf([&] { read(env); });
 }
 
 TEST(GpuTraceOptions, UnsetOrEmptyGivesTheDefaults) {
