@@ -30,11 +30,7 @@ flops() {
     printf "%.6g %.6g", active, 6 * active + 12 * L * T * C }'
 }
 
-# Median tokens/s of a metrics file, steps 2 and later.
-median_tps() {
-  grep -o '"tokens_per_s": [0-9.e+]*' "$1" | awk -F': ' 'NR > 2 { print $2 }' | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+source "$(dirname "$0")/h200_lib.sh"  # median_tps
 
 declare -A TPS
 run() {

@@ -23,7 +23,7 @@ BIN=${BIN:-build-gpu/bin}
 BUDGET=${BUDGET:-470}
 STAGES=${STAGES:-tests stage-tests kernels torch-attention torch-eager torch-compile dense presets}
 mkdir -p "$OUT"
-START=$(date +%s)
+source "$(dirname "$0")/h200_lib.sh"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 # cuDNN compiles its attention kernels with NVRTC at run time: the toolkit's libraries on the loader path.
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
@@ -32,61 +32,14 @@ export CUDNN_LOGERR_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-errors.log"
 SUMMARY="$OUT/summary.md"
 : > "$SUMMARY"
 
-note() { echo "$*" | tee -a "$OUT/run.log"; }
-elapsed() { echo $(($(date +%s) - START)); }
-wanted() { [[ " $STAGES " == *" $1 "* ]]; }
-# stage NAME CAP CMD...: runs CMD with at most CAP seconds (less if the budget is short), logged to
-# OUT/NAME.log; returns CMD's status (124: timed out, 125: skipped).
-stage() {
-  local name=$1 cap=$2
-  shift 2
-  local left=$((BUDGET - $(elapsed) - 10))
-  local limit=$((cap < left ? cap : left))
-  if ((limit < 20)); then
-    note "[$(elapsed) s] $name: skipped, $left s of the budget left"
-    return 125
-  fi
-  note "[$(elapsed) s] $name (at most $limit s): $*"
-  local t0=$(date +%s)
-  timeout --kill-after=5 "$limit" "$@" > "$OUT/$name.log" 2>&1
-  local rc=$?
-  note "[$(elapsed) s] $name: exit $rc after $(($(date +%s) - t0)) s"
-  return $rc
-}
-
-{
-  echo "# issue 18 on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u '+%Y-%m-%d %H:%M UTC')"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-  python3 -c 'import torch; print("torch", torch.__version__, "cuDNN", torch.backends.cudnn.version())' 2>&1
-  ls -l /usr/lib/x86_64-linux-gnu/libcudnn.so.9* 2>&1
-  git log -1 --format='commit %h %s' 2>/dev/null
-  ldd "$BIN/moescope-cli" | grep -E "not found" || echo "moescope-cli: every library found"
-} > "$OUT/info.log" 2>&1
-cat "$OUT/info.log"
+machine_info
 
 # --- 1. the kernel tests: the new kernels against their CPU references; cuDNN first from the system ---
 TEST_SUMMARY=()
-gtest_counts() {  # passed / failed / skipped of a gtest log
-  local log=$1
-  printf "%s passed, %s failed, %s skipped" \
-    "$(grep -c '^\[       OK \]' "$log")" "$(grep -c '^\[  FAILED  \] [A-Za-z].*(' "$log")" \
-    "$(grep -c '^\[  SKIPPED \] [A-Za-z].*(' "$log")"
-}
 if wanted tests; then
   stage kernel-tests 100 "$BIN/moescope_engine_cuda_tests" --gtest_filter='-CudaStage.*:NcclCommunicator*'
   TEST_SUMMARY+=("kernel tests: $(gtest_counts "$OUT/kernel-tests.log")")
-  # Where the system's cuDNN could not run the attention, try PyTorch's (its wheel ships one).
-  if grep -q '^\[  FAILED  \] CudnnAttention\|no cuDNN 9' "$OUT/kernel-tests.log"; then
-    TORCH_CUDNN=$(python3 -c 'import glob, os, nvidia.cudnn as c; print((glob.glob(os.path.join(list(c.__path__)[0], "lib", "libcudnn.so.9*")) or [""])[0])' 2>/dev/null)
-    if [ -n "$TORCH_CUDNN" ]; then
-      note "cuDNN attention failed with the system's libcudnn; again with $TORCH_CUDNN"
-      if MOESCOPE_CUDNN_LIBRARY="$TORCH_CUDNN" stage cudnn-tests-torch-lib 60 "$BIN/moescope_engine_cuda_tests" \
-          --gtest_filter='Cudnn*'; then
-        export MOESCOPE_CUDNN_LIBRARY="$TORCH_CUDNN"
-      fi
-      TEST_SUMMARY+=("cuDNN tests with PyTorch's libcudnn: $(gtest_counts "$OUT/cudnn-tests-torch-lib.log")")
-    fi
-  fi
+  cudnn_from_torch_if_failed "$OUT/kernel-tests.log"
 fi
 if wanted stage-tests; then
   # The stage on one GPU against the CPU backend (fp32) and bf16 against fp32 over 200 steps: the
@@ -116,46 +69,17 @@ if wanted torch-compile; then
 fi
 
 # --- 4. moescope-cli: the dense backbone and the presets on one GPU ---
-# tokens/s: median of steps 2 and later; MFU as run_h200.sh; peak memory: the largest memory.used
-# nvidia-smi saw during the run (the device's count: context and libraries included).
+# tokens/s, MFU and peak memory as run_train (h200_lib.sh) gives them.
 MOESCOPE_ROWS=()
 train_run() {
-  local name=$1 cap=$2 cfg=$3
-  shift 3
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/$name.mem" 2>/dev/null &
-  local smi=$!
-  stage "$name" "$cap" "$BIN/moescope-cli" train --config "$cfg" --backend cuda --metrics "$OUT/$name.jsonl" "$@"
-  local rc=$?
-  kill "$smi" 2>/dev/null
-  wait "$smi" 2>/dev/null
-  if ((rc != 0)); then
-    MOESCOPE_ROWS+=("| moescope $name | exit $rc: $(tail -1 "$OUT/$name.log" | cut -c1-120) | | | |")
+  run_train "$@"
+  local name=$1
+  if ((RUN_RC != 0)); then
+    MOESCOPE_ROWS+=("| moescope $name | exit $RUN_RC: $(tail -1 "$OUT/$name.log" | cut -c1-120) | | | |")
     return
   fi
-  local tps fpt peak
-  tps=$(grep -o '"tokens_per_s": [0-9.e+]*' "$OUT/$name.jsonl" | awk -F': ' 'NR > 2 { print $2 }' | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-  fpt=$(python3 - "$cfg" "$@" <<'EOF'
-import sys, tomllib
-m = tomllib.load(open(sys.argv[1], "rb"))["model"]
-for i, a in enumerate(sys.argv):
-    if a == "--set" and sys.argv[i + 1].startswith("model."):
-        k, v = sys.argv[i + 1][6:].split("=")
-        m[k] = type(m[k])(v)
-C, F, V, L, T, E = m["d_model"], m["d_ff"], m["vocab_size"], m["n_layers"], m["seq_len"], m["n_experts"]
-attn, ffn, ln = 4 * C * C + 4 * C, 2 * C * F + F + C, 4 * C
-if E == 0:
-    active = L * (attn + ffn + ln) + V * C
-else:
-    every, K = m["moe_every"], m["top_k"]
-    moe = L // every
-    active = (L - moe) * (attn + ffn + ln) + moe * (attn + ln + C * E + K * ffn) + V * C
-print(6 * active + 12 * L * T * C)
-EOF
-)
-  peak=$(sort -n "$OUT/$name.mem" | tail -1)
-  MOESCOPE_ROWS+=("$(awk -v n="$name" -v t="$tps" -v f="$fpt" -v p="$peak" 'BEGIN {
-    printf "| moescope %s | %.0f | %.1f%% | %.1f GB (device) | %.1f ms |", n, t, 100 * t * f / 989e12, p * 1048576 / 1e9, t > 0 ? 16384 / t * 1000 : 0 }')")
+  MOESCOPE_ROWS+=("$(awk -v n="$name" -v t="$RUN_TPS" -v f="$RUN_FPT" -v p="$RUN_PEAK_MIB" 'BEGIN {
+    printf "| moescope %s | %.0f | %.1f%% | %.1f GB (device) | %.1f ms |", n, t, 100 * t * f / 989e12, p * 1048576 / 1e9, (t > 0 ? 16384 / t * 1000 : 0) }')")
 }
 if wanted dense; then
   train_run dense-1gpu 60 samples/bench-h200.toml --steps 14 --set model.n_experts=0 --set parallel.tp=1

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Issue 18's fused paths in the CUDA stage, checked and measured on one H200 in one call, from a prebuilt
+# build folder (nothing is built here):
+#   1. tests: moescope_engine_cuda_tests (every kernel against its CPU reference; the stage: fp32 equal to
+#      the CPU backend with the fused paths on, all off and with grouped experts; bf16 within 2% of fp32
+#      with cuBLASLt's, the fused kernels' and cuDNN's attention and with grouped experts; the CPU's span
+#      sequence whatever the paths; the run's peak device memory within the estimate), then test_gpu_run
+#      and test_cupti_collector (the GPU tracer; the 2-GPU tests skip on one GPU);
+#   2. dense: samples/bench-h200.toml's dense backbone on 1 GPU with every fused path on (the default),
+#      with each switched off alone (MOESCOPE_CUDA_*, engine/cuda_kernel_options.h) and with all off;
+#   3. ppmoe: the same model with its 16 experts on 1 GPU, experts a product each and grouped.
+# 2 and 3 are alternated ROUNDS times, so that drift hits every variant alike; the table gives each
+# variant's median over the rounds and its ratio to the all-on run of the same model. Every log goes
+# under OUT; the summary (OUT/summary.md) is printed last.
+#
+# Usage, from the repository root: bench/engine/run_h200_fused.sh OUT
+#   BIN (default build-gpu/bin), BUDGET (default 480 s for the whole script; a stage that would start
+#   with less than 20 s left is skipped and says so), ROUNDS (default 2), STEPS (default 12),
+#   STAGES (default "tests dense ppmoe").
+#
+# Build folder (development machine, nvcc 13, sm_90):
+#   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_WERROR=ON -DMOESCOPE_GUI=OFF
+#   cmake --build build-gpu --target moescope-cli moescope_engine_cuda_tests cuda_kernels_bench bench_engine \
+#     test_gpu_run test_cupti_collector
+set -uo pipefail
+OUT=${1:?usage: bench/engine/run_h200_fused.sh OUT}
+BIN=${BIN:-build-gpu/bin}
+BUDGET=${BUDGET:-480}
+ROUNDS=${ROUNDS:-2}
+STEPS=${STEPS:-12}
+STAGES=${STAGES:-tests dense ppmoe}
+mkdir -p "$OUT"
+source "$(dirname "$0")/h200_lib.sh"
+export NCCL_NVLS_ENABLE=0
+# cuDNN compiles its attention kernels with NVRTC at run time: the toolkit's libraries on the loader path.
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export CUDNN_LOGERR_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-errors.log"
+machine_info
+
+# --- 1. tests ---
+TEST_SUMMARY=()
+if wanted tests; then
+  stage cuda-tests 200 "$BIN/moescope_engine_cuda_tests"
+  TEST_SUMMARY+=("moescope_engine_cuda_tests: $(gtest_counts "$OUT/cuda-tests.log")")
+  cudnn_from_torch_if_failed "$OUT/cuda-tests.log"
+  # Again with the PyTorch's cuDNN where the system's failed: the stage's cuDNN attention test too.
+  if [ -n "${MOESCOPE_CUDNN_LIBRARY:-}" ]; then
+    stage cudnn-stage-torch-lib 60 "$BIN/moescope_engine_cuda_tests" --gtest_filter='CudaStage.*Cudnn*'
+    TEST_SUMMARY+=("the stage's cuDNN test with PyTorch's libcudnn: $(gtest_counts "$OUT/cudnn-stage-torch-lib.log")")
+  fi
+  for t in test_gpu_run test_cupti_collector; do
+    stage "$t" 60 "$BIN/$t"
+    TEST_SUMMARY+=("$t: $(gtest_counts "$OUT/$t.log")")
+  done
+fi
+
+# --- 2 and 3. A/B: each variant NAME=VARIABLES, alternated over the rounds ---
+CFG=samples/bench-h200.toml
+DENSE=(--steps "$STEPS" --set model.n_experts=0 --set parallel.tp=1)
+PPMOE=(--steps "$STEPS" --set parallel.tp=1)
+ALL_OFF="MOESCOPE_CUDA_ATTENTION=flash MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_BIAS_EPILOGUE=0 MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs"
+VARIANTS=()
+if wanted dense; then
+  VARIANTS+=("dense:all-on:"
+    "dense:attention-flash:MOESCOPE_CUDA_ATTENTION=flash"
+    "dense:gelu-epilogue-off:MOESCOPE_CUDA_GELU_EPILOGUE=0"
+    "dense:bias-epilogue-off:MOESCOPE_CUDA_BIAS_EPILOGUE=0"
+    "dense:residual-norm-off:MOESCOPE_CUDA_RESIDUAL_NORM=0"
+    "dense:adamw-runs:MOESCOPE_CUDA_ADAMW=runs"
+    "dense:all-off:$ALL_OFF")
+fi
+if wanted ppmoe; then
+  VARIANTS+=("ppmoe:all-on:" "ppmoe:experts-grouped:MOESCOPE_CUDA_EXPERTS=grouped" "ppmoe:all-off:$ALL_OFF")
+fi
+for r in $(seq 1 "$ROUNDS"); do
+  for v in "${VARIANTS[@]}"; do
+    IFS=: read -r model name vars <<< "$v"
+    read -r -a RUN_ENV <<< "$vars"
+    if [ "$model" = dense ]; then
+      run_train "$model-$name-r$r" 60 "$CFG" "${DENSE[@]}"
+    else
+      run_train "$model-$name-r$r" 90 "$CFG" "${PPMOE[@]}"
+    fi
+    echo "$model $name $r $RUN_RC $RUN_TPS $RUN_FPT $RUN_PEAK_MIB" >> "$OUT/runs.txt"
+  done
+done
+
+# --- summary ---
+{
+  echo "## Tests"
+  for t in "${TEST_SUMMARY[@]}"; do echo "- $t"; done
+  grep -h '^\[  FAILED  \] [A-Za-z].*(' "$OUT"/*test*.log 2>/dev/null | sort -u | sed 's/^/  /' | head -20
+  grep -h 'bf16 vs fp32\|: peak .* MiB, estimate' "$OUT/cuda-tests.log" 2>/dev/null | sed 's/^/  /' | head -16
+  echo
+  echo "## samples/bench-h200.toml on 1 GPU, bf16, $STEPS steps ($ROUNDS rounds alternated; medians)"
+  echo "| model | variant | tokens/s | vs all on | MFU | step | peak (device) | kernels |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|"
+  for v in "${VARIANTS[@]}"; do
+    IFS=: read -r model name vars <<< "$v"
+    tps=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n && $4 == 0 { print $5 }' "$OUT/runs.txt" | median)
+    base=$(awk -v m="$model" '$1 == m && $2 == "all-on" && $4 == 0 { print $5 }' "$OUT/runs.txt" | median)
+    fpt=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n { print $6; exit }' "$OUT/runs.txt")
+    peak=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n { print $7 }' "$OUT/runs.txt" | sort -g | tail -1)
+    fails=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n && $4 != 0' "$OUT/runs.txt" | wc -l)
+    kernels=$(grep -h -o 'CUDA kernels: .*' "$OUT/$model-$name-r1.log" 2>/dev/null | head -1 |
+      sed 's/CUDA kernels: //; s/MOESCOPE_CUDA_//g')
+    [ "$fails" -gt 0 ] && kernels="$fails run(s) failed: $(tail -1 "$OUT/$model-$name-r1.log" | cut -c1-100); $kernels"
+    awk -v m="$model" -v n="$name" -v t="$tps" -v b="$base" -v f="${fpt:-0}" -v p="${peak:-0}" -v k="$kernels" 'BEGIN {
+      printf "| %s | %s | %.0f | %s | %.1f%% | %.1f ms | %.1f GB | %s |\n", m, n, t, (b > 0 ? sprintf("%.3f", t / b) : "-"),
+        100 * t * f / 989e12, (t > 0 ? 16384 / t * 1000 : 0), p * 1048576 / 1e9, k }'
+  done
+  echo
+  echo "MFU: tokens/s x model FLOPs per token / 989 TFLOP/s; peak: nvidia-smi's memory.used (context and libraries included)."
+  echo "total $(elapsed) s; logs in $OUT"
+} > "$OUT/summary.md" 2>&1
+cat "$OUT/summary.md"
