@@ -1,7 +1,8 @@
 // What a run traced on GPUs must show (issue 6's acceptance): every comm.tp_allreduce span has NCCL
-// all-reduce kernels tied to it, every compute.expert span matrix-product kernels, save the spans of
-// experts that got no tokens in their micro-batch (the CUDA stage launches nothing for them, so they
-// have no GPU records at all; counted apart). Shared by the test
+// all-reduce kernels tied to it, every compute.expert span matrix-product kernels, save the spans whose
+// experts got no tokens in their micro-batch (the CUDA stage launches nothing for them, so they have no
+// GPU records at all; counted apart). Runs since the experts computed in one span per layer and
+// micro-batch have one such span where they had one per expert. Shared by the test
 // on the committed H200 sample and the GPU test that makes a run.
 #pragma once
 
