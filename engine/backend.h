@@ -93,6 +93,9 @@ class Backend {
   virtual void check(const Config& /*config*/) const {}
   virtual std::unique_ptr<CommWorld> makeWorld(int size) = 0;
   virtual std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) = 0;
+  // The most device memory one of the run's ranks held at once since its world was made (bytes, the
+  // backend's own count of its allocations); 0 where the backend counts none (the CPU).
+  virtual int64_t peakMemoryBytes() const { return 0; }
 };
 
 // The CPU reference backend (float).

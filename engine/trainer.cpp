@@ -169,6 +169,7 @@ TrainResult train(const TrainOptions& options) {
           report.step_ms = static_cast<double>(t1 - t0) / 1e6;
           report.tokens_per_s =
               report.step_ms > 0 ? static_cast<double>(report.tokens) / (report.step_ms / 1e3) : 0;
+          report.peak_memory_bytes = backend->peakMemoryBytes();
           if (tracer) {
             storage::StepMetric metric;
             metric.step = step;

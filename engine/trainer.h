@@ -26,6 +26,7 @@ struct StepReport {
   double step_ms = 0;
   double tokens_per_s = 0;
   int64_t start_ns = 0, end_ns = 0;
+  int64_t peak_memory_bytes = 0;  // Backend::peakMemoryBytes after the step (0: not counted)
 };
 
 struct TrainOptions {

@@ -2,11 +2,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_stage.h"
+#include "engine/cuda/device_memory.h"
 #include "engine/cuda/memory_estimate.h"
 #include "engine/cuda/nccl_communicator.h"
 #include "engine/engine_error.h"
@@ -71,10 +73,19 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // A run's world: its devices' peaks start again from what they hold now.
   std::unique_ptr<CommWorld> makeWorld(int size) override {
     std::vector<int> devices(static_cast<size_t>(size));
     for (int r = 0; r < size; ++r) devices[static_cast<size_t>(r)] = r;
+    for (int d : devices) resetDevicePeak(d);
+    devices_ = size;
     return std::make_unique<NcclWorld>(devices);
+  }
+
+  int64_t peakMemoryBytes() const override {
+    int64_t most = 0;
+    for (int d = 0; d < devices_; ++d) most = std::max(most, deviceMemory(d).peak);
+    return most;
   }
 
   std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
@@ -83,6 +94,7 @@ class CudaBackend final : public Backend {
 
  private:
   CudaKernelOptions options_;
+  int devices_ = 0;  // of the last world made
 };
 
 }  // namespace

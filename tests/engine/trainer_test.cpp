@@ -184,6 +184,39 @@ TEST(Trainer, AFailingRankStopsTheRunWithItsError) {
   }
 }
 
+// Each step's report carries the backend's peak memory as it stands after the step (the CPU counts none).
+class CountingBackend final : public Backend {
+ public:
+  std::string name() const override { return "counting"; }
+  std::string devices(const Config&) const override { return "none"; }
+  std::unique_ptr<CommWorld> makeWorld(int size) override { return cpu_->makeWorld(size); }
+  std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
+    return cpu_->makeExecutor(setup);
+  }
+  int64_t peakMemoryBytes() const override { return 1000 * ++asked_; }
+
+ private:
+  std::unique_ptr<Backend> cpu_ = makeCpuBackend();
+  mutable int64_t asked_ = 0;
+};
+
+TEST(Trainer, EachStepReportsThePeakMemoryAfterIt) {
+  Config c = testing::tinyConfig();
+  c.train.steps = 3;
+  const TokenData data = testing::tinyTokens(c);
+  CountingBackend counting;
+  TrainOptions options;
+  options.config = c;
+  options.data = &data;
+  options.backend = &counting;
+  const TrainResult r = train(options);
+  ASSERT_EQ(r.steps.size(), 3u);
+  for (size_t s = 0; s < r.steps.size(); ++s)
+    EXPECT_EQ(r.steps[s].peak_memory_bytes, 1000 * (int64_t(s) + 1));
+  options.backend = nullptr;  // the CPU backend
+  for (const StepReport& step : train(options).steps) EXPECT_EQ(step.peak_memory_bytes, 0);
+}
+
 TEST(Trainer, CapacityDropsAreLayoutIndependentToo) {
   Config c = testing::tinyConfig();
   c.model.capacity_factor = 1.0;

@@ -371,8 +371,12 @@ TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
     const int64_t before = deviceMemory(0).current;
     resetDevicePeak(0);
     auto gpu = makeCudaBackend(options);
-    run(c, data, gpu.get());
+    const TrainResult result = run(c, data, gpu.get());
     const int64_t peak = deviceMemory(0).peak - before;
+    // What each step reports (the run's metrics): the device's counted peak, the run's memory in it.
+    ASSERT_FALSE(result.steps.empty());
+    EXPECT_GE(result.steps.back().peak_memory_bytes, peak);
+    EXPECT_LE(result.steps.back().peak_memory_bytes, deviceMemory(0).peak);
     const int64_t estimate = estimateMemory(c, Layout(c), RankCoord{}, options).totalBytes();
     std::printf("%s: peak %.1f MiB, estimate %.1f MiB\n", describeKernels(c, options).c_str(),
                 peak / 1048576.0, estimate / 1048576.0);
