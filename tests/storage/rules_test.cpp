@@ -146,13 +146,14 @@ TEST(Rules, ShippedSetsParse) {
 
 TEST(Rules, MoescopeEngineNames) {
   const RuleSet set = builtinRules();
-  // Every span name of engine/cpu_stage.cpp and engine/cuda/cuda_stage.cpp, with the category the
-  // engine gives it.
+  // Every span name of the engine (engine/stage_pass.cpp's table), with the category the engine gives it,
+  // and "expert", which runs recorded before the experts computed in one span.
   const std::vector<std::pair<const char*, Category>> names = {
       {"embed", Category::ComputeEmbed},
       {"attention", Category::ComputeAttention},
       {"ffn", Category::ComputeFfn},
       {"router", Category::ComputeRouter},
+      {"experts", Category::ComputeExpert},
       {"expert", Category::ComputeExpert},
       {"loss", Category::ComputeLoss},
       {"gather", Category::MoeSlice},
