@@ -395,11 +395,9 @@ void StagePass::routerForward(const Layer& L, LayerActs& a) {
 }
 
 std::vector<StageOps::Ffn> StagePass::experts(const Layer& L, bool grads) const {
+  const auto t = [&](const Param* p) { return grads ? gw(p) : w(p); };
   std::vector<StageOps::Ffn> out;
-  for (const Expert& e : L.experts) {
-    if (grads) out.push_back({gw(e.fc_w), gw(e.fc_b), gw(e.proj_w), gw(e.proj_b)});
-    if (!grads) out.push_back({w(e.fc_w), w(e.fc_b), w(e.proj_w), w(e.proj_b)});
-  }
+  for (const Expert& e : L.experts) out.push_back({t(e.fc_w), t(e.fc_b), t(e.proj_w), t(e.proj_b)});
   return out;
 }
 
