@@ -554,8 +554,8 @@ void StagePass::layerBackward(const Layer& L, LayerActs& a, Tensor dx) {
   } else {
     Span sp(*this, kFfn, L.index);
     const size_t nf = static_cast<size_t>(N_) * Fl_;
-    ops_->ffnBackward(dm, {gw(L.fc_w), gw(L.fc_b), gw(L.fcp_w), gw(L.fcp_b)}, dy(a.w_pre, dpre_, nf), dx, a.ln2,
-                      a.pre, a.act, {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
+    ops_->ffnBackward(dm, {gw(L.fc_w), gw(L.fc_b), gw(L.fcp_w), gw(L.fcp_b)}, dy(a.w_pre, dpre_, nf), dx,
+                      a.ln2, a.pre, a.act, {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
   }
   // A MoE layer's input and router gradients are reduced together: one all-reduce per layer.
   if (tp && L.moe) allReduce(s_.tp, {part(dm, NC), part(dprobs_, NE)}, kMoeAllreduce, L.index);

@@ -176,11 +176,11 @@ class CudaOps final : public StageOps {
     const bool weights = !g.empty() && g.front().fc_w.data;
     auto grads = [&](Tensor Ffn::*field) { return weights ? all<float*>(g, field) : std::vector<float*>{}; };
     zero(dpre, nf);
-    grouped_->backward<T>(dpre, grads(&Ffn::proj_w), grads(&Ffn::proj_b), dy, act, all<const T*>(w, &Ffn::proj_w),
-                          rows, F_, C_, stream_);
+    grouped_->backward<T>(dpre, grads(&Ffn::proj_w), grads(&Ffn::proj_b), dy, act,
+                          all<const T*>(w, &Ffn::proj_w), rows, F_, C_, stream_);
     geluBackwardInPlace<T>(dpre, pre, nf, stream_);
-    grouped_->backward<T>(dx, grads(&Ffn::fc_w), grads(&Ffn::fc_b), dpre, x, all<const T*>(w, &Ffn::fc_w), rows,
-                          C_, F_, stream_);
+    grouped_->backward<T>(dx, grads(&Ffn::fc_w), grads(&Ffn::fc_b), dpre, x, all<const T*>(w, &Ffn::fc_w),
+                          rows, C_, F_, stream_);
   }
   // cuDNN and the fused kernels keep each row's log-sum-exp; cuBLASLt keeps the T x T probabilities.
   void attention(Tensor out, Buffer& saved, Tensor qkv) override {
