@@ -10,6 +10,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace moescope::engine::cuda {
 
@@ -45,12 +48,17 @@ class CublasLt {
   // product and separate kernels instead); for the benchmarks' reports.
   int64_t epilogueFallbacks() const { return epilogueFallbacks_; }
   void countEpilogueFallback() { ++epilogueFallbacks_; }
+  // Why: one line per product (shape, epilogue) cuBLASLt refused, with the status its heuristic gave,
+  // in the order they were first asked.
+  const std::vector<std::string>& epilogueRefusals() const { return epilogueRefusals_; }
+  void addEpilogueRefusal(std::string reason) { epilogueRefusals_.push_back(std::move(reason)); }
 
  private:
   std::map<PlanKey, std::optional<cublasLtMatmulAlgo_t>> plans_;
   void* scratch_ = nullptr;
   size_t scratchBytes_ = 0;
   int64_t epilogueFallbacks_ = 0;
+  std::vector<std::string> epilogueRefusals_;
   bool biasGradientEpilogue_ = true;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;

@@ -1,5 +1,7 @@
 #include "engine/cuda/linear_gelu.h"
 
+#include <type_traits>
+
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/elementwise.h"
 #include "engine/cuda/gelu.h"
@@ -42,36 +44,27 @@ bool linearBackwardDgelu(CublasLt& lt, T* dpre, float* dbPre, const T* dy, const
   if (n == 0) return false;
   MOESCOPE_CUDA_REQUIRE("linearBackwardDgelu", dpre && dy && w && pre);
   // dpre col-major [in,n] = gelu'(pre) ⊙ (W(col-major [in,out]) · dy(col-major [out,n])); the bias gradient
-  // is the sum over its n columns. cuBLASLt writes it in D's type unless told otherwise: fp32 is asked
-  // first, D's type (bf16, then added into the fp32 gradient) second.
+  // is the sum over its n columns. cublasLt.h (CUBLASLT_MATMUL_DESC_BIAS_POINTER): "Bias gradient vector
+  // elements are the same type as the output elements (Ctype)": bf16 for a bf16 product, rounded once and
+  // then added into the fp32 gradient. (Asking fp32 there is what failed with INVALID_VALUE on an H200.)
   if (in % 8 == 0) {
     MatmulEpilogue epilogue;
     epilogue.aux = pre;
     epilogue.auxLd = in;
-    if (!dbPre) {
-      epilogue.mode = CUBLASLT_EPILOGUE_DGELU;
-      if (matmul(lt, dataTypeOf<T>(), dataTypeOf<T>(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out,
-                 dpre, in, 0.0f, epilogue, stream)) {
-        return true;
+    epilogue.mode = dbPre ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
+    if (dbPre) {
+      epilogue.bias = lt.scratch(static_cast<size_t>(in) * sizeof(T));
+      epilogue.biasType = dataTypeOf<T>();
+    }
+    if (matmul(lt, dataTypeOf<T>(), dataTypeOf<T>(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out,
+               dpre, in, 0.0f, epilogue, stream)) {
+      const auto* part = static_cast<const T*>(epilogue.bias);
+      if constexpr (std::is_same_v<T, float>) {
+        if (dbPre) addInPlace(dbPre, part, static_cast<size_t>(in), stream);
+      } else {
+        if (dbPre) accumulateToFloat(dbPre, part, static_cast<size_t>(in), stream);
       }
-    } else {
-      epilogue.mode = CUBLASLT_EPILOGUE_DGELU_BGRAD;
-      void* part = lt.scratch(static_cast<size_t>(in) * sizeof(float));
-      epilogue.bias = part;
-      for (cudaDataType_t biasType : {CUDA_R_32F, dataTypeOf<T>()}) {
-        epilogue.biasType = biasType;
-        if (matmul(lt, dataTypeOf<T>(), dataTypeOf<T>(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out,
-                   dpre, in, 0.0f, epilogue, stream)) {
-          if (biasType == CUDA_R_32F) {
-            addInPlace(dbPre, static_cast<const float*>(part), static_cast<size_t>(in), stream);
-          } else {
-            accumulateToFloat(dbPre, static_cast<const __nv_bfloat16*>(part), static_cast<size_t>(in),
-                              stream);
-          }
-          return true;
-        }
-        if constexpr (std::is_same_v<T, float>) break;  // the two types are one
-      }
+      return true;
     }
   }
   matmul(lt, dataTypeOf<T>(), dataTypeOf<T>(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, dpre, in,

@@ -21,8 +21,9 @@ bool linearGeluForward(CublasLt& lt, T* h, T* pre, const T* x, const T* w, const
                        cudaStream_t stream);
 
 // The input gradient of y = gelu(pre) Wᵀ through the GELU: dpre [n,in] = gelu'(pre) ⊙ (dy W), overwritten,
-// and dbPre [in] += Σ_rows dpre (fp32; optional), the bias gradient of the layer that made pre. dy [n,out];
-// w [out,in]; pre [n,in] as linearGeluForward left it. Returns whether the epilogue ran.
+// and dbPre [in] += Σ_rows dpre (fp32; optional), the bias gradient of the layer that made pre (through the
+// epilogue in bf16, the sum is rounded to bf16 once before it is added: cuBLASLt writes it in D's type).
+// dy [n,out]; w [out,in]; pre [n,in] as linearGeluForward left it. Returns whether the epilogue ran.
 template <typename T>
 bool linearBackwardDgelu(CublasLt& lt, T* dpre, float* dbPre, const T* dy, const T* w, const T* pre, int n,
                          int in, int out, cudaStream_t stream);

@@ -31,6 +31,40 @@ struct MatmulDescriptors {
   }
 };
 
+const char* typeName(cudaDataType_t t) {
+  return t == CUDA_R_32F ? "f32" : t == CUDA_R_16BF ? "bf16" : t == CUDA_R_16F ? "f16" : "other";
+}
+
+const char* epilogueName(cublasLtEpilogue_t e) {
+  switch (e) {
+    case CUBLASLT_EPILOGUE_BIAS:
+      return "BIAS";
+    case CUBLASLT_EPILOGUE_GELU_AUX:
+      return "GELU_AUX";
+    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS:
+      return "GELU_AUX_BIAS";
+    case CUBLASLT_EPILOGUE_DGELU:
+      return "DGELU";
+    case CUBLASLT_EPILOGUE_DGELU_BGRAD:
+      return "DGELU_BGRAD";
+    case CUBLASLT_EPILOGUE_BGRADB:
+      return "BGRADB";
+    default:
+      return "another epilogue";
+  }
+}
+
+std::string describe(cudaDataType_t abType, cudaDataType_t dType, cublasOperation_t opA,
+                     cublasOperation_t opB, int m, int n, int k, const MatmulEpilogue& e) {
+  std::string s = std::string("cuBLASLt refused ") + epilogueName(e.mode) + " for " + typeName(abType) +
+                  " x " + typeName(abType) + " -> " + typeName(dType) + " (" +
+                  (opA == CUBLAS_OP_T ? "T" : "N") + (opB == CUBLAS_OP_T ? "T" : "N") +
+                  ") m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+  if (e.bias) s += std::string(", bias ") + typeName(e.biasType);
+  if (e.aux) s += ", aux ld " + std::to_string(e.auxLd);
+  return s;
+}
+
 template <class V>
 void setDesc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const V& value) {
   MOESCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &value, sizeof(value)));
@@ -83,9 +117,11 @@ bool matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
       const int32_t biasType = epilogue.biasType;
       setDesc(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, biasType);
     }
-    if (epilogue.aux) {
+    if (epilogue.aux) {  // the GELU input, of D's type (cublasLt.h: the default for GELU; said explicitly)
       setDesc(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, epilogue.aux);
       setDesc(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, epilogue.auxLd);
+      const int32_t auxType = dType;
+      setDesc(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE, auxType);
     }
   }
   const bool aT = opA == CUBLAS_OP_T;
@@ -121,11 +157,19 @@ bool matmul(CublasLt& lt, cudaDataType_t abType, cudaDataType_t dType, cublasOpe
     int found = 0;
     const cublasStatus_t status =
         cublasLtMatmulAlgoGetHeuristic(lt.handle(), d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heuristic, &found);
-    // With an epilogue, "not supported" is an answer: the caller falls back to separate kernels.
-    if (!plain &&
-        (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && found == 0))) {
+    // With an epilogue, no algorithm is an answer: the caller falls back to separate kernels. cuBLASLt
+    // answers NOT_SUPPORTED or none found where it has no kernel, and INVALID_VALUE where the epilogue's
+    // attributes are outside what it takes for these types (e.g. a bias gradient type other than D's,
+    // cublasLt.h's CUBLASLT_MATMUL_DESC_BIAS_POINTER); either way the product runs without the epilogue
+    // rather than the step failing, and the reason is kept.
+    const bool refused = status == CUBLAS_STATUS_NOT_SUPPORTED || status == CUBLAS_STATUS_INVALID_VALUE ||
+                         (status == CUBLAS_STATUS_SUCCESS && found == 0);
+    if (!plain && refused) {
       lt.plans().emplace(key, std::nullopt);
       lt.countEpilogueFallback();
+      lt.addEpilogueRefusal(
+          describe(abType, dType, opA, opB, m, n, k, epilogue) + ": " +
+          (status == CUBLAS_STATUS_SUCCESS ? "no algorithm found" : cublasLtGetStatusName(status)));
       return false;
     }
     MOESCOPE_CUBLAS_CHECK(status);

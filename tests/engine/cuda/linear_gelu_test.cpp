@@ -1,7 +1,12 @@
 #include "engine/cuda/linear_gelu.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "engine/cpu/ops.h"
 #include "tests/engine/cuda/cuda_test_util.h"
@@ -23,7 +28,9 @@ struct FfnResult {
   std::vector<float> pre, h, dpre, db;               // from the GPU
   std::vector<double> refPre, refH, refDpre, refDb;  // CPU reference (tanh GELU, MODEL.md)
   std::vector<double> erfH, erfDpre;                 // the same with the error-function GELU
+  std::vector<double> dact, db0;                     // dy W2 (reference), db before the call
   bool forwardFused = false, backwardFused = false;
+  std::vector<std::string> refusals;  // why cuBLASLt ran no epilogue, where it did not
 };
 
 double geluErf(double x) {
@@ -64,6 +71,8 @@ FfnResult runFfn(CublasLt& lt, const FfnCase& c, uint32_t seed) {
   r.h = downloadAsFloat(dH);
   r.dpre = downloadAsFloat(dDpre);
   r.db = dDb.download();
+  r.refusals = lt.epilogueRefusals();
+  r.db0.assign(db0.begin(), db0.end());
 
   const std::vector<double> xd(x.begin(), x.end()), w1d(w1.begin(), w1.end()), b1d(b1.begin(), b1.end()),
       w2d(w2.begin(), w2.end()), dyd(dy.begin(), dy.end());
@@ -89,7 +98,25 @@ FfnResult runFfn(CublasLt& lt, const FfnCase& c, uint32_t seed) {
     r.erfH[i] = geluErf(geluIn[i]);
     r.erfDpre[i] = geluErfGrad(preT[i]) * dact[i];
   }
+  r.dact = std::move(dact);
   return r;
+}
+
+// db's bound: fp32 sums (the bias-gradient kernel, or the fp32 epilogue) to 1e-3. The bf16 epilogue writes
+// the bias gradient in D's type (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER: "the same type as the
+// output elements"), so its sum is rounded to bf16 once before it is added: up to one bf16 ulp of the
+// sum, 2^-8 of it relative (half of that is the rounding, the other half cuBLASLt's own summation order).
+template <typename T>
+void expectBiasGradient(const FfnResult& r) {
+  const bool bf16Sum = !std::is_same_v<T, float> && r.backwardFused;
+  int reported = 0;
+  for (size_t i = 0; i < r.db.size(); ++i) {
+    const double sum = r.refDb[i] - r.db0[i];
+    const double bound = 1e-3 + 1e-3 * std::abs(r.refDb[i]) + (bf16Sum ? std::ldexp(std::abs(sum), -8) : 0.0);
+    if (std::abs(r.db[i] - r.refDb[i]) > bound && reported++ < 10)
+      ADD_FAILURE() << "db[" << i << "]: got " << r.db[i] << ", reference " << r.refDb[i] << " (bound "
+                    << bound << ")";
+  }
 }
 
 TYPED_TEST(CudaLinearGelu, ForwardAndBackwardMatchTheCpuReference) {
@@ -103,6 +130,7 @@ TYPED_TEST(CudaLinearGelu, ForwardAndBackwardMatchTheCpuReference) {
     std::printf("%s n=%d C=%d F=%d: forward %s, backward %s\n", precisionName<T>(), c.n, c.C, c.F,
                 r.forwardFused ? "epilogue" : "separate kernels",
                 r.backwardFused ? "epilogue" : "separate kernels");
+    for (const std::string& why : r.refusals) std::printf("  %s\n", why.c_str());
     if (c.F % 8 != 0) {
       EXPECT_FALSE(r.forwardFused) << "the aux matrix's leading dimension must be a multiple of 8";
       EXPECT_FALSE(r.backwardFused);
@@ -110,7 +138,7 @@ TYPED_TEST(CudaLinearGelu, ForwardAndBackwardMatchTheCpuReference) {
     expectClose(r.pre, r.refPre, toleranceFor<T>({1e-4, 1e-4}, {2e-2, 1e-2}), "pre");
     expectClose(r.h, r.refH, toleranceFor<T>({1e-4, 1e-3}, {2e-2, 1e-2}), "h");
     expectClose(r.dpre, r.refDpre, toleranceFor<T>({1e-4, 1e-3}, {2e-2, 1e-2}), "dpre");
-    expectClose(r.db, r.refDb, {1e-3, 1e-3}, "db");
+    expectBiasGradient<T>(r);
     EXPECT_LT(relativeError(r.h, r.refH), toleranceFor<T>({1e-5, 0}, {1e-2, 0}).tol);
     EXPECT_LT(relativeError(r.dpre, r.refDpre), toleranceFor<T>({1e-5, 0}, {1e-2, 0}).tol);
   }
@@ -120,6 +148,26 @@ TYPED_TEST(CudaLinearGelu, ForwardAndBackwardMatchTheCpuReference) {
 // GELUs differ most, the negative tail (at x = -3: -0.00364 against -0.00405), the epilogue's results must
 // follow the tanh one, and the check must be able to tell them apart: a simulation of these inputs in
 // Python with bf16 rounding put every h and 54% of dpre (fp32: 87%) outside the bounds of the erf GELU.
+//
+// The bound. cuBLASLt states no accuracy for its GELU. On an H200 its fp32 results differed from the
+// tanh GELU by up to 4e-6, growing into the tail, where gelu = x (1 + tanh u) / 2 cancels: the error of
+// a tanh approximated in hardware (MUFU.TANH, PTX tanh.approx.f32; its largest relative error over all
+// floats, measured exhaustively, is 1.11e-5: N. Juffa, NVIDIA developer forums, "Hardware-accelerated
+// tanh() on Turing"), not of the product. So each element's bound is the error of the tanh,
+// δ = 2^-16 (1.53e-5, above that maximum), carried through the GELU: ∂gelu/∂tanh = x/2 and
+// ∂gelu'/∂tanh = 1/2 − x·tanh(u)·u', times dact for dpre; beside it the fp32 or bf16 rounding bound the
+// other tests use. At x = -3 that is 2.3e-5 for h and 7.2e-5·|dact| for dpre, against a tanh-erf gap of
+// 4.1e-4 and 4.0e-4·|dact|: the check still tells the two apart.
+struct TanhBound {
+  double dh, ddpre;  // the bounds' terms from the tanh's error, for h and for dpre
+};
+TanhBound tanhBound(double x, double dact) {
+  constexpr double kDelta = 1.0 / 65536.0;
+  const double k = std::sqrt(2.0 / M_PI), u = k * (x + 0.044715 * x * x * x);
+  const double du = k * (1.0 + 3.0 * 0.044715 * x * x), t = std::tanh(u);
+  return {0.5 * std::abs(x) * kDelta, std::abs((0.5 - x * t * du) * dact) * kDelta};
+}
+
 TYPED_TEST(CudaLinearGelu, GeluIsTheTanhApproximation) {
   MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
   using T = TypeParam;
@@ -128,21 +176,32 @@ TYPED_TEST(CudaLinearGelu, GeluIsTheTanhApproximation) {
   const FfnResult r = runFfn<T>(lt, FfnCase{256, 64, 512, -3.4f, -2.4f, 0.02f}, 401);
   const Tolerance value = toleranceFor<T>({2e-5, 1e-3}, {2e-5, 8e-3});
   const Tolerance grad = toleranceFor<T>({1e-6, 1e-3}, {5e-6, 4e-3});
-  expectClose(r.h, r.refH, value, "h (tanh GELU)");
-  expectClose(r.dpre, r.refDpre, grad, "dpre (tanh GELU)");
-  size_t hOutside = 0, dOutside = 0;
+  size_t hOutside = 0, dOutside = 0, hFailed = 0, dFailed = 0;
   double hErr = 0, dErr = 0;
   for (size_t i = 0; i < r.h.size(); ++i) {
-    hOutside += std::abs(r.h[i] - r.erfH[i]) > value.tol + std::abs(r.erfH[i]) * value.eps;
-    dOutside += std::abs(r.dpre[i] - r.erfDpre[i]) > grad.tol + std::abs(r.erfDpre[i]) * grad.eps;
-    hErr = std::max(hErr, std::abs(r.h[i] - r.refH[i]));
-    dErr = std::max(dErr, std::abs(r.dpre[i] - r.refDpre[i]));
+    // h's GELU input: the product as the epilogue had it, or pre as stored (runFfn).
+    const double x = r.forwardFused ? r.refPre[i] : static_cast<double>(r.pre[i]);
+    const TanhBound tb = tanhBound(x, r.dact[i]);
+    const double xd = r.pre[i];  // dpre's: pre as stored
+    const TanhBound tbd = tanhBound(xd, r.dact[i]);
+    const double hBound = value.tol + std::abs(r.refH[i]) * value.eps + tb.dh;
+    const double dBound = grad.tol + std::abs(r.refDpre[i]) * grad.eps + tbd.ddpre;
+    const double hE = std::abs(r.h[i] - r.refH[i]), dE = std::abs(r.dpre[i] - r.refDpre[i]);
+    if (hE > hBound && hFailed++ < 10)
+      ADD_FAILURE() << "h (tanh GELU)[" << i << "]: got " << r.h[i] << ", reference " << r.refH[i];
+    if (dE > dBound && dFailed++ < 10)
+      ADD_FAILURE() << "dpre (tanh GELU)[" << i << "]: got " << r.dpre[i] << ", reference " << r.refDpre[i];
+    hOutside += std::abs(r.h[i] - r.erfH[i]) > value.tol + std::abs(r.erfH[i]) * value.eps + tb.dh;
+    dOutside += std::abs(r.dpre[i] - r.erfDpre[i]) > grad.tol + std::abs(r.erfDpre[i]) * grad.eps + tbd.ddpre;
+    hErr = std::max(hErr, hE);
+    dErr = std::max(dErr, dE);
   }
   std::printf(
       "%s: forward %s, backward %s; largest error against the tanh GELU %.3g (h), %.3g (dpre); "
       "outside the bounds of the erf GELU: %zu and %zu of %zu\n",
       precisionName<T>(), r.forwardFused ? "epilogue" : "separate kernels",
       r.backwardFused ? "epilogue" : "separate kernels", hErr, dErr, hOutside, dOutside, r.h.size());
+  for (const std::string& why : r.refusals) std::printf("  %s\n", why.c_str());
   EXPECT_GT(hOutside, r.h.size() / 2) << "the check cannot tell the two GELUs apart";
   EXPECT_GT(dOutside, r.h.size() / 4) << "the check cannot tell the two GELU derivatives apart";
 }
