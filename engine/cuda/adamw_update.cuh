@@ -33,17 +33,18 @@ inline AdamWScalars adamwScalars(const cpu::AdamWParams& hp, int step) {
   return s;
 }
 
-// Element i: param, m, v updated; paramBf16 (optional) the new parameter rounded to bf16.
+// Element i: param, m, v updated; paramBf16 (optional) the new parameter rounded to bf16. Every operation
+// is an explicitly rounded intrinsic: nvcc contracts a * b + c into one FMA (one rounding instead of two)
+// where it sees fit, and inlined into the two kernels it chose differently, so the multi-tensor step
+// differed from the per-tensor one in the last bit; the _rn intrinsics are never contracted.
 __device__ __forceinline__ void adamwUpdate(float* param, __nv_bfloat16* paramBf16, const float* grad,
                                             float* m, float* v, size_t i, const AdamWScalars& s,
                                             float scale) {
-  const float g = grad[i] * scale;
-  float p = param[i] * s.decay;
-  float mi = m[i];
-  mi += s.w1 * (g - mi);
-  const float vi = v[i] * s.beta2 + s.w2 * g * g;
-  const float denom = sqrtf(vi) / s.bc2Sqrt + s.eps;
-  p -= s.stepSize * mi / denom;
+  const float g = __fmul_rn(grad[i], scale);
+  const float mi = __fadd_rn(m[i], __fmul_rn(s.w1, __fsub_rn(g, m[i])));
+  const float vi = __fadd_rn(__fmul_rn(v[i], s.beta2), __fmul_rn(__fmul_rn(s.w2, g), g));
+  const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), s.bc2Sqrt), s.eps);
+  const float p = __fsub_rn(__fmul_rn(param[i], s.decay), __fdiv_rn(__fmul_rn(s.stepSize, mi), denom));
   m[i] = mi;
   v[i] = vi;
   param[i] = p;
