@@ -18,10 +18,18 @@ constexpr std::array kAttention{
           [](CudaKernelOptions& o) { o.attention = AttentionKernel::Cublas; }},
 };
 constexpr std::array kGelu{
-    Value{"1", "bf16: FFN GELU and its bias gradient in cuBLASLt epilogues",
+    Value{"1", "bf16: the FFN's GELU in the first product's epilogue (GELU_AUX_BIAS)",
           [](CudaKernelOptions& o) { o.gelu_epilogue = true; }},
-    Value{"0", "GELU and its gradient as kernels of their own",
-          [](CudaKernelOptions& o) { o.gelu_epilogue = false; }},
+    Value{"0", "GELU as a kernel of its own", [](CudaKernelOptions& o) { o.gelu_epilogue = false; }},
+};
+// Off by default: on an H200 the DGELU_BGRAD product took 1.95 ms where the product, GELU' and the bias
+// gradient as separate kernels took 1.35 ms (samples/bench-h200.toml's fc layer, bf16), and the dense
+// step ran 2.6% faster without it (docs/bench-gpu-perf.md, 2026-12-03).
+constexpr std::array kDgelu{
+    Value{"0", "GELU' and the fc bias gradient as kernels of their own",
+          [](CudaKernelOptions& o) { o.dgelu_epilogue = false; }},
+    Value{"1", "bf16: GELU' and the fc bias gradient in the second product's epilogue (DGELU_BGRAD)",
+          [](CudaKernelOptions& o) { o.dgelu_epilogue = true; }},
 };
 constexpr std::array kBias{
     Value{"1", "bias gradients from the weight-gradient product (BGRADB)",
@@ -47,9 +55,13 @@ constexpr std::array kExperts{
           [](CudaKernelOptions& o) { o.grouped_experts = true; }},
 };
 constexpr std::array kVariables{
-    Variable{"MOESCOPE_CUDA_ATTENTION", kAttention}, Variable{"MOESCOPE_CUDA_GELU_EPILOGUE", kGelu},
-    Variable{"MOESCOPE_CUDA_BIAS_EPILOGUE", kBias},  Variable{"MOESCOPE_CUDA_RESIDUAL_NORM", kResidualNorm},
-    Variable{"MOESCOPE_CUDA_ADAMW", kAdamw},         Variable{"MOESCOPE_CUDA_EXPERTS", kExperts},
+    Variable{"MOESCOPE_CUDA_ATTENTION", kAttention},
+    Variable{"MOESCOPE_CUDA_GELU_EPILOGUE", kGelu},
+    Variable{"MOESCOPE_CUDA_DGELU_EPILOGUE", kDgelu},
+    Variable{"MOESCOPE_CUDA_BIAS_EPILOGUE", kBias},
+    Variable{"MOESCOPE_CUDA_RESIDUAL_NORM", kResidualNorm},
+    Variable{"MOESCOPE_CUDA_ADAMW", kAdamw},
+    Variable{"MOESCOPE_CUDA_EXPERTS", kExperts},
 };
 
 }  // namespace
@@ -69,7 +81,8 @@ const char* attentionKernelName(AttentionKernel kernel) {
 CudaKernelOptions unfusedKernelOptions() {
   CudaKernelOptions o;
   o.attention = AttentionKernel::Flash;  // the engine's own fused attention, as before cuDNN's
-  o.gelu_epilogue = o.bias_epilogue = o.residual_norm = o.adamw_one_launch = o.grouped_experts = false;
+  o.gelu_epilogue = o.dgelu_epilogue = o.bias_epilogue = o.residual_norm = o.adamw_one_launch =
+      o.grouped_experts = false;
   return o;
 }
 

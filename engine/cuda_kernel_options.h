@@ -27,7 +27,8 @@ const char* attentionKernelName(AttentionKernel kernel);  // "cudnn", "flash", "
 
 struct CudaKernelOptions {
   AttentionKernel attention = AttentionKernel::Cudnn;  // MOESCOPE_CUDA_ATTENTION
-  bool gelu_epilogue = true;     // MOESCOPE_CUDA_GELU_EPILOGUE: bf16 FFN GELU in cuBLASLt's epilogues
+  bool gelu_epilogue = true;     // MOESCOPE_CUDA_GELU_EPILOGUE: bf16 FFN GELU in cuBLASLt's epilogue
+  bool dgelu_epilogue = false;   // MOESCOPE_CUDA_DGELU_EPILOGUE: bf16 GELU' and fc bias gradient likewise
   bool bias_epilogue = true;     // MOESCOPE_CUDA_BIAS_EPILOGUE: bias gradients from BGRADB
   bool residual_norm = true;     // MOESCOPE_CUDA_RESIDUAL_NORM: residual add + LayerNorm in one kernel
   bool adamw_one_launch = true;  // MOESCOPE_CUDA_ADAMW: every tensor's AdamW in one launch

@@ -72,6 +72,7 @@ if wanted dense; then
   VARIANTS+=("dense:all-off:$ALL_OFF"
     "dense:attention-flash:MOESCOPE_CUDA_ATTENTION=flash"
     "dense:gelu-epilogue-off:MOESCOPE_CUDA_GELU_EPILOGUE=0"
+    "dense:dgelu-epilogue-on:MOESCOPE_CUDA_DGELU_EPILOGUE=1"
     "dense:bias-epilogue-off:MOESCOPE_CUDA_BIAS_EPILOGUE=0"
     "dense:residual-norm-off:MOESCOPE_CUDA_RESIDUAL_NORM=0"
     "dense:adamw-runs:MOESCOPE_CUDA_ADAMW=runs")

@@ -145,8 +145,8 @@ class CudaOps final : public StageOps {
     residualLayerNormForward<T>(r, out, mean, rstd, x, z, bias, w, b, N_, C_, stream_);
   }
   // bf16 with the GELU epilogues: the first product writes the activation and keeps the pre-activation;
-  // the backward pass has the second product's input gradient apply GELU' and sum the first bias's
-  // gradient (no memsets, no GELU kernels).
+  // with the DGELU epilogue too, the backward pass has the second product's input gradient apply GELU'
+  // and sum the first bias's gradient (no memsets, no GELU kernels).
   void ffn(Tensor y, Tensor pre, Tensor act, Tensor x, const Ffn& w, int n, int hidden) override {
     if (!k_.gelu_epilogue) return StageOps::ffn(y, pre, act, x, w, n, hidden);
     linearGeluForward<T>(*lt_, act, pre, x, w.fc_w, w.fc_b, n, C_, hidden, stream_);
@@ -154,7 +154,7 @@ class CudaOps final : public StageOps {
   }
   void ffnBackward(Tensor dx, const Ffn& g, Tensor dpre, Tensor dy, Tensor x, Tensor pre, Tensor act,
                    const Ffn& w, int n, int hidden) override {
-    if (!k_.gelu_epilogue) return StageOps::ffnBackward(dx, g, dpre, dy, x, pre, act, w, n, hidden);
+    if (!k_.dgelu_epilogue) return StageOps::ffnBackward(dx, g, dpre, dy, x, pre, act, w, n, hidden);
     cuda::linearBackward<T>(*lt_, nullptr, g.proj_w, g.proj_b, dy, act, w.proj_w, n, hidden, C_, stream_);
     linearBackwardDgelu<T>(*lt_, dpre, g.fc_b, dy, w.proj_w, pre, n, hidden, C_, stream_);
     cuda::linearBackward<T>(*lt_, dx, g.fc_w, nullptr, dpre, x, w.fc_w, n, C_, hidden, stream_);

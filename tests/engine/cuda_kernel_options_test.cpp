@@ -27,7 +27,7 @@ TEST(CudaKernelOptions, UnsetOrEmptyGivesTheDefaults) {
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", ""}}), d);
   EXPECT_EQ(d.attention, AttentionKernel::Cudnn);
   EXPECT_TRUE(d.gelu_epilogue && d.bias_epilogue && d.residual_norm && d.adamw_one_launch);
-  EXPECT_FALSE(d.grouped_experts);
+  EXPECT_FALSE(d.grouped_experts || d.dgelu_epilogue);
 }
 
 // Each value of each variable changes its own field only, and a value's name is what
@@ -49,29 +49,31 @@ TEST(CudaKernelOptions, EachValueSetsItsOwnFieldAndIsWrittenBack) {
       ++values;
     }
   }
-  EXPECT_EQ(values, 13);
-  EXPECT_EQ(changed.size(), 6u) << "a variable none of whose values changes anything";
+  EXPECT_EQ(values, 15);
+  EXPECT_EQ(changed.size(), 7u) << "a variable none of whose values changes anything";
   CudaKernelOptions all;
   all.attention = AttentionKernel::Cublas;
   all.gelu_epilogue = all.bias_epilogue = all.residual_norm = all.adamw_one_launch = false;
-  all.grouped_experts = true;
+  all.grouped_experts = all.dgelu_epilogue = true;
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", "cublas"},
                   {"MOESCOPE_CUDA_GELU_EPILOGUE", "0"},
+                  {"MOESCOPE_CUDA_DGELU_EPILOGUE", "1"},
                   {"MOESCOPE_CUDA_BIAS_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_RESIDUAL_NORM", "0"},
                   {"MOESCOPE_CUDA_ADAMW", "runs"},
                   {"MOESCOPE_CUDA_EXPERTS", "grouped"}}),
             all);
   EXPECT_EQ(cudaKernelOptionsText(all),
-            "MOESCOPE_CUDA_ATTENTION=cublas MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_BIAS_EPILOGUE=0 "
+            "MOESCOPE_CUDA_ATTENTION=cublas MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_DGELU_EPILOGUE=1 "
+            "MOESCOPE_CUDA_BIAS_EPILOGUE=0 "
             "MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs MOESCOPE_CUDA_EXPERTS=grouped");
 }
 
 TEST(CudaKernelOptions, UnfusedSwitchesEveryFusedPathOff) {
   const CudaKernelOptions u = unfusedKernelOptions();
   EXPECT_EQ(u.attention, AttentionKernel::Flash);
-  EXPECT_FALSE(u.gelu_epilogue || u.bias_epilogue || u.residual_norm || u.adamw_one_launch ||
-               u.grouped_experts);
+  EXPECT_FALSE(u.gelu_epilogue || u.dgelu_epilogue || u.bias_epilogue || u.residual_norm ||
+               u.adamw_one_launch || u.grouped_experts);
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", "flash"},
                   {"MOESCOPE_CUDA_GELU_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_BIAS_EPILOGUE", "0"},

@@ -272,10 +272,13 @@ TEST(CudaStage, Bf16StaysWithinTwoPercentOfFp32Over200StepsOfTheDenseSample) {
 }
 
 // The same with head size 64, so that attention goes through the fused kernels in bf16 (the sample's
-// sequence of 64 is too short for cuDNN's), with every other fused path on and then off.
+// sequence of 64 is too short for cuDNN's), with every other fused path on, then off, then with the
+// DGELU_BGRAD epilogue as well.
 TEST(CudaStage, Bf16WithFusedAttentionStaysWithinTwoPercentOfFp32Over200Steps) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions()}) {
+  CudaKernelOptions dgelu;  // the backward's GELU' and bias gradient in DGELU_BGRAD too (off by default)
+  dgelu.dgelu_epilogue = true;
+  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions(), dgelu}) {
     const Bf16Comparison r = compareBf16("dense.toml", /*n_heads=*/2, options);
     EXPECT_LE(r.worst, 0.02) << "at step " << r.worst_step << ", " << cudaKernelOptionsText(options);
   }
