@@ -16,5 +16,6 @@ void registerTrain(CLI::App& cli, CommandAction& action);
 void registerCompare(CLI::App& cli, CommandAction& action);
 void registerGenerate(CLI::App& cli, CommandAction& action);
 void registerImport(CLI::App& cli, CommandAction& action);
+void registerConfig(CLI::App& cli, CommandAction& action);
 
 }  // namespace moescope::app

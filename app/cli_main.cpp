@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   moescope::app::registerCompare(cli, action);
   moescope::app::registerGenerate(cli, action);
   moescope::app::registerImport(cli, action);
+  moescope::app::registerConfig(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
