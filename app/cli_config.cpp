@@ -96,11 +96,12 @@ nlohmann::ordered_json schemaJson(const fs::path& samples) {
   const engine::Config defaults;
   for (const engine::ConfigKey& k : engine::configKeys()) {
     nlohmann::ordered_json j = {{"key", k.name},
-                        {"type", engine::configTypeName(k.type)},
-                        {"default", toJson(engine::configValue(defaults, k.name))}};
+                                {"type", engine::configTypeName(k.type)},
+                                {"default", toJson(engine::configValue(defaults, k.name))}};
     // Integer limits as integers, so a reader compares them with integer values exactly.
     auto limit = [&](double v) {
-      return k.type == engine::ConfigType::Int ? nlohmann::ordered_json(static_cast<int64_t>(v)) : nlohmann::ordered_json(v);
+      return k.type == engine::ConfigType::Int ? nlohmann::ordered_json(static_cast<int64_t>(v))
+                                               : nlohmann::ordered_json(v);
     };
     if (k.min) j["min"] = limit(*k.min);
     if (k.max) j["max"] = limit(*k.max);
@@ -118,8 +119,9 @@ int runConfig(const ConfigOptions& o) {
     return 2;
   }
   if (o.json) {
-    std::printf("%s\n",
-                schemaJson(samples).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    std::printf(
+        "%s\n",
+        schemaJson(samples).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     return 0;
   }
   const engine::Config defaults;
