@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/run_tasks.h"
+#include "storage/saturating.h"
 #include "storage/schema.h"
 #include "storage/sqlite_util.h"
 #include "storage/utf8.h"
@@ -479,7 +480,7 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
                                         "WHERE track = ? AND start >= ? AND start < ? AND \"end\" > ?");
       for (size_t track = 0; track < t.tracks.size(); ++track) {
         spans.bind(1, static_cast<int64_t>(track));
-        spans.bind(2, t0 - maxDuration[track]);
+        spans.bind(2, saturatingSub(t0, maxDuration[track]));
         spans.bind(3, t1);
         spans.bind(4, t0);
         impl_->readSpans(t, spans);
