@@ -18,6 +18,6 @@ QT_QPA_PLATFORM=offscreen ctest --test-dir "$build" --output-on-failure -j "$(np
 sanitized=${MOESCOPE_SANITIZE_BUILD_DIR:-build-sanitize}
 cmake -S . -B "$sanitized" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
   -DMOESCOPE_WERROR=ON -DMOESCOPE_GUI=OFF -DMOESCOPE_CUDA=OFF -DMOESCOPE_BENCH=OFF -DMOESCOPE_TESTS=OFF \
-  -DMOESCOPE_SANITIZE=address,undefined -DMOESCOPE_FUZZ_CASES="${MOESCOPE_FUZZ_CASES:-150}"
+  -DMOESCOPE_SANITIZE=address,undefined -DMOESCOPE_FUZZ_CASES="${MOESCOPE_FUZZ_CASES:-100}"
 cmake --build "$sanitized" -j "$(nproc)" --target moescope-cli moescope_fuzz
 ctest --test-dir "$sanitized" --output-on-failure

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -102,6 +103,12 @@ class CliFolder {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
+  // The folder's file names (hidden ones included), without reading the files.
+  std::set<std::string> names() const {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) out.insert(e.path().filename().string());
+    return out;
+  }
   // Every file of the folder (names, hidden ones included) with its bytes.
   std::map<std::string, std::string> snapshot() const {
     std::map<std::string, std::string> files;
