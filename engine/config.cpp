@@ -24,7 +24,10 @@ constexpr std::array<std::string_view, 2> kPrecisionNames = {"bf16", "fp32"};
 // estimate refuses most of what passes them long before); ranks at 1024, the threads one process runs.
 constexpr double kMaxRanks = 1024;
 constexpr double kMaxSize = double(int64_t{1} << 24);  // d_model, d_ff, global_batch: 16 M
-constexpr double kMaxCount = 65536;                    // heads, layers, experts, micro-batches
+constexpr double kMaxCount = 65536;                    // heads, micro-batches
+// Layers and experts: a backend lists every tensor of a rank (layers x experts x 4), so their product
+// must stay a list that fits in memory; 4096 each is beyond any model trained today (hundreds).
+constexpr double kMaxLayersOrExperts = 4096;
 
 // One row of the schema: the public description and how to read and write the field.
 struct KeyDef {
@@ -75,17 +78,17 @@ const std::vector<KeyDef>& keyDefs() {
              "C: the residual width, a multiple of n_heads"),
       number("model.n_heads", &C::model, &ModelConfig::n_heads, 1, kMaxCount,
              "H: attention heads, a multiple of tp"),
-      number("model.n_layers", &C::model, &ModelConfig::n_layers, 1, kMaxCount,
+      number("model.n_layers", &C::model, &ModelConfig::n_layers, 1, kMaxLayersOrExperts,
              "L: transformer layers, at least pp"),
       number("model.d_ff", &C::model, &ModelConfig::d_ff, 1, kMaxSize,
              "F: hidden size of the dense FFN and of every expert, a multiple of tp"),
-      number("model.n_experts", &C::model, &ModelConfig::n_experts, 0, kMaxCount,
+      number("model.n_experts", &C::model, &ModelConfig::n_experts, 0, kMaxLayersOrExperts,
              "E: experts per MoE layer; 0 is the dense backbone"),
-      number("model.top_k", &C::model, &ModelConfig::top_k, 1, kMaxCount,
+      number("model.top_k", &C::model, &ModelConfig::top_k, 1, kMaxLayersOrExperts,
              "K: experts each token picks, at most n_experts"),
       number("model.capacity_factor", &C::model, &ModelConfig::capacity_factor, {}, 1e6,
              "cf: each expert takes at most ceil(cf N K / E) assignments per group; <= 0 drops nothing"),
-      number("model.moe_every", &C::model, &ModelConfig::moe_every, 1, kMaxCount,
+      number("model.moe_every", &C::model, &ModelConfig::moe_every, 1, kMaxLayersOrExperts,
              "layer i is MoE when i % moe_every == moe_every - 1"),
       number("model.aux_loss_coef", &C::model, &ModelConfig::aux_loss_coef, 0, 1e6,
              "alpha: weight of the Switch load-balancing loss"),
