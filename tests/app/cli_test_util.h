@@ -1,6 +1,7 @@
-// moescope-cli run as a user runs it (the built binary) in a fresh folder of its own: exit code, stdout
-// and stderr of a command, a process started in the background, and a snapshot of the folder's files
-// with their contents, so a test can assert that a refused command changed or lost nothing.
+// moescope-cli run as a user runs it (the built binary) in a fresh folder of its own (tests/common's
+// TempDir): exit code, stdout and stderr of a command, a process started in the background, and a
+// snapshot of the folder's files with their contents, so a test can assert that a refused command
+// changed or lost nothing.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +20,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/common/temp_dir.h"
+
 namespace moescope::testing {
 
 struct CliResult {
@@ -30,17 +33,7 @@ struct CliResult {
 
 class CliFolder {
  public:
-  CliFolder() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::temp_directory_path() / ("moescope_cli_" + std::string(info->test_suite_name()) +
-                                                     "_" + info->name() + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  ~CliFolder() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  CliFolder() : dir_(temp_.path()) {}
   CliFolder(const CliFolder&) = delete;
   CliFolder& operator=(const CliFolder&) = delete;
 
@@ -61,8 +54,7 @@ class CliFolder {
   // Runs `moescope-cli ARGS` in the folder (ARGS through sh, so quotes and redirections work).
   // `prefix` goes before the command (e.g. "ulimit -f 64;").
   CliResult run(const std::string& args, const std::string& prefix = "") const {
-    const std::filesystem::path out = dir_.parent_path() / (dir_.filename().string() + ".out");
-    const std::filesystem::path err = dir_.parent_path() / (dir_.filename().string() + ".err");
+    const std::filesystem::path out = logs_.file("stdout"), err = logs_.file("stderr");
     const std::string cmd = "cd '" + dir_.string() + "' && " + prefix + " '" + cli() + "' " + args + " > '" +
                             out.string() + "' 2> '" + err.string() + "'";
     const int status = std::system(cmd.c_str());
@@ -86,7 +78,7 @@ class CliFolder {
     }
     return pid;
   }
-  std::filesystem::path errLog() const { return dir_.parent_path() / (dir_.filename().string() + ".log"); }
+  std::filesystem::path errLog() const { return logs_.file("spawned.stderr"); }
   std::string spawnedErr() const { return slurp(errLog()); }
   // Waits until the spawned command's stderr holds `text` (at most timeout_ms); whether it did.
   bool waitForErr(const std::string& text, int timeout_ms) const {
@@ -126,7 +118,9 @@ class CliFolder {
     s << in.rdbuf();
     return s.str();
   }
-  std::filesystem::path dir_;
+  const TempDir temp_{"cli"};
+  const TempDir logs_{"cli-logs"};  // the commands' output, kept out of the folder they run in
+  const std::filesystem::path dir_;
 };
 
 // Bad input, as every command promises it: exit 2, one line on stderr holding `words`, and the folder

@@ -66,9 +66,7 @@ struct Result {
 
 class CliTrain : public ::testing::Test {
  protected:
-  void SetUp() override {
-    writeFile("tiny.toml", kTiny);
-  }
+  void SetUp() override { writeFile("tiny.toml", kTiny); }
 
   void writeFile(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }

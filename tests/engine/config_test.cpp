@@ -168,7 +168,7 @@ TEST(Config, LimitsAreNamedAndProductsChecked) {
   expectInvalid("[parallel]\npp = 4294967296\ndp = 4294967296\nmicrobatches = 4294967296\n",
                 "parallel.pp = 4294967296 is above its limit 1024");
   expectInvalid("[model]\nd_ff = 1000000000000\n", "model.d_ff = 1000000000000 is above its limit");
-  expectInvalid("[model]\nn_layers = 100000000\n", "model.n_layers = 100000000 is above its limit 65536");
+  expectInvalid("[model]\nn_layers = 100000000\n", "model.n_layers = 100000000 is above its limit 4096");
   expectInvalid("[model]\nn_experts = 4294967296\n", "model.n_experts");
   expectInvalid("[model]\nvocab_size = 4294967296\n", "model.vocab_size");
   expectInvalid("[model]\nd_model = 0\n", "model.d_model = 0 is below its limit 1");

@@ -1,4 +1,4 @@
-#include "tests/fuzz/fuzz_cases.h"
+#include "fuzz_cases.h"
 
 #include <sqlite3.h>
 

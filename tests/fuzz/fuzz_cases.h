@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/fuzz/mutator.h"
+#include "mutator.h"
 
 namespace moescope::fuzz {
 

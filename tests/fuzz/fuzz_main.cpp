@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/fuzz/fuzz_cases.h"
+#include "fuzz_cases.h"
 
 namespace {
 

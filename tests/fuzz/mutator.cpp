@@ -1,4 +1,4 @@
-#include "tests/fuzz/mutator.h"
+#include "mutator.h"
 
 #include <cmath>
 #include <limits>

@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
 namespace {
