@@ -10,7 +10,8 @@
 // stops at the step after its first failed write) is exit 1 with one line, the run file marked failed.
 // SIGINT or SIGTERM cancels between micro-batches: the run file is marked cancelled, the metrics of the
 // completed steps are kept, and the exit status is 128 + the signal; a second signal ends the process
-// at once (temporary files removed). --dry-run does every check, prints "ok" and the schedule's passes per stage, and writes nothing.
+// at once (temporary files removed). --dry-run does every check, prints "ok" and the schedule's passes
+// per stage, and writes nothing.
 #include <atomic>
 #include <csignal>
 #include <cstdio>

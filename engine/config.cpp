@@ -101,7 +101,9 @@ const std::vector<KeyDef>& keyDefs() {
       number("parallel.microbatches", &C::parallel, &ParallelConfig::microbatches, 1, kMaxCount,
              "micro-batches per replica and step"),
       choice("parallel.schedule", &C::parallel, &ParallelConfig::schedule, kScheduleNames,
-             "the order of forward and backward passes on each stage"),
+             "the order of forward and backward passes on each stage (docs/SCHEDULES.md)"),
+      number("parallel.virtual_stages", &C::parallel, &ParallelConfig::virtual_stages, 1, kMaxRanks,
+             "model chunks per stage; above 1 only with the interleaved schedule"),
       number("train.global_batch", &C::train, &TrainConfig::global_batch, 1, kMaxSize,
              "sequences per optimizer step, a multiple of dp x microbatches"),
       number("train.steps", &C::train, &TrainConfig::steps, 0, double(INT32_MAX), "optimizer steps"),
@@ -442,7 +444,8 @@ void validate(const Config& c) {
 
 PipelineShape pipelineShape(const Config& c) {
   const auto& p = c.parallel;
-  return {p.schedule, static_cast<int>(p.pp), static_cast<int>(p.microbatches), static_cast<int>(p.virtual_stages)};
+  return {p.schedule, static_cast<int>(p.pp), static_cast<int>(p.microbatches),
+          static_cast<int>(p.virtual_stages)};
 }
 
 std::string toToml(const Config& config) {

@@ -46,7 +46,8 @@ constexpr std::array<std::string_view, kPhaseCount> kPhaseNames = {"", "forward"
 constexpr std::array<std::string_view, kRunStatusCount> kStatusNames = {"running", "complete", "failed",
                                                                         "cancelled"};
 constexpr std::array<std::string_view, kTrackKindCount> kTrackKindNames = {"host", "gpu_stream", "counter"};
-constexpr std::array<std::string_view, kScheduleCount> kScheduleNames = {"gpipe", "1f1b", "interleaved", "zb-h1"};
+constexpr std::array<std::string_view, kScheduleCount> kScheduleNames = {"gpipe", "1f1b", "interleaved",
+                                                                         "zb-h1"};
 constexpr std::array<std::string_view, kGpuActivityKindCount> kGpuActivityKindNames = {"kernel", "memcpy",
                                                                                        "memset"};
 

@@ -143,7 +143,7 @@ TEST(Config, ScheduleRules) {
       "microbatches = 1\n",
       "parallel.microbatches (1) is not a multiple of pp (2)");
   expectInvalid("[parallel]\nschedule = \"interleaved\"\nvirtual_stages = 0\n",
-                "virtual_stages must be >= 1");
+                "parallel.virtual_stages = 0 is below its limit 1");
   EXPECT_NO_THROW(
       validate(parseConfig("[model]\nn_layers = 8\n[parallel]\nschedule = \"interleaved\"\n"
                            "virtual_stages = 2\npp = 2\nmicrobatches = 4\n")));
@@ -186,7 +186,7 @@ TEST(Config, LimitsAreNamedAndProductsChecked) {
 // the defaults it reports are Config{}'s, and every key round-trips through configValue.
 TEST(Config, SchemaDescribesEveryKey) {
   const auto keys = configKeys();
-  ASSERT_EQ(keys.size(), 29u);
+  ASSERT_EQ(keys.size(), 30u);
   EXPECT_EQ(keys.front().name, "model.vocab_size");
   EXPECT_EQ(keys.back().name, "trace.enabled");
   const Config defaults;
@@ -217,6 +217,18 @@ TEST(Config, SchemaDescribesEveryKey) {
   ASSERT_NE(layout, keys.end());
   EXPECT_EQ(std::vector<std::string_view>(layout->choices.begin(), layout->choices.end()),
             (std::vector<std::string_view>{"ppmoe", "dpmoe"}));
+  // The schedule's choices are storage::Schedule's, in its order: the four schedules the engine runs.
+  const auto schedule = std::find_if(keys.begin(), keys.end(),
+                                     [](const ConfigKey& k) { return k.name == "parallel.schedule"; });
+  ASSERT_NE(schedule, keys.end());
+  ASSERT_EQ(schedule->choices.size(), size_t(storage::kScheduleCount));
+  for (size_t i = 0; i < schedule->choices.size(); ++i) {
+    EXPECT_EQ(storage::scheduleFromName(schedule->choices[i]), static_cast<storage::Schedule>(i));
+    Config c;
+    applyOverride(c, "parallel.schedule=" + std::string(schedule->choices[i]));
+    EXPECT_EQ(c.parallel.schedule, static_cast<storage::Schedule>(i));
+  }
+  EXPECT_EQ(std::get<int64_t>(configValue(defaults, "parallel.virtual_stages")), 1);
   EXPECT_THROW(configValue(defaults, "model.width"), InputError);
 }
 

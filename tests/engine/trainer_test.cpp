@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include "engine/checkpoint.h"
 #include "engine/engine_error.h"
@@ -237,7 +238,10 @@ ModelWeights trainAndCheckpoint(const Config& c, const TokenData& data, const st
                                 std::vector<double>& losses) {
   const TrainResult r = testing::runLayout(c, data);
   for (const StepReport& s : r.steps) losses.push_back(s.losses.loss);
-  saveCheckpoint(file.string(), c.model, r.weights);
+  {
+    std::ofstream out(file, std::ios::binary);
+    writeCheckpoint(out, c.model, r.weights);
+  }
   return loadCheckpoint(file.string(), c.model);
 }
 
