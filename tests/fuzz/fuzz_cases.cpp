@@ -175,8 +175,9 @@ std::string tomlValue(Mutator& m) {
     case 2:
       return m.chance(0.5) ? "true" : "false";
     case 3:
-      return m.pick(std::vector<std::string>{"\"ppmoe\"", "\"dpmoe\"", "\"gpipe\"", "\"1f1b\"", "\"bf16\"",
-                                             "\"random\"", "\"\"", "\"/dev/zero\"", "\".\""});
+      return m.pick(std::vector<std::string>{"\"ppmoe\"", "\"dpmoe\"", "\"gpipe\"", "\"1f1b\"",
+                                             "\"interleaved\"", "\"zb-h1\"", "\"bf16\"", "\"random\"", "\"\"",
+                                             "\"/dev/zero\"", "\".\""});
     case 4:
       return "[1, 2, [3]]";
     case 5:
@@ -373,6 +374,164 @@ Case safetensorsCase(Mutator& m, const Seeds& seeds, const fs::path& dir) {
   writeBytes(dir / "case.safetensors", out);
   c.args = {"train", "--config", seeds.config.string(), "--init", "case.safetensors", "--backend",
             "cpu",   "--dry-run"};
+  return c;
+}
+
+// --- PyTorch profiler (Kineto) traces: JSON fields of events and of the header set to edge values ---
+
+namespace {
+
+// A JSON string of raw bytes: quotes, backslashes and control characters escaped, everything else
+// (broken UTF-8 among it) left as it is, which nlohmann-json's dump would refuse to write.
+std::string rawJsonString(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+// A JSON value as text: the edges of integers and reals (non-finite ones as literals beyond double),
+// text, null, booleans, containers where a number is expected, nesting 5,000 deep.
+std::string jsonValue(Mutator& m) {
+  switch (m.below(9)) {
+    case 0:
+    case 1:
+      return std::to_string(m.interestingInt());
+    case 2: {
+      const double v = m.interestingReal();
+      if (std::isnan(v)) return "-0e999999";
+      if (std::isinf(v)) return v > 0 ? "1e999" : "-1e999";
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.17g", v);
+      return buf;
+    }
+    case 3:
+      return rawJsonString(m.interestingText());
+    case 4:
+      return m.pick(
+          std::vector<std::string>{"null", "true", "false", "[]", "{}", "[1, \"x\"]", "{\"a\": 1}"});
+    case 5:
+      return std::string(5000, '[') + std::string(5000, ']');
+    case 6:  // plausible: small counts and times, so some cases reach the import's later checks
+      return std::to_string(m.below(2000));
+    case 7:
+      return std::to_string(m.below(1000)) + "." + std::to_string(m.below(1000));
+    default:
+      return rawJsonString(m.pick(std::vector<std::string>{
+          "X", "B", "E", "i", "s", "f", "kernel", "cpu_op", "cuda_runtime", "user_annotation", "ac2g",
+          "gpu_memcpy", "ProfilerStep#3", "nccl:send", "nccl:all_reduce"}));
+  }
+}
+
+const std::vector<std::string> kEventFields = {"ph", "cat", "name", "pid", "tid",
+                                               "ts", "dur", "id",   "bp",  "args"};
+const std::vector<std::string> kArgFields = {
+    "External id",   "correlation", "Python id",           "device", "stream",     "Collective name",
+    "In msg nelems", "Group size",  "Process Group Ranks", "dtype",  "Input Dims", "cbid"};
+const std::vector<std::string> kHeaderFields = {"schemaVersion",    "baseTimeNanoseconds", "displayTimeUnit",
+                                                "deviceProperties", "distributedInfo",     "traceEvents"};
+const std::vector<std::string> kDistributedFields = {"rank", "world_size", "backend", "pg_config",
+                                                     "pg_count"};
+
+// Sets or removes fields; each new value is a placeholder string, replaced by its raw text after the dump.
+std::string mutateTrace(Mutator& m, const std::string& text, std::string& what) {
+  auto j = nlohmann::ordered_json::parse(text);
+  auto& events = j["traceEvents"];
+  std::vector<std::string> raws;
+  auto placeholder = [&](const std::string& raw) {
+    raws.push_back(raw);
+    return "@raw" + std::to_string(raws.size() - 1) + "@";
+  };
+  const size_t edits = 1 + m.below(3);
+  for (size_t i = 0; i < edits && events.is_array() && !events.empty(); ++i) {
+    auto& event = events[m.below(events.size())];
+    const std::string value = jsonValue(m);
+    const std::string shown = value.substr(0, 40);
+    switch (m.below(8)) {
+      case 0:
+      case 1:
+      case 2: {
+        const std::string field = m.pick(kEventFields);
+        event[field] = placeholder(value);
+        what += " [event " + field + " = " + shown + "]";
+        break;
+      }
+      case 3: {
+        const std::string field = m.pick(kArgFields);
+        if (!event["args"].is_object()) event["args"] = nlohmann::ordered_json::object();
+        event["args"][field] = placeholder(value);
+        what += " [event args." + field + " = " + shown + "]";
+        break;
+      }
+      case 4: {
+        const std::string field = m.pick(kEventFields);
+        event.erase(field);
+        what += " [event without " + field + "]";
+        break;
+      }
+      case 5: {
+        const std::string field = m.pick(kHeaderFields);
+        j[field] = placeholder(value);
+        what += " [" + field + " = " + shown + "]";
+        break;
+      }
+      case 6: {
+        const std::string field = m.pick(kDistributedFields);
+        if (!j["distributedInfo"].is_object()) j["distributedInfo"] = nlohmann::ordered_json::object();
+        j["distributedInfo"][field] = placeholder(value);
+        what += " [distributedInfo." + field + " = " + shown + "]";
+        break;
+      }
+      default: {
+        // 20,000 copies of a small event (a 4 MB trace), never of one holding a megabyte of text.
+        const size_t copies = m.chance(0.5) || event.dump().size() > 1000 ? 2 : 20000;
+        const auto copy = event;
+        for (size_t k = 1; k < copies; ++k) events.push_back(copy);
+        what += " [an event " + std::to_string(copies) + " times]";
+        break;
+      }
+    }
+  }
+  std::string out = j.dump();
+  for (size_t i = 0; i < raws.size(); ++i) {
+    const std::string key = "\"@raw" + std::to_string(i) + "@\"";
+    if (const size_t at = out.find(key); at != std::string::npos) out.replace(at, key.size(), raws[i]);
+  }
+  if (m.chance(0.15)) out = m.mutateBytes(out, what);
+  return out;
+}
+
+}  // namespace
+
+Case kinetoCase(Mutator& m, const Seeds& seeds, const fs::path& dir) {
+  Case c;
+  c.kind = "kineto";
+  const size_t target = m.below(2);
+  c.what = " [rank" + std::to_string(target) + "]";
+  c.args = {"import"};
+  for (size_t f = 0; f < 2; ++f) {
+    std::string text = readBytes(seeds.kineto[f]);
+    if (f == target) text = mutateTrace(m, text, c.what);
+    const std::string name = "rank" + std::to_string(f) + ".json";
+    writeBytes(dir / name, text);
+    c.args.push_back(name);
+  }
+  c.args.insert(c.args.end(), {"--pp", "2", "-o", "out.moescope"});
+  if (m.chance(0.3)) {
+    const std::string schedule = m.pick(std::vector<std::string>{"gpipe", "1f1b", "interleaved", "zb-h1"});
+    c.args.insert(c.args.end(), {"--schedule", schedule});
+  }
   return c;
 }
 

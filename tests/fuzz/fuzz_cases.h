@@ -1,5 +1,6 @@
 // The fuzzer's cases: a mutated input file of one kind (a run file, a run config, a .npy token array,
-// a safetensors checkpoint) written into a folder, and the moescope-cli command that reads it.
+// a safetensors checkpoint, a PyTorch profiler trace) written into a folder, and the moescope-cli
+// command that reads it.
 #pragma once
 
 #include <filesystem>
@@ -17,10 +18,11 @@ struct Seeds {
   std::filesystem::path config;       // the tiny config that run used
   std::filesystem::path npy;          // tokens as a .npy array of uint16
   std::filesystem::path safetensors;  // the run's checkpoint
+  std::filesystem::path kineto[2];    // a two-stage pipeline's PyTorch profiler traces (tests/storage/kineto)
 };
 
 struct Case {
-  std::string kind;  // "run file", "config", "npy", "safetensors"
+  std::string kind;  // "run file", "config", "npy", "safetensors", "kineto"
   std::string what;  // the mutations, for the report
   std::vector<std::string> args;
   bool stdoutIsJson = false;  // on exit 0, stdout must parse as strict JSON
@@ -33,5 +35,6 @@ Case runFileCase(Mutator& m, const Seeds& seeds, const std::filesystem::path& di
 Case configCase(Mutator& m, const Seeds& seeds, const std::filesystem::path& dir);
 Case npyCase(Mutator& m, const Seeds& seeds, const std::filesystem::path& dir);
 Case safetensorsCase(Mutator& m, const Seeds& seeds, const std::filesystem::path& dir);
+Case kinetoCase(Mutator& m, const Seeds& seeds, const std::filesystem::path& dir);
 
 }  // namespace moescope::fuzz

@@ -5,8 +5,8 @@
 //
 //   moescope_fuzz --cli PATH [--cases N] [--seed S] [--keep DIR] [--work DIR]
 //
-// --cases is per input kind (run files, configs, .npy, safetensors). Deterministic: the same seed
-// gives the same cases. A failing case is kept under --keep (default: the work folder) with its
+// --cases is per input kind (run files, configs, .npy, safetensors, PyTorch profiler traces). Deterministic:
+// the same seed gives the same cases. A failing case is kept under --keep (default: the work folder) with its
 // command line, and reported; the exit status is the number of failures (capped at 100).
 #include <fcntl.h>
 #include <signal.h>
@@ -146,6 +146,12 @@ Seeds makeSeeds(const fs::path& cli, const fs::path& dir) {
     bytes += '\0';
   }
   std::ofstream(s.npy, std::ios::binary) << bytes;
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::string name = "pp2-rank" + std::to_string(rank) + ".json";
+    s.kineto[rank] = dir / name;
+    fs::copy_file(fs::path(MOESCOPE_SOURCE_DIR) / "tests/storage/kineto" / name, s.kineto[rank],
+                  fs::copy_options::overwrite_existing);
+  }
   return s;
 }
 
@@ -179,7 +185,8 @@ int main(int argc, char** argv) {
       kinds = {{"run file", moescope::fuzz::runFileCase},
                {"config", moescope::fuzz::configCase},
                {"npy", moescope::fuzz::npyCase},
-               {"safetensors", moescope::fuzz::safetensorsCase}};
+               {"safetensors", moescope::fuzz::safetensorsCase},
+               {"kineto", moescope::fuzz::kinetoCase}};
   int failures = 0;
   std::map<std::string, std::map<int, int>> codes;  // kind -> exit code -> cases
   const auto start = std::chrono::steady_clock::now();
