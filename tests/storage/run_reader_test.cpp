@@ -306,7 +306,8 @@ std::string fileBytes(const std::filesystem::path& p) {
 // a refresh all read rows through the same checks (Row in run_reader.cpp).
 TEST(RunReader, RefusesEveryValueOutOfRange) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"UPDATE span SET category = 200 WHERE id = 5", "span.category = 200 is outside 0..13"},
+      {"UPDATE span SET category = 200 WHERE id = 5",
+       "span.category = 200 is outside 0.." + std::to_string(kCategoryCount - 1)},
       {"UPDATE span SET category = -1 WHERE id = 5", "span.category = -1"},
       {"UPDATE span SET phase = 9 WHERE id = 5", "span.phase = 9"},
       {"UPDATE span SET track = 4000000000 WHERE id = 5", "span.track = 4000000000"},
@@ -318,6 +319,8 @@ TEST(RunReader, RefusesEveryValueOutOfRange) {
       {"UPDATE span SET start = -1 WHERE id = 5", "span.start = -1"},
       {"UPDATE span SET \"end\" = -9223372036854775808 WHERE id = 5", "span.end"},
       {"UPDATE span SET bytes = -5 WHERE id = 5", "span.bytes = -5"},
+      {"UPDATE span SET chunk = -3 WHERE id = 5", "span.chunk = -3"},
+      {"UPDATE span SET chunk = 2147483648 WHERE id = 5", "span.chunk"},
       {"UPDATE span SET name = 9223372036854775807 WHERE id = 5", "span.name"},
       {"UPDATE strings SET id = 4000000000 WHERE id = 1", "string ids are not dense"},
       {"UPDATE strings SET id = 9223372036854775807 WHERE id = 1", "string ids are not dense"},
@@ -332,6 +335,8 @@ TEST(RunReader, RefusesEveryValueOutOfRange) {
       {"UPDATE run SET tp = 4294967296", "run.tp"},
       {"UPDATE run SET microbatches = 4294967296", "run.microbatches"},
       {"UPDATE run SET schedule = 250", "run.schedule = 250"},
+      {"UPDATE run SET virtual_stages = 0", "run.virtual_stages = 0"},
+      {"UPDATE run SET virtual_stages = 4294967296", "run.virtual_stages"},
       {"UPDATE run SET status = 9", "run.status = 9"},
       {"UPDATE run SET tokens_per_step = -1", "run.tokens_per_step = -1"},
       {"UPDATE run SET start_ns = -5", "run.start_ns = -5"},

@@ -139,7 +139,7 @@ class RenderCommandTest : public QObject {
 
   void withoutADisplayOrARunItSaysSo() {
     QString out;
-    QCOMPARE(moescope({}, &out), 1);
+    QCOMPARE(moescope({}, &out), 2);
     QVERIFY2(out.contains(QStringLiteral("no display")), qPrintable(out));
   }
 
