@@ -1,14 +1,11 @@
 // Pieces the moescope-cli commands share: loading a run file with the one-line error and exit code 2
-// for bad input, and writing an output file whole or not at all.
+// for bad input, and the --force option every command that writes a file takes.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <functional>
 #include <optional>
 #include <string>
-#include <system_error>
 
 #include "storage/run_reader.h"
 
@@ -24,35 +21,9 @@ inline std::optional<storage::Trace> loadRun(const std::string& path, const char
   }
 }
 
-// Writes `path` through `write` into a temporary file beside it and renames it into place once the
-// stream is good, so a failed or interrupted write never leaves a partial file under the real name.
-// Returns false (and has printed why) on failure.
-inline bool writeWhole(const std::string& path, const char* command,
-                       const std::function<void(std::ostream&)>& write) {
-  const std::string temporary = path + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      std::fprintf(stderr, "moescope-cli %s: %s: cannot write\n", command, path.c_str());
-      return false;
-    }
-    write(out);
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      std::fprintf(stderr, "moescope-cli %s: %s: write failed\n", command, path.c_str());
-      return false;
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::filesystem::remove(temporary, ec);
-    std::fprintf(stderr, "moescope-cli %s: %s: cannot move into place\n", command, path.c_str());
-    return false;
-  }
-  return true;
+inline void addForceFlag(CLI::App* cmd, bool& force) {
+  cmd->add_flag("--force", force,
+                "Replace an output file that exists (the old file stays until the new one is complete)");
 }
 
 }  // namespace moescope::app

@@ -1,13 +1,17 @@
 // moescope-cli export RUN --format chrome|csv -o FILE: Chrome Trace Event JSON (Perfetto UI,
-// chrome://tracing) or CSV of spans.
+// chrome://tracing) or CSV of spans. FILE "-" writes to standard output; any other FILE appears whole
+// or not at all (storage/output_file.h), and an existing one is replaced only with --force.
 #include <cstdio>
+#include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "app/cli_commands.h"
 #include "app/cli_common.h"
 #include "storage/export_chrome.h"
 #include "storage/export_csv.h"
+#include "storage/output_file.h"
 
 namespace moescope::app {
 namespace {
@@ -16,19 +20,48 @@ struct ExportOptions {
   std::string run;
   std::string format;
   std::string output;
+  bool force = false;
 };
 
 int runExport(const ExportOptions& o) {
+  const bool toStdout = o.output == "-";
+  std::unique_ptr<storage::OutputFile> file;
+  if (!toStdout) {
+    try {
+      const storage::OutputPath output{"-o", o.output};
+      const std::vector<std::filesystem::path> inputs{o.run};
+      storage::checkOutputs({&output, 1}, inputs);
+      file = storage::OutputFile::open(output, o.force);
+    } catch (const storage::OutputRefused& e) {
+      std::fprintf(stderr, "moescope-cli export: %s\n", e.what());
+      return 2;
+    }
+  }
   const std::optional<storage::Trace> trace = loadRun(o.run, "export");
   if (!trace) return 2;
   int64_t written = 0;
-  const bool ok = writeWhole(o.output, "export", [&](std::ostream& out) {
+  auto write = [&](std::ostream& out) {
     written =
         o.format == "chrome" ? storage::exportChromeTrace(*trace, out) : storage::exportSpansCsv(*trace, out);
-  });
-  if (!ok) return 1;
-  std::printf("wrote %lld %s to %s\n", static_cast<long long>(written),
-              o.format == "chrome" ? "events" : "spans", o.output.c_str());
+  };
+  const char* what = o.format == "chrome" ? "events" : "spans";
+  if (toStdout) {
+    write(std::cout);
+    std::cout.flush();
+    if (!std::cout) {
+      std::fprintf(stderr, "moescope-cli export: writing to standard output failed\n");
+      return 1;
+    }
+    std::fprintf(stderr, "wrote %lld %s to standard output\n", static_cast<long long>(written), what);
+    return 0;
+  }
+  try {
+    storage::writeOutput(*file, write);
+  } catch (const storage::StorageError& e) {
+    std::fprintf(stderr, "moescope-cli export: %s\n", e.what());
+    return 1;
+  }
+  std::printf("wrote %lld %s to %s\n", static_cast<long long>(written), what, o.output.c_str());
   return 0;
 }
 
@@ -42,7 +75,8 @@ void registerExport(CLI::App& cli, CommandAction& action) {
   cmd->add_option("--format", options->format, "chrome: Trace Event JSON; csv: one row per span")
       ->required()
       ->check(CLI::IsMember({"chrome", "csv"}));
-  cmd->add_option("-o,--output", options->output, "File to write")->required();
+  cmd->add_option("-o,--output", options->output, "File to write (- for standard output)")->required();
+  addForceFlag(cmd, options->force);
   cmd->callback([&action, options] { action = [options] { return runExport(*options); }; });
 }
 

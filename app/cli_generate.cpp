@@ -5,6 +5,8 @@
 #include <string>
 
 #include "app/cli_commands.h"
+#include "app/cli_common.h"
+#include "storage/output_file.h"
 #include "storage/storage_error.h"
 #include "storage/synthetic.h"
 
@@ -15,12 +17,21 @@ struct GenerateOptions {
   storage::SyntheticOptions synthetic;
   std::string schedule = "1f1b";
   std::string output;
+  bool force = false;
 };
 
 int runGenerate(GenerateOptions o) {
   o.synthetic.schedule = *storage::scheduleFromName(o.schedule);
+  std::unique_ptr<storage::OutputFile> file;
   try {
-    const int64_t spans = storage::writeSyntheticRun(o.output, o.synthetic);
+    file = storage::OutputFile::open({"-o", o.output}, o.force, storage::OutputFile::Kind::RunFile);
+  } catch (const storage::OutputRefused& e) {
+    std::fprintf(stderr, "moescope-cli generate: %s\n", e.what());
+    return 2;
+  }
+  try {
+    const int64_t spans = storage::writeSyntheticRun(file->writePath(), o.synthetic);
+    file->commit();
     std::printf("wrote %lld spans to %s\n", static_cast<long long>(spans), o.output.c_str());
   } catch (const storage::StorageError& e) {
     std::fprintf(stderr, "moescope-cli generate: %s\n", e.what());
@@ -35,7 +46,8 @@ void registerGenerate(CLI::App& cli, CommandAction& action) {
   auto o = std::make_shared<GenerateOptions>();
   auto* cmd = cli.add_subcommand("generate",
                                  "Write a synthetic pipeline-parallel run file (for samples and benchmarks)");
-  cmd->add_option("-o,--output", o->output, "Run file to write (replaced if it exists)")->required();
+  cmd->add_option("-o,--output", o->output, "Run file to write")->required();
+  addForceFlag(cmd, o->force);
   cmd->add_option("--stages", o->synthetic.stages, "Pipeline stages")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));

@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "app/cli_commands.h"
+#include "storage/output_file.h"
 
 int main(int argc, char** argv) {
   CLI::App cli{"moescope-cli: train instrumented pipeline-parallel MoE runs and analyse their run files"};
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   moescope::app::registerGenerate(cli, action);
   moescope::app::registerImport(cli, action);
   moescope::app::registerMerge(cli, action);
+  moescope::app::registerConfig(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -24,6 +26,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "moescope-cli: %s\n", e.what());
     return 2;
   }
+  // A command ended by SIGINT, SIGTERM or SIGHUP leaves no temporary file behind (train handles the
+  // first SIGINT and SIGTERM itself: it cancels the run).
+  moescope::storage::removeTemporaryFilesOnSignals();
   try {
     return action ? action() : 2;
   } catch (const std::exception& e) {

@@ -59,9 +59,11 @@ void addOptions(QCommandLineParser& parser) {
                                QStringLiteral("[RUN...]"));
 }
 
-int fail(const QString& message) {
+// Exit 2 for bad input (arguments, run files), as moescope-cli; 1 for a failure of the work itself
+// (a picture that could not be written).
+int fail(const QString& message, int code = 2) {
   std::fprintf(stderr, "moescope: %s\n", qPrintable(message));
-  return 1;
+  return code;
 }
 
 storage::Trace loadRun(const QString& path) {
@@ -71,7 +73,7 @@ storage::Trace loadRun(const QString& path) {
 int writeOut(const QString& out, QSize size, const ui::PaintFunction& paint, const QString& what) {
   QString error;
   if (!ui::writePicture(out, size, paint, &error))
-    return fail(QStringLiteral("cannot write %1: %2").arg(out, error));
+    return fail(QStringLiteral("cannot write %1: %2").arg(out, error), 1);
   std::printf("wrote %s (%dx%d, %s)\n", qPrintable(QFileInfo(out).absoluteFilePath()), size.width(),
               size.height(), qPrintable(what));
   return 0;
@@ -100,7 +102,8 @@ int render(const QCommandLineParser& parser) {
   if (parser.isSet(QStringLiteral("range"))) {
     range = ui::parseTimeRange(parser.value(QStringLiteral("range")).toStdString());
     if (!range) {
-      return fail(QStringLiteral("--range wants T0:T1 with T1 > T0, e.g. 120ms:180ms, got \"%1\"")
+      return fail(QStringLiteral("--range wants T0:T1 with T1 > T0, each within 2^62 ns (146 years), e.g. "
+                                 "120ms:180ms, got \"%1\"")
                       .arg(parser.value(QStringLiteral("range"))));
     }
   }
@@ -189,7 +192,7 @@ int picturesWithoutDisplay(const QStringList& runs) {
     for (const auto& [out, range] : pictures) {
       options.range = range;
       if (!ui::renderTimeline(trace, options).save(out)) {
-        status = fail(QStringLiteral("cannot write %1").arg(out));
+        status = fail(QStringLiteral("cannot write %1").arg(out), 1);
         continue;
       }
       std::printf("wrote %s (%s)\n", qPrintable(QFileInfo(out).absoluteFilePath()),

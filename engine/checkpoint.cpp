@@ -21,7 +21,7 @@ std::string shapeText(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-void saveCheckpoint(const std::string& path, const ModelConfig& model, const ModelWeights& weights) {
+void writeCheckpoint(std::ostream& out, const ModelConfig& model, const ModelWeights& weights) {
   nlohmann::ordered_json header;
   header["__metadata__"] = {{"format", "moescope"}, {"config", modelToToml(model)}};
   uint64_t offset = 0;
@@ -32,31 +32,23 @@ void saveCheckpoint(const std::string& path, const ModelConfig& model, const Mod
   }
   std::string text = header.dump();
   while (text.size() % 8 != 0) text += ' ';
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("checkpoint: cannot write '" + tmp + "'");
-    uint64_t n = text.size();
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-    out.write(reinterpret_cast<const char*>(len), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : weights) {
-      // Little-endian hosts only (x86-64, aarch64): the floats are written as they lie in memory.
-      out.write(reinterpret_cast<const char*>(t.data.data()),
-                static_cast<std::streamsize>(t.data.size() * sizeof(float)));
-    }
-    out.flush();
-    if (!out) throw std::runtime_error("checkpoint: writing '" + tmp + "' failed");
+  uint64_t n = text.size();
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+  out.write(reinterpret_cast<const char*>(len), 8);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  for (const auto& t : weights) {
+    // Little-endian hosts only (x86-64, aarch64): the floats are written as they lie in memory.
+    out.write(reinterpret_cast<const char*>(t.data.data()),
+              static_cast<std::streamsize>(t.data.size() * sizeof(float)));
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec)
-    throw std::runtime_error("checkpoint: cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
 }
 
 ModelWeights loadCheckpoint(const std::string& path, const ModelConfig& model) {
   auto fail = [&](const std::string& what) { throw InputError("checkpoint '" + path + "': " + what); };
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) fail("no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) fail("not a regular file (a folder, device or FIFO)");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot read the file");
   in.seekg(0, std::ios::end);
@@ -66,7 +58,7 @@ ModelWeights loadCheckpoint(const std::string& path, const ModelConfig& model) {
   if (size < 8 || !in.read(reinterpret_cast<char*>(len), 8)) fail("not a safetensors file (too short)");
   uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len[i]) << (8 * i);
-  if (header_len > size - 8)
+  if (header_len > size - 8 || header_len > kMaxHeaderBytes)
     fail("not a safetensors file (header length " + std::to_string(header_len) + ")");
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));

@@ -1,15 +1,30 @@
-// The run configuration of MODEL.md: every key with its default, read from TOML, overridden by
-// `--set section.key=value`, checked against the layout rules before any work starts.
+// The run configuration of MODEL.md: every key with its type, default, limits, choices and a one-line
+// doc, declared once (configKeys()), read from TOML, overridden by `--set section.key=value`, checked
+// against its limits and the layout rules before any work starts. `moescope-cli config --json` prints
+// the same table, so the GUI's run dialog reads the keys from here rather than keeping its own copy.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "engine/schedule.h"
+#include "storage/trace_model.h"
 
 namespace moescope::engine {
+
+// How experts are placed (MODEL.md): over the tensor-parallel group, or over the data-parallel ranks.
+enum class MoeLayout : uint8_t { PPMoE = 0, DPMoE };
+std::string_view moeLayoutName(MoeLayout layout);  // "ppmoe", "dpmoe"
+
+// The CUDA backend's compute precision: bf16 operands with fp32 accumulation, master weights,
+// gradients and Adam state; or fp32 everywhere (no TF32). The CPU backend always computes in fp32.
+enum class Precision : uint8_t { Bf16 = 0, Fp32 };
+std::string_view precisionName(Precision precision);  // "bf16", "fp32"
 
 struct ModelConfig {
   int64_t vocab_size = 256;
@@ -30,13 +45,13 @@ struct ModelConfig {
 };
 
 struct ParallelConfig {
-  std::string layout = "ppmoe";  // "ppmoe" | "dpmoe"; ignored when n_experts == 0
+  MoeLayout layout = MoeLayout::PPMoE;  // ignored when n_experts == 0
   int64_t pp = 1;
   int64_t tp = 1;
   int64_t dp = 1;
   int64_t microbatches = 1;
-  std::string schedule = "1f1b";  // "gpipe" | "1f1b" | "interleaved" | "zb-h1"
-  int64_t virtual_stages = 1;     // model chunks per stage; > 1 only with "interleaved"
+  storage::Schedule schedule = storage::Schedule::OneFOneB;
+  int64_t virtual_stages = 1;  // model chunks per stage; > 1 only with Schedule::Interleaved
   bool operator==(const ParallelConfig&) const = default;
 };
 
@@ -50,10 +65,7 @@ struct TrainConfig {
   double weight_decay = 0.1;
   double grad_clip = 1.0;
   int64_t seed = 1234;
-  // The CUDA backend's compute precision: "bf16" (bf16 operands, fp32 accumulation and fp32 master
-  // weights, gradients and Adam state) or "fp32" (everything fp32, no TF32). The CPU backend always
-  // computes in fp32.
-  std::string precision = "bf16";
+  Precision precision = Precision::Bf16;
   bool operator==(const TrainConfig&) const = default;
 };
 
@@ -74,27 +86,52 @@ struct Config {
   DataConfig data;
   TraceConfig trace;
 
+  // Products of validated values: validate() has checked that none overflows.
   int64_t worldSize() const { return parallel.pp * parallel.tp * parallel.dp; }
   // Sequences per micro-batch: global_batch / (dp * microbatches).
   int64_t microbatchSize() const { return train.global_batch / (parallel.dp * parallel.microbatches); }
   int64_t tokensPerStep() const { return train.global_batch * model.seq_len; }
   bool dense() const { return model.n_experts == 0; }
-  // "dense" when n_experts == 0, else parallel.layout.
-  std::string layoutName() const { return dense() ? "dense" : parallel.layout; }
-  bool dpmoe() const { return !dense() && parallel.layout == "dpmoe"; }
+  // "dense" when n_experts == 0, else the layout's name.
+  std::string layoutName() const { return dense() ? "dense" : std::string(moeLayoutName(parallel.layout)); }
+  bool dpmoe() const { return !dense() && parallel.layout == MoeLayout::DPMoE; }
   bool operator==(const Config&) const = default;
 };
 
-// Parses TOML text (source names the file in messages). Unknown sections or keys, wrong value types:
-// InputError. Does not check the layout rules; call validate().
-Config parseConfig(std::string_view toml_text, std::string_view source = "config");
-Config loadConfigFile(const std::string& path);
+// One key of the schema. Numbers outside [min, max] are refused by validate() with the limit named;
+// a key with choices takes one of them (an enum, parsed once).
+enum class ConfigType { Int, Float, String, Bool };
+std::string_view configTypeName(ConfigType type);  // "int", "float", "string", "bool"
+struct ConfigKey {
+  std::string_view name;  // "model.vocab_size"
+  ConfigType type = ConfigType::Int;
+  std::optional<double> min, max;             // inclusive
+  std::span<const std::string_view> choices;  // empty: any value of the type
+  std::string_view doc;                       // one line
+};
+using ConfigValue = std::variant<int64_t, double, std::string, bool>;
+
+// Every key, in file order ([model], [parallel], [train], [data], [trace]).
+std::span<const ConfigKey> configKeys();
+// The value of a key (an enum as its name); InputError for an unknown key.
+ConfigValue configValue(const Config& config, std::string_view key);
+
+// Parses TOML text (source names the file in messages). Unknown sections or keys, wrong value types,
+// a value that is not one of its key's choices: InputError. Does not check limits or the layout rules;
+// call validate(). set_keys, when given, receives the keys the text sets, in the table's order.
+Config parseConfig(std::string_view toml_text, std::string_view source = "config",
+                   std::vector<std::string>* set_keys = nullptr);
+// Reads a regular file of at most kMaxConfigBytes; anything else (a folder, a device, a FIFO, a file
+// too large to be a config) is InputError naming it.
+inline constexpr int64_t kMaxConfigBytes = int64_t{1} << 20;
+Config loadConfigFile(const std::string& path, std::vector<std::string>* set_keys = nullptr);
 
 // Applies "section.key=value" (value in TOML syntax; a bare word is taken as a string).
 void applyOverride(Config& config, std::string_view assignment);
 
-// Checks value ranges and MODEL.md's layout rules; throws InputError with one line naming the problem.
-// The schedule's rules are scheduleProblem's (engine/schedule.h), which the planner asks too.
+// Checks every key's limits and MODEL.md's layout rules with overflow-checked arithmetic; throws
+// InputError with one line naming the problem (and the limit, where one was passed). The schedule's
+// rules are scheduleProblem's (engine/schedule.h), which the planner asks too.
 void validate(const Config& config);
 
 // The schedule's shape: schedule, pp, micro-batches and virtual stages (validated first).

@@ -3,6 +3,7 @@
 
 #include "engine/backend.h"
 #include "engine/cpu_stage.h"
+#include "engine/memory_estimate.h"
 #include "engine/thread_communicator.h"
 
 namespace moescope::engine {
@@ -15,6 +16,8 @@ class CpuBackend final : public Backend {
     return "cpu (" + std::to_string(config.worldSize()) + " rank threads on " +
            std::to_string(std::thread::hardware_concurrency()) + " cores)";
   }
+  // Every rank is a thread of this process: the whole model and its activations in host memory.
+  void check(const Config& config) const override { checkHostMemory(config); }
   std::unique_ptr<CommWorld> makeWorld(int size) override { return std::make_unique<ThreadWorld>(size); }
   std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
     return makeCpuStage<float>(setup);

@@ -88,7 +88,8 @@ std::vector<uint32_t> parseNpy(const std::string& path, const std::string& bytes
     fail("bad shape " + shape);
   }
   const size_t data_start = header_start + header_len;
-  if (n < 0 || data_start + static_cast<size_t>(n) * item > bytes.size()) fail("array data is truncated");
+  // Compared by division: n * item can overflow for a shape the header claims.
+  if (n < 0 || static_cast<uint64_t>(n) > (bytes.size() - data_start) / item) fail("array data is truncated");
   std::vector<uint32_t> tokens(static_cast<size_t>(n));
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + data_start);
   for (int64_t i = 0; i < n; ++i) {

@@ -9,7 +9,7 @@ Layout::Layout(const Config& config)
   const int layers = static_cast<int>(config.model.n_layers);
   const int virtual_stages = static_cast<int>(config.parallel.virtual_stages);
   chunks_.resize(static_cast<size_t>(pp_));
-  if (config.parallel.schedule == "interleaved") {
+  if (config.parallel.schedule == Schedule::Interleaved) {
     const int per_chunk = layers / (pp_ * virtual_stages);
     for (int c = 0; c < virtual_stages; ++c) {
       for (int s = 0; s < pp_; ++s) {

@@ -38,7 +38,7 @@ storage::RunInfo makeRunInfo(const Config& config, const Backend& backend, const
   run.tp = static_cast<int32_t>(config.parallel.tp);
   run.dp = static_cast<int32_t>(config.parallel.dp);
   run.microbatches = static_cast<int32_t>(config.parallel.microbatches);
-  run.schedule = pipelineShape(config).schedule;
+  run.schedule = config.parallel.schedule;
   run.virtual_stages = static_cast<int32_t>(config.parallel.virtual_stages);
   run.tokens_per_step = config.tokensPerStep();
   run.start_ns = tracer::nowNs();

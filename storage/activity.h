@@ -29,7 +29,20 @@ struct RankActivity {
   bool operator==(const RankActivity&) const = default;
 };
 
-// The spans of every host-thread track, grouped by rank, ranks in ascending order.
+// The spans of every host-thread track, grouped by rank, ranks in ascending order. Only completed steps
+// count: a run that lists its completed steps (kMetaStepsRecorded) leaves out the spans of any other
+// step, the one a stop cut short (spans without a step stay).
 std::vector<RankActivity> hostActivity(const Trace& trace);
+
+// Whether a span of `step` belongs to a completed step (see hostActivity); kNone is always kept.
+class CompletedSteps {
+ public:
+  explicit CompletedSteps(const Trace& trace);
+  bool counts(int32_t step) const;
+
+ private:
+  bool listed_ = false;         // the run lists its completed steps in trace.steps
+  std::vector<int32_t> steps_;  // sorted
+};
 
 }  // namespace moescope::storage

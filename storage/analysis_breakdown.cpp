@@ -5,6 +5,7 @@
 #include <set>
 
 #include "storage/intervals.h"
+#include "storage/saturating.h"
 
 namespace moescope::storage {
 
@@ -29,7 +30,7 @@ Breakdown breakdownOfSteps(std::span<const RankActivity> ranks, std::span<const 
   }
   for (const auto& [step, e] : extents) out.steps.push_back(step);
   int64_t extentSum = 0;
-  for (const auto& [step, e] : extents) extentSum += e.duration();
+  for (const auto& [step, e] : extents) addTo(extentSum, e.duration());
 
   // Only the chosen steps' activities take part.
   std::vector<RankActivity> filtered;
@@ -49,14 +50,14 @@ Breakdown breakdownOfSteps(std::span<const RankActivity> ranks, std::span<const 
     row.rank = ra.rank;
     row.extent_ns = extentSum;
     for (const StageStepBusy& b : busyByStageStep(std::span<const RankActivity>(&ra, 1))) {
-      for (size_t c = 0; c < row.busy.ns.size(); ++c) row.busy.ns[c] += b.busy.ns[c];
+      for (size_t c = 0; c < row.busy.ns.size(); ++c) addTo(row.busy.ns[c], b.busy.ns[c]);
     }
     for (const auto& [step, e] : extents) {
       std::vector<Interval> busy;
       for (const Activity& a : ra.items) {
         if (a.step == step && a.category != Category::Wait) busy.push_back({a.start, a.end});
       }
-      row.bubble_ns += e.duration() - totalLength(mergeIntervals(std::move(busy)));
+      addTo(row.bubble_ns, e.duration() - totalLength(mergeIntervals(std::move(busy))));
     }
     out.ranks.push_back(row);
     auto [it, fresh] = stages.try_emplace(ra.stage, row);
@@ -64,8 +65,8 @@ Breakdown breakdownOfSteps(std::span<const RankActivity> ranks, std::span<const 
     s.rank = kNone;
     if (!fresh) {
       ++s.ranks;
-      for (size_t c = 0; c < s.busy.ns.size(); ++c) s.busy.ns[c] += row.busy.ns[c];
-      s.bubble_ns += row.bubble_ns;
+      for (size_t c = 0; c < s.busy.ns.size(); ++c) addTo(s.busy.ns[c], row.busy.ns[c]);
+      addTo(s.bubble_ns, row.bubble_ns);
     }
   }
   for (auto& [stage, s] : stages) {

@@ -5,6 +5,7 @@
 
 #include "storage/analysis_groups.h"
 #include "storage/intervals.h"
+#include "storage/saturating.h"
 
 namespace moescope::storage {
 
@@ -51,7 +52,7 @@ std::vector<StageStepBubble> bubbles(std::span<const RankActivity> ranks, const 
       }
       const int64_t bubble = e.duration() - totalLength(mergeIntervals(std::move(busy)));
       StageStepBubble& row = rows[{ra.stage, e.step}];
-      row.bubble_ns += bubble;
+      addTo(row.bubble_ns, bubble);
       row.max_bubble_ns = std::max(row.max_bubble_ns, bubble);
     }
   }
@@ -72,9 +73,9 @@ std::vector<StageStepBubble> bubblesPerStage(std::span<const StageStepBubble> pe
     StageStepBubble& s = it->second;
     s.step = kNone;
     if (!fresh) {
-      s.extent_ns += r.extent_ns;
-      s.bubble_ns += r.bubble_ns;
-      s.max_bubble_ns += r.max_bubble_ns;
+      addTo(s.extent_ns, r.extent_ns);
+      addTo(s.bubble_ns, r.bubble_ns);
+      addTo(s.max_bubble_ns, r.max_bubble_ns);
     }
   }
   std::vector<StageStepBubble> out;

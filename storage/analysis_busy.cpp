@@ -4,6 +4,7 @@
 
 #include "storage/analysis_groups.h"
 #include "storage/intervals.h"
+#include "storage/saturating.h"
 
 namespace moescope::storage {
 
@@ -19,13 +20,14 @@ std::vector<StageStepBusy> busyByStageStep(std::span<const RankActivity> ranks) 
       std::array<std::vector<Interval>, kCategoryCount> perCategory;
       std::vector<Interval> notWait;
       for (const Activity* a : items) {
+        if (static_cast<size_t>(a->category) >= perCategory.size()) continue;  // not a category: no index
         perCategory[static_cast<size_t>(a->category)].push_back({a->start, a->end});
         if (a->category != Category::Wait) notWait.push_back({a->start, a->end});
       }
       for (size_t c = 0; c < perCategory.size(); ++c) {
-        row.busy.ns[c] += totalLength(mergeIntervals(std::move(perCategory[c])));
+        addTo(row.busy.ns[c], totalLength(mergeIntervals(std::move(perCategory[c]))));
       }
-      row.busy_ns += totalLength(mergeIntervals(std::move(notWait)));
+      addTo(row.busy_ns, totalLength(mergeIntervals(std::move(notWait))));
     }
   }
   std::vector<StageStepBusy> out;

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "storage/saturating.h"
+
 namespace moescope::storage {
 
 std::vector<CommStats> communicationByKind(std::span<const RankActivity> ranks) {
@@ -11,10 +13,11 @@ std::vector<CommStats> communicationByKind(std::span<const RankActivity> ranks) 
     for (const Activity& a : ra.items) {
       if (!isCommunication(a.category)) continue;
       const auto k = static_cast<size_t>(a.category);
-      byKind[k].time_ns += a.end - a.start;
+      if (k >= byKind.size()) continue;
+      addTo(byKind[k].time_ns, a.end - a.start);
       byKind[k].count += 1;
-      byKind[k].bytes += a.bytes;
-      if (a.bytes > 0) timeWithBytes[k] += a.end - a.start;
+      addTo(byKind[k].bytes, a.bytes);
+      if (a.bytes > 0) addTo(timeWithBytes[k], a.end - a.start);
     }
   }
   std::vector<CommStats> out;

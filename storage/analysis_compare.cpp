@@ -11,6 +11,7 @@
 #include "storage/analysis_bubbles.h"
 #include "storage/analysis_memory.h"
 #include "storage/analysis_steps.h"
+#include "storage/saturating.h"
 #include "storage/text_writer.h"
 
 namespace moescope::storage {
@@ -40,8 +41,8 @@ RunSummary summarizeRun(const Trace& trace) {
   int64_t bubble = 0, extent = 0;
   for (const StageStepBubble& b : bubbles(ranks, trace.run)) {
     if (!measured(b.step)) continue;
-    bubble += b.bubble_ns;
-    extent += b.extent_ns;
+    addTo(bubble, b.bubble_ns);
+    addTo(extent, b.extent_ns);
   }
   s.bubble_share = extent > 0 ? static_cast<double>(bubble) / static_cast<double>(extent) : 0;
 
@@ -50,9 +51,9 @@ RunSummary summarizeRun(const Trace& trace) {
     CategoryTimes total;
     for (const StageStepBusy& b : busyByStageStep(ranks)) {
       if (!measured(b.step)) continue;
-      for (size_t c = 0; c < total.ns.size(); ++c) total.ns[c] += b.busy.ns[c] * b.ranks;
+      for (size_t c = 0; c < total.ns.size(); ++c) addTo(total.ns[c], saturatingMul(b.busy.ns[c], b.ranks));
     }
-    const int64_t divisor = static_cast<int64_t>(s.ranks) * s.steps;
+    const int64_t divisor = saturatingMul(s.ranks, s.steps);
     for (size_t c = 0; c < total.ns.size(); ++c) s.busy_per_step.ns[c] = total.ns[c] / divisor;
   }
   return s;

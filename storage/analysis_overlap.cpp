@@ -3,6 +3,7 @@
 #include <map>
 
 #include "storage/intervals.h"
+#include "storage/saturating.h"
 
 namespace moescope::storage {
 namespace {
@@ -27,9 +28,9 @@ OverlapStats rankOverlap(const RankActivity& ra) {
 }
 
 void add(OverlapStats& into, const OverlapStats& s) {
-  into.comm_ns += s.comm_ns;
-  into.compute_ns += s.compute_ns;
-  into.overlap_ns += s.overlap_ns;
+  addTo(into.comm_ns, s.comm_ns);
+  addTo(into.compute_ns, s.compute_ns);
+  addTo(into.overlap_ns, s.overlap_ns);
   into.ratio =
       into.comm_ns > 0 ? static_cast<double>(into.overlap_ns) / static_cast<double>(into.comm_ns) : 0;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "storage/saturating.h"
+
 namespace moescope::storage {
 
 std::vector<StepExtent> stepExtents(std::span<const RankActivity> ranks) {
@@ -47,8 +49,8 @@ StepSummary summarizeSteps(std::span<const StepTime> steps) {
   int64_t total = 0, tokens = 0;
   for (const StepTime& t : steps) {
     durations.push_back(t.duration_ns);
-    total += t.duration_ns;
-    tokens += t.tokens;
+    addTo(total, t.duration_ns);
+    addTo(tokens, t.tokens);
   }
   std::sort(durations.begin(), durations.end());
   s.steps = static_cast<int32_t>(steps.size());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "storage/saturating.h"
 #include "storage/text_writer.h"
 
 namespace moescope::storage {
@@ -95,7 +96,7 @@ class ChromeWriter {
     for (size_t i = 0; i < c.size(); ++i) {
       begin('X', info.rank);
       w_.raw(",\"tid\":").integer(info.id);
-      w_.raw(",\"ts\":").micros(c.start[i] - origin_);
+      w_.raw(",\"ts\":").micros(saturatingSub(c.start[i], origin_));
       w_.raw(",\"dur\":").micros(c.durationAt(i));
       w_.raw(",\"name\":").jsonString(trace_.name(c.name[i]));
       w_.raw(",\"cat\":\"").raw(categoryName(c.category[i])).raw("\",\"args\":{");
@@ -127,8 +128,8 @@ class ChromeWriter {
       const int32_t pid = info.kind == TrackKind::GpuStream ? gpuPid(info) : info.rank;
       begin('X', pid);
       w_.raw(",\"tid\":").integer(info.id);
-      w_.raw(",\"ts\":").micros(g.start - origin_);
-      w_.raw(",\"dur\":").micros(g.end - g.start);
+      w_.raw(",\"ts\":").micros(saturatingSub(g.start, origin_));
+      w_.raw(",\"dur\":").micros(saturatingSub(g.end, g.start));
       w_.raw(",\"name\":").jsonString(trace_.name(g.name));
       w_.raw(",\"cat\":\"").raw(kKinds[static_cast<size_t>(g.kind) % 3]);
       w_.raw("\",\"args\":{\"device\":").integer(g.device);
@@ -149,11 +150,11 @@ class ChromeWriter {
     const int64_t id = ++flows_;
     begin('s', host.rank);
     w_.raw(",\"tid\":").integer(host.id);
-    w_.raw(",\"ts\":").micros(l.span.start - origin_);
+    w_.raw(",\"ts\":").micros(saturatingSub(l.span.start, origin_));
     w_.raw(",\"id\":").integer(id).raw(",\"name\":\"launch\",\"cat\":\"launch\"}");
     begin('f', gpuPid);
     w_.raw(",\"tid\":").integer(gpuTid);
-    w_.raw(",\"ts\":").micros(at - origin_);
+    w_.raw(",\"ts\":").micros(saturatingSub(at, origin_));
     w_.raw(",\"id\":").integer(id).raw(",\"bp\":\"e\",\"name\":\"launch\",\"cat\":\"launch\"}");
   }
 
@@ -162,7 +163,7 @@ class ChromeWriter {
       if (s.track < 0 || static_cast<size_t>(s.track) >= trace_.tracks.size()) continue;
       const TrackInfo& info = trace_.tracks[static_cast<size_t>(s.track)];
       begin('C', info.rank);
-      w_.raw(",\"ts\":").micros(s.time - origin_);
+      w_.raw(",\"ts\":").micros(saturatingSub(s.time, origin_));
       w_.raw(",\"name\":").jsonString(info.name);
       w_.raw(",\"args\":{\"value\":").real(s.value).raw("}}");
     }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "storage/intervals.h"
+#include "storage/saturating.h"
 
 namespace moescope::storage {
 
@@ -52,11 +53,12 @@ const SpanGpuExtent* findGpuExtent(const std::vector<SpanGpuExtent>& extents, in
 }
 
 std::vector<RankActivity> gpuActivity(const Trace& trace) {
+  const CompletedSteps completed(trace);
   std::map<int32_t, RankActivity> byRank;
   for (const GpuActivityRecord& g : trace.gpu) {
     if (g.track < 0 || static_cast<size_t>(g.track) >= trace.tracks.size()) continue;
     const LinkedSpan* l = trace.linkedSpan(g.span);
-    if (!l) continue;
+    if (!l || !completed.counts(l->span.step)) continue;
     const int32_t rank = trace.tracks[static_cast<size_t>(g.track)].rank;
     RankActivity& ra = byRank[rank];
     ra.rank = rank;
@@ -104,10 +106,10 @@ std::vector<KernelTotal> kernelTotals(const Trace& trace) {
       k.min_ns = k.max_ns = d;
     }
     ++k.count;
-    k.total_ns += d;
+    addTo(k.total_ns, d);
     k.min_ns = std::min(k.min_ns, d);
     k.max_ns = std::max(k.max_ns, d);
-    all += d;
+    addTo(all, d);
   }
   std::vector<KernelTotal> out;
   out.reserve(byName.size());

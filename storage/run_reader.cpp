@@ -2,13 +2,18 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "base/run_tasks.h"
+#include "storage/saturating.h"
 #include "storage/schema.h"
 #include "storage/sqlite_util.h"
+#include "storage/utf8.h"
 
 namespace moescope::storage {
 namespace {
@@ -23,12 +28,22 @@ uint32_t bigEndian(const unsigned char* p, int n) {
   throw StorageError(file.string() + ": " + problem);
 }
 
-// Checks what can be checked without SQLite: that the file exists, starts with SQLite's header, and
-// is as long as its header says (a copy cut short fails here rather than on some later page read).
-void checkHeader(const std::filesystem::path& file) {
+// What the file's header says about how it is to be opened.
+struct HeaderFacts {
+  bool walMode = false;   // written in WAL mode and not finished (byte 18 = 2)
+  bool staleWal = false;  // a -wal beside a file in rollback mode cannot be this file's: ignored
+};
+
+// Checks what can be checked without SQLite: that the file is a regular file, starts with SQLite's
+// header, and is as long as its header says (a copy cut short fails here rather than on some later
+// page read), unless a -wal file beside it holds the pages (a run that met a full disk before its
+// checkpoint: the database file is then shorter than the pages the WAL gives it).
+HeaderFacts checkHeader(const std::filesystem::path& file) {
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) refuse(file, "no such file");
-  if (std::filesystem::is_directory(file, ec)) refuse(file, "is a directory, not a run file");
+  const auto status = std::filesystem::status(file, ec);
+  if (!std::filesystem::exists(status)) refuse(file, "no such file");
+  if (std::filesystem::is_directory(status)) refuse(file, "is a directory, not a run file");
+  if (!std::filesystem::is_regular_file(status)) refuse(file, "is a device, FIFO or socket, not a run file");
   const auto size = std::filesystem::file_size(file, ec);
   if (ec) refuse(file, "cannot read (" + ec.message() + ")");
   if (size == 0) refuse(file, "empty file, not a moescope run file");
@@ -43,14 +58,19 @@ void checkHeader(const std::filesystem::path& file) {
   }
   if (got < header.size())
     refuse(file, "truncated file (" + std::to_string(size) + " bytes, shorter than its header)");
+  HeaderFacts facts;
+  facts.walMode = header[18] == 2 && header[19] == 2;
+  const bool walBeside = std::filesystem::exists(file.string() + "-wal", ec);
+  facts.staleWal = walBeside && header[18] == 1 && header[19] == 1;
   uint64_t pageSize = bigEndian(&header[16], 2);
   if (pageSize == 1) pageSize = 65536;
   const uint32_t pages = bigEndian(&header[28], 4);
   const bool pagesValid = bigEndian(&header[24], 4) == bigEndian(&header[92], 4);
-  if (pagesValid && pages > 0 && size < pageSize * pages) {
+  if (pagesValid && pages > 0 && size < pageSize * pages && !(facts.walMode && walBeside)) {
     refuse(file,
            "truncated file (" + std::to_string(size) + " of " + std::to_string(pageSize * pages) + " bytes)");
   }
+  return facts;
 }
 
 // A read transaction: every query inside sees one snapshot, even while a writer commits.
@@ -87,12 +107,66 @@ constexpr const char* kLinkedSpans =
     "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
 
+// One row of a query, every value checked before use: a number outside what the writer can write (a
+// category this build does not know, a reference to no track or string, a time beyond kMaxTime, a count
+// beyond sane limits) refuses the file with one line naming the column and the value, rather than
+// becoming an index, an allocation size or an overflow further on. Text is made valid UTF-8.
+class Row {
+ public:
+  Row(const sqlite::Stmt& st, const std::filesystem::path& file, const char* table)
+      : st_(st), file_(file), table_(table) {}
+
+  int64_t integer(int col, const char* column, int64_t lo, int64_t hi) const {
+    const int64_t v = st_.int64(col);
+    if (v < lo || v > hi) {
+      refuse(file_, "corrupt file (" + std::string(table_) + "." + column + " = " + std::to_string(v) +
+                        " is outside " + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+    }
+    return v;
+  }
+  int32_t int32(int col, const char* column, int32_t lo = INT32_MIN, int32_t hi = INT32_MAX) const {
+    return static_cast<int32_t>(integer(col, column, lo, hi));
+  }
+  // kNone or a value from 0.
+  int32_t optional(int col, const char* column) const { return int32(col, column, kNone); }
+  int64_t time(int col, const char* column) const { return integer(col, column, 0, kMaxTime); }
+  template <typename Enum>
+  Enum enumerated(int col, const char* column, int count) const {
+    return static_cast<Enum>(integer(col, column, 0, count - 1));
+  }
+  double finite(int col, const char* column) const {
+    const double v = st_.real(col);
+    if (!std::isfinite(v))
+      refuse(file_, "corrupt file (" + std::string(table_) + "." + column + " is not finite)");
+    return v;
+  }
+  double real(int col) const { return st_.real(col); }
+  std::string text(int col) const { return validUtf8(st_.text(col)); }
+
+ private:
+  const sqlite::Stmt& st_;
+  const std::filesystem::path& file_;
+  const char* table_;
+};
+
+// Limits beyond which a count in a file cannot be a run's: ranks, stages and micro-batches at 2^20,
+// tokens and bytes at 2^50.
+constexpr int32_t kMaxRanks = 1 << 20;
+constexpr int64_t kMaxAmount = int64_t{1} << 50;
+
 }  // namespace
 
 struct RunReader::Impl {
   sqlite::Db db;
-  explicit Impl(const std::filesystem::path& file, int flags) : db(file, flags) {}
-  const std::filesystem::path& file() const { return db.file(); }
+  std::filesystem::path path;  // the run file (db may be an in-memory copy of it)
+  bool parallelLoad = true;    // a second connection may read the file (not for an in-memory copy)
+  bool immutable = false;      // opened ignoring a stale -wal beside the file
+  Impl(const std::filesystem::path& file, int flags, bool ignoreWal = false)
+      : db(file, flags, ignoreWal), path(file), immutable(ignoreWal) {}
+  Impl(sqlite::Db memory, const std::filesystem::path& file) : db(std::move(memory)), path(file) {
+    parallelLoad = false;
+  }
+  const std::filesystem::path& file() const { return path; }
 
   RunInfo readRun() {
     sqlite::Stmt st(
@@ -100,34 +174,39 @@ struct RunReader::Impl {
         "SELECT name, config, layout, backend, devices, clock, pp, tp, dp, microbatches, schedule, "
         "tokens_per_step, status, error, start_ns, end_ns, virtual_stages FROM run WHERE id = 1");
     if (!st.step()) refuse(file(), "not a complete moescope run file (the run row is missing)");
+    const Row row(st, file(), "run");
     RunInfo r;
-    r.name = st.text(0);
-    r.config = st.text(1);
-    r.layout = st.text(2);
-    r.backend = st.text(3);
-    r.devices = st.text(4);
-    r.clock = st.text(5);
-    r.pp = st.int32(6);
-    r.tp = st.int32(7);
-    r.dp = st.int32(8);
-    r.microbatches = st.int32(9);
-    r.schedule = static_cast<Schedule>(st.int32(10));
-    r.tokens_per_step = st.int64(11);
-    r.status = static_cast<RunStatus>(st.int32(12));
-    r.error = st.text(13);
-    r.start_ns = st.int64(14);
-    r.end_ns = st.int64(15);
-    r.virtual_stages = st.int32(16);
+    r.name = row.text(0);
+    r.config = row.text(1);
+    r.layout = row.text(2);
+    r.backend = row.text(3);
+    r.devices = row.text(4);
+    r.clock = row.text(5);
+    r.pp = row.int32(6, "pp", 1, kMaxRanks);
+    r.tp = row.int32(7, "tp", 1, kMaxRanks);
+    r.dp = row.int32(8, "dp", 1, kMaxRanks);
+    r.microbatches = row.int32(9, "microbatches", 1, kMaxRanks);
+    r.schedule = row.enumerated<Schedule>(10, "schedule", kScheduleCount);
+    r.tokens_per_step = row.integer(11, "tokens_per_step", 0, kMaxAmount);
+    r.status = row.enumerated<RunStatus>(12, "status", kRunStatusCount);
+    r.error = row.text(13);
+    r.start_ns = row.time(14, "start_ns");
+    r.end_ns = row.time(15, "end_ns");
+    r.virtual_stages = row.int32(16, "virtual_stages", 1, kMaxRanks);
     return r;
   }
 
+  // The string table is dense from 0 (the writer numbers names in order): an id anywhere else would be
+  // an index far beyond the table.
   void readStrings(Trace& t) {
     sqlite::Stmt st(db, "SELECT id, text FROM strings WHERE id >= ? ORDER BY id");
     st.bind(1, static_cast<int64_t>(t.strings.size()));
     while (st.step()) {
-      const auto id = static_cast<size_t>(st.int64(0));
-      if (id >= t.strings.size()) t.strings.resize(id + 1);
-      t.strings[id] = st.text(1);
+      if (st.int64(0) != static_cast<int64_t>(t.strings.size())) {
+        refuse(file(), "corrupt file (string ids are not dense: " + std::to_string(st.int64(0)) + " where " +
+                           std::to_string(t.strings.size()) + " was due)");
+      }
+      t.strings.push_back(validUtf8(st.text(1)));
     }
   }
 
@@ -135,7 +214,10 @@ struct RunReader::Impl {
     t.ranks.clear();
     sqlite::Stmt st(db, "SELECT rank, stage, tp_rank, dp_rank, device, host FROM rank ORDER BY rank");
     while (st.step()) {
-      t.ranks.push_back({st.int32(0), st.int32(1), st.int32(2), st.int32(3), st.int32(4), st.text(5)});
+      const Row row(st, file(), "rank");
+      t.ranks.push_back({row.int32(0, "rank", 0, kMaxRanks), row.int32(1, "stage", 0, kMaxRanks),
+                         row.int32(2, "tp_rank", 0, kMaxRanks), row.int32(3, "dp_rank", 0, kMaxRanks),
+                         row.int32(4, "device", kNone, kMaxRanks), row.text(5)});
     }
   }
 
@@ -146,40 +228,51 @@ struct RunReader::Impl {
                     "SELECT id, rank, kind, name, ord, device, stream, max_duration FROM track ORDER BY id");
     size_t expected = 0;
     while (st.step()) {
-      TrackInfo info{st.int32(0), st.int32(1), static_cast<TrackKind>(st.int32(2)), st.text(3), st.int32(4),
-                     st.int32(5), st.int64(6)};
-      if (info.id != static_cast<int32_t>(expected++))
+      const Row row(st, file(), "track");
+      if (st.int64(0) != static_cast<int64_t>(expected++))
         refuse(file(), "corrupt file (track ids are not dense)");
-      maxDuration.push_back(st.int64(7));
+      TrackInfo info{static_cast<int32_t>(st.int64(0)),
+                     row.int32(1, "rank", 0, kMaxRanks),
+                     row.enumerated<TrackKind>(2, "kind", kTrackKindCount),
+                     row.text(3),
+                     row.int32(4, "ord"),
+                     row.int32(5, "device", kNone, kMaxRanks),
+                     st.int64(6)};
+      maxDuration.push_back(row.time(7, "max_duration"));
       if (static_cast<size_t>(info.id) >= t.tracks.size()) t.tracks.push_back(std::move(info));
     }
     t.spans.resize(t.tracks.size());
     return maxDuration;
   }
 
+  // A span's columns from `first` on (track, start, end, name, category, phase, step, micro-batch,
+  // layer, expert, bytes), checked against the tracks. A name id the string table lacks is kept: every
+  // reader goes through Trace::name(), which gives an empty name for it (an unknown name, not an index).
+  SpanRecord spanAt(const sqlite::Stmt& st, int first, size_t tracks) const {
+    const Row row(st, file(), "span");
+    SpanRecord s;
+    s.track = row.int32(first, "track", 0, static_cast<int32_t>(std::min<size_t>(tracks, INT32_MAX)) - 1);
+    s.start = row.time(first + 1, "start");
+    s.end = row.integer(first + 2, "end", s.start, kMaxTime);
+    s.name = static_cast<uint32_t>(row.integer(first + 3, "name", 0, UINT32_MAX));
+    s.category = row.enumerated<Category>(first + 4, "category", kCategoryCount);
+    s.phase = row.enumerated<Phase>(first + 5, "phase", kPhaseCount);
+    s.step = row.optional(first + 6, "step");
+    s.microbatch = row.optional(first + 7, "microbatch");
+    s.layer = row.optional(first + 8, "layer");
+    s.expert = row.optional(first + 9, "expert");
+    s.bytes = row.integer(first + 10, "bytes", 0, kMaxAmount);
+    s.chunk = row.optional(first + 11, "chunk");
+    return s;
+  }
+
   // Appends the rows of a span query to their tracks; returns how many were read. The queries bound
   // the ids; the caller records the last one in t.loaded.span.
   size_t readSpans(Trace& t, sqlite::Stmt& st) {
     size_t n = 0;
-    const auto tracks = static_cast<int64_t>(t.spans.size());
     while (st.step()) {
-      const int64_t track = st.int64(0);
-      if (track < 0 || track >= tracks)
-        refuse(file(), "corrupt file (a span on unknown track " + std::to_string(track) + ")");
-      SpanRecord s;
-      s.track = static_cast<int32_t>(track);
-      s.start = st.int64(1);
-      s.end = st.int64(2);
-      s.name = static_cast<uint32_t>(st.int64(3));
-      s.category = static_cast<Category>(st.int32(4));
-      s.phase = static_cast<Phase>(st.int32(5));
-      s.step = st.int32(6);
-      s.microbatch = st.int32(7);
-      s.layer = st.int32(8);
-      s.expert = st.int32(9);
-      s.bytes = st.int64(10);
-      s.chunk = st.int32(11);
-      appendSpan(t.spans[static_cast<size_t>(track)], s);
+      const SpanRecord s = spanAt(st, 0, t.spans.size());
+      appendSpan(t.spans[static_cast<size_t>(s.track)], s);
       ++n;
     }
     return n;
@@ -188,9 +281,20 @@ struct RunReader::Impl {
   size_t readGpu(Trace& t, sqlite::Stmt& st) {
     size_t n = 0;
     while (st.step()) {
-      t.gpu.push_back({st.int32(1), st.int64(2), st.int64(3), static_cast<uint32_t>(st.int64(4)),
-                       static_cast<GpuActivityKind>(st.int32(5)), st.int32(6), st.int64(7), st.int64(8),
-                       st.int64(9), st.int64(10)});
+      const Row row(st, file(), "gpu_activity");
+      GpuActivityRecord g;
+      g.track =
+          row.int32(1, "track", 0, static_cast<int32_t>(std::min<size_t>(t.tracks.size(), INT32_MAX)) - 1);
+      g.start = row.time(2, "start");
+      g.end = row.integer(3, "end", g.start, kMaxTime);
+      g.name = static_cast<uint32_t>(row.integer(4, "name", 0, UINT32_MAX));
+      g.kind = row.enumerated<GpuActivityKind>(5, "kind", kGpuActivityKindCount);
+      g.device = row.int32(6, "device", kNone, kMaxRanks);
+      g.stream = st.int64(7);
+      g.correlation = st.int64(8);
+      g.span = row.integer(9, "span", kNone, INT64_MAX);
+      g.bytes = row.integer(10, "bytes", 0, kMaxAmount);
+      t.gpu.push_back(g);
       t.loaded.gpu = std::max(t.loaded.gpu, st.int64(0));
       ++n;
     }
@@ -201,18 +305,7 @@ struct RunReader::Impl {
     while (st.step()) {
       LinkedSpan l;
       l.id = st.int64(0);
-      l.span.track = st.int32(1);
-      l.span.start = st.int64(2);
-      l.span.end = st.int64(3);
-      l.span.name = static_cast<uint32_t>(st.int64(4));
-      l.span.category = static_cast<Category>(st.int32(5));
-      l.span.phase = static_cast<Phase>(st.int32(6));
-      l.span.step = st.int32(7);
-      l.span.microbatch = st.int32(8);
-      l.span.layer = st.int32(9);
-      l.span.expert = st.int32(10);
-      l.span.bytes = st.int64(11);
-      l.span.chunk = st.int32(12);
+      l.span = spanAt(st, 1, t.tracks.size());
       t.linked.push_back(l);
     }
   }
@@ -220,7 +313,10 @@ struct RunReader::Impl {
   size_t readCounters(Trace& t, sqlite::Stmt& st) {
     size_t n = 0;
     while (st.step()) {
-      t.counters.push_back({st.int32(1), st.int64(2), st.real(3)});
+      const Row row(st, file(), "counter");
+      t.counters.push_back(
+          {row.int32(1, "track", 0, static_cast<int32_t>(std::min<size_t>(t.tracks.size(), INT32_MAX)) - 1),
+           row.time(2, "time"), row.finite(3, "value")});
       t.loaded.counter = std::max(t.loaded.counter, st.int64(0));
       ++n;
     }
@@ -233,15 +329,28 @@ struct RunReader::Impl {
                     "SELECT step, loss, ce_loss, aux_loss, tokens, step_ms, tokens_per_s, start_ns, end_ns "
                     "FROM step_metric ORDER BY step");
     while (st.step()) {
-      t.steps.push_back({st.int32(0), st.real(1), st.real(2), st.real(3), st.int64(4), st.real(5), st.real(6),
-                         st.int64(7), st.int64(8)});
+      const Row row(st, file(), "step_metric");
+      StepMetric m;
+      m.step = row.int32(0, "step", 0);
+      m.loss = row.real(1);  // a run that diverged has NaN losses (stored as NULL, read as 0)
+      m.ce_loss = row.real(2);
+      m.aux_loss = row.real(3);
+      m.tokens = row.integer(4, "tokens", 0, kMaxAmount);
+      m.step_ms = row.finite(5, "step_ms");
+      m.tokens_per_s = row.finite(6, "tokens_per_s");
+      m.start_ns = row.time(7, "start_ns");
+      m.end_ns = row.integer(8, "end_ns", m.start_ns, kMaxTime);
+      t.steps.push_back(m);
     }
   }
 
   void readMeta(Trace& t) {
     t.meta.clear();
     sqlite::Stmt st(db, "SELECT key, value FROM meta ORDER BY key");
-    while (st.step()) t.meta.emplace_back(st.text(0), st.text(1));
+    while (st.step()) {
+      const Row row(st, file(), "meta");
+      t.meta.emplace_back(row.text(0), row.text(1));
+    }
   }
 
   // Whether the writer has finished the file (its span index is there).
@@ -264,13 +373,15 @@ struct RunReader::Impl {
 };
 
 std::unique_ptr<RunReader> RunReader::open(const std::filesystem::path& path) {
-  checkHeader(path);
-  auto impl = std::make_unique<Impl>(path, SQLITE_OPEN_READONLY);
-  int version = 0;
-  int tables = 0;
+  const HeaderFacts facts = checkHeader(path);
+  // Read-only, always: reading never changes a run file. A stale -wal (left beside a file that was
+  // replaced by a finished one) would be replayed onto it by SQLite; opened immutable, it is ignored.
+  auto impl = std::make_unique<Impl>(path, SQLITE_OPEN_READONLY, facts.staleWal);
+  int64_t version = 0;
+  int64_t tables = 0;
   try {
-    version = static_cast<int>(impl->db.queryInt("PRAGMA user_version"));
-    tables = static_cast<int>(impl->db.queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
+    version = impl->db.queryInt("PRAGMA user_version");
+    tables = impl->db.queryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
   } catch (const StorageError&) {
     refuse(path, "corrupt file (SQLite cannot read its header or schema)");
   }
@@ -278,13 +389,23 @@ std::unique_ptr<RunReader> RunReader::open(const std::filesystem::path& path) {
     refuse(path, tables == 0 ? "an empty SQLite database, not a moescope run file"
                              : "a SQLite database but not a moescope run file (no schema version)");
   }
+  if (version < 0) {
+    refuse(path,
+           "a SQLite database but not a moescope run file (schema version " + std::to_string(version) + ")");
+  }
   if (version > schema::kVersion) {
     refuse(path, "written by a newer moescope (file version " + std::to_string(version) +
                      ", this build reads up to " + std::to_string(schema::kVersion) + "); update moescope");
   }
   if (version < schema::kVersion) {
-    impl = std::make_unique<Impl>(path, SQLITE_OPEN_READWRITE);
-    schema::migrate(impl->db, version);
+    // An older file is brought up to date in a copy in memory; the file itself stays as it is.
+    sqlite::Db memory(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    sqlite3_backup* backup = sqlite3_backup_init(memory.get(), "main", impl->db.get(), "main");
+    const int rc = backup ? sqlite3_backup_step(backup, -1) : SQLITE_ERROR;
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) refuse(path, "corrupt file (cannot be read to bring it up to date)");
+    impl = std::make_unique<Impl>(std::move(memory), path);
+    schema::migrate(impl->db, static_cast<int>(version));
   }
   std::string missing;
   sqlite::Stmt st(impl->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
@@ -314,13 +435,14 @@ Trace RunReader::load(int64_t parallelFromRows) const {
     // Rows are only ever appended, so the ids up to this snapshot's last one are final: a second
     // connection can read the upper half of them on another core while this one reads the lower.
     const int64_t lastId = impl_->db.queryInt(kLastSpanId);
-    const int64_t split = lastId + 1 >= std::max<int64_t>(2, parallelFromRows) ? lastId / 2 : lastId;
+    const int64_t split =
+        lastId + 1 >= std::max<int64_t>(2, parallelFromRows) && impl_->parallelLoad ? lastId / 2 : lastId;
     Trace upper;
     upper.tracks = t.tracks;
     upper.spans.resize(t.spans.size());
     runTasks(split < lastId ? 2 : 1, [&, file = impl_->file()](int half) {
       if (half == 1) {
-        Impl second(file, SQLITE_OPEN_READONLY);
+        Impl second(file, SQLITE_OPEN_READONLY, impl_->immutable);
         sqlite::Stmt spans(second.db, std::string(kSpanColumns) + "WHERE id > ? AND id <= ? ORDER BY id");
         spans.bind(1, split);
         spans.bind(2, lastId);
@@ -358,7 +480,7 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
                                         "WHERE track = ? AND start >= ? AND start < ? AND \"end\" > ?");
       for (size_t track = 0; track < t.tracks.size(); ++track) {
         spans.bind(1, static_cast<int64_t>(track));
-        spans.bind(2, t0 - maxDuration[track]);
+        spans.bind(2, saturatingSub(t0, maxDuration[track]));
         spans.bind(3, t1);
         spans.bind(4, t0);
         impl_->readSpans(t, spans);

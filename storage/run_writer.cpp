@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/output_file.h"
 #include "storage/schema.h"
 #include "storage/sqlite_util.h"
 
@@ -18,6 +19,9 @@ constexpr int64_t kRowsPerTransaction = 1 << 20;
 // in memory before it merges. At 4M spans 256 MiB took 10% less CPU than 64 MiB; at 10M the two are
 // alike and only 1 GiB gains (8%), too much to hold at the end of a training run.
 constexpr int kFinishCacheKiB = 256 * 1024;
+// Disk space held back beside the file until it is closed (SpaceReserve), released when a write fails
+// so the status "failed" still fits: that is a few pages of WAL (4 KiB each) and the run row.
+constexpr int64_t kReserveBytes = 256 << 10;
 
 // span_batch(pointer): a table-valued function over the spans of one addSpans call, so that one
 // INSERT ... SELECT writes the whole batch. Compared with binding a 64-row VALUES list, SQLite reads
@@ -180,8 +184,16 @@ struct RunWriter::Impl {
   int64_t rowsInTransaction = 0;
   bool inTransaction = false;
   bool finished = false;
+  std::unique_ptr<SpaceReserve> reserve;
 
   explicit Impl(const std::filesystem::path& path) : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {}
+
+  // Rolls back a transaction a failed write left open (SQLite may have rolled it back already).
+  void rollback() {
+    if (!sqlite3_get_autocommit(db.get())) sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    inTransaction = false;
+    rowsInTransaction = 0;
+  }
 
   void begin() {
     if (!inTransaction) {
@@ -244,11 +256,14 @@ struct RunWriter::Impl {
 };
 
 std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, const RunInfo& run) {
+  // An existing file is emptied rather than removed: it keeps its inode, so a lock its owner holds on
+  // it (OutputFile's) stays valid. SQLite's side files of an earlier database are stale here.
   std::error_code ec;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::filesystem::remove(path.string() + suffix, ec);
-  }
+  if (std::filesystem::exists(path, ec)) std::filesystem::resize_file(path, 0, ec);
+  if (ec) throw StorageError(path.string() + ": cannot create (" + ec.message() + ")");
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) std::filesystem::remove(path.string() + suffix, ec);
   auto impl = std::make_unique<Impl>(path);
+  impl->reserve = std::make_unique<SpaceReserve>(path, kReserveBytes);
   sqlite::Db& db = impl->db;
   // WAL: readers see every commit while the writer goes on. synchronous=NORMAL: a commit does not
   // wait for the disk; a power loss may lose the last commits but never corrupts the file.
@@ -300,12 +315,19 @@ RunWriter::RunWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RunWriter::~RunWriter() {
   try {
     impl_->finish();
-    // A finished file goes back to a rollback journal, so that readers (often read-only) leave no -wal
-    // and -shm files beside it. While a reader still has the file open this fails; it then stays WAL.
-    sqlite3_exec(impl_->db.get(), "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr);
   } catch (const StorageError&) {
-    // A destructor must not throw; what was committed before stays readable.
+    // A destructor must not throw; what was committed before stays readable (without the span index,
+    // which readers do without).
+    impl_->rollback();
   }
+  // A finished run is one file: every page moved from the WAL into the database file (waiting up to
+  // 2 s for a reader's snapshot), then back to a rollback journal, so that no -wal and -shm stay
+  // beside it and a copy of the file alone holds the whole run. While a reader (the GUI) has the file
+  // open the journal switch fails, but the checkpoint has emptied the WAL all the same.
+  sqlite3* db = impl_->db.get();
+  sqlite3_busy_timeout(db, 2000);
+  sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr);
 }
 
 uint32_t RunWriter::intern(std::string_view text) {
@@ -438,6 +460,11 @@ void RunWriter::setStatus(RunStatus status, std::string_view error, int64_t end_
 void RunWriter::commit() {
   impl_->commit();
   impl_->begin();
+}
+
+void RunWriter::recover() {
+  if (impl_->reserve) impl_->reserve->release();
+  impl_->rollback();
 }
 
 void RunWriter::finish() {

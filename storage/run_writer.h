@@ -16,7 +16,8 @@ namespace moescope::storage {
 
 class RunWriter {
  public:
-  // Creates (or replaces) the file and its schema, and writes the run row with status "running".
+  // Creates the file (or empties one that exists) with its schema, and writes the run row with status
+  // "running". Whether an existing file may be replaced is the caller's rule (OutputFile).
   static std::unique_ptr<RunWriter> create(const std::filesystem::path& path, const RunInfo& run);
   ~RunWriter();
   RunWriter(const RunWriter&) = delete;
@@ -43,6 +44,9 @@ class RunWriter {
 
   // Commits the open transaction so readers see everything written so far.
   void commit();
+  // After a write failed (a full disk): gives up what was not committed (what was stays readable) and
+  // frees the disk space held back since create(), so that the run's status can still be written.
+  void recover();
   // Commits and builds the span table's (track, start) index (schema::finishSql), which a growing
   // file does without: inserting is then appends only. The destructor finishes a writer that was not.
   // Spans written after this still go into the index, row by row.

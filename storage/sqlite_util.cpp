@@ -19,8 +19,31 @@ void fail(sqlite3* db, int rc, const std::filesystem::path& file, const char* wh
                      std::to_string(line) + "]");
 }
 
-Db::Db(const std::filesystem::path& file, int flags) : file_(file) {
-  const int rc = sqlite3_open_v2(file.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+namespace {
+
+// A file: URI for a path (RFC 3986: '%', '?' and '#' would end or change the path part).
+std::string fileUri(const std::filesystem::path& file, const char* query) {
+  std::string uri = "file:";
+  const std::string path = std::filesystem::absolute(file).string();
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      uri += '%';
+      uri += kHex[(static_cast<unsigned char>(c) >> 4) & 0xF];
+      uri += kHex[static_cast<unsigned char>(c) & 0xF];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?" + query;
+}
+
+}  // namespace
+
+Db::Db(const std::filesystem::path& file, int flags, bool immutable) : file_(file) {
+  const std::string name = immutable ? fileUri(file, "immutable=1") : file.string();
+  if (immutable) flags |= SQLITE_OPEN_URI;
+  const int rc = sqlite3_open_v2(name.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);

@@ -25,8 +25,9 @@ namespace moescope::storage::sqlite {
 class Db {
  public:
   Db() = default;
-  // flags: SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE.
-  Db(const std::filesystem::path& file, int flags);
+  // flags: SQLITE_OPEN_READONLY or SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE. immutable (read-only
+  // files): SQLite's immutable=1, which takes the file as it is, without locks, -shm or -wal.
+  Db(const std::filesystem::path& file, int flags, bool immutable = false);
   ~Db();
   Db(Db&& other) noexcept : db_(other.db_), file_(std::move(other.file_)) { other.db_ = nullptr; }
   Db& operator=(Db&&) = delete;

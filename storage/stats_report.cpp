@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storage/activity.h"
+#include "storage/saturating.h"
 
 namespace moescope::storage {
 
@@ -21,8 +22,8 @@ std::vector<StageStats> stageStats(const std::vector<RankActivity>& ranks,
     StageStats& st = stages[b.stage];
     st.stage = b.stage;
     st.ranks = b.ranks;
-    for (size_t c = 0; c < st.busy_per_step.ns.size(); ++c) st.busy_per_step.ns[c] += b.busy.ns[c];
-    st.busy_ns_per_step += b.busy_ns;
+    for (size_t c = 0; c < st.busy_per_step.ns.size(); ++c) addTo(st.busy_per_step.ns[c], b.busy.ns[c]);
+    addTo(st.busy_ns_per_step, b.busy_ns);
     ++stepsSeen[b.stage];
   }
   for (auto& [stage, st] : stages) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <ostream>
 #include <string_view>
@@ -35,7 +36,9 @@ class TextWriter {
                                 buffer_.data());
     return *this;
   }
+  // A JSON number; NaN and infinities, which JSON lacks, as null.
   TextWriter& real(double v) {
+    if (!std::isfinite(v)) return raw("null");
     reserve(32);
     used_ = static_cast<size_t>(std::to_chars(buffer_.data() + used_, buffer_.data() + used_ + 32, v).ptr -
                                 buffer_.data());
@@ -43,12 +46,14 @@ class TextWriter {
   }
   // ns as microseconds, "1234.567".
   TextWriter& micros(int64_t ns) {
-    if (ns < 0) {
-      put('-');
-      ns = -ns;
-    }
-    integer(ns / 1000);
-    const auto frac = static_cast<int>(ns % 1000);
+    if (ns < 0) put('-');
+    // The magnitude as unsigned: -INT64_MIN does not fit int64.
+    const uint64_t magnitude = ns < 0 ? 0 - static_cast<uint64_t>(ns) : static_cast<uint64_t>(ns);
+    reserve(24);
+    used_ = static_cast<size_t>(
+        std::to_chars(buffer_.data() + used_, buffer_.data() + used_ + 24, magnitude / 1000).ptr -
+        buffer_.data());
+    const auto frac = static_cast<int>(magnitude % 1000);
     reserve(4);
     buffer_[used_++] = '.';
     buffer_[used_++] = static_cast<char>('0' + frac / 100);

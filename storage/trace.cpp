@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "storage/saturating.h"
+
 namespace moescope::storage {
 namespace {
 
@@ -81,7 +83,7 @@ SpanView SpanColumns::at(size_t i, int32_t track) const {
 
 std::pair<size_t, size_t> SpanColumns::window(int64_t t0, int64_t t1) const {
   if (t1 <= t0) return {0, 0};
-  const auto first = std::lower_bound(start.begin(), start.end(), t0 - maxDuration);
+  const auto first = std::lower_bound(start.begin(), start.end(), saturatingSub(t0, maxDuration));
   const auto last = std::lower_bound(first, start.end(), t1);
   return {static_cast<size_t>(first - start.begin()), static_cast<size_t>(last - start.begin())};
 }
@@ -95,7 +97,7 @@ size_t SpanColumns::residentBytes() const {
 
 void appendSpan(SpanColumns& c, const SpanRecord& s) {
   const auto i = static_cast<uint32_t>(c.start.size());
-  const int64_t d = std::max<int64_t>(0, s.end - s.start);
+  const int64_t d = std::max<int64_t>(0, saturatingSub(s.end, s.start));
   c.start.push_back(s.start);
   if (d < SpanColumns::kLongDuration) {
     c.duration.push_back(static_cast<uint32_t>(d));

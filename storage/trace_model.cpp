@@ -41,12 +41,15 @@ constexpr std::array<uint32_t, kCategoryCount> kCategoryColours = {
     0xFFDDDDDD,  // wait
     0xFFBAB0AC,  // user: Tableau's warm grey, apart from wait's light grey
 };
-constexpr std::array<std::string_view, 5> kPhaseNames = {"", "forward", "backward", "optimizer",
-                                                         "backward_weight"};
-constexpr std::array<std::string_view, 4> kStatusNames = {"running", "complete", "failed", "cancelled"};
-constexpr std::array<std::string_view, 3> kTrackKindNames = {"host", "gpu_stream", "counter"};
-constexpr std::array<std::string_view, 4> kScheduleNames = {"gpipe", "1f1b", "interleaved", "zb-h1"};
-constexpr std::array<std::string_view, 3> kGpuActivityKindNames = {"kernel", "memcpy", "memset"};
+constexpr std::array<std::string_view, kPhaseCount> kPhaseNames = {"", "forward", "backward", "optimizer",
+                                                                   "backward_weight"};
+constexpr std::array<std::string_view, kRunStatusCount> kStatusNames = {"running", "complete", "failed",
+                                                                        "cancelled"};
+constexpr std::array<std::string_view, kTrackKindCount> kTrackKindNames = {"host", "gpu_stream", "counter"};
+constexpr std::array<std::string_view, kScheduleCount> kScheduleNames = {"gpipe", "1f1b", "interleaved",
+                                                                         "zb-h1"};
+constexpr std::array<std::string_view, kGpuActivityKindCount> kGpuActivityKindNames = {"kernel", "memcpy",
+                                                                                       "memset"};
 
 template <typename Enum, size_t N>
 std::optional<Enum> lookup(const std::array<std::string_view, N>& names, std::string_view name) {

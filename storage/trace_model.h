@@ -43,21 +43,26 @@ uint32_t categoryColour(Category c);
 // BackwardWeight: the weight-gradient passes of a schedule that splits the backward (ZB-H1's W); the
 // backward of every other schedule computes both gradients under Backward.
 enum class Phase : uint8_t { None = 0, Forward, Backward, Optimizer, BackwardWeight };
+inline constexpr int kPhaseCount = 5;
 std::string_view phaseName(Phase p);  // "", "forward", "backward", "optimizer", "backward_weight"
 std::optional<Phase> phaseFromName(std::string_view name);
 
 enum class RunStatus : uint8_t { Running = 0, Complete, Failed, Cancelled };
+inline constexpr int kRunStatusCount = 4;
 std::string_view runStatusName(RunStatus s);  // "running", "complete", "failed", "cancelled"
 std::optional<RunStatus> runStatusFromName(std::string_view name);
 
 enum class TrackKind : uint8_t { HostThread = 0, GpuStream, Counter };
+inline constexpr int kTrackKindCount = 3;
 std::string_view trackKindName(TrackKind k);  // "host", "gpu_stream", "counter"
 
 enum class GpuActivityKind : uint8_t { Kernel = 0, Memcpy, Memset };
+inline constexpr int kGpuActivityKindCount = 3;
 std::string_view gpuActivityKindName(GpuActivityKind k);  // "kernel", "memcpy", "memset"
 
 // Pipeline schedules (the engine's engine/schedule.h orders their passes).
 enum class Schedule : uint8_t { GPipe = 0, OneFOneB, Interleaved, ZbH1 };
+inline constexpr int kScheduleCount = 4;
 std::string_view scheduleName(Schedule s);  // "gpipe", "1f1b", "interleaved", "zb-h1"
 std::optional<Schedule> scheduleFromName(std::string_view name);
 
@@ -67,6 +72,10 @@ inline constexpr std::string_view kPeakActivationCounter = "peak activation byte
 
 // "None" for the optional integer fields of a span.
 inline constexpr int32_t kNone = -1;
+
+// Every time in a run file lies in [0, kMaxTime] (2^62 ns, 146 years): the reader refuses others, so
+// the difference of any two times fits int64 (a span's duration, a run's extent).
+inline constexpr int64_t kMaxTime = int64_t{1} << 62;
 
 struct RunInfo {
   std::string name;
@@ -137,6 +146,13 @@ struct CounterSample {
   double value = 0;
   bool operator==(const CounterSample&) const = default;
 };
+
+// The run's meta key that says where its completed steps are listed. A run whose meta holds
+// kMetaStepsRecorded = kStepsInStepMetric (every run moescope-cli train writes) lists every step it
+// completed in step_metric; spans of any other step belong to a step cut short (a cancelled, failed or
+// killed run) and the analysis leaves them out. Without it (imports, generated runs) every step counts.
+inline constexpr std::string_view kMetaStepsRecorded = "steps.recorded";
+inline constexpr std::string_view kStepsInStepMetric = "step_metric";
 
 struct StepMetric {
   int32_t step = 0;

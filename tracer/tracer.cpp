@@ -396,6 +396,11 @@ void Tracer::writeGpu(Pending& taken, bool final) {
   out.clear();
 }
 
+std::string Tracer::error() const {
+  std::lock_guard lock(mutex_);
+  return flushError_;
+}
+
 void Tracer::finish(storage::RunStatus status, std::string error) {
   {
     std::lock_guard lock(mutex_);
@@ -406,16 +411,29 @@ void Tracer::finish(storage::RunStatus status, std::string error) {
   wakeup_.notify_one();
   if (thread_.joinable()) thread_.join();
   drain();
-  std::string failure;
-  {
-    std::lock_guard lock(mutex_);
-    failure = flushError_;
-  }
-  try {
-    {
+  std::string failure = this->error();
+  if (failure.empty()) {
+    try {
       Pending none;
-      if (failure.empty()) writeGpu(none, true);
+      writeGpu(none, true);
+      writer_->commit();
+    } catch (const std::exception& e) {
+      failure = e.what();
     }
+  }
+  if (!failure.empty()) {
+    // Give up what was not committed and mark the run failed with the write that failed; the writer
+    // frees the disk space it held back for this.
+    status = storage::RunStatus::Failed;
+    error = failure;
+    {
+      std::lock_guard lock(mutex_);
+      if (flushError_.empty()) flushError_ = failure;
+    }
+    writer_->recover();
+  }
+  std::string statusProblem;
+  try {
     if (gpuWritten_.load() > 0) {
       writer_->setMeta("tracer.gpu_records", std::to_string(gpuWritten_.load()));
       writer_->setMeta("tracer.gpu_records_unlinked", std::to_string(gpuUnlinked_.load()));
@@ -426,10 +444,10 @@ void Tracer::finish(storage::RunStatus status, std::string error) {
     writer_->setStatus(status, error, nowNs());
     writer_->commit();
   } catch (const std::exception& e) {
-    if (failure.empty()) failure = e.what();
+    statusProblem = e.what();
   }
   writer_.reset();  // closes the file; SQLite folds the WAL back into it
-  if (!failure.empty()) throw storage::StorageError(failure);
+  if (!statusProblem.empty()) throw storage::StorageError(statusProblem);
 }
 
 }  // namespace moescope::tracer

@@ -93,9 +93,14 @@ class Tracer {
 
   // Writes everything still buffered, sets the run's status, error text and end time, commits and
   // stops the flush thread. Call it once the engine's threads have stopped recording; spans recorded
-  // afterwards are dropped. Later calls do nothing. Throws storage::StorageError if writing failed
-  // (also a failure of the flush thread, reported here).
+  // afterwards are dropped. Later calls do nothing. When a write failed (error() is set), what was
+  // not committed is given up and the run is marked failed with that error instead. Throws
+  // storage::StorageError only when even the status could not be written (what was committed before
+  // stays readable).
   void finish(storage::RunStatus status, std::string error);
+  // The first write to the run file that failed (a full disk), empty while every write succeeded. The
+  // flush thread stops writing after it; the engine can poll this to stop the run early.
+  std::string error() const;
 
   // Spans written to the file so far (by the flush thread).
   int64_t spansWritten() const;

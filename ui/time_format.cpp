@@ -76,7 +76,10 @@ std::optional<int64_t> parseDuration(std::string_view text) {
     scale = 1e9;
   else
     return std::nullopt;
-  return std::llround(value * scale);
+  // Checked before the conversion: llround of a value beyond int64 is undefined.
+  const double ns = value * scale;
+  if (!(std::fabs(ns) < static_cast<double>(kMaxDuration))) return std::nullopt;
+  return std::llround(ns);
 }
 
 std::optional<TimeRange> parseTimeRange(std::string_view text) {

@@ -20,8 +20,12 @@ std::string formatDuration(int64_t ns);
 // "1.20 ms", "1.25 ms".
 std::string formatTick(int64_t ns, int64_t spacing, int64_t magnitude);
 
-// "250ms", "1.5 s", "40us", "40µs", "1200" (nanoseconds without a unit); nothing when unreadable.
+// "250ms", "1.5 s", "40us", "40µs", "1200" (nanoseconds without a unit); nothing when unreadable or
+// beyond kMaxDuration either way.
 std::optional<int64_t> parseDuration(std::string_view text);
+// 2^62 ns (146 years), the run file's time limit: a duration added to a time read from a run file
+// (at most 2^62) stays inside int64.
+inline constexpr int64_t kMaxDuration = int64_t{1} << 62;
 // "T0:T1" with durations as parseDuration reads them, e.g. "120ms:180ms"; T1 must exceed T0.
 std::optional<TimeRange> parseTimeRange(std::string_view text);
 

@@ -93,8 +93,9 @@ int benchConfig(const std::string& path, int steps) {
       std::filesystem::path(path).filename().c_str(), c.layoutName().c_str(),
       static_cast<long long>(c.parallel.pp), static_cast<long long>(c.parallel.tp),
       static_cast<long long>(c.parallel.dp), static_cast<long long>(c.parallel.microbatches),
-      c.parallel.schedule.c_str(), off_ms, tokens / (off_ms / 1e3), on_ms, on_ms / off_ms, spans_per_step,
-      g_ns_per_span, 100.0 * static_cast<double>(spans_per_step) * g_ns_per_span / 1e6 / off_ms);
+      std::string(storage::scheduleName(c.parallel.schedule)).c_str(), off_ms, tokens / (off_ms / 1e3), on_ms,
+      on_ms / off_ms, spans_per_step, g_ns_per_span,
+      100.0 * static_cast<double>(spans_per_step) * g_ns_per_span / 1e6 / off_ms);
   std::fflush(stdout);
   return 0;
 }

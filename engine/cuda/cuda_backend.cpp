@@ -35,7 +35,8 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     std::string gpu = "GPU";
     if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) gpu = prop.name;
-    return std::to_string(config.worldSize()) + " x " + gpu + " (" + config.train.precision + ")";
+    return std::to_string(config.worldSize()) + " x " + gpu + " (" +
+           std::string(precisionName(config.train.precision)) + ")";
   }
 
   int32_t device(const RankCoord& coord) const override { return coord.rank; }

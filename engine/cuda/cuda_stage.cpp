@@ -308,7 +308,7 @@ class CudaOps final : public StageOps {
 
 std::unique_ptr<StageExecutor> makeCudaStage(const RankSetup& setup, int device,
                                              const CudaKernelOptions& options) {
-  if (setup.config->train.precision == "fp32") {
+  if (setup.config->train.precision == Precision::Fp32) {
     return std::make_unique<StagePass>(setup, std::make_unique<CudaOps<float>>(setup, device, options));
   }
   return std::make_unique<StagePass>(setup, std::make_unique<CudaOps<Bf16>>(setup, device, options));

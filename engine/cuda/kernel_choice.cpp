@@ -8,7 +8,7 @@ namespace moescope::engine::cuda {
 namespace {
 
 bool bf16(const Config& c) {
-  return c.train.precision == "bf16";
+  return c.train.precision == Precision::Bf16;
 }
 
 bool cudnnTakes(const Config& c) {

@@ -9,7 +9,7 @@ namespace moescope::engine::cuda {
 
 MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankCoord& coord,
                               const CudaKernelOptions& options) {
-  const bool bf16 = c.train.precision == "bf16";
+  const bool bf16 = c.train.precision == Precision::Bf16;
   const int64_t esize = bf16 ? 2 : 4;
   MemoryEstimate est;
   for (const auto& sp : stageParameters(c, layout, coord)) {

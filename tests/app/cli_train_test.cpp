@@ -3,9 +3,11 @@
 // file written; `moescope-cli stats` on a GPipe run reports the bubble share near the theory.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,24 +20,23 @@
 #include "engine/config.h"
 #include "engine/cuda_kernel_options.h"
 #include "storage/run_reader.h"
+#include "tests/app/cli_test_util.h"
 #include "tests/common/temp_dir.h"
 
 namespace moescope::engine {
 namespace {
 
-namespace fs = std::filesystem;
+// The lines of a metrics file, each a whole JSON object of the next step from 0; their number.
+size_t metricsSteps(const std::string& jsonl) {
+  std::istringstream lines(jsonl);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(lines, line)) EXPECT_EQ(nlohmann::json::parse(line)["step"], n++);
+  return n;
+}
 
-const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-class CliTrain : public ::testing::Test {
- protected:
-  void SetUp() override {
-    writeFile("tiny.toml", R"([model]
+// The run every train test starts from: PPMoE on pp 2 x tp 2, a few milliseconds a step.
+constexpr const char* kTiny = R"([model]
 vocab_size = 256
 seq_len = 8
 d_model = 16
@@ -53,8 +54,20 @@ microbatches = 2
 global_batch = 4
 steps = 3
 lr = 1e-2
-)");
-  }
+)";
+
+namespace fs = std::filesystem;
+
+const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+class CliTrain : public ::testing::Test {
+ protected:
+  void SetUp() override { writeFile("tiny.toml", kTiny); }
 
   void writeFile(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
@@ -331,8 +344,8 @@ steps = 3
 namespace moescope::engine {
 namespace {
 
-// Ctrl-C: the run stops between micro-batches, its run file marked cancelled, no metrics or checkpoint
-// left behind under their final names.
+// Ctrl-C: the run stops between micro-batches, its run file marked cancelled; the metrics of the
+// completed steps are kept (every line a whole step), no checkpoint and no temporary file is left.
 TEST_F(CliTrain, InterruptCancelsTheRun) {
   const pid_t pid = spawn(
       "train --config tiny.toml --steps 1000000 --data random --out run.moescope "
@@ -347,9 +360,9 @@ TEST_F(CliTrain, InterruptCancelsTheRun) {
   const auto trace = storage::RunReader::open(path("run.moescope"))->load();
   EXPECT_EQ(trace.run.status, storage::RunStatus::Cancelled);
   EXPECT_GE(trace.steps.size(), 3u);
-  EXPECT_FALSE(fs::exists(dir_ / "m.jsonl"));
-  EXPECT_FALSE(fs::exists(dir_ / "m.jsonl.tmp"));
+  EXPECT_EQ(metricsSteps(read("m.jsonl")), trace.steps.size());
   EXPECT_FALSE(fs::exists(dir_ / "ck.safetensors"));
+  EXPECT_EQ(files(), (std::set<std::string>{"tiny.toml", "err.log", "run.moescope", "m.jsonl"}));
 }
 
 // A failure during the run (here: the checkpoint's folder disappears before the save) is exit 1, with
@@ -372,6 +385,295 @@ TEST_F(CliTrain, FailureDuringTheRunMarksTheRunFileFailed) {
   EXPECT_EQ(trace.run.status, storage::RunStatus::Failed);
   EXPECT_NE(trace.run.error.find("checkpoint"), std::string::npos) << trace.run.error;
   EXPECT_EQ(trace.steps.size(), 400u);
+}
+
+}  // namespace
+}  // namespace moescope::engine
+
+// Issue 12's classes, each as a user meets it: exit code, one line, and no file changed or lost.
+namespace moescope::engine {
+namespace {
+
+using testing::CliFolder;
+using testing::CliResult;
+using testing::expectRefused;
+
+// Lines of stderr that are not progress lines: the command's own messages.
+size_t messageLines(const std::string& err) {
+  std::istringstream in(err);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(in, line)) n += line.rfind("step ", 0) == 0 ? 0 : 1;
+  return n;
+}
+
+// 2. An output is never an input nor another output; an existing run is replaced only with --force.
+TEST(CliTrainOutputs, OutputsNeverOverwriteInputsOrEachOther) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  f.write("tokens.bin", std::string(4096, 'a'));
+  ASSERT_EQ(f.run("train --config tiny.toml --steps 0 --save init.safetensors").code, 0);
+  expectRefused(f, "train --config tiny.toml --out tiny.toml", "is one of the inputs");
+  expectRefused(f, "train --config tiny.toml --data tokens.bin --metrics tokens.bin", "is one of the inputs");
+  expectRefused(f, "train --config tiny.toml --init init.safetensors --save ./init.safetensors",
+                "is one of the inputs");
+  expectRefused(f, "train --config tiny.toml --force --out tiny.toml", "is one of the inputs");
+  expectRefused(f, "train --config tiny.toml --save x --out x", "is also the output of --out");
+  expectRefused(f, "train --config tiny.toml --metrics x --out x", "is also the output of --out");
+  ::symlink("tiny.toml", f.path("link.toml").c_str());
+  expectRefused(f, "train --config link.toml --force --save tiny.toml", "is one of the inputs");
+}
+
+TEST(CliTrainOutputs, DevicesFifosLinksAndEmptyNamesAreRefused) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  ASSERT_EQ(::mkfifo(f.path("fifo").c_str(), 0600), 0);
+  f.write("target.jsonl", "kept");
+  ::symlink("target.jsonl", f.path("link.jsonl").c_str());
+  expectRefused(f, "train --config tiny.toml --force --out /dev/full", "not a regular file");
+  expectRefused(f, "train --config tiny.toml --force --metrics /dev/null", "not a regular file");
+  expectRefused(f, "train --config tiny.toml --force --out fifo", "not a regular file");
+  expectRefused(f, "train --config tiny.toml --force --metrics link.jsonl", "symbolic link");
+  expectRefused(f, "train --config tiny.toml --out ''", "--out: the path is empty");
+  expectRefused(f, "train --config tiny.toml --save /proc/ck.safetensors", "no new file can be made");
+}
+
+// An existing run is kept: refused without --force; with --force it stays whole while its successor
+// runs, and a successor that does not complete leaves it as it was.
+TEST(CliTrainOutputs, AnExistingRunIsReplacedOnlyByACompletedOne) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  ASSERT_EQ(f.run("train --config tiny.toml --out run.moescope").code, 0);
+  const std::string old = f.read("run.moescope");
+  expectRefused(f, "train --config tiny.toml --out run.moescope", "exists; give --force");
+
+  const pid_t pid =
+      f.spawn("train --config tiny.toml --force --steps 1000000 --data random --out run.moescope");
+  ASSERT_TRUE(f.waitForErr("step 3/", 20000)) << f.spawnedErr();
+  EXPECT_EQ(f.read("run.moescope"), old);  // not removed, not touched while the new run goes on
+  kill(pid, SIGINT);
+  EXPECT_EQ(CliFolder::wait(pid), 130);
+  EXPECT_NE(f.spawnedErr().find("'run.moescope' is kept as it was"), std::string::npos) << f.spawnedErr();
+  EXPECT_EQ(f.read("run.moescope"), old);
+  EXPECT_EQ(f.names(), (std::set<std::string>{"tiny.toml", "run.moescope"}));
+
+  const CliResult replaced = f.run("train --config tiny.toml --force --steps 2 --out run.moescope");
+  ASSERT_EQ(replaced.code, 0) << replaced.err;
+  const auto trace = storage::RunReader::open(f.path("run.moescope"))->load();
+  EXPECT_EQ(trace.steps.size(), 2u);
+  EXPECT_EQ(f.names(), (std::set<std::string>{"tiny.toml", "run.moescope"}));
+}
+
+// A second writer of a run is refused while the first writes it; the first goes on untouched.
+TEST(CliTrainOutputs, ASecondWriterOfARunIsRefused) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  const pid_t first = f.spawn("train --config tiny.toml --steps 1000000 --data random --out run.moescope");
+  ASSERT_TRUE(f.waitForErr("step 2/", 20000)) << f.spawnedErr();
+  const CliResult second = f.run("train --config tiny.toml --force --out run.moescope");
+  EXPECT_EQ(second.code, 2) << second.err;
+  EXPECT_NE(second.err.find("being written by another process"), std::string::npos) << second.err;
+  EXPECT_EQ(second.errLines(), 1u);
+  const CliResult third = f.run("train --config tiny.toml --out run.moescope");
+  EXPECT_EQ(third.code, 2) << third.err;
+  EXPECT_NE(third.err.find("exists"), std::string::npos) << third.err;
+  kill(first, SIGINT);
+  EXPECT_EQ(CliFolder::wait(first), 130) << f.spawnedErr();
+  const auto trace = storage::RunReader::open(f.path("run.moescope"))->load();
+  EXPECT_EQ(trace.run.status, storage::RunStatus::Cancelled);
+  EXPECT_GE(trace.steps.size(), 2u);
+}
+
+// 9. SIGTERM is a cancel, as Ctrl-C: exit 143, the run marked cancelled with its completed steps'
+// metrics, nothing else left (no temporary file, no -wal or -shm: a finished run is one file).
+TEST(CliTrainSignals, SigtermCancelsAndCleansUp) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  const pid_t pid = f.spawn(
+      "train --config tiny.toml --steps 1000000 --data random --out run.moescope --metrics m.jsonl "
+      "--save ck.safetensors");
+  ASSERT_TRUE(f.waitForErr("step 3/", 20000)) << f.spawnedErr();
+  kill(pid, SIGTERM);
+  EXPECT_EQ(CliFolder::wait(pid), 143);
+  EXPECT_EQ(messageLines(f.spawnedErr()), 1u) << f.spawnedErr();
+  EXPECT_NE(f.spawnedErr().find("cancelled (SIGTERM)"), std::string::npos);
+  EXPECT_EQ(f.names(), (std::set<std::string>{"tiny.toml", "run.moescope", "m.jsonl"}));
+  const auto trace = storage::RunReader::open(f.path("run.moescope"))->load();
+  EXPECT_EQ(trace.run.status, storage::RunStatus::Cancelled);
+  EXPECT_GE(trace.steps.size(), 3u);
+  EXPECT_EQ(metricsSteps(f.read("m.jsonl")), trace.steps.size());
+}
+
+// A second signal ends the process at once: killed by the signal, temporary files removed; the run file
+// keeps what was committed and reads as a run that did not finish.
+TEST(CliTrainSignals, ASecondSignalEndsAtOnceAndLeavesNoTemporaryFile) {
+  CliFolder f;
+  f.write("big.toml", kTiny);
+  // Slow micro-batches (the cancel waits for the one under way), so the second signal arrives while the
+  // first is still being honoured.
+  const pid_t pid = f.spawn(
+      "train --config big.toml --set model.d_model=512 --set model.d_ff=2048 --set model.seq_len=256 "
+      "--set train.global_batch=16 --steps 1000000 --data random --out run.moescope --metrics m.jsonl "
+      "--save ck.safetensors");
+  // Once the run is under way (its run file written to), within the first step.
+  for (int i = 0; i < 6000; ++i) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(f.path("run.moescope"), ec);
+    if (!ec && size > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(pid, SIGINT);
+  // Apart, or the kernel merges the two into one pending signal; well within a micro-batch (~100 ms).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << "ended with status " << status;
+  for (const std::string& name : f.names())
+    EXPECT_TRUE(name == "big.toml" || name.rfind("run.moescope", 0) == 0 || name == "m.jsonl") << name;
+  EXPECT_NO_THROW(storage::RunReader::open(f.path("run.moescope"))->load());
+}
+
+// 3. A full disk (RLIMIT_FSIZE, which works anywhere without privileges: writes beyond the limit fail
+// with EFBIG once SIGXFSZ is ignored): the run stops at the first step after the failed write, one
+// line, exit 1; the run file keeps what was written, readable, marked failed; nothing temporary stays.
+TEST(CliTrainDiskFull, AFileSizeLimitStopsTheRunEarly) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  const CliResult r = f.run("train --config tiny.toml --steps 100000 --data random --out run.moescope",
+                            "trap '' XFSZ; ulimit -f 2048;");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(messageLines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("run.moescope"), std::string::npos) << r.err;
+  const auto trace = storage::RunReader::open(f.path("run.moescope"))->load();
+  EXPECT_EQ(trace.run.status, storage::RunStatus::Failed);
+  EXPECT_GT(trace.steps.size(), 0u);
+  EXPECT_LT(trace.steps.size(), 100000u);
+  for (const std::string& name : f.names())
+    EXPECT_TRUE(name == "tiny.toml" || name.rfind("run.moescope", 0) == 0) << name;
+}
+
+// A cut metrics file is never published: metrics that could not be written end the run, and the
+// partial file goes with the temporary name it was written under.
+TEST(CliTrainDiskFull, ACutMetricsFileIsNotPublished) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  const CliResult r = f.run("train --config tiny.toml --steps 100000 --data random --metrics m.jsonl",
+                            "trap '' XFSZ; ulimit -f 16;");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(messageLines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("--metrics 'm.jsonl'"), std::string::npos) << r.err;
+  EXPECT_EQ(f.names(), (std::set<std::string>{"tiny.toml"}));
+}
+
+// The same on a real full file system: a 1 MiB tmpfs (mounting needs root and CAP_SYS_ADMIN: skipped
+// with the reason where the test cannot mount). SQLite reports the full disk; the space the writer held
+// back lets it still mark the run failed.
+TEST(CliTrainDiskFull, AFullFileSystemStopsTheRunAndMarksItFailed) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  const std::string mnt = f.path("small");
+  std::filesystem::create_directory(mnt);
+  if (std::system(("mount -t tmpfs -o size=1m tmpfs '" + mnt + "' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP()
+        << "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN); the RLIMIT_FSIZE tests cover it";
+  struct Unmount {
+    std::string at;
+    ~Unmount() { std::system(("umount '" + at + "'").c_str()); }
+  } unmount{mnt};
+  const CliResult r = f.run(
+      "train --config tiny.toml --steps 100000 --data random --out small/run.moescope --metrics "
+      "small/m.jsonl "
+      "--save small/ck.safetensors");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(messageLines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("full"), std::string::npos) << r.err;
+  const auto trace = storage::RunReader::open(mnt + "/run.moescope")->load();
+  EXPECT_EQ(trace.run.status, storage::RunStatus::Failed);
+  EXPECT_NE(trace.run.error.find("full"), std::string::npos) << trace.run.error;
+  EXPECT_GT(trace.steps.size(), 0u);
+  const CliResult stats = f.run("stats small/run.moescope");
+  EXPECT_EQ(stats.code, 0) << stats.err;
+  std::set<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(mnt)) left.insert(e.path().filename().string());
+  for (const std::string& name : left)
+    EXPECT_TRUE(name.rfind("run.moescope", 0) == 0 || name == "m.jsonl") << name;  // no .partial, no reserve
+}
+
+// 4. Arithmetic: sizes whose products overflow are refused with their limit named, before any work.
+TEST(CliTrainLimits, HugeSizesAreRefusedWithTheirLimit) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  expectRefused(
+      f,
+      "train --config tiny.toml --dry-run --set parallel.pp=4294967296 --set parallel.dp=4294967296 "
+      "--set parallel.microbatches=4294967296",
+      "parallel.pp = 4294967296 is above its limit 1024");
+  expectRefused(f, "train --config tiny.toml --dry-run --set model.n_layers=100000000", "above its limit");
+  expectRefused(f, "train --config tiny.toml --dry-run --set model.n_experts=4294967296", "above its limit");
+}
+
+// 5. Resources before work: a model that cannot fit is refused by --dry-run and by train, with what it
+// needs and what there is, before any file is made.
+TEST(CliTrainLimits, AModelTooLargeForTheMachineIsRefusedBeforeWork) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  for (const char* set :
+       {"--set model.vocab_size=2000000000", "--set model.d_ff=16000000 --set model.d_model=16384",
+        "--set train.global_batch=16000000 --set model.seq_len=1024"}) {
+    expectRefused(f, std::string("train --config tiny.toml --dry-run ") + set, "needs about");
+    expectRefused(f, std::string("train --config tiny.toml --out run.moescope --metrics m.jsonl ") + set,
+                  "needs about");
+  }
+  const CliResult r = f.run("train --config tiny.toml --dry-run --set model.vocab_size=2000000000");
+  EXPECT_NE(r.err.find("GiB available"), std::string::npos) << r.err;
+}
+
+// 7. Only completed steps count: a run stopped before its first step completed has none, and a run
+// stopped later counts exactly the steps its metrics list.
+TEST(CliTrainSteps, AStopCountsOnlyCompletedSteps) {
+  CliFolder f;
+  f.write("tiny.toml", kTiny);
+  // A slow first step: the run file appears, spans of step 0 arrive, and the stop comes first.
+  const pid_t early = f.spawn(
+      "train --config tiny.toml --set model.d_model=512 --set model.d_ff=2048 --set model.seq_len=256 "
+      "--set train.global_batch=16 --set model.vocab_size=4096 --steps 10 --data random --out "
+      "early.moescope");
+  for (int i = 0; i < 2000 && !std::filesystem::exists(f.path("early.moescope")); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(early, SIGINT);
+  EXPECT_EQ(CliFolder::wait(early), 130) << f.spawnedErr();
+  const auto earlyTrace = storage::RunReader::open(f.path("early.moescope"))->load();
+  if (!earlyTrace.steps.empty()) GTEST_SKIP() << "the first step completed before the stop (a fast machine)";
+  const CliResult early_stats = f.run("stats early.moescope --json");
+  ASSERT_EQ(early_stats.code, 0) << early_stats.err;
+  const auto je = nlohmann::json::parse(early_stats.out);
+  EXPECT_EQ(je["step_summary"]["steps"], 0) << early_stats.out;
+  EXPECT_EQ(je["step_summary"]["tokens_per_s"], 0.0);
+
+  const pid_t later = f.spawn("train --config tiny.toml --steps 1000000 --data random --out later.moescope");
+  ASSERT_TRUE(f.waitForErr("step 5/", 20000));
+  kill(later, SIGINT);
+  EXPECT_EQ(CliFolder::wait(later), 130);
+  const auto laterTrace = storage::RunReader::open(f.path("later.moescope"))->load();
+  const CliResult later_stats = f.run("stats later.moescope --json");
+  ASSERT_EQ(later_stats.code, 0) << later_stats.err;
+  const auto jl = nlohmann::json::parse(later_stats.out);
+  EXPECT_EQ(jl["step_summary"]["steps"], laterTrace.steps.size());
+  EXPECT_EQ(jl["steps"].size(), laterTrace.steps.size());
+}
+
+// 10. Messages: a folder or a device as the config is bad input with one line (not "ok", not a read
+// until memory runs out).
+TEST(CliTrainMessages, ConfigThatIsNotAFile) {
+  CliFolder f;
+  std::filesystem::create_directory(f.path("conf.d"));
+  expectRefused(f, "train --config conf.d --dry-run", "is a folder");
+  expectRefused(f, "train --config /dev/zero --dry-run", "not a regular file");
+  f.write("huge.toml", "# " + std::string(2 << 20, 'x') + "\n");
+  expectRefused(f, "train --config huge.toml --dry-run", "limit");
 }
 
 }  // namespace

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
 #include "engine/engine_error.h"
 
 namespace moescope::engine {
@@ -21,8 +25,8 @@ TEST(Config, EmptyTextGivesModelMdDefaults) {
   EXPECT_EQ(c.model.capacity_factor, 0.0);
   EXPECT_EQ(c.model.moe_every, 1);
   EXPECT_EQ(c.model.aux_loss_coef, 0.01);
-  EXPECT_EQ(c.parallel.layout, "ppmoe");
-  EXPECT_EQ(c.parallel.schedule, "1f1b");
+  EXPECT_EQ(c.parallel.layout, MoeLayout::PPMoE);
+  EXPECT_EQ(c.parallel.schedule, storage::Schedule::OneFOneB);
   EXPECT_EQ(c.parallel.virtual_stages, 1);
   EXPECT_EQ(c.train.global_batch, 8);
   EXPECT_EQ(c.train.steps, 10);
@@ -54,7 +58,7 @@ enabled = false
 )");
   EXPECT_EQ(c.model.d_model, 64);
   EXPECT_EQ(c.model.capacity_factor, 1.0);
-  EXPECT_EQ(c.parallel.layout, "dpmoe");
+  EXPECT_EQ(c.parallel.layout, MoeLayout::DPMoE);
   EXPECT_EQ(c.parallel.dp, 2);
   EXPECT_EQ(c.train.lr, 1e-3);
   EXPECT_EQ(c.data.path, "random");
@@ -87,8 +91,8 @@ TEST(Config, OverridesSetOneKey) {
   applyOverride(c, "train.lr=0.5");
   applyOverride(c, "trace.enabled=false");
   EXPECT_EQ(c.parallel.tp, 2);
-  EXPECT_EQ(c.parallel.layout, "dpmoe");
-  EXPECT_EQ(c.parallel.schedule, "gpipe");
+  EXPECT_EQ(c.parallel.layout, MoeLayout::DPMoE);
+  EXPECT_EQ(c.parallel.schedule, storage::Schedule::GPipe);
   EXPECT_EQ(c.train.lr, 0.5);
   EXPECT_FALSE(c.trace.enabled);
   EXPECT_THROW(applyOverride(c, "parallel.tpp=2"), InputError);
@@ -96,10 +100,10 @@ TEST(Config, OverridesSetOneKey) {
   EXPECT_THROW(applyOverride(c, "parallel.tp=two"), InputError);
 }
 
+// Refused, by the parser (a value not among its key's choices) or by validate().
 void expectInvalid(const std::string& toml, const std::string& words) {
-  const Config c = parseConfig(toml);
   try {
-    validate(c);
+    validate(parseConfig(toml));
     FAIL() << "accepted: " << toml;
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
@@ -139,7 +143,7 @@ TEST(Config, ScheduleRules) {
       "microbatches = 1\n",
       "parallel.microbatches (1) is not a multiple of pp (2)");
   expectInvalid("[parallel]\nschedule = \"interleaved\"\nvirtual_stages = 0\n",
-                "virtual_stages must be >= 1");
+                "parallel.virtual_stages = 0 is below its limit 1");
   EXPECT_NO_THROW(
       validate(parseConfig("[model]\nn_layers = 8\n[parallel]\nschedule = \"interleaved\"\n"
                            "virtual_stages = 2\npp = 2\nmicrobatches = 4\n")));
@@ -151,11 +155,118 @@ TEST(Config, ScheduleRules) {
 TEST(Config, TomlRoundTrip) {
   Config c;
   c.model.capacity_factor = 1.25;
-  c.parallel.layout = "dpmoe";
+  c.parallel.layout = MoeLayout::DPMoE;
   c.data.path = "a \"quoted\" path";
   c.trace.enabled = false;
   EXPECT_EQ(parseConfig(toToml(c)), c);
   EXPECT_NE(modelToToml(c.model).find("capacity_factor = 1.25"), std::string::npos);
+}
+
+// Every number beyond its key's limit is refused with the limit named; products of limited values are
+// checked, so sizes of 2^32 cannot wrap to 0 and divide by it (the SIGFPE of --dry-run before).
+TEST(Config, LimitsAreNamedAndProductsChecked) {
+  expectInvalid("[parallel]\npp = 4294967296\ndp = 4294967296\nmicrobatches = 4294967296\n",
+                "parallel.pp = 4294967296 is above its limit 1024");
+  expectInvalid("[model]\nd_ff = 1000000000000\n", "model.d_ff = 1000000000000 is above its limit");
+  expectInvalid("[model]\nn_layers = 100000000\n", "model.n_layers = 100000000 is above its limit 4096");
+  expectInvalid("[model]\nn_experts = 4294967296\n", "model.n_experts");
+  expectInvalid("[model]\nvocab_size = 4294967296\n", "model.vocab_size");
+  expectInvalid("[model]\nd_model = 0\n", "model.d_model = 0 is below its limit 1");
+  expectInvalid("[train]\nglobal_batch = 4000000000\n", "train.global_batch");
+  expectInvalid("[train]\nsteps = -1\n", "train.steps = -1 is below its limit 0");
+  expectInvalid("[train]\nlr = nan\n", "train.lr must be a finite number");
+  expectInvalid("[train]\nbeta2 = 1.0\n", "train.beta2 must be below 1");
+  expectInvalid("[train]\neps = 0.0\n", "train.eps must be above 0");
+  expectInvalid(
+      "[parallel]\npp = 16\ntp = 16\ndp = 16\n[model]\nn_layers = 16\nn_heads = 16\nd_model = 256\n",
+      "world size pp x tp x dp = 16 x 16 x 16 is above its limit 1024");
+}
+
+// The schema is one table: every key with its type, default, limits, choices and doc, in file order;
+// the defaults it reports are Config{}'s, and every key round-trips through configValue.
+TEST(Config, SchemaDescribesEveryKey) {
+  const auto keys = configKeys();
+  ASSERT_EQ(keys.size(), 30u);
+  EXPECT_EQ(keys.front().name, "model.vocab_size");
+  EXPECT_EQ(keys.back().name, "trace.enabled");
+  const Config defaults;
+  for (const ConfigKey& k : keys) {
+    EXPECT_FALSE(k.doc.empty()) << k.name;
+    EXPECT_EQ(k.doc.find('\n'), std::string_view::npos) << k.name;
+    const ConfigValue v = configValue(defaults, k.name);
+    switch (k.type) {
+      case ConfigType::Int:
+        EXPECT_TRUE(std::holds_alternative<int64_t>(v)) << k.name;
+        break;
+      case ConfigType::Float:
+        EXPECT_TRUE(std::holds_alternative<double>(v)) << k.name;
+        break;
+      case ConfigType::String:
+        EXPECT_TRUE(std::holds_alternative<std::string>(v)) << k.name;
+        break;
+      case ConfigType::Bool:
+        EXPECT_TRUE(std::holds_alternative<bool>(v)) << k.name;
+        break;
+    }
+  }
+  EXPECT_EQ(std::get<int64_t>(configValue(defaults, "model.d_ff")), 512);
+  EXPECT_EQ(std::get<std::string>(configValue(defaults, "parallel.schedule")), "1f1b");
+  EXPECT_EQ(std::get<std::string>(configValue(defaults, "train.precision")), "bf16");
+  const auto layout =
+      std::find_if(keys.begin(), keys.end(), [](const ConfigKey& k) { return k.name == "parallel.layout"; });
+  ASSERT_NE(layout, keys.end());
+  EXPECT_EQ(std::vector<std::string_view>(layout->choices.begin(), layout->choices.end()),
+            (std::vector<std::string_view>{"ppmoe", "dpmoe"}));
+  // The schedule's choices are storage::Schedule's, in its order: the four schedules the engine runs.
+  const auto schedule = std::find_if(keys.begin(), keys.end(),
+                                     [](const ConfigKey& k) { return k.name == "parallel.schedule"; });
+  ASSERT_NE(schedule, keys.end());
+  ASSERT_EQ(schedule->choices.size(), size_t(storage::kScheduleCount));
+  for (size_t i = 0; i < schedule->choices.size(); ++i) {
+    EXPECT_EQ(storage::scheduleFromName(schedule->choices[i]), static_cast<storage::Schedule>(i));
+    Config c;
+    applyOverride(c, "parallel.schedule=" + std::string(schedule->choices[i]));
+    EXPECT_EQ(c.parallel.schedule, static_cast<storage::Schedule>(i));
+  }
+  EXPECT_EQ(std::get<int64_t>(configValue(defaults, "parallel.virtual_stages")), 1);
+  EXPECT_THROW(configValue(defaults, "model.width"), InputError);
+}
+
+TEST(Config, ParseReportsTheKeysATextSets) {
+  std::vector<std::string> set;
+  parseConfig("[train]\nsteps = 3\n[model]\nd_ff = 64\n", "x.toml", &set);
+  EXPECT_EQ(set, (std::vector<std::string>{"model.d_ff", "train.steps"}));
+}
+
+TEST(Config, EnumsAreParsedOnce) {
+  expectInvalid("[train]\nprecision = \"fp16\"\n",
+                "train.precision must be one of \"bf16\" or \"fp32\", got \"fp16\"");
+  Config c;
+  EXPECT_THROW(applyOverride(c, "parallel.schedule=zigzag"), InputError);
+  applyOverride(c, "train.precision=fp32");
+  EXPECT_EQ(c.train.precision, Precision::Fp32);
+}
+
+// A config path that is a folder, a device or too large to be a config is bad input, not read.
+TEST(Config, LoadRefusesWhatIsNotAConfigFile) {
+  auto expectRefused = [](const std::string& path, const std::string& words) {
+    try {
+      loadConfigFile(path);
+      FAIL() << "accepted " << path;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expectRefused("/", "is a folder");
+  expectRefused("/dev/zero", "not a regular file");
+  expectRefused("/nonexistent/x.toml", "no such file");
+  const std::string big = ::testing::TempDir() + "/moescope_config_big.toml";
+  {
+    std::ofstream out(big);
+    out << "# " << std::string(static_cast<size_t>(kMaxConfigBytes), 'x') << "\n";
+  }
+  expectRefused(big, "limit");
+  std::remove(big.c_str());
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 namespace moescope::engine {
 namespace {
 
-Config layoutConfig(int pp, int tp, int dp, const char* layout = "ppmoe") {
+Config layoutConfig(int pp, int tp, int dp, MoeLayout layout = MoeLayout::PPMoE) {
   Config c;
   c.model.n_layers = 5;
   c.parallel.pp = pp;
@@ -37,7 +37,7 @@ TEST(Layout, LayersSplitContiguously) {
 TEST(Layout, InterleavedStagesHoldChunksApart) {
   Config c = layoutConfig(2, 1, 1);
   c.model.n_layers = 8;
-  c.parallel.schedule = "interleaved";
+  c.parallel.schedule = Schedule::Interleaved;
   c.parallel.virtual_stages = 2;
   const Layout l(c);
   EXPECT_EQ(l.chunks(0), (std::vector<LayerRange>{{0, 2}, {4, 6}}));
@@ -48,7 +48,7 @@ TEST(Layout, ExpertsSplitOverTpForPpmoeAndOverDpForDpmoe) {
   const Layout pp(layoutConfig(1, 4, 2));
   EXPECT_EQ(pp.expertsPerRank(), 2);
   EXPECT_EQ(pp.firstExpert(pp.coord(pp.rankOf(0, 1, 3))), 6);
-  const Layout dp(layoutConfig(1, 1, 4, "dpmoe"));
+  const Layout dp(layoutConfig(1, 1, 4, MoeLayout::DPMoE));
   EXPECT_EQ(dp.expertsPerRank(), 2);
   EXPECT_EQ(dp.firstExpert(dp.coord(2)), 4);
   EXPECT_EQ(dp.expertOwnerDp(5), 2);

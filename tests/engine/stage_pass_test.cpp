@@ -42,9 +42,9 @@ std::vector<std::pair<std::string, Config>> layouts() {
   ppmoe.parallel.pp = ppmoe.parallel.tp = ppmoe.parallel.microbatches = 2;
   ppmoe.model.capacity_factor = 1.0;
   Config dpmoe = testing::tinyConfig();
-  dpmoe.parallel.layout = "dpmoe";
+  dpmoe.parallel.layout = MoeLayout::DPMoE;
   dpmoe.parallel.pp = dpmoe.parallel.dp = dpmoe.parallel.microbatches = 2;
-  dpmoe.parallel.schedule = "gpipe";
+  dpmoe.parallel.schedule = storage::Schedule::GPipe;
   Config dense = testing::tinyConfig();
   dense.model.n_experts = 0;
   dense.parallel.tp = dense.parallel.dp = 2;
@@ -129,10 +129,10 @@ Config scheduled(const char* schedule, int tp, int dp, const char* layout = "ppm
   c.parallel.pp = 2;
   c.parallel.tp = tp;
   c.parallel.dp = dp;
-  c.parallel.layout = layout;
+  applyOverride(c, std::string("parallel.layout=") + layout);
   c.parallel.microbatches = 4;
-  c.parallel.schedule = schedule;
-  c.parallel.virtual_stages = std::string(schedule) == "interleaved" ? 2 : 1;
+  applyOverride(c, std::string("parallel.schedule=") + schedule);
+  c.parallel.virtual_stages = c.parallel.schedule == Schedule::Interleaved ? 2 : 1;
   c.train.steps = 1;
   return c;
 }
@@ -143,7 +143,7 @@ Config scheduled(const char* schedule, int tp, int dp, const char* layout = "ppm
 TEST(StagePass, SpansFollowTheScheduleWithChunksAndWeightPasses) {
   for (const Config& c : {scheduled("interleaved", 2, 1), scheduled("zb-h1", 2, 1),
                           scheduled("interleaved", 1, 2, "dpmoe"), scheduled("zb-h1", 1, 2, "dpmoe")}) {
-    SCOPED_TRACE(c.parallel.schedule + " " + c.parallel.layout);
+    SCOPED_TRACE(std::string(storage::scheduleName(c.parallel.schedule)) + " " + c.layoutName());
     validate(c);
     auto cpu = makeCpuBackend();
     const storage::Trace trace = testing::tracedRun(c, testing::tinyTokens(c), *cpu);

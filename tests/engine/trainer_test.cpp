@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include "engine/checkpoint.h"
 #include "engine/engine_error.h"
@@ -18,8 +19,8 @@ namespace {
 using testing::expectEquivalent;
 using testing::tinyConfig;
 
-Config with(int pp, int tp, int dp, int microbatches, const char* layout = "ppmoe",
-            const char* schedule = "1f1b") {
+Config with(int pp, int tp, int dp, int microbatches, MoeLayout layout = MoeLayout::PPMoE,
+            storage::Schedule schedule = storage::Schedule::OneFOneB) {
   Config c = tinyConfig();
   c.parallel.pp = pp;
   c.parallel.tp = tp;
@@ -37,28 +38,28 @@ TEST(TrainerEquivalence, PpmoeTp4) {
   expectEquivalent(with(1, 4, 1, 1));
 }
 TEST(TrainerEquivalence, DpmoeDp2) {
-  expectEquivalent(with(1, 1, 2, 1, "dpmoe"));
+  expectEquivalent(with(1, 1, 2, 1, MoeLayout::DPMoE));
 }
 TEST(TrainerEquivalence, DpmoeDp4) {
-  expectEquivalent(with(1, 1, 4, 1, "dpmoe"));
+  expectEquivalent(with(1, 1, 4, 1, MoeLayout::DPMoE));
 }
 TEST(TrainerEquivalence, Pp2Gpipe) {
-  expectEquivalent(with(2, 1, 1, 4, "ppmoe", "gpipe"));
+  expectEquivalent(with(2, 1, 1, 4, MoeLayout::PPMoE, storage::Schedule::GPipe));
 }
 TEST(TrainerEquivalence, Pp4Gpipe) {
-  expectEquivalent(with(4, 1, 1, 4, "ppmoe", "gpipe"));
+  expectEquivalent(with(4, 1, 1, 4, MoeLayout::PPMoE, storage::Schedule::GPipe));
 }
 TEST(TrainerEquivalence, Pp2OneFOneB) {
-  expectEquivalent(with(2, 1, 1, 4, "ppmoe", "1f1b"));
+  expectEquivalent(with(2, 1, 1, 4, MoeLayout::PPMoE, storage::Schedule::OneFOneB));
 }
 TEST(TrainerEquivalence, Pp4OneFOneB) {
-  expectEquivalent(with(4, 1, 1, 4, "ppmoe", "1f1b"));
+  expectEquivalent(with(4, 1, 1, 4, MoeLayout::PPMoE, storage::Schedule::OneFOneB));
 }
 TEST(TrainerEquivalence, Pp2Tp2Ppmoe) {
   expectEquivalent(with(2, 2, 1, 2));
 }
 TEST(TrainerEquivalence, Pp2Dp2Dpmoe) {
-  expectEquivalent(with(2, 1, 2, 2, "dpmoe"));
+  expectEquivalent(with(2, 1, 2, 2, MoeLayout::DPMoE));
 }
 TEST(TrainerEquivalence, DenseTp2) {
   Config c = with(1, 2, 1, 1);
@@ -70,7 +71,7 @@ TEST(TrainerEquivalence, PpmoeDp2) {
 }
 // Beyond the acceptance list: all three dimensions at once, and DPMoE with capacity drops.
 TEST(TrainerEquivalence, Pp2Tp2Dp2Ppmoe) {
-  expectEquivalent(with(2, 2, 2, 2, "ppmoe", "gpipe"));
+  expectEquivalent(with(2, 2, 2, 2, MoeLayout::PPMoE, storage::Schedule::GPipe));
 }
 TEST(TrainerEquivalence, Pp2Tp2Dp2Dense) {
   Config c = with(2, 2, 2, 2);
@@ -78,7 +79,7 @@ TEST(TrainerEquivalence, Pp2Tp2Dp2Dense) {
   expectEquivalent(c);
 }
 TEST(TrainerEquivalence, DpmoeDp4WithCapacityDrops) {
-  Config c = with(1, 1, 4, 2, "dpmoe");
+  Config c = with(1, 1, 4, 2, MoeLayout::DPMoE);
   c.train.global_batch = 16;
   c.model.capacity_factor = 0.75;
   expectEquivalent(c);
@@ -259,10 +260,10 @@ Config scheduleConfig(const ScheduleCase& k, const char* schedule) {
   c.parallel.tp = k.tp;
   c.parallel.dp = k.dp;
   c.parallel.microbatches = 4;
-  c.parallel.layout = std::string(k.layout) == "dpmoe" ? "dpmoe" : "ppmoe";
+  c.parallel.layout = std::string(k.layout) == "dpmoe" ? MoeLayout::DPMoE : MoeLayout::PPMoE;
   if (std::string(k.layout) == "dense") c.model.n_experts = 0;
-  c.parallel.schedule = schedule;
-  if (std::string(schedule) == "interleaved") c.parallel.virtual_stages = 2;
+  applyOverride(c, std::string("parallel.schedule=") + schedule);
+  if (c.parallel.schedule == Schedule::Interleaved) c.parallel.virtual_stages = 2;
   return c;
 }
 
@@ -270,7 +271,10 @@ ModelWeights trainAndCheckpoint(const Config& c, const TokenData& data, const st
                                 std::vector<double>& losses) {
   const TrainResult r = testing::runLayout(c, data);
   for (const StepReport& s : r.steps) losses.push_back(s.losses.loss);
-  saveCheckpoint(file.string(), c.model, r.weights);
+  {
+    std::ofstream out(file, std::ios::binary);
+    writeCheckpoint(out, c.model, r.weights);
+  }
   return loadCheckpoint(file.string(), c.model);
 }
 

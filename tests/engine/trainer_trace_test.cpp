@@ -115,7 +115,7 @@ TEST(TrainerTrace, Pp2Tp2PpmoeRunHoldsEveryStagesSpansInOrder) {
   c.parallel.pp = 2;
   c.parallel.tp = 2;
   c.parallel.microbatches = 2;
-  c.parallel.schedule = "1f1b";
+  c.parallel.schedule = storage::Schedule::OneFOneB;
   c.trace.enabled = true;
   const moescope::testing::TempRunFile path_file("pp2tp2.moescope");
   const fs::path path = path_file.path();
@@ -240,7 +240,7 @@ TEST(TrainerTrace, PpmoeSlicesWithoutAllToAllAndDpmoeDispatchesWithIt) {
 
   c.parallel.tp = 1;
   c.parallel.dp = 2;
-  c.parallel.layout = "dpmoe";
+  c.parallel.layout = MoeLayout::DPMoE;
   const moescope::testing::TempRunFile dp_path_file("dpmoe_cats.moescope");
   const fs::path dp_path = dp_path_file.path();
   const storage::Trace trace = tracedRun(c, dp_path);
@@ -294,7 +294,7 @@ TEST(TrainerTrace, GpipeBubbleShareIsNearTheory) {
   c.model.n_layers = 8;
   c.parallel.pp = 4;
   c.parallel.microbatches = 8;
-  c.parallel.schedule = "gpipe";
+  c.parallel.schedule = storage::Schedule::GPipe;
   c.train.global_batch = 32;
   c.train.steps = 4;
   c.trace.enabled = true;
@@ -448,8 +448,8 @@ TEST(TrainerTrace, EverySchedulesBubbleInVirtualTimeMatchesItsTheory) {
     c.model.n_layers = 8;
     c.parallel.pp = 4;
     c.parallel.microbatches = 8;
-    c.parallel.schedule = schedule;
-    c.parallel.virtual_stages = std::string(schedule) == "interleaved" ? 2 : 1;
+    applyOverride(c, std::string("parallel.schedule=") + schedule);
+    c.parallel.virtual_stages = c.parallel.schedule == Schedule::Interleaved ? 2 : 1;
     c.train.steps = 3;
     VirtualTimeBackend backend;
     const storage::Trace trace = testing::tracedRun(c, testing::tinyTokens(c), backend);

@@ -33,5 +33,29 @@ TEST(Activity, GroupsHostTracksByRankWithTheirStage) {
   EXPECT_EQ(ranks[1].items, (std::vector<Activity>{{30, 40, Category::Optimizer, 2, 0}}));
 }
 
+// Only completed steps count: a run that lists its completed steps (steps.recorded = step_metric)
+// drops the spans of step 2, which a stop cut short; spans without a step stay. A run that does not
+// list them (an import, a generated run) keeps every step.
+TEST(Activity, OnlyCompletedStepsCountWhenTheRunListsThem) {
+  auto trace = testing::TraceBuilder(1)
+                   .rank(0, 0)
+                   .span(0, 0, 10, Category::ComputeAttention, 0)
+                   .span(0, 10, 20, Category::ComputeAttention, 1)
+                   .span(0, 20, 25, Category::ComputeAttention, 2)
+                   .span(0, 25, 26, Category::Wait, kNone)
+                   .build();
+  EXPECT_EQ(hostActivity(trace)[0].items.size(), 4u);
+  trace.meta.emplace_back(std::string(kMetaStepsRecorded), std::string(kStepsInStepMetric));
+  trace.steps.push_back({0});
+  trace.steps.push_back({1});
+  const auto items = hostActivity(trace)[0].items;
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].step, 0);
+  EXPECT_EQ(items[1].step, 1);
+  EXPECT_EQ(items[2].step, kNone);
+  trace.steps.clear();  // stopped before its first step completed: no step counts
+  EXPECT_EQ(hostActivity(trace)[0].items.size(), 1u);
+}
+
 }  // namespace
 }  // namespace moescope::storage

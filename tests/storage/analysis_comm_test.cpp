@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "tests/storage/trace_builder.h"
 
 namespace moescope::storage {
@@ -31,6 +33,25 @@ TEST(Communication, TimeCountBytesAndBandwidthByKind) {
 TEST(Communication, NoneInAComputeOnlyRun) {
   const Trace t = testing::TraceBuilder(1).rank(0, 0).span(0, 0, 10, Category::ComputeFfn).build();
   EXPECT_TRUE(communicationByKind(hostActivity(t)).empty());
+}
+
+// Sums over many spans saturate at the int64 limit rather than overflow (undefined behaviour that
+// showed as negative MiB): three spans of 2^62 ns, each valid, sum beyond int64.
+TEST(Communication, SumsBeyondInt64Saturate) {
+  const int64_t big = kMaxTime;
+  const Trace t = testing::TraceBuilder(1)
+                      .rank(0, 0)
+                      .rank(1, 0)
+                      .rank(2, 0)
+                      .span(0, 0, big, Category::CommTpAllreduce, 0, int64_t{1} << 50)
+                      .span(1, 0, big, Category::CommTpAllreduce, 0, int64_t{1} << 50)
+                      .span(2, 0, big, Category::CommTpAllreduce, 0, int64_t{1} << 50)
+                      .build();
+  const auto kinds = communicationByKind(hostActivity(t));
+  ASSERT_EQ(kinds.size(), 1u);
+  EXPECT_EQ(kinds[0].time_ns, std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(kinds[0].bytes, 3 * (int64_t{1} << 50));
+  EXPECT_GT(kinds[0].gbytes_per_s, 0);
 }
 
 }  // namespace

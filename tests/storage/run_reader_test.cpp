@@ -6,6 +6,7 @@
 #include <atomic>
 #include <fstream>
 #include <limits>
+#include <sstream>
 #include <thread>
 
 #include "storage/run_writer.h"
@@ -285,6 +286,126 @@ TEST(RunReader, LoadWindowKeepsCountersAndGpuRecordsInTheWindow) {
   EXPECT_EQ(t.gpu[0].start, 90);
   EXPECT_EQ(t.counters, (std::vector<CounterSample>{{1, 150, 2.0}}));
   EXPECT_EQ(t.tracks.size(), 2u);
+}
+
+}  // namespace
+}  // namespace moescope::storage
+
+namespace moescope::storage {
+namespace {
+
+std::string fileBytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Every column a reader uses as an index, a size or a time, crafted out of range: the file is refused
+// with one line naming the column and the value, never used (issue 12, class 1). Loading, a window and
+// a refresh all read rows through the same checks (Row in run_reader.cpp).
+TEST(RunReader, RefusesEveryValueOutOfRange) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"UPDATE span SET category = 200 WHERE id = 5",
+       "span.category = 200 is outside 0.." + std::to_string(kCategoryCount - 1)},
+      {"UPDATE span SET category = -1 WHERE id = 5", "span.category = -1"},
+      {"UPDATE span SET phase = 9 WHERE id = 5", "span.phase = 9"},
+      {"UPDATE span SET track = 4000000000 WHERE id = 5", "span.track = 4000000000"},
+      {"UPDATE span SET step = 9223372036854775807 WHERE id = 5", "span.step"},
+      {"UPDATE span SET microbatch = -7 WHERE id = 5", "span.microbatch = -7"},
+      {"UPDATE span SET layer = 2147483648 WHERE id = 5", "span.layer"},
+      {"UPDATE span SET expert = -2 WHERE id = 5", "span.expert = -2"},
+      {"UPDATE span SET start = 9223372036854775807 WHERE id = 5", "span.start"},
+      {"UPDATE span SET start = -1 WHERE id = 5", "span.start = -1"},
+      {"UPDATE span SET \"end\" = -9223372036854775808 WHERE id = 5", "span.end"},
+      {"UPDATE span SET bytes = -5 WHERE id = 5", "span.bytes = -5"},
+      {"UPDATE span SET chunk = -3 WHERE id = 5", "span.chunk = -3"},
+      {"UPDATE span SET chunk = 2147483648 WHERE id = 5", "span.chunk"},
+      {"UPDATE span SET name = 9223372036854775807 WHERE id = 5", "span.name"},
+      {"UPDATE strings SET id = 4000000000 WHERE id = 1", "string ids are not dense"},
+      {"UPDATE strings SET id = 9223372036854775807 WHERE id = 1", "string ids are not dense"},
+      {"UPDATE track SET kind = 7 WHERE id = 0", "track.kind = 7"},
+      {"UPDATE track SET rank = 2147483648 WHERE id = 0", "track.rank"},
+      {"UPDATE track SET device = -9 WHERE id = 0", "track.device = -9"},
+      {"UPDATE track SET max_duration = -1 WHERE id = 0", "track.max_duration = -1"},
+      {"UPDATE track SET id = 4000000000 WHERE id = 0", "track ids are not dense"},
+      {"UPDATE rank SET stage = 2147483648", "rank.stage"},
+      {"UPDATE rank SET rank = -1 WHERE rank = 0", "rank.rank = -1"},
+      {"UPDATE run SET pp = 0", "run.pp = 0"},
+      {"UPDATE run SET tp = 4294967296", "run.tp"},
+      {"UPDATE run SET microbatches = 4294967296", "run.microbatches"},
+      {"UPDATE run SET schedule = 250", "run.schedule = 250"},
+      {"UPDATE run SET virtual_stages = 0", "run.virtual_stages = 0"},
+      {"UPDATE run SET virtual_stages = 4294967296", "run.virtual_stages"},
+      {"UPDATE run SET status = 9", "run.status = 9"},
+      {"UPDATE run SET tokens_per_step = -1", "run.tokens_per_step = -1"},
+      {"UPDATE run SET start_ns = -5", "run.start_ns = -5"},
+      {"UPDATE step_metric SET tokens = 9223372036854775807", "step_metric.tokens"},
+      {"UPDATE step_metric SET step = -3 WHERE step = (SELECT min(step) FROM step_metric)",
+       "step_metric.step = -3"},
+      {"UPDATE step_metric SET end_ns = 0", "step_metric.end_ns = 0"},
+      {"INSERT INTO counter (track, time, value) VALUES (99, 5, 1.0)", "counter.track = 99"},
+      {"INSERT INTO counter (track, time, value) VALUES (0, 5, 1e999)", "counter.value is not finite"},
+      {"INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
+       "bytes) "
+       "VALUES (0, 10, 5, 0, 0, 0, 0, 0, -1, 0)",
+       "gpu_activity.end = 5"},
+      {"INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
+       "bytes) "
+       "VALUES (0, 10, 15, 0, 3, 0, 0, 0, -1, 0)",
+       "gpu_activity.kind = 3"},
+      {"INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
+       "bytes) "
+       "VALUES (0, 10, 15, 0, 0, 0, 0, 0, -5, 0)",
+       "gpu_activity.span = -5"},
+  };
+  testing::TempRunFile file;
+  writeSmallRun(file.path(), 400);
+  const std::string good = fileBytes(file.path());
+  for (const auto& [sql, words] : cases) {
+    writeBytes(file.path(), good);
+    execSql(file.path(), sql.c_str());
+    expectRefused(file.path(), words);
+    const std::string crafted = fileBytes(file.path());
+    EXPECT_EQ(fileBytes(file.path()), crafted) << "reading changed the file: " << sql;
+  }
+}
+
+// A name id the string table lacks is an unknown name (empty), not an index.
+TEST(RunReader, ANameMissingFromTheStringTableIsEmpty) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path(), 400);
+  execSql(file.path(), "UPDATE span SET name = 4000000000 WHERE id = 3");
+  const Trace t = RunReader::open(file.path())->load();
+  EXPECT_EQ(t.name(4000000000u), "");
+}
+
+// Reading opens read-only: a file of an unknown (negative) version is refused, not rewritten.
+TEST(RunReader, NeverWritesTheFile) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path(), 400);
+  execSql(file.path(), "PRAGMA user_version = -1");
+  const std::string before = fileBytes(file.path());
+  expectRefused(file.path(), "schema version -1");
+  EXPECT_EQ(fileBytes(file.path()), before);
+  EXPECT_FALSE(std::filesystem::exists(file.path().string() + "-wal"));
+}
+
+// A -wal beside a finished file (rollback journal) cannot be its own: it is ignored, not replayed.
+TEST(RunReader, IgnoresAStaleWal) {
+  testing::TempRunFile file;
+  writeSmallRun(file.path(), 400);
+  const size_t spans = RunReader::open(file.path())->load().spanCount();
+  const auto other = file.sibling("other.moescope");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(other.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode = WAL; CREATE TABLE x (y); DELETE FROM x;", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  std::filesystem::copy_file(other.string() + "-wal", file.path().string() + "-wal");
+  sqlite3_close(db);
+  EXPECT_EQ(RunReader::open(file.path())->load().spanCount(), spans);
+  EXPECT_EQ(RunReader::open(file.path())->load(1).spanCount(), spans);  // the parallel load too
 }
 
 }  // namespace

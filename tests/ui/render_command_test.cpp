@@ -100,6 +100,8 @@ class RenderCommandTest : public QObject {
                               << QString("--size");
     QTest::newRow("bad range") << QStringList{"--render", "x.png", "RUN", "--range", "5ms:1ms"}
                                << QString("--range");
+    QTest::newRow("range beyond int64")
+        << QStringList{"--render", "x.png", "RUN", "--range", "0:9223372036854775807"} << QString("2^62 ns");
     QTest::newRow("two runs") << QStringList{"--render", "x.png", "RUN", "RUN"} << QString("exactly one");
     QTest::newRow("unknown option") << QStringList{"--frobnicate"} << QString("frobnicate");
   }
@@ -109,7 +111,7 @@ class RenderCommandTest : public QObject {
     args.replaceInStrings(QStringLiteral("RUN"), run_);
     args.replaceInStrings(QStringLiteral("x.png"), dir_.filePath(QStringLiteral("x.png")));
     QString out;
-    QCOMPARE(moescope(args, &out), 1);
+    QCOMPARE(moescope(args, &out), 2);
     QVERIFY2(out.contains(message), qPrintable(out));
   }
 
@@ -137,7 +139,7 @@ class RenderCommandTest : public QObject {
 
   void withoutADisplayOrARunItSaysSo() {
     QString out;
-    QCOMPARE(moescope({}, &out), 1);
+    QCOMPARE(moescope({}, &out), 2);
     QVERIFY2(out.contains(QStringLiteral("no display")), qPrintable(out));
   }
 

@@ -54,6 +54,15 @@ class TimeFormatTest : public QObject {
     QCOMPARE(QString::fromStdString(formatTick(1'200'000, step, 2'000'000)), QString("1.2 ms"));
     QCOMPARE(QString::fromStdString(formatTick(0, step, 2'000'000)), QString("0.0 ms"));
   }
+
+  // A duration beyond the run file's time limit (2^62 ns) is unreadable, not an overflow.
+  void durationsBeyondTheTimeLimitAreRefused() {
+    QCOMPARE(parseDuration("4000000000000000000"), std::optional<int64_t>(4000000000000000000));
+    QVERIFY(!parseDuration("9223372036854775807"));
+    QVERIFY(!parseDuration("-5000000000s"));
+    QVERIFY(!parseTimeRange("0:9223372036854775807"));
+    QVERIFY(parseTimeRange("0:146s"));
+  }
 };
 
 QTEST_APPLESS_MAIN(TimeFormatTest)

@@ -52,14 +52,14 @@ Config smallConfig() {
   c.train.global_batch = 8;
   c.train.steps = 3;
   c.train.lr = 1e-3;
-  c.train.precision = "fp32";
+  c.train.precision = Precision::Fp32;
   c.trace.enabled = false;
   return c;
 }
 
 // interleaved: 2 chunks per stage (smallConfig's 4 layers on pp 2: one layer a chunk).
-Config with(int pp, int tp, int dp, int microbatches, const char* layout = "ppmoe",
-            const char* schedule = "1f1b") {
+Config with(int pp, int tp, int dp, int microbatches, MoeLayout layout = MoeLayout::PPMoE,
+            Schedule schedule = Schedule::OneFOneB) {
   Config c = smallConfig();
   c.parallel.pp = pp;
   c.parallel.tp = tp;
@@ -67,7 +67,7 @@ Config with(int pp, int tp, int dp, int microbatches, const char* layout = "ppmo
   c.parallel.microbatches = microbatches;
   c.parallel.layout = layout;
   c.parallel.schedule = schedule;
-  if (c.parallel.schedule == "interleaved") c.parallel.virtual_stages = 2;
+  if (c.parallel.schedule == Schedule::Interleaved) c.parallel.virtual_stages = 2;
   validate(c);
   return c;
 }
@@ -145,40 +145,40 @@ TEST(CudaStage, PpmoeTp2MatchesCpu) {
 
 TEST(CudaStage, DpmoeDp2MatchesCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
-  expectMatchesCpu(with(1, 1, 2, 1, "dpmoe"));
+  expectMatchesCpu(with(1, 1, 2, 1, MoeLayout::DPMoE));
   CudaKernelOptions grouped;  // the experts' rows as the all-to-all delivers them
   grouped.grouped_experts = true;
-  expectMatchesCpu(with(1, 1, 2, 1, "dpmoe"), grouped);
+  expectMatchesCpu(with(1, 1, 2, 1, MoeLayout::DPMoE), grouped);
 }
 
 TEST(CudaStage, Pp2OneFOneBMatchesCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
-  expectMatchesCpu(with(2, 1, 1, 4, "ppmoe", "1f1b"));
+  expectMatchesCpu(with(2, 1, 1, 4, MoeLayout::PPMoE, Schedule::OneFOneB));
 }
 
 // The schedules of docs/SCHEDULES.md through the one stage pass: interleaved (chunks apart, their
 // activations and gradients between the two GPUs both ways) and ZB-H1 (split backward).
 TEST(CudaStage, Pp2InterleavedAndZbH1MatchCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
-  for (const char* schedule : {"interleaved", "zb-h1"}) {
-    SCOPED_TRACE(schedule);
-    expectMatchesCpu(with(2, 1, 1, 4, "ppmoe", schedule));
+  for (const Schedule schedule : {Schedule::Interleaved, Schedule::ZbH1}) {
+    SCOPED_TRACE(storage::scheduleName(schedule));
+    expectMatchesCpu(with(2, 1, 1, 4, MoeLayout::PPMoE, schedule));
   }
 }
 
 TEST(CudaStage, Pp2Tp2AndDp2InterleavedAndZbH1MatchCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(4);
-  expectMatchesCpu(with(2, 2, 1, 4, "ppmoe", "interleaved"));
-  expectMatchesCpu(with(2, 2, 1, 4, "ppmoe", "zb-h1"));
-  expectMatchesCpu(with(2, 1, 2, 2, "dpmoe", "zb-h1"));
+  expectMatchesCpu(with(2, 2, 1, 4, MoeLayout::PPMoE, Schedule::Interleaved));
+  expectMatchesCpu(with(2, 2, 1, 4, MoeLayout::PPMoE, Schedule::ZbH1));
+  expectMatchesCpu(with(2, 1, 2, 2, MoeLayout::DPMoE, Schedule::ZbH1));
 }
 
 TEST(CudaStage, Pp4InterleavedAndZbH1MatchCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(4);
-  Config c = with(4, 1, 1, 4, "ppmoe", "zb-h1");
+  Config c = with(4, 1, 1, 4, MoeLayout::PPMoE, Schedule::ZbH1);
   expectMatchesCpu(c);
   c.model.n_layers = 8;
-  c.parallel.schedule = "interleaved";
+  c.parallel.schedule = Schedule::Interleaved;
   c.parallel.virtual_stages = 2;
   validate(c);
   expectMatchesCpu(c);
@@ -193,7 +193,7 @@ TEST(CudaStage, DenseTp2MatchesCpu) {
 
 TEST(CudaStage, WeightsLoadAndStoreExactly) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  for (const char* precision : {"fp32", "bf16"}) {
+  for (Precision precision : {Precision::Fp32, Precision::Bf16}) {
     Config c = with(1, 1, 1, 1);
     c.train.precision = precision;
     c.train.steps = 0;
@@ -228,9 +228,9 @@ Bf16Comparison compareBf16(const std::string& sample, int n_heads = 0, const Cud
   validate(c);
   const TokenData data = TokenData::load(c);
   auto gpu = makeCudaBackend(options);
-  c.train.precision = "fp32";
+  c.train.precision = Precision::Fp32;
   const TrainResult fp32 = run(c, data, gpu.get());
-  c.train.precision = "bf16";
+  c.train.precision = Precision::Bf16;
   const TrainResult bf16 = run(c, data, gpu.get());
   EXPECT_EQ(fp32.steps.size(), 200u);
   EXPECT_EQ(bf16.steps.size(), 200u);
@@ -253,7 +253,7 @@ Bf16Comparison compareBf16(const std::string& sample, int n_heads = 0, const Cud
     }
     r.worst_mean = std::max(r.worst_mean, std::abs(b - f) / std::abs(f));
   }
-  c.train.precision = "bf16";
+  c.train.precision = Precision::Bf16;
   std::printf("%s\n", describeKernels(c, options).c_str());
   std::printf(
       "%s%s, bf16 vs fp32 over 200 steps: loss %.4f -> %.4f (fp32), %.4f -> %.4f (bf16); largest "
@@ -321,11 +321,12 @@ void expectSameSpansAsCpu(Config c, const std::string& what, const CudaKernelOpt
   auto cpu = makeCpuBackend();
   auto gpu = makeCudaBackend(options);
   const storage::Trace ref = engine::testing::tracedRun(c, data, *cpu);
-  for (const char* precision : {"fp32", "bf16"}) {
+  for (Precision precision : {Precision::Fp32, Precision::Bf16}) {
     c.train.precision = precision;
     gpu->check(c);
     const storage::Trace got = engine::testing::tracedRun(c, data, *gpu);
-    engine::testing::expectSameSpans(ref, got, what + " " + precision + " " + cudaKernelOptionsText(options));
+    engine::testing::expectSameSpans(
+        ref, got, what + " " + std::string(precisionName(precision)) + " " + cudaKernelOptionsText(options));
   }
 }
 
@@ -345,10 +346,10 @@ TEST(CudaStage, RecordsTheCpuBackendsSpansOnOneGpu) {
 TEST(CudaStage, RecordsTheCpuBackendsSpansOnTwoGpus) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
   expectSameSpansAsCpu(with(1, 2, 1, 2), "ppmoe tp2");
-  expectSameSpansAsCpu(with(1, 1, 2, 2, "dpmoe"), "dpmoe dp2");
-  expectSameSpansAsCpu(with(2, 1, 1, 4, "ppmoe", "1f1b"), "ppmoe pp2 1f1b");
-  expectSameSpansAsCpu(with(2, 1, 1, 4, "ppmoe", "interleaved"), "ppmoe pp2 interleaved");
-  expectSameSpansAsCpu(with(2, 1, 1, 4, "ppmoe", "zb-h1"), "ppmoe pp2 zb-h1");
+  expectSameSpansAsCpu(with(1, 1, 2, 2, MoeLayout::DPMoE), "dpmoe dp2");
+  expectSameSpansAsCpu(with(2, 1, 1, 4, MoeLayout::PPMoE, Schedule::OneFOneB), "ppmoe pp2 1f1b");
+  expectSameSpansAsCpu(with(2, 1, 1, 4, MoeLayout::PPMoE, Schedule::Interleaved), "ppmoe pp2 interleaved");
+  expectSameSpansAsCpu(with(2, 1, 1, 4, MoeLayout::PPMoE, Schedule::ZbH1), "ppmoe pp2 zb-h1");
   Config dense = with(1, 2, 1, 2);
   dense.model.n_experts = 0;
   expectSameSpansAsCpu(dense, "dense tp2");
@@ -366,7 +367,7 @@ TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
   c.model.d_ff = 2048;
   c.model.n_layers = 2;
   c.train.steps = 2;
-  c.train.precision = "bf16";
+  c.train.precision = Precision::Bf16;
   c.parallel.microbatches = 2;
   validate(c);
   const TokenData data = TokenData::load(c);
@@ -392,7 +393,7 @@ TEST(CudaBackend, RefusesMoreGpusThanPresent) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
   Config c = smallConfig();
   c.parallel.dp = 2 * deviceCount();
-  c.parallel.layout = "dpmoe";
+  c.parallel.layout = MoeLayout::DPMoE;
   c.model.n_experts = 2 * c.parallel.dp;
   c.train.global_batch = 2 * c.parallel.dp;
   validate(c);
@@ -408,14 +409,14 @@ TEST(CudaBackend, RefusesMoreGpusThanPresent) {
 // Interleaved places the stage's layers apart, as many of them: on a dense model (every layer alike),
 // the same estimate as 1F1B.
 TEST(CudaBackend, EstimatesWhatEachScheduleKeeps) {
-  auto estimate = [](const char* schedule) {
-    Config c = with(2, 1, 1, 4, "ppmoe", schedule);
+  auto estimate = [](Schedule schedule) {
+    Config c = with(2, 1, 1, 4, MoeLayout::PPMoE, schedule);
     c.model.n_experts = 0;
     const Layout layout(c);
     return estimateMemory(c, layout, layout.coord(1)).activation_bytes;
   };
-  EXPECT_GT(estimate("zb-h1"), estimate("1f1b"));
-  EXPECT_EQ(estimate("interleaved"), estimate("1f1b"));
+  EXPECT_GT(estimate(Schedule::ZbH1), estimate(Schedule::OneFOneB));
+  EXPECT_EQ(estimate(Schedule::Interleaved), estimate(Schedule::OneFOneB));
 }
 
 TEST(CudaBackend, RefusesAModelThatDoesNotFitNamingItsSize) {
