@@ -77,8 +77,8 @@ constexpr const char* kSpanColumns =
     "span ";
 constexpr const char* kLastSpanId = "SELECT coalesce(max(id), -1) FROM span";
 constexpr const char* kGpuColumns =
-    "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM "
-    "gpu_activity ";
+    "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes, grid_x, grid_y, "
+    "grid_z, block_x, block_y, block_z, registers, shared_static, shared_dynamic FROM gpu_activity ";
 // The spans GPU records point at, with their ids (Trace::linked); the caller adds the condition on
 // gpu_activity's rows.
 constexpr const char* kLinkedSpans =
@@ -188,9 +188,21 @@ struct RunReader::Impl {
   size_t readGpu(Trace& t, sqlite::Stmt& st) {
     size_t n = 0;
     while (st.step()) {
-      t.gpu.push_back({st.int32(1), st.int64(2), st.int64(3), static_cast<uint32_t>(st.int64(4)),
-                       static_cast<GpuActivityKind>(st.int32(5)), st.int32(6), st.int64(7), st.int64(8),
-                       st.int64(9), st.int64(10)});
+      GpuActivityRecord g{st.int32(1),
+                          st.int64(2),
+                          st.int64(3),
+                          static_cast<uint32_t>(st.int64(4)),
+                          static_cast<GpuActivityKind>(st.int32(5)),
+                          st.int32(6),
+                          st.int64(7),
+                          st.int64(8),
+                          st.int64(9),
+                          st.int64(10)};
+      KernelLaunch& l = g.launch;
+      int32_t* launch[] = {&l.grid_x,  &l.grid_y,    &l.grid_z,        &l.block_x,       &l.block_y,
+                           &l.block_z, &l.registers, &l.shared_static, &l.shared_dynamic};
+      for (int k = 0; k < 9; ++k) *launch[k] = st.int32(11 + k);
+      t.gpu.push_back(g);
       t.loaded.gpu = std::max(t.loaded.gpu, st.int64(0));
       ++n;
     }
@@ -304,6 +316,13 @@ RunReader::~RunReader() = default;
 RunInfo RunReader::run() const {
   ReadSnapshot snapshot(impl_->db);
   return impl_->readRun();
+}
+
+std::vector<StepMetric> RunReader::steps() const {
+  ReadSnapshot snapshot(impl_->db);
+  Trace t;
+  impl_->readSteps(t);
+  return std::move(t.steps);
 }
 
 Trace RunReader::load(int64_t parallelFromRows) const {
