@@ -1,7 +1,6 @@
 #include "ui/label_cache.h"
 
 #include <QFontMetricsF>
-#include <QLocale>
 
 namespace moescope::ui {
 namespace {
@@ -9,7 +8,6 @@ namespace {
 using storage::Phase;
 
 quint64 keyOf(const storage::Trace& trace, const DrawItem& item) {
-  if (item.kind == DrawKind::Folded) return (quint64{1} << 63) | item.count;
   const auto& c = trace.spans[static_cast<size_t>(item.track)];
   const quint64 name = c.name[item.first];
   const quint64 mb = static_cast<quint16>(item.microbatch);
@@ -27,11 +25,6 @@ QStaticText prepared(const QString& s, const QFont& font) {
 }  // namespace
 
 BoxLabelTexts boxLabelTexts(const storage::Trace& trace, const DrawItem& item) {
-  if (item.kind == DrawKind::Folded) {
-    // A count, worded so that it never reads as a micro-batch number.
-    const QString n = QLocale(QLocale::English).toString(static_cast<qulonglong>(item.count));  // 34,131
-    return {n + QStringLiteral(" spans"), QStringLiteral("×") + n};
-  }
   QString mb;
   if (item.microbatch >= 0) {
     const QChar phase = item.phase == Phase::Backward         ? QChar('B')

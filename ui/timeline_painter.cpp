@@ -1,6 +1,7 @@
 #include "ui/timeline_painter.h"
 
 #include <QFontMetrics>
+#include <QImage>
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -101,6 +102,63 @@ QString boxLabel(const storage::Trace& trace, const DrawItem& item, const QFontM
   return {};
 }
 
+namespace {
+
+// Paints one density item's pixel columns through an image: a frame of 10M spans has some 100k
+// columns, and one fillRect each costs more than the whole rest of the frame.
+void paintDensity(QPainter& p, const DrawList& list, const DensityItem& d, const QRect& box,
+                  const std::array<QRgb, storage::kCategoryCount>& colours, bool bubbles) {
+  const auto columns = list.columnsOf(d);
+  const int w = static_cast<int>(columns.size()), h = box.height();
+  if (w <= 0 || h <= 0) return;
+  QImage image(w, h, QImage::Format_ARGB32_Premultiplied);
+  image.fill(Qt::transparent);
+  const QRgb grey = palette::kFolded.rgba(), bubble = palette::kBubble.rgba(),
+             forward = palette::kForwardStretch.rgba(), backward = palette::kBackwardStretch.rgba(),
+             optimizer = palette::kOptimizerStretch.rgba(), busyColour = palette::kUtilisation.rgba(),
+             track = palette::kUtilisationTrack.rgba();
+  auto height = [h](uint8_t share) { return static_cast<int>(std::lround(share * h / 255.0)); };
+  // Fills rows [top, bottom) of column x, from the bottom of the image.
+  auto fill = [&](int x, int from, int to, QRgb colour) {
+    for (int y = std::max(from, 0); y < std::min(to, h); ++y)
+      reinterpret_cast<QRgb*>(image.scanLine(h - 1 - y))[x] = colour;
+  };
+  for (int x = 0; x < w; ++x) {
+    const PixelShare& px = columns[static_cast<size_t>(x)];
+    if (d.kind == DensityKind::Utilisation) {
+      fill(x, std::max(height(px.busy), px.busy > 0 ? 1 : 0), h, track);
+      fill(x, 0, std::max(height(px.busy), px.busy > 0 ? 1 : 0), busyColour);
+      continue;
+    }
+    if (d.kind == DensityKind::Phases) {
+      int y = 0;
+      for (const auto& [share, colour] : {std::pair{px.forward, forward}, std::pair{px.backward, backward},
+                                          std::pair{px.optimizer, optimizer}}) {
+        const int hh = height(share);
+        fill(x, y, y + hh, colour);
+        y += hh;
+      }
+      continue;
+    }
+    // Categories in their order from the bottom, each band's top rounded from the running sum so that
+    // rounding leaves no gaps; wait is bubble time, drawn as one; then time of no known category.
+    int sum = 0, y = 0;
+    for (size_t c = 0; c < storage::kCategoryCount; ++c) {
+      if (px.share[c] == 0) continue;
+      sum += px.share[c];
+      const int top = std::max(height(static_cast<uint8_t>(std::min(sum, 255))), y + (y == 0 ? 1 : 0));
+      fill(x, y, top, c == static_cast<size_t>(storage::Category::Wait) ? bubble : colours[c]);
+      y = top;
+    }
+    const int busy = std::max(height(px.busy), y);
+    fill(x, y, busy, grey);
+    if (bubbles && px.inStep) fill(x, busy, h, bubble);
+  }
+  p.drawImage(box.topLeft(), image);
+}
+
+}  // namespace
+
 void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const TimelineLayout& layout,
                    const DrawList& list, const PaintState& state) {
   const int width = size.width();
@@ -141,12 +199,10 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       p.setFont(normal);
     } else {
       if (r % 2 == 0) p.fillRect(QRect(0, y, width, row.height), palette::kRowAlternate);
-      const QString name = static_cast<size_t>(row.track) < trace.tracks.size()
-                               ? QString::fromStdString(trace.tracks[static_cast<size_t>(row.track)].name)
-                               : QString::number(row.track);
+      const QString name = qs(trackLabel(trace, row));
       p.setPen(palette::kLabelText);
-      p.drawText(QRect(22, y, lw - 28, row.height), Qt::AlignLeft | Qt::AlignVCenter,
-                 fm.elidedText(name, Qt::ElideRight, lw - 28));
+      p.drawText(QRect(22, y, lw - 28, std::min(row.height, layout.metrics.trackHeight)),
+                 Qt::AlignLeft | Qt::AlignVCenter, fm.elidedText(name, Qt::ElideMiddle, lw - 28));
     }
   }
   p.restore();
@@ -168,18 +224,26 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
   p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
 
   // Boxes snap to whole pixels: the raster engine's fast path, and crisp edges.
+  auto laneRect = [&](const TimelineRow& row, int lane, double x0, double x1) {
+    const int top = layout.laneTop(row, lane) - state.scrollY,
+              bottom = layout.laneBottom(row, lane) - state.scrollY;
+    const int left = static_cast<int>(std::floor(lw + x0));
+    const int right = std::max(static_cast<int>(std::floor(lw + x1)), left + 1);
+    return QRect(left, top, right - left, bottom - top);
+  };
   auto boxRect = [&](const TimelineRow& row, double x0, double x1) {
     const int top = layout.boxTop(row) - state.scrollY, bottom = layout.boxBottom(row) - state.scrollY;
     const int left = static_cast<int>(std::floor(lw + x0));
     const int right = std::max(static_cast<int>(std::floor(lw + x1)), left + 1);
     return QRect(left, top, right - left, bottom - top);
   };
-  // Fills by category: [0] forward or none, [1] backward, [2] a folded block of that category alone.
-  std::array<std::array<QColor, 3>, storage::kCategoryCount> fills;
+  // Fills by category: [0] forward or none, [1] backward.
+  std::array<std::array<QColor, 2>, storage::kCategoryCount> fills;
+  std::array<QRgb, storage::kCategoryCount> plain{};
   for (int i = 0; i < storage::kCategoryCount; ++i) {
     const auto cat = static_cast<storage::Category>(i);
-    fills[static_cast<size_t>(i)] = {spanFill(cat, Phase::Forward), spanFill(cat, Phase::Backward),
-                                     spanFill(cat, Phase::Forward).lighter(125)};
+    fills[static_cast<size_t>(i)] = {spanFill(cat, Phase::Forward), spanFill(cat, Phase::Backward)};
+    plain[static_cast<size_t>(i)] = categoryColor(cat).rgba();
   }
 
   // Rank headers: the schedule's stretches, forward light and backward dark, with their micro-batch.
@@ -211,33 +275,53 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
 
   for (const auto& b : list.bubbles) {
     const TimelineRow& row = layout.rows[static_cast<size_t>(b.row)];
-    const QRect rect = boxRect(row, b.x0, b.x1);
+    const QRect rect = laneRect(row, 0, b.x0, b.x1);
     p.fillRect(rect, palette::kBubble);
     p.fillRect(rect, bubbleHatch);
+  }
+
+  // Pixel columns: folded spans, rank headers zoomed out, GPU utilisation.
+  for (const auto& d : list.density) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(d.row)];
+    const auto n = static_cast<int>(d.end - d.begin);
+    QRect rect = d.kind == DensityKind::Categories
+                     ? laneRect(row, d.lane, d.x0, d.x0 + n)
+                     : QRect(lw + d.x0, row.y - state.scrollY + 3, n, row.height - 6);
+    rect.setLeft(lw + d.x0);
+    rect.setWidth(n);
+    paintDensity(p, list, d, rect, plain, d.kind == DensityKind::Categories);
+  }
+
+  // GPU work no span launched (start-up copies and the like).
+  for (const auto& o : list.outside) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(o.row)];
+    const QRect rect = boxRect(row, o.x0, o.x1);
+    p.fillRect(rect, palette::kOutside);
+    if (rect.width() >= 4) {
+      p.setPen(palette::kOutsideEdge);
+      p.setBrush(Qt::NoBrush);
+      p.drawRect(rect.adjusted(0, 0, -1, -1));
+    }
   }
 
   for (const auto& item : list.items) {
     const TimelineRow& row = layout.rows[static_cast<size_t>(item.row)];
     const double w = item.x1 - item.x0;
     // Boxes wide enough keep a one-pixel gap to their neighbour, so that touching spans read apart.
-    const QRect rect = boxRect(row, item.x0, w >= 5 ? item.x1 - 1 : item.x1);
+    const QRect rect = laneRect(row, item.lane, item.x0, w >= 5 ? item.x1 - 1 : item.x1);
     const auto& shades = fills[static_cast<size_t>(item.category) % fills.size()];
-    // A folded block never passes for one span: grey when its spans are of several categories, else
-    // a paler shade of their one category.
-    const QColor& fill = item.kind == DrawKind::Folded   ? (item.mixed ? palette::kFolded : shades[2])
-                         : item.phase == Phase::Backward ? shades[1]
-                                                         : shades[0];
+    const QColor& fill = item.phase == Phase::Backward ? shades[1] : shades[0];
     p.fillRect(rect, fill);
-    if (item.phase == Phase::Backward && item.category != storage::Category::Wait && !item.mixed && w >= 6) {
+    if (item.phase == Phase::Backward && item.category != storage::Category::Wait && w >= 6) {
       p.fillRect(rect, backwardHatch);
     }
     // Waiting for a peer is bubble time too: hatched like the bubbles around it.
-    if (item.category == storage::Category::Wait && item.kind == DrawKind::Span && w >= 6)
-      p.fillRect(rect, bubbleHatch);
-    if (item.kind == DrawKind::Folded && w >= 6) {
-      // A folded block: a darker bar along its bottom marks it as many spans.
-      p.fillRect(QRect(rect.left(), rect.bottom() - 1, rect.width(), 2),
-                 item.mixed ? fill.darker(140) : shades[1]);
+    if (item.category == storage::Category::Wait && w >= 6) p.fillRect(rect, bubbleHatch);
+    if (state.search && static_cast<size_t>(item.track) < trace.spans.size() &&
+        state.search->matches(trace.spans[static_cast<size_t>(item.track)].name[item.first])) {
+      p.setPen(QPen(palette::kSearchMatch.darker(130), 2));
+      p.setBrush(Qt::NoBrush);
+      p.drawRect(rect.adjusted(1, 1, -1, -1));
     }
     if (w >= kMinLabelPx) {
       // The same choice as boxLabel, from the cache's measured texts.
@@ -254,12 +338,68 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       if (text) {
         // Labels stay inside the visible part of a box that starts left of the view.
         const QRect tr = rect.intersected(QRect(lw, rect.top(), width - lw, rect.height()));
-        p.setPen(item.kind == DrawKind::Folded ? palette::kLabelText : textOn(fill));
+        p.setPen(textOn(fill));
         p.drawStaticText(
             QPointF(tr.left() + (tr.width() - textWidth) / 2, tr.top() + (tr.height() - fm.height()) / 2.0),
             *text);
       }
     }
+  }
+
+  // Search matches in view: a yellow tick along the top of their row.
+  for (const auto& mark : state.searchMarks) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(mark.row)];
+    const int top = row.y - state.scrollY;
+    const int left = static_cast<int>(std::floor(lw + mark.x0));
+    const int right = std::max(static_cast<int>(std::floor(lw + mark.x1)), left + 1);
+    p.fillRect(QRect(left, top, right - left, layout.metrics.boxMargin), palette::kSearchMatch.darker(115));
+  }
+
+  // The area selection: its rows shaded over its time range, edges across every row.
+  if (state.area && state.area->range.duration() > 0) {
+    const double x0 = m.toX(state.area->range.start), x1 = m.toX(state.area->range.end);
+    const int left = static_cast<int>(std::floor(lw + std::max(x0, -2.0)));
+    const int right = static_cast<int>(std::ceil(lw + std::min(x1, m.width + 2)));
+    for (int r = r0; r < r1; ++r) {
+      const TimelineRow& row = layout.rows[static_cast<size_t>(r)];
+      const bool selected =
+          row.kind == TimelineRow::Kind::Track
+              ? state.area->contains(row.track)
+              : row.kind == TimelineRow::Kind::Group && row.collapsed &&
+                    std::any_of(trace.tracks.begin(), trace.tracks.end(), [&](const auto& t) {
+                      return t.rank == row.rank && state.area->contains(t.id);
+                    });
+      if (selected)
+        p.fillRect(QRect(left, row.y - state.scrollY, right - left, row.height), palette::kAreaSelect);
+    }
+    p.setPen(QPen(palette::kAreaEdge, 1, Qt::DashLine));
+    if (x0 >= -1) p.drawLine(QPointF(lw + x0, rh), QPointF(lw + x0, rowsBottom));
+    if (x1 <= m.width + 1) p.drawLine(QPointF(lw + x1, rh), QPointF(lw + x1, rowsBottom));
+    p.setPen(palette::kAreaEdge);
+    p.drawText(QRect(left + 4, rh + 2, std::max(right - left - 4, 200), 16), Qt::AlignLeft | Qt::AlignTop,
+               qs(formatDuration(state.area->range.duration())));
+  }
+
+  // Flows: arrows from a launching span to its GPU work, and between pipeline stages.
+  if (!state.flows.empty()) {
+    p.setRenderHint(QPainter::Antialiasing, true);
+    for (const FlowLine& f : state.flows) {
+      const QPointF a(lw + f.x0, f.y0 - state.scrollY), b(lw + f.x1, f.y1 - state.scrollY);
+      const QColor colour = f.kind == FlowKind::Launch ? palette::kLaunchFlow : palette::kPipelineFlow;
+      p.setPen(QPen(colour, 1.5));
+      p.drawLine(a, b);
+      const QLineF line(b, a);
+      if (line.length() < 1) continue;
+      const QLineF unit = line.unitVector();
+      const QPointF d(unit.dx(), unit.dy()), n(-unit.dy(), unit.dx());
+      const QPointF head[3] = {b, b + 7 * d + 3.5 * n, b + 7 * d - 3.5 * n};
+      p.setBrush(colour);
+      p.setPen(Qt::NoPen);
+      p.drawPolygon(head, 3);
+      p.setBrush(colour);
+      p.drawEllipse(a, 2.5, 2.5);
+    }
+    p.setRenderHint(QPainter::Antialiasing, false);
   }
 
   // Selection and hover: an outline at the span's true extent, at least 3 px wide.
@@ -276,7 +416,10 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     }
     x0 = std::max(x0, -4.0);
     x1 = std::min(x1, m.width + 4);
-    const QRect rect = boxRect(layout.rows[static_cast<size_t>(rowIndex)], x0, x1).adjusted(-1, -1, 0, 0);
+    const TimelineRow& row = layout.rows[static_cast<size_t>(rowIndex)];
+    const TrackSummary* ts = state.summary ? state.summary->track(ref.track) : nullptr;
+    const int lane = ts ? std::min(ts->laneOfSpan(ref.index), row.lanes - 1) : 0;
+    const QRect rect = laneRect(row, lane, x0, x1).adjusted(-1, -1, 0, 0);
     p.setPen(QPen(color, penWidth));
     p.setBrush(Qt::NoBrush);
     p.drawRect(rect);
@@ -300,42 +443,56 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
   p.setPen(palette::kGrid);
   p.drawLine(lw - 1, 0, lw - 1, rowsBottom);
   if (state.legendHeight > 0) {
-    // The categories in view: boxes and single-category blocks say which; a grey block of several
-    // does not, so then the categories of the whole trace are listed.
-    std::bitset<storage::kCategoryCount> present;
-    bool anyMixed = false;
-    for (const auto& item : list.items) {
-      if (item.mixed)
-        anyMixed = true;
-      else
-        present.set(static_cast<size_t>(item.category));
-    }
-    if (anyMixed) {
-      for (const auto& c : trace.spans) {
-        for (const auto cat : c.category) present.set(static_cast<size_t>(cat) % storage::kCategoryCount);
-        if (present.all()) break;
-      }
-    }
-    paintLegendStrip(p, QRect(0, rowsBottom, width, state.legendHeight), present, anyMixed);
+    LegendExtras extras = legendExtras(list);
+    extras.flows = !state.flows.empty();
+    paintLegendStrip(p, QRect(0, rowsBottom, width, state.legendHeight), list.categoriesShown(), extras);
   }
 }
 
+LegendExtras legendExtras(const DrawList& list) {
+  LegendExtras extras;
+  extras.outside = !list.outside.empty();
+  for (const auto& d : list.density) {
+    if (d.kind == DensityKind::Utilisation) extras.utilisation = true;
+    if (d.kind != DensityKind::Categories || extras.folded) continue;
+    for (const PixelShare& px : list.columnsOf(d)) {
+      int known = 0;
+      for (uint8_t share : px.share) known += share;
+      if (px.busy > known + 2) {
+        extras.folded = true;
+        break;
+      }
+    }
+  }
+  return extras;
+}
+
 void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCategoryCount> categories,
-                      bool folded) {
+                      const LegendExtras& extras) {
   p.fillRect(rect, palette::kRulerBackground);
   p.setPen(palette::kGrid);
   p.drawLine(rect.topLeft(), rect.topRight());
   const QFontMetrics fm(p.font());
-  const int sw = 12, gap = 14;
+  const int sw = 12, gap = 14, lineHeight = 20;
   int x = rect.left() + 10;
-  const int cy = rect.center().y();
+  // Entries wrap onto as many lines as the strip holds.
+  const int lines = std::max(1, (rect.height() - 4) / lineHeight);
+  int line = 0;
   auto entry = [&](const QString& text, auto&& drawSwatch) {
+    const int w = sw + 5 + fm.horizontalAdvance(text) + gap;
+    if (x + w > rect.right() && x > rect.left() + 10 && line + 1 < lines) {
+      ++line;
+      x = rect.left() + 10;
+    }
+    const int top =
+        rect.top() + 2 + line * lineHeight + (lines == 1 ? (rect.height() - 4 - lineHeight) / 2 : 0);
+    const int cy = top + lineHeight / 2;
     const QRect sr(x, cy - sw / 2, sw, sw);
     drawSwatch(sr);
     x += sw + 5;
     p.setPen(palette::kLabelText);
-    p.drawText(QRect(x, rect.top(), fm.horizontalAdvance(text) + 2, rect.height()),
-               Qt::AlignLeft | Qt::AlignVCenter, text);
+    p.drawText(QRect(x, top, fm.horizontalAdvance(text) + 2, lineHeight), Qt::AlignLeft | Qt::AlignVCenter,
+               text);
     x += fm.horizontalAdvance(text) + gap;
   };
   for (int i = 0; i < storage::kCategoryCount; ++i) {
@@ -353,10 +510,28 @@ void paintLegendStrip(QPainter& p, const QRect& rect, std::bitset<storage::kCate
     p.fillRect(r, spanFill(storage::Category::ComputeAttention, Phase::Backward));
     p.fillRect(r, QBrush(palette::kBackwardHatch, Qt::FDiagPattern));
   });
-  if (folded) {
-    entry(QStringLiteral("many spans (zoom in)"), [&](const QRect& r) {
-      p.fillRect(r, palette::kFolded);
-      p.fillRect(QRect(r.left(), r.bottom() - 1, r.width(), 2), palette::kFolded.darker(140));
+  if (extras.folded) {
+    entry(QStringLiteral("other categories (folded)"),
+          [&](const QRect& r) { p.fillRect(r, palette::kFolded); });
+  }
+  if (extras.utilisation) {
+    entry(QStringLiteral("GPU busy"), [&](const QRect& r) {
+      p.fillRect(QRect(r.left(), r.top() + r.height() / 3, r.width(), r.height() - r.height() / 3),
+                 palette::kUtilisation);
+    });
+  }
+  if (extras.outside) {
+    entry(QStringLiteral("GPU work outside spans"), [&](const QRect& r) {
+      p.fillRect(r, palette::kOutside);
+      p.setPen(palette::kOutsideEdge);
+      p.drawRect(r.adjusted(0, 0, -1, -1));
+    });
+  }
+  if (extras.flows) {
+    entry(QStringLiteral("launch / pipeline flow"), [&](const QRect& r) {
+      p.fillRect(QRect(r.left(), r.center().y() - 2, r.width() / 2, 3), palette::kLaunchFlow);
+      p.fillRect(QRect(r.left() + r.width() / 2, r.center().y() - 2, r.width() - r.width() / 2, 3),
+                 palette::kPipelineFlow);
     });
   }
   entry(QStringLiteral("bubble"), [&](const QRect& r) {

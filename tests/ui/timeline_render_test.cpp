@@ -36,7 +36,7 @@ class TimelineRenderTest : public QObject {
   // The pixel a little inside the top-left corner of the box at time t on track's row: clear of
   // the centred label.
   static QPoint boxPixel(const storage::Trace& trace, const RenderOptions& o, int32_t track, int64_t t) {
-    const TimelineLayout layout = layoutTimeline(trace, {}, o.metrics);
+    const TimelineLayout layout = layoutTimeline(trace, summarizeTrace(trace), {}, o.metrics);
     const TimeMapping m = renderMapping(trace, o);
     const auto& row = layout.rows[static_cast<size_t>(layout.rowOfTrack(track))];
     return {o.metrics.labelWidth + static_cast<int>(m.toX(t)), layout.boxTop(row) + 1};
