@@ -40,7 +40,9 @@ bool exportTableCsv(const QAbstractItemModel& model, const QString& path, QStrin
 // run that will not load in a dialog and returns nullptr.
 CompareView* openCompareWindow(const QStringList& paths, QWidget* parent);
 
-// The Analysis and Export menus of a main window; currentRun is the run they act on (nullptr: none).
-void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun);
+// The Analysis and Export menus of a main window; currentRun is the run they act on (nullptr: none),
+// compareRuns what Analysis > Compare Runs does.
+void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun,
+                      std::function<void()> compareRuns);
 
 }  // namespace moescope::ui

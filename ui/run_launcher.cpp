@@ -9,11 +9,16 @@
 #ifdef Q_OS_UNIX
 #include <signal.h>
 #endif
+#include <exception>
+
+#include "storage/run_reader.h"
+#include "storage/wal_fold.h"
 
 namespace moescope::ui {
 namespace {
 
 const QString kPrefix = QStringLiteral("moescope-cli train: ");
+constexpr int kPollMs = 300;
 
 QString stripPrefix(QString line) {
   line = line.trimmed();
@@ -75,6 +80,9 @@ QString backendUnavailableReason(const QString& backend, const QString& cli) {
 }
 
 RunLauncher::RunLauncher(QObject* parent, QString cli) : QObject(parent), cli_(std::move(cli)) {
+  pollTimer_ = new QTimer(this);
+  pollTimer_->setInterval(kPollMs);
+  connect(pollTimer_, &QTimer::timeout, this, &RunLauncher::poll);
   killTimer_ = new QTimer(this);
   killTimer_->setSingleShot(true);
   connect(killTimer_, &QTimer::timeout, this, [this] {
@@ -82,7 +90,12 @@ RunLauncher::RunLauncher(QObject* parent, QString cli) : QObject(parent), cli_(s
   });
 }
 
+void RunLauncher::setPollMs(int ms) {
+  pollTimer_->setInterval(ms);
+}
+
 RunLauncher::~RunLauncher() {
+  reader_.reset();
   if (!process_ || process_->state() == QProcess::NotRunning) return;
   // Closing the app cancels the run as Cancel does, so its file says cancelled; killed if it hangs.
   process_->disconnect(this);
@@ -95,13 +108,16 @@ RunLauncher::~RunLauncher() {
     process_->kill();
     process_->waitForFinished(2000);
   }
+  storage::foldWal(settings_.out.toStdString());
 }
 
 bool RunLauncher::start(const RunSettings& settings) {
   if (isRunning()) return false;
   settings_ = settings;
   progress_ = {};
+  reader_.reset();
   lastMessage_.clear();
+  lastMessageIsError_ = false;
   stderrBuffer_.clear();
   fileAnnounced_ = false;
   outcome_ = Outcome::None;
@@ -129,6 +145,7 @@ bool RunLauncher::start(const RunSettings& settings) {
   ++processesStarted_;
   process_->start(cli_, trainArguments(settings, config, false));
   if (state_ != State::Running) return false;  // failed to start, already reported
+  pollTimer_->start();
   emit started(settings.out);
   return true;
 }
@@ -155,30 +172,46 @@ void RunLauncher::readStderr() {
 }
 
 void RunLauncher::handleLine(const QString& line) {
-  if (line.trimmed().isEmpty()) return;
-  if (auto p = parseProgressLine(line)) {
-    progress_ = *p;
-    announceFile();
-    emit progress(progress_);
-    return;
-  }
-  lastMessage_ = stripPrefix(line);
+  const QString trimmed = line.trimmed();
+  if (trimmed.isEmpty()) return;
+  // The CLI says what went wrong on a line of its own, after its name.
+  if (trimmed.startsWith(kPrefix) || !lastMessageIsError_) lastMessage_ = stripPrefix(trimmed);
+  if (trimmed.startsWith(kPrefix)) lastMessageIsError_ = true;
 }
 
-void RunLauncher::announceFile() {
-  if (fileAnnounced_ || settings_.out.isEmpty() || !QFileInfo::exists(settings_.out)) return;
-  fileAnnounced_ = true;
-  emit runFileReady(settings_.out);
+void RunLauncher::poll() {
+  if (settings_.out.isEmpty()) return;
+  try {
+    if (!reader_) {
+      if (!QFileInfo::exists(settings_.out)) return;
+      // The file exists as soon as the writer starts; it reads once the schema is committed.
+      reader_ = storage::RunReader::open(settings_.out.toStdString());
+      if (!fileAnnounced_) {
+        fileAnnounced_ = true;
+        emit runFileReady(settings_.out);
+      }
+    }
+    const auto p =
+        progressOf(reader_->steps(), static_cast<int>(settings_.integer(QStringLiteral("train.steps"))));
+    if (p && *p != progress_) {
+      progress_ = *p;
+      emit progress(progress_);
+    }
+  } catch (const std::exception&) {
+    reader_.reset();  // not readable yet (a file being created); the next poll tries again
+  }
 }
 
 void RunLauncher::onFinished(int exitCode, int exitStatus) {
   killTimer_->stop();
+  pollTimer_->stop();
   readStderr();
   if (!stderrBuffer_.isEmpty()) {
     handleLine(QString::fromUtf8(stderrBuffer_));
     stderrBuffer_.clear();
   }
-  announceFile();
+  poll();  // the last steps, and the file if no poll saw it yet
+  reader_.reset();
   if (exitStatus != QProcess::NormalExit) {
     finish(state_ == State::Cancelling ? Outcome::Cancelled : Outcome::Failed,
            tr("moescope-cli train stopped abruptly (killed or crashed)"));

@@ -37,7 +37,7 @@ class RenderCommandTest : public QObject {
   }
 
   QColor pixelAt(const QImage& image, const RenderOptions& o, int32_t track, int64_t t) {
-    const TimelineLayout layout = layoutTimeline(trace_, {}, o.metrics);
+    const TimelineLayout layout = layoutTimeline(trace_, summarizeTrace(trace_), {}, o.metrics);
     const TimeMapping m = renderMapping(trace_, o);
     const auto& row = layout.rows[static_cast<size_t>(layout.rowOfTrack(track))];
     return image.pixelColor(o.metrics.labelWidth + static_cast<int>(m.toX(t)), layout.boxTop(row) + 1);
@@ -100,6 +100,16 @@ class RenderCommandTest : public QObject {
                               << QString("--size");
     QTest::newRow("bad range") << QStringList{"--render", "x.png", "RUN", "--range", "5ms:1ms"}
                                << QString("--range");
+    QTest::newRow("range without units") << QStringList{"--render", "x.png", "RUN", "--range", "0.21:0.25"}
+                                         << QString("units ns, us, ms or s");
+    QTest::newRow("bad area") << QStringList{"--render", "x.png", "RUN", "--area", "1ms"}
+                              << QString("--area");
+    QTest::newRow("unknown span") << QStringList{"--render", "x.png", "RUN", "--select", "nothing"}
+                                  << QString("no span named");
+    QTest::newRow("bad time") << QStringList{"--render", "x.png", "RUN", "--time", "wall"}
+                              << QString("--time");
+    QTest::newRow("unwritable output")
+        << QStringList{"--render", "/nonexistent/dir/x.png", "RUN"} << QString("cannot write");
     QTest::newRow("two runs") << QStringList{"--render", "x.png", "RUN", "RUN"} << QString("exactly one");
     QTest::newRow("unknown option") << QStringList{"--frobnicate"} << QString("frobnicate");
   }
@@ -109,8 +119,13 @@ class RenderCommandTest : public QObject {
     args.replaceInStrings(QStringLiteral("RUN"), run_);
     args.replaceInStrings(QStringLiteral("x.png"), dir_.filePath(QStringLiteral("x.png")));
     QString out;
-    QCOMPARE(moescope(args, &out), 1);
+    QCOMPARE(moescope(args, &out), 2);
     QVERIFY2(out.contains(message), qPrintable(out));
+    // One line: "moescope: ...", nothing else (Qt's own chatter aside).
+    QStringList lines = out.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    lines.removeIf([](const QString& l) { return l.startsWith(QStringLiteral("QStandardPaths")); });
+    QCOMPARE(lines.size(), qsizetype(1));
+    QVERIFY(lines[0].startsWith(QStringLiteral("moescope: ")));
   }
 
   void withoutADisplayTheRunIsDrawn() {
@@ -137,7 +152,7 @@ class RenderCommandTest : public QObject {
 
   void withoutADisplayOrARunItSaysSo() {
     QString out;
-    QCOMPARE(moescope({}, &out), 1);
+    QCOMPARE(moescope({}, &out), 2);
     QVERIFY2(out.contains(QStringLiteral("no display")), qPrintable(out));
   }
 
@@ -145,6 +160,9 @@ class RenderCommandTest : public QObject {
     QString out;
     QCOMPARE(moescope({QStringLiteral("--help")}, &out), 0);
     QVERIFY(out.contains(QStringLiteral("--render")));
+    QVERIFY2(out.contains(QStringLiteral("Usage: moescope ")), qPrintable(out));
+    QVERIFY(!out.contains(QStringLiteral("executable_name")));
+    QVERIFY(out.contains(QStringLiteral("0.21s:0.25s")));  // --range says it takes units
     QVERIFY(out.contains(QStringLiteral("--range")));
   }
 };
