@@ -1,4 +1,5 @@
 // `moescope --render`: the program itself, run as a user would, on a small run file.
+#include <QFile>
 #include <QImage>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -126,6 +127,35 @@ class RenderCommandTest : public QObject {
     lines.removeIf([](const QString& l) { return l.startsWith(QStringLiteral("QStandardPaths")); });
     QCOMPARE(lines.size(), qsizetype(1));
     QVERIFY(lines[0].startsWith(QStringLiteral("moescope: ")));
+  }
+
+  void flowsAreaAndGpuTimeOfTheH200Sample() {
+    const QString run = dir_.filePath(QStringLiteral("h200.moescope"));
+    QVERIFY(QFile::copy(QStringLiteral(MOESCOPE_SOURCE_DIR "/samples/ppmoe-tp2-h200.moescope"), run));
+    QString out;
+    const QString flows = dir_.filePath(QStringLiteral("flows.png"));
+    QCOMPARE(moescope({QStringLiteral("--render"), flows, run, QStringLiteral("--steady"),
+                       QStringLiteral("--select"), QStringLiteral("attn_allreduce@230ms")},
+                      &out),
+             0);
+    QVERIFY2(!QImage(flows).isNull(), qPrintable(out));
+    // An area: the picture grows by the table under the timeline.
+    const QString area = dir_.filePath(QStringLiteral("area.png"));
+    QCOMPARE(moescope({QStringLiteral("--render"), area, run, QStringLiteral("--size"),
+                       QStringLiteral("1200x500"), QStringLiteral("--area"), QStringLiteral("230ms:260ms")},
+                      &out),
+             0);
+    QVERIFY2(out.contains(QStringLiteral("an area of 30.0 ms")), qPrintable(out));
+    QVERIFY(QImage(area).height() > 500);
+    const QString gpu = dir_.filePath(QStringLiteral("gpu-breakdown.png"));
+    QCOMPARE(moescope({QStringLiteral("--render"), gpu, run, QStringLiteral("--view"),
+                       QStringLiteral("breakdown")},
+                      &out),
+             0);
+    QCOMPARE(moescope({QStringLiteral("--render"), gpu, run, QStringLiteral("--view"),
+                       QStringLiteral("breakdown"), QStringLiteral("--time"), QStringLiteral("host")},
+                      &out),
+             0);
   }
 
   void withoutADisplayTheRunIsDrawn() {
