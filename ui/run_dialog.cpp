@@ -126,7 +126,7 @@ RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString
     }
   } else {
     message_->setStyleSheet(QStringLiteral("color: #b00020;"));
-    message_->setText(tr("The run settings could not be read from moescope-cli: %1").arg(schemaError));
+    message_->setText(tr("The run settings could not be read (moescope-cli config --json): %1").arg(schemaError));
     runButton_->setEnabled(false);
     checkButton->setEnabled(false);
   }
@@ -159,7 +159,6 @@ void RunDialog::buildFields() {
     QWidget* w = nullptr;
     if (k.type == QLatin1String("int")) {
       auto* spin = new QSpinBox(this);
-      spin->setGroupSeparatorShown(true);
       const double lo = k.min ? std::max(*k.min, double(INT_MIN)) : double(INT_MIN);
       const double hi = k.max ? std::min(*k.max, double(INT_MAX)) : double(INT_MAX);
       spin->setRange(static_cast<int>(lo), static_cast<int>(hi));

@@ -375,9 +375,14 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     p.setPen(QPen(palette::kAreaEdge, 1, Qt::DashLine));
     if (x0 >= -1) p.drawLine(QPointF(lw + x0, rh), QPointF(lw + x0, rowsBottom));
     if (x1 <= m.width + 1) p.drawLine(QPointF(lw + x1, rh), QPointF(lw + x1, rowsBottom));
-    p.setPen(palette::kAreaEdge);
-    p.drawText(QRect(left + 4, rh + 2, std::max(right - left - 4, 200), 16), Qt::AlignLeft | Qt::AlignTop,
-               qs(formatDuration(state.area->range.duration())));
+    // Its length on a tag in the ruler's step band, clear of the rows' labels.
+    const QString length = qs(formatDuration(state.area->range.duration()));
+    const QRect tag(std::max(left, lw) + 2, rh - 17, QFontMetrics(p.font()).horizontalAdvance(length) + 8, 15);
+    p.setClipRect(QRect(lw, 0, width - lw, rowsBottom));
+    p.fillRect(tag, palette::kAreaEdge);
+    p.setPen(Qt::white);
+    p.drawText(tag, Qt::AlignCenter, length);
+    p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
   }
 
   // Flows: arrows from a launching span to its GPU work, and between pipeline stages.
