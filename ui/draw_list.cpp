@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "ui/span_access.h"
@@ -13,6 +14,15 @@ namespace {
 
 using storage::Category;
 using storage::Phase;
+
+// x of a time, as TimeMapping::toX but with one multiplication: the per-span paths call it a million
+// times a frame.
+struct Scale {
+  int64_t t0 = 0;
+  double pxPerNs = 0;
+  explicit Scale(const TimeMapping& m) : t0(m.range.start), pxPerNs(1.0 / m.nsPerPixel()) {}
+  double x(int64_t t) const { return static_cast<double>(t - t0) * pxPerNs; }
+};
 
 float clipX(double x, double width) {
   return static_cast<float>(std::clamp(x, -2.0, width + 2.0));
@@ -57,7 +67,16 @@ class PixelSums {
   void addSpan(double xa, double xb, size_t c, Phase p) {
     xa = std::max(xa, static_cast<double>(x0_));
     xb = std::min(xb, static_cast<double>(x1_));
-    for (int px = static_cast<int>(std::floor(xa)); px < x1_ && px < xb; ++px) {
+    const int first = static_cast<int>(xa);  // xa >= x0_ >= 0: the cast floors
+    if (xb <= first + 1.0) {
+      // Within one pixel, as most folded spans are.
+      if (xb <= xa || first >= x1_) return;
+      auto& s = slots_[static_cast<size_t>(first - x0_)];
+      s[c < storage::kCategoryCount ? c : kOther] += static_cast<float>(xb - xa);
+      addPhase(s, p, static_cast<float>(xb - xa));
+      return;
+    }
+    for (int px = first; px < x1_ && px < xb; ++px) {
       const double part = std::min(xb, px + 1.0) - std::max(xa, static_cast<double>(px));
       if (part <= 0) continue;
       auto& s = slots_[static_cast<size_t>(px - x0_)];
@@ -66,53 +85,47 @@ class PixelSums {
     }
   }
 
-  // Adds a bucket's shares weighted by `part` (its overlap with pixel px, as a fraction of the pixel).
-  void addBucket(int px, const OverviewBucket& b, float part,
-                 const std::bitset<storage::kCategoryCount>& hidden) {
-    auto& s = slots_[static_cast<size_t>(px - x0_)];
+  // Appends the columns [from, to) to out.
+  void emit(int from, int to, std::vector<PixelShare>& out) const {
+    for (int px = from; px < to; ++px) out.push_back(finish(slots_[static_cast<size_t>(px - x0_)]));
+  }
+
+  using Slots = std::array<float, kSlots>;
+  // A pixel's PixelShare from its slots (fractions of the pixel's time).
+  static PixelShare finish(const Slots& s) {
+    PixelShare p;
+    float busy = s[kOther];
+    for (size_t c = 0; c < storage::kCategoryCount; ++c) {
+      busy += s[c];
+      p.share[c] = quantize(s[c]);
+    }
+    p.busy = quantize(busy);
+    p.forward = quantize(s[kSlots - 3]);
+    p.backward = quantize(s[kSlots - 2]);
+    p.optimizer = quantize(s[kSlots - 1]);
+    return p;
+  }
+
+  // Adds a bucket's shares weighted by part to a pixel's slots.
+  static void addBucketTo(Slots& s, const OverviewBucket& b, float part,
+                          const std::bitset<storage::kCategoryCount>& hidden) {
     float known = 0;
     for (int k = 0; k < kBucketCategories; ++k) {
       const uint8_t c = b.category[k];
       if (c >= storage::kCategoryCount) continue;
-      const float v = part * static_cast<float>(b.share[k]) / 255.f;
+      const float v = part * static_cast<float>(b.share[k]) * (1.f / 255.f);
       known += v;
-      if (!hidden.test(c)) s[c] += v;
+      if (!hidden[c]) s[c] += v;
     }
-    s[kOther] += std::max(0.f, part * static_cast<float>(b.busy) / 255.f - known);
-    s[kSlots - 3] += part * static_cast<float>(b.forward) / 255.f;
-    s[kSlots - 2] += part * static_cast<float>(b.backward) / 255.f;
-    s[kSlots - 1] += part * static_cast<float>(b.optimizer) / 255.f;
-  }
-
-  // Appends the columns [from, to) to out.
-  void emit(int from, int to, std::vector<PixelShare>& out) const {
-    for (int px = from; px < to; ++px) {
-      const auto& s = slots_[static_cast<size_t>(px - x0_)];
-      PixelShare p;
-      float busy = s[kOther];
-      for (size_t c = 0; c < storage::kCategoryCount; ++c) {
-        busy += s[c];
-        p.share[c] = quantize(s[c]);
-      }
-      p.busy = quantize(busy);
-      p.forward = quantize(s[kSlots - 3]);
-      p.backward = quantize(s[kSlots - 2]);
-      p.optimizer = quantize(s[kSlots - 1]);
-      out.push_back(p);
-    }
-  }
-
-  bool busyAt(int px) const {
-    const auto& s = slots_[static_cast<size_t>(px - x0_)];
-    for (size_t c = 0; c <= kOther; ++c)
-      if (s[c] > 0) return true;
-    return false;
+    s[kOther] += std::max(0.f, part * static_cast<float>(b.busy) * (1.f / 255.f) - known);
+    s[kSlots - 3] += part * static_cast<float>(b.forward) * (1.f / 255.f);
+    s[kSlots - 2] += part * static_cast<float>(b.backward) * (1.f / 255.f);
+    s[kSlots - 1] += part * static_cast<float>(b.optimizer) * (1.f / 255.f);
   }
 
  private:
-  static uint8_t quantize(float v) {
-    return static_cast<uint8_t>(std::clamp(std::lround(v * 255.f), 0L, 255L));
-  }
+  // Rounded to the nearest of 0..255 without lround (a call into libm: 18 a pixel).
+  static uint8_t quantize(float v) { return static_cast<uint8_t>(std::clamp(v * 255.f + 0.5f, 0.f, 255.f)); }
   static void addPhase(std::array<float, kSlots>& s, Phase p, float part) {
     if (p == Phase::Forward)
       s[kSlots - 3] += part;
@@ -126,55 +139,70 @@ class PixelSums {
   std::vector<std::array<float, kSlots>> slots_;
 };
 
-// Sums buckets of ov over the pixels of sums (each pixel: the buckets it overlaps, by overlap).
-void sumBuckets(const LaneOverview& ov, const TimeMapping& m, PixelSums& sums, const DrawOptions& o,
-                DrawStats& stats) {
-  const double nsPerPx = m.nsPerPixel();
-  const int64_t w = ov.width();
+// The pixel columns [x0, x1) summed from the buckets of ov (each pixel: the buckets it overlaps, by
+// overlap), appended to out.pixels; pixel by pixel, so that no per-row table is filled and cleared.
+void bucketColumns(const LaneOverview& ov, const TimeMapping& m, int x0, int x1, const DrawOptions& o,
+                   DrawList& out) {
+  // Pixels and buckets both advance left to right: one walk over each, no division per pixel.
+  const double nsPerPx = m.nsPerPixel(), pxPerNs = 1.0 / nsPerPx;
+  const auto w = static_cast<double>(ov.width());
   const auto nb = static_cast<int64_t>(ov.buckets.size());
-  for (int px = sums.x0(); px < sums.x1(); ++px) {
-    const double ta = static_cast<double>(m.range.start) + px * nsPerPx, tb = ta + nsPerPx;
-    int64_t b0 =
-        static_cast<int64_t>(std::floor((ta - static_cast<double>(ov.origin)) / static_cast<double>(w)));
-    int64_t b1 =
-        static_cast<int64_t>(std::floor((tb - static_cast<double>(ov.origin)) / static_cast<double>(w)));
-    b0 = std::max<int64_t>(b0, 0);
-    b1 = std::min<int64_t>(b1, nb - 1);
-    for (int64_t b = b0; b <= b1; ++b) {
-      const double bs = static_cast<double>(ov.origin + b * w), be = bs + static_cast<double>(w);
-      const double part = (std::min(tb, be) - std::max(ta, bs)) / nsPerPx;
+  const double origin = static_cast<double>(ov.origin);
+  double ta = static_cast<double>(m.range.start) + x0 * nsPerPx;
+  int64_t b = std::max<int64_t>(static_cast<int64_t>(std::floor((ta - origin) / w)), 0);
+  for (int px = x0; px < x1; ++px) {
+    const double tb = static_cast<double>(m.range.start) + (px + 1) * nsPerPx;
+    while (b < nb && origin + static_cast<double>(b + 1) * w <= ta) ++b;
+    PixelSums::Slots slots{};
+    for (int64_t k = b; k < nb; ++k) {
+      const double bs = origin + static_cast<double>(k) * w;
+      if (bs >= tb) break;
+      const double part = (std::min(tb, bs + w) - std::max(ta, bs)) * pxPerNs;
       if (part <= 0) continue;
-      sums.addBucket(px, ov.buckets[static_cast<size_t>(b)], static_cast<float>(part), o.hidden);
-      ++stats.bucketsRead;
+      PixelSums::addBucketTo(slots, ov.buckets[static_cast<size_t>(k)], static_cast<float>(part), o.hidden);
+      ++out.stats.bucketsRead;
     }
+    out.pixels.push_back(PixelSums::finish(slots));
+    ta = tb;
   }
 }
 
 // Marks the columns [first, end) of out whose pixel centre lies inside a step window.
 void markSteps(std::vector<PixelShare>& out, size_t first, int x0, const std::vector<TimeRange>& windows,
                const TimeMapping& m) {
+  const double nsPerPx = m.nsPerPixel();
   auto it = windows.begin();
   for (size_t k = first; k < out.size(); ++k) {
-    const int64_t t = m.toTime(x0 + static_cast<double>(k - first) + 0.5);
+    const auto t = static_cast<int64_t>(static_cast<double>(m.range.start) +
+                                        (x0 + static_cast<double>(k - first) + 0.5) * nsPerPx);
     while (it != windows.end() && it->end <= t) ++it;
     out[k].inStep = it != windows.end() && it->start <= t;
   }
 }
 
-// Emits the pixel columns [x0, x1) of sums as a density item, trimmed of empty columns at both ends.
-void emitDensity(DrawList& out, const PixelSums& sums, int x0, int x1, int row, int32_t track, int lane,
-                 DensityKind kind, const std::vector<TimeRange>* windows) {
-  while (x0 < x1 && !sums.busyAt(x0)) ++x0;
-  while (x1 > x0 && !sums.busyAt(x1 - 1)) --x1;
-  if (x1 <= x0) return;
+// Makes a density item of the columns out.pixels[begin, end) (pixels x0 on), trimmed of empty columns at
+// both ends.
+void finishItem(DrawList& out, size_t begin, int x0, int row, int32_t track, int lane, DensityKind kind,
+                const std::vector<TimeRange>* windows) {
+  size_t first = begin;
+  while (first < out.pixels.size() && out.pixels[first].busy == 0) ++first;
+  while (out.pixels.size() > first && out.pixels.back().busy == 0) out.pixels.pop_back();
+  if (first == out.pixels.size()) {
+    out.pixels.resize(begin);
+    return;
+  }
+  if (first > begin) {
+    out.pixels.erase(out.pixels.begin() + static_cast<std::ptrdiff_t>(begin),
+                     out.pixels.begin() + static_cast<std::ptrdiff_t>(first));
+    x0 += static_cast<int>(first - begin);
+  }
   DensityItem d;
   d.row = row;
   d.track = track;
   d.lane = static_cast<uint8_t>(lane);
   d.kind = kind;
   d.x0 = x0;
-  d.begin = static_cast<uint32_t>(out.pixels.size());
-  sums.emit(x0, x1, out.pixels);
+  d.begin = static_cast<uint32_t>(begin);
   d.end = static_cast<uint32_t>(out.pixels.size());
   if (windows) markSteps(out.pixels, d.begin, x0, *windows, out.mapping);
   out.density.push_back(d);
@@ -197,16 +225,16 @@ std::pair<int, int> pixelSpan(const TimeMapping& m, int64_t a, int64_t b) {
 
 // Zoomed out: every column of the lane from its overview.
 void buildLaneFromOverview(const LaneContext& ctx, const TimeMapping& m, const DrawOptions& o,
-                           PixelSums& sums, DrawList& out) {
+                           DrawList& out) {
   const LaneOverview& ov = *ctx.overview;
   const int64_t ovEnd = ov.origin + static_cast<int64_t>(ov.buckets.size()) * ov.width();
   if (ovEnd <= m.range.start || ov.origin >= m.range.end) return;
-  const auto [x0, x1] = pixelSpan(m, ov.origin, ovEnd);
+  const auto [a, b] = pixelSpan(m, ov.origin, ovEnd);
   const int w = static_cast<int>(std::ceil(m.width));
-  sums.reset(std::max(x0, 0), std::min(x1, w));
-  sumBuckets(ov, m, sums, o, out.stats);
-  emitDensity(out, sums, sums.x0(), sums.x1(), ctx.row, ctx.track, ctx.laneIndex, DensityKind::Categories,
-              ctx.windows);
+  const int x0 = std::max(a, 0), x1 = std::min(b, w);
+  const size_t begin = out.pixels.size();
+  bucketColumns(ov, m, x0, x1, o, out);
+  finishItem(out, begin, x0, ctx.row, ctx.track, ctx.laneIndex, DensityKind::Categories, ctx.windows);
 }
 
 // A folded run [i, k) of the lane, ending at foldEnd: its pixel columns, summed from its spans when
@@ -219,23 +247,26 @@ void foldRun(const LaneContext& ctx, size_t i, size_t k, int64_t foldEnd, const 
   x0 = std::max(x0, 0);
   x1 = std::min(x1, w);
   if (x1 <= x0) return;
-  sums.reset(x0, x1);
+  const size_t begin = out.pixels.size();
   const double perPixel = static_cast<double>(k - i) / (x1 - x0);
   if (ctx.overview && perPixel > o.maxSpansPerPixelWalk) {
-    sumBuckets(*ctx.overview, m, sums, o, out.stats);
+    bucketColumns(*ctx.overview, m, x0, x1, o, out);
   } else {
+    sums.reset(x0, x1);
+    const Scale scale(m);
     for (size_t q = i; q < k; ++q) {
       const uint32_t idx = lane.at(q);
       const auto cat = static_cast<size_t>(lane.c->category[idx]);
       if (cat < storage::kCategoryCount && o.hidden.test(cat)) continue;
       // A span narrower than a pixel still shows: at least a pixel's worth (of its own pixel).
-      double xa = m.toX(lane.c->start[idx]), xb = m.toX(lane.c->endAt(idx));
+      double xa = scale.x(lane.c->start[idx]), xb = scale.x(lane.c->endAt(idx));
       if (xb - xa < 1.0 && k - i == 1) xb = xa + 1.0;
       sums.addSpan(xa, xb, cat, lane.c->phase[idx]);
     }
     out.stats.spansVisited += k - i - 1;  // the walk counted the first
+    sums.emit(x0, x1, out.pixels);
   }
-  emitDensity(out, sums, x0, x1, ctx.row, ctx.track, ctx.laneIndex, DensityKind::Categories, ctx.windows);
+  finishItem(out, begin, x0, ctx.row, ctx.track, ctx.laneIndex, DensityKind::Categories, ctx.windows);
 }
 
 // Zoomed in: boxes for spans at least minSpanPx wide, folded runs of narrower ones, bubbles.
@@ -310,20 +341,27 @@ void buildLaneFromSpans(const LaneContext& ctx, const TimeMapping& m, const Draw
   }
 }
 
-void buildLane(const LaneContext& ctx, const TimeMapping& m, const DrawOptions& o, PixelSums& sums,
+// Returns whether the lane was drawn from its overview (every column from the buckets).
+bool buildLane(const LaneContext& ctx, const TimeMapping& m, const DrawOptions& o, PixelSums& sums,
                DrawList& out) {
   if (ctx.overview && !ctx.overview->empty() &&
       m.nsPerPixel() >= 2.0 * static_cast<double>(ctx.overview->width())) {
-    buildLaneFromOverview(ctx, m, o, sums, out);
-  } else {
-    buildLaneFromSpans(ctx, m, o, sums, out);
+    buildLaneFromOverview(ctx, m, o, out);
+    return true;
   }
+  buildLaneFromSpans(ctx, m, o, sums, out);
+  return false;
 }
 
 // A rank header: the stretches of its first track while at most maxPhaseWalk spans are in view, else
-// the phases' share of each pixel (from the overview's buckets when a bucket is at most a pixel wide).
+// the phases' share of each pixel: from the overview's buckets (a bucket may then be a few pixels wide:
+// a summary row may be coarse, and walking every span of every rank a second time would double the
+// frame), or from the spans of a track too small to have buckets.
+// fromOverview: the density item of the track's first lane when this frame drew it from the overview;
+// its columns hold the phases too, and are copied rather than summed again.
 void buildPhaseRow(const storage::Trace& trace, const TimelineSummary& summary, int32_t track, int row,
-                   const TimeMapping& m, const DrawOptions& o, PixelSums& sums, DrawList& out) {
+                   const TimeMapping& m, const DrawOptions& o, PixelSums& sums, DrawList& out,
+                   std::optional<DensityItem> fromOverview) {
   const storage::SpanColumns& c = trace.spans[static_cast<size_t>(track)];
   const int64_t t0 = m.range.start, t1 = m.range.end;
   const size_t n = c.size();
@@ -331,23 +369,41 @@ void buildPhaseRow(const storage::Trace& trace, const TimelineSummary& summary, 
   const size_t j = firstSpanStartingAt(c, t1, i, n);
   out.stats.searches += 2;
   if (j - i > o.maxPhaseWalk) {
+    // The phases' share of each pixel: from the overview's buckets (a bucket may be a few pixels wide:
+    // a summary row may be coarse, and walking every span of every rank a second time would double
+    // the frame), or from the spans of a track too small to have buckets.
     const TrackSummary* ts = summary.track(track);
     const LaneOverview* ov = ts && !ts->overview.empty() ? &ts->overview.front() : nullptr;
-    const LaneView lane = laneView(trace, summary, track, 0);
     const int w = static_cast<int>(std::ceil(m.width));
-    sums.reset(0, w);
-    if (ov && m.nsPerPixel() >= static_cast<double>(ov->width())) {
-      sumBuckets(*ov, m, sums, o, out.stats);
+    const size_t begin = out.pixels.size();
+    if (fromOverview) {
+      DensityItem d = *fromOverview;
+      d.row = row;
+      d.track = -1;
+      d.kind = DensityKind::Phases;
+      d.begin = static_cast<uint32_t>(begin);
+      out.pixels.insert(out.pixels.end(), out.pixels.begin() + fromOverview->begin,
+                        out.pixels.begin() + fromOverview->end);
+      d.end = static_cast<uint32_t>(out.pixels.size());
+      out.density.push_back(d);
+      return;
+    }
+    if (ov) {
+      bucketColumns(*ov, m, 0, w, o, out);
     } else {
+      const LaneView lane = laneView(trace, summary, track, 0);
+      const Scale scale(m);
+      sums.reset(0, w);
       const size_t a = lane.firstEndingAfter(t0), b = lane.lowerBound(t1, a, lane.n);
       for (size_t k = a; k < b; ++k) {
         const uint32_t idx = lane.at(k);
-        sums.addSpan(m.toX(c.start[idx]), m.toX(c.endAt(idx)), static_cast<size_t>(c.category[idx]),
+        sums.addSpan(scale.x(c.start[idx]), scale.x(c.endAt(idx)), static_cast<size_t>(c.category[idx]),
                      c.phase[idx]);
       }
       out.stats.spansVisited += b - a;
+      sums.emit(0, w, out.pixels);
     }
-    emitDensity(out, sums, 0, w, row, -1, 0, DensityKind::Phases, nullptr);
+    finishItem(out, begin, 0, row, -1, 0, DensityKind::Phases, nullptr);
     return;
   }
   bool open = false;
@@ -566,14 +622,15 @@ DrawList buildDrawList(const storage::Trace& trace, const TimelineSummary& summa
     if (!f || std::tie(t.order, t.id) < std::tie(f->order, f->id)) f = &t;
   }
   const auto [r0, r1] = layout.rowsIn(options.yTop, options.yBottom);
+  // At most a column per pixel of each row in view (two lanes or more are rare): grown once, not by
+  // doubling through a few megabytes.
+  list.pixels.reserve(static_cast<size_t>(std::max(r1 - r0, 0)) *
+                      static_cast<size_t>(std::ceil(mapping.width) + 2));
+  // Tracks first, then the rank headers, which reuse a track's columns drawn from its overview.
+  std::map<int32_t, DensityItem> fromOverview;  // track -> its first lane's density item
   for (int r = r0; r < r1; ++r) {
     const TimelineRow& row = layout.rows[static_cast<size_t>(r)];
-    if (row.kind == TimelineRow::Kind::Group) {
-      auto it = firstTrack.find(row.rank);
-      if (it != firstTrack.end() && static_cast<size_t>(it->second->id) < trace.spans.size()) {
-        buildPhaseRow(trace, summary, it->second->id, r, mapping, options, sums, list);
-      }
-    } else if (row.kind == TimelineRow::Kind::Utilisation) {
+    if (row.kind == TimelineRow::Kind::Utilisation) {
       for (const DeviceBusy& d : summary.devices) {
         if (d.device == row.device) buildUtilisationRow(d, r, mapping, list);
       }
@@ -604,10 +661,22 @@ DrawList buildDrawList(const storage::Trace& trace, const TimelineSummary& summa
         ctx.laneIndex = lane;
         ctx.track = row.track;
         ctx.windows = idleMeansBubble && lane == 0 ? &windows : nullptr;
-        buildLane(ctx, mapping, options, sums, list);
+        const size_t items = list.density.size();
+        if (buildLane(ctx, mapping, options, sums, list) && lane == 0 && list.density.size() == items + 1 &&
+            row.lanes == 1)
+          fromOverview[row.track] = list.density.back();
       }
     }
     list.rowItems[static_cast<size_t>(r)] = {begin, static_cast<uint32_t>(list.items.size())};
+  }
+  for (int r = r0; r < r1; ++r) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(r)];
+    if (row.kind != TimelineRow::Kind::Group) continue;
+    auto it = firstTrack.find(row.rank);
+    if (it == firstTrack.end() || static_cast<size_t>(it->second->id) >= trace.spans.size()) continue;
+    const auto reuse = fromOverview.find(it->second->id);
+    buildPhaseRow(trace, summary, it->second->id, r, mapping, options, sums, list,
+                  reuse == fromOverview.end() ? std::nullopt : std::optional<DensityItem>(reuse->second));
   }
   return list;
 }

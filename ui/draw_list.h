@@ -105,8 +105,9 @@ struct DrawOptions {
   // shows the phases' shares per pixel instead.
   size_t maxPhaseWalk = 8192;
   // A folded run is summed span by span up to this many spans per pixel, and from the overview's
-  // buckets beyond: at most about 16 x 1920 x rows span visits a frame.
-  double maxSpansPerPixelWalk = 16;
+  // buckets beyond (a bucket of 32 spans is then up to 8 px wide): at most about 4 x 1920 x rows span
+  // visits a frame (docs/bench-ui.md).
+  double maxSpansPerPixelWalk = 4;
 };
 
 struct DrawStats {
