@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <unordered_map>
 
 #include "ui/span_access.h"
 
@@ -142,7 +143,7 @@ class PixelSums {
 // The pixel columns [x0, x1) summed from the buckets of ov (each pixel: the buckets it overlaps, by
 // overlap), appended to out.pixels; pixel by pixel, so that no per-row table is filled and cleared.
 void bucketColumns(const LaneOverview& ov, const TimeMapping& m, int x0, int x1, const DrawOptions& o,
-                   DrawList& out) {
+                   std::vector<PixelShare>& into, DrawStats& stats) {
   // Pixels and buckets both advance left to right: one walk over each, no division per pixel.
   const double nsPerPx = m.nsPerPixel(), pxPerNs = 1.0 / nsPerPx;
   const auto w = static_cast<double>(ov.width());
@@ -160,12 +161,38 @@ void bucketColumns(const LaneOverview& ov, const TimeMapping& m, int x0, int x1,
       const double part = (std::min(tb, bs + w) - std::max(ta, bs)) * pxPerNs;
       if (part <= 0) continue;
       PixelSums::addBucketTo(slots, ov.buckets[static_cast<size_t>(k)], static_cast<float>(part), o.hidden);
-      ++out.stats.bucketsRead;
+      ++stats.bucketsRead;
     }
-    out.pixels.push_back(PixelSums::finish(slots));
+    into.push_back(PixelSums::finish(slots));
     ta = tb;
   }
 }
+
+// Each overview's columns over the whole width, summed once a frame: a rank's header and its track's
+// folded runs read the same buckets, and summing them once halves the frame at mid zooms.
+class ColumnCache {
+ public:
+  ColumnCache(const TimeMapping& m, const DrawOptions& o)
+      : m_(m), o_(o), w_(static_cast<int>(std::ceil(m.width))) {}
+  // Appends the columns [x0, x1) of ov to out.pixels.
+  void append(const LaneOverview& ov, int x0, int x1, DrawList& out) {
+    auto it = columns_.find(&ov);
+    if (it == columns_.end()) {
+      it = columns_.emplace(&ov, std::vector<PixelShare>()).first;
+      it->second.reserve(static_cast<size_t>(w_));
+      bucketColumns(ov, m_, 0, w_, o_, it->second, out.stats);
+    }
+    x0 = std::clamp(x0, 0, w_);
+    x1 = std::clamp(x1, x0, w_);
+    out.pixels.insert(out.pixels.end(), it->second.begin() + x0, it->second.begin() + x1);
+  }
+
+ private:
+  const TimeMapping& m_;
+  const DrawOptions& o_;
+  int w_;
+  std::unordered_map<const LaneOverview*, std::vector<PixelShare>> columns_;
+};
 
 // Marks the columns [first, end) of out whose pixel centre lies inside a step window.
 void markSteps(std::vector<PixelShare>& out, size_t first, int x0, const std::vector<TimeRange>& windows,
@@ -209,6 +236,7 @@ void finishItem(DrawList& out, size_t begin, int x0, int row, int32_t track, int
 }
 
 struct LaneContext {
+  ColumnCache* columns = nullptr;
   LaneView lane;
   const LaneOverview* overview = nullptr;  // may be null
   int row = 0, laneIndex = 0;
@@ -224,8 +252,7 @@ std::pair<int, int> pixelSpan(const TimeMapping& m, int64_t a, int64_t b) {
 }
 
 // Zoomed out: every column of the lane from its overview.
-void buildLaneFromOverview(const LaneContext& ctx, const TimeMapping& m, const DrawOptions& o,
-                           DrawList& out) {
+void buildLaneFromOverview(const LaneContext& ctx, const TimeMapping& m, DrawList& out) {
   const LaneOverview& ov = *ctx.overview;
   const int64_t ovEnd = ov.origin + static_cast<int64_t>(ov.buckets.size()) * ov.width();
   if (ovEnd <= m.range.start || ov.origin >= m.range.end) return;
@@ -233,7 +260,7 @@ void buildLaneFromOverview(const LaneContext& ctx, const TimeMapping& m, const D
   const int w = static_cast<int>(std::ceil(m.width));
   const int x0 = std::max(a, 0), x1 = std::min(b, w);
   const size_t begin = out.pixels.size();
-  bucketColumns(ov, m, x0, x1, o, out);
+  ctx.columns->append(ov, x0, x1, out);
   finishItem(out, begin, x0, ctx.row, ctx.track, ctx.laneIndex, DensityKind::Categories, ctx.windows);
 }
 
@@ -250,7 +277,7 @@ void foldRun(const LaneContext& ctx, size_t i, size_t k, int64_t foldEnd, const 
   const size_t begin = out.pixels.size();
   const double perPixel = static_cast<double>(k - i) / (x1 - x0);
   if (ctx.overview && perPixel > o.maxSpansPerPixelWalk) {
-    bucketColumns(*ctx.overview, m, x0, x1, o, out);
+    ctx.columns->append(*ctx.overview, x0, x1, out);
   } else {
     sums.reset(x0, x1);
     const Scale scale(m);
@@ -346,7 +373,7 @@ bool buildLane(const LaneContext& ctx, const TimeMapping& m, const DrawOptions& 
                DrawList& out) {
   if (ctx.overview && !ctx.overview->empty() &&
       m.nsPerPixel() >= 2.0 * static_cast<double>(ctx.overview->width())) {
-    buildLaneFromOverview(ctx, m, o, out);
+    buildLaneFromOverview(ctx, m, out);
     return true;
   }
   buildLaneFromSpans(ctx, m, o, sums, out);
@@ -360,8 +387,8 @@ bool buildLane(const LaneContext& ctx, const TimeMapping& m, const DrawOptions& 
 // fromOverview: the density item of the track's first lane when this frame drew it from the overview;
 // its columns hold the phases too, and are copied rather than summed again.
 void buildPhaseRow(const storage::Trace& trace, const TimelineSummary& summary, int32_t track, int row,
-                   const TimeMapping& m, const DrawOptions& o, PixelSums& sums, DrawList& out,
-                   std::optional<DensityItem> fromOverview) {
+                   const TimeMapping& m, const DrawOptions& o, PixelSums& sums, ColumnCache& columns,
+                   DrawList& out, std::optional<DensityItem> fromOverview) {
   const storage::SpanColumns& c = trace.spans[static_cast<size_t>(track)];
   const int64_t t0 = m.range.start, t1 = m.range.end;
   const size_t n = c.size();
@@ -389,7 +416,7 @@ void buildPhaseRow(const storage::Trace& trace, const TimelineSummary& summary, 
       return;
     }
     if (ov) {
-      bucketColumns(*ov, m, 0, w, o, out);
+      columns.append(*ov, 0, w, out);
     } else {
       const LaneView lane = laneView(trace, summary, track, 0);
       const Scale scale(m);
@@ -614,6 +641,7 @@ DrawList buildDrawList(const storage::Trace& trace, const TimelineSummary& summa
   list.rowItems.assign(layout.rows.size(), {0, 0});
   const std::vector<TimeRange> windows = options.bubbles ? bubbleWindows(trace) : std::vector<TimeRange>{};
   PixelSums sums;
+  ColumnCache columns(mapping, options);
   // Each rank's first track (lowest order), for the header stretches.
   std::map<int32_t, const storage::TrackInfo*> firstTrack;
   for (const auto& t : trace.tracks) {
@@ -657,6 +685,7 @@ DrawList buildDrawList(const storage::Trace& trace, const TimelineSummary& summa
                                !ts->overview[static_cast<size_t>(lane)].empty()
                            ? &ts->overview[static_cast<size_t>(lane)]
                            : nullptr;
+        ctx.columns = &columns;
         ctx.row = r;
         ctx.laneIndex = lane;
         ctx.track = row.track;
@@ -675,7 +704,7 @@ DrawList buildDrawList(const storage::Trace& trace, const TimelineSummary& summa
     auto it = firstTrack.find(row.rank);
     if (it == firstTrack.end() || static_cast<size_t>(it->second->id) >= trace.spans.size()) continue;
     const auto reuse = fromOverview.find(it->second->id);
-    buildPhaseRow(trace, summary, it->second->id, r, mapping, options, sums, list,
+    buildPhaseRow(trace, summary, it->second->id, r, mapping, options, sums, columns, list,
                   reuse == fromOverview.end() ? std::nullopt : std::optional<DensityItem>(reuse->second));
   }
   return list;

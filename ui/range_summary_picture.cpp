@@ -51,8 +51,9 @@ void paintRangeSummary(QPainter& p, const QRect& rect, const storage::RangeSumma
   p.drawText(QRect(rect.left() + 10, y, rect.width() - 20, kRow), Qt::AlignLeft | Qt::AlignVCenter, title);
   y += kRow;
   const auto& rows = rowsOf(s, table);
-  const int labelW = std::min(rect.width() / 2, 420);
-  const int numW = 90;
+  // The label takes what the five numbers and a short share bar leave.
+  const int numW = 84;
+  const int labelW = std::clamp(rect.width() - 20 - 5 * numW - 90, 140, 420);
   const QStringList headers = {QStringLiteral("count"), QStringLiteral("total"), QStringLiteral("mean"),
                                QStringLiteral("max"), QStringLiteral("share")};
   auto col = [&](int i) { return rect.left() + 10 + labelW + i * numW; };

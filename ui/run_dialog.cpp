@@ -126,7 +126,8 @@ RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString
     }
   } else {
     message_->setStyleSheet(QStringLiteral("color: #b00020;"));
-    message_->setText(tr("The run settings could not be read (moescope-cli config --json): %1").arg(schemaError));
+    message_->setText(
+        tr("The run settings could not be read (moescope-cli config --json): %1").arg(schemaError));
     runButton_->setEnabled(false);
     checkButton->setEnabled(false);
   }

@@ -406,25 +406,31 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
   }
 
-  // Flows: arrows from a launching span to its GPU work, and between pipeline stages.
+  // Flows: arrows from a launching span to its GPU work, and between pipeline stages; each on a white
+  // halo, so that it reads on the boxes it crosses.
   if (!state.flows.empty()) {
     p.setRenderHint(QPainter::Antialiasing, true);
-    for (const FlowLine& f : state.flows) {
-      const QPointF a(lw + f.x0, f.y0 - state.scrollY), b(lw + f.x1, f.y1 - state.scrollY);
-      const QColor colour = f.kind == FlowKind::Launch ? palette::kLaunchFlow : palette::kPipelineFlow;
-      p.setPen(QPen(colour, 1.5));
-      p.drawLine(a, b);
-      const QLineF line(b, a);
-      if (line.length() < 1) continue;
-      const QLineF unit = line.unitVector();
-      const QPointF d(unit.dx(), unit.dy()), n(-unit.dy(), unit.dx());
-      const QPointF head[3] = {b, b + 7 * d + 3.5 * n, b + 7 * d - 3.5 * n};
-      p.setBrush(colour);
-      p.setPen(Qt::NoPen);
-      p.drawPolygon(head, 3);
-      p.setBrush(colour);
-      p.drawEllipse(a, 2.5, 2.5);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (const FlowLine& f : state.flows) {
+        const QPointF a(lw + f.x0, f.y0 - state.scrollY), b(lw + f.x1, f.y1 - state.scrollY);
+        const QColor colour = pass == 0                    ? QColor(255, 255, 255, 220)
+                              : f.kind == FlowKind::Launch ? palette::kLaunchFlow
+                                                           : palette::kPipelineFlow;
+        p.setPen(QPen(colour, pass == 0 ? 4.5 : 2.0, Qt::SolidLine, Qt::RoundCap));
+        p.drawLine(a, b);
+        const QLineF line(b, a);
+        if (line.length() < 1) continue;
+        const QLineF unit = line.unitVector();
+        const QPointF d(unit.dx(), unit.dy()), n(-unit.dy(), unit.dx());
+        const double size = pass == 0 ? 11 : 9, half = pass == 0 ? 6 : 4.5;
+        const QPointF head[3] = {b, b + size * d + half * n, b + size * d - half * n};
+        p.setBrush(colour);
+        p.setPen(Qt::NoPen);
+        p.drawPolygon(head, 3);
+        p.drawEllipse(a, pass == 0 ? 4.0 : 2.8, pass == 0 ? 4.0 : 2.8);
+      }
     }
+    p.setBrush(Qt::NoBrush);
     p.setRenderHint(QPainter::Antialiasing, false);
   }
 
