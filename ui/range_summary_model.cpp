@@ -21,18 +21,22 @@ void RangeSummaryModel::setTable(RangeTable table) {
   endResetModel();
 }
 
-const std::vector<storage::RangeRow>& RangeSummaryModel::rows() const {
-  switch (table_) {
+const std::vector<storage::RangeRow>& rangeRows(const storage::RangeSummary& s, RangeTable table) {
+  switch (table) {
     case RangeTable::GpuCategories:
-      return summary_.gpuCategories;
+      return s.gpuCategories;
     case RangeTable::Names:
-      return summary_.names;
+      return s.names;
     case RangeTable::Kernels:
-      return summary_.kernels;
+      return s.kernels;
     case RangeTable::HostCategories:
       break;
   }
-  return summary_.hostCategories;
+  return s.hostCategories;
+}
+
+const std::vector<storage::RangeRow>& RangeSummaryModel::rows() const {
+  return rangeRows(summary_, table_);
 }
 
 int RangeSummaryModel::rowCount(const QModelIndex& parent) const {

@@ -12,6 +12,9 @@ namespace moescope::ui {
 
 enum class RangeTable { HostCategories, GpuCategories, Names, Kernels };
 
+// The rows of one table of a summary.
+const std::vector<storage::RangeRow>& rangeRows(const storage::RangeSummary& s, RangeTable table);
+
 class RangeSummaryModel : public QAbstractTableModel {
   Q_OBJECT
 

@@ -11,20 +11,6 @@ namespace {
 
 constexpr int kRow = 20;
 
-const std::vector<storage::RangeRow>& rowsOf(const storage::RangeSummary& s, RangeTable table) {
-  switch (table) {
-    case RangeTable::GpuCategories:
-      return s.gpuCategories;
-    case RangeTable::Names:
-      return s.names;
-    case RangeTable::Kernels:
-      return s.kernels;
-    case RangeTable::HostCategories:
-      break;
-  }
-  return s.hostCategories;
-}
-
 QColor swatch(RangeTable table, const std::string& label) {
   if (table != RangeTable::HostCategories && table != RangeTable::GpuCategories) return palette::kUtilisation;
   const auto c = storage::categoryFromName(label);
@@ -34,7 +20,7 @@ QColor swatch(RangeTable table, const std::string& label) {
 }  // namespace
 
 int rangeSummaryHeight(const storage::RangeSummary& s, RangeTable table) {
-  const int rows = std::min(static_cast<int>(rowsOf(s, table).size()), kMaxPictureRows);
+  const int rows = std::min(static_cast<int>(rangeRows(s, table).size()), kMaxPictureRows);
   return kRow * (2 + std::max(rows, 1)) + 8;
 }
 
@@ -50,7 +36,7 @@ void paintRangeSummary(QPainter& p, const QRect& rect, const storage::RangeSumma
   p.setFont(bold);
   p.drawText(QRect(rect.left() + 10, y, rect.width() - 20, kRow), Qt::AlignLeft | Qt::AlignVCenter, title);
   y += kRow;
-  const auto& rows = rowsOf(s, table);
+  const auto& rows = rangeRows(s, table);
   // The label takes what the five numbers and a short share bar leave.
   const int numW = 84;
   const int labelW = std::clamp(rect.width() - 20 - 5 * numW - 90, 140, 420);

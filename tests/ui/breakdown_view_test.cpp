@@ -86,13 +86,7 @@ class BreakdownViewTest : public QObject {
     // A host span of 1 ms of attention that launched one kernel of 10 us: host time says 1 ms of
     // attention, GPU time 10 us.
     storage::Trace trace = test::makeTrace(1, {});
-    storage::TrackInfo stream;
-    stream.id = 1;
-    stream.rank = 0;
-    stream.kind = storage::TrackKind::GpuStream;
-    stream.order = 1;
-    trace.tracks.push_back(stream);
-    trace.spans.resize(2);
+    test::addStream(trace);  // track 1
     storage::addSpan(
         trace, {.track = 0, .start = 0, .end = 1'000'000, .category = Category::ComputeAttention, .step = 0});
     storage::finishTrace(trace);

@@ -242,17 +242,8 @@ class DrawListTest : public QObject {
     // inside a span; all busy over [0, 100 µs) of a 500 µs step.
     storage::Trace trace = test::makeTrace(1, {});
     const char* names[] = {"gemm", "ncclDevKernel_AllReduce", "memcpy HtoD"};
-    for (int k = 1; k <= 4; ++k) {
-      storage::TrackInfo stream;
-      stream.id = k;
-      stream.rank = 0;
-      stream.kind = storage::TrackKind::GpuStream;
-      stream.order = k;
-      stream.name = "GPU 0 stream " + std::to_string(k);
-      trace.tracks.push_back(stream);
-    }
+    for (int k = 1; k <= 4; ++k) test::addStream(trace);  // tracks 1 to 4, "GPU 0 stream k"
     trace.strings = {"host", names[0], names[1], names[2]};
-    trace.spans.resize(5);
     storage::addSpan(
         trace, {.track = 0, .start = 0, .end = 100'000, .category = Category::ComputeAttention, .step = 0});
     trace.linked.push_back(
@@ -337,16 +328,8 @@ class DrawListTest : public QObject {
     // Two streams of GPU 0 (ranks' device 0): kernels over [0, 100) and [50, 150) µs, and [300, 400) µs.
     storage::Trace trace = test::makeTrace(1, {});
     trace.ranks[0].device = 0;
-    for (int k = 1; k <= 2; ++k) {
-      storage::TrackInfo stream;
-      stream.id = k;
-      stream.rank = 0;
-      stream.kind = storage::TrackKind::GpuStream;
-      stream.order = k;
-      stream.device = 0;
-      trace.tracks.push_back(stream);
-    }
-    trace.spans.resize(3);
+    test::addStream(trace);  // tracks 1 and 2
+    test::addStream(trace);
     trace.strings.push_back("k");
     auto record = [&](int32_t track, int64_t a, int64_t b) {
       storage::GpuActivityRecord g;
@@ -412,12 +395,7 @@ class DrawListTest : public QObject {
   void gpuWorkOutsideSpansIsDrawnBeforeTheFirstStep() {
     // A stream with a copy no span launched at [0, 50) µs, before the first span at 100 µs.
     storage::Trace trace = test::makeTrace(1, {{0, 100'000, 200'000}});
-    storage::TrackInfo stream;
-    stream.id = 1;
-    stream.rank = 0;
-    stream.kind = storage::TrackKind::GpuStream;
-    stream.order = 1;
-    trace.tracks.push_back(stream);
+    test::addStream(trace);  // track 1
     storage::GpuActivityRecord g;
     g.track = 1;
     g.start = 0;

@@ -30,14 +30,7 @@ storage::Trace pipeline(bool receives = true) {
   storage::Trace t = test::makeTrace(2, {});
   t.strings = {"attention", "send_activation", "recv_activation", "send_grad", "recv_grad", "gemm"};
   t.ranks[1].stage = 1;
-  storage::TrackInfo stream;
-  stream.id = 2;
-  stream.rank = 0;
-  stream.kind = storage::TrackKind::GpuStream;
-  stream.order = 1;
-  stream.name = "GPU 0 stream 7";
-  t.tracks.push_back(stream);
-  t.spans.resize(3);
+  test::addStream(t, 0, 0, "GPU 0 stream 7");  // track 2
   auto span = [&](int32_t track, int64_t a, int64_t b, uint32_t name, Category c, Phase p, int32_t mb) {
     const storage::SpanRecord r{.track = track,
                                 .start = a,

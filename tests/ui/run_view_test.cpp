@@ -200,12 +200,7 @@ class RunViewTest : public QObject {
     // A small GPU-shaped run: two spans, a stream with one kernel, a step.
     auto trace = test::makeTrace(
         1, {{0, 0, 1000, Category::ComputeAttention}, {0, 2000, 3000, Category::ComputeExpert}});
-    storage::TrackInfo stream;
-    stream.id = 1;
-    stream.kind = storage::TrackKind::GpuStream;
-    stream.order = 1;
-    trace.tracks.push_back(stream);
-    trace.spans.resize(2);
+    test::addStream(trace);  // track 1
     storage::StepMetric step;
     step.start_ns = 0;
     step.end_ns = 3000;

@@ -64,13 +64,7 @@ class SpanFieldsTest : public QObject {
     // 1 ms and a gemm on GPU stream track 1.
     storage::Trace t = test::makeTrace(1, {});
     t.strings = {"attn_allreduce", "ncclDevKernel_AllReduce_Sum_bf16", "gemm"};
-    storage::TrackInfo stream;
-    stream.id = 1;
-    stream.kind = storage::TrackKind::GpuStream;
-    stream.order = 1;
-    stream.name = "GPU 0 stream 7";
-    t.tracks.push_back(stream);
-    t.spans.resize(2);
+    test::addStream(t, 0, 0, "GPU 0 stream 7");  // track 1
     const storage::SpanRecord host{.track = 0,
                                    .start = 0,
                                    .end = 5'000'000,

@@ -18,18 +18,6 @@ std::vector<uint8_t> lanesOf(const storage::Trace& t, int* count) {
   return packLanes(t.spans[0], count);
 }
 
-storage::Trace withStream(storage::Trace t, int32_t id, int32_t rank, int32_t device) {
-  storage::TrackInfo s;
-  s.id = id;
-  s.rank = rank;
-  s.kind = storage::TrackKind::GpuStream;
-  s.order = id;
-  s.device = device;
-  t.tracks.push_back(s);
-  t.spans.resize(t.tracks.size());
-  return t;
-}
-
 }  // namespace
 
 class TimelineSummaryTest : public QObject {
@@ -117,7 +105,7 @@ class TimelineSummaryTest : public QObject {
     // Rank 0 (GPU 0): stream 1 runs gemms and an NCCL kernel, stream 2 only NCCL, stream 3 a copy that
     // no span launched, before the host's first span.
     storage::Trace t = test::makeTrace(1, {{0, 1000, 5000}});
-    t = withStream(withStream(withStream(t, 1, 0, 0), 2, 0, 0), 3, 0, 0);
+    for (int k = 1; k <= 3; ++k) test::addStream(t);  // tracks 1 to 3 of rank 0, GPU 0
     t.strings = {"span", "gemm", "ncclDevKernel_AllReduce", "memcpy HtoD"};
     t.linked.push_back({0, {.track = 0, .start = 1000, .end = 5000}});
     auto record = [&](int32_t track, int64_t a, int64_t b, uint32_t name, int64_t span,
