@@ -11,7 +11,7 @@
 
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
-#include "tests/storage/temp_run_file.h"
+#include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
 namespace {
