@@ -1,7 +1,6 @@
 #include "ui/export_actions.h"
 
 #include <QAction>
-#include <QFile>
 #include <QFileDialog>
 #include <QMainWindow>
 #include <QMenu>
@@ -73,15 +72,6 @@ bool exportRun(const storage::Trace& trace, const QString& format, const QString
   out.close();
   if (!out && error) *error = QObject::tr("writing %1 failed").arg(path);
   return static_cast<bool>(out);
-}
-
-bool exportTableCsv(const QAbstractItemModel& model, const QString& path, QString* error) {
-  QFile file(path);
-  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(tableToCsv(model).toUtf8()) < 0) {
-    if (error) *error = file.errorString();
-    return false;
-  }
-  return true;
 }
 
 namespace {

@@ -15,7 +15,7 @@
 #include <QVBoxLayout>
 #include <exception>
 
-#include "ui/export_actions.h"
+#include "ui/table_csv.h"
 
 namespace moescope::ui {
 namespace {

@@ -1,8 +1,8 @@
 // Issue 6's acceptance on a machine with two GPUs: `moescope-cli train --backend cuda` on PPMoE with
 // tp = 2 writes a run file where every comm.tp_allreduce span has NCCL all-reduce kernels tied to it,
 // every compute.expert span matrix-product kernels, CUPTI dropped nothing, and `moescope-cli stats`
-// reports GPU time by category; every kernel carries its launch (grid, block, registers). MOESCOPE_GPU_RUN_OUT=FILE
-// keeps the run file (the H200 sample).
+// reports GPU time by category; every kernel carries its launch (grid, block, registers).
+// MOESCOPE_GPU_RUN_OUT=FILE keeps the run file (the H200 sample).
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
