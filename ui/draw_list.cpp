@@ -130,7 +130,7 @@ class PixelSums {
   static void addPhase(std::array<float, kSlots>& s, Phase p, float part) {
     if (p == Phase::Forward)
       s[kSlots - 3] += part;
-    else if (p == Phase::Backward)
+    else if (shadedAsBackward(p))
       s[kSlots - 2] += part;
     else if (p == Phase::Optimizer)
       s[kSlots - 1] += part;

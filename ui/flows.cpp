@@ -1,6 +1,7 @@
 #include "ui/flows.h"
 
 #include <algorithm>
+#include <optional>
 #include <string_view>
 
 namespace moescope::ui {
@@ -39,8 +40,28 @@ struct Transfer {
   SpanRef ref;
   int32_t rank = 0;
   Phase phase = Phase::None;
+  int32_t chunk = storage::kNone;
   int64_t start = 0, end = 0;
 };
+
+// Where a send goes: the stage and model chunk of its receive. Forward, stage s to s + 1 in the same
+// chunk; backward, s to s - 1. With an interleaved schedule's chunks the pipeline wraps: the last
+// stage's chunk c feeds stage 0's chunk c + 1, and stage 0's backward of chunk c goes to the last
+// stage's chunk c - 1. Chunks unrecorded (kNone) stay so.
+struct Hop {
+  int32_t stage = 0, chunk = storage::kNone;
+};
+std::optional<Hop> hopOf(const storage::RunInfo& run, int32_t stage, Phase phase, int32_t chunk) {
+  const bool forward = phase == Phase::Forward;
+  if (phase != Phase::Forward && phase != Phase::Backward) return std::nullopt;
+  Hop h{stage + (forward ? 1 : -1), chunk};
+  if (run.virtual_stages > 1 && chunk >= 0 && run.pp > 0) {
+    if (h.stage == run.pp) h = {0, chunk + 1};
+    if (h.stage == -1) h = {run.pp - 1, chunk - 1};
+    if (h.chunk < 0 || h.chunk >= run.virtual_stages) return std::nullopt;
+  }
+  return h;
+}
 
 // The rank of the given stage with the same tensor- and data-parallel ranks as `like`.
 const storage::RankInfo* peerRank(const storage::Trace& trace, const storage::RankInfo& like, int32_t stage) {
@@ -69,6 +90,7 @@ void pipelineFlows(const storage::Trace& trace, int32_t step, int32_t microbatch
       Transfer x{{static_cast<int32_t>(t), static_cast<uint32_t>(k)},
                  trace.tracks[t].rank,
                  c.phase[k],
+                 c.chunk[k],
                  c.start[k],
                  c.endAt(k)};
       (contains(trace.name(c.name[k]), "recv") ? recvs : sends).push_back(x);
@@ -77,12 +99,13 @@ void pipelineFlows(const storage::Trace& trace, int32_t step, int32_t microbatch
   for (const Transfer& send : sends) {
     const storage::RankInfo* from = trace.rank(send.rank);
     if (!from) continue;
-    const int32_t stage = from->stage + (send.phase == Phase::Backward ? -1 : 1);
-    const storage::RankInfo* to = peerRank(trace, *from, stage);
+    const std::optional<Hop> hop = hopOf(trace.run, from->stage, send.phase, send.chunk);
+    if (!hop) continue;
+    const storage::RankInfo* to = peerRank(trace, *from, hop->stage);
     if (!to) continue;
     const Transfer* best = nullptr;
     for (const Transfer& r : recvs) {
-      if (r.rank != to->rank || r.phase != send.phase) continue;
+      if (r.rank != to->rank || r.phase != send.phase || r.chunk != hop->chunk) continue;
       // The receive that completes first after the send starts.
       if (r.end >= send.start && (!best || r.end < best->end)) best = &r;
     }
@@ -100,7 +123,9 @@ void pipelineFlows(const storage::Trace& trace, int32_t step, int32_t microbatch
       const auto [a, b] = c.window(send.start, t1);
       for (size_t k = a; k < b; ++k) {
         if (c.start[k] < send.start || c.start[k] >= targetStart || c.category[k] == Category::Wait) continue;
-        if (c.step[k] != step || c.microbatch[k] != microbatch || c.phase[k] != send.phase) continue;
+        if (c.step[k] != step || c.microbatch[k] != microbatch || c.phase[k] != send.phase ||
+            c.chunk[k] != hop->chunk)
+          continue;
         target = SpanRef{static_cast<int32_t>(t), static_cast<uint32_t>(k)};
         targetStart = c.start[k];
         break;

@@ -3,8 +3,9 @@
 //   span that launched it;
 // - pipeline: for the selected span's micro-batch (and step), each pipeline send to the receive of the
 //   neighbouring stage (forward: stage s to s + 1, backward: s to s - 1; the same tensor- and
-//   data-parallel ranks). Where a run wrote no receive spans, the arrow goes to the peer's first span
-//   of that micro-batch and phase that starts at or after the send.
+//   data-parallel ranks; an interleaved schedule's last stage sends chunk c to stage 0's chunk c + 1).
+//   Where a run wrote no receive spans, the arrow goes to the peer's first span of that micro-batch,
+//   phase and chunk that starts at or after the send.
 // Found from the trace when the selection changes; turned into lines for each frame.
 #pragma once
 

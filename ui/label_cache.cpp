@@ -11,7 +11,8 @@ quint64 keyOf(const storage::Trace& trace, const DrawItem& item) {
   const auto& c = trace.spans[static_cast<size_t>(item.track)];
   const quint64 name = c.name[item.first];
   const quint64 mb = static_cast<quint16>(item.microbatch);
-  return (name << 24) | (mb << 8) | static_cast<quint64>(item.phase);
+  const quint64 chunk = static_cast<quint8>(c.chunk[item.first]);  // kNone: 255
+  return (name << 32) | (chunk << 24) | (mb << 8) | static_cast<quint64>(item.phase);
 }
 
 QStaticText prepared(const QString& s, const QFont& font) {
@@ -25,16 +26,14 @@ QStaticText prepared(const QString& s, const QFont& font) {
 }  // namespace
 
 BoxLabelTexts boxLabelTexts(const storage::Trace& trace, const DrawItem& item) {
+  const auto& c = trace.spans[static_cast<size_t>(item.track)];
   QString mb;
   if (item.microbatch >= 0) {
-    const QChar phase = item.phase == Phase::Backward         ? QChar('B')
-                        : item.phase == Phase::BackwardWeight ? QChar('W')
-                        : item.phase == Phase::Forward        ? QChar('F')
-                                                              : QChar();
-    mb =
-        phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
+    // F3, B3, W3 and, with an interleaved schedule's chunks, F3.1 (the rank headers' labels).
+    const bool pass = item.phase == Phase::Forward || shadedAsBackward(item.phase);
+    mb = pass ? QString::fromStdString(phaseLabel(item.phase, item.microbatch, c.chunk[item.first]))
+              : QString::number(item.microbatch);
   }
-  const auto& c = trace.spans[static_cast<size_t>(item.track)];
   const QString name = QString::fromUtf8(trace.name(c.name[item.first]));
   return {mb.isEmpty() ? name : mb + QStringLiteral(" ") + name, mb};
 }

@@ -266,8 +266,7 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     const int left = static_cast<int>(std::floor(lw + ph.x0));
     const int right = std::max(static_cast<int>(std::floor(lw + ph.x1)), left + 1);
     const QRect rect(left, top, right - left > 4 ? right - left - 1 : right - left, h);
-    const QColor& fill = ph.phase == Phase::Backward || ph.phase == Phase::BackwardWeight
-                             ? palette::kBackwardStretch
+    const QColor& fill = shadedAsBackward(ph.phase)     ? palette::kBackwardStretch
                          : ph.phase == Phase::Optimizer ? palette::kOptimizerStretch
                                                         : palette::kForwardStretch;
     p.fillRect(rect, fill);
@@ -330,9 +329,9 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
     // Boxes wide enough keep a one-pixel gap to their neighbour, so that touching spans read apart.
     const QRect rect = laneRect(row, item.lane, item.x0, w >= 5 ? item.x1 - 1 : item.x1);
     const auto& shades = fills[static_cast<size_t>(item.category) % fills.size()];
-    const QColor& fill = item.phase == Phase::Backward ? shades[1] : shades[0];
+    const QColor& fill = shadedAsBackward(item.phase) ? shades[1] : shades[0];
     p.fillRect(rect, fill);
-    if (item.phase == Phase::Backward && item.category != storage::Category::Wait && w >= 6) {
+    if (shadedAsBackward(item.phase) && item.category != storage::Category::Wait && w >= 6) {
       p.fillRect(rect, backwardHatch);
     }
     // Waiting for a peer is bubble time too: hatched like the bubbles around it.

@@ -35,7 +35,7 @@ struct BucketSum {
     if (i < category.size()) category[i] += ns;
     if (p == Phase::Forward)
       forward += ns;
-    else if (p == Phase::Backward)
+    else if (shadedAsBackward(p))
       backward += ns;
     else if (p == Phase::Optimizer)
       optimizer += ns;

@@ -21,6 +21,12 @@
 
 namespace moescope::ui {
 
+// ZB-H1's weight passes (BackwardWeight) are backward work: summed, shaded and hatched with the
+// backward pass; their labels (W3) tell them apart.
+inline bool shadedAsBackward(storage::Phase p) {
+  return p == storage::Phase::Backward || p == storage::Phase::BackwardWeight;
+}
+
 // A bucket or pixel slot with no category.
 inline constexpr uint8_t kNoCategory = 0xff;
 

@@ -432,7 +432,8 @@ class DrawListTest : public QObject {
     span(200, 300, Phase::Backward, 0, 1);
     span(300, 400, Phase::BackwardWeight, 0, 1);
     storage::finishTrace(trace);
-    const DrawList list = buildDrawList(trace, layoutTimeline(trace, {}), TimeMapping{{0, 400}, 400});
+    const Frame f(trace, TimeMapping{{0, 400}, 400});
+    const DrawList& list = f.list;
     QCOMPARE(list.phases.size(), size_t(4));
     QCOMPARE(list.phases[1], (PhaseItem{100, 200, 0, Phase::Forward, 0, 1}));
     QCOMPARE(list.phases[3], (PhaseItem{300, 400, 0, Phase::BackwardWeight, 0, 1}));
@@ -443,6 +444,16 @@ class DrawListTest : public QObject {
     QCOMPARE(phaseLabel(Phase::Forward, 3), std::string("F3"));
     QCOMPARE(phaseLabel(Phase::Optimizer, -1), std::string("opt"));
     QCOMPARE(phaseLabel(Phase::Forward, -1), std::string());
+    // Zoomed out (more spans than the header walks), the weight pass is backward density.
+    DrawOptions o;
+    o.maxPhaseWalk = 1;
+    const Frame zoomedOut(trace, TimeMapping{{0, 400}, 400}, o);
+    const DrawList& dense = zoomedOut.list;
+    const auto header = dense.densityOfRow(0);
+    QCOMPARE(header.size(), size_t(1));
+    const auto columns = dense.columnsOf(*header[0]);
+    QCOMPARE(columns[size_t(350 - header[0]->x0)].backward, uint8_t(255));
+    QCOMPARE(columns[size_t(350 - header[0]->x0)].forward, uint8_t(0));
   }
 
   void collapsedRanksAndOffscreenRowsAreSkipped() {

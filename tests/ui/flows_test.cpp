@@ -1,6 +1,7 @@
 // Flows of a selected span: a host span's arrows to the GPU work it launched and a kernel's back to its
 // launch; for the span's micro-batch, each pipeline send to the neighbouring stage's receive (or, with
-// no receive spans, to the peer's first work on that micro-batch). Checked in the flows, in their lines
+// no receive spans, to the peer's first work on that micro-batch; an interleaved schedule's chunks
+// wrap from the last stage to the first). Checked in the flows, in their lines
 // and in the rendered picture; and on the H200 sample run.
 #include "ui/flows.h"
 
@@ -133,6 +134,44 @@ class FlowsTest : public QObject {
     QCOMPARE(p.size(), size_t(2));
     QCOMPARE(p[0], (Flow{{0, 1}, {1, 0}, FlowKind::Pipeline}));
     QCOMPARE(p[1], (Flow{{1, 1}, {0, 2}, FlowKind::Pipeline}));
+  }
+
+  // Interleaved, pp 2 with 2 chunks: stage 1's chunk 0 sends to stage 0's chunk 1 (the pipeline
+  // wraps), and stage 0's backward of chunk 1 goes to stage 1's chunk 0; each send to the receive of
+  // its own chunk.
+  void anInterleavedPipelineWrapsToTheNextChunk() {
+    storage::Trace t = test::makeTrace(2, {});
+    t.strings = {"attention", "send_activation", "recv_activation", "send_grad", "recv_grad"};
+    t.ranks[1].stage = 1;
+    t.run.pp = 2;
+    t.run.virtual_stages = 2;
+    auto span = [&](int32_t track, int64_t a, int64_t b, uint32_t name, Phase p, int32_t chunk) {
+      storage::addSpan(t, {.track = track,
+                           .start = a,
+                           .end = b,
+                           .name = name,
+                           .category = name == 0 ? Category::ComputeAttention : Category::CommPpSendrecv,
+                           .phase = p,
+                           .step = 0,
+                           .microbatch = 0,
+                           .chunk = chunk});
+    };
+    span(0, 0, 100, 0, Phase::Forward, 0);       // track 0: (0)
+    span(0, 100, 150, 1, Phase::Forward, 0);     // (1) to stage 1, chunk 0
+    span(0, 400, 500, 2, Phase::Forward, 1);     // (2) from stage 1's chunk 0
+    span(0, 600, 650, 1, Phase::Forward, 1);     // (3) to stage 1, chunk 1
+    span(0, 1000, 1050, 3, Phase::Backward, 1);  // (4) to stage 1, chunk 0
+    // Chunk 1's receive completes first (times chosen so that only the chunk tells them apart).
+    span(1, 120, 700, 2, Phase::Forward, 1);     // track 1: (0)
+    span(1, 130, 800, 2, Phase::Forward, 0);     // (1)
+    span(1, 300, 350, 1, Phase::Forward, 0);     // (2) to stage 0, chunk 1
+    span(1, 1020, 1100, 4, Phase::Backward, 0);  // (3)
+    storage::finishTrace(t);
+    const auto p = ofKind(flowsOf(t, {0, 0}), FlowKind::Pipeline);
+    QCOMPARE(p, (std::vector<Flow>{{{0, 1}, {1, 1}, FlowKind::Pipeline},
+                                   {{0, 3}, {1, 0}, FlowKind::Pipeline},
+                                   {{0, 4}, {1, 3}, FlowKind::Pipeline},
+                                   {{1, 2}, {0, 2}, FlowKind::Pipeline}}));
   }
 
   void linesAndTheRenderedArrows() {

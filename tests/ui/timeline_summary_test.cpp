@@ -83,6 +83,24 @@ class TimelineSummaryTest : public QObject {
     QCOMPARE(b.category[3], kNoCategory);  // three categories only
   }
 
+  // ZB-H1's weight passes count as backward time (the rank header shades them so).
+  void weightPassesAreBackwardTime() {
+    storage::Trace t = test::makeTrace(1, {});
+    for (int i = 0; i < 32; ++i) {
+      storage::addSpan(t, {.start = i * 1000,
+                           .end = i * 1000 + 1000,
+                           .phase = i % 2 ? Phase::BackwardWeight : Phase::Backward});
+    }
+    storage::finishTrace(t);
+    SummaryOptions o;
+    o.overviewFromSpans = 16;
+    const TimelineSummary s = summarizeTrace(t, o);
+    const LaneOverview& ov = s.tracks[0].overview.at(0);
+    QCOMPARE(ov.buckets.size(), size_t(1));
+    QCOMPARE(ov.buckets[0].backward, uint8_t(249));  // 32,000 of 32,768 ns: 249.0 of 255
+    QCOMPARE(ov.buckets[0].forward, uint8_t(0));
+  }
+
   void aSmallLaneHasNoOverview() {
     const auto t = test::makeTrace(1, {{0, 0, 10}, {0, 20, 30}});
     QVERIFY(summarizeTrace(t).tracks[0].overview.empty());
