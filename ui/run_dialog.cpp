@@ -43,6 +43,12 @@ bool affectsGpuCount(const QString& key) {
          key == QLatin1String("parallel.dp");
 }
 
+const QString kScheduleKey = QStringLiteral("parallel.schedule");
+const QString kVirtualStagesKey = QStringLiteral("parallel.virtual_stages");
+// The one schedule that runs several model chunks per stage (docs/SCHEDULES.md); the CLI refuses
+// parallel.virtual_stages > 1 with any other.
+const QString kChunkedSchedule = QStringLiteral("interleaved");
+
 }  // namespace
 
 RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString& cli,
@@ -181,6 +187,8 @@ void RunDialog::buildFields() {
     } else if (!k.choices.isEmpty()) {
       auto* combo = new QComboBox(this);
       combo->addItems(k.choices);
+      if (k.key == kScheduleKey)
+        connect(combo, &QComboBox::currentTextChanged, this, &RunDialog::followSchedule);
       w = combo;
     } else {
       w = new QLineEdit(this);
@@ -281,6 +289,8 @@ void RunDialog::setSettings(const RunSettings& s) {
     preset_->setCurrentIndex(std::max(found, 0));
   }
   for (auto it = s.values.constBegin(); it != s.values.constEnd(); ++it) setValue(it.key(), it.value());
+  if (auto* schedule = qobject_cast<QComboBox*>(fields_.value(kScheduleKey)))
+    followSchedule(schedule->currentText());
   const int backend = backend_->findText(s.backend);
   if (backend >= 0) backend_->setCurrentIndex(backend);
   out_->setText(s.out);
@@ -297,6 +307,14 @@ void RunDialog::updateBackendNote() {
   s.out.clear();
   const RunCheck c = checkRun(s, cli_);
   backendNote_->setText(tr("cuda: %1").arg(c.ok ? tr("these settings pass its checks") : c.message));
+}
+
+void RunDialog::followSchedule(const QString& schedule) {
+  auto* stages = qobject_cast<QSpinBox*>(fields_.value(kVirtualStagesKey));
+  if (!stages) return;
+  const bool chunked = schedule == kChunkedSchedule;
+  if (!chunked) stages->setValue(1);
+  stages->setEnabled(chunked);
 }
 
 QString RunDialog::backendNote() const {
@@ -321,10 +339,16 @@ bool RunDialog::check() {
     QString text = tr("The settings pass the checks of moescope-cli train.");
     if (QFileInfo::exists(s.out))
       text += tr(" %1 exists; the run replaces it.").arg(QFileInfo(s.out).fileName());
+    // The schedule's line ("schedule interleaved: pp 2, ...; theoretical bubble 11.1%"); each stage's
+    // passes in the tooltip.
+    const QString schedule = result.plan.section(QLatin1Char('\n'), 0, 0);
+    if (!schedule.isEmpty()) text += QLatin1Char('\n') + schedule;
     message_->setText(text);
+    message_->setToolTip(result.plan);
   } else {
     message_->setStyleSheet(QStringLiteral("color: #b00020;"));
     message_->setText(result.message);
+    message_->setToolTip({});
   }
   return result.ok;
 }

@@ -3,7 +3,10 @@
 // (its types, defaults, limits, choices and docs as tooltips), then the backend (cuda disabled, with
 // the CLI's reason for these settings, where it cannot run) and the output file. Run checks the
 // settings with `moescope-cli train --dry-run` (the CLI's own rules) and accepts only when they pass;
-// otherwise the reason stays in the dialog and nothing starts.
+// otherwise the reason stays in the dialog and nothing starts. A passing check shows the schedule's
+// theoretical bubble (its passes per stage in the tooltip). The schedules are the choices the schema
+// lists (gpipe, 1f1b, interleaved, zb-h1); parallel.virtual_stages is editable only with interleaved,
+// the one schedule that takes more than 1.
 #pragma once
 
 #include <QDialog>
@@ -48,6 +51,8 @@ class RunDialog : public QDialog {
   void buildFields();
   void loadPresetAt(int index);
   void updateBackendNote();
+  // Enables parallel.virtual_stages for the interleaved schedule; sets it to 1 for the others.
+  void followSchedule(const QString& schedule);
   void browseOutput();
   QString defaultOutput() const;
   void tryAccept();

@@ -50,21 +50,22 @@ RunCheck checkRun(const RunSettings& settings, const QString& cli, int timeoutMs
   QProcess p;
   p.start(cli, trainArguments(settings, config, true));
   if (!p.waitForStarted(timeoutMs))
-    return {false, QObject::tr("cannot run %1: %2").arg(cli, p.errorString())};
+    return {false, QObject::tr("cannot run %1: %2").arg(cli, p.errorString()), {}};
   if (!p.waitForFinished(timeoutMs)) {
     p.kill();
     p.waitForFinished(1000);
-    return {false, QObject::tr("checking the run took longer than %1 s").arg(timeoutMs / 1000)};
+    return {false, QObject::tr("checking the run took longer than %1 s").arg(timeoutMs / 1000), {}};
   }
   const QByteArray out = p.readAllStandardOutput(), err = p.readAllStandardError();
   // stdout: "ok", then the schedule's passes per stage.
-  if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 &&
-      out.split('\n').front().trimmed() == "ok") {
-    return {true, QStringLiteral("ok")};
+  const qsizetype eol = out.indexOf('\n');
+  const QByteArray first = eol < 0 ? out : out.left(eol);
+  if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 && first.trimmed() == "ok") {
+    return {true, QStringLiteral("ok"), eol < 0 ? QString() : QString::fromUtf8(out.mid(eol + 1)).trimmed()};
   }
   QString message = lastLine(err);
   if (message.isEmpty()) message = QObject::tr("moescope-cli exited with status %1").arg(p.exitCode());
-  return {false, message};
+  return {false, message, {}};
 }
 
 QString backendUnavailableReason(const QString& backend, const QString& cli) {

@@ -29,6 +29,9 @@ namespace moescope::ui {
 struct RunCheck {
   bool ok = false;
   QString message;  // "ok", or the CLI's one-line reason
+  // What --dry-run prints after "ok": the schedule with its theoretical bubble, then each stage's
+  // passes in order (F0, B0, W0; F0.1 for chunk 1). Empty when the check failed.
+  QString plan;
 };
 
 // `moescope-cli train ... --dry-run`, synchronously; at most timeoutMs.

@@ -3,7 +3,7 @@
 // ends (no -wal: a copy of it alone opens whole); a run cancelled midway leaves a readable file marked
 // cancelled; an impossible layout is refused in the dialog with the CLI's message and no training
 // process; closing the app cancels a run; a failed run shows its error; the run bar shows while a run
-// goes and Run > Cancel Run is enabled only then.
+// goes and Run > Cancel Run is enabled only then; the four schedules and virtual stages are offered.
 #include "ui/run_launcher.h"
 
 #include <QComboBox>
@@ -11,8 +11,10 @@
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
+#include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -214,6 +216,67 @@ class RunLauncherTest : public QObject {
     cuda.backend = QStringLiteral("cuda");
     cuda.out.clear();
     QCOMPARE(dialog.backendNote(), QStringLiteral("cuda: %1").arg(checkRun(cuda).message));
+  }
+
+  // The four schedules are offered; virtual stages only with interleaved (the others take 1); the
+  // check shows the schedule's theoretical bubble and its passes, labelled as the timeline labels them.
+  void theFourSchedulesAndVirtualStagesAreOffered() {
+    RunDialog dialog(dir_.path(), nullptr, cliPath(), test::schema());
+    auto* schedule = dialog.findChild<QComboBox*>(QStringLiteral("parallel.schedule"));
+    auto* stages = dialog.findChild<QSpinBox*>(QStringLiteral("parallel.virtual_stages"));
+    QVERIFY(schedule && stages);
+    QStringList offered;
+    for (int i = 0; i < schedule->count(); ++i) offered << schedule->itemText(i);
+    QCOMPARE(offered, (QStringList{"gpipe", "1f1b", "interleaved", "zb-h1"}));
+    QCOMPARE(schedule->currentText(), QString("1f1b"));  // the ppmoe preset's
+    QVERIFY(!stages->isEnabled());
+    QVERIFY(dialog.setValue(QStringLiteral("parallel.schedule"), QStringLiteral("interleaved")));
+    QVERIFY(stages->isEnabled());
+    QVERIFY(dialog.setValue(QStringLiteral("parallel.virtual_stages"), 2));
+    // ppmoe: 4 layers over pp 2 x 2 chunks, one layer a chunk.
+    dialog.findChild<QComboBox*>(QStringLiteral("backend"))->setCurrentText(QStringLiteral("cpu"));
+    dialog.findChild<QLineEdit*>(QStringLiteral("out"))->setText(dir_.filePath(QStringLiteral("v.moescope")));
+    const RunSettings s = dialog.settings();
+    QCOMPARE(s.values.value(QStringLiteral("parallel.virtual_stages")).toLongLong(), 2);
+    QVERIFY(trainArguments(s, QStringLiteral("c.toml"), false)
+                .contains(QStringLiteral("parallel.virtual_stages=2")));
+    QVERIFY2(dialog.check(), qPrintable(dialog.message()));
+    // pp 2, 4 micro-batches, 2 chunks: (p - 1) / (v m + p - 1) = 1 / 9.
+    QVERIFY2(
+        dialog.message().contains(QStringLiteral("schedule interleaved: pp 2, 4 micro-batches, 2 virtual "
+                                                 "stages; theoretical bubble 11.1%")),
+        qPrintable(dialog.message()));
+    const QString passes = dialog.findChild<QLabel*>(QStringLiteral("message"))->toolTip();
+    QVERIFY2(passes.contains(QStringLiteral("F0.1")), qPrintable(passes));
+    // ZB-H1 takes one chunk a stage: the field goes back to 1 and is locked; W passes in the plan.
+    QVERIFY(dialog.setValue(QStringLiteral("parallel.schedule"), QStringLiteral("zb-h1")));
+    QVERIFY(!stages->isEnabled());
+    QCOMPARE(stages->value(), 1);
+    QVERIFY2(dialog.check(), qPrintable(dialog.message()));
+    QVERIFY2(dialog.message().contains(QStringLiteral("schedule zb-h1")), qPrintable(dialog.message()));
+    QVERIFY(dialog.findChild<QLabel*>(QStringLiteral("message"))->toolTip().contains(QStringLiteral("W0")));
+  }
+
+  // The fixture is the contract of `moescope-cli config --json`; where this CLI prints it, the two
+  // agree on every key the dialog relies on.
+  void theCliSchemaKeepsTheContract() {
+    QProcess help;
+    help.start(cliPath(), {QStringLiteral("--help")});
+    QVERIFY(help.waitForFinished(15'000));
+    if (!QString::fromUtf8(help.readAllStandardOutput())
+             .contains(QRegularExpression(QStringLiteral("\\n\\s+config\\s"))))
+      QSKIP("this moescope-cli has no config command (the dialog then says so and offers no run)");
+    QString error;
+    const std::optional<ConfigSchema> cli = loadConfigSchema(cliPath(), &error);
+    QVERIFY2(cli, qPrintable(error));
+    for (const ConfigKey& k : test::schema().keys) {
+      const ConfigKey* real = cli->find(k.key);
+      QVERIFY2(real, qPrintable(k.key));
+      QCOMPARE(real->type, k.type);
+    }
+    QCOMPARE(cli->find(QStringLiteral("parallel.schedule"))->choices,
+             (QStringList{"gpipe", "1f1b", "interleaved", "zb-h1"}));
+    QVERIFY(cli->preset(QStringLiteral("ppmoe")));
   }
 
   void closingWhileRunningCancelsTheRun() {
