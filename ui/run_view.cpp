@@ -308,6 +308,14 @@ bool RunView::isBreakdownVisible() const {
   return bottom_->currentWidget() == breakdown_ && !bottom_->isHidden();
 }
 
+int RunView::addPanelTab(QWidget* panel, const QString& title) {
+  return bottom_->addTab(panel, title);
+}
+
+void RunView::showPanelTab(QWidget* panel) {
+  bottom_->setCurrentWidget(panel);
+}
+
 void RunView::showSelectionPanel() {
   bottom_->setCurrentWidget(selection_);
 }

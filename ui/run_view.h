@@ -71,7 +71,12 @@ class RunView : public QWidget {
   RangeSummaryView* selectionPanel() const { return selection_; }
   QueryView* queryPanel() const { return query_; }
   QTableView* searchResults() const { return results_; }
+  // Adds a view of this run as a tab of the bottom panel, after the built-in ones (Selection,
+  // Breakdown, Search results, SQL), and takes ownership of it. The view reads trace() and follows the
+  // run through loaded() and contentChanged(). Returns the tab's index.
+  int addPanelTab(QWidget* panel, const QString& title);
   // Shows a tab of the bottom panel.
+  void showPanelTab(QWidget* panel);
   void showSelectionPanel();
   void showQueryPanel();
   void showSearchResults();

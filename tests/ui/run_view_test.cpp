@@ -2,15 +2,19 @@
 // the stages' bubble shares; search selects spans (i of N, every match in a results panel, the zoom
 // kept) and the side panel shows them; the Selection panel sums the area selection exactly, and
 // without one the view, following it as it moves; the SQL panel runs read-only queries and exports
-// their rows; a crafted run file either opens and draws or is refused, never a crash.
+// their rows; a view added as a bottom tab follows the built-in ones; a crafted run file either opens
+// and draws or is refused, never a crash.
 #include "ui/run_view.h"
 
 #include <sqlite3.h>
 
 #include <QComboBox>
 #include <QFile>
+#include <QLabel>
 #include <QLineEdit>
+#include <QPointer>
 #include <QSignalSpy>
+#include <QTabWidget>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
@@ -181,6 +185,26 @@ class RunViewTest : public QObject {
     QVERIFY(!q->run());
     QVERIFY2(q->status().contains(QStringLiteral("readonly")), qPrintable(q->status()));
     QCOMPARE(storage::RunReader::open(path.toStdString())->load().spanCount(), size_t(2));
+  }
+
+  // A view of the run added as a bottom tab sits after the built-in ones, is owned by the run's view
+  // and is shown on demand.
+  void aPanelTabIsAddedAfterTheBuiltInOnes() {
+    const QString path = dir_.filePath(QStringLiteral("tab.moescope"));
+    test::writeRun(path.toStdString(), test::makeTrace(1, {{0, 0, 1000}}));
+    auto view = std::make_unique<RunView>(path);
+    auto* tabs = view->findChild<QTabWidget*>(QStringLiteral("bottomPanel"));
+    QVERIFY(tabs);
+    QStringList titles;
+    for (int i = 0; i < tabs->count(); ++i) titles << tabs->tabText(i);
+    QCOMPARE(titles, (QStringList{"Selection", "Breakdown", "Search results", "SQL"}));
+    QPointer<QLabel> panel = new QLabel(QStringLiteral("experts"));
+    QCOMPARE(view->addPanelTab(panel, QStringLiteral("MoE")), 4);
+    QCOMPARE(tabs->tabText(4), QString("MoE"));
+    view->showPanelTab(panel);
+    QCOMPARE(tabs->currentWidget(), panel.data());
+    view.reset();
+    QVERIFY(panel.isNull());
   }
 
   void craftedRunFilesOpenAndDrawOrAreRefused_data() {
