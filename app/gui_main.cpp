@@ -1,32 +1,17 @@
 // moescope: the desktop app. `moescope [RUN...]` opens runs in the main window (without a display,
 // it draws each run to pictures beside it instead, and says where they are);
 // `moescope --render OUT.(png|svg) RUN... [--view timeline|breakdown|compare] [--size WxH]
-// [--range T0:T1]` draws a run's timeline, its breakdown, or several runs compared, to a picture
-// without a display (on Qt's offscreen platform unless another one is chosen); SVG when OUT ends in
-// .svg.
+// [--range T0:T1 | --steady] [--select NAME[@T]] [--area T0:T1] [--search TEXT] [--time host|gpu]`
+// draws a run's timeline, its breakdown, or several runs compared, to a picture without a display (on
+// Qt's offscreen platform unless another one is chosen); SVG when OUT ends in .svg. This file parses
+// the arguments; what they draw is ui/render_command.h.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QCoreApplication>
-#include <QDir>
-#include <QFileInfo>
-#include <QRegularExpression>
 #include <cstdio>
-#include <exception>
-#include <optional>
-#include <utility>
-#include <vector>
 
-#include "storage/activity.h"
-#include "storage/analysis_breakdown.h"
-#include "storage/analysis_compare.h"
-#include "storage/run_reader.h"
-#include "ui/breakdown_picture.h"
-#include "ui/compare_picture.h"
 #include "ui/main_window.h"
-#include "ui/picture_export.h"
-#include "ui/span_access.h"
-#include "ui/time_format.h"
-#include "ui/timeline_render.h"
+#include "ui/render_command.h"
 
 namespace {
 
@@ -39,8 +24,7 @@ void addOptions(QCommandLineParser& parser) {
   parser.addVersionOption();
   parser.addOption(
       {QStringLiteral("render"),
-       QStringLiteral("Draw RUN (or the RUNs compared) to OUT.png, or OUT.svg, without a window, "
-                      "and exit."),
+       QStringLiteral("Draw RUN (or the RUNs compared) to OUT.png, or OUT.svg, without a window, and exit."),
        QStringLiteral("OUT.png")});
   parser.addOption({QStringLiteral("view"),
                     QStringLiteral("What --render draws: timeline (default), breakdown (time by category per "
@@ -51,109 +35,31 @@ void addOptions(QCommandLineParser& parser) {
                     QStringLiteral("Picture size for --render (default 1600x900; breakdown and compare: the "
                                    "width, and as tall as they need)."),
                     QStringLiteral("WxH"), QStringLiteral("1600x900")});
-  parser.addOption({QStringLiteral("range"),
-                    QStringLiteral("Time range for --render, from the run's first span, e.g. 120ms:180ms or "
-                                   "1.5s:2s (ns, us, ms, s; plain numbers are ns). Default: all."),
+  parser.addOption(
+      {QStringLiteral("range"),
+       QStringLiteral("Time range for --render, from the run's first span, with units ns, us, ms "
+                      "or s (a plain number is ns): 0.21s:0.25s, 210ms:250ms. Default: all."),
+       QStringLiteral("T0:T1")});
+  parser.addOption(
+      {QStringLiteral("steady"),
+       QStringLiteral("Without --range: the steady steps, every step but the first (warm-up).")});
+  parser.addOption({QStringLiteral("select"),
+                    QStringLiteral("Select the first span named NAME (starting at or after T, from the run's "
+                                   "first span) and draw its flows: launched GPU work, pipeline sends."),
+                    QStringLiteral("NAME[@T]")});
+  parser.addOption({QStringLiteral("area"),
+                    QStringLiteral("An area selection over every row from T0 to T1 (units as --range), and "
+                                   "under the timeline what it holds, by category and by name or kernel."),
                     QStringLiteral("T0:T1")});
+  parser.addOption({QStringLiteral("search"), QStringLiteral("Mark the spans whose name holds TEXT."),
+                    QStringLiteral("TEXT")});
+  parser.addOption(
+      {QStringLiteral("time"),
+       QStringLiteral("Host or GPU time for the breakdown and the area summary (default: gpu for "
+                      "runs traced on GPUs, else host)."),
+       QStringLiteral("host|gpu")});
   parser.addPositionalArgument(QStringLiteral("RUN"), QStringLiteral("Run files (*.moescope) to open."),
                                QStringLiteral("[RUN...]"));
-}
-
-// Exit 2 for bad input (arguments, run files), as moescope-cli; 1 for a failure of the work itself
-// (a picture that could not be written).
-int fail(const QString& message, int code = 2) {
-  std::fprintf(stderr, "moescope: %s\n", qPrintable(message));
-  return code;
-}
-
-storage::Trace loadRun(const QString& path) {
-  return storage::RunReader::open(path.toStdString())->load();
-}
-
-int writeOut(const QString& out, QSize size, const ui::PaintFunction& paint, const QString& what) {
-  QString error;
-  if (!ui::writePicture(out, size, paint, &error))
-    return fail(QStringLiteral("cannot write %1: %2").arg(out, error), 1);
-  std::printf("wrote %s (%dx%d, %s)\n", qPrintable(QFileInfo(out).absoluteFilePath()), size.width(),
-              size.height(), qPrintable(what));
-  return 0;
-}
-
-int render(const QCommandLineParser& parser) {
-  const QStringList runs = parser.positionalArguments();
-  const QString view = parser.value(QStringLiteral("view"));
-  if (view != QStringLiteral("timeline") && view != QStringLiteral("breakdown") &&
-      view != QStringLiteral("compare"))
-    return fail(QStringLiteral("--view wants timeline, breakdown or compare, got \"%1\"").arg(view));
-  if (view == QStringLiteral("compare") ? runs.size() < 2 : runs.size() != 1) {
-    return fail(view == QStringLiteral("compare") ? QStringLiteral("--view compare takes two or more RUNs")
-                                                  : QStringLiteral("--render takes exactly one RUN"));
-  }
-  ui::RenderOptions options;
-  const auto size =
-      QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(QStringLiteral("size")));
-  if (!size.hasMatch() || size.captured(1).toInt() < 300 || size.captured(2).toInt() < 100 ||
-      size.captured(1).toInt() > 16384 || size.captured(2).toInt() > 16384) {
-    return fail(QStringLiteral("--size wants WxH between 300x100 and 16384x16384, got \"%1\"")
-                    .arg(parser.value(QStringLiteral("size"))));
-  }
-  options.size = QSize(size.captured(1).toInt(), size.captured(2).toInt());
-  std::optional<ui::TimeRange> range;
-  if (parser.isSet(QStringLiteral("range"))) {
-    range = ui::parseTimeRange(parser.value(QStringLiteral("range")).toStdString());
-    if (!range) {
-      return fail(QStringLiteral("--range wants T0:T1 with T1 > T0, each within 2^62 ns (146 years), e.g. "
-                                 "120ms:180ms, got \"%1\"")
-                      .arg(parser.value(QStringLiteral("range"))));
-    }
-  }
-  std::vector<storage::Trace> traces;
-  try {
-    for (const QString& run : runs) traces.push_back(loadRun(run));
-  } catch (const std::exception& e) {
-    return fail(QString::fromUtf8(e.what()));
-  }
-  const QString out = parser.value(QStringLiteral("render"));
-
-  if (view == QStringLiteral("compare")) {
-    std::vector<const storage::Trace*> pointers;
-    std::vector<storage::RunSummary> summaries;
-    for (const storage::Trace& t : traces) {
-      pointers.push_back(&t);
-      summaries.push_back(storage::summarizeRun(t));
-    }
-    const storage::Comparison comparison = storage::compareRuns(summaries);
-    ui::ComparePictureOptions co;
-    co.width = options.size.width();
-    const QSize pictureSize = ui::comparePictureSize(pointers, comparison, co);
-    return writeOut(
-        out, pictureSize, [&](QPainter& p) { ui::paintCompare(p, pictureSize, pointers, comparison, co); },
-        QStringLiteral("%1 runs compared").arg(traces.size()));
-  }
-
-  const storage::Trace& trace = traces.front();
-  if (range) {
-    const int64_t origin = ui::timelineExtent(trace).start;
-    options.range = ui::TimeRange{origin + range->start, origin + range->end};
-  }
-  if (view == QStringLiteral("breakdown")) {
-    const auto activity = storage::hostActivity(trace);
-    std::vector<int32_t> steps;
-    if (options.range)
-      steps = storage::stepsIntersecting(storage::stepExtents(activity), options.range->start,
-                                         options.range->end);
-    const storage::Breakdown breakdown = storage::breakdownOfSteps(activity, steps);
-    const QSize pictureSize = ui::breakdownPictureSize(breakdown, options.size.width());
-    const QString title =
-        QStringLiteral("%1 · %2").arg(QString::fromStdString(trace.run.name), ui::stepsText(breakdown.steps));
-    return writeOut(
-        out, pictureSize,
-        [&](QPainter& p) { ui::paintBreakdown(p, pictureSize, breakdown, ui::BreakdownUnit::Time, title); },
-        QStringLiteral("breakdown of %1").arg(ui::stepsText(breakdown.steps)));
-  }
-  return writeOut(
-      out, options.size, [&](QPainter& p) { ui::paintTimelinePicture(p, trace, options); },
-      QStringLiteral("%1 spans").arg(trace.spanCount()));
 }
 
 // Whether a window can be shown: a platform was chosen, or an X11 or Wayland display is there.
@@ -164,45 +70,6 @@ bool haveDisplay() {
 #else
   return true;
 #endif
-}
-
-// Without a display, `moescope RUN...` draws each run instead: the whole run, and two steps from its
-// middle, as PNG files beside the run file; it says where they are.
-int picturesWithoutDisplay(const QStringList& runs) {
-  if (runs.isEmpty()) {
-    return fail(
-        QStringLiteral("no display to open a window on; give a RUN to get pictures of it, or use --render"));
-  }
-  int status = 0;
-  for (const QString& run : runs) {
-    storage::Trace trace;
-    try {
-      trace = storage::RunReader::open(run.toStdString())->load();
-    } catch (const std::exception& e) {
-      status = fail(QString::fromUtf8(e.what()));
-      continue;
-    }
-    const QFileInfo info(run);
-    const QString base = info.dir().filePath(info.completeBaseName());
-    ui::RenderOptions options;
-    options.size = ui::fittedSize(trace, 2000, options.metrics);
-    std::vector<std::pair<QString, std::optional<ui::TimeRange>>> pictures = {
-        {base + ".timeline.png", std::nullopt}};
-    if (auto steps = ui::middleSteps(trace, 2)) pictures.emplace_back(base + ".steps.png", steps);
-    for (const auto& [out, range] : pictures) {
-      options.range = range;
-      if (!ui::renderTimeline(trace, options).save(out)) {
-        status = fail(QStringLiteral("cannot write %1").arg(out), 1);
-        continue;
-      }
-      std::printf("wrote %s (%s)\n", qPrintable(QFileInfo(out).absoluteFilePath()),
-                  range ? "two steps from the middle of the run" : "the whole run");
-    }
-  }
-  std::printf(
-      "No display, so moescope drew the runs instead; open the pictures, or run moescope where there is "
-      "a display.\n");
-  return status;
 }
 
 }  // namespace
@@ -218,9 +85,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) arguments << QString::fromLocal8Bit(argv[i]);
   QCommandLineParser parser;
   addOptions(parser);
-  if (!parser.parse(arguments)) return fail(parser.errorText() + QStringLiteral(" (see --help)"));
+  if (!parser.parse(arguments))
+    return ui::badInput(stderr, parser.errorText() + QStringLiteral(" (see --help)"));
   if (parser.isSet(QStringLiteral("help"))) {
-    std::fputs(qPrintable(parser.helpText()), stdout);
+    // Without an application object Qt cannot name the program ("<executable_name>").
+    QString help = parser.helpText();
+    help.replace(QStringLiteral("<executable_name>"), QStringLiteral("moescope"));
+    std::fputs(qPrintable(help), stdout);
     return 0;
   }
   if (parser.isSet(QStringLiteral("version"))) {
@@ -234,8 +105,21 @@ int main(int argc, char** argv) {
   }
 
   QApplication app(argc, argv);
-  if (rendering) return render(parser);
-  if (pictures) return picturesWithoutDisplay(parser.positionalArguments());
+  if (rendering) {
+    ui::RenderRequest r;
+    r.out = parser.value(QStringLiteral("render"));
+    r.runs = parser.positionalArguments();
+    r.view = parser.value(QStringLiteral("view"));
+    r.size = parser.value(QStringLiteral("size"));
+    r.range = parser.value(QStringLiteral("range"));
+    r.steady = parser.isSet(QStringLiteral("steady"));
+    r.select = parser.value(QStringLiteral("select"));
+    r.area = parser.value(QStringLiteral("area"));
+    r.search = parser.value(QStringLiteral("search"));
+    r.time = parser.value(QStringLiteral("time"));
+    return ui::renderPicture(r);
+  }
+  if (pictures) return ui::picturesWithoutDisplay(parser.positionalArguments());
 
   ui::MainWindow window;
   window.show();

@@ -97,8 +97,8 @@ constexpr const char* kSpanColumns =
     "span ";
 constexpr const char* kLastSpanId = "SELECT coalesce(max(id), -1) FROM span";
 constexpr const char* kGpuColumns =
-    "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM "
-    "gpu_activity ";
+    "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes, grid_x, grid_y, "
+    "grid_z, block_x, block_y, block_z, registers, shared_static, shared_dynamic FROM gpu_activity ";
 // The spans GPU records point at, with their ids (Trace::linked); the caller adds the condition on
 // gpu_activity's rows.
 constexpr const char* kLinkedSpans =
@@ -294,6 +294,13 @@ struct RunReader::Impl {
       g.correlation = st.int64(8);
       g.span = row.integer(9, "span", kNone, INT64_MAX);
       g.bytes = row.integer(10, "bytes", 0, kMaxAmount);
+      KernelLaunch& l = g.launch;
+      int32_t* launch[] = {&l.grid_x,  &l.grid_y,    &l.grid_z,        &l.block_x,       &l.block_y,
+                           &l.block_z, &l.registers, &l.shared_static, &l.shared_dynamic};
+      static constexpr const char* kLaunch[] = {"grid_x",    "grid_y",        "grid_z",
+                                                "block_x",   "block_y",       "block_z",
+                                                "registers", "shared_static", "shared_dynamic"};
+      for (int k = 0; k < 9; ++k) *launch[k] = row.int32(11 + k, kLaunch[k], 0);
       t.gpu.push_back(g);
       t.loaded.gpu = std::max(t.loaded.gpu, st.int64(0));
       ++n;
@@ -425,6 +432,13 @@ RunReader::~RunReader() = default;
 RunInfo RunReader::run() const {
   ReadSnapshot snapshot(impl_->db);
   return impl_->readRun();
+}
+
+std::vector<StepMetric> RunReader::steps() const {
+  ReadSnapshot snapshot(impl_->db);
+  Trace t;
+  impl_->readSteps(t);
+  return std::move(t.steps);
 }
 
 Trace RunReader::load(int64_t parallelFromRows) const {

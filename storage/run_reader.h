@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "storage/storage_error.h"
 #include "storage/trace.h"
@@ -20,6 +21,8 @@ class RunReader {
   RunReader& operator=(const RunReader&) = delete;
 
   RunInfo run() const;
+  // The step metrics written so far, by step: a running run's progress, read without its spans.
+  std::vector<StepMetric> steps() const;
   // Loads everything into memory. A run with at least parallelFromRows spans is read by two
   // connections at once, the lower and the upper half of the span ids (two cores, half the time).
   static constexpr int64_t kParallelLoadRows = 1 << 20;

@@ -286,10 +286,12 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
       "id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk";
   impl->insertSpans = sqlite::Stmt(db, std::string("INSERT INTO span (") + spanColumns + ") SELECT " +
                                            spanColumns + " FROM span_batch(?)");
-  impl->insertGpu = sqlite::Stmt(db,
-                                 "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, "
-                                 "stream, correlation, span, bytes) "
-                                 "VALUES (?,?,?,?,?,?,?,?,?,?)");
+  impl->insertGpu =
+      sqlite::Stmt(db,
+                   "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, "
+                   "stream, correlation, span, bytes, grid_x, grid_y, grid_z, block_x, block_y, "
+                   "block_z, registers, shared_static, shared_dynamic) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   impl->insertCounter = sqlite::Stmt(db, "INSERT INTO counter (track, time, value) VALUES (?,?,?)");
   impl->insertStep =
       sqlite::Stmt(db,
@@ -408,6 +410,10 @@ void RunWriter::addGpuActivity(std::span<const GpuActivityRecord> records) {
     st.bind(8, g.correlation);
     st.bind(9, g.span);
     st.bind(10, g.bytes);
+    const KernelLaunch& l = g.launch;
+    const int32_t launch[] = {l.grid_x,  l.grid_y,    l.grid_z,        l.block_x,       l.block_y,
+                              l.block_z, l.registers, l.shared_static, l.shared_dynamic};
+    for (int k = 0; k < 9; ++k) st.bind(11 + k, launch[k]);
     st.run();
   }
   impl_->wrote(static_cast<int64_t>(records.size()));

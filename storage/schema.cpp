@@ -8,10 +8,11 @@
 namespace moescope::storage::schema {
 namespace {
 
-// Version 2 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk). Enums are
-// stored as their numeric values (trace_model.h, append only); kNone (-1) marks a missing step,
-// micro-batch, layer, expert, chunk, device or span link. Time is int64 ns on the run's clock. Every
-// table a view scans by time has an index on (track, start); span's is built at the finish.
+// Version 3 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk, in 2; plus
+// the kernel launch columns of gpu_activity, in 3). Enums are stored as their numeric values
+// (trace_model.h, append only); kNone (-1) marks a missing step, micro-batch, layer, expert, chunk,
+// device or span link. Time is int64 ns on the run's clock. Every table a view scans by time has an
+// index on (track, start); span's is built at the finish.
 constexpr std::string_view kCreate = R"sql(
 CREATE TABLE strings (
   id   INTEGER PRIMARY KEY,      -- name id used by span.name, gpu_activity.name
@@ -50,7 +51,12 @@ CREATE TABLE gpu_activity (
   id INTEGER PRIMARY KEY,
   track INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, name INTEGER NOT NULL,
   kind INTEGER NOT NULL, device INTEGER NOT NULL, stream INTEGER NOT NULL,
-  correlation INTEGER NOT NULL, span INTEGER NOT NULL, bytes INTEGER NOT NULL
+  correlation INTEGER NOT NULL, span INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  grid_x INTEGER NOT NULL DEFAULT 0, grid_y INTEGER NOT NULL DEFAULT 0, grid_z INTEGER NOT NULL DEFAULT 0,
+  block_x INTEGER NOT NULL DEFAULT 0, block_y INTEGER NOT NULL DEFAULT 0, block_z INTEGER NOT NULL DEFAULT 0,
+  registers INTEGER NOT NULL DEFAULT 0,             -- per thread
+  shared_static INTEGER NOT NULL DEFAULT 0,         -- bytes per block
+  shared_dynamic INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX gpu_activity_track_start ON gpu_activity (track, start);
 CREATE TABLE counter (
@@ -84,7 +90,22 @@ ALTER TABLE run ADD COLUMN virtual_stages INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE span ADD COLUMN chunk INTEGER NOT NULL DEFAULT -1;
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations = {Migration{1, kScheduleChunkColumns}};
+// Version 2 to 3: a kernel's grid, block, registers and shared memory (CUPTI's kernel record); rows of
+// older files keep 0.
+constexpr std::string_view kKernelLaunchColumns = R"sql(
+ALTER TABLE gpu_activity ADD COLUMN grid_x INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN grid_y INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN grid_z INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN block_x INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN block_y INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN block_z INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN registers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN shared_static INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE gpu_activity ADD COLUMN shared_dynamic INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations = {Migration{1, kScheduleChunkColumns},
+                                                  Migration{2, kKernelLaunchColumns}};
 
 constexpr std::array<std::string_view, 9> kTables = {
     "strings", "run", "rank", "track", "span", "gpu_activity", "counter", "step_metric", "meta"};

@@ -126,6 +126,16 @@ struct SpanRecord {
   bool operator==(const SpanRecord&) const = default;
 };
 
+// A kernel's launch, from CUPTI's kernel record; all 0 for copies and memsets, and in files written
+// before schema version 2.
+struct KernelLaunch {
+  int32_t grid_x = 0, grid_y = 0, grid_z = 0;
+  int32_t block_x = 0, block_y = 0, block_z = 0;
+  int32_t registers = 0;                          // per thread
+  int32_t shared_static = 0, shared_dynamic = 0;  // bytes per block
+  bool operator==(const KernelLaunch&) const = default;
+};
+
 // A CUPTI record: kernel, memcpy or memset, tied to the span that launched it (kNone if none).
 struct GpuActivityRecord {
   int32_t track = 0;  // the GPU stream's track
@@ -137,6 +147,7 @@ struct GpuActivityRecord {
   int64_t correlation = 0;
   int64_t span = kNone;  // span id (row id in the span table, 0-based in write order) or kNone
   int64_t bytes = 0;     // memcpy/memset size
+  KernelLaunch launch;
   bool operator==(const GpuActivityRecord&) const = default;
 };
 

@@ -377,7 +377,8 @@ void Tracer::writeGpu(Pending& taken, bool final) {
                    .stream = r.stream,
                    .correlation = r.correlation,
                    .span = row,
-                   .bytes = r.bytes});
+                   .bytes = r.bytes,
+                   .launch = r.launch});
     if (r.span != 0 && row == storage::kNone) gpuUnlinked_.fetch_add(1, std::memory_order_relaxed);
   };
   auto place = [&](QueuedGpuRecord& q) {

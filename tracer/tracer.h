@@ -45,8 +45,9 @@ struct GpuActivity {
   int32_t device = 0;
   int64_t stream = 0;
   uint32_t correlation = 0;
-  uint64_t span = 0;  // the launching span's id (TrackRecorder::open), 0 when none was open
-  int64_t bytes = 0;  // memcpy and memset size
+  uint64_t span = 0;             // the launching span's id (TrackRecorder::open), 0 when none was open
+  int64_t bytes = 0;             // memcpy and memset size
+  storage::KernelLaunch launch;  // kernels: grid, block, registers, shared memory
   bool operator==(const GpuActivity&) const = default;
 };
 

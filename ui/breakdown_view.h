@@ -2,6 +2,8 @@
 // and rank (breakdown_picture.h, painted at the view's width), in time or percent, beside the
 // breakdown table and the communication table. It shows the steps that a time range touches:
 // RunView passes the range drag-selected in the timeline; "All Steps" goes back to every step.
+// Host time (the engine threads' spans) or GPU time (the kernels and copies each span launched,
+// storage/gpu_time.h); a run traced on GPUs opens in GPU time.
 #pragma once
 
 #include <QWidget>
@@ -17,6 +19,8 @@ class QLabel;
 
 namespace moescope::ui {
 
+enum class BreakdownSource { Host, Gpu };
+
 class BreakdownView : public QWidget {
   Q_OBJECT
 
@@ -30,6 +34,8 @@ class BreakdownView : public QWidget {
   void showRange(TimeRange range);
   void showAllSteps();
   void setUnit(BreakdownUnit unit);
+  void setSource(BreakdownSource source);
+  BreakdownSource source() const { return source_; }
 
   const storage::Breakdown& breakdown() const { return model_->breakdown(); }
   BreakdownUnit unit() const { return model_->unit(); }
@@ -53,6 +59,8 @@ class BreakdownView : public QWidget {
   CommTableModel* comm_ = nullptr;
   QWidget* chart_ = nullptr;
   QComboBox* unitBox_ = nullptr;
+  QComboBox* sourceBox_ = nullptr;
+  BreakdownSource source_ = BreakdownSource::Host;
   QLabel* stepsLabel_ = nullptr;
 };
 

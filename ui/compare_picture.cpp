@@ -29,8 +29,8 @@ std::vector<TimeRange> stepRanges(const storage::Trace& trace) {
   return out;
 }
 
-int bandHeight(const storage::Trace& trace, const ComparePictureOptions& o) {
-  return kBandHeader + layoutTimeline(trace, {}, o.metrics).height + kGap;
+int bandHeight(const storage::Trace& trace, const TimelineSummary& summary, const ComparePictureOptions& o) {
+  return kBandHeader + layoutTimeline(trace, summary, {}, o.metrics).height + kGap;
 }
 
 int tableHeight(const storage::Comparison& c, const ComparePictureOptions& o) {
@@ -128,7 +128,7 @@ std::vector<AlignedWindow> alignedWindows(std::span<const storage::Trace* const>
 QSize comparePictureSize(std::span<const storage::Trace* const> traces, const storage::Comparison& comparison,
                          const ComparePictureOptions& options) {
   int h = 0;
-  for (const storage::Trace* t : traces) h += bandHeight(*t, options);
+  for (const storage::Trace* t : traces) h += bandHeight(*t, summarizeTrace(*t), options);
   return {options.width, h + kLegendStripHeight + tableHeight(comparison, options) + 4};
 }
 
@@ -146,9 +146,10 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
 
   int y = 0;
   std::bitset<storage::kCategoryCount> present;
-  bool folded = false;
+  LegendExtras extras;
   for (size_t i = 0; i < traces.size(); ++i) {
     const storage::Trace& trace = *traces[i];
+    const TimelineSummary summary = summarizeTrace(trace);
     // The band's header: the run and its figures.
     p.fillRect(QRect(0, y, size.width(), kBandHeader), QColor(0x2d, 0x33, 0x3d));
     p.setPen(Qt::white);
@@ -180,7 +181,8 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
     ro.legend = false;
     ro.range = windows[i].range;
     ro.origin = windows[i].stepStart;
-    const int h = layoutTimeline(trace, {}, options.metrics).height;
+    ro.summary = &summary;
+    const int h = layoutTimeline(trace, summary, {}, options.metrics).height;
     ro.size = QSize(size.width(), h);
     p.save();
     p.translate(0, y);
@@ -188,15 +190,15 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
     paintTimelinePicture(p, trace, ro);
     p.restore();
     p.setFont(font);
-    for (const DrawItem& item : pictureDrawList(trace, ro).items) {
-      if (item.mixed)
-        folded = true;
-      else
-        present.set(static_cast<size_t>(item.category));
-    }
+    const DrawList list = pictureDrawList(trace, ro);
+    present |= list.categoriesShown();
+    const LegendExtras e = legendExtras(list);
+    extras.folded |= e.folded;
+    extras.utilisation |= e.utilisation;
+    extras.outside |= e.outside;
     y += h + kGap;
   }
-  paintLegendStrip(p, QRect(0, y, size.width(), kLegendStripHeight), present, folded);
+  paintLegendStrip(p, QRect(0, y, size.width(), kLegendStripHeight), present, extras);
   y += kLegendStripHeight;
   if (!options.table || comparison.runs.empty()) return;
 

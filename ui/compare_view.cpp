@@ -82,6 +82,7 @@ void CompareView::build() {
       },
       this);
   timelines_ = timelines;
+  timelines->refit();
   auto* scroll = new QScrollArea(this);
   scroll->setWidget(timelines);
   scroll->setWidgetResizable(true);
@@ -97,6 +98,10 @@ void CompareView::build() {
   split->addWidget(table);
   split->setStretchFactor(0, 3);
   split->setStretchFactor(1, 2);
+  // The timelines first: a splitter left to itself gave them 0 px beside a table that wanted them all.
+  split->setChildrenCollapsible(false);
+  scroll->setMinimumHeight(std::min(timelines->minimumHeight() + 4, 260));
+  split->setSizes({600, 300});
 
   auto* bar = new QHBoxLayout;
   bar->addWidget(

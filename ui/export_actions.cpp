@@ -1,7 +1,6 @@
 #include "ui/export_actions.h"
 
 #include <QAction>
-#include <QFile>
 #include <QFileDialog>
 #include <QMainWindow>
 #include <QMenu>
@@ -34,6 +33,9 @@ RenderOptions visibleTimelineOptions(const TimelineWidget& timeline, const stora
   }
   o.size = QSize(std::max(timeline.width(), 300), timeline.layout().height + kLegendStripHeight + 4);
   o.origin = timelineExtent(trace).start;
+  o.summary = &timeline.summary();
+  o.selected = timeline.selected();
+  o.area = timeline.area();
   return o;
 }
 
@@ -70,15 +72,6 @@ bool exportRun(const storage::Trace& trace, const QString& format, const QString
   out.close();
   if (!out && error) *error = QObject::tr("writing %1 failed").arg(path);
   return static_cast<bool>(out);
-}
-
-bool exportTableCsv(const QAbstractItemModel& model, const QString& path, QString* error) {
-  QFile file(path);
-  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(tableToCsv(model).toUtf8()) < 0) {
-    if (error) *error = file.errorString();
-    return false;
-  }
-  return true;
 }
 
 namespace {
@@ -132,7 +125,8 @@ CompareView* openCompareWindow(const QStringList& paths, QWidget* parent) {
   return view;
 }
 
-void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun) {
+void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun,
+                      std::function<void()> compareRuns) {
   auto withRun = [window, currentRun](auto&& f) {
     return [window, currentRun, f] {
       if (RunView* run = currentRun())
@@ -142,20 +136,15 @@ void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun)
     };
   };
   QMenu* analysis = window->menuBar()->addMenu(QObject::tr("&Analysis"));
+  analysis->addAction(QObject::tr("&Selection Summary"), QKeySequence(Qt::CTRL | Qt::Key_E), window,
+                      withRun([](RunView* run) { run->showSelectionPanel(); }));
   analysis->addAction(QObject::tr("&Breakdown"), QKeySequence(Qt::CTRL | Qt::Key_B), window,
                       withRun([](RunView* run) { run->setBreakdownVisible(!run->isBreakdownVisible()); }));
-  analysis->addAction(
-      QObject::tr("&Compare Runs..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), window, [window] {
-        const QStringList paths =
-            QFileDialog::getOpenFileNames(window, QObject::tr("Compare Runs (two or more)"), QString(),
-                                          QObject::tr("moescope runs (*.moescope)"));
-        if (paths.size() < 2) {
-          if (!paths.isEmpty())
-            window->statusBar()->showMessage(QObject::tr("Pick two runs or more to compare"), 5000);
-          return;
-        }
-        openCompareWindow(paths, window);
-      });
+  analysis->addAction(QObject::tr("S&QL Query..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Q), window,
+                      withRun([](RunView* run) { run->showQueryPanel(); }));
+  analysis->addSeparator();
+  analysis->addAction(QObject::tr("&Compare Runs..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), window,
+                      [compareRuns] { compareRuns(); });
 
   QMenu* exports = window->menuBar()->addMenu(QObject::tr("E&xport"));
   exports->addAction(QObject::tr("Visible &Timeline as PNG or SVG..."), window,

@@ -1,7 +1,6 @@
 #include "ui/label_cache.h"
 
 #include <QFontMetricsF>
-#include <QLocale>
 
 namespace moescope::ui {
 namespace {
@@ -9,11 +8,11 @@ namespace {
 using storage::Phase;
 
 quint64 keyOf(const storage::Trace& trace, const DrawItem& item) {
-  if (item.kind == DrawKind::Folded) return (quint64{1} << 63) | item.count;
   const auto& c = trace.spans[static_cast<size_t>(item.track)];
   const quint64 name = c.name[item.first];
   const quint64 mb = static_cast<quint16>(item.microbatch);
-  return (name << 24) | (mb << 8) | static_cast<quint64>(item.phase);
+  const quint64 chunk = static_cast<quint8>(c.chunk[item.first]);  // kNone: 255
+  return (name << 32) | (chunk << 24) | (mb << 8) | static_cast<quint64>(item.phase);
 }
 
 QStaticText prepared(const QString& s, const QFont& font) {
@@ -27,21 +26,14 @@ QStaticText prepared(const QString& s, const QFont& font) {
 }  // namespace
 
 BoxLabelTexts boxLabelTexts(const storage::Trace& trace, const DrawItem& item) {
-  if (item.kind == DrawKind::Folded) {
-    // A count, worded so that it never reads as a micro-batch number.
-    const QString n = QLocale(QLocale::English).toString(static_cast<qulonglong>(item.count));  // 34,131
-    return {n + QStringLiteral(" spans"), QStringLiteral("×") + n};
-  }
+  const auto& c = trace.spans[static_cast<size_t>(item.track)];
   QString mb;
   if (item.microbatch >= 0) {
-    const QChar phase = item.phase == Phase::Backward         ? QChar('B')
-                        : item.phase == Phase::BackwardWeight ? QChar('W')
-                        : item.phase == Phase::Forward        ? QChar('F')
-                                                              : QChar();
-    mb =
-        phase.isNull() ? QString::number(item.microbatch) : QString(phase) + QString::number(item.microbatch);
+    // F3, B3, W3 and, with an interleaved schedule's chunks, F3.1 (the rank headers' labels).
+    const bool pass = item.phase == Phase::Forward || shadedAsBackward(item.phase);
+    mb = pass ? QString::fromStdString(phaseLabel(item.phase, item.microbatch, c.chunk[item.first]))
+              : QString::number(item.microbatch);
   }
-  const auto& c = trace.spans[static_cast<size_t>(item.track)];
   const QString name = QString::fromUtf8(trace.name(c.name[item.first]));
   return {mb.isEmpty() ? name : mb + QStringLiteral(" ") + name, mb};
 }

@@ -1,6 +1,6 @@
 // Box labels laid out once and reused: text shaping is the dearest part of painting a frame, and a
-// timeline shows the same few labels ("F3", "B3 attention", "120 spans") over and over. Keyed by
-// what a label says (name id, micro-batch, phase, or a folded block's count), kept across frames,
+// timeline shows the same few labels ("F3", "B3 attention") over and over. Keyed by
+// what a label says (name id, micro-batch, phase), kept across frames,
 // emptied when the font changes or the cache grows large.
 #pragma once
 
@@ -20,7 +20,7 @@ struct BoxLabelTexts {
 };
 
 // "F3 attention" / "F3" for a span of micro-batch 3's forward pass, "attention" alone without a
-// micro-batch; "120 spans" / "×120" for a folded block.
+// micro-batch.
 BoxLabelTexts boxLabelTexts(const storage::Trace& trace, const DrawItem& item);
 
 class LabelCache {

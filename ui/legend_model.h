@@ -21,6 +21,10 @@ class LegendModel : public QAbstractListModel {
   // Span counts per category (shown after the name); a scan of the category columns.
   void countSpans(const storage::Trace& trace);
   storage::Category categoryAt(int row) const { return static_cast<storage::Category>(row); }
+  // The spans of the category at row (after countSpans; 0 before).
+  int64_t count(int row) const {
+    return row >= 0 && static_cast<size_t>(row) < counts_.size() ? counts_[static_cast<size_t>(row)] : 0;
+  }
 
   int rowCount(const QModelIndex& parent = {}) const override;
   QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;

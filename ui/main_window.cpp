@@ -10,6 +10,8 @@
 #include <QFileInfo>
 #include <QInputDialog>
 #include <QKeySequence>
+#include <QLabel>
+#include <QLocale>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -19,6 +21,8 @@
 #include <QToolBar>
 #include <exception>
 
+#include "storage/wal_fold.h"
+#include "ui/compare_picker.h"
 #include "ui/export_actions.h"
 #include "ui/import_dialog.h"
 #include "ui/run_dialog.h"
@@ -45,24 +49,37 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->setDocumentMode(true);
   setCentralWidget(tabs_);
   connect(tabs_, &QTabWidget::tabCloseRequested, this, &MainWindow::closeRun);
+  connect(tabs_, &QTabWidget::currentChanged, this, &MainWindow::updateSpanCount);
   runPanel_ = new RunPanel(this);
   runBar_ = addToolBar(tr("Run"));
   runBar_->setObjectName(QStringLiteral("runBar"));
-  runBar_->addWidget(runPanel_);
+  // A widget in a tool bar shows and hides through its action: the widget's own show() and hide()
+  // are ignored there.
+  runBarAction_ = runBar_->addWidget(runPanel_);
+  runBarAction_->setVisible(false);
   runBar_->hide();
   RunLauncher* launcher = runPanel_->launcher();
   connect(launcher, &RunLauncher::runFileReady, this, [this](const QString& path) { openRun(path); });
-  connect(launcher, &RunLauncher::finished, this, [this](RunLauncher::Outcome, const QString&) {
-    statusBar()->showMessage(runPanel_->text(), 10000);
-    if (history_) history_->reload();
-  });
+  connect(launcher, &RunLauncher::finished, this, &MainWindow::runFinished);
+  spanCount_ = new QLabel(this);
+  spanCount_->setObjectName(QStringLiteral("spanCount"));
+  statusBar()->addPermanentWidget(spanCount_);
   createMenus();
-  addAnalysisMenus(this, [this] { return currentRun(); });
+  connect(launcher, &RunLauncher::started, cancelRun_, [this] { cancelRun_->setEnabled(true); });
   statusBar()->showMessage(tr("Open a run file: File > Open, or drop it on this window"));
 }
 
 void MainWindow::createMenus() {
-  QMenu* file = menuBar()->addMenu(tr("&File"));
+  createFileMenu();
+  createViewMenu();
+  addAnalysisMenus(  // Analysis, Export
+      this, [this] { return currentRun(); }, [this] { compareRuns(); });
+  createRunMenu();
+  createHelpMenu();
+}
+
+void MainWindow::createFileMenu() {
+  QMenu* file = fileMenu_ = menuBar()->addMenu(tr("&File"));
   file->addAction(tr("&Open..."), QKeySequence::Open, this, &MainWindow::openDialog);
   file->addAction(tr("&Import PyTorch Traces..."), this, [this] {
     auto* dialog = new ImportDialog(this);
@@ -77,21 +94,29 @@ void MainWindow::createMenus() {
   });
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, qApp, &QApplication::closeAllWindows);
+}
 
+void MainWindow::createViewMenu() {
   auto withTimeline = [this](auto&& f) {
     return [this, f] {
       if (RunView* run = currentRun()) f(run->timeline());
     };
   };
-  QMenu* view = menuBar()->addMenu(tr("&View"));
+  QMenu* view = viewMenu_ = menuBar()->addMenu(tr("&View"));
   view->addAction(tr("Zoom &In (W, wheel)"), withTimeline([](TimelineWidget* t) { t->zoomBy(1.25); }));
   view->addAction(tr("Zoom &Out (S, wheel)"), withTimeline([](TimelineWidget* t) { t->zoomBy(1 / 1.25); }));
   view->addAction(tr("&Undo Zoom"), QKeySequence::Undo, this,
                   withTimeline([](TimelineWidget* t) { t->undoZoom(); }));
   view->addAction(tr("&Fit All"), QKeySequence(Qt::CTRL | Qt::Key_0), this,
                   withTimeline([](TimelineWidget* t) { t->fitAll(); }));
+  view->addAction(tr("Fit Stea&dy Steps (skip the warm-up)"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_0),
+                  this, withTimeline([](TimelineWidget* t) { t->fitSteadySteps(); }));
   view->addAction(tr("Fit to &Step"), QKeySequence(Qt::CTRL | Qt::Key_T), this, &MainWindow::fitStep);
   view->addAction(tr("&Go to Step..."), QKeySequence(Qt::CTRL | Qt::Key_J), this, &MainWindow::goToStep);
+  view->addAction(tr("Zoom to &Area Selection (Enter)"),
+                  withTimeline([](TimelineWidget* t) { t->zoomToArea(); }));
+  view->addAction(tr("Clear Area Selection (Esc)"),
+                  withTimeline([](TimelineWidget* t) { t->setArea(std::nullopt); }));
   view->addSeparator();
   view->addAction(tr("&Find..."), QKeySequence::Find, this, [this] {
     if (RunView* run = currentRun()) run->focusSearch();
@@ -102,21 +127,78 @@ void MainWindow::createMenus() {
   view->addAction(tr("Find &Previous"), QKeySequence::FindPrevious, this, [this] {
     if (RunView* run = currentRun()) run->findNext(false);
   });
+  view->addAction(tr("Search &Results"), this, [this] {
+    if (RunView* run = currentRun()) run->showSearchResults();
+  });
   view->addSeparator();
   view->addAction(tr("&Collapse All Ranks"),
                   withTimeline([](TimelineWidget* t) { t->setAllCollapsed(true); }));
   view->addAction(tr("&Expand All Ranks"),
                   withTimeline([](TimelineWidget* t) { t->setAllCollapsed(false); }));
-
   view->addSeparator();
   view->addAction(tr("Run &History"), this, &MainWindow::showRunHistory);
+}
 
+void MainWindow::createRunMenu() {
   QMenu* run = menuBar()->addMenu(tr("&Run"));
   run->addAction(tr("&New Run..."), QKeySequence(Qt::CTRL | Qt::Key_R), this, &MainWindow::newRun);
-  run->addAction(tr("&Cancel Run"), runPanel_->launcher(), &RunLauncher::cancel);
+  cancelRun_ = run->addAction(tr("&Cancel Run"), runPanel_->launcher(), &RunLauncher::cancel);
+  cancelRun_->setEnabled(false);
+}
 
+void MainWindow::createHelpMenu() {
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Navigation"), this, &MainWindow::showKeys);
+}
+
+void MainWindow::runFinished() {
+  cancelRun_->setEnabled(false);
+  statusBar()->showMessage(runPanel_->text(), 10000);
+  if (history_) history_->reload();
+  // The run's tab reads the end of the file and lets go of it; then the WAL is folded into the file,
+  // so that the run is one file a user can copy.
+  const QString out = QFileInfo(runPanel_->launcher()->settings().out).absoluteFilePath();
+  for (int i = 0; i < tabs_->count(); ++i) {
+    if (auto* run = qobject_cast<RunView*>(tabs_->widget(i)); run && run->path() == out) run->refresh();
+  }
+  storage::foldWal(out.toStdString());
+}
+
+void MainWindow::updateSpanCount() {
+  RunView* run = currentRun();
+  spanCount_->setText(
+      run ? tr("%1 spans").arg(QLocale().toString(static_cast<qulonglong>(run->trace().spanCount())))
+          : QString());
+}
+
+QString MainWindow::spanCountText() const {
+  return spanCount_->text();
+}
+
+QStringList MainWindow::openRunPaths() const {
+  QStringList out;
+  for (int i = 0; i < tabs_->count(); ++i) {
+    if (auto* run = qobject_cast<RunView*>(tabs_->widget(i))) out << run->path();
+  }
+  return out;
+}
+
+void MainWindow::compareRuns() {
+  const QStringList open = openRunPaths();
+  QStringList paths;
+  if (open.isEmpty()) {
+    paths = QFileDialog::getOpenFileNames(this, tr("Compare Runs (two or more)"), QString(),
+                                          tr("moescope runs (*.moescope)"));
+  } else {
+    ComparePicker picker(open, this);
+    if (picker.exec() != QDialog::Accepted) return;
+    paths = picker.chosen();
+  }
+  if (paths.size() < 2) {
+    if (!paths.isEmpty()) statusBar()->showMessage(tr("Pick two runs or more to compare"), 5000);
+    return;
+  }
+  openCompareWindow(paths, this);
 }
 
 RunView* MainWindow::currentRun() const {
@@ -155,19 +237,22 @@ bool MainWindow::openRun(const QString& path) {
     const int i = tabs_->indexOf(run);
     if (i >= 0) tabs_->setTabText(i, run->title());
   });
+  connect(run, &RunView::contentChanged, this, [this, run] {
+    if (run == currentRun()) updateSpanCount();
+  });
   addRecent(canonical);
   const QString keys =
-      tr("Wheel or W/S zoom, drag or A/D pan, shift-drag zooms to a range, Backspace undoes.");
+      tr("Wheel or W/S zoom, drag or A/D pan, shift-drag selects an area, right-drag zooms "
+         "to a range, Backspace undoes.");
+  // The span count lives in its own corner of the status bar, kept current as the run grows.
+  updateSpanCount();
   if (run->isLoaded()) {
-    statusBar()->showMessage(
-        tr("%1: %2 spans. %3").arg(QFileInfo(path).fileName()).arg(run->trace().spanCount()).arg(keys));
+    statusBar()->showMessage(tr("%1 opened. %2").arg(QFileInfo(path).fileName(), keys), 15000);
   } else {
     statusBar()->showMessage(
         tr("%1: showing the first step while the rest loads. %2").arg(QFileInfo(path).fileName(), keys));
     connect(run, &RunView::loaded, this, [this, run] {
-      statusBar()->showMessage(
-          tr("%1: %2 spans loaded").arg(QFileInfo(run->path()).fileName()).arg(run->trace().spanCount()),
-          5000);
+      statusBar()->showMessage(tr("%1 loaded").arg(QFileInfo(run->path()).fileName()), 5000);
     });
   }
   run->timeline()->setFocus();
@@ -256,7 +341,7 @@ void MainWindow::newRun() {
                              5000);
     return;
   }
-  auto* dialog = new RunDialog(runsFolder(), this);
+  auto* dialog = new RunDialog(runsFolder(), this, cliPath(), schema_);
   dialog->setAttribute(Qt::WA_DeleteOnClose);
   connect(dialog, &QDialog::accepted, this, [this, dialog] { startRun(dialog->settings()); });
   dialog->open();
@@ -271,6 +356,7 @@ bool MainWindow::startRun(const RunSettings& settings) {
   }
   setRunsFolder(QFileInfo(settings.out).absolutePath());
   runBar_->show();
+  runBarAction_->setVisible(true);
   if (!runPanel_->start(settings)) {
     statusBar()->showMessage(
         runPanel_->launcher()->isRunning() ? tr("A run is going already") : runPanel_->text(), 5000);
@@ -313,12 +399,18 @@ void MainWindow::showKeys() {
          "<tr><td><b>Wheel, W / S</b></td><td>zoom in / out around the pointer</td></tr>"
          "<tr><td><b>Drag, A / D, arrows</b></td><td>pan (dragging also scrolls the rows)</td></tr>"
          "<tr><td><b>Shift+wheel</b></td><td>scroll the rows</td></tr>"
-         "<tr><td><b>Shift-drag, right-drag</b></td><td>zoom to the selected range</td></tr>"
+         "<tr><td><b>Shift-drag</b></td><td>select an area: a time range over the rows dragged across, "
+         "summed in the Selection panel</td></tr>"
+         "<tr><td><b>Enter, Esc</b></td><td>zoom to the area selection, clear it</td></tr>"
+         "<tr><td><b>Right-drag</b></td><td>zoom to the dragged range</td></tr>"
          "<tr><td><b>Double-click</b></td><td>zoom to a span</td></tr>"
+         "<tr><td><b>Shift+F, Ctrl+Shift+0</b></td><td>fit the steady steps (all but the warm-up)</td></tr>"
+         "<tr><td><b>Drag the labels' edge</b></td><td>widen or narrow the label column</td></tr>"
          "<tr><td><b>Backspace, Ctrl+Z</b></td><td>undo zoom</td></tr>"
          "<tr><td><b>Ctrl+0</b></td><td>fit all</td></tr>"
          "<tr><td><b>Ctrl+T / Ctrl+J</b></td><td>fit to the step in view / go to (jump to) step N</td></tr>"
-         "<tr><td><b>Click</b></td><td>select a span; on a rank's header: collapse or expand it</td></tr>"
+         "<tr><td><b>Click</b></td><td>select a span and draw its flows (launch to kernel, send to "
+         "receive); on a rank's header: collapse or expand it</td></tr>"
          "<tr><td><b>Ctrl+F, F3, Shift+F3</b></td><td>search by name, next, previous</td></tr>"
          "</table>"));
 }

@@ -1,13 +1,15 @@
 #include "ui/run_dialog.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
 #include <QDialogButtonBox>
 #include <QDir>
-#include <QDoubleSpinBox>
+#include <QDoubleValidator>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -15,79 +17,72 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QStandardItemModel>
+#include <QTimer>
 #include <QToolButton>
 #include <QVBoxLayout>
-#include <exception>
+#include <climits>
+#include <cmath>
 
 #include "ui/run_launcher.h"
 
 namespace moescope::ui {
 namespace {
 
-QSpinBox* spin(QWidget* parent, int min, int max, const QString& name) {
-  auto* s = new QSpinBox(parent);
-  s->setRange(min, max);
-  s->setObjectName(name);
-  s->setGroupSeparatorShown(true);
-  return s;
+// Sections in this order; others after them, alphabetically.
+const QStringList kSectionOrder = {QStringLiteral("model"), QStringLiteral("parallel"),
+                                   QStringLiteral("train"), QStringLiteral("data"), QStringLiteral("trace")};
+
+int sectionRank(const QString& section) {
+  const int i = static_cast<int>(kSectionOrder.indexOf(section));
+  return i >= 0 ? i : static_cast<int>(kSectionOrder.size());
 }
 
-QComboBox* combo(QWidget* parent, const QStringList& items, const QString& name) {
-  auto* c = new QComboBox(parent);
-  c->addItems(items);
-  c->setObjectName(name);
-  return c;
+// The parallel sizes a GPU count depends on: when one changes, cuda's reason is asked again.
+bool affectsGpuCount(const QString& key) {
+  return key == QLatin1String("parallel.pp") || key == QLatin1String("parallel.tp") ||
+         key == QLatin1String("parallel.dp");
 }
+
+const QString kScheduleKey = QStringLiteral("parallel.schedule");
+const QString kVirtualStagesKey = QStringLiteral("parallel.virtual_stages");
+// The one schedule that runs several model chunks per stage (docs/SCHEDULES.md); the CLI refuses
+// parallel.virtual_stages > 1 with any other.
+const QString kChunkedSchedule = QStringLiteral("interleaved");
 
 }  // namespace
 
-RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString& cli)
-    : QDialog(parent), cli_(cli), outputFolder_(outputFolder) {
+RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString& cli,
+                     std::optional<ConfigSchema> schema)
+    : QDialog(parent), cli_(cli), outputFolder_(outputFolder), schema_(std::move(schema)) {
   setWindowTitle(tr("New run"));
   QDir().mkpath(outputFolder_);
+  message_ = new QLabel(this);
+  message_->setObjectName(QStringLiteral("message"));
+  message_->setWordWrap(true);
+  message_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  QString schemaError;
+  if (!schema_) schema_ = loadConfigSchema(cli_, &schemaError);
 
   preset_ = new QComboBox(this);
   preset_->setObjectName(QStringLiteral("preset"));
-  preset_->addItem(tr("Defaults (MODEL.md)"), QString());
-  for (const QString& file : presetFiles()) preset_->addItem(QFileInfo(file).completeBaseName(), file);
+  preset_->addItem(tr("Defaults (the CLI's)"), QString());
+  if (schema_) {
+    for (const ConfigPreset& p : schema_->presets) preset_->addItem(p.name, p.name);
+  }
 
-  vocab_ = spin(this, 1, 1 << 24, QStringLiteral("vocab"));
-  seq_ = spin(this, 1, 1 << 16, QStringLiteral("seq"));
-  dModel_ = spin(this, 1, 1 << 16, QStringLiteral("dModel"));
-  layers_ = spin(this, 1, 1024, QStringLiteral("layers"));
-  heads_ = spin(this, 1, 1024, QStringLiteral("heads"));
-  dFf_ = spin(this, 1, 1 << 18, QStringLiteral("dFf"));
-  layout_ = combo(this, {QStringLiteral("dense"), QStringLiteral("ppmoe"), QStringLiteral("dpmoe")},
-                  QStringLiteral("layout"));
-  layout_->setToolTip(
-      tr("dense: no MoE layer. ppmoe: experts split over the tensor-parallel group, "
-         "index slicing and one all-reduce. dpmoe: experts split over the data-parallel "
-         "ranks, tokens sent with all-to-all (tp must be 1)."));
-  experts_ = spin(this, 1, 4096, QStringLiteral("experts"));
-  topK_ = spin(this, 1, 4096, QStringLiteral("topK"));
-  capacity_ = new QDoubleSpinBox(this);
-  capacity_->setObjectName(QStringLiteral("capacity"));
-  capacity_->setRange(0, 64);
-  capacity_->setDecimals(2);
-  capacity_->setSingleStep(0.25);
-  capacity_->setSpecialValueText(tr("no limit"));
-  pp_ = spin(this, 1, 1024, QStringLiteral("pp"));
-  tp_ = spin(this, 1, 1024, QStringLiteral("tp"));
-  dp_ = spin(this, 1, 1024, QStringLiteral("dp"));
-  micro_ = spin(this, 1, 4096, QStringLiteral("microbatches"));
-  batch_ = spin(this, 1, 1 << 20, QStringLiteral("globalBatch"));
-  schedule_ = combo(this, {QStringLiteral("1f1b"), QStringLiteral("gpipe")}, QStringLiteral("schedule"));
-  steps_ = spin(this, 0, 10'000'000, QStringLiteral("steps"));
-  backend_ = combo(this, {QStringLiteral("cpu"), QStringLiteral("cuda")}, QStringLiteral("backend"));
+  backend_ = new QComboBox(this);
+  backend_->setObjectName(QStringLiteral("backend"));
+  backend_->addItems({QStringLiteral("cpu"), QStringLiteral("cuda")});
   backendNote_ = new QLabel(this);
+  backendNote_->setObjectName(QStringLiteral("backendNote"));
   backendNote_->setWordWrap(true);
-  if (const QString why = backendUnavailableReason(QStringLiteral("cuda"), cli_); !why.isEmpty()) {
+  cudaReason_ = backendUnavailableReason(QStringLiteral("cuda"), cli_);
+  if (!cudaReason_.isEmpty()) {
     if (auto* model = qobject_cast<QStandardItemModel*>(backend_->model())) {
       QStandardItem* item = model->item(1);
       item->setEnabled(false);
-      item->setToolTip(why);
+      item->setToolTip(cudaReason_);
     }
-    backendNote_->setText(tr("cuda: %1").arg(why));
   } else {
     backend_->setCurrentIndex(1);  // a GPU is there: use it
   }
@@ -99,123 +94,185 @@ RunDialog::RunDialog(const QString& outputFolder, QWidget* parent, const QString
   outRow->addWidget(out_, 1);
   outRow->addWidget(browse);
 
-  auto* model = new QGroupBox(tr("Model"), this);
-  auto* modelForm = new QFormLayout(model);
-  modelForm->addRow(tr("d_model"), dModel_);
-  modelForm->addRow(tr("Layers"), layers_);
-  modelForm->addRow(tr("Heads"), heads_);
-  modelForm->addRow(tr("d_ff"), dFf_);
-  modelForm->addRow(tr("Vocabulary"), vocab_);
-  modelForm->addRow(tr("Sequence length"), seq_);
-
-  auto* moe = new QGroupBox(tr("Layout"), this);
-  auto* moeForm = new QFormLayout(moe);
-  moeForm->addRow(tr("Layout"), layout_);
-  moeForm->addRow(tr("Experts"), experts_);
-  moeForm->addRow(tr("Top-k"), topK_);
-  moeForm->addRow(tr("Capacity factor"), capacity_);
-  moeForm->addRow(tr("Pipeline stages (pp)"), pp_);
-  moeForm->addRow(tr("Tensor parallel (tp)"), tp_);
-  moeForm->addRow(tr("Data parallel (dp)"), dp_);
-
-  auto* train = new QGroupBox(tr("Training"), this);
-  auto* trainForm = new QFormLayout(train);
-  trainForm->addRow(tr("Micro-batches"), micro_);
-  trainForm->addRow(tr("Global batch"), batch_);
-  trainForm->addRow(tr("Schedule"), schedule_);
-  trainForm->addRow(tr("Steps"), steps_);
-  trainForm->addRow(tr("Backend"), backend_);
-  trainForm->addRow(QString(), backendNote_);
-  trainForm->addRow(tr("Run file"), outRow);
-
-  message_ = new QLabel(this);
-  message_->setObjectName(QStringLiteral("message"));
-  message_->setWordWrap(true);
-  message_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-
   auto* buttons = new QDialogButtonBox(this);
   runButton_ = buttons->addButton(tr("&Run"), QDialogButtonBox::AcceptRole);
   auto* checkButton = buttons->addButton(tr("C&heck"), QDialogButtonBox::ActionRole);
   buttons->addButton(QDialogButtonBox::Cancel);
 
-  auto* columns = new QHBoxLayout;
-  columns->addWidget(model);
-  columns->addWidget(moe);
-  columns->addWidget(train);
-  auto* presetRow = new QFormLayout;
-  presetRow->addRow(tr("Preset"), preset_);
+  auto* top = new QFormLayout;
+  top->addRow(tr("Preset"), preset_);
+  auto* bottom = new QFormLayout;
+  bottom->addRow(tr("Backend"), backend_);
+  bottom->addRow(QString(), backendNote_);
+  bottom->addRow(tr("Run file"), outRow);
   auto* layout = new QVBoxLayout(this);
-  layout->addLayout(presetRow);
-  layout->addLayout(columns);
+  layout->addLayout(top);
+  if (schema_) {
+    auto* grid = new QGridLayout;
+    layout->addLayout(grid);
+    buildFields();
+    // Sections as group boxes, three to a row.
+    QStringList sections;
+    for (const ConfigKey& k : schema_->keys)
+      if (!sections.contains(k.section())) sections << k.section();
+    std::stable_sort(sections.begin(), sections.end(),
+                     [](const QString& a, const QString& b) { return sectionRank(a) < sectionRank(b); });
+    int index = 0;
+    for (const QString& section : sections) {
+      auto* box = new QGroupBox(section, this);
+      auto* form = new QFormLayout(box);
+      for (const ConfigKey& k : schema_->keys) {
+        if (k.section() != section) continue;
+        auto* label = new QLabel(k.name(), box);
+        label->setToolTip(k.doc);
+        form->addRow(label, fields_.value(k.key));
+      }
+      grid->addWidget(box, index / 3, index % 3, Qt::AlignTop);
+      ++index;
+    }
+  } else {
+    message_->setStyleSheet(QStringLiteral("color: #b00020;"));
+    message_->setText(
+        tr("The run settings could not be read (moescope-cli config --json): %1").arg(schemaError));
+    runButton_->setEnabled(false);
+    checkButton->setEnabled(false);
+  }
+  layout->addLayout(bottom);
   layout->addWidget(message_);
   layout->addWidget(buttons);
 
+  noteTimer_ = new QTimer(this);
+  noteTimer_->setSingleShot(true);
+  noteTimer_->setInterval(300);
+  connect(noteTimer_, &QTimer::timeout, this, &RunDialog::updateBackendNote);
   connect(preset_, &QComboBox::currentIndexChanged, this, &RunDialog::loadPresetAt);
-  connect(layout_, &QComboBox::currentIndexChanged, this, [this] {
-    updateEnabled();
-    // A run file named by the dialog follows the layout; one the user typed stays.
-    if (out_->text() == lastDefaultOut_) {
-      lastDefaultOut_ = defaultOutput(layout_->currentText());
-      out_->setText(lastDefaultOut_);
-    }
-  });
   connect(browse, &QToolButton::clicked, this, &RunDialog::browseOutput);
   connect(checkButton, &QPushButton::clicked, this, &RunDialog::check);
   connect(buttons, &QDialogButtonBox::accepted, this, &RunDialog::tryAccept);
   connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
 
+  if (!schema_) return;
   const int ppmoe = preset_->findText(QStringLiteral("ppmoe"));
   if (ppmoe > 0) {
     preset_->setCurrentIndex(ppmoe);
   } else {
     loadPresetAt(0);
   }
+  updateBackendNote();
+}
+
+void RunDialog::buildFields() {
+  for (const ConfigKey& k : schema_->keys) {
+    QWidget* w = nullptr;
+    if (k.type == QLatin1String("int")) {
+      auto* spin = new QSpinBox(this);
+      const double lo = k.min ? std::max(*k.min, double(INT_MIN)) : double(INT_MIN);
+      const double hi = k.max ? std::min(*k.max, double(INT_MAX)) : double(INT_MAX);
+      spin->setRange(static_cast<int>(lo), static_cast<int>(hi));
+      connect(spin, &QSpinBox::valueChanged, this, [this, key = k.key] {
+        if (affectsGpuCount(key)) noteTimer_->start();
+      });
+      w = spin;
+    } else if (k.type == QLatin1String("float")) {
+      auto* edit = new QLineEdit(this);
+      auto* validator = new QDoubleValidator(edit);
+      validator->setNotation(QDoubleValidator::ScientificNotation);
+      validator->setLocale(QLocale::c());
+      if (k.min) validator->setBottom(*k.min);
+      if (k.max) validator->setTop(*k.max);
+      edit->setValidator(validator);
+      w = edit;
+    } else if (k.type == QLatin1String("bool")) {
+      w = new QCheckBox(this);
+    } else if (!k.choices.isEmpty()) {
+      auto* combo = new QComboBox(this);
+      combo->addItems(k.choices);
+      if (k.key == kScheduleKey)
+        connect(combo, &QComboBox::currentTextChanged, this, &RunDialog::followSchedule);
+      w = combo;
+    } else {
+      w = new QLineEdit(this);
+    }
+    w->setObjectName(k.key);
+    QString tip = k.doc;
+    if (k.min || k.max) {
+      tip += tr(" (from %1 to %2)")
+                 .arg(k.min ? QString::number(*k.min, 'g', 12) : QStringLiteral("-"),
+                      k.max ? QString::number(*k.max, 'g', 12) : QStringLiteral("-"));
+    }
+    w->setToolTip(tip.trimmed());
+    fields_.insert(k.key, w);
+  }
+}
+
+QWidget* RunDialog::field(const QString& key) const {
+  return fields_.value(key);
+}
+
+bool RunDialog::setValue(const QString& key, const QVariant& value) {
+  QWidget* w = fields_.value(key);
+  if (!w) return false;
+  if (auto* spin = qobject_cast<QSpinBox*>(w)) {
+    bool ok = false;
+    const qlonglong v = value.toLongLong(&ok);
+    if (!ok || v < spin->minimum() || v > spin->maximum()) return false;
+    spin->setValue(static_cast<int>(v));
+  } else if (auto* box = qobject_cast<QCheckBox*>(w)) {
+    box->setChecked(value.toBool());
+  } else if (auto* combo = qobject_cast<QComboBox*>(w)) {
+    const int i = combo->findText(value.toString());
+    if (i < 0) return false;
+    combo->setCurrentIndex(i);
+  } else if (auto* edit = qobject_cast<QLineEdit*>(w)) {
+    edit->setText(value.typeId() == QMetaType::Double ? QString::number(value.toDouble(), 'g', 12)
+                                                      : value.toString());
+  }
+  return true;
+}
+
+QVariant RunDialog::valueOf(const ConfigKey& k) const {
+  QWidget* w = fields_.value(k.key);
+  if (auto* spin = qobject_cast<QSpinBox*>(w)) return static_cast<qlonglong>(spin->value());
+  if (auto* box = qobject_cast<QCheckBox*>(w)) return box->isChecked();
+  if (auto* combo = qobject_cast<QComboBox*>(w)) return combo->currentText();
+  if (auto* edit = qobject_cast<QLineEdit*>(w)) {
+    if (k.type == QLatin1String("float")) {
+      bool ok = false;
+      const double v = QLocale::c().toDouble(edit->text().trimmed(), &ok);
+      return ok ? QVariant(v) : QVariant(edit->text());  // the CLI names what it cannot read
+    }
+    return edit->text();
+  }
+  return k.defaultValue;
 }
 
 void RunDialog::loadPresetAt(int index) {
-  const QString file = preset_->itemData(index).toString();
-  RunSettings s;
-  if (!file.isEmpty()) {
-    try {
-      s = loadPreset(file);
-    } catch (const std::exception& e) {
-      message_->setText(tr("Preset not read: %1").arg(QString::fromUtf8(e.what())));
-      return;
-    }
-  }
+  const QString name = preset_->itemData(index).toString();
+  RunSettings s = presetSettings(*schema_, schema_->preset(name));
   s.backend = backend_->currentText();
-  s.out = defaultOutput(s.layout);
+  s.out = defaultOutput();
   lastDefaultOut_ = s.out;
   setSettings(s);
   message_->clear();
 }
 
-QString RunDialog::defaultOutput(const QString& layout) const {
+QString RunDialog::defaultOutput() const {
+  const QString layout = schema_ ? valueOf(ConfigKey{QStringLiteral("parallel.layout"),
+                                                     QStringLiteral("string"), QStringLiteral("run")})
+                                       .toString()
+                                 : QStringLiteral("run");
   return QDir(outputFolder_)
       .filePath(QStringLiteral("%1-%2.moescope")
-                    .arg(layout, QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))));
+                    .arg(layout.isEmpty() ? QStringLiteral("run") : layout,
+                         QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))));
 }
 
 RunSettings RunDialog::settings() const {
   RunSettings s;
   s.preset = presetPath_;
-  s.vocabSize = vocab_->value();
-  s.seqLen = seq_->value();
-  s.dModel = dModel_->value();
-  s.nLayers = layers_->value();
-  s.nHeads = heads_->value();
-  s.dFf = dFf_->value();
-  s.layout = layout_->currentText();
-  s.nExperts = experts_->value();
-  s.topK = topK_->value();
-  s.capacityFactor = capacity_->value();
-  s.pp = pp_->value();
-  s.tp = tp_->value();
-  s.dp = dp_->value();
-  s.microbatches = micro_->value();
-  s.globalBatch = batch_->value();
-  s.schedule = schedule_->currentText();
-  s.steps = steps_->value();
+  if (schema_) {
+    for (const ConfigKey& k : schema_->keys) s.values.insert(k.key, valueOf(k));
+  }
   s.backend = backend_->currentText();
   s.out = out_->text().trimmed();
   return s;
@@ -223,40 +280,45 @@ RunSettings RunDialog::settings() const {
 
 void RunDialog::setSettings(const RunSettings& s) {
   presetPath_ = s.preset;
-  {
+  if (schema_) {
     const QSignalBlocker block(preset_);
-    const int i = preset_->findData(s.preset);
-    preset_->setCurrentIndex(i >= 0 ? i : 0);
+    int found = 0;
+    for (const ConfigPreset& p : schema_->presets) {
+      if (p.file == s.preset) found = preset_->findData(p.name);
+    }
+    preset_->setCurrentIndex(std::max(found, 0));
   }
-  auto setInt = [](QSpinBox* box, int64_t v) { box->setValue(static_cast<int>(v)); };
-  setInt(vocab_, s.vocabSize);
-  setInt(seq_, s.seqLen);
-  setInt(dModel_, s.dModel);
-  setInt(layers_, s.nLayers);
-  setInt(heads_, s.nHeads);
-  setInt(dFf_, s.dFf);
-  layout_->setCurrentText(s.layout);
-  setInt(experts_, s.nExperts);
-  setInt(topK_, s.topK);
-  capacity_->setValue(s.capacityFactor);
-  setInt(pp_, s.pp);
-  setInt(tp_, s.tp);
-  setInt(dp_, s.dp);
-  setInt(micro_, s.microbatches);
-  setInt(batch_, s.globalBatch);
-  schedule_->setCurrentText(s.schedule);
-  setInt(steps_, s.steps);
+  for (auto it = s.values.constBegin(); it != s.values.constEnd(); ++it) setValue(it.key(), it.value());
+  if (auto* schedule = qobject_cast<QComboBox*>(fields_.value(kScheduleKey)))
+    followSchedule(schedule->currentText());
   const int backend = backend_->findText(s.backend);
   if (backend >= 0) backend_->setCurrentIndex(backend);
   out_->setText(s.out);
-  updateEnabled();
 }
 
-void RunDialog::updateEnabled() {
-  const bool moe = layout_->currentText() != QLatin1String("dense");
-  experts_->setEnabled(moe);
-  topK_->setEnabled(moe);
-  capacity_->setEnabled(moe);
+void RunDialog::updateBackendNote() {
+  if (cudaReason_.isEmpty()) {
+    backendNote_->clear();
+    return;
+  }
+  // The reason for these parallel sizes (the GPUs they need), not for the CLI's defaults.
+  RunSettings s = settings();
+  s.backend = QStringLiteral("cuda");
+  s.out.clear();
+  const RunCheck c = checkRun(s, cli_);
+  backendNote_->setText(tr("cuda: %1").arg(c.ok ? tr("these settings pass its checks") : c.message));
+}
+
+void RunDialog::followSchedule(const QString& schedule) {
+  auto* stages = qobject_cast<QSpinBox*>(fields_.value(kVirtualStagesKey));
+  if (!stages) return;
+  const bool chunked = schedule == kChunkedSchedule;
+  if (!chunked) stages->setValue(1);
+  stages->setEnabled(chunked);
+}
+
+QString RunDialog::backendNote() const {
+  return backendNote_->text();
 }
 
 void RunDialog::browseOutput() {
@@ -277,10 +339,16 @@ bool RunDialog::check() {
     QString text = tr("The settings pass the checks of moescope-cli train.");
     if (QFileInfo::exists(s.out))
       text += tr(" %1 exists; the run replaces it.").arg(QFileInfo(s.out).fileName());
+    // The schedule's line ("schedule interleaved: pp 2, ...; theoretical bubble 11.1%"); each stage's
+    // passes in the tooltip.
+    const QString schedule = result.plan.section(QLatin1Char('\n'), 0, 0);
+    if (!schedule.isEmpty()) text += QLatin1Char('\n') + schedule;
     message_->setText(text);
+    message_->setToolTip(result.plan);
   } else {
     message_->setStyleSheet(QStringLiteral("color: #b00020;"));
     message_->setText(result.message);
+    message_->setToolTip({});
   }
   return result.ok;
 }
@@ -290,7 +358,7 @@ QString RunDialog::message() const {
 }
 
 void RunDialog::tryAccept() {
-  if (check()) accept();
+  if (schema_ && check()) accept();
 }
 
 }  // namespace moescope::ui

@@ -9,11 +9,16 @@
 #ifdef Q_OS_UNIX
 #include <signal.h>
 #endif
+#include <exception>
+
+#include "storage/run_reader.h"
+#include "storage/wal_fold.h"
 
 namespace moescope::ui {
 namespace {
 
 const QString kPrefix = QStringLiteral("moescope-cli train: ");
+constexpr int kPollMs = 300;
 
 QString stripPrefix(QString line) {
   line = line.trimmed();
@@ -45,21 +50,22 @@ RunCheck checkRun(const RunSettings& settings, const QString& cli, int timeoutMs
   QProcess p;
   p.start(cli, trainArguments(settings, config, true));
   if (!p.waitForStarted(timeoutMs))
-    return {false, QObject::tr("cannot run %1: %2").arg(cli, p.errorString())};
+    return {false, QObject::tr("cannot run %1: %2").arg(cli, p.errorString()), {}};
   if (!p.waitForFinished(timeoutMs)) {
     p.kill();
     p.waitForFinished(1000);
-    return {false, QObject::tr("checking the run took longer than %1 s").arg(timeoutMs / 1000)};
+    return {false, QObject::tr("checking the run took longer than %1 s").arg(timeoutMs / 1000), {}};
   }
   const QByteArray out = p.readAllStandardOutput(), err = p.readAllStandardError();
   // stdout: "ok", then the schedule's passes per stage.
-  if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 &&
-      out.split('\n').front().trimmed() == "ok") {
-    return {true, QStringLiteral("ok")};
+  const qsizetype eol = out.indexOf('\n');
+  const QByteArray first = eol < 0 ? out : out.left(eol);
+  if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 && first.trimmed() == "ok") {
+    return {true, QStringLiteral("ok"), eol < 0 ? QString() : QString::fromUtf8(out.mid(eol + 1)).trimmed()};
   }
   QString message = lastLine(err);
   if (message.isEmpty()) message = QObject::tr("moescope-cli exited with status %1").arg(p.exitCode());
-  return {false, message};
+  return {false, message, {}};
 }
 
 QString backendUnavailableReason(const QString& backend, const QString& cli) {
@@ -75,6 +81,9 @@ QString backendUnavailableReason(const QString& backend, const QString& cli) {
 }
 
 RunLauncher::RunLauncher(QObject* parent, QString cli) : QObject(parent), cli_(std::move(cli)) {
+  pollTimer_ = new QTimer(this);
+  pollTimer_->setInterval(kPollMs);
+  connect(pollTimer_, &QTimer::timeout, this, &RunLauncher::poll);
   killTimer_ = new QTimer(this);
   killTimer_->setSingleShot(true);
   connect(killTimer_, &QTimer::timeout, this, [this] {
@@ -82,7 +91,12 @@ RunLauncher::RunLauncher(QObject* parent, QString cli) : QObject(parent), cli_(s
   });
 }
 
+void RunLauncher::setPollMs(int ms) {
+  pollTimer_->setInterval(ms);
+}
+
 RunLauncher::~RunLauncher() {
+  reader_.reset();
   if (!process_ || process_->state() == QProcess::NotRunning) return;
   // Closing the app cancels the run as Cancel does, so its file says cancelled; killed if it hangs.
   process_->disconnect(this);
@@ -95,13 +109,16 @@ RunLauncher::~RunLauncher() {
     process_->kill();
     process_->waitForFinished(2000);
   }
+  storage::foldWal(settings_.out.toStdString());
 }
 
 bool RunLauncher::start(const RunSettings& settings) {
   if (isRunning()) return false;
   settings_ = settings;
   progress_ = {};
+  reader_.reset();
   lastMessage_.clear();
+  lastMessageIsError_ = false;
   stderrBuffer_.clear();
   fileAnnounced_ = false;
   outcome_ = Outcome::None;
@@ -129,6 +146,7 @@ bool RunLauncher::start(const RunSettings& settings) {
   ++processesStarted_;
   process_->start(cli_, trainArguments(settings, config, false));
   if (state_ != State::Running) return false;  // failed to start, already reported
+  pollTimer_->start();
   emit started(settings.out);
   return true;
 }
@@ -155,30 +173,46 @@ void RunLauncher::readStderr() {
 }
 
 void RunLauncher::handleLine(const QString& line) {
-  if (line.trimmed().isEmpty()) return;
-  if (auto p = parseProgressLine(line)) {
-    progress_ = *p;
-    announceFile();
-    emit progress(progress_);
-    return;
-  }
-  lastMessage_ = stripPrefix(line);
+  const QString trimmed = line.trimmed();
+  if (trimmed.isEmpty()) return;
+  // The CLI says what went wrong on a line of its own, after its name.
+  if (trimmed.startsWith(kPrefix) || !lastMessageIsError_) lastMessage_ = stripPrefix(trimmed);
+  if (trimmed.startsWith(kPrefix)) lastMessageIsError_ = true;
 }
 
-void RunLauncher::announceFile() {
-  if (fileAnnounced_ || settings_.out.isEmpty() || !QFileInfo::exists(settings_.out)) return;
-  fileAnnounced_ = true;
-  emit runFileReady(settings_.out);
+void RunLauncher::poll() {
+  if (settings_.out.isEmpty()) return;
+  try {
+    if (!reader_) {
+      if (!QFileInfo::exists(settings_.out)) return;
+      // The file exists as soon as the writer starts; it reads once the schema is committed.
+      reader_ = storage::RunReader::open(settings_.out.toStdString());
+      if (!fileAnnounced_) {
+        fileAnnounced_ = true;
+        emit runFileReady(settings_.out);
+      }
+    }
+    const auto p =
+        progressOf(reader_->steps(), static_cast<int>(settings_.integer(QStringLiteral("train.steps"))));
+    if (p && *p != progress_) {
+      progress_ = *p;
+      emit progress(progress_);
+    }
+  } catch (const std::exception&) {
+    reader_.reset();  // not readable yet (a file being created); the next poll tries again
+  }
 }
 
 void RunLauncher::onFinished(int exitCode, int exitStatus) {
   killTimer_->stop();
+  pollTimer_->stop();
   readStderr();
   if (!stderrBuffer_.isEmpty()) {
     handleLine(QString::fromUtf8(stderrBuffer_));
     stderrBuffer_.clear();
   }
-  announceFile();
+  poll();  // the last steps, and the file if no poll saw it yet
+  reader_.reset();
   if (exitStatus != QProcess::NormalExit) {
     finish(state_ == State::Cancelling ? Outcome::Cancelled : Outcome::Failed,
            tr("moescope-cli train stopped abruptly (killed or crashed)"));

@@ -1,6 +1,9 @@
 // Runs `moescope-cli train` as a child process: checks a run's settings first with the CLI's
-// --dry-run (the same rules as a real run, nothing written), then starts it, turns its stderr
-// progress lines into progress(), says when its run file can be opened, and ends with its outcome.
+// --dry-run (the same rules as a real run, nothing written), then starts it, follows its run file
+// (step_metric: the same file the timeline reads, no text from the CLI) for progress(), says when
+// that file can be opened, and ends with its outcome (a failure with the CLI's one-line error).
+// Once the run has ended and no one follows it any more, its WAL is folded into the file
+// (storage/wal_fold.h), so that the run is one file.
 // Cancel sends SIGINT, as Ctrl-C does in a terminal: the CLI stops between micro-batches and marks the
 // run file cancelled; a run that has not stopped 15 s later is killed. Destroying a launcher whose run
 // is going cancels the run the same way (waiting up to 5 s).
@@ -8,9 +11,14 @@
 
 #include <QObject>
 #include <QString>
+#include <memory>
 
 #include "ui/run_progress.h"
 #include "ui/run_settings.h"
+
+namespace moescope::storage {
+class RunReader;
+}
 
 class QProcess;
 class QTemporaryFile;
@@ -21,6 +29,9 @@ namespace moescope::ui {
 struct RunCheck {
   bool ok = false;
   QString message;  // "ok", or the CLI's one-line reason
+  // What --dry-run prints after "ok": the schedule with its theoretical bubble, then each stage's
+  // passes in order (F0, B0, W0; F0.1 for chunk 1). Empty when the check failed.
+  QString plan;
 };
 
 // `moescope-cli train ... --dry-run`, synchronously; at most timeoutMs.
@@ -51,8 +62,11 @@ class RunLauncher : public QObject {
   bool isRunning() const { return state_ == State::Running || state_ == State::Cancelling; }
   const RunSettings& settings() const { return settings_; }
   const StepProgress& lastProgress() const { return progress_; }
-  // The last line on stderr that is not a progress line, without the "moescope-cli train: " prefix.
+  // The CLI's last error line (the last "moescope-cli train: ..." line, else the last line on stderr),
+  // without its prefix.
   const QString& lastMessage() const { return lastMessage_; }
+  // How often the run file is read for progress.
+  void setPollMs(int ms);
   // Training processes started by this launcher so far.
   int processesStarted() const { return processesStarted_; }
   void setKillTimeoutMs(int ms) { killTimeoutMs_ = ms; }
@@ -67,7 +81,8 @@ class RunLauncher : public QObject {
   void readStderr();
   void handleLine(const QString& line);
   void onFinished(int exitCode, int exitStatus);
-  void announceFile();
+  // Opens the run file once it reads (announcing it), then reads its step metrics.
+  void poll();
   void finish(Outcome outcome, const QString& message);
 
   QString cli_;
@@ -75,11 +90,14 @@ class RunLauncher : public QObject {
   QProcess* process_ = nullptr;
   QTemporaryFile* emptyConfig_ = nullptr;
   QTimer* killTimer_ = nullptr;
+  QTimer* pollTimer_ = nullptr;
+  std::unique_ptr<storage::RunReader> reader_;
   QByteArray stderrBuffer_;
   State state_ = State::Idle;
   Outcome outcome_ = Outcome::None;
   StepProgress progress_;
   QString lastMessage_;
+  bool lastMessageIsError_ = false;
   bool fileAnnounced_ = false;
   int processesStarted_ = 0;
   int killTimeoutMs_ = 15'000;

@@ -24,7 +24,6 @@ RunPanel::RunPanel(QWidget* parent, const QString& cli) : QWidget(parent) {
   layout->addWidget(label_, 1);
   layout->addWidget(bar_);
   layout->addWidget(cancel_);
-  hide();
 
   connect(cancel_, &QPushButton::clicked, launcher_, &RunLauncher::cancel);
   connect(launcher_, &RunLauncher::progress, this, &RunPanel::showProgress);
@@ -33,13 +32,13 @@ RunPanel::RunPanel(QWidget* parent, const QString& cli) : QWidget(parent) {
 
 bool RunPanel::start(const RunSettings& settings) {
   if (!launcher_->start(settings)) return false;
-  show();
   bar_->setRange(0, 0);  // busy until the first step
-  bar_->show();
   label_->setStyleSheet({});
   label_->setToolTip(settings.out);
   label_->setText(tr("%1: starting (%2, %3 backend)")
-                      .arg(QFileInfo(settings.out).fileName(), settings.layout, settings.backend));
+                      .arg(QFileInfo(settings.out).fileName(),
+                           settings.text(QStringLiteral("parallel.layout"), tr("default layout")),
+                           settings.backend));
   cancel_->setEnabled(true);
   return true;
 }

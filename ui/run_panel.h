@@ -1,6 +1,7 @@
 // The bar that follows a run started from the GUI: step, loss and ETA with a progress bar, and
 // Cancel; when the run ends, its outcome (a failed run's error in full in the tooltip). Owns the run's
-// launcher.
+// launcher. It lives in a tool bar, where a widget is shown and hidden through its QAction (the main
+// window does that), not with show() and hide().
 #pragma once
 
 #include <QWidget>

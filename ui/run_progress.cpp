@@ -1,25 +1,34 @@
 #include "ui/run_progress.h"
 
-#include <QRegularExpression>
+#include <algorithm>
+#include <cmath>
 
 namespace moescope::ui {
 
-std::optional<StepProgress> parseProgressLine(const QString& line) {
-  static const QRegularExpression re(QStringLiteral(
-      R"(^step (\d+)/(\d+)\s+loss (\S+)\s.*?\s(\S+) tokens/s\s+(\S+) ms\s+ETA (\d+(?::\d\d)+)\s*$)"));
-  const auto m = re.match(line);
-  if (!m.hasMatch()) return std::nullopt;
+QString formatEta(double seconds) {
+  const auto s = static_cast<long long>(std::max(0.0, std::round(seconds)));
+  if (s >= 3600)
+    return QStringLiteral("%1:%2:%3")
+        .arg(s / 3600)
+        .arg(s / 60 % 60, 2, 10, QLatin1Char('0'))
+        .arg(s % 60, 2, 10, QLatin1Char('0'));
+  return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
+}
+
+std::optional<StepProgress> progressOf(const std::vector<storage::StepMetric>& steps, int totalSteps) {
+  if (steps.empty()) return std::nullopt;
+  const storage::StepMetric& last = steps.back();
   StepProgress p;
-  bool ok[5] = {};
-  p.step = m.captured(1).toInt(&ok[0]);
-  p.steps = m.captured(2).toInt(&ok[1]);
-  p.loss = m.captured(3).toDouble(&ok[2]);
-  p.tokensPerS = m.captured(4).toDouble(&ok[3]);
-  p.stepMs = m.captured(5).toDouble(&ok[4]);
-  p.eta = m.captured(6);
-  // A loss of nan or inf is still progress; the other numbers must read.
-  if (!ok[0] || !ok[1] || !ok[3] || !ok[4]) return std::nullopt;
-  if (!ok[2]) p.loss = qQNaN();
+  p.step = static_cast<int>(steps.size());
+  p.steps = std::max(totalSteps, p.step);
+  p.loss = last.loss;
+  p.tokensPerS = last.tokens_per_s;
+  p.stepMs = last.step_ms;
+  double sum = 0;
+  size_t n = 0;
+  for (size_t i = steps.size() > 1 ? 1 : 0; i < steps.size(); ++i, ++n) sum += steps[i].step_ms;
+  const double meanMs = n > 0 ? sum / static_cast<double>(n) : 0.0;
+  p.eta = formatEta(meanMs * (p.steps - p.step) / 1000.0);
   return p;
 }
 

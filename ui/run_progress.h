@@ -1,23 +1,30 @@
-// The per-step progress line `moescope-cli train` writes to stderr:
-//   step 3/20  loss 5.4728 (ce 5.4625, aux 1.0260)  14689 tokens/s  34.9 ms  ETA 0:12
+// A run's progress as its run file tells it: the steps in step_metric so far (the file the GUI
+// already reads for the timeline), against the run's step count. No text from the CLI is read.
 #pragma once
 
 #include <QString>
 #include <optional>
+#include <vector>
+
+#include "storage/trace_model.h"
 
 namespace moescope::ui {
 
 struct StepProgress {
-  int step = 0;   // 1-based, steps done
+  int step = 0;   // steps done
   int steps = 0;  // of the run
   double loss = 0;
   double tokensPerS = 0;
   double stepMs = 0;
-  QString eta;  // as printed: "0:12" or "1:02:03"
+  QString eta;  // "0:12" or "1:02:03"
   bool operator==(const StepProgress&) const = default;
 };
 
-// The step's numbers, or nullopt for any other line.
-std::optional<StepProgress> parseProgressLine(const QString& line);
+// The last step's numbers and the time left at the mean step time of the steps after the first (the
+// warm-up); nullopt before the first step is written.
+std::optional<StepProgress> progressOf(const std::vector<storage::StepMetric>& steps, int totalSteps);
+
+// Seconds as "m:ss" or "h:mm:ss".
+QString formatEta(double seconds);
 
 }  // namespace moescope::ui

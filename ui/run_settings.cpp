@@ -1,115 +1,67 @@
 #include "ui/run_settings.h"
 
-#include <toml++/toml.h>
-
 #include <QCoreApplication>
 #include <QDir>
-#include <QFileInfo>
-#include <stdexcept>
 
 namespace moescope::ui {
-namespace {
 
-void readInt(const toml::table& t, const char* section, const char* key, int64_t& field) {
-  if (auto v = t[section][key].value<int64_t>()) field = *v;
+QString RunSettings::text(const QString& key, const QString& fallback) const {
+  const auto it = values.constFind(key);
+  return it == values.constEnd() ? fallback : it->toString();
 }
 
-void readDouble(const toml::table& t, const char* section, const char* key, double& field) {
-  if (auto v = t[section][key].value<double>()) field = *v;
+int64_t RunSettings::integer(const QString& key, int64_t fallback) const {
+  const auto it = values.constFind(key);
+  bool ok = false;
+  const qlonglong v = it == values.constEnd() ? 0 : it->toLongLong(&ok);
+  return ok ? v : fallback;
 }
 
-void readString(const toml::table& t, const char* section, const char* key, QString& field) {
-  if (auto v = t[section][key].value<std::string>()) field = QString::fromStdString(*v);
-}
-
-QString set(const char* key, int64_t value) {
-  return QStringLiteral("%1=%2").arg(QLatin1String(key)).arg(value);
-}
-
-}  // namespace
-
-RunSettings loadPreset(const QString& path) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path.toStdString());
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(path.toStdString() + ": " + std::string(e.description()));
-  }
+RunSettings presetSettings(const ConfigSchema& schema, const ConfigPreset* preset) {
   RunSettings s;
-  s.preset = path;
-  readInt(t, "model", "vocab_size", s.vocabSize);
-  readInt(t, "model", "seq_len", s.seqLen);
-  readInt(t, "model", "d_model", s.dModel);
-  readInt(t, "model", "n_heads", s.nHeads);
-  readInt(t, "model", "n_layers", s.nLayers);
-  readInt(t, "model", "d_ff", s.dFf);
-  readInt(t, "model", "n_experts", s.nExperts);
-  readInt(t, "model", "top_k", s.topK);
-  readDouble(t, "model", "capacity_factor", s.capacityFactor);
-  readString(t, "parallel", "layout", s.layout);
-  readInt(t, "parallel", "pp", s.pp);
-  readInt(t, "parallel", "tp", s.tp);
-  readInt(t, "parallel", "dp", s.dp);
-  readInt(t, "parallel", "microbatches", s.microbatches);
-  readString(t, "parallel", "schedule", s.schedule);
-  readInt(t, "train", "global_batch", s.globalBatch);
-  readInt(t, "train", "steps", s.steps);
-  if (s.nExperts == 0) {
-    s.layout = QStringLiteral("dense");
-    s.nExperts = 8;  // shown (greyed) if the user switches to an MoE layout
+  if (preset) s.preset = preset->file;
+  for (const ConfigKey& k : schema.keys) {
+    s.values.insert(k.key,
+                    preset && preset->values.contains(k.key) ? preset->values.value(k.key) : k.defaultValue);
   }
   return s;
 }
 
+QString setArgument(const QString& key, const QVariant& value) {
+  QString v;
+  switch (value.typeId()) {
+    case QMetaType::Bool:
+      v = value.toBool() ? QStringLiteral("true") : QStringLiteral("false");
+      break;
+    case QMetaType::Double:
+    case QMetaType::Float:
+      v = QString::number(value.toDouble(), 'g', 17);
+      break;
+    case QMetaType::LongLong:
+    case QMetaType::Int:
+    case QMetaType::UInt:
+    case QMetaType::ULongLong:
+      v = QString::number(value.toLongLong());
+      break;
+    default: {
+      // A TOML basic string: backslashes and quotes escaped.
+      QString s = value.toString();
+      s.replace(QLatin1Char('\\'), QStringLiteral("\\\\")).replace(QLatin1Char('"'), QStringLiteral("\\\""));
+      v = QLatin1Char('"') + s + QLatin1Char('"');
+    }
+  }
+  return key + QLatin1Char('=') + v;
+}
+
 QStringList trainArguments(const RunSettings& s, const QString& configPath, bool dryRun) {
-  const bool dense = s.layout == QLatin1String("dense");
   QStringList args = {QStringLiteral("train"), QStringLiteral("--config"),
                       s.preset.isEmpty() ? configPath : s.preset};
-  const QStringList sets = {
-      set("model.vocab_size", s.vocabSize),
-      set("model.seq_len", s.seqLen),
-      set("model.d_model", s.dModel),
-      set("model.n_heads", s.nHeads),
-      set("model.n_layers", s.nLayers),
-      set("model.d_ff", s.dFf),
-      set("model.n_experts", dense ? 0 : s.nExperts),
-      set("model.top_k", s.topK),
-      QStringLiteral("model.capacity_factor=%1").arg(s.capacityFactor, 0, 'g', 17),
-      QStringLiteral("parallel.layout=\"%1\"").arg(dense ? QStringLiteral("ppmoe") : s.layout),
-      set("parallel.pp", s.pp),
-      set("parallel.tp", s.tp),
-      set("parallel.dp", s.dp),
-      set("parallel.microbatches", s.microbatches),
-      QStringLiteral("parallel.schedule=\"%1\"").arg(s.schedule),
-      set("train.global_batch", s.globalBatch),
-      set("train.steps", s.steps),
-  };
-  for (const QString& kv : sets) args << QStringLiteral("--set") << kv;
+  for (auto it = s.values.constBegin(); it != s.values.constEnd(); ++it)
+    args << QStringLiteral("--set") << setArgument(it.key(), it.value());
   args << QStringLiteral("--backend") << s.backend;
   if (!s.out.isEmpty()) args << QStringLiteral("--out") << s.out;
   if (dryRun) args << QStringLiteral("--dry-run");
   return args;
-}
-
-QString samplesFolder() {
-  const QString env = qEnvironmentVariable("MOESCOPE_SAMPLES");
-  if (!env.isEmpty()) return QFileInfo(env).isDir() ? QDir(env).absolutePath() : QString();
-  const QDir app(QCoreApplication::applicationDirPath());
-  for (const char* rel : {"../share/moescope/samples", "samples", "../samples", "../../samples"}) {
-    const QString candidate = app.filePath(QLatin1String(rel));
-    if (QFileInfo(candidate).isDir()) return QDir(candidate).absolutePath();
-  }
-  return {};
-}
-
-QStringList presetFiles() {
-  const QString folder = samplesFolder();
-  if (folder.isEmpty()) return {};
-  const QDir dir(folder);
-  QStringList files;
-  for (const QString& name : dir.entryList({QStringLiteral("*.toml")}, QDir::Files, QDir::Name))
-    files << dir.filePath(name);
-  return files;
 }
 
 QString cliPath() {

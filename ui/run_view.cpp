@@ -14,6 +14,7 @@
 #include <QLocale>
 #include <QScrollBar>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableView>
 #include <QTimer>
 #include <QToolButton>
@@ -22,8 +23,13 @@
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/gpu_time.h"
+#include "storage/wal_fold.h"
+#include "ui/area_selection.h"
 #include "ui/breakdown_view.h"
 #include "ui/legend_model.h"
+#include "ui/query_view.h"
+#include "ui/range_summary_view.h"
+#include "ui/search_results_model.h"
 #include "ui/span_details_model.h"
 #include "ui/time_format.h"
 #include "ui/timeline_widget.h"
@@ -32,6 +38,8 @@ namespace moescope::ui {
 namespace {
 
 constexpr int kRefreshMs = 1000;
+// The selection panel sums again this long after the view or the area stops changing.
+constexpr int kSelectionDelayMs = 120;
 
 // " · 8625 GPU records, 0 dropped" for a run traced on GPUs (CUPTI's dropped count from the run's
 // meta), else empty.
@@ -96,14 +104,17 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
     loaded_ = false;
     loader_ = std::thread([this] {
       std::shared_ptr<storage::Trace> full;
+      std::shared_ptr<const TimelineSummary> summary;
       QString error;
       try {
         full = std::make_shared<storage::Trace>(reader_->load());
+        summary = std::make_shared<const TimelineSummary>(summarizeTrace(*full));
       } catch (const std::exception& e) {
+        full.reset();
         error = QString::fromUtf8(e.what());
       }
       QMetaObject::invokeMethod(
-          this, [this, full, error] { finishLoad(full, error); }, Qt::QueuedConnection);
+          this, [this, full, summary, error] { finishLoad(full, summary, error); }, Qt::QueuedConnection);
     });
   }
 
@@ -111,13 +122,18 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   vscroll_ = new QScrollBar(Qt::Vertical, this);
 
   searchEdit_ = new QLineEdit(this);
+  searchEdit_->setObjectName(QStringLiteral("search"));
   searchEdit_->setPlaceholderText(tr("Search spans by name (Enter: next, Shift+Enter: previous)"));
   searchEdit_->setClearButtonEnabled(true);
   auto* prev = new QToolButton(this);
   prev->setText(tr("◀ Previous"));
   auto* next = new QToolButton(this);
   next->setText(tr("Next ▶"));
+  auto* list = new QToolButton(this);
+  list->setText(tr("List"));
+  list->setToolTip(tr("Every match in a table (the Search results tab)"));
   searchStatus_ = new QLabel(this);
+  searchStatus_->setObjectName(QStringLiteral("searchStatus"));
   runStatus_ = new QLabel(this);
   bubbleStatus_ = new QLabel(this);
   bubbleStatus_->setToolTip(
@@ -127,17 +143,22 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
          "ZB-H1."));
 
   legend_ = new LegendModel(this);
-  auto* legendView = new QListView(this);
-  legendView->setModel(legend_);
-  legendView->setUniformItemSizes(true);
-  auto* legendNote = new QLabel(tr("Rank rows show each micro-batch's forward (light) and backward (dark) "
-                                   "stretch. Backward spans are darker and hatched; bubbles (idle time of a "
-                                   "stage inside a step) are hatched red. Uncheck a category to hide it."),
-                                this);
+  legendView_ = new QListView(this);
+  legendView_->setObjectName(QStringLiteral("legend"));
+  legendView_->setModel(legend_);
+  legendView_->setUniformItemSizes(true);
+  auto* legendNote =
+      new QLabel(tr("Click a category to hide or show it. Zoomed out, each pixel shows its two "
+                    "largest categories stacked, the rest grey. Rank rows show each "
+                    "micro-batch's forward (light) and backward (dark) stretch. Backward spans "
+                    "are darker and hatched; bubbles (idle time of a stage inside a step) "
+                    "are hatched red."),
+                 this);
   legendNote->setWordWrap(true);
 
   details_ = new SpanDetailsModel(this);
   auto* detailsView = new QTableView(this);
+  detailsView->setObjectName(QStringLiteral("details"));
   detailsView->setModel(details_);
   detailsView->verticalHeader()->hide();
   detailsView->horizontalHeader()->setStretchLastSection(true);
@@ -148,7 +169,7 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   auto* sideLayout = new QVBoxLayout(side);
   sideLayout->setContentsMargins(0, 0, 0, 0);
   sideLayout->addWidget(new QLabel(tr("<b>Legend</b>"), side));
-  sideLayout->addWidget(legendView, 2);
+  sideLayout->addWidget(legendView_, 2);
   sideLayout->addWidget(legendNote);
   sideLayout->addWidget(new QLabel(tr("<b>Selected span</b>"), side));
   sideLayout->addWidget(detailsView, 3);
@@ -160,25 +181,45 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   timelineLayout->addWidget(timeline_, 1);
   timelineLayout->addWidget(vscroll_);
 
+  selection_ = new RangeSummaryView(this);
   breakdown_ = new BreakdownView(this);
-  breakdown_->hide();
+  query_ = new QueryView(path_, this);
+  resultsModel_ = new SearchResultsModel(this);
+  results_ = new QTableView(this);
+  results_->setObjectName(QStringLiteral("searchResults"));
+  results_->setModel(resultsModel_);
+  results_->verticalHeader()->hide();
+  results_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  results_->horizontalHeader()->setStretchLastSection(true);
+  results_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  results_->setSelectionMode(QAbstractItemView::SingleSelection);
+  results_->setWordWrap(false);
+  bottom_ = new QTabWidget(this);
+  bottom_->setObjectName(QStringLiteral("bottomPanel"));
+  bottom_->setDocumentMode(true);
+  bottom_->addTab(selection_, tr("Selection"));
+  bottom_->addTab(breakdown_, tr("Breakdown"));
+  bottom_->addTab(results_, tr("Search results"));
+  bottom_->addTab(query_, tr("SQL"));
   auto* timelineSplit = new QSplitter(Qt::Vertical, this);
   timelineSplit->addWidget(timelineBox);
-  timelineSplit->addWidget(breakdown_);
+  timelineSplit->addWidget(bottom_);
   timelineSplit->setStretchFactor(0, 3);
-  timelineSplit->setStretchFactor(1, 2);
+  timelineSplit->setStretchFactor(1, 1);
+  timelineSplit->setSizes({640, 260});
 
   auto* splitter = new QSplitter(Qt::Horizontal, this);
   splitter->addWidget(timelineSplit);
   splitter->addWidget(side);
   splitter->setStretchFactor(0, 1);
   splitter->setStretchFactor(1, 0);
-  splitter->setSizes({1200, 300});
+  splitter->setSizes({1200, 320});
 
   auto* bar = new QHBoxLayout;
   bar->addWidget(searchEdit_, 1);
   bar->addWidget(prev);
   bar->addWidget(next);
+  bar->addWidget(list);
   bar->addWidget(searchStatus_);
   bar->addSpacing(16);
   bar->addWidget(runStatus_);
@@ -190,26 +231,56 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
   layout->addLayout(bar);
   layout->addWidget(splitter, 1);
 
+  selectionTimer_ = new QTimer(this);
+  selectionTimer_->setSingleShot(true);
+  selectionTimer_->setInterval(kSelectionDelayMs);
+  connect(selectionTimer_, &QTimer::timeout, this, &RunView::updateSelectionPanel);
+
   connect(searchEdit_, &QLineEdit::textChanged, this, &RunView::onSearchChanged);
   connect(searchEdit_, &QLineEdit::returnPressed, this,
           [this] { findNext(!(QGuiApplication::keyboardModifiers() & Qt::ShiftModifier)); });
   connect(prev, &QToolButton::clicked, this, [this] { findNext(false); });
   connect(next, &QToolButton::clicked, this, [this] { findNext(true); });
+  connect(list, &QToolButton::clicked, this, &RunView::showSearchResults);
+  connect(results_, &QTableView::activated, this, [this](const QModelIndex& index) {
+    const SpanRef span = resultsModel_->spanAt(index.row());
+    if (span.valid()) timeline_->selectSpan(span, true);
+  });
+  connect(results_, &QTableView::clicked, this, [this](const QModelIndex& index) {
+    const SpanRef span = resultsModel_->spanAt(index.row());
+    if (span.valid()) timeline_->selectSpan(span, true);
+  });
   connect(legend_, &LegendModel::hiddenChanged, this,
           [this] { timeline_->setHiddenCategories(legend_->hidden()); });
+  // A click anywhere on a category toggles it: on its check box the view has already done so.
+  auto pressedState = std::make_shared<QVariant>();
+  connect(legendView_, &QListView::pressed, this,
+          [pressedState](const QModelIndex& index) { *pressedState = index.data(Qt::CheckStateRole); });
+  connect(legendView_, &QListView::clicked, this, [this, pressedState](const QModelIndex& index) {
+    const QVariant now = index.data(Qt::CheckStateRole);
+    if (now != *pressedState) return;
+    legend_->setData(index, now.value<Qt::CheckState>() == Qt::Checked ? Qt::Unchecked : Qt::Checked,
+                     Qt::CheckStateRole);
+  });
   connect(timeline_, &TimelineWidget::spanSelected, this, &RunView::onSpanSelected);
   connect(timeline_, &TimelineWidget::viewChanged, this, &RunView::syncScrollBar);
   connect(timeline_, &TimelineWidget::layoutChanged, this, &RunView::syncScrollBar);
   connect(vscroll_, &QScrollBar::valueChanged, timeline_, &TimelineWidget::setScrollY);
-  connect(timeline_, &TimelineWidget::rangeSelected, this, [this](TimeRange r) {
-    if (isBreakdownVisible()) breakdown_->showRange(r);
+  connect(timeline_, &TimelineWidget::viewChanged, selectionTimer_, qOverload<>(&QTimer::start));
+  connect(timeline_, &TimelineWidget::areaChanged, selectionTimer_, qOverload<>(&QTimer::start));
+  connect(bottom_, &QTabWidget::currentChanged, this, [this] {
+    if (bottom_->currentWidget() == breakdown_) setBreakdownVisible(true);
+    selectionTimer_->start();
   });
 
   timeline_->setTrace(&trace_);
+  timeline_->setSearch(&search_);
   firstView_ = timeline_->visibleRange();
-  legend_->countSpans(trace_);
+  selection_->setTrace(&trace_);
+  countLegend();
   runStatus_->setText(runSummary(trace_));
   if (loaded_) bubbleStatus_->setText(bubbleSummary(trace_));
+  updateSelectionNow();
 
   refreshTimer_ = new QTimer(this);
   refreshTimer_->setInterval(kRefreshMs);
@@ -220,21 +291,58 @@ RunView::RunView(const QString& path, QWidget* parent, const RunViewOptions& opt
 void RunView::setBreakdownVisible(bool visible) {
   if (visible && trace_.spanCount() > kMaxBreakdownSpans) {
     emit statusMessage(tr("This run is too large for the breakdown here; see moescope-cli stats"));
+    if (bottom_->currentWidget() == breakdown_) bottom_->setCurrentWidget(selection_);
     return;
   }
-  breakdown_->setVisible(visible);
-  if (visible) breakdown_->setTrace(&trace_);
+  if (!visible) {
+    if (bottom_->currentWidget() == breakdown_) bottom_->setCurrentWidget(selection_);
+    return;
+  }
+  bottom_->show();
+  if (bottom_->currentWidget() != breakdown_) bottom_->setCurrentWidget(breakdown_);  // comes back here
+  breakdown_->setTrace(&trace_, true);
+  selectionTimer_->start();
 }
 
 bool RunView::isBreakdownVisible() const {
-  return breakdown_->isVisible();
+  return bottom_->currentWidget() == breakdown_ && !bottom_->isHidden();
+}
+
+int RunView::addPanelTab(QWidget* panel, const QString& title) {
+  return bottom_->addTab(panel, title);
+}
+
+void RunView::showPanelTab(QWidget* panel) {
+  bottom_->setCurrentWidget(panel);
+}
+
+void RunView::showSelectionPanel() {
+  bottom_->setCurrentWidget(selection_);
+}
+
+void RunView::showQueryPanel() {
+  bottom_->setCurrentWidget(query_);
+}
+
+void RunView::showSearchResults() {
+  bottom_->setCurrentWidget(results_);
 }
 
 RunView::~RunView() {
   if (loader_.joinable()) loader_.join();
+  loaded_ = true;
+  releaseFile();
 }
 
-void RunView::finishLoad(std::shared_ptr<storage::Trace> full, const QString& error) {
+void RunView::countLegend() {
+  legend_->countSpans(trace_);
+  // Categories the run has no span of are not listed.
+  for (int row = 0; row < legend_->rowCount(); ++row)
+    legendView_->setRowHidden(row, legend_->count(row) == 0);
+}
+
+void RunView::finishLoad(std::shared_ptr<storage::Trace> full, std::shared_ptr<const TimelineSummary> summary,
+                         const QString& error) {
   if (loader_.joinable()) loader_.join();
   loaded_ = true;
   if (full) {
@@ -242,11 +350,14 @@ void RunView::finishLoad(std::shared_ptr<storage::Trace> full, const QString& er
     timeline_->selectSpan(std::nullopt);
     trace_ = std::move(*full);
     const bool untouched = timeline_->visibleRange() == firstView_;
-    timeline_->setTrace(&trace_, !untouched);
+    timeline_->setTrace(&trace_, !untouched, std::move(summary));
     search_.setQuery(trace_, search_.query());
-    legend_->countSpans(trace_);
+    resultsModel_->setSearch(&trace_, &search_);
+    updateSearchStatus();
+    countLegend();
     runStatus_->setText(runSummary(trace_));
     bubbleStatus_->setText(bubbleSummary(trace_));
+    selection_->setTrace(&trace_);
     if (isBreakdownVisible()) breakdown_->setTrace(&trace_);
     full.reset();
 #if defined(__GLIBC__)
@@ -254,6 +365,8 @@ void RunView::finishLoad(std::shared_ptr<storage::Trace> full, const QString& er
     // or it stays resident (about 5 bytes per span on a 10M-span run).
     malloc_trim(0);
 #endif
+    selectionTimer_->start();
+    emit contentChanged();
   } else {
     emit statusMessage(tr("Loading %1 stopped after the first step: %2").arg(path_, error));
   }
@@ -279,8 +392,17 @@ bool RunView::isLive() const {
   return trace_.run.status == storage::RunStatus::Running;
 }
 
+void RunView::releaseFile() {
+  if (!loaded_ || isLive()) return;
+  reader_.reset();
+  // Nothing more will be read: fold the file's WAL into it, so that a copy of the file alone holds
+  // the whole run (it fails harmlessly while the writer is still closing; the launcher and the
+  // destructor try again).
+  storage::foldWal(path_.toStdString());
+}
+
 bool RunView::refresh() {
-  if (!loaded_) return false;  // the loader thread owns the reader until then
+  if (!loaded_ || !reader_) return false;  // the loader thread owns the reader until loaded
   bool grew = false;
   try {
     const storage::RunStatus before = trace_.run.status;
@@ -288,15 +410,25 @@ bool RunView::refresh() {
     const bool ended = trace_.run.status != before;
     if (grew) {
       timeline_->traceGrew();
-      legend_->countSpans(trace_);
+      countLegend();
+      if (!search_.query().empty()) {
+        search_.setQuery(trace_, search_.query());
+        resultsModel_->setSearch(&trace_, &search_);
+        updateSearchStatus();
+      }
+      selectionTimer_->start();
     }
     if (grew || ended) {
       runStatus_->setText(runSummary(trace_));
       bubbleStatus_->setText(bubbleSummary(trace_));
       if (isBreakdownVisible()) breakdown_->setTrace(&trace_, true);
       emit titleChanged();
+      emit contentChanged();
     }
-    if (!isLive()) refreshTimer_->stop();
+    if (!isLive()) {
+      refreshTimer_->stop();
+      releaseFile();
+    }
   } catch (const std::exception& e) {
     refreshTimer_->stop();
     emit statusMessage(tr("Refreshing %1 failed: %2").arg(path_, QString::fromUtf8(e.what())));
@@ -312,6 +444,23 @@ void RunView::syncScrollBar() {
   vscroll_->setValue(timeline_->scrollY());
 }
 
+void RunView::updateSelectionNow() {
+  selectionTimer_->stop();
+  updateSelectionPanel();
+}
+
+void RunView::updateSelectionPanel() {
+  const std::optional<AreaSelection>& area = timeline_->area();
+  AreaSelection shown = area ? *area : AreaSelection{timeline_->visibleRange(), allTracks(trace_)};
+  if (!area) {
+    // The view, clipped to the run: beyond it there is nothing to sum.
+    shown.range.start = std::max(shown.range.start, timeline_->extent().start);
+    shown.range.end = std::min(shown.range.end, timeline_->extent().end);
+  }
+  if (bottom_->currentWidget() == selection_) selection_->showArea(shown, !area);
+  if (isBreakdownVisible()) breakdown_->showRange(shown.range);
+}
+
 void RunView::focusSearch() {
   searchEdit_->setFocus();
   searchEdit_->selectAll();
@@ -319,13 +468,25 @@ void RunView::focusSearch() {
 
 void RunView::onSearchChanged(const QString& text) {
   search_.setQuery(trace_, text.toStdString());
-  if (text.isEmpty()) {
-    searchStatus_->clear();
-    return;
+  resultsModel_->setSearch(&trace_, &search_);
+  timeline_->searchChanged();
+  updateSearchStatus();
+}
+
+void RunView::updateSearchStatus() {
+  searchStatus_->setText(searchStatus());
+}
+
+QString RunView::searchStatus() const {
+  if (search_.query().empty()) return {};
+  const size_t n = search_.count();
+  if (n == 0) return tr("no match");
+  const QString total = QLocale().toString(static_cast<qulonglong>(n));
+  if (auto sel = timeline_->selected()) {
+    if (auto i = search_.indexOf(trace_, *sel))
+      return tr("%1 of %2").arg(QLocale().toString(static_cast<qulonglong>(*i + 1)), total);
   }
-  const size_t n = search_.count(trace_);
-  searchStatus_->setText(n == 0 ? tr("no match")
-                                : tr("%1 matches").arg(QLocale().toString(static_cast<qulonglong>(n))));
+  return n == 1 ? tr("1 match") : tr("%1 matches").arg(total);
 }
 
 void RunView::findNext(bool forward) {
@@ -344,6 +505,15 @@ void RunView::findNext(bool forward) {
 
 void RunView::onSpanSelected() {
   details_->setSpan(&trace_, timeline_->selected());
+  updateSearchStatus();
+  if (auto sel = timeline_->selected()) {
+    const int row = resultsModel_->rowOf(*sel);
+    if (row >= 0) {
+      const QSignalBlocker block(results_);
+      results_->selectRow(row);
+      results_->scrollTo(resultsModel_->index(row, 0));
+    }
+  }
 }
 
 }  // namespace moescope::ui

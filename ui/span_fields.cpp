@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "ui/flows.h"
 #include "ui/span_access.h"
 #include "ui/time_format.h"
 
@@ -13,7 +14,66 @@ std::string optionalInt(int32_t v) {
   return v == storage::kNone ? std::string("-") : std::to_string(v);
 }
 
+std::string triple(int32_t x, int32_t y, int32_t z) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "(%d, %d, %d)", x, y, z);
+  return buf;
+}
+
+bool isNccl(std::string_view name) {
+  return name.substr(0, 4) == "nccl";
+}
+
+// A GPU record's own fields: kind, stream, correlation id, launching span, kernel launch, and bytes
+// (an NCCL kernel's are its launching span's payload).
+void addRecordFields(const storage::Trace& trace, const storage::GpuActivityRecord& g,
+                     std::vector<SpanField>& f) {
+  auto add = [&](std::string label, std::string value) { f.push_back({std::move(label), std::move(value)}); };
+  add("record", std::string(storage::gpuActivityKindName(g.kind)));
+  add("stream", std::to_string(g.stream));
+  add("correlation id", std::to_string(g.correlation));
+  const storage::LinkedSpan* l = trace.linkedSpan(g.span);
+  if (l) {
+    std::string track = static_cast<size_t>(l->span.track) < trace.tracks.size()
+                            ? trace.tracks[static_cast<size_t>(l->span.track)].name
+                            : std::to_string(l->span.track);
+    std::string by(trace.name(l->span.name));
+    by.append(" (").append(track).append(", span ").append(std::to_string(l->id)).append(")");
+    add("launched by", std::move(by));
+  } else {
+    add("launched by", "no span (outside the engine's spans)");
+  }
+  const storage::KernelLaunch& k = g.launch;
+  if (g.kind == storage::GpuActivityKind::Kernel && k.grid_x > 0) {
+    add("grid", triple(k.grid_x, k.grid_y, k.grid_z));
+    add("block", triple(k.block_x, k.block_y, k.block_z));
+    add("registers", std::to_string(k.registers) + " per thread");
+    std::string shared = formatBytes(int64_t(k.shared_static) + k.shared_dynamic);
+    shared.append(" per block (").append(formatBytes(k.shared_static)).append(" static, ");
+    shared.append(formatBytes(k.shared_dynamic)).append(" dynamic)");
+    add("shared memory", std::move(shared));
+  }
+  int64_t bytes = g.bytes;
+  if (bytes == 0 && l && isNccl(trace.name(g.name))) bytes = l->span.bytes;
+  if (bytes > 0) {
+    add("bytes", formatBytes(bytes));
+    add("bandwidth", formatBandwidth(bytes, g.end - g.start));
+  }
+}
+
 }  // namespace
+
+std::vector<SpanField> gpuRecordFields(const storage::Trace& trace, const storage::GpuActivityRecord& g) {
+  const int64_t origin = timelineExtent(trace).start;
+  std::vector<SpanField> f;
+  f.push_back({"name", std::string(trace.name(g.name))});
+  f.push_back({"device", "GPU " + std::to_string(g.device)});
+  f.push_back({"start", formatExact(g.start - origin)});
+  f.push_back({"end", formatExact(g.end - origin)});
+  f.push_back({"duration", formatDuration(g.end - g.start)});
+  addRecordFields(trace, g, f);
+  return f;
+}
 
 storage::SpanView spanAt(const storage::Trace& trace, SpanRef ref) {
   return trace.spans.at(static_cast<size_t>(ref.track)).at(ref.index, ref.track);
@@ -75,9 +135,13 @@ std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool
   addOptional("micro-batch", s.microbatch);
   addOptional("layer", s.layer);
   addOptional("expert", s.expert);
-  add("start", formatDuration(s.start - origin));
-  add("end", formatDuration(s.end - origin));
+  add("start", formatExact(s.start - origin));
+  add("end", formatExact(s.end - origin));
   add("duration", formatDuration(s.duration()));
+  if (auto g = gpuRecordOf(trace, ref)) {
+    addRecordFields(trace, trace.gpu[*g], f);
+    return f;
+  }
   if (storage::isCommunication(s.category) || s.bytes > 0) {
     add("bytes", formatBytes(s.bytes));
     add("bandwidth", formatBandwidth(s.bytes, s.duration()));

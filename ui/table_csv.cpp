@@ -1,5 +1,7 @@
 #include "ui/table_csv.h"
 
+#include <QFile>
+
 namespace moescope::ui {
 namespace {
 
@@ -29,6 +31,15 @@ QString tableToCsv(const QAbstractItemModel& model) {
     out += QLatin1Char('\n');
   }
   return out;
+}
+
+bool exportTableCsv(const QAbstractItemModel& model, const QString& path, QString* error) {
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(tableToCsv(model).toUtf8()) < 0) {
+    if (error) *error = file.errorString();
+    return false;
+  }
+  return true;
 }
 
 }  // namespace moescope::ui

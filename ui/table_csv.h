@@ -8,5 +8,7 @@
 namespace moescope::ui {
 
 QString tableToCsv(const QAbstractItemModel& model);
+// tableToCsv(model) written to path; false with the file's error otherwise.
+bool exportTableCsv(const QAbstractItemModel& model, const QString& path, QString* error = nullptr);
 
 }  // namespace moescope::ui

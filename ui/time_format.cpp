@@ -39,6 +39,18 @@ std::string formatDuration(int64_t ns) {
   return format(v, decimals, u.name);
 }
 
+std::string formatExact(int64_t ns) {
+  const bool negative = ns < 0;
+  // |INT64_MIN| does not fit: such a time is not a real offset anyway.
+  const uint64_t a = negative ? static_cast<uint64_t>(-(ns + 1)) + 1 : static_cast<uint64_t>(ns);
+  char frac[16];
+  std::snprintf(frac, sizeof frac, "%09llu", static_cast<unsigned long long>(a % 1'000'000'000ULL));
+  std::string out = negative ? "-" : "";
+  out += std::to_string(a / 1'000'000'000ULL) + ".";
+  out.append(frac, 3).append(" ").append(frac + 3, 3).append(" ").append(frac + 6, 3);
+  return out + " s";
+}
+
 std::string formatTick(int64_t ns, int64_t spacing, int64_t magnitude) {
   const Unit u = unitFor(std::max<int64_t>(std::llabs(magnitude), std::max<int64_t>(spacing, 1)));
   int decimals = 0;

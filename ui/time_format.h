@@ -15,6 +15,10 @@ namespace moescope::ui {
 // "850 ns", "12.4 µs", "3.25 ms", "1.5 s": three significant digits at most.
 std::string formatDuration(int64_t ns);
 
+// Exactly, to the nanosecond, in seconds with the digits grouped by three: "27.412 345 678 s",
+// "-0.000 001 250 s". What the details show for a start or end, where three digits are not enough.
+std::string formatExact(int64_t ns);
+
 // A label for a tick at offset ns from the run's origin: the unit suits magnitude (the largest offset
 // on the ruler), the decimals suit spacing, so all labels share a unit and neighbours differ:
 // "1.20 ms", "1.25 ms".

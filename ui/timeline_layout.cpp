@@ -28,8 +28,16 @@ std::pair<int, int> TimelineLayout::rowsIn(int y0, int y1) const {
   return {static_cast<int>(first - rows.begin()), static_cast<int>(last - rows.begin())};
 }
 
-TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_t>& collapsedRanks,
-                              const LayoutMetrics& metrics) {
+int TimelineLayout::laneAt(const TimelineRow& r, int y) const {
+  if (r.kind != TimelineRow::Kind::Track || y < boxTop(r) || y >= boxBottom(r)) return -1;
+  if (r.lanes <= 1) return 0;
+  const int lane = (y - boxTop(r)) / metrics.laneHeight;
+  if (lane >= r.lanes || y >= laneBottom(r, lane)) return -1;
+  return lane;
+}
+
+TimelineLayout layoutTimeline(const storage::Trace& trace, const TimelineSummary& summary,
+                              const std::set<int32_t>& collapsedRanks, const LayoutMetrics& metrics) {
   TimelineLayout layout;
   layout.metrics = metrics;
 
@@ -63,13 +71,33 @@ TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_
     layout.rows.push_back({TimelineRow::Kind::Group, rank.rank, -1, y, metrics.groupHeight, collapsed});
     y += metrics.groupHeight;
     if (collapsed) continue;
-    for (const auto* t : tracksOf[rank.rank]) {
-      layout.rows.push_back({TimelineRow::Kind::Track, rank.rank, t->id, y, metrics.trackHeight, false});
+    for (const DeviceBusy& d : summary.devices) {
+      if (d.rank != rank.rank) continue;
+      TimelineRow row{TimelineRow::Kind::Utilisation, rank.rank, -1, y, metrics.trackHeight, false};
+      row.device = d.device;
+      layout.rows.push_back(row);
       y += metrics.trackHeight;
+    }
+    for (const auto* t : tracksOf[rank.rank]) {
+      TimelineRow row{TimelineRow::Kind::Track, rank.rank, t->id, y, metrics.trackHeight, false};
+      row.lanes = summary.laneCount(t->id);
+      row.role = summary.role(t->id);
+      if (row.lanes > 1) row.height = 2 * metrics.boxMargin + row.lanes * metrics.laneHeight;
+      layout.rows.push_back(row);
+      y += row.height;
     }
   }
   layout.height = y;
   return layout;
+}
+
+std::string trackLabel(const storage::Trace& trace, const TimelineRow& row) {
+  if (row.kind == TimelineRow::Kind::Utilisation) return "GPU " + std::to_string(row.device) + " utilisation";
+  std::string name = row.track >= 0 && static_cast<size_t>(row.track) < trace.tracks.size()
+                         ? trace.tracks[static_cast<size_t>(row.track)].name
+                         : std::to_string(row.track);
+  if (row.role != StreamRole::None) name += std::string(" · ") + streamRoleName(row.role);
+  return name;
 }
 
 std::string rankLabel(const storage::RankInfo& rank) {

@@ -1,5 +1,6 @@
-// The rows of the timeline, top to bottom: a header row per rank (stage, tp, dp, device), then a row
-// per track of that rank unless the rank is collapsed. Ranks go in pipeline order (dp, stage, tp), so
+// The rows of the timeline, top to bottom: a header row per rank (stage, tp, dp, device), then, unless
+// the rank is collapsed, a utilisation row per GPU of the rank (GPU runs) and a row per track of the
+// rank, as tall as its nesting lanes need. Ranks go in pipeline order (dp, stage, tp), so
 // the fill and the drain of a pipeline read as a staircase. Plain data; the widget, the picture
 // renderer, the draw list and hit testing share it.
 #pragma once
@@ -10,25 +11,30 @@
 #include <vector>
 
 #include "storage/trace.h"
+#include "ui/timeline_summary.h"
 
 namespace moescope::ui {
 
 struct LayoutMetrics {
   int rulerHeight = 40;  // the time ruler at the top: tick labels, then the steps
   int groupHeight = 22;  // a rank's header row: its label and its schedule's stretches
-  int trackHeight = 24;  // a track's row
+  int trackHeight = 24;  // a track's row of one lane
+  int laneHeight = 18;   // each lane of a track with nested spans (the first included)
   int boxMargin = 3;     // between a row's edge and its span boxes
-  int labelWidth = 240;  // the label column left of the time area
+  int labelWidth = 280;  // the label column left of the time area (the user may drag it)
   bool operator==(const LayoutMetrics&) const = default;
 };
 
 struct TimelineRow {
-  enum class Kind : uint8_t { Group, Track };
+  enum class Kind : uint8_t { Group, Track, Utilisation };
   Kind kind = Kind::Track;
-  int32_t rank = 0;        // RankInfo::rank
-  int32_t track = -1;      // track id, -1 for a group header
-  int y = 0, height = 0;   // in timeline coordinates (0 = top of the ruler)
-  bool collapsed = false;  // group headers only
+  int32_t rank = 0;                    // RankInfo::rank
+  int32_t track = -1;                  // track id, -1 for a group header or a utilisation row
+  int y = 0, height = 0;               // in timeline coordinates (0 = top of the ruler)
+  bool collapsed = false;              // group headers only
+  int lanes = 1;                       // tracks: nesting lanes
+  int32_t device = -1;                 // utilisation rows: the GPU
+  StreamRole role = StreamRole::None;  // GPU stream tracks: what ran on them
   bool operator==(const TimelineRow&) const = default;
 };
 
@@ -43,14 +49,26 @@ struct TimelineLayout {
   int rowOfTrack(int32_t track) const;
   // Rows [first, last) that intersect [y0, y1).
   std::pair<int, int> rowsIn(int y0, int y1) const;
-  // Top and bottom of a track row's span boxes.
+  // Top and bottom of a track row's span boxes (every lane).
   int boxTop(const TimelineRow& r) const { return r.y + metrics.boxMargin; }
   int boxBottom(const TimelineRow& r) const { return r.y + r.height - metrics.boxMargin; }
+  // Top and bottom of one lane's boxes: a one-lane row keeps the whole box height, lanes of a nested
+  // row are laneHeight apart with a gap between them.
+  int laneTop(const TimelineRow& r, int lane) const { return boxTop(r) + lane * metrics.laneHeight; }
+  int laneBottom(const TimelineRow& r, int lane) const {
+    return r.lanes <= 1 ? boxBottom(r) : laneTop(r, lane) + metrics.laneHeight - 2;
+  }
+  // The lane under timeline coordinate y of a track row, or -1 outside its boxes.
+  int laneAt(const TimelineRow& r, int y) const;
 };
 
-// Tracks of kind Counter hold samples, not spans, and get no row.
-TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_t>& collapsedRanks,
-                              const LayoutMetrics& metrics = {});
+// Tracks of kind Counter hold samples, not spans, and get no row. The summary gives each track's
+// lanes and role, and the GPUs of the utilisation rows.
+TimelineLayout layoutTimeline(const storage::Trace& trace, const TimelineSummary& summary,
+                              const std::set<int32_t>& collapsedRanks, const LayoutMetrics& metrics = {});
+
+// A track row's label: the track's name, and for a GPU stream its role ("GPU 0 stream 7 · compute").
+std::string trackLabel(const storage::Trace& trace, const TimelineRow& row);
 
 // "rank 3 · stage 1 · tp 1 · dp 0 · GPU 3" (or "· cpu" without a device).
 std::string rankLabel(const storage::RankInfo& rank);

@@ -32,6 +32,14 @@ inline const QColor kOptimizerStretch{0x8c, 0xd1, 0x7d};
 inline const QColor kSelection{0x10, 0x10, 0x10};
 inline const QColor kSearchMatch{0xff, 0xd4, 0x00};
 inline const QColor kRangeSelect{0x33, 0x77, 0xcc, 60};
+inline const QColor kAreaSelect{0x33, 0x77, 0xcc, 80};  // an area selection's rows
+inline const QColor kAreaEdge{0x22, 0x5e, 0xa8};
+inline const QColor kUtilisation{0x4b, 0x55, 0x63};       // a GPU's busy share
+inline const QColor kUtilisationTrack{0xe2, 0xe5, 0xea};  // ... over its idle share
+inline const QColor kOutside{0xc9, 0xb7, 0x94};           // GPU work no span launched
+inline const QColor kOutsideEdge{0x8a, 0x76, 0x52};
+inline const QColor kLaunchFlow{0x1f, 0x4e, 0x96};    // host span -> kernel
+inline const QColor kPipelineFlow{0xc2, 0x2b, 0x2b};  // send -> recv between stages
 }  // namespace palette
 
 }  // namespace moescope::ui

@@ -10,7 +10,9 @@
 #include <set>
 
 #include "storage/trace.h"
+#include "ui/area_selection.h"
 #include "ui/draw_list.h"
+#include "ui/span_search.h"
 #include "ui/time_mapping.h"
 #include "ui/timeline_layout.h"
 
@@ -24,9 +26,14 @@ struct RenderOptions {
   std::optional<int64_t> origin;  // time 0 of the ruler; the run's first span when not set
   std::set<int32_t> collapsedRanks;
   std::bitset<storage::kCategoryCount> hidden;  // categories left out
+  // Prepared once for the trace (timeline_summary.h); made for the picture when null.
+  const TimelineSummary* summary = nullptr;
+  std::optional<SpanRef> selected;     // outlined, with its flows
+  std::optional<AreaSelection> area;   // shaded
+  const SpanSearch* search = nullptr;  // matches marked
 };
 
-inline constexpr int kLegendStripHeight = 26;
+inline constexpr int kLegendStripHeight = 44;  // two lines of entries
 
 // Needs a QGuiApplication (fonts); works on the offscreen platform.
 QImage renderTimeline(const storage::Trace& trace, const RenderOptions& options);
@@ -40,11 +47,15 @@ DrawList pictureDrawList(const storage::Trace& trace, const RenderOptions& optio
 TimeMapping renderMapping(const storage::Trace& trace, const RenderOptions& options);
 
 // A picture width wide and as tall as every row and the legend need (at most maxHeight).
-QSize fittedSize(const storage::Trace& trace, int width, const LayoutMetrics& metrics = {},
-                 int maxHeight = 4000);
+QSize fittedSize(const storage::Trace& trace, const TimelineSummary& summary, int width,
+                 const LayoutMetrics& metrics = {}, int maxHeight = 4000);
 
 // count steps from the middle of the run (the steady state, away from warm-up), with a margin of
 // 1% on each side; nothing when the trace has no step metrics.
 std::optional<TimeRange> middleSteps(const storage::Trace& trace, int count = 2);
+
+// Every step after the first (the warm-up: allocations, autotuning, first copies), with a margin of 1%
+// on each side; nothing with fewer than two steps.
+std::optional<TimeRange> steadySteps(const storage::Trace& trace);
 
 }  // namespace moescope::ui

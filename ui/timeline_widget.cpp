@@ -14,6 +14,7 @@
 #include "ui/time_format.h"
 #include "ui/timeline_painter.h"
 #include "ui/timeline_palette.h"
+#include "ui/timeline_render.h"
 
 namespace moescope::ui {
 namespace {
@@ -23,6 +24,19 @@ constexpr double kKeyPanFraction = 0.125;
 constexpr int kClickSlopPx = 4;
 constexpr qint64 kBurstGapMs = 600;
 
+constexpr int kLabelEdgePx = 4;
+constexpr int kMinLabelWidth = 120, kMaxLabelWidth = 640;
+
+QString fieldsHtml(const std::vector<SpanField>& fields) {
+  QString html = QStringLiteral("<table cellspacing=0 cellpadding=1>");
+  for (const auto& f : fields) {
+    html += QStringLiteral("<tr><td><b>%1</b>&nbsp;</td><td>%2</td></tr>")
+                .arg(QString::fromStdString(f.label).toHtmlEscaped(),
+                     QString::fromStdString(f.value).toHtmlEscaped());
+  }
+  return html + QStringLiteral("</table>");
+}
+
 QString tooltipHtml(const storage::Trace& trace, const Hit& hit) {
   QString html = QStringLiteral("<table cellspacing=0 cellpadding=1>");
   for (const auto& f : spanSummary(trace, hit.span)) {
@@ -31,9 +45,9 @@ QString tooltipHtml(const storage::Trace& trace, const Hit& hit) {
                      QString::fromStdString(f.value).toHtmlEscaped());
   }
   if (hit.folded > 1) {
-    html +=
-        QStringLiteral("<tr><td colspan=2><i>one of %1 spans folded here; zoom in to see them</i></td></tr>")
-            .arg(hit.folded);
+    html += QStringLiteral(
+                "<tr><td colspan=2><i>one of %1 spans in this pixel; zoom in to see them</i></td></tr>")
+                .arg(hit.folded);
   }
   return html + QStringLiteral("</table>");
 }
@@ -48,6 +62,8 @@ TimelineWidget::TimelineWidget(QWidget* parent) : QWidget(parent), labels_(std::
   QFont f = font();
   f.setPixelSize(11);
   setFont(f);
+  summary_ = std::make_shared<TimelineSummary>();
+  layout_.metrics = metrics_;
   mapping_.width = timeAreaWidth();
 }
 
@@ -57,11 +73,20 @@ int TimelineWidget::timeAreaWidth() const {
   return std::max(width() - layout_.metrics.labelWidth, 1);
 }
 
-void TimelineWidget::setTrace(const storage::Trace* trace, bool keepView) {
+void TimelineWidget::setTrace(const storage::Trace* trace, bool keepView,
+                              std::shared_ptr<const TimelineSummary> summary) {
   trace_ = trace;
   selected_.reset();
   hovered_.reset();
-  extent_ = trace_ ? timelineExtent(*trace_) : TimeRange{0, 1};
+  flows_.clear();
+  if (area_) {
+    area_.reset();
+    emit areaChanged();
+  }
+  summary_ = summary
+                 ? std::move(summary)
+                 : std::make_shared<TimelineSummary>(trace_ ? summarizeTrace(*trace_) : TimelineSummary{});
+  extent_ = trace_ ? summary_->extent : TimeRange{0, 1};
   if (!keepView) {
     zoomStack_.clear();
     scrollY_ = 0;
@@ -76,8 +101,10 @@ void TimelineWidget::setTrace(const storage::Trace* trace, bool keepView) {
 void TimelineWidget::traceGrew() {
   if (!trace_) return;
   const TimeRange old = extent_;
-  extent_ = timelineExtent(*trace_);
+  summary_ = std::make_shared<TimelineSummary>(summarizeTrace(*trace_));
+  extent_ = summary_->extent;
   relayout();
+  updateFlows();
   // Follow the end of a growing run when the view shows its end.
   if (mapping_.range.end >= old.end && extent_.end > old.end) {
     TimeMapping m = mapping_;
@@ -91,7 +118,8 @@ void TimelineWidget::traceGrew() {
 }
 
 void TimelineWidget::relayout() {
-  layout_ = trace_ ? layoutTimeline(*trace_, collapsed_) : TimelineLayout{};
+  layout_ = trace_ ? layoutTimeline(*trace_, *summary_, collapsed_, metrics_) : TimelineLayout{};
+  layout_.metrics = metrics_;
   scrollY_ = std::clamp(scrollY_, 0, maxScrollY());
   invalidate();
   emit layoutChanged();
@@ -125,6 +153,13 @@ void TimelineWidget::undoZoom() {
 
 void TimelineWidget::fitAll() {
   setVisibleRange(extent_);
+}
+
+void TimelineWidget::fitSteadySteps() {
+  if (auto r = trace_ ? steadySteps(*trace_) : std::nullopt)
+    setVisibleRange(*r);
+  else
+    fitAll();
 }
 
 bool TimelineWidget::fitStep(int32_t step) {
@@ -191,10 +226,49 @@ void TimelineWidget::setAllCollapsed(bool collapsed) {
   relayout();
 }
 
+void TimelineWidget::updateFlows() {
+  flows_ = trace_ && selected_ ? flowsOf(*trace_, *selected_) : std::vector<Flow>{};
+}
+
+std::vector<FlowLine> TimelineWidget::flowLinesInView() const {
+  if (!trace_ || flows_.empty()) return {};
+  return flowLines(*trace_, *summary_, layout_, mapping_, flows_);
+}
+
+void TimelineWidget::setArea(std::optional<AreaSelection> area) {
+  if (area && area->empty()) area.reset();
+  if (area == area_) return;
+  area_ = std::move(area);
+  update();
+  emit areaChanged();
+}
+
+void TimelineWidget::zoomToArea() {
+  if (area_) setVisibleRange(area_->range);
+}
+
+void TimelineWidget::setSearch(const SpanSearch* search) {
+  search_ = search;
+  update();
+}
+
+void TimelineWidget::setLabelWidth(int width) {
+  width = std::clamp(width, kMinLabelWidth, kMaxLabelWidth);
+  if (width == metrics_.labelWidth) return;
+  metrics_.labelWidth = width;
+  layout_.metrics.labelWidth = width;
+  TimeMapping m = mapping_;
+  m.width = timeAreaWidth();
+  mapping_ = m;
+  invalidate();
+  emit viewChanged();
+}
+
 void TimelineWidget::selectSpan(std::optional<SpanRef> span, bool reveal) {
   if (span && !span->valid()) span.reset();
   if (span != selected_) {
     selected_ = span;
+    updateFlows();
     update();
     emit spanSelected(selected_);
   }
@@ -210,15 +284,13 @@ void TimelineWidget::selectSpan(std::optional<SpanRef> span, bool reveal) {
     else if (r.y + r.height - scrollY_ > height())
       setScrollY(bottom);
   }
+  // Pan, never zoom: the user chose the zoom. A span longer than the view starts a tenth into it.
   const auto& c = trace_->spans.at(static_cast<size_t>(span->track));
   const int64_t s = c.start[span->index], e = c.endAt(span->index);
-  if (e - s > mapping_.range.duration() || mapping_.toX(e) - mapping_.toX(s) < 3) {
-    const int64_t margin = std::max<int64_t>((e - s) * 2, 1000);
-    setVisibleRange({s - margin, e + margin});
-  } else if (s < mapping_.range.start || e > mapping_.range.end) {
-    const int64_t d = mapping_.range.duration();
-    setVisibleRange({s + (e - s) / 2 - d / 2, s + (e - s) / 2 - d / 2 + d});
-  }
+  const int64_t d = mapping_.range.duration();
+  if (s >= mapping_.range.start && e <= mapping_.range.end) return;
+  const int64_t from = e - s > d ? s - d / 10 : s + (e - s) / 2 - d / 2;
+  setVisibleRange({from, from + d});
 }
 
 int TimelineWidget::maxScrollY() const {
@@ -238,7 +310,7 @@ const DrawList& TimelineWidget::drawList() {
     if (trace_) {
       DrawOptions o = drawOptionsFor(layout_, size(), scrollY_);
       o.hidden = hidden_;
-      list_ = buildDrawList(*trace_, layout_, mapping_, o);
+      list_ = buildDrawList(*trace_, *summary_, layout_, mapping_, o);
     } else {
       list_ = DrawList{};
       list_.mapping = mapping_;
@@ -259,11 +331,16 @@ void TimelineWidget::paintEvent(QPaintEvent*) {
   const DrawList& list = drawList();
   PaintState state;
   state.scrollY = scrollY_;
-  state.origin = extent_.start;
+  state.origin = timelineExtent(*trace_).start;
   state.selected = selected_;
   state.hovered = hovered_;
   state.rangeSelection = rangeSelection_;
+  state.area = area_;
+  state.flows = flowLinesInView();
+  state.search = search_ && !search_->empty() ? search_ : nullptr;
+  if (state.search) state.searchMarks = search_->marks(*trace_, layout_, mapping_);
   state.labels = labels_.get();
+  state.summary = summary_.get();
   paintTimeline(p, size(), *trace_, layout_, list, state);
 }
 
@@ -299,15 +376,39 @@ void TimelineWidget::wheelEvent(QWheelEvent* event) {
   event->accept();
 }
 
+bool TimelineWidget::onLabelEdge(QPointF pos) const {
+  return std::abs(pos.x() - layout_.metrics.labelWidth) <= kLabelEdgePx;
+}
+
+AreaSelection TimelineWidget::areaBetween(QPointF a, QPointF b) const {
+  AreaSelection area;
+  if (!trace_) return area;
+  TimeRange r{mapping_.toTime(std::max(timeX(a), 0.0)), mapping_.toTime(std::max(timeX(b), 0.0))};
+  if (r.end < r.start) std::swap(r.start, r.end);
+  area.range = r;
+  auto rowNear = [&](QPointF p) {
+    const int y = std::max(static_cast<int>(p.y()), layout_.metrics.rulerHeight) + scrollY_;
+    const int row = layout_.rowAt(y);
+    if (row >= 0) return row;
+    return y >= layout_.height ? static_cast<int>(layout_.rows.size()) - 1 : 0;
+  };
+  area.tracks = tracksOfRows(*trace_, layout_, rowNear(a), rowNear(b));
+  return area;
+}
+
 void TimelineWidget::mousePressEvent(QMouseEvent* event) {
   pressPos_ = event->position();
   pressMapping_ = mapping_;
   pressScrollY_ = scrollY_;
   moved_ = false;
   const bool inTime = pressPos_.x() >= layout_.metrics.labelWidth;
-  if (event->button() == Qt::RightButton ||
-      (event->button() == Qt::LeftButton && (event->modifiers() & Qt::ShiftModifier) && inTime)) {
+  if (event->button() == Qt::LeftButton && onLabelEdge(pressPos_)) {
+    drag_ = Drag::Label;
+    setCursor(Qt::SplitHCursor);
+  } else if (event->button() == Qt::RightButton && inTime) {
     drag_ = Drag::Select;
+  } else if (event->button() == Qt::LeftButton && (event->modifiers() & Qt::ShiftModifier) && inTime) {
+    drag_ = Drag::Area;
   } else if (event->button() == Qt::LeftButton) {
     drag_ = Drag::Pan;
     setCursor(Qt::ClosedHandCursor);
@@ -318,14 +419,25 @@ void TimelineWidget::mousePressEvent(QMouseEvent* event) {
 void TimelineWidget::mouseMoveEvent(QMouseEvent* event) {
   const QPointF pos = event->position();
   if ((pos - pressPos_).manhattanLength() >= kClickSlopPx) moved_ = true;
-  if (drag_ == Drag::Pan && moved_) {
-    setMapping(pressMapping_.pannedBy(-(pos.x() - pressPos_.x())));
+  if (drag_ == Drag::Label) {
+    setLabelWidth(static_cast<int>(pos.x()));
+  } else if (drag_ == Drag::Pan && moved_) {
+    // A drag that starts on the labels scrolls the rows only: the labels are not time.
+    if (pressPos_.x() >= layout_.metrics.labelWidth)
+      setMapping(pressMapping_.pannedBy(-(pos.x() - pressPos_.x())));
     setScrollY(pressScrollY_ - static_cast<int>(pos.y() - pressPos_.y()));
   } else if (drag_ == Drag::Select && moved_) {
     rangeSelection_ =
         TimeRange{mapping_.toTime(timeX(pressPos_)), mapping_.toTime(std::max(timeX(pos), 0.0))};
     update();
+  } else if (drag_ == Drag::Area && moved_) {
+    area_ = areaBetween(pressPos_, pos);
+    update();
   } else if (drag_ == Drag::None) {
+    if (onLabelEdge(pos))
+      setCursor(Qt::SplitHCursor);
+    else
+      unsetCursor();
     updateHover(pos, event->globalPosition().toPoint());
   }
 }
@@ -334,6 +446,7 @@ void TimelineWidget::mouseReleaseEvent(QMouseEvent* event) {
   const Drag drag = drag_;
   drag_ = Drag::None;
   unsetCursor();
+  if (drag == Drag::Label) return;
   if (drag == Drag::Select && rangeSelection_) {
     TimeRange r = *rangeSelection_;
     rangeSelection_.reset();
@@ -345,9 +458,20 @@ void TimelineWidget::mouseReleaseEvent(QMouseEvent* event) {
     update();
     return;
   }
+  if (drag == Drag::Area) {
+    if (moved_) {
+      std::optional<AreaSelection> a = areaBetween(pressPos_, event->position());
+      if (a->empty()) a.reset();
+      area_.reset();  // so that setArea sees a change and tells the panel
+      setArea(a);
+      return;
+    }
+  }
   rangeSelection_.reset();
   if (moved_ || event->button() != Qt::LeftButton) return;
-  // A click: fold a rank's rows on its header, else select the span under the pointer.
+  // A click: fold a rank's rows on its header, else select the span under the pointer; it clears an
+  // area selection, as in Perfetto.
+  setArea(std::nullopt);
   if (auto rank = groupAt(layout_, static_cast<int>(event->position().y()) + scrollY_);
       rank && event->position().y() >= layout_.metrics.rulerHeight) {
     toggleCollapsed(*rank);
@@ -403,10 +527,20 @@ void TimelineWidget::keyPressEvent(QKeyEvent* event) {
       undoZoom();
       break;
     case Qt::Key_F:
-      fitAll();
+      if (event->modifiers() & Qt::ShiftModifier)
+        fitSteadySteps();
+      else
+        fitAll();
+      break;
+    case Qt::Key_Return:
+    case Qt::Key_Enter:
+      zoomToArea();
       break;
     case Qt::Key_Escape:
-      selectSpan(std::nullopt);
+      if (area_)
+        setArea(std::nullopt);
+      else
+        selectSpan(std::nullopt);
       break;
     default:
       QWidget::keyPressEvent(event);
@@ -425,7 +559,8 @@ void TimelineWidget::leaveEvent(QEvent*) {
 std::optional<Hit> TimelineWidget::hitAt(QPointF pos) {
   if (!trace_ || pos.x() < layout_.metrics.labelWidth || pos.y() < layout_.metrics.rulerHeight)
     return std::nullopt;
-  return hitTest(*trace_, layout_, drawList(), timeX(pos), static_cast<int>(pos.y()) + scrollY_, 2.0);
+  return hitTest(*trace_, *summary_, layout_, drawList(), timeX(pos), static_cast<int>(pos.y()) + scrollY_,
+                 2.0);
 }
 
 std::optional<BubbleItem> TimelineWidget::bubbleAt(QPointF pos) {
@@ -446,8 +581,14 @@ void TimelineWidget::updateHover(QPointF pos, QPoint globalPos) {
     hovered_ = span;
     update();
   }
+  std::optional<uint32_t> outside;
+  if (!hit && pos.x() >= layout_.metrics.labelWidth && pos.y() >= layout_.metrics.rulerHeight)
+    outside =
+        outsideHit(*trace_, *summary_, layout_, drawList(), timeX(pos), static_cast<int>(pos.y()) + scrollY_);
   if (hit) {
     QToolTip::showText(globalPos, tooltipHtml(*trace_, *hit), this);
+  } else if (outside) {
+    QToolTip::showText(globalPos, fieldsHtml(gpuRecordFields(*trace_, trace_->gpu[*outside])), this);
   } else if (auto bubble = bubbleAt(pos)) {
     const DrawList& list = drawList();
     const int64_t ns = list.mapping.toTime(bubble->x1) - list.mapping.toTime(bubble->x0);

@@ -1,8 +1,10 @@
 // The timeline: paints the prepared draw list of the current view and turns input into navigation.
-// Wheel or W/S zoom at the cursor, drag or A/D pan (drag also scrolls rows), shift-drag or right-drag
-// selects a range to zoom to, double-click zooms to a span, Backspace undoes a zoom, F fits all.
-// A click selects a span (or folds a rank's rows when on its header); hovering shows a tooltip.
-// Everything it draws comes from buildDrawList; it only paints and forwards input.
+// Wheel or W/S zoom at the cursor, drag or A/D pan (drag also scrolls rows), shift-drag selects an
+// area (a time range over the rows dragged across; Enter zooms to it, Esc clears it), right-drag
+// zooms to a range, double-click zooms to a span, Backspace undoes a zoom, F fits all, Shift+F fits the
+// steady steps. A click selects a span and draws its flows (or folds a rank's rows when on its
+// header); hovering shows a tooltip; dragging the label column's edge resizes it. Everything it draws
+// comes from buildDrawList and the flows and search it is given; it only paints and forwards input.
 #pragma once
 
 #include <QElapsedTimer>
@@ -11,12 +13,17 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "storage/trace.h"
+#include "ui/area_selection.h"
 #include "ui/draw_list.h"
+#include "ui/flows.h"
 #include "ui/hit_test.h"
+#include "ui/span_search.h"
 #include "ui/time_mapping.h"
 #include "ui/timeline_layout.h"
+#include "ui/timeline_summary.h"
 #include "ui/zoom_stack.h"
 
 namespace moescope::ui {
@@ -30,11 +37,14 @@ class TimelineWidget : public QWidget {
   explicit TimelineWidget(QWidget* parent = nullptr);
   ~TimelineWidget() override;
 
-  // trace must outlive the widget or the next call. Shows the whole trace, or keeps the view.
-  void setTrace(const storage::Trace* trace, bool keepView = false);
-  // The trace has grown (live refresh): lays out again and keeps the view, following the end when
-  // the view reached it.
+  // trace must outlive the widget or the next call. Shows the whole trace, or keeps the view. The
+  // summary is made here when not given (one made on a loader thread saves the GUI thread the work).
+  void setTrace(const storage::Trace* trace, bool keepView = false,
+                std::shared_ptr<const TimelineSummary> summary = nullptr);
+  // The trace has grown (live refresh): summarizes and lays out again and keeps the view, following
+  // the end when the view reached it.
   void traceGrew();
+  const TimelineSummary& summary() const { return *summary_; }
 
   TimeRange visibleRange() const { return mapping_.range; }
   TimeRange extent() const { return extent_; }
@@ -42,6 +52,8 @@ class TimelineWidget : public QWidget {
   void setVisibleRange(TimeRange r, bool remember = true);
   void undoZoom();
   void fitAll();
+  // Every step after the first (warm-up); fits all when there are fewer than two steps.
+  void fitSteadySteps();
   // Shows step's extent; false when the trace has no such step.
   bool fitStep(int32_t step);
   // The step at the middle of the view, or the first one.
@@ -56,8 +68,26 @@ class TimelineWidget : public QWidget {
   void setAllCollapsed(bool collapsed);
 
   std::optional<SpanRef> selected() const { return selected_; }
-  // Selects span; reveal scrolls its row into view and pans or zooms so that it shows.
+  // Selects span and finds its flows; reveal scrolls its row into view and pans, keeping the zoom,
+  // so that it shows (a span narrower than 3 px stays as narrow, at the middle of the view).
   void selectSpan(std::optional<SpanRef> span, bool reveal = false);
+  const std::vector<Flow>& flows() const { return flows_; }
+  // The flows as this view draws them.
+  std::vector<FlowLine> flowLinesInView() const;
+
+  const std::optional<AreaSelection>& area() const { return area_; }
+  void setArea(std::optional<AreaSelection> area);
+  // Zooms to the area selection's time range.
+  void zoomToArea();
+
+  // The search whose matches are marked (nullptr: none); it must outlive the widget or the next call.
+  void setSearch(const SpanSearch* search);
+  // Called when the search's query changed.
+  void searchChanged() { update(); }
+
+  // The label column's width (dragging its edge sets it too).
+  void setLabelWidth(int width);
+  int labelWidth() const { return metrics_.labelWidth; }
 
   int scrollY() const { return scrollY_; }
   void setScrollY(int y);
@@ -72,8 +102,10 @@ class TimelineWidget : public QWidget {
 
  signals:
   void spanSelected(std::optional<moescope::ui::SpanRef> span);
-  // A range was drag-selected (shift-drag or right-drag); the view then zooms to it.
+  // A range was drag-selected with the right button; the view then zooms to it.
   void rangeSelected(moescope::ui::TimeRange range);
+  // The area selection changed (set, dragged, cleared).
+  void areaChanged();
   void viewChanged();    // the visible range or the vertical scroll changed
   void layoutChanged();  // rows were added, collapsed or expanded
 
@@ -89,18 +121,24 @@ class TimelineWidget : public QWidget {
   void leaveEvent(QEvent* event) override;
 
  private:
-  enum class Drag { None, Pan, Select };
+  enum class Drag { None, Pan, Select, Area, Label };
   void setMapping(const TimeMapping& m);
   void relayout();
   void invalidate();
   void rememberForBurst();  // pushes the range on the zoom stack at the start of a wheel/key burst
   std::optional<Hit> hitAt(QPointF pos);
   std::optional<BubbleItem> bubbleAt(QPointF pos);
+  void updateFlows();
+  AreaSelection areaBetween(QPointF a, QPointF b) const;
+  bool onLabelEdge(QPointF pos) const;
   void updateHover(QPointF pos, QPoint globalPos);
   double timeX(QPointF pos) const;  // widget x to time-area x
   std::optional<double> cursorX() const;
 
   const storage::Trace* trace_ = nullptr;
+  std::shared_ptr<const TimelineSummary> summary_;
+  const SpanSearch* search_ = nullptr;
+  LayoutMetrics metrics_;
   TimeRange extent_{0, 1};
   TimeMapping mapping_;
   TimelineLayout layout_;
@@ -113,6 +151,8 @@ class TimelineWidget : public QWidget {
   ZoomStack zoomStack_;
   QElapsedTimer burst_;
   std::optional<SpanRef> selected_, hovered_;
+  std::vector<Flow> flows_;
+  std::optional<AreaSelection> area_;
 
   Drag drag_ = Drag::None;
   QPointF pressPos_;

@@ -1,7 +1,9 @@
 // Benchmark of the timeline on generated runs of 64 tracks (8 stages x 4 tp x 2 dp, one host track
 // per rank): time from opening the file to the first frame, frame times at 1920x1080 (prepare the
-// draw list, then paint it) for the full view, a middle zoom, a deep zoom and a pan sequence, and
-// resident memory per span. Runs on the offscreen platform.
+// draw list with its per-pixel category colours, then paint it) for the full view, zooms of 1/4, 1/8
+// (where folded spans are summed span by span: the dearest zoom), 1/64 and 1/65536, and a pan
+// sequence, and resident memory per span (the overview's buckets included). Runs on the offscreen
+// platform.
 //
 //   moescope_bench_ui [--spans 1000000,10000000] [--dir DIR] [--frames 60]
 //
@@ -27,6 +29,7 @@
 #include "ui/run_view.h"
 #include "ui/span_access.h"
 #include "ui/timeline_painter.h"
+#include "ui/timeline_summary.h"
 #include "ui/timeline_widget.h"
 
 namespace {
@@ -38,11 +41,18 @@ double msSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+double cpuMs(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 // CPU time of this thread, ms: what a frame costs even when other processes share the cores.
 double threadCpuMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  return cpuMs(CLOCK_THREAD_CPUTIME_ID);
+}
+// CPU time of the process (every thread: the loader's too), ms.
+double processCpuMs() {
+  return cpuMs(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 // Resident memory of the process from /proc/self/status: anonymous (heap, stacks) and file-backed.
@@ -76,20 +86,23 @@ struct Stats {
 // One frame as the widget draws it: the draw list for the view, then painting it.
 struct FrameRunner {
   const storage::Trace& trace;
+  const ui::TimelineSummary& summary;
   ui::TimelineLayout layout;
   QImage image{1920, 1080, QImage::Format_ARGB32_Premultiplied};
   ui::PaintState state;
   ui::LabelCache labels;  // kept across frames, as the widget keeps it
 
-  explicit FrameRunner(const storage::Trace& t) : trace(t), layout(ui::layoutTimeline(t, {})) {
+  FrameRunner(const storage::Trace& t, const ui::TimelineSummary& s)
+      : trace(t), summary(s), layout(ui::layoutTimeline(t, s, {})) {
     state.origin = ui::timelineExtent(t).start;
     state.labels = &labels;
+    state.summary = &summary;
   }
 
   void frame(const ui::TimeMapping& m, double& buildMs, double& paintMs, size_t& items) {
     const auto t0 = Clock::now();
     const ui::DrawList list =
-        ui::buildDrawList(trace, layout, m, ui::drawOptionsFor(layout, image.size(), 0));
+        ui::buildDrawList(trace, summary, layout, m, ui::drawOptionsFor(layout, image.size(), 0));
     buildMs = msSince(t0);
     const auto t1 = Clock::now();
     QPainter p(&image);
@@ -99,7 +112,7 @@ struct FrameRunner {
     ui::paintTimeline(p, image.size(), trace, layout, list, state);
     p.end();
     paintMs = msSince(t1);
-    items = list.items.size() + list.bubbles.size();
+    items = list.items.size() + list.bubbles.size() + list.pixels.size();
   }
 
   Stats run(const std::vector<ui::TimeMapping>& views) {
@@ -154,20 +167,21 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
   // its first step, the rest on a worker thread), and the timeline paints a 1920x1080 frame.
   const Resident rssBefore = resident();
   const auto t0 = Clock::now();
+  const double cpu0 = processCpuMs();
   ui::RunView view(QString::fromStdString(path.string()));
   view.resize(1920 + 320, 1080);
   ui::TimelineWidget* widget = view.timeline();
   widget->resize(1920, 1080);
   QImage first(1920, 1080, QImage::Format_ARGB32_Premultiplied);
   widget->render(&first);
-  const double firstFrameMs = msSince(t0);
+  const double firstFrameMs = msSince(t0), firstFrameCpuMs = processCpuMs() - cpu0;
   const bool progressive = !view.isLoaded();
   if (progressive) {
     QEventLoop loop;
     QObject::connect(&view, &ui::RunView::loaded, &loop, &QEventLoop::quit);
     loop.exec();
   }
-  const double loadedMs = msSince(t0);
+  const double loadedMs = msSince(t0), loadedCpuMs = processCpuMs() - cpu0;
   widget->render(&first);
   const double fullFrameMs = msSince(t0);
   const Resident rssAfter = resident();
@@ -176,10 +190,10 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
 
   std::printf("\n### %zu spans, %zu tracks, %zu steps\n\n", n, trace.tracks.size(), trace.steps.size());
   std::printf("| measure | value |\n|---|---|\n");
-  std::printf("| start to first frame (%s) | %.0f ms |\n",
+  std::printf("| start to first frame (%s) | %.0f ms (CPU %.0f ms) |\n",
               progressive ? "open, load the first step, lay out, paint" : "open, load all, lay out, paint",
-              firstFrameMs);
-  std::printf("| start to the whole run loaded | %.0f ms |\n", loadedMs);
+              firstFrameMs, firstFrameCpuMs);
+  std::printf("| start to the whole run loaded | %.0f ms (CPU %.0f ms) |\n", loadedMs, loadedCpuMs);
   std::printf("| start to the first frame of the whole run | %.0f ms |\n", fullFrameMs);
   std::printf(
       "| resident memory added (trace, reader, widget, frame), per span | %.1f B (anonymous %.1f B, file "
@@ -189,8 +203,17 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
       static_cast<double>(rssAfter.file - rssBefore.file) / static_cast<double>(n));
   std::printf("| trace columns (Trace::residentBytes), per span | %.1f B |\n",
               static_cast<double>(trace.residentBytes()) / static_cast<double>(n));
+  std::printf("| timeline summary (lanes, overview buckets), per span | %.2f B |\n",
+              static_cast<double>(widget->summary().residentBytes()) / static_cast<double>(n));
+  // The summary again, alone: its share of the load.
+  {
+    const double summaryCpu0 = threadCpuMs();
+    const ui::TimelineSummary again = ui::summarizeTrace(trace);
+    std::printf("| timeline summary alone (summarizeTrace, CPU) | %.0f ms (%zu tracks) |\n",
+                threadCpuMs() - summaryCpu0, again.tracks.size());
+  }
 
-  FrameRunner runner(trace);
+  FrameRunner runner(trace, widget->summary());
   const ui::TimeRange all = ui::timelineExtent(trace);
   ui::TimeMapping base;
   base.width = 1920 - runner.layout.metrics.labelWidth;
@@ -200,6 +223,8 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
     return base.showing({mid - d / 2, mid - d / 2 + d});
   };
   std::vector<ui::TimeMapping> full(static_cast<size_t>(frames), base.showing(all));
+  std::vector<ui::TimeMapping> quarter(static_cast<size_t>(frames), around(1.0 / 4));
+  std::vector<ui::TimeMapping> eighth(static_cast<size_t>(frames), around(1.0 / 8));
   std::vector<ui::TimeMapping> middle(static_cast<size_t>(frames), around(1.0 / 64));
   std::vector<ui::TimeMapping> deep(static_cast<size_t>(frames), around(1.0 / 65536));
   std::vector<ui::TimeMapping> pan;
@@ -211,9 +236,11 @@ int benchOne(const std::filesystem::path& dir, int64_t spans, int frames) {
       frames);
   std::printf(
       "| view                   | wall p50 | wall p95 | wall max |  cpu p50 |  cpu p95 | build avg | paint "
-      "avg |   items |\n");
+      "avg | items+px |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   printStats("full view", runner.run(full));
+  printStats("zoom 1/4", runner.run(quarter));
+  printStats("zoom 1/8", runner.run(eighth));
   printStats("middle zoom (1/64)", runner.run(middle));
   printStats("deep zoom (1/65536)", runner.run(deep));
   printStats("pan at 1/64, 2%/frame", runner.run(pan));

@@ -288,6 +288,23 @@ TEST(RunReader, LoadWindowKeepsCountersAndGpuRecordsInTheWindow) {
   EXPECT_EQ(t.tracks.size(), 2u);
 }
 
+TEST(RunReader, StepsAloneWhileTheRunIsWritten) {
+  // A running run's progress: its step metrics, read without its spans, as they are committed.
+  testing::TempRunFile file;
+  auto w = RunWriter::create(file.path(), RunInfo{});
+  w->addTrack({});
+  w->commit();
+  auto reader = RunReader::open(file.path());
+  EXPECT_TRUE(reader->steps().empty());
+  for (int32_t s = 0; s < 3; ++s) w->addStepMetric({.step = s, .loss = 5.0 - s, .step_ms = 10.0 + s});
+  w->commit();
+  const std::vector<StepMetric> steps = reader->steps();
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[2].step, 2);
+  EXPECT_DOUBLE_EQ(steps[2].loss, 3.0);
+  EXPECT_DOUBLE_EQ(steps[1].step_ms, 11.0);
+}
+
 }  // namespace
 }  // namespace moescope::storage
 

@@ -66,6 +66,7 @@ TEST(Schema, TheSpanIndexIsBuiltWhenTheWriterFinishes) {
             (std::set<std::string>{"5"}));
 }
 
+// Runs statements on a file with a connection of its own.
 void execute(const std::filesystem::path& file, const char* sql) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
@@ -74,6 +75,16 @@ void execute(const std::filesystem::path& file, const char* sql) {
   sqlite3_free(error);
   sqlite3_close(db);
 }
+
+// What each migration added, dropped again to make a file as an older version wrote it.
+constexpr const char* kDropVersion2Columns =
+    "ALTER TABLE span DROP COLUMN chunk; ALTER TABLE run DROP COLUMN virtual_stages;";
+constexpr const char* kDropVersion3Columns =
+    "ALTER TABLE gpu_activity DROP COLUMN grid_x; ALTER TABLE gpu_activity DROP COLUMN grid_y;"
+    "ALTER TABLE gpu_activity DROP COLUMN grid_z; ALTER TABLE gpu_activity DROP COLUMN block_x;"
+    "ALTER TABLE gpu_activity DROP COLUMN block_y; ALTER TABLE gpu_activity DROP COLUMN block_z;"
+    "ALTER TABLE gpu_activity DROP COLUMN registers; ALTER TABLE gpu_activity DROP COLUMN shared_static;"
+    "ALTER TABLE gpu_activity DROP COLUMN shared_dynamic;";
 
 // A version-1 file (written as one, then its version-2 columns dropped) opens with the chunk columns
 // added: its spans have no chunk, its run one virtual stage. The upgrade happens in memory: reading
@@ -93,8 +104,7 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
     writer->addSpans(std::vector<SpanRecord>{span});
   }
   execute(file.path(),
-          "ALTER TABLE span DROP COLUMN chunk; ALTER TABLE run DROP COLUMN virtual_stages; "
-          "PRAGMA user_version = 1;");
+          (std::string(kDropVersion3Columns) + kDropVersion2Columns + "PRAGMA user_version = 1;").c_str());
   const Trace t = RunReader::open(file.path())->load();
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"1"}));
   EXPECT_EQ(t.run.virtual_stages, 1);
@@ -102,6 +112,73 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
   ASSERT_EQ(t.spans[0].size(), 1u);
   EXPECT_EQ(t.spans[0].at(0, 0).microbatch, 2);
   EXPECT_EQ(t.spans[0].at(0, 0).chunk, kNone);
+}
+
+GpuActivityRecord kernel(int32_t track, int64_t start) {
+  GpuActivityRecord g;
+  g.track = track;
+  g.start = start;
+  g.end = start + 1000;
+  g.correlation = 42;
+  g.launch = {.grid_x = 128,
+              .grid_y = 2,
+              .grid_z = 1,
+              .block_x = 256,
+              .block_y = 1,
+              .block_z = 1,
+              .registers = 96,
+              .shared_static = 4096,
+              .shared_dynamic = 49152};
+  return g;
+}
+
+TEST(Schema, AKernelsLaunchIsWrittenAndReadBack) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addTrack({});
+    writer->addGpuActivity(std::vector<GpuActivityRecord>{kernel(0, 100)});
+    writer->setStatus(RunStatus::Complete, "", 2000);
+  }
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.gpu.size(), 1u);
+  EXPECT_EQ(t.gpu[0].launch, kernel(0, 100).launch);
+  EXPECT_EQ(t.gpu[0].correlation, 42);
+}
+
+// A file of version 1 or 2 (both lack the launch columns) opens with its kernels' launches zero.
+void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addTrack({});
+    writer->setStatus(RunStatus::Complete, "", 2000);
+  }
+  // The file as that version wrote it: gpu_activity without the launch columns, one kernel in it.
+  execute(file.path(),
+          (std::string(kDropVersion3Columns) +
+           "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
+           "bytes) VALUES (0, 10, 20, 0, 0, 0, 7, 5, -1, 0);" +
+           (fromVersion1 ? std::string(kDropVersion2Columns) + "PRAGMA user_version = 1;"
+                         : "PRAGMA user_version = 2;"))
+              .c_str());
+  EXPECT_EQ(
+      query(file.path(), "SELECT count(*) FROM pragma_table_info('gpu_activity') WHERE name = 'grid_x'"),
+      (std::set<std::string>{"0"}));
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.gpu.size(), 1u);
+  EXPECT_EQ(t.gpu[0].correlation, 5);
+  EXPECT_EQ(t.gpu[0].launch, KernelLaunch{});
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"),
+            (std::set<std::string>{std::to_string(schema::kVersion)}));
+}
+
+TEST(Schema, AVersion1FileOpensWithItsKernelsLaunchesZero) {
+  checkAnOlderFileOpensWithItsKernelsLaunchesZero(true);
+}
+
+TEST(Schema, AVersion2FileOpensWithItsKernelsLaunchesZero) {
+  checkAnOlderFileOpensWithItsKernelsLaunchesZero(false);
 }
 
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {

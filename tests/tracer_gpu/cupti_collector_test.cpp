@@ -1,4 +1,5 @@
-// CUPTI collection on a real GPU: records arrive, carry the launching span, and sit on the host clock.
+// CUPTI collection on a real GPU: records arrive, carry the launching span and a kernel's launch (grid,
+// block, registers, shared memory), and sit on the host clock.
 #include "tracer/gpu/cupti_collector.h"
 
 #include <cuda_runtime_api.h>
@@ -71,6 +72,16 @@ TEST(CuptiCollector, KernelAndMemcpyCarryTheirSpanOnTheHostClock) {
     EXPECT_LE(r.start, r.end) << r.name;
     EXPECT_LE(r.end, after) << r.name;
     if (r.kind == storage::GpuActivityKind::Kernel && r.name.find("saxpyKernel") != std::string::npos) {
+      // The launch as written: <<<(n + 255) / 256, 256>>>, no shared memory.
+      EXPECT_EQ(r.launch.grid_x, (n + 255) / 256);
+      EXPECT_EQ(r.launch.grid_y, 1);
+      EXPECT_EQ(r.launch.grid_z, 1);
+      EXPECT_EQ(r.launch.block_x, 256);
+      EXPECT_EQ(r.launch.block_y, 1);
+      EXPECT_EQ(r.launch.block_z, 1);
+      EXPECT_GT(r.launch.registers, 0);
+      EXPECT_EQ(r.launch.shared_static, 0);
+      EXPECT_EQ(r.launch.shared_dynamic, 0);
       if (r.span == 42) {
         ++inSpan;
       } else {

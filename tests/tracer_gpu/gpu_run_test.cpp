@@ -1,7 +1,8 @@
 // Issue 6's acceptance on a machine with two GPUs: `moescope-cli train --backend cuda` on PPMoE with
 // tp = 2 writes a run file where every comm.tp_allreduce span has NCCL all-reduce kernels tied to it,
 // every compute.expert span matrix-product kernels, CUPTI dropped nothing, and `moescope-cli stats`
-// reports GPU time by category. MOESCOPE_GPU_RUN_OUT=FILE keeps the run file (the H200 sample).
+// reports GPU time by category; every kernel carries its launch (grid, block, registers).
+// MOESCOPE_GPU_RUN_OUT=FILE keeps the run file (the H200 sample).
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -69,6 +70,19 @@ TEST(GpuRun, PpmoeTp2TiesNcclAndMatrixKernelsToTheirSpans) {
   EXPECT_GT(c.expertSpans, 0);
   EXPECT_GT(c.expertWithRecords, c.expertSpans / 2);
   EXPECT_EQ(c.expertWithMatmul, c.expertWithRecords) << c.kernels;
+  // Every kernel's launch is in the run file (schema version 2): a grid and a block of at least one
+  // thread, registers per thread.
+  int kernels = 0, withLaunch = 0;
+  for (const auto& g : t.gpu) {
+    if (g.kind != storage::GpuActivityKind::Kernel) continue;
+    ++kernels;
+    const storage::KernelLaunch& l = g.launch;
+    if (l.grid_x > 0 && l.grid_y > 0 && l.grid_z > 0 && l.block_x > 0 && l.block_y > 0 && l.block_z > 0 &&
+        l.registers > 0)
+      ++withLaunch;
+  }
+  EXPECT_GT(kernels, 0);
+  EXPECT_EQ(withLaunch, kernels);
   const storage::RunStats s = storage::computeStats(t);
   EXPECT_EQ(s.gpu_records.dropped, 0);
   ASSERT_FALSE(s.gpu_stages.empty());

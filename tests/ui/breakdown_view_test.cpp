@@ -1,4 +1,5 @@
-// The breakdown panel of a run's view follows the range drag-selected in the timeline.
+// The breakdown panel of a run's view follows the area selected in the timeline (shift-drag), and
+// opens in GPU time for a run traced on GPUs.
 #include "ui/breakdown_view.h"
 
 #include <QTemporaryDir>
@@ -63,6 +64,8 @@ class BreakdownViewTest : public QObject {
     QTest::mouseMove(t, (a + c) / 2);
     QTest::mouseMove(t, c);
     QTest::mouseRelease(t, Qt::LeftButton, Qt::ShiftModifier, c);
+    QVERIFY(t->area().has_value());
+    view.updateSelectionNow();  // rather than wait for the view to settle
     QVERIFY(b->breakdown().steps == (std::vector<int32_t>{1}));
     QCOMPARE(b->breakdown().ranks[1].bubble_ns, 0);
     QCOMPARE(b->breakdown().ranks[1].busy[Category::CommPpSendrecv], 1'000'000);
@@ -76,6 +79,36 @@ class BreakdownViewTest : public QObject {
     b->setUnit(BreakdownUnit::Percent);
     QCOMPARE(b->model()->unit(), BreakdownUnit::Percent);
     QVERIFY(b->pictureSize(1000).height() > 100);
+    QCOMPARE(b->source(), BreakdownSource::Host);  // no GPU records: host time
+  }
+
+  void aGpuRunOpensInGpuTime() {
+    // A host span of 1 ms of attention that launched one kernel of 10 us: host time says 1 ms of
+    // attention, GPU time 10 us.
+    storage::Trace trace = test::makeTrace(1, {});
+    test::addStream(trace);  // track 1
+    storage::addSpan(
+        trace, {.track = 0, .start = 0, .end = 1'000'000, .category = Category::ComputeAttention, .step = 0});
+    storage::finishTrace(trace);
+    const QString path = dir_.filePath(QStringLiteral("gpu.moescope"));
+    auto writer = test::writeRun(path.toStdString(), trace, storage::RunStatus::Running);
+    storage::GpuActivityRecord g;
+    g.track = 1;
+    g.start = 100'000;
+    g.end = 110'000;
+    g.span = 0;
+    writer->addGpuActivity({&g, 1});
+    writer->setStatus(storage::RunStatus::Complete, "", 1'000'000);
+    writer.reset();
+
+    RunView view(path);
+    view.setBreakdownVisible(true);
+    BreakdownView* b = view.breakdown();
+    QCOMPARE(b->source(), BreakdownSource::Gpu);
+    QCOMPARE(b->breakdown().ranks[0].busy[Category::ComputeAttention], 10'000);
+    b->setSource(BreakdownSource::Host);
+    QCOMPARE(b->breakdown().ranks[0].busy[Category::ComputeAttention], 1'000'000);
+    QVERIFY(b->title().contains(QStringLiteral("host time")));
   }
 };
 

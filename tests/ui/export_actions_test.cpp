@@ -9,6 +9,7 @@
 
 #include "tests/ui/test_traces.h"
 #include "ui/compare_table_model.h"
+#include "ui/table_csv.h"
 #include "ui/timeline_widget.h"
 
 using namespace moescope;

@@ -52,17 +52,19 @@ class HitTestTest : public QObject {
     QTest::newRow("rank header") << 150.0 << 80 << std::optional<Hit>();
     QTest::newRow("ruler") << 150.0 << 10 << std::optional<Hit>();
     QTest::newRow("below every row") << 150.0 << 500 << std::optional<Hit>();
-    // 300 µs + 10.25 µs is inside the 21st dense span ([310.0, 310.2) µs), nearest to it.
-    QTest::newRow("inside a folded block") << 310.1 << 108 << std::optional<Hit>(Hit{{1, 21}, 100});
+    // 300 µs + 10.1 µs is nearest to the 21st dense span ([310.0, 310.2) µs); the pixel [310, 311) µs
+    // holds two spans (one every 500 ns).
+    QTest::newRow("among folded spans") << 310.1 << 108 << std::optional<Hit>(Hit{{1, 21}, 2});
   }
   void spanUnderPixel() {
     QFETCH(double, x);
     QFETCH(int, y);
     QFETCH(std::optional<Hit>, expected);
     const auto trace = twoRanks();
-    const auto layout = layoutTimeline(trace, {}, kMetrics);
-    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 400'000}, 400});
-    const auto hit = hitTest(trace, layout, list, x, y);
+    const TimelineSummary summary = summarizeTrace(trace);
+    const auto layout = layoutTimeline(trace, summary, {}, kMetrics);
+    const DrawList list = buildDrawList(trace, summary, layout, TimeMapping{{0, 400'000}, 400});
+    const auto hit = hitTest(trace, summary, layout, list, x, y);
     QCOMPARE(hit.has_value(), expected.has_value());
     if (hit) {
       QCOMPARE(hit->span, expected->span);
@@ -72,15 +74,16 @@ class HitTestTest : public QObject {
 
   void thinSpansGetAMargin() {
     const auto trace = test::makeTrace(1, {{0, 100'000, 100'500}});  // half a pixel
-    const auto layout = layoutTimeline(trace, {}, kMetrics);
-    const DrawList list = buildDrawList(trace, layout, TimeMapping{{0, 400'000}, 400});
-    QVERIFY(hitTest(trace, layout, list, 101.5, 62).has_value());
-    QVERIFY(!hitTest(trace, layout, list, 103.5, 62).has_value());
+    const TimelineSummary summary = summarizeTrace(trace);
+    const auto layout = layoutTimeline(trace, summary, {}, kMetrics);
+    const DrawList list = buildDrawList(trace, summary, layout, TimeMapping{{0, 400'000}, 400});
+    QVERIFY(hitTest(trace, summary, layout, list, 101.5, 62).has_value());
+    QVERIFY(!hitTest(trace, summary, layout, list, 103.5, 62).has_value());
   }
 
   void headersForCollapsing() {
     const auto trace = twoRanks();
-    const auto layout = layoutTimeline(trace, {}, kMetrics);
+    const auto layout = layoutTimeline(trace, summarizeTrace(trace), {}, kMetrics);
     QCOMPARE(groupAt(layout, 30), std::optional<int32_t>(0));
     QCOMPARE(groupAt(layout, 80), std::optional<int32_t>(1));
     QCOMPARE(groupAt(layout, 62), std::optional<int32_t>());

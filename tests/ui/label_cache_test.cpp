@@ -30,13 +30,6 @@ class LabelCacheTest : public QObject {
     QCOMPARE(boxLabelTexts(trace_, span(0)).brief, QString("B3"));
     QCOMPARE(boxLabelTexts(trace_, span(1)).full, QString("span"));
     QCOMPARE(boxLabelTexts(trace_, span(1)).brief, QString());
-    DrawItem folded;
-    folded.kind = DrawKind::Folded;
-    folded.count = 120;
-    QCOMPARE(boxLabelTexts(trace_, folded).full, QString("120 spans"));
-    QCOMPARE(boxLabelTexts(trace_, folded).brief, QString::fromUtf8("×120"));
-    folded.count = 34131;
-    QCOMPARE(boxLabelTexts(trace_, folded).full, QString("34,131 spans"));
   }
 
   void measuredOnceAndReused() {

@@ -1,21 +1,34 @@
 // The main window: a file that will not open is a dialog and the window stays up; a run opens in a
-// tab, once, and lands in the recent files; dropped files open.
+// tab, once, and lands in the recent files; dropped files open; the menus are in the usual order; the
+// status bar's span count follows a growing run; Compare Runs offers the runs open in tabs and opens
+// with its timelines in view; a click on a legend label toggles it and empty categories are not listed;
+// the breakdown's headers are not cut.
 #include "ui/main_window.h"
 
 #include <QApplication>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFile>
+#include <QHeaderView>
+#include <QListView>
+#include <QListWidget>
+#include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QScrollArea>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
 
 #include "tests/ui/test_runs.h"
 #include "tests/ui/test_traces.h"
+#include "ui/breakdown_view.h"
+#include "ui/compare_picker.h"
+#include "ui/compare_view.h"
+#include "ui/legend_model.h"
 #include "ui/run_view.h"
 #include "ui/timeline_widget.h"
 
@@ -129,6 +142,119 @@ class MainWindowTest : public QObject {
     QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
     QApplication::sendEvent(&window, &drop);
     QCOMPARE(window.runCount(), 2);
+  }
+
+  void menusInTheUsualOrder() {
+    MainWindow window;
+    QStringList titles;
+    for (QAction* a : window.menuBar()->actions()) titles << a->text().remove(QLatin1Char('&'));
+    QCOMPARE(titles, (QStringList{"File", "View", "Analysis", "Export", "Run", "Help"}));
+    QVERIFY(window.fileMenu());
+  }
+
+  void theSpanCountFollowsAGrowingRun() {
+    const QString path = dir_.filePath(QStringLiteral("growing.moescope"));
+    auto writer =
+        test::writeRun(path.toStdString(), test::makeTrace(1, {{0, 0, 1000}}), storage::RunStatus::Running);
+    MainWindow window;
+    window.show();
+    QVERIFY(window.openRun(path));
+    QCOMPARE(window.spanCountText(), QString("1 spans"));
+    std::vector<storage::SpanRecord> more(4);
+    for (size_t i = 0; i < more.size(); ++i) {
+      more[i].start = 2000 + int64_t(i) * 1000;
+      more[i].end = more[i].start + 500;
+    }
+    writer->addSpans(more);
+    writer->commit();
+    QVERIFY(window.currentRun()->refresh());
+    QCOMPARE(window.spanCountText(), QString("5 spans"));
+    writer->setStatus(storage::RunStatus::Complete, "", 6000);
+    writer.reset();
+    window.currentRun()->refresh();
+    // The run ended and its tab let go of the file: its WAL is in the file, and no -wal is left.
+    QVERIFY(!QFile::exists(path + QStringLiteral("-wal")));
+  }
+
+  void compareOffersTheOpenRunsAndShowsTheirTimelines() {
+    const QString a = dir_.filePath(QStringLiteral("cmp-a.moescope")),
+                  b = dir_.filePath(QStringLiteral("cmp-b.moescope"));
+    test::writeRun(a.toStdString(), test::makeTrace(2, {{0, 0, 1000}, {1, 0, 800, Category::ComputeExpert}}));
+    test::writeRun(b.toStdString(),
+                   test::makeTrace(2, {{0, 0, 900}, {1, 100, 700, Category::CommEpAlltoall}}));
+    MainWindow window;
+    window.show();
+    QVERIFY(window.openRun(a));
+    QVERIFY(window.openRun(b));
+    // The picker lists both open runs, checked; Compare opens them.
+    QStringList listed;
+    QTimer::singleShot(50, [&] {
+      auto* picker = qobject_cast<ComparePicker*>(QApplication::activeModalWidget());
+      if (!picker) return;
+      listed = picker->chosen();
+      picker->accept();
+    });
+    window.compareRuns();
+    QCOMPARE(listed, (QStringList{QFileInfo(a).absoluteFilePath(), QFileInfo(b).absoluteFilePath()}));
+    CompareView* compare = nullptr;
+    for (QWidget* w : QApplication::topLevelWidgets()) {
+      if (auto* c = w->findChild<CompareView*>(); c && w->isVisible()) compare = c;
+    }
+    QVERIFY(compare);
+    QCOMPARE(compare->runCount(), size_t(2));
+    QTest::qWait(50);
+    // Not squeezed to nothing: the timelines' scroll area is as tall as their picture or at least 200 px.
+    auto* scroll = compare->findChild<QScrollArea*>();
+    QVERIFY(scroll);
+    QVERIFY2(scroll->height() >= std::min(scroll->widget()->minimumHeight(), 200),
+             qPrintable(QString::number(scroll->height())));
+    compare->window()->close();
+  }
+
+  void aLegendLabelClickTogglesAndEmptyCategoriesAreNotListed() {
+    const QString path = dir_.filePath(QStringLiteral("legend.moescope"));
+    test::writeRun(path.toStdString(),
+                   test::makeTrace(1, {{0, 0, 1000}, {0, 1000, 2000, Category::ComputeExpert}}));
+    MainWindow window;
+    window.resize(1600, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QVERIFY(window.openRun(path));
+    auto* legend = window.currentRun()->findChild<QListView*>(QStringLiteral("legend"));
+    QVERIFY(legend);
+    auto* model = qobject_cast<LegendModel*>(legend->model());
+    int shown = 0;
+    for (int row = 0; row < model->rowCount(); ++row) shown += legend->isRowHidden(row) ? 0 : 1;
+    QCOMPARE(shown, 2);  // attention and expert: the other twelve have no span
+    QVERIFY(legend->isRowHidden(int(Category::Wait)));
+    // A click on the label (right of the check box) hides expert; a second shows it again.
+    const QModelIndex expert = model->index(int(Category::ComputeExpert));
+    const QRect r = legend->visualRect(expert);
+    const QPoint onLabel(r.left() + r.width() / 2, r.center().y());
+    QTest::mouseClick(legend->viewport(), Qt::LeftButton, {}, onLabel);
+    QVERIFY(model->hidden().test(size_t(Category::ComputeExpert)));
+    QTest::qWait(QApplication::doubleClickInterval() + 50);
+    QTest::mouseClick(legend->viewport(), Qt::LeftButton, {}, onLabel);
+    QVERIFY(!model->hidden().test(size_t(Category::ComputeExpert)));
+  }
+
+  void theBreakdownsHeadersAreNotCut() {
+    const QString path = dir_.filePath(QStringLiteral("breakdown.moescope"));
+    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000, Category::ComputeAttention},
+                                                           {1, 0, 1000, Category::CommTpAllreduce}}));
+    MainWindow window;
+    window.resize(1600, 900);
+    window.show();
+    QVERIFY(window.openRun(path));
+    window.currentRun()->setBreakdownVisible(true);
+    QTest::qWait(50);
+    auto* table = window.currentRun()->breakdown()->findChild<QTableView*>();
+    QVERIFY(table);
+    const QFontMetrics fm(table->horizontalHeader()->font());
+    for (int c = 0; c + 1 < table->model()->columnCount(); ++c) {
+      const QString text = table->model()->headerData(c, Qt::Horizontal).toString();
+      QVERIFY2(table->horizontalHeader()->sectionSize(c) >= fm.horizontalAdvance(text), qPrintable(text));
+    }
   }
 };
 

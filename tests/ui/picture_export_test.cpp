@@ -119,7 +119,7 @@ class PictureExportTest : public QObject {
     const DrawList list = pictureDrawList(trace, o);
     QMap<QString, int> boxes;
     for (const DrawItem& item : list.items) {
-      QCOMPARE(item.kind, DrawKind::Span);  // wide spans: no folded blocks in this picture
+      QCOMPARE(item.lane, uint8_t(0));  // one lane: no span nests in this run
       ++boxes[hex(spanFill(item.category, item.phase))];
     }
     // attention, all-reduce (0..500 us of rank 0); expert (rank 1, the wait starts at 500); slice,

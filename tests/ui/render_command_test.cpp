@@ -1,4 +1,5 @@
 // `moescope --render`: the program itself, run as a user would, on a small run file.
+#include <QFile>
 #include <QImage>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -37,7 +38,7 @@ class RenderCommandTest : public QObject {
   }
 
   QColor pixelAt(const QImage& image, const RenderOptions& o, int32_t track, int64_t t) {
-    const TimelineLayout layout = layoutTimeline(trace_, {}, o.metrics);
+    const TimelineLayout layout = layoutTimeline(trace_, summarizeTrace(trace_), {}, o.metrics);
     const TimeMapping m = renderMapping(trace_, o);
     const auto& row = layout.rows[static_cast<size_t>(layout.rowOfTrack(track))];
     return image.pixelColor(o.metrics.labelWidth + static_cast<int>(m.toX(t)), layout.boxTop(row) + 1);
@@ -102,6 +103,16 @@ class RenderCommandTest : public QObject {
                                << QString("--range");
     QTest::newRow("range beyond int64")
         << QStringList{"--render", "x.png", "RUN", "--range", "0:9223372036854775807"} << QString("2^62 ns");
+    QTest::newRow("range without units") << QStringList{"--render", "x.png", "RUN", "--range", "0.21:0.25"}
+                                         << QString("units ns, us, ms or s");
+    QTest::newRow("bad area") << QStringList{"--render", "x.png", "RUN", "--area", "1ms"}
+                              << QString("--area");
+    QTest::newRow("unknown span") << QStringList{"--render", "x.png", "RUN", "--select", "nothing"}
+                                  << QString("no span named");
+    QTest::newRow("bad time") << QStringList{"--render", "x.png", "RUN", "--time", "wall"}
+                              << QString("--time");
+    QTest::newRow("unwritable output")
+        << QStringList{"--render", "/nonexistent/dir/x.png", "RUN"} << QString("cannot write");
     QTest::newRow("two runs") << QStringList{"--render", "x.png", "RUN", "RUN"} << QString("exactly one");
     QTest::newRow("unknown option") << QStringList{"--frobnicate"} << QString("frobnicate");
   }
@@ -113,6 +124,40 @@ class RenderCommandTest : public QObject {
     QString out;
     QCOMPARE(moescope(args, &out), 2);
     QVERIFY2(out.contains(message), qPrintable(out));
+    // One line: "moescope: ...", nothing else (Qt's own chatter aside).
+    QStringList lines = out.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    lines.removeIf([](const QString& l) { return l.startsWith(QStringLiteral("QStandardPaths")); });
+    QCOMPARE(lines.size(), qsizetype(1));
+    QVERIFY(lines[0].startsWith(QStringLiteral("moescope: ")));
+  }
+
+  void flowsAreaAndGpuTimeOfTheH200Sample() {
+    const QString run = dir_.filePath(QStringLiteral("h200.moescope"));
+    QVERIFY(QFile::copy(QStringLiteral(MOESCOPE_SOURCE_DIR "/samples/ppmoe-tp2-h200.moescope"), run));
+    QString out;
+    const QString flows = dir_.filePath(QStringLiteral("flows.png"));
+    QCOMPARE(moescope({QStringLiteral("--render"), flows, run, QStringLiteral("--steady"),
+                       QStringLiteral("--select"), QStringLiteral("attn_allreduce@230ms")},
+                      &out),
+             0);
+    QVERIFY2(!QImage(flows).isNull(), qPrintable(out));
+    // An area: the picture grows by the table under the timeline.
+    const QString area = dir_.filePath(QStringLiteral("area.png"));
+    QCOMPARE(moescope({QStringLiteral("--render"), area, run, QStringLiteral("--size"),
+                       QStringLiteral("1200x500"), QStringLiteral("--area"), QStringLiteral("230ms:260ms")},
+                      &out),
+             0);
+    QVERIFY2(out.contains(QStringLiteral("an area of 30.0 ms")), qPrintable(out));
+    QVERIFY(QImage(area).height() > 500);
+    const QString gpu = dir_.filePath(QStringLiteral("gpu-breakdown.png"));
+    QCOMPARE(moescope({QStringLiteral("--render"), gpu, run, QStringLiteral("--view"),
+                       QStringLiteral("breakdown")},
+                      &out),
+             0);
+    QCOMPARE(moescope({QStringLiteral("--render"), gpu, run, QStringLiteral("--view"),
+                       QStringLiteral("breakdown"), QStringLiteral("--time"), QStringLiteral("host")},
+                      &out),
+             0);
   }
 
   void withoutADisplayTheRunIsDrawn() {
@@ -147,6 +192,9 @@ class RenderCommandTest : public QObject {
     QString out;
     QCOMPARE(moescope({QStringLiteral("--help")}, &out), 0);
     QVERIFY(out.contains(QStringLiteral("--render")));
+    QVERIFY2(out.contains(QStringLiteral("Usage: moescope ")), qPrintable(out));
+    QVERIFY(!out.contains(QStringLiteral("executable_name")));
+    QVERIFY(out.contains(QStringLiteral("0.21s:0.25s")));  // --range says it takes units
     QVERIFY(out.contains(QStringLiteral("--range")));
   }
 };

@@ -1,58 +1,63 @@
-// The progress line of `moescope-cli train` read into step, loss, tokens/s, step time and ETA.
+// A run's progress read from its step metrics (the run file), not from the CLI's text.
 #include "ui/run_progress.h"
 
 #include <QTest>
 
+using namespace moescope;
 using namespace moescope::ui;
+
+namespace {
+
+storage::StepMetric step(int32_t s, double loss, double ms, double tokensPerS) {
+  storage::StepMetric m;
+  m.step = s;
+  m.loss = loss;
+  m.step_ms = ms;
+  m.tokens_per_s = tokensPerS;
+  return m;
+}
+
+}  // namespace
 
 class RunProgressTest : public QObject {
   Q_OBJECT
 
  private slots:
-  void parse_data() {
-    QTest::addColumn<QString>("line");
-    QTest::addColumn<bool>("isProgress");
-    QTest::addColumn<int>("step");
-    QTest::addColumn<int>("steps");
-    QTest::addColumn<double>("loss");
-    QTest::addColumn<double>("tokensPerS");
-    QTest::addColumn<double>("stepMs");
-    QTest::addColumn<QString>("eta");
-    QTest::newRow("step")
-        << "step 3/20  loss 5.4728 (ce 5.4625, aux 1.0260)  14689 tokens/s  34.9 ms  ETA 0:12" << true << 3
-        << 20 << 5.4728 << 14689.0 << 34.9 << "0:12";
-    QTest::newRow("hours")
-        << "step 1/100000  loss 5.5554 (ce 5.5453, aux 1.0134)  9037 tokens/s  56.7 ms  ETA 1:34:27" << true
-        << 1 << 100000 << 5.5554 << 9037.0 << 56.7 << "1:34:27";
-    QTest::newRow("error") << "moescope-cli train: layout: dpmoe needs tp = 1, got tp = 2" << false << 0 << 0
-                           << 0.0 << 0.0 << 0.0 << "";
-    QTest::newRow("cancelled") << "moescope-cli train: cancelled" << false << 0 << 0 << 0.0 << 0.0 << 0.0
-                               << "";
-    QTest::newRow("empty") << "" << false << 0 << 0 << 0.0 << 0.0 << 0.0 << "";
-  }
-  void parse() {
-    QFETCH(QString, line);
-    QFETCH(bool, isProgress);
-    const auto p = parseProgressLine(line);
-    QCOMPARE(p.has_value(), isProgress);
-    if (!p) return;
-    QFETCH(int, step);
-    QFETCH(int, steps);
-    QFETCH(double, loss);
-    QFETCH(double, tokensPerS);
-    QFETCH(double, stepMs);
-    QFETCH(QString, eta);
-    QCOMPARE(*p, (StepProgress{step, steps, loss, tokensPerS, stepMs, eta}));
+  void nothingBeforeTheFirstStep() { QVERIFY(!progressOf({}, 20)); }
+
+  void theLastStepAndTheTimeLeft() {
+    // Warm-up 500 ms, then 40 and 60 ms: 3 of 20 done, 17 left at the mean of the steady steps (50 ms).
+    const auto p = progressOf({step(0, 5.5, 500, 100), step(1, 5.4, 40, 14000), step(2, 5.3, 60, 12000)}, 20);
+    QVERIFY(p);
+    QCOMPARE(p->step, 3);
+    QCOMPARE(p->steps, 20);
+    QCOMPARE(p->loss, 5.3);
+    QCOMPARE(p->tokensPerS, 12000.0);
+    QCOMPARE(p->stepMs, 60.0);
+    QCOMPARE(p->eta, QString("0:01"));  // 17 x 50 ms = 0.85 s
   }
 
   void aNanLossIsStillProgress() {
-    const auto p = parseProgressLine(
-        QStringLiteral("step 2/4  loss nan (ce nan, aux 0.0000)  100 tokens/s  1.0 ms  ETA 0:00"));
+    const auto p = progressOf({step(0, qQNaN(), 10, 1)}, 2);
     QVERIFY(p);
-    QCOMPARE(p->step, 2);
     QVERIFY(qIsNaN(p->loss));
+    QCOMPARE(p->step, 1);
+  }
+
+  void moreStepsThanAskedStillReadsWhole() {
+    const auto p = progressOf({step(0, 1, 10, 1), step(1, 1, 10, 1)}, 0);
+    QCOMPARE(p->steps, 2);
+    QCOMPARE(p->eta, QString("0:00"));
+  }
+
+  void eta() {
+    QCOMPARE(formatEta(0), QString("0:00"));
+    QCOMPARE(formatEta(12.4), QString("0:12"));
+    QCOMPARE(formatEta(62), QString("1:02"));
+    QCOMPARE(formatEta(3723), QString("1:02:03"));
+    QCOMPARE(formatEta(-5), QString("0:00"));
   }
 };
 
-QTEST_GUILESS_MAIN(RunProgressTest)
+QTEST_APPLESS_MAIN(RunProgressTest)
 #include "run_progress_test.moc"

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <string>
 
 #include "storage/trace.h"
 
@@ -47,6 +48,21 @@ inline storage::Trace makeTrace(int ranks, std::initializer_list<SpanSpec> spans
   }
   storage::finishTrace(trace);
   return trace;
+}
+
+// Adds a GPU stream's track (id: the next one) to rank's tracks, in order after them; returns its id.
+inline int32_t addStream(storage::Trace& trace, int32_t rank = 0, int32_t device = 0, std::string name = {}) {
+  storage::TrackInfo stream;
+  stream.id = static_cast<int32_t>(trace.tracks.size());
+  stream.rank = rank;
+  stream.kind = storage::TrackKind::GpuStream;
+  stream.order = stream.id;
+  stream.device = device;
+  stream.name =
+      name.empty() ? "GPU " + std::to_string(device) + " stream " + std::to_string(stream.id) : name;
+  trace.tracks.push_back(stream);
+  if (trace.spans.size() < trace.tracks.size()) trace.spans.resize(trace.tracks.size());
+  return stream.id;
 }
 
 }  // namespace moescope::ui::test

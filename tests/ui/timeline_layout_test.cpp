@@ -46,7 +46,7 @@ class TimelineLayoutTest : public QObject {
   void ranksInPipelineOrderTracksInTheirOrder() {
     const LayoutMetrics metrics{
         .rulerHeight = 10, .groupHeight = 5, .trackHeight = 7, .boxMargin = 1, .labelWidth = 100};
-    const auto layout = layoutTimeline(trace(), {}, metrics);
+    const auto layout = layoutTimeline(trace(), {}, {}, metrics);
     std::vector<std::pair<int32_t, int32_t>> order;  // (rank, track)
     for (const auto& r : layout.rows) order.emplace_back(r.rank, r.track);
     const std::vector<std::pair<int32_t, int32_t>> expected = {{3, -1}, {3, 4}, {3, 3},  {2, -1}, {2, 2},
@@ -61,7 +61,7 @@ class TimelineLayoutTest : public QObject {
   void rowsByY() {
     const LayoutMetrics metrics{
         .rulerHeight = 10, .groupHeight = 5, .trackHeight = 7, .boxMargin = 1, .labelWidth = 100};
-    const auto layout = layoutTimeline(trace(), {}, metrics);
+    const auto layout = layoutTimeline(trace(), {}, {}, metrics);
     QCOMPARE(layout.rowAt(0), -1);  // the ruler
     QCOMPARE(layout.rowAt(10), 0);
     QCOMPARE(layout.rowAt(14), 0);
@@ -73,7 +73,7 @@ class TimelineLayoutTest : public QObject {
   }
 
   void collapsedRanksKeepOnlyTheirHeader() {
-    const auto layout = layoutTimeline(trace(), {3, 1});
+    const auto layout = layoutTimeline(trace(), {}, {3, 1});
     QCOMPARE(layout.rows.size(), size_t(6));
     QVERIFY(layout.rows[0].collapsed);
     QCOMPARE(layout.rowOfTrack(4), -1);

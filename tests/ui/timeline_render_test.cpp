@@ -6,6 +6,7 @@
 #include "ui/draw_list.h"
 #include "ui/timeline_painter.h"
 #include "ui/timeline_palette.h"
+#include "ui/timeline_summary.h"
 
 using namespace moescope;
 using namespace moescope::ui;
@@ -36,7 +37,7 @@ class TimelineRenderTest : public QObject {
   // The pixel a little inside the top-left corner of the box at time t on track's row: clear of
   // the centred label.
   static QPoint boxPixel(const storage::Trace& trace, const RenderOptions& o, int32_t track, int64_t t) {
-    const TimelineLayout layout = layoutTimeline(trace, {}, o.metrics);
+    const TimelineLayout layout = layoutTimeline(trace, summarizeTrace(trace), {}, o.metrics);
     const TimeMapping m = renderMapping(trace, o);
     const auto& row = layout.rows[static_cast<size_t>(layout.rowOfTrack(track))];
     return {o.metrics.labelWidth + static_cast<int>(m.toX(t)), layout.boxTop(row) + 1};
@@ -101,6 +102,75 @@ class TimelineRenderTest : public QObject {
     QCOMPARE(boxLabel(trace, item, fm, 10), QString());
     QCOMPARE(boxLabel(trace, item, fm, 30), QString("B3"));
     QCOMPARE(boxLabel(trace, item, fm, 300), QString("B3 span"));
+  }
+
+  void zoomedOutEachPixelShowsItsCategoriesStacked() {
+    // 200k spans of 900 ns every 1 µs: attention, expert, expert, all-reduce in turn. The whole run in
+    // 1000 px: every column stacks, from the bottom in the categories' order, a quarter of its height
+    // attention, a half expert, a quarter all-reduce (of 90% busy), idle at the top.
+    storage::Trace trace = test::makeTrace(1, {});
+    const Category cycle[] = {Category::ComputeAttention, Category::ComputeExpert, Category::ComputeExpert,
+                              Category::CommTpAllreduce};
+    for (int i = 0; i < 200'000; ++i)
+      storage::addSpan(trace, {.start = i * 1000, .end = i * 1000 + 900, .category = cycle[i % 4]});
+    storage::finishTrace(trace);
+    RenderOptions o;
+    o.size = QSize(1280, 200);
+    o.legend = false;
+    const QImage image = renderTimeline(trace, o);
+    const TimelineLayout layout = layoutTimeline(trace, summarizeTrace(trace), {}, o.metrics);
+    const auto& row = layout.rows[1];
+    const int top = layout.boxTop(row), bottom = layout.boxBottom(row), h = bottom - top;
+    for (int x : {o.metrics.labelWidth + 100, o.metrics.labelWidth + 500, o.metrics.labelWidth + 900}) {
+      QCOMPARE(image.pixelColor(x, bottom - 1), categoryColor(Category::ComputeAttention));
+      QCOMPARE(image.pixelColor(x, bottom - 1 - h * 45 / 100), categoryColor(Category::ComputeExpert));
+      QCOMPARE(image.pixelColor(x, bottom - 1 - h * 80 / 100), categoryColor(Category::CommTpAllreduce));
+      QVERIFY(image.pixelColor(x, top) != categoryColor(Category::CommTpAllreduce));  // the idle tenth
+    }
+  }
+
+  void nestedSpansAreDrawnInTheirLanes() {
+    // A step [0, 1 ms) of optimizer colour holding attention [100, 600) us holding an all-reduce
+    // [200, 300) us: three lanes, each drawn in its own band of the row.
+    const auto trace = test::makeTrace(1, {{0, 0, 1'000'000, Category::Optimizer},
+                                           {0, 100'000, 600'000, Category::ComputeAttention},
+                                           {0, 200'000, 300'000, Category::CommTpAllreduce}});
+    RenderOptions o;
+    o.size = QSize(1280, 200);
+    const QImage image = renderTimeline(trace, o);
+    const TimelineSummary summary = summarizeTrace(trace);
+    const TimelineLayout layout = layoutTimeline(trace, summary, {}, o.metrics);
+    const TimeMapping m = renderMapping(trace, o);
+    const auto& row = layout.rows[1];
+    QCOMPARE(row.lanes, 3);
+    const int x = o.metrics.labelWidth + static_cast<int>(m.toX(250'000));
+    QCOMPARE(image.pixelColor(x, layout.laneTop(row, 0) + 1), categoryColor(Category::Optimizer));
+    QCOMPARE(image.pixelColor(x, layout.laneTop(row, 1) + 1), categoryColor(Category::ComputeAttention));
+    QCOMPARE(image.pixelColor(x, layout.laneTop(row, 2) + 1), categoryColor(Category::CommTpAllreduce));
+    // Outside the child, its lane is empty.
+    const int later = o.metrics.labelWidth + static_cast<int>(m.toX(800'000));
+    QVERIFY(image.pixelColor(later, layout.laneTop(row, 1) + 1) != categoryColor(Category::ComputeAttention));
+    QCOMPARE(image.pixelColor(later, layout.laneTop(row, 0) + 1), categoryColor(Category::Optimizer));
+  }
+
+  void anAreaSelectionShadesItsRowsOverItsRange() {
+    const auto trace = pipeline();
+    RenderOptions o;
+    o.size = QSize(1000, 300);
+    o.legend = false;
+    const QImage plain = renderTimeline(trace, o);
+    o.area = AreaSelection{{200'000, 500'000}, {1}};  // stage 1's row only
+    const QImage shaded = renderTimeline(trace, o);
+    const TimelineLayout layout = layoutTimeline(trace, summarizeTrace(trace), {}, o.metrics);
+    const TimeMapping m = renderMapping(trace, o);
+    const int lw = o.metrics.labelWidth;
+    auto at = [&](int32_t track, int64_t t) {
+      const auto& row = layout.rows[size_t(layout.rowOfTrack(track))];
+      return QPoint(lw + int(m.toX(t)), row.y + 1);  // the row's margin, above its boxes
+    };
+    QVERIFY(shaded.pixelColor(at(1, 350'000)) != plain.pixelColor(at(1, 350'000)));  // inside
+    QCOMPARE(shaded.pixelColor(at(0, 350'000)), plain.pixelColor(at(0, 350'000)));   // another row
+    QCOMPARE(shaded.pixelColor(at(1, 700'000)), plain.pixelColor(at(1, 700'000)));   // after the range
   }
 };
 

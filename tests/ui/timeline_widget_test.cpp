@@ -1,5 +1,7 @@
 // The timeline widget's input: clicks select, the wheel and W/S zoom at the cursor, A/D pan,
-// shift-drag zooms to a range, Backspace undoes, a click on a rank's header collapses it.
+// right-drag zooms to a range, shift-drag selects an area (Enter zooms to it, Esc clears it),
+// Backspace undoes, a click on a rank's header collapses it, the label column's edge drags, and a
+// reveal keeps the zoom.
 #include "ui/timeline_widget.h"
 
 #include <QSignalSpy>
@@ -74,15 +76,62 @@ class TimelineWidgetTest : public QObject {
     QVERIFY(std::llabs(w_->mapping().toTime(p.x() - lw()) - before) <= 1000);
   }
 
-  void shiftDragZoomsToTheRange() {
+  void rightDragZoomsToTheRange() {
     const QPoint a = at(0, 200'000), b = at(0, 400'000);
+    QTest::mousePress(w_, Qt::RightButton, {}, a);
+    QTest::mouseMove(w_, (a + b) / 2);
+    QTest::mouseMove(w_, b);
+    QTest::mouseRelease(w_, Qt::RightButton, {}, b);
+    QVERIFY(std::llabs(w_->visibleRange().start - 200'000) <= 1000);
+    QVERIFY(std::llabs(w_->visibleRange().end - 400'000) <= 1000);
+    QCOMPARE(w_->zoomStack().size(), size_t(1));
+    QVERIFY(!w_->area());
+  }
+
+  void shiftDragSelectsAnAreaOverTheRowsCrossed() {
+    QSignalSpy changed(w_, &TimelineWidget::areaChanged);
+    const QPoint a = at(0, 200'000), b = at(1, 700'000);
     QTest::mousePress(w_, Qt::LeftButton, Qt::ShiftModifier, a);
     QTest::mouseMove(w_, (a + b) / 2);
     QTest::mouseMove(w_, b);
     QTest::mouseRelease(w_, Qt::LeftButton, Qt::ShiftModifier, b);
+    QVERIFY(w_->area());
+    QCOMPARE(w_->area()->tracks, (std::vector<int32_t>{0, 1}));  // from track 0's row to track 1's
+    QVERIFY(std::llabs(w_->area()->range.start - 200'000) <= 1000);
+    QVERIFY(std::llabs(w_->area()->range.end - 700'000) <= 1000);
+    QCOMPARE(w_->visibleRange(), (TimeRange{0, 1'000'000}));  // the view stays
+    QVERIFY(changed.count() >= 1);
+    // Drawn: the selected rows shaded over the range, in the rendered frame.
+    QImage frame(w_->size(), QImage::Format_ARGB32_Premultiplied);
+    w_->render(&frame);
+    const auto& row0 = w_->layout().rows[size_t(w_->layout().rowOfTrack(0))];
+    const int inside = lw() + int(w_->mapping().toX(450'000)),
+              outside = lw() + int(w_->mapping().toX(900'000));
+    const int y = row0.y + 1 - w_->scrollY();  // the row's margin, above its boxes
+    QVERIFY(frame.pixelColor(inside, y) != frame.pixelColor(outside, y));
+    // Enter zooms to it; Esc clears it.
+    w_->setFocus();
+    QTest::keyClick(w_, Qt::Key_Return);
     QVERIFY(std::llabs(w_->visibleRange().start - 200'000) <= 1000);
-    QVERIFY(std::llabs(w_->visibleRange().end - 400'000) <= 1000);
-    QCOMPARE(w_->zoomStack().size(), size_t(1));
+    QTest::keyClick(w_, Qt::Key_Escape);
+    QVERIFY(!w_->area());
+  }
+
+  void theLabelColumnResizesByItsEdgeAndDoesNotPan() {
+    const int edge = lw();
+    const TimeRange before = w_->visibleRange();
+    const int y = w_->layout().rows[1].y + 5;
+    QTest::mousePress(w_, Qt::LeftButton, {}, QPoint(edge, y));
+    QTest::mouseMove(w_, QPoint(edge + 60, y));
+    QTest::mouseRelease(w_, Qt::LeftButton, {}, QPoint(edge + 60, y));
+    QCOMPARE(w_->labelWidth(), edge + 60);
+    QCOMPARE(w_->layout().metrics.labelWidth, edge + 60);
+    QCOMPARE(w_->visibleRange(), before);
+    // A drag that starts on the labels scrolls rows only: no pan before t = 0.
+    QTest::mousePress(w_, Qt::LeftButton, {}, QPoint(20, y));
+    QTest::mouseMove(w_, QPoint(200, y));
+    QTest::mouseRelease(w_, Qt::LeftButton, {}, QPoint(200, y));
+    QCOMPARE(w_->visibleRange(), before);
   }
 
   void headerClickCollapses() {
@@ -114,8 +163,25 @@ class TimelineWidgetTest : public QObject {
     QVERIFY(w_->visibleRange().start <= 600'000 && w_->visibleRange().end >= 1'000'000);
     QVERIFY(w_->visibleRange().duration() < 500'000);
     QVERIFY(!w_->fitStep(8));
+    const int64_t zoom = w_->visibleRange().duration();
     w_->selectSpan(SpanRef{0, 0}, true);  // [0, 400 µs): out of view, so the view moves to it
     QVERIFY(w_->visibleRange().start <= 0 + 200'000 && w_->visibleRange().end >= 200'000);
+    QCOMPARE(w_->visibleRange().duration(), zoom);  // the zoom is kept
+    trace_.steps.clear();
+  }
+
+  void fitSteadyStepsSkipsTheWarmUp() {
+    for (int s = 0; s < 3; ++s) {
+      storage::StepMetric m;
+      m.step = s;
+      m.start_ns = s == 0 ? 0 : 600'000 + (s - 1) * 200'000;
+      m.end_ns = s == 0 ? 600'000 : m.start_ns + 200'000;
+      trace_.steps.push_back(m);
+    }
+    w_->setFocus();
+    QTest::keyClick(w_, Qt::Key_F, Qt::ShiftModifier);
+    QVERIFY(w_->visibleRange().start >= 590'000 && w_->visibleRange().start <= 600'000);
+    QVERIFY(w_->visibleRange().end >= 1'000'000 && w_->visibleRange().end <= 1'010'000);
     trace_.steps.clear();
   }
 };

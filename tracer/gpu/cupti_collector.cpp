@@ -369,9 +369,25 @@ void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buf
       case CUPTI_ACTIVITY_KIND_KERNEL:
       case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
         auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
-        records.push_back({storage::GpuActivityKind::Kernel, static_cast<int64_t>(k->start),
-                           static_cast<int64_t>(k->end), kernelName(k->name),
-                           static_cast<int32_t>(k->deviceId), k->streamId, k->correlationId, 0, 0});
+        GpuRecord r{storage::GpuActivityKind::Kernel,
+                    static_cast<int64_t>(k->start),
+                    static_cast<int64_t>(k->end),
+                    kernelName(k->name),
+                    static_cast<int32_t>(k->deviceId),
+                    k->streamId,
+                    k->correlationId,
+                    0,
+                    0};
+        r.launch = {k->gridX,
+                    k->gridY,
+                    k->gridZ,
+                    k->blockX,
+                    k->blockY,
+                    k->blockZ,
+                    k->registersPerThread,
+                    k->staticSharedMemory,
+                    k->dynamicSharedMemory};
+        records.push_back(std::move(r));
         break;
       }
       case CUPTI_ACTIVITY_KIND_MEMCPY: {
