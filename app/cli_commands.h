@@ -17,5 +17,6 @@ void registerCompare(CLI::App& cli, CommandAction& action);
 void registerGenerate(CLI::App& cli, CommandAction& action);
 void registerImport(CLI::App& cli, CommandAction& action);
 void registerMerge(CLI::App& cli, CommandAction& action);
+void registerPlan(CLI::App& cli, CommandAction& action);
 
 }  // namespace moescope::app

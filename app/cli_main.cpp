@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   moescope::app::registerGenerate(cli, action);
   moescope::app::registerImport(cli, action);
   moescope::app::registerMerge(cli, action);
+  moescope::app::registerPlan(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 // (exit 130, run file marked cancelled). Checkpoint and metrics are written to temporary names and
 // renamed when complete. --dry-run does every check of a run, prints "ok" and the schedule's passes per
 // stage, and writes nothing.
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/cli_commands.h"
@@ -200,6 +202,8 @@ int runTrain(const TrainArgs& args) {
       tracer = tracer::Tracer::open(*args.out, engine::makeRunInfo(config, *backend, name));
       tracer->setMeta("engine.config_file", args.config);
       if (!kernels.empty()) tracer->setMeta("cuda.kernels", kernels);
+      // The planner shares these cores among a CPU run's rank threads when it predicts from this run.
+      tracer->setMeta("host.cores", std::to_string(std::max(1u, std::thread::hardware_concurrency())));
 #ifdef MOESCOPE_HAVE_GPU_TRACER
       if (backend->name() == "cuda" && config.trace.enabled && gpu_settings.enabled) {
         try {

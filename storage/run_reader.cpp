@@ -118,6 +118,15 @@ struct RunReader::Impl {
     r.start_ns = st.int64(14);
     r.end_ns = st.int64(15);
     r.virtual_stages = st.int32(16);
+    sqlite::Stmt meta(db, "SELECT key, value FROM meta WHERE key IN (?, ?)");
+    meta.bind(1, kPredictedMeta);
+    meta.bind(2, kCalibrationMeta);
+    while (meta.step()) {
+      if (meta.text(0) == kPredictedMeta)
+        r.predicted = meta.text(1) == "1";
+      else
+        r.calibration = meta.text(1);
+    }
     return r;
   }
 
