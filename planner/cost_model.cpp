@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <set>
 
 #include "planner/held_activations.h"
 #include "planner/median.h"
 #include "planner/plan_target.h"
 #include "planner/planner_error.h"
+#include "storage/activity.h"
+#include "storage/analysis_steps.h"
 
 namespace moescope::planner {
 
@@ -21,8 +24,8 @@ namespace {
 // as a step function of time, to turn a measured duration into solo time.
 class Sharing {
  public:
-  Sharing(const storage::Trace& trace, int cores) : cores_(cores) {
-    if (cores_ <= 0) return;
+  Sharing(const storage::Trace& trace, bool shared) {
+    if (!shared) return;
     std::vector<std::pair<int64_t, int>> edges;
     std::map<int32_t, std::vector<std::pair<int64_t, int64_t>>> byRank;
     for (size_t id = 0; id < trace.tracks.size() && id < trace.spans.size(); ++id) {
@@ -60,6 +63,19 @@ class Sharing {
       }
     }
   }
+  void setCores(double cores) { cores_ = cores; }
+  // The mean number of busy ranks over [a, b).
+  double meanBusy(int64_t a, int64_t b) const {
+    if (b <= a || times_.empty()) return 1;
+    size_t i = static_cast<size_t>(std::upper_bound(times_.begin(), times_.end(), a) - times_.begin());
+    double total = 0;
+    for (int64_t t = a; t < b; ++i) {
+      const int64_t next = i < times_.size() ? std::min(b, times_[i]) : b;
+      total += (i == 0 ? 0 : busy_[i - 1]) * static_cast<double>(next - t);
+      t = next;
+    }
+    return total / static_cast<double>(b - a);
+  }
   // Solo time of [a, b): the time integrated at each moment's speed, min(1, cores / busy).
   double solo(int64_t a, int64_t b) const {
     if (cores_ <= 0 || b <= a || times_.empty()) return static_cast<double>(b - a);
@@ -69,7 +85,7 @@ class Sharing {
     while (t < b) {
       const int busy = i == 0 ? 0 : busy_[i - 1];
       const int64_t next = i < times_.size() ? std::min(b, times_[i]) : b;
-      const double speed = busy > cores_ ? static_cast<double>(cores_) / busy : 1.0;
+      const double speed = busy > cores_ ? cores_ / busy : 1.0;
       total += speed * static_cast<double>(next - t);
       t = next;
       ++i;
@@ -78,7 +94,7 @@ class Sharing {
   }
 
  private:
-  int cores_;
+  double cores_ = 0;
   std::vector<int64_t> times_;
   std::vector<int> busy_;
 };
@@ -95,9 +111,43 @@ struct Samples {
     bytes.push_back(static_cast<double>(s.bytes));
   }
   SegmentCost cost() const {
-    return {name, category, expert, median(ns), median(gap), static_cast<int64_t>(median(bytes))};
+    return {name, category, expert, typical(ns), typical(gap), static_cast<int64_t>(median(bytes))};
   }
 };
+
+// The cores the run's ranks actually got: a span that ran while other ranks were busy took longer
+// than the same span (layer, phase, name, expert) run alone by busy / cores when the ranks
+// outnumbered the cores. The median of that estimate over every span with a solo twin, at most the
+// host's cores. On a quiet host it is the host's cores; on one where other programs hold a core it is
+// what was left (measured 1.0 to 1.2 of 2 on the development VM at load average 11).
+template <class Skipped>
+double effectiveCores(const storage::Trace& trace, const Sharing& sharing, Skipped skipped, int host_cores) {
+  using Key = std::tuple<uint32_t, int32_t, Phase, int32_t>;      // name, layer, phase, expert
+  std::map<Key, std::vector<std::pair<double, double>>> samples;  // (mean busy ranks, duration)
+  for (size_t id = 0; id < trace.tracks.size() && id < trace.spans.size(); ++id) {
+    if (trace.tracks[id].kind != storage::TrackKind::HostThread) continue;
+    const storage::SpanColumns& c = trace.spans[id];
+    for (size_t i = 0; i < c.size(); ++i) {
+      const int64_t d = c.durationAt(i);
+      // Spans of 0.1 ms and more: shorter ones are as much timer as work.
+      if (c.category[i] == Category::Wait || skipped(c.step[i]) || d < 100'000) continue;
+      samples[{c.name[i], c.layer[i], c.phase[i], c.expert[i]}].emplace_back(
+          sharing.meanBusy(c.start[i], c.endAt(i)), static_cast<double>(d));
+    }
+  }
+  std::vector<double> estimates;
+  for (const auto& [key, list] : samples) {
+    std::vector<double> alone;
+    for (const auto& [busy, d] : list)
+      if (busy < 1.1) alone.push_back(d);
+    if (alone.size() < 2) continue;
+    const double solo = median(alone);
+    for (const auto& [busy, d] : list)
+      if (busy > 1.5) estimates.push_back(std::min(busy, busy * solo / d));
+  }
+  if (estimates.size() < 10) return host_cores;
+  return std::clamp(median(estimates), 0.5, static_cast<double>(host_cores));
+}
 
 int hostCores(const storage::Trace& trace) {
   for (const auto& [key, value] : trace.meta) {
@@ -133,19 +183,31 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
   if (trace.run.pp < 1 || trace.run.tp < 1 || trace.run.dp < 1 || trace.run.microbatches < 1 ||
       trace.run.virtual_stages < 1)
     throw PlanError(path + ": the run's pp, tp, dp, micro-batches or virtual stages are not positive");
-  if (trace.run.backend == "cpu") m.cores = cores >= 0 ? cores : hostCores(trace);
+  const int host_cores = trace.run.backend == "cpu" ? (cores >= 0 ? cores : hostCores(trace)) : 0;
   m.tokens_per_microbatch = static_cast<double>(m.model.global_batch) * static_cast<double>(m.model.seq_len) /
                             (static_cast<double>(trace.run.dp) * trace.run.microbatches);
-  const Sharing sharing(trace, m.cores);
+  Sharing sharing(trace, host_cores > 0);
 
-  // Which steps count: all but the first (warm-up: allocation, first touch) when there are several.
-  std::set<int32_t> steps;
-  for (const storage::SpanColumns& c : trace.spans)
-    for (int32_t s : c.step)
-      if (s != kNone) steps.insert(s);
-  if (steps.empty()) throw PlanError(path + ": the run has no step to calibrate on");
-  m.steps = static_cast<int>(steps.size());
-  const int32_t skip = steps.size() > 1 ? *steps.begin() : kNone;
+  // Which steps count: the steady state. All but the first (warm-up: allocation, first touch, a
+  // GPU's autotuning) when there are several, and of those the ones within 25% of their median (the
+  // lower middle, as compare reports it): a step far from it is still warming up or was stalled. The
+  // GPU sample's steps after the first took 37.9 and 19.9 ms; the second is its steady state.
+  const std::vector<storage::StepExtent> extents = storage::stepExtents(storage::hostActivity(trace));
+  if (extents.empty()) throw PlanError(path + ": the run has no step to calibrate on");
+  m.steps = static_cast<int>(extents.size());
+  std::vector<storage::StepExtent> steady(extents.begin() + (extents.size() > 1 ? 1 : 0), extents.end());
+  std::vector<int64_t> durations;
+  for (const storage::StepExtent& e : steady) durations.push_back(e.duration());
+  std::sort(durations.begin(), durations.end());
+  const double middle = static_cast<double>(durations[(durations.size() - 1) / 2]);
+  std::set<int32_t> used;
+  for (const storage::StepExtent& e : steady)
+    if (std::abs(static_cast<double>(e.duration()) / std::max(1.0, middle) - 1) <= 0.25) used.insert(e.step);
+  auto skipped = [&used](int32_t step) { return !used.contains(step); };
+  if (host_cores > 0) {
+    m.cores = effectiveCores(trace, sharing, skipped, host_cores);
+    sharing.setCores(m.cores);
+  }
 
   std::map<std::tuple<int64_t, Phase, std::string, int>, Samples>
       layerSamples;  // layer, phase, name, occurrence
@@ -165,7 +227,7 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
     std::map<std::tuple<int32_t, int32_t, Phase, int32_t>, std::vector<size_t>> instances;
     std::map<int32_t, std::map<std::string, double>> tailPerStep;
     for (size_t i = 0; i < c.size(); ++i) {
-      if (c.step[i] == kNone || c.step[i] == skip) continue;
+      if (c.step[i] == kNone || skipped(c.step[i])) continue;
       if (c.microbatch[i] == kNone) {
         if (c.category[i] == Category::Wait) continue;
         const storage::SpanView s = c.at(i, static_cast<int32_t>(id));
@@ -275,7 +337,7 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
   for (const auto& [key, s] : boundarySamples) m.boundary[key] = s.cost();
   for (const auto& [name, s] : tailSamples) m.tail[name] = s.cost();
   for (const auto& [name, rates] : optimizerRates)
-    m.tail[name] = {name, Category::Optimizer, kNone, median(rates), 0, 0};
+    m.tail[name] = {name, Category::Optimizer, kNone, typical(rates), 0, 0};
   for (auto& [category, samples] : transferSamples) m.transfers[category] = fitTransfers(samples);
   m.split_backward = std::any_of(m.layers.begin(), m.layers.end(),
                                  [](const auto& kv) { return kv.first.second == Phase::BackwardWeight; });
@@ -303,7 +365,8 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
                       std::to_string(100 - static_cast<int>(m.input_share * 100)) +
                       " (the run measured no weight pass apart)");
   if (m.cores > 0)
-    m.notes.push_back("the ranks share " + std::to_string(m.cores) + " host cores (processor sharing)");
+    m.notes.push_back("the ranks share " + std::to_string(m.cores).substr(0, 4) +
+                      " host cores, what the run got of them (processor sharing)");
   return m;
 }
 

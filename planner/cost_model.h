@@ -54,7 +54,7 @@ struct CostModel {
   ModelShape model;
   int steps = 0;                     // the calibration run's steps
   double tokens_per_microbatch = 0;  // per data-parallel replica
-  int cores = 0;                     // host cores the ranks share; 0: a device per rank
+  double cores = 0;  // host cores the ranks share (effective: what the run got); 0: a device per rank
   std::map<LayerKey, std::vector<TemplateEntry>> layers;
   std::map<ExpertKey, SegmentCost> experts;
   std::map<BoundaryKey, SegmentCost> boundary;

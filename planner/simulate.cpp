@@ -189,8 +189,7 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
           throw std::logic_error("planner: the stages wait on each other at stage " + std::to_string(s));
       break;
     }
-    const double speed =
-        model.cores > 0 && busy > model.cores ? static_cast<double>(model.cores) / busy : 1.0;
+    const double speed = model.cores > 0 && busy > model.cores ? model.cores / busy : 1.0;
     double step = std::numeric_limits<double>::infinity();
     for (auto& r : running) {
       if (!r) continue;

@@ -18,6 +18,7 @@
 #include "ui/breakdown_view.h"
 #include "ui/compare_view.h"
 #include "ui/picture_export.h"
+#include "ui/plan_dialog.h"
 #include "ui/run_view.h"
 #include "ui/span_access.h"
 #include "ui/table_csv.h"
@@ -156,6 +157,10 @@ void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun)
         }
         openCompareWindow(paths, window);
       });
+  analysis->addAction(QObject::tr("&Plan..."), window, withRun([window](RunView* run) {
+                        planFromRun(window, run->path(), run->trace().run,
+                                    [window](const QStringList& paths) { openCompareWindow(paths, window); });
+                      }));
 
   QMenu* exports = window->menuBar()->addMenu(QObject::tr("E&xport"));
   exports->addAction(QObject::tr("Visible &Timeline as PNG or SVG..."), window,
