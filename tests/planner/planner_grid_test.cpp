@@ -4,14 +4,15 @@
 // Megatron's rule m % pp == 0: 15 configurations) against real runs of each: step time within 15% and
 // bubble share within 5 points for at least 80% of them.
 //
-// Robust on a shared 2-core machine: other programs' builds change how fast a run goes by 30% from
-// one minute to the next (measured at load average 11 to 15 while writing this), more than any
-// prediction error. So every real run of a target follows a real run of the calibration's own
-// configuration, and the prediction is compared after scaling it by how fast that neighbour went
-// against the calibration run (the ratio of the two, measured a few seconds apart: how benchmarks
-// here compare). The bubble share, a ratio within one run, needs no such scaling. The planner itself
-// takes the cores the calibration run got from the run (cost_model.h), and step times are medians
-// of the steps after the first.
+// How it keeps noise out: step times are medians of the steps after the first, every span's cost in
+// the model a mean without its top tenth, and the planner takes the cores the calibration run
+// actually got from the run itself (cost_model.h). What it cannot keep out is a change in the host's
+// load between the calibration run and a target's run: on the shared 2-core development VM at load
+// average 10 to 15 (other builds) a run's speed moved by 30% from one minute to the next, and the
+// grid came out 7 of 15 (bench/planner/grid.py) and 6 of 15 (this test, when it scaled each
+// prediction by a neighbouring run of the calibration's configuration; the load changes within
+// seconds, so that did not help and is gone). docs/PLANNER.md has both tables. On a quiet host:
+// bench/planner/run_h200_grid.sh runs it on the GPU server's idle CPU cores.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -70,7 +71,6 @@ class PlannerGrid : public ::testing::Test {
 
 TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
   const fs::path calibration = train("calibration", "1f1b", 2, 4);
-  const double calibrationStep = figures(calibration).first;
   struct Point {
     std::string schedule;
     int pp, m;
@@ -82,24 +82,22 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
         if (std::string(s) != "interleaved" || m % pp == 0) grid.push_back({s, pp, m});
   ASSERT_EQ(grid.size(), 15u);
   int good = 0;
-  std::string table =
-      "schedule     pp  m  predicted ms  measured ms  (machine speed)  error  bubble pred/real\n";
+  std::string table = "schedule     pp  m  predicted ms  measured ms   error  bubble pred/real\n";
   for (const Point& p : grid) {
     const std::string name = p.schedule + "-pp" + std::to_string(p.pp) + "-m" + std::to_string(p.m);
-    const double speed = figures(train(name + "-reference", "1f1b", 2, 4)).first / calibrationStep;
     const auto [realStep, realBubble] = figures(train(name, p.schedule, p.pp, p.m));
     const fs::path predicted = dir_->file(name + "-predicted.moescope");
     run("plan '" + calibration.string() + "' --schedule " + p.schedule + " --pp " + std::to_string(p.pp) +
         " --microbatches " + std::to_string(p.m) + " --steps " + std::to_string(kSteps) + " --out '" +
         predicted.string() + "' -q");
     const auto [predictedStep, predictedBubble] = figures(predicted);
-    const double error = predictedStep * speed / realStep - 1;
+    const double error = predictedStep / realStep - 1;
     const bool ok = std::abs(error) <= 0.15 && std::abs(predictedBubble - realBubble) <= 0.05;
     good += ok;
     char line[200];
-    std::snprintf(line, sizeof line, "%-12s %2d %2d  %12.1f %12.1f  %15.2f %6.1f%%  %5.1f%% / %5.1f%%  %s\n",
-                  p.schedule.c_str(), p.pp, p.m, predictedStep * speed / 1e6, realStep / 1e6, speed,
-                  100 * error, 100 * predictedBubble, 100 * realBubble, ok ? "ok" : "off");
+    std::snprintf(line, sizeof line, "%-12s %2d %2d  %12.1f %12.1f  %6.1f%%  %5.1f%% / %5.1f%%  %s\n",
+                  p.schedule.c_str(), p.pp, p.m, predictedStep / 1e6, realStep / 1e6, 100 * error,
+                  100 * predictedBubble, 100 * realBubble, ok ? "ok" : "off");
     table += line;
   }
   std::printf("%s%d of 15 within 15%% and 5 points\n", table.c_str(), good);
