@@ -18,5 +18,6 @@ void registerGenerate(CLI::App& cli, CommandAction& action);
 void registerImport(CLI::App& cli, CommandAction& action);
 void registerMerge(CLI::App& cli, CommandAction& action);
 void registerConfig(CLI::App& cli, CommandAction& action);
+void registerPlan(CLI::App& cli, CommandAction& action);
 
 }  // namespace moescope::app

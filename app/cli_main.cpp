@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   moescope::app::registerImport(cli, action);
   moescope::app::registerMerge(cli, action);
   moescope::app::registerConfig(cli, action);
+  moescope::app::registerPlan(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

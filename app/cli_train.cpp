@@ -12,6 +12,7 @@
 // completed steps are kept, and the exit status is 128 + the signal; a second signal ends the process
 // at once (temporary files removed). --dry-run does every check, prints "ok" and the schedule's passes
 // per stage, and writes nothing.
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/cli_commands.h"
@@ -294,6 +296,8 @@ int runTrain(const TrainArgs& args) {
       tracer->setMeta("engine.config_file", args.config);
       if (!kernels.empty()) tracer->setMeta("cuda.kernels", kernels);
       tracer->setMeta(std::string(storage::kMetaStepsRecorded), std::string(storage::kStepsInStepMetric));
+      // The planner shares these cores among a CPU run's rank threads when it predicts from this run.
+      tracer->setMeta("host.cores", std::to_string(std::max(1u, std::thread::hardware_concurrency())));
 #ifdef MOESCOPE_HAVE_GPU_TRACER
       if (backend->name() == "cuda" && config.trace.enabled && gpu_settings.enabled) {
         try {

@@ -20,6 +20,7 @@ RunSummary summarizeRun(const Trace& trace) {
   RunSummary s;
   s.name = trace.run.name;
   s.layout = trace.run.layout;
+  s.predicted = trace.run.predicted;
   s.schedule = std::string(scheduleName(trace.run.schedule));
   if (trace.run.schedule == Schedule::Interleaved)
     s.schedule += " (v " + std::to_string(trace.run.virtual_stages) + ")";
@@ -196,6 +197,7 @@ nlohmann::json comparisonToJson(const Comparison& c) {
     json run{{"name", r.name},
              {"layout", r.layout},
              {"schedule", r.schedule},
+             {"predicted", r.predicted},
              {"theoretical_bubble_share", r.theoretical_bubble_share},
              {"ranks", r.ranks},
              {"steps", r.steps},
@@ -251,6 +253,7 @@ std::string formatComparison(const Comparison& c) {
     out += format("  %-20s %-6s %-18s %2d ranks, %d steps measured", r.name.c_str(), r.layout.c_str(),
                   r.schedule.c_str(), r.ranks, r.steps);
     if (r.skipped_step != kNone) out += format(" (warm-up step %d left out)", r.skipped_step);
+    if (r.predicted) out += " PREDICTED, not measured";
     out += "\n";
   }
   out += "\n";

@@ -32,7 +32,8 @@ namespace moescope::storage {
 struct RunSummary {
   std::string name;
   std::string layout;
-  std::string schedule;  // "1f1b", "interleaved (v 2)", ...
+  std::string schedule;    // "1f1b", "interleaved (v 2)", ...
+  bool predicted = false;  // a run the planner predicted (RunInfo::predicted)
   int32_t ranks = 0;
   int32_t steps = 0;             // measured steps
   int32_t skipped_step = kNone;  // the warm-up step left out, kNone if none

@@ -193,6 +193,15 @@ struct RunReader::Impl {
     r.start_ns = row.time(14, "start_ns");
     r.end_ns = row.time(15, "end_ns");
     r.virtual_stages = row.int32(16, "virtual_stages", 1, kMaxRanks);
+    sqlite::Stmt meta(db, "SELECT key, value FROM meta WHERE key IN (?, ?)");
+    meta.bind(1, kPredictedMeta);
+    meta.bind(2, kCalibrationMeta);
+    while (meta.step()) {
+      if (meta.text(0) == kPredictedMeta)
+        r.predicted = meta.text(1) == "1";
+      else
+        r.calibration = meta.text(1);
+    }
     return r;
   }
 

@@ -240,6 +240,17 @@ struct RunWriter::Impl {
     st.bind(16, run.end_ns);
     st.bind(17, run.virtual_stages);
   }
+  // A predicted run says so in run_meta (the run table has no column for it: measured files keep
+  // their schema).
+  void writePredicted(const RunInfo& run) {
+    if (!run.predicted) return;
+    for (const auto& [key, value] : {std::pair<std::string_view, std::string_view>{kPredictedMeta, "1"},
+                                     {kCalibrationMeta, run.calibration}}) {
+      insertMeta.bind(1, key);
+      insertMeta.bind(2, value);
+      insertMeta.run();
+    }
+  }
   // Builds what a finished file has beyond a growing one (schema::finishSql), once.
   void finish() {
     commit();
@@ -307,6 +318,7 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
 
   impl->bindRun(impl->updateRun, run);
   impl->updateRun.run();
+  impl->writePredicted(run);
   db.exec("COMMIT", "creating the schema");
   impl->begin();
   return std::unique_ptr<RunWriter>(new RunWriter(std::move(impl)));
@@ -453,6 +465,7 @@ void RunWriter::setMeta(std::string_view key, std::string_view value) {
 void RunWriter::updateRun(const RunInfo& run) {
   impl_->bindRun(impl_->updateRun, run);
   impl_->updateRun.run();
+  impl_->writePredicted(run);
 }
 
 void RunWriter::setStatus(RunStatus status, std::string_view error, int64_t end_ns) {

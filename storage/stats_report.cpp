@@ -114,6 +114,7 @@ nlohmann::json statsToJson(const RunStats& s) {
               {"dp", s.run.dp},
               {"microbatches", s.run.microbatches},
               {"schedule", scheduleName(s.run.schedule)},
+              {"predicted", s.run.predicted},
               {"virtual_stages", s.run.virtual_stages},
               {"theoretical_bubble_share", theoreticalBubbleShare(s.run)},
               {"spans", s.spans}};
@@ -262,6 +263,7 @@ std::string formatStats(const RunStats& s) {
   out += format("run      %s (%s, %s, %s)\n", s.run.name.c_str(), s.run.layout.c_str(), s.run.backend.c_str(),
                 std::string(runStatusName(s.run.status)).c_str());
   if (!s.run.error.empty()) out += "error    " + s.run.error + "\n";
+  if (s.run.predicted) out += "PREDICTED by moescope-cli plan from " + s.run.calibration + ": not measured\n";
   out += format("layout   pp %d x tp %d x dp %d, %d micro-batches, %s", s.run.pp, s.run.tp, s.run.dp,
                 s.run.microbatches, std::string(scheduleName(s.run.schedule)).c_str());
   if (s.run.schedule == Schedule::Interleaved) out += format(" (%d virtual stages)", s.run.virtual_stages);

@@ -91,8 +91,16 @@ struct RunInfo {
   RunStatus status = RunStatus::Running;
   std::string error;
   int64_t start_ns = 0, end_ns = 0;
+  // A run the planner predicted rather than measured (run_meta `run.predicted` = 1), and the measured
+  // run its costs came from (`run.calibration`, a path). Every view that shows a run says "predicted".
+  bool predicted = false;
+  std::string calibration;
   bool operator==(const RunInfo&) const = default;
 };
+
+// The run_meta keys of a predicted run (RunInfo::predicted, RunInfo::calibration).
+inline constexpr std::string_view kPredictedMeta = "run.predicted";
+inline constexpr std::string_view kCalibrationMeta = "run.calibration";
 
 struct RankInfo {
   int32_t rank = 0;

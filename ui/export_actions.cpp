@@ -17,6 +17,7 @@
 #include "ui/breakdown_view.h"
 #include "ui/compare_view.h"
 #include "ui/picture_export.h"
+#include "ui/plan_dialog.h"
 #include "ui/run_view.h"
 #include "ui/span_access.h"
 #include "ui/table_csv.h"
@@ -145,6 +146,10 @@ void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun,
   analysis->addSeparator();
   analysis->addAction(QObject::tr("&Compare Runs..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), window,
                       [compareRuns] { compareRuns(); });
+  analysis->addAction(QObject::tr("&Plan..."), window, withRun([window](RunView* run) {
+                        planFromRun(window, run->path(), run->trace().run,
+                                    [window](const QStringList& paths) { openCompareWindow(paths, window); });
+                      }));
 
   QMenu* exports = window->menuBar()->addMenu(QObject::tr("E&xport"));
   exports->addAction(QObject::tr("Visible &Timeline as PNG or SVG..."), window,

@@ -54,7 +54,13 @@ QString gpuSummary(const storage::Trace& t) {
 
 QString runSummary(const storage::Trace& t) {
   const auto& r = t.run;
-  return QStringLiteral("%1 · %2 · pp %3 tp %4 dp %5 · %6 micro-batches · %7 · %8 spans · %9")
+  // A prediction must never pass for a measurement.
+  const QString predicted = r.predicted
+                                ? QStringLiteral("PREDICTED (not measured) from %1 · ")
+                                      .arg(QFileInfo(QString::fromStdString(r.calibration)).fileName())
+                                : QString();
+  return predicted +
+         QStringLiteral("%1 · %2 · pp %3 tp %4 dp %5 · %6 micro-batches · %7 · %8 spans · %9")
              .arg(QString::fromStdString(r.layout.empty() ? std::string("?") : r.layout),
                   QString::fromStdString(std::string(storage::scheduleName(r.schedule))))
              .arg(r.pp)

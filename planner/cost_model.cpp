@@ -1,0 +1,373 @@
+#include "planner/cost_model.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "planner/held_activations.h"
+#include "planner/median.h"
+#include "planner/plan_target.h"
+#include "planner/planner_error.h"
+#include "storage/activity.h"
+#include "storage/analysis_steps.h"
+
+namespace moescope::planner {
+
+using storage::Category;
+using storage::kNone;
+using storage::Phase;
+
+namespace {
+
+// Processor sharing on the calibration host: the number of ranks busy (in a span other than `wait`)
+// as a step function of time, to turn a measured duration into solo time.
+class Sharing {
+ public:
+  Sharing(const storage::Trace& trace, bool shared) {
+    if (!shared) return;
+    std::vector<std::pair<int64_t, int>> edges;
+    std::map<int32_t, std::vector<std::pair<int64_t, int64_t>>> byRank;
+    for (size_t id = 0; id < trace.tracks.size() && id < trace.spans.size(); ++id) {
+      if (trace.tracks[id].kind != storage::TrackKind::HostThread) continue;
+      const storage::SpanColumns& c = trace.spans[id];
+      for (size_t i = 0; i < c.size(); ++i)
+        if (c.category[i] != Category::Wait)
+          byRank[trace.tracks[id].rank].emplace_back(c.start[i], c.endAt(i));
+    }
+    for (auto& [rank, intervals] : byRank) {
+      std::sort(intervals.begin(), intervals.end());
+      int64_t s = intervals.front().first, e = intervals.front().second;
+      for (const auto& [a, b] : intervals) {
+        if (a > e) {
+          edges.emplace_back(s, 1);
+          edges.emplace_back(e, -1);
+          s = a;
+          e = b;
+        } else {
+          e = std::max(e, b);
+        }
+      }
+      edges.emplace_back(s, 1);
+      edges.emplace_back(e, -1);
+    }
+    std::sort(edges.begin(), edges.end());
+    int busy = 0;
+    for (const auto& [t, d] : edges) {
+      busy += d;
+      if (!times_.empty() && times_.back() == t)
+        busy_.back() = busy;
+      else {
+        times_.push_back(t);
+        busy_.push_back(busy);
+      }
+    }
+  }
+  void setCores(double cores) { cores_ = cores; }
+  // The mean number of busy ranks over [a, b).
+  double meanBusy(int64_t a, int64_t b) const {
+    if (b <= a || times_.empty()) return 1;
+    size_t i = static_cast<size_t>(std::upper_bound(times_.begin(), times_.end(), a) - times_.begin());
+    double total = 0;
+    for (int64_t t = a; t < b; ++i) {
+      const int64_t next = i < times_.size() ? std::min(b, times_[i]) : b;
+      total += (i == 0 ? 0 : busy_[i - 1]) * static_cast<double>(next - t);
+      t = next;
+    }
+    return total / static_cast<double>(b - a);
+  }
+  // Solo time of [a, b): the time integrated at each moment's speed, min(1, cores / busy).
+  double solo(int64_t a, int64_t b) const {
+    if (cores_ <= 0 || b <= a || times_.empty()) return static_cast<double>(b - a);
+    size_t i = static_cast<size_t>(std::upper_bound(times_.begin(), times_.end(), a) - times_.begin());
+    double total = 0;
+    int64_t t = a;
+    while (t < b) {
+      const int busy = i == 0 ? 0 : busy_[i - 1];
+      const int64_t next = i < times_.size() ? std::min(b, times_[i]) : b;
+      const double speed = busy > cores_ ? cores_ / busy : 1.0;
+      total += speed * static_cast<double>(next - t);
+      t = next;
+      ++i;
+    }
+    return total;
+  }
+
+ private:
+  double cores_ = 0;
+  std::vector<int64_t> times_;
+  std::vector<int> busy_;
+};
+
+struct Samples {
+  std::string name;
+  Category category = Category::ComputeAttention;
+  int32_t expert = kNone;
+  std::vector<double> ns, gap;
+  std::vector<double> bytes;
+  void add(const storage::SpanView& s, double solo, double gap_solo) {
+    ns.push_back(solo);
+    gap.push_back(gap_solo);
+    bytes.push_back(static_cast<double>(s.bytes));
+  }
+  SegmentCost cost() const {
+    return {name, category, expert, typical(ns), typical(gap), static_cast<int64_t>(median(bytes))};
+  }
+};
+
+// The cores the run's ranks actually got: a span that ran while other ranks were busy took longer
+// than the same span (layer, phase, name, expert) run alone by busy / cores when the ranks
+// outnumbered the cores. The median of that estimate over every span with a solo twin, at most the
+// host's cores. On a quiet host it is the host's cores; on one where other programs hold a core it is
+// what was left (measured 1.0 to 1.2 of 2 on the development VM at load average 11).
+template <class Skipped>
+double effectiveCores(const storage::Trace& trace, const Sharing& sharing, Skipped skipped, int host_cores) {
+  using Key = std::tuple<uint32_t, int32_t, Phase, int32_t>;      // name, layer, phase, expert
+  std::map<Key, std::vector<std::pair<double, double>>> samples;  // (mean busy ranks, duration)
+  for (size_t id = 0; id < trace.tracks.size() && id < trace.spans.size(); ++id) {
+    if (trace.tracks[id].kind != storage::TrackKind::HostThread) continue;
+    const storage::SpanColumns& c = trace.spans[id];
+    for (size_t i = 0; i < c.size(); ++i) {
+      const int64_t d = c.durationAt(i);
+      // Spans of 0.1 ms and more: shorter ones are as much timer as work.
+      if (c.category[i] == Category::Wait || skipped(c.step[i]) || d < 100'000) continue;
+      samples[{c.name[i], c.layer[i], c.phase[i], c.expert[i]}].emplace_back(
+          sharing.meanBusy(c.start[i], c.endAt(i)), static_cast<double>(d));
+    }
+  }
+  std::vector<double> estimates;
+  for (const auto& [key, list] : samples) {
+    std::vector<double> alone;
+    for (const auto& [busy, d] : list)
+      if (busy < 1.1) alone.push_back(d);
+    if (alone.size() < 2) continue;
+    const double solo = median(alone);
+    for (const auto& [busy, d] : list)
+      if (busy > 1.5) estimates.push_back(std::min(busy, busy * solo / d));
+  }
+  if (estimates.size() < 10) return host_cores;
+  return std::clamp(median(estimates), 0.5, static_cast<double>(host_cores));
+}
+
+int hostCores(const storage::Trace& trace) {
+  for (const auto& [key, value] : trace.meta) {
+    if (key != "host.cores") continue;
+    int cores = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), cores);
+    if (ec == std::errc{} && end == value.data() + value.size() && cores > 0) return cores;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int groupSize(const std::string& name, Category category, int pp, int tp, int dp) {
+  switch (category) {
+    case Category::CommTpAllreduce:
+      return tp;
+    case Category::CommEpAlltoall:
+      return dp;
+    case Category::CommDpAllreduce:
+      return name == "loss_norm_allreduce" ? pp * tp * dp : dp;
+    default:
+      return 2;
+  }
+}
+
+CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int cores) {
+  CostModel m;
+  m.run = trace.run;
+  m.path = path;
+  m.model = parseModelShape(trace.run.config, trace.run.layout);
+  if (trace.run.predicted) throw PlanError(path + ": a predicted run cannot calibrate a prediction");
+  if (trace.run.pp < 1 || trace.run.tp < 1 || trace.run.dp < 1 || trace.run.microbatches < 1 ||
+      trace.run.virtual_stages < 1)
+    throw PlanError(path + ": the run's pp, tp, dp, micro-batches or virtual stages are not positive");
+  const int host_cores = trace.run.backend == "cpu" ? (cores >= 0 ? cores : hostCores(trace)) : 0;
+  m.tokens_per_microbatch = static_cast<double>(m.model.global_batch) * static_cast<double>(m.model.seq_len) /
+                            (static_cast<double>(trace.run.dp) * trace.run.microbatches);
+  Sharing sharing(trace, host_cores > 0);
+
+  // Which steps count: the steady state. All but the first (warm-up: allocation, first touch, a
+  // GPU's autotuning) when there are several, and of those the ones within 25% of their median (the
+  // lower middle, as compare reports it): a step far from it is still warming up or was stalled. The
+  // GPU sample's steps after the first took 37.9 and 19.9 ms; the second is its steady state.
+  const std::vector<storage::StepExtent> extents = storage::stepExtents(storage::hostActivity(trace));
+  if (extents.empty()) throw PlanError(path + ": the run has no step to calibrate on");
+  m.steps = static_cast<int>(extents.size());
+  std::vector<storage::StepExtent> steady(extents.begin() + (extents.size() > 1 ? 1 : 0), extents.end());
+  std::vector<int64_t> durations;
+  for (const storage::StepExtent& e : steady) durations.push_back(e.duration());
+  std::sort(durations.begin(), durations.end());
+  const double middle = static_cast<double>(durations[(durations.size() - 1) / 2]);
+  std::set<int32_t> used;
+  for (const storage::StepExtent& e : steady)
+    if (std::abs(static_cast<double>(e.duration()) / std::max(1.0, middle) - 1) <= 0.25) used.insert(e.step);
+  auto skipped = [&used](int32_t step) { return !used.contains(step); };
+  if (host_cores > 0) {
+    m.cores = effectiveCores(trace, sharing, skipped, host_cores);
+    sharing.setCores(m.cores);
+  }
+
+  std::map<std::tuple<int64_t, Phase, std::string, int>, Samples>
+      layerSamples;  // layer, phase, name, occurrence
+  std::map<ExpertKey, Samples> expertSamples;
+  std::map<BoundaryKey, Samples> boundarySamples;
+  std::map<std::string, Samples> tailSamples;
+  std::map<std::string, std::vector<double>> optimizerRates;  // ns per parameter
+  std::map<Category, std::vector<std::pair<int64_t, double>>> transferSamples;
+
+  for (size_t id = 0; id < trace.tracks.size() && id < trace.spans.size(); ++id) {
+    const storage::TrackInfo& track = trace.tracks[id];
+    if (track.kind != storage::TrackKind::HostThread) continue;
+    const storage::RankInfo* rank = trace.rank(track.rank);
+    if (!rank) continue;
+    const storage::SpanColumns& c = trace.spans[id];
+    // Pass instances: (step, micro-batch, phase, chunk) on this track, spans in time order.
+    std::map<std::tuple<int32_t, int32_t, Phase, int32_t>, std::vector<size_t>> instances;
+    std::map<int32_t, std::map<std::string, double>> tailPerStep;
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (c.step[i] == kNone || skipped(c.step[i])) continue;
+      if (c.microbatch[i] == kNone) {
+        if (c.category[i] == Category::Wait) continue;
+        const storage::SpanView s = c.at(i, static_cast<int32_t>(id));
+        const std::string name(trace.name(s.name));
+        const double solo = sharing.solo(s.start, s.end);
+        if (storage::isCommunication(s.category)) {
+          Samples& t = tailSamples[name];
+          t.name = name;
+          t.category = s.category;
+          t.add(s, solo, 0);
+          transferSamples[s.category].emplace_back(s.bytes, solo);
+        } else {
+          tailPerStep[s.step][name] += solo;
+        }
+        continue;
+      }
+      instances[{c.step[i], c.microbatch[i], c.phase[i], c.chunk[i]}].push_back(i);
+    }
+    // The optimizer's spans per parameter of this rank.
+    const std::vector<LayerRange> chunks = stageChunks(targetOf(trace.run, 2), m.model.layers, rank->stage);
+    const RankParameters params = [&] {
+      RankParameters p;
+      const int g_last = trace.run.pp * trace.run.virtual_stages - 1;
+      for (size_t ch = 0; ch < chunks.size(); ++ch) {
+        const int g = static_cast<int>(ch) * trace.run.pp + rank->stage;
+        const RankParameters q = rankParameters(m.model, chunks[ch].begin, chunks[ch].end, g == 0,
+                                                g == g_last, trace.run.tp, trace.run.dp);
+        p.total += q.total;
+        p.replicated += q.replicated;
+      }
+      return p;
+    }();
+    for (const auto& [step, names] : tailPerStep)
+      for (const auto& [name, ns] : names)
+        if (params.total > 0) optimizerRates[name].push_back(ns / static_cast<double>(params.total));
+
+    for (const auto& [key, indices] : instances) {
+      const Phase phase = std::get<2>(key);
+      int64_t previous_end = -1;
+      std::map<std::pair<int64_t, std::string>, int> occurrences;
+      bool firstRank = rank->tp_rank == 0 && rank->dp_rank == 0;
+      std::map<int64_t, std::vector<TemplateEntry>> order;  // this instance's layers, if they make a template
+      for (size_t i : indices) {
+        const storage::SpanView s = c.at(i, static_cast<int32_t>(id));
+        if (s.category == Category::Wait) {
+          previous_end = std::max(previous_end, s.end);
+          continue;
+        }
+        const double solo = sharing.solo(s.start, s.end);
+        const double gap_solo =
+            previous_end < 0 || s.start <= previous_end ? 0.0 : sharing.solo(previous_end, s.start);
+        previous_end = std::max(previous_end, s.end);
+        const std::string name(trace.name(s.name));
+        if (storage::isCommunication(s.category)) transferSamples[s.category].emplace_back(s.bytes, solo);
+        if (s.layer == kNone) {
+          Samples& b = boundarySamples[{name, phase}];
+          b.name = name;
+          b.category = s.category;
+          b.add(s, solo, gap_solo);
+          continue;
+        }
+        std::vector<TemplateEntry>& entries = order[s.layer];
+        if (s.expert != kNone) {
+          Samples& e = expertSamples[{s.layer, phase, name, s.expert}];
+          e.name = name;
+          e.category = s.category;
+          e.expert = s.expert;
+          e.add(s, solo, gap_solo);
+          // The first expert's spans give the per-expert pattern; later experts repeat it.
+          if (entries.empty() || entries.back().expert_names.empty())
+            entries.push_back({{name, s.category, s.expert, 0, 0, 0}, {}, {}});
+          TemplateEntry& group = entries.back();
+          if (group.segment.expert == s.expert) {
+            group.expert_names.push_back(name);
+            group.expert_categories.push_back(s.category);
+          }
+          continue;
+        }
+        const int k = occurrences[{s.layer, name}]++;
+        Samples& l = layerSamples[{s.layer, phase, name, k}];
+        l.name = name;
+        l.category = s.category;
+        l.add(s, solo, gap_solo);
+        entries.push_back({{name, s.category, kNone, static_cast<double>(k), 0, 0}, {}, {}});
+      }
+      if (!firstRank) continue;
+      for (auto& [layer, entries] : order)
+        if (!m.layers.contains({layer, phase})) m.layers[{layer, phase}] = std::move(entries);
+    }
+  }
+  if (m.layers.empty()) throw PlanError(path + ": the run has no layer passes to calibrate on");
+  for (int64_t l = 0; l < m.model.layers; ++l)
+    for (Phase p : {Phase::Forward, Phase::Backward})
+      if (!m.layers.contains({l, p}))
+        throw PlanError(path + ": the run has no " + std::string(storage::phaseName(p)) + " spans of layer " +
+                        std::to_string(l) + " (rank 0 of each stage must be traced)");
+
+  // Plain entries held their occurrence in ns; now each takes its medians.
+  for (auto& [key, entries] : m.layers) {
+    for (TemplateEntry& e : entries) {
+      if (!e.expert_names.empty()) continue;
+      const int k = static_cast<int>(e.segment.ns);
+      e.segment = layerSamples.at({key.first, key.second, e.segment.name, k}).cost();
+    }
+  }
+  for (const auto& [key, s] : expertSamples) m.experts[key] = s.cost();
+  for (const auto& [key, s] : boundarySamples) m.boundary[key] = s.cost();
+  for (const auto& [name, s] : tailSamples) m.tail[name] = s.cost();
+  for (const auto& [name, rates] : optimizerRates)
+    m.tail[name] = {name, Category::Optimizer, kNone, typical(rates), 0, 0};
+  for (auto& [category, samples] : transferSamples) m.transfers[category] = fitTransfers(samples);
+  m.split_backward = std::any_of(m.layers.begin(), m.layers.end(),
+                                 [](const auto& kv) { return kv.first.second == Phase::BackwardWeight; });
+
+  // Activations: the largest stage's counter over the layers it held at its peak, per token.
+  std::map<int32_t, double> peakByStage;
+  for (const storage::TrackInfo& track : trace.tracks) {
+    if (track.kind != storage::TrackKind::Counter || track.name != storage::kPeakActivationCounter) continue;
+    const storage::RankInfo* rank = trace.rank(track.rank);
+    if (!rank) continue;
+    for (const storage::CounterSample& s : trace.counters)
+      if (s.track == track.id) peakByStage[rank->stage] = std::max(peakByStage[rank->stage], s.value);
+  }
+  std::vector<double> perTokenLayer;
+  for (const auto& [stage, bytes] : peakByStage) {
+    if (stage < 0 || stage >= trace.run.pp) continue;
+    const int64_t held = peakHeldLayers(targetOf(trace.run, 2), m.model.layers, stage);
+    if (held > 0) perTokenLayer.push_back(bytes / (static_cast<double>(held) * m.tokens_per_microbatch));
+  }
+  m.activation_bytes_per_token_layer = median(perTokenLayer);
+
+  if (!m.split_backward)
+    m.notes.push_back("ZB-H1's B and W: each backward split " +
+                      std::to_string(static_cast<int>(m.input_share * 100)) + "/" +
+                      std::to_string(100 - static_cast<int>(m.input_share * 100)) +
+                      " (the run measured no weight pass apart)");
+  if (m.cores > 0)
+    m.notes.push_back("the ranks share " + std::to_string(m.cores).substr(0, 4) +
+                      " host cores, what the run got of them (processor sharing)");
+  return m;
+}
+
+}  // namespace moescope::planner

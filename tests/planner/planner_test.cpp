@@ -1,0 +1,222 @@
+// The planner's pieces: the transfer fit, a pass laid out on a stage's ranks, the rules a target must
+// follow, a predicted run's round trip through a file, and the self-consistency test on the GPU
+// sample run (same configuration predicted from itself: step time within 10% of the measured median).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "engine/schedule_timing.h"
+#include "planner/cost_model.h"
+#include "planner/pass_plan.h"
+#include "planner/plan_target.h"
+#include "planner/planner_error.h"
+#include "planner/predicted_run.h"
+#include "planner/simulate.h"
+#include "planner/sweep.h"
+#include "planner/transfer_fit.h"
+#include "storage/analysis_compare.h"
+#include "storage/run_reader.h"
+#include "storage/stats_report.h"
+#include "tests/common/sample_path.h"
+#include "tests/common/temp_dir.h"
+
+namespace moescope::planner {
+namespace {
+
+using storage::Category;
+using storage::Schedule;
+
+TEST(TransferFit, RecoversLatencyAndBandwidthFromEachSizesMedian) {
+  // 10 us + 1 ns per byte, each size measured three times, one of them preempted (x5).
+  std::vector<std::pair<int64_t, double>> samples;
+  for (int64_t bytes : {1000, 10000, 100000}) {
+    const double t = 10000 + static_cast<double>(bytes);
+    samples.insert(samples.end(), {{bytes, t}, {bytes, t}, {bytes, 5 * t}});
+  }
+  const TransferFit fit = fitTransfers(samples);
+  EXPECT_EQ(fit.sizes, 3);
+  EXPECT_NEAR(fit.latency_ns, 10000, 1);
+  EXPECT_NEAR(fit.ns_per_byte, 1.0, 1e-6);
+}
+
+TEST(TransferFit, OneSizeIsAllLatency) {
+  const std::vector<std::pair<int64_t, double>> samples{{24, 300}, {24, 500}, {24, 400}};
+  const TransferFit fit = fitTransfers(samples);
+  EXPECT_EQ(fit.sizes, 1);
+  EXPECT_DOUBLE_EQ(fit.latency_ns, 400);
+  EXPECT_DOUBLE_EQ(fit.ns_per_byte, 0);
+  EXPECT_DOUBLE_EQ(allReduceFactor(4, 2), 1.5);  // 2 x 3/4 over 2 x 1/2
+}
+
+TEST(PassPlan, RanksMeetAtCollectivesAndRunTheirOwnExperts) {
+  // tp 2: attention 4 on both, expert 0 (rank 0) 3, expert 1 (rank 1) 1, then an all-reduce of 2.
+  //   rank 0: |attn 0-4|exp0 4-7|allreduce 7-9|
+  //   rank 1: |attn 0-4|exp1 4-5|wait 5-7|allreduce 7-9|
+  PassPlan plan;
+  plan.segments = {
+      {"attention", Category::ComputeAttention, storage::Phase::Forward, 0, storage::kNone, 0, 4},
+      {"expert", Category::ComputeExpert, storage::Phase::Forward, 0, 0, 0, 3, 0, 0},
+      {"expert", Category::ComputeExpert, storage::Phase::Forward, 0, 1, 0, 1, 0, 1},
+      {"moe_allreduce", Category::CommTpAllreduce, storage::Phase::Forward, 0, storage::kNone, 64, 2, 0, -1,
+       -1, true}};
+  placeSegments(plan, 2, 1);
+  EXPECT_DOUBLE_EQ(plan.work, 9);
+  const std::vector<PlacedSpan> expected{{0, 0, 0, 4, false}, {0, 1, 0, 4, false}, {1, 0, 4, 7, false},
+                                         {2, 1, 4, 5, false}, {3, 0, 7, 9, false}, {3, 1, 5, 7, true},
+                                         {3, 1, 7, 9, false}};
+  EXPECT_EQ(plan.placed, expected);
+}
+
+storage::RunInfo calibrationRun() {
+  storage::RunInfo run;
+  run.layout = "ppmoe";
+  run.pp = 2;
+  run.tp = 2;
+  return run;
+}
+
+TEST(PlanTarget, NamesTheRuleATargetBreaks) {
+  ModelShape m;  // 4 heads, 4 layers, 8 experts, d_ff 512, global batch 8
+  const storage::RunInfo run = calibrationRun();
+  PlanTarget t = targetOf(run, 3);
+  EXPECT_EQ(targetProblem(t, m, run), "");
+  t.tp = 3;
+  EXPECT_EQ(targetProblem(t, m, run), "tp 3 does not divide the 4 attention heads");
+  t = targetOf(run, 3);
+  t.pp = 5;
+  EXPECT_EQ(targetProblem(t, m, run), "pp 5: more pipeline stages than the model's 4 layers");
+  t = targetOf(run, 3);
+  t.microbatches = 3;
+  EXPECT_EQ(targetProblem(t, m, run), "the global batch 8 does not split into dp 1 x 3 micro-batches");
+  t = targetOf(run, 3);
+  t.schedule = Schedule::Interleaved;
+  t.virtual_stages = 2;
+  t.microbatches = 1;
+  EXPECT_NE(targetProblem(t, m, run).find("not a multiple of pp"), std::string::npos);
+  t = targetOf(run, 3);
+  t.layout = "dpmoe";
+  EXPECT_NE(targetProblem(t, m, run).find("the calibration run is ppmoe"), std::string::npos);
+  storage::RunInfo tp1 = run;
+  tp1.tp = 1;
+  t = targetOf(tp1, 3);
+  t.tp = 2;
+  EXPECT_NE(targetProblem(t, m, tp1).find("measured no tensor-parallel all-reduce"), std::string::npos);
+}
+
+TEST(PlanTarget, CutsLayersAsTheEngineDoes) {
+  PlanTarget t;
+  t.pp = 3;
+  EXPECT_EQ(stageChunks(t, 8, 0), (std::vector<LayerRange>{{0, 3}}));
+  EXPECT_EQ(stageChunks(t, 8, 2), (std::vector<LayerRange>{{6, 8}}));
+  t.pp = 2;
+  t.schedule = Schedule::Interleaved;
+  t.virtual_stages = 2;
+  EXPECT_EQ(stageChunks(t, 8, 1), (std::vector<LayerRange>{{2, 4}, {6, 8}}));
+}
+
+storage::Trace gpuSample() {
+  return storage::RunReader::open(moescope::testing::samplePath("ppmoe-tp2-h200.moescope"))->load();
+}
+
+// The GPU sample: 1 stage x tp 2 on two H200s, 4 micro-batches, 3 steps. Predicted from itself, its
+// step time (the median of the steps after the first, as compare reports it) is within 10%.
+TEST(Planner, PredictsTheGpuSampleFromItselfWithin10Percent) {
+  const storage::Trace measured = gpuSample();
+  const CostModel model = fitCostModel(measured, "ppmoe-tp2-h200.moescope");
+  EXPECT_EQ(model.cores, 0);  // a CUDA run: each rank has its device
+  const Prediction p = predict(model, targetOf(measured.run, model.steps));
+  const storage::RunSummary real = storage::summarizeRun(measured),
+                            predicted = storage::summarizeRun(p.trace);
+  ASSERT_GT(real.step_ns, 0);
+  const double error = static_cast<double>(predicted.step_ns) / static_cast<double>(real.step_ns) - 1;
+  EXPECT_LT(std::abs(error), 0.10) << "predicted " << predicted.step_ns << " ns, measured " << real.step_ns;
+  EXPECT_TRUE(p.trace.run.predicted);
+}
+
+TEST(Planner, ARefusedTargetThrowsOneLine) {
+  const storage::Trace measured = gpuSample();
+  const CostModel model = fitCostModel(measured, "sample");
+  PlanTarget t = targetOf(measured.run, 2);
+  t.tp = 3;
+  EXPECT_THROW(predict(model, t), PlanError);
+  t = targetOf(measured.run, 2);
+  t.pp = 5;  // 4 layers
+  try {
+    predict(model, t);
+    ADD_FAILURE() << "no error";
+  } catch (const PlanError& e) {
+    EXPECT_EQ(std::string(e.what()), "pp 5: more pipeline stages than the model's 4 layers");
+  }
+}
+
+TEST(Planner, APredictedRunRoundTripsMarkedPredicted) {
+  const storage::Trace measured = gpuSample();
+  const CostModel model = fitCostModel(measured, "calibration/run.moescope");
+  PlanTarget t = targetOf(measured.run, 3);
+  t.pp = 2;  // from a run with no pipeline: transfers on the tensor-parallel all-reduce's fit
+  t.schedule = Schedule::ZbH1;
+  const Prediction p = predict(model, t);
+  moescope::testing::TempRunFile file("pred.moescope");
+  writePrediction(p, file.path());
+  const storage::Trace back = storage::RunReader::open(file.path())->load();
+  EXPECT_TRUE(back.run.predicted);
+  EXPECT_EQ(back.run.calibration, "calibration/run.moescope");
+  EXPECT_EQ(back.spanCount(), p.trace.spanCount());
+  EXPECT_EQ(back.run.pp, 2);
+  EXPECT_EQ(back.run.schedule, Schedule::ZbH1);
+  EXPECT_FALSE(std::filesystem::exists(file.path().string() + ".partial"));
+  // Every pass of every micro-batch is there: ZB-H1 runs W passes (phase backward_weight).
+  bool weight = false;
+  for (const auto& c : back.spans)
+    for (storage::Phase ph : c.phase) weight |= ph == storage::Phase::BackwardWeight;
+  EXPECT_TRUE(weight);
+  EXPECT_NE(storage::formatStats(storage::computeStats(back)).find("PREDICTED"), std::string::npos);
+  const storage::RunSummary s = storage::summarizeRun(back);
+  EXPECT_TRUE(s.predicted);
+  const std::vector<storage::RunSummary> both{storage::summarizeRun(measured), s};
+  EXPECT_NE(storage::formatComparison(storage::compareRuns(both)).find("PREDICTED"), std::string::npos);
+}
+
+// With equal passes and free transfers the simulation is the schedule's own timing: the bubble share
+// of every stage equals timeSchedule's. A model of one layer per stage, forward 1 ms, backward 2 ms.
+TEST(Planner, EqualCostsGiveTheSchedulesOwnBubble) {
+  CostModel m;
+  m.run.layout = "dense";
+  m.run.pp = 4;
+  m.model.layers = 4;
+  m.model.experts = 0;
+  m.model.layout = "dense";
+  m.model.global_batch = 8;
+  m.model.seq_len = 1;
+  m.tokens_per_microbatch = 1;
+  for (int64_t l = 0; l < 4; ++l) {
+    m.layers[{l, storage::Phase::Forward}] = {{{"ffn", Category::ComputeFfn, storage::kNone, 1e6}, {}, {}}};
+    m.layers[{l, storage::Phase::Backward}] = {{{"ffn", Category::ComputeFfn, storage::kNone, 2e6}, {}, {}}};
+  }
+  m.input_share = 0.5;
+  for (const char* name : {"recv_activation", "send_activation"})
+    m.boundary[{name, storage::Phase::Forward}] = {name, Category::CommPpSendrecv, storage::kNone, 0};
+  for (const char* name : {"recv_grad", "send_grad"})
+    m.boundary[{name, storage::Phase::Backward}] = {name, Category::CommPpSendrecv, storage::kNone, 0};
+  for (Schedule s : {Schedule::GPipe, Schedule::OneFOneB, Schedule::ZbH1}) {
+    PlanTarget t = targetOf(m.run, 1);
+    t.schedule = s;
+    t.microbatches = 8;
+    const Prediction p = predict(m, t);
+    const engine::ScheduleTiming expected =
+        engine::timeSchedule({s, 4, 8, 1}, [](int, const engine::PipelineOp& op) {
+          return engine::PassCosts{1, 2, 0.5}.of({}, op);
+        });
+    const storage::RunSummary got = storage::summarizeRun(p.trace);
+    double share = 0;
+    for (double b : expected.bubble_share) share += b / 4;
+    EXPECT_NEAR(got.bubble_share, share, 1e-6) << storage::scheduleName(s);
+    EXPECT_NEAR(static_cast<double>(got.step_ns), expected.makespan * 1e6, 1e3) << storage::scheduleName(s);
+  }
+}
+
+}  // namespace
+}  // namespace moescope::planner
