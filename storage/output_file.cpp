@@ -36,6 +36,24 @@ struct TemporarySlot {
 std::array<TemporarySlot, 64> g_temporaries;
 constexpr std::array<const char*, 3> kSqliteSideFiles = {"-wal", "-shm", "-journal"};
 
+// Holds SIGINT, SIGTERM and SIGHUP for this thread while it lives; a signal that arrives meanwhile is
+// delivered when it ends.
+class BlockTerminatingSignals {
+ public:
+  BlockTerminatingSignals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~BlockTerminatingSignals() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  BlockTerminatingSignals(const BlockTerminatingSignals&) = delete;
+  BlockTerminatingSignals& operator=(const BlockTerminatingSignals&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 int registerTemporary(const fs::path& path, bool runFile) {
   const std::string& text = path.native();
   if (text.size() + 16 >= sizeof(TemporarySlot::path)) return -1;  // cleaned by its owner only
@@ -161,7 +179,10 @@ std::unique_ptr<OutputFile> OutputFile::open(const OutputPath& output, bool forc
     }
   }
 
-  // The temporary file: created here, so this also checks that the folder takes new files.
+  // The temporary file: created here, so this also checks that the folder takes new files. The
+  // terminating signals wait until it is registered for removal: one landing between the two would
+  // leave it behind.
+  const BlockTerminatingSignals block;
   std::string pattern = (folder / hiddenName(target, ".XXXXXX.partial")).string();
   const int fd = ::mkostemps(pattern.data(), static_cast<int>(std::strlen(".partial")), O_CLOEXEC);
   if (fd < 0)

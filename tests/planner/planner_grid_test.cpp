@@ -53,9 +53,10 @@ class PlannerGrid : public ::testing::Test {
   }
   fs::path train(const std::string& name, const std::string& schedule, int pp, int m) {
     const fs::path path = dir_->file(name + ".moescope");
-    run("train --backend cpu --config '" + moescope::testing::samplePath("schedules-pp4.toml").string() + "' --steps " +
-        std::to_string(kSteps) + " --out '" + path.string() + "' --set parallel.schedule=" + schedule +
-        " --set parallel.pp=" + std::to_string(pp) + " --set parallel.microbatches=" + std::to_string(m) +
+    run("train --backend cpu --config '" + moescope::testing::samplePath("schedules-pp4.toml").string() +
+        "' --steps " + std::to_string(kSteps) + " --out '" + path.string() +
+        "' --set parallel.schedule=" + schedule + " --set parallel.pp=" + std::to_string(pp) +
+        " --set parallel.microbatches=" + std::to_string(m) +
         " --set parallel.virtual_stages=" + (schedule == "interleaved" ? "2" : "1"));
     return path;
   }

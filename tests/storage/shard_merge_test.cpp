@@ -36,7 +36,7 @@ fs::path writeShard(const fs::path& folder, const ShardSpec& spec) {
   run.layout = "ppmoe";
   run.backend = "cpu";
   run.pp = 2;
-  run.start_ns = 50;
+  run.start_ns = 50 - spec.clock.offset_ns;  // every process starts at 50 on rank 0's clock
   auto w = RunWriter::create(file, run);
   w->setMeta(kShardIndexKey, std::to_string(spec.index));
   w->setMeta(kShardCountKey, std::to_string(spec.count));
