@@ -80,12 +80,14 @@ RecordMergeReport mergeRecordedShards(const std::vector<std::filesystem::path>& 
   }
   {
     sqlite::Db db(output.temporary(), SQLITE_OPEN_READWRITE);
-    db.exec("BEGIN", "begin the merge");
     std::map<int32_t, std::pair<int64_t, int64_t>> steps;
     for (size_t i = 0; i < shards.size(); ++i) {
       sqlite::Stmt attach(db, "ATTACH DATABASE ? AS s");
       attach.bind(1, shards[i].string());
       attach.run();
+      attach = sqlite::Stmt();
+      // ATTACH and DETACH are refused inside a transaction: one per shard, between them.
+      db.exec("BEGIN", "begin a shard's copy");
       const int64_t strings = db.queryInt("SELECT COALESCE(MAX(id) + 1, 0) FROM main.strings");
       const int64_t tracks = db.queryInt("SELECT COALESCE(MAX(id) + 1, 0) FROM main.track");
       const int64_t spans = db.queryInt("SELECT COALESCE(MAX(id) + 1, 0) FROM main.span");
@@ -120,6 +122,7 @@ RecordMergeReport mergeRecordedShards(const std::vector<std::filesystem::path>& 
         }
       }
       st = sqlite::Stmt();
+      db.exec("COMMIT", "commit a shard's copy");
       db.exec("DETACH DATABASE s", "detach a shard");
       if (progress) progress(static_cast<int32_t>(i + 1), static_cast<int32_t>(shards.size()));
     }
@@ -137,7 +140,6 @@ RecordMergeReport mergeRecordedShards(const std::vector<std::filesystem::path>& 
     step = sqlite::Stmt();
     report.spans = db.queryInt("SELECT COUNT(*) FROM span");
     report.gpu_records = db.queryInt("SELECT COUNT(*) FROM gpu_activity");
-    db.exec("COMMIT", "commit the merge");
   }
   report.shards = static_cast<int32_t>(shards.size());
   report.ranks.assign(ranks.begin(), ranks.end());
