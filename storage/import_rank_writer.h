@@ -8,10 +8,24 @@
 
 #include "storage/import_kineto.h"
 #include "storage/import_resolve.h"
-#include "storage/import_traces.h"
 #include "storage/run_writer.h"
 
 namespace moescope::storage {
+
+// What was written of one rank.
+struct ImportedRank {
+  int32_t rank = 0;
+  std::string trace;
+  int32_t stage = 0, tp_rank = 0, dp_rank = 0;
+  int32_t device = kNone;
+  std::string host;
+  int64_t spans = 0;
+  int64_t kernels = 0, memcpys = 0, memsets = 0;
+  int64_t annotations = 0;  // user_annotation and gpu_user_annotation
+  int64_t linked = 0;       // GPU records tied to their launch call
+  int64_t unlinked = 0;
+  bool operator==(const ImportedRank&) const = default;
+};
 
 class RankWriter {
  public:

@@ -11,8 +11,9 @@ OUT=${1:?usage: run_h200_record.sh OUT}
 mkdir -p "$OUT"
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-CLI=$ROOT/build-gpu/bin/moescope-cli
-export MOESCOPE_INJECT_LIBRARY=$(ls "$ROOT"/build-gpu/lib*/libmoescope_inject.so | head -1)
+BUILD=${MOESCOPE_BUILD:-$ROOT/build-gpu}  # the GPU test points it at its own build
+CLI=$BUILD/bin/moescope-cli
+export MOESCOPE_INJECT_LIBRARY=$(ls "$BUILD"/lib*/libmoescope_inject.so | head -1)
 SCRIPT=$HERE/gpt_nvtx.py
 status=0
 {

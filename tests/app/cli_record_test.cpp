@@ -128,6 +128,19 @@ TEST_F(CliRecord, NothingRecordedSaysSoAndPassesTheCodeThrough) {
   EXPECT_FALSE(exists("none.moescope"));
 }
 
+// The GPU acceptance (bench/record/run_h200_record.sh): PyTorch's kernels all in the run, nesting, rows,
+// torchrun on one GPU, overhead. Needs a GPU and PyTorch with CUDA.
+TEST_F(CliRecord, PyTorchOnTheGpu) {
+  if (std::system("python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' "
+                  "> /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "needs a CUDA device and PyTorch with CUDA (python3 -c 'import torch')";
+  const std::string script = std::string(MOESCOPE_SOURCE_DIR) + "/bench/record/run_h200_record.sh";
+  const std::string cmd = "MOESCOPE_BUILD='" + std::string(MOESCOPE_BINARY_DIR) + "' '" + script + "' '" +
+                          (dir_ / "gpu").string() + "' > '" + (dir_ / "gpu.log").string() + "' 2>&1";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(dir_ / "gpu.log");
+}
+
 TEST_F(CliRecord, Help) {
   const Result r = run("record --help");
   EXPECT_EQ(r.code, 0);

@@ -87,7 +87,8 @@ std::string finishGpuRecording(Session& s, bool& recorded, uint64_t& dropped) {
     // its work already.
     handOver(s.recorder, *g_gpu->collector, true);
   } catch (const std::exception& e) {
-    say(std::string("the last GPU records of process ") + std::to_string(::getpid()) + " were lost: " + e.what());
+    say(std::string("the last GPU records of process ") + std::to_string(::getpid()) +
+        " were lost: " + e.what());
   }
   recorded = true;
   dropped = g_gpu->collector->droppedRecords();

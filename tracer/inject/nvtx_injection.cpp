@@ -153,7 +153,8 @@ void put(NvtxFunctionTable table, unsigned size, unsigned slot, F function) {
 }  // namespace
 }  // namespace moescope::tracer::inject
 
-extern "C" __attribute__((visibility("default"))) int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t getTable) {
+extern "C" __attribute__((visibility("default"))) int InitializeInjectionNvtx2(
+    NvtxGetExportTableFunc_t getTable) {
   using namespace moescope::tracer::inject;
   Session* s = session();
   if (!s || !s->settings.nvtx || !getTable) return 0;  // 0: NVTX turns every call into a no-op
