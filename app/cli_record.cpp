@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,10 +21,10 @@
 
 #include "app/cli_commands.h"
 #include "storage/import_layout.h"
-#include "storage/record_merge.h"
 #include "storage/record_shard.h"
 #include "storage/rules.h"
 #include "storage/run_reader.h"
+#include "storage/shard_merge.h"
 #include "storage/storage_error.h"
 #include "tracer/record_env.h"
 
@@ -107,17 +108,6 @@ bool prepareShardDir(const fs::path& dir) {
     return false;
   }
   return true;
-}
-
-std::vector<fs::path> shardsIn(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("shard-", 0) == 0 && entry.path().extension() == ".moescope") out.push_back(entry.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 pid_t g_child = 0;
@@ -217,7 +207,7 @@ int runRecord(const RecordCliOptions& o) {
     return 127;
   }
 
-  const fs::path shardDir = output.string() + ".shards";
+  const fs::path shardDir = storage::shardsFolderName(output.string());
   if (!prepareShardDir(shardDir)) return 2;
   settings.dir = fs::absolute(shardDir, ec).string();
   settings.run_id = runId();
@@ -242,21 +232,32 @@ int runRecord(const RecordCliOptions& o) {
 
   const int code = runCommand(o.command, environment);
 
-  const std::vector<fs::path> shards = shardsIn(shardDir);
+  std::vector<fs::path> shards;
+  try {
+    shards = storage::listShards(shardDir);
+  } catch (const storage::StorageError&) {
+    // No process wrote a shard: said below.
+  }
   if (shards.empty()) {
     say("no process of the command called NVTX or CUDA: nothing was recorded, no run file written");
     fs::remove_all(shardDir, ec);
     return code;
   }
-  storage::RecordMergeReport report;
+  storage::MergeReport report;
+  std::vector<int32_t> ranks;
   try {
-    report = storage::mergeRecordedShards(shards, output);
+    for (const fs::path& shard : shards) {
+      const storage::ShardInfo info = storage::readShardInfo(shard);
+      ranks.insert(ranks.end(), info.ranks.begin(), info.ranks.end());
+    }
+    report = storage::mergeShards(shards, output);
     if (code != 0) storage::markRunFailed(output, "the command exited with status " + std::to_string(code));
   } catch (const storage::StorageError& e) {
     say(std::string("the shards were not merged: ") + e.what() + "; they are kept in " + shardDir.string());
     return code != 0 ? code : 1;
   }
-  for (const std::string& note : report.notes) say(note);
+  std::sort(ranks.begin(), ranks.end());
+  if (!report.error.empty()) say(report.error);
   // GPU work: said once for the whole run, not per process.
   bool gpu = false;
   std::string why;
@@ -272,12 +273,12 @@ int runRecord(const RecordCliOptions& o) {
     }
   }
   if (!gpu && settings.kernels) say("no GPU work was recorded (" + why + "): host NVTX ranges only");
-  std::string ranks;
-  for (int32_t r : report.ranks) ranks += (ranks.empty() ? "" : " ") + std::to_string(r);
+  std::string rankList;
+  for (int32_t r : ranks) rankList += (rankList.empty() ? "" : " ") + std::to_string(r);
   say("recorded " + std::to_string(report.shards) + " process" + (report.shards == 1 ? "" : "es") + " (rank" +
-      (report.ranks.size() == 1 ? " " : "s ") + ranks + "): " + std::to_string(report.spans) + " spans, " +
+      (ranks.size() == 1 ? " " : "s ") + rankList + "): " + std::to_string(report.spans) + " spans, " +
       std::to_string(report.gpu_records) + " GPU records in " + output.string() +
-      (code != 0 || report.failed ? " (marked failed)" : ""));
+      (code != 0 || report.status != storage::RunStatus::Complete ? " (marked failed)" : ""));
   fs::remove_all(shardDir, ec);
   return code;
 }

@@ -10,6 +10,8 @@
 #include "storage/import_rank_writer.h"
 #include "storage/import_resolve.h"
 #include "storage/run_writer.h"
+#include "storage/shard_meta.h"
+#include "storage/sqlite_util.h"
 
 namespace moescope::storage {
 namespace {
@@ -167,7 +169,11 @@ ShardSummary writeRecordedShard(const RecordStream& stream, const ShardWriteOpti
 
   ImportOutput output(o.output);
   RunInfo run;
-  run.name = o.output.stem().string();
+  // The merged run takes its name from the first shard: a shard in RUN.moescope.shards/ is named RUN.
+  const std::string folder = o.output.parent_path().filename().string();
+  run.name = folder.ends_with(".shards")
+                 ? std::filesystem::path(folder.substr(0, folder.size() - 7)).stem().string()
+                 : o.output.stem().string();
   run.backend = "recorded";
   run.layout = "recorded";
   run.devices = res.device != kNone ? "GPU " + std::to_string(res.device) : "";
@@ -202,14 +208,17 @@ ShardSummary writeRecordedShard(const RecordStream& stream, const ShardWriteOpti
   summary.microbatches = res.microbatches;
 
   auto meta = [&](std::string_view key, const std::string& value) { writer->setMeta(key, value); };
-  meta("shard.index", std::to_string(o.shard.index));
-  meta("shard.count", std::to_string(o.shard.count));
-  meta("shard.run_id", o.shard.run_id);
+  meta(kShardIndexKey, std::to_string(o.shard.index));
+  meta(kShardCountKey, std::to_string(o.shard.count));
+  meta(kShardRunIdKey, o.shard.run_id);
+  meta(kShardRanksKey, std::to_string(rank));
   // Every process of a host reads the same CLOCK_MONOTONIC: no correction between them.
-  meta("clock.offset_ns", "0");
-  meta("clock.drift_ppb", "0");
-  meta("clock.uncertainty_ns", "0");
-  meta("clock.source", "host");
+  const ClockCorrection host;
+  meta(kClockOffsetKey, std::to_string(host.offset_ns));
+  meta(kClockDriftKey, "0");
+  meta(kClockUncertaintyKey, std::to_string(host.uncertainty_ns));
+  meta(kClockReferenceKey, std::to_string(host.reference_ns));
+  meta(kClockSourceKey, host.source);
   meta("record.host", stream.host);
   meta("record.pid", std::to_string(stream.pid));
   meta("record.rank", std::to_string(rank));
@@ -252,6 +261,17 @@ std::optional<std::pair<int32_t, int32_t>> parseStepRange(std::string_view text,
     return std::nullopt;
   }
   return std::pair{a, b};
+}
+
+void markRunFailed(const std::filesystem::path& run, const std::string& reason) {
+  sqlite::Db db(run, SQLITE_OPEN_READWRITE);
+  sqlite::Stmt st(db,
+                  "UPDATE run SET status = ?1, error = CASE WHEN coalesce(error, '') = '' THEN ?2 ELSE error "
+                  "|| '; ' || ?2 "
+                  "END WHERE id = 1");
+  st.bind(1, static_cast<int32_t>(RunStatus::Failed));
+  st.bind(2, reason);
+  st.run();
 }
 
 }  // namespace moescope::storage

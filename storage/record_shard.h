@@ -1,7 +1,8 @@
 // One recorded process (storage/record_stream.h) into one shard: an ordinary run file, with the meta
-// keys that say which shard of which run it is (`shard.index`, `shard.count`, `shard.run_id`) and its
-// clock (`clock.offset_ns`, `clock.drift_ppb`, `clock.uncertainty_ns`, `clock.source`: every process of
-// one host reads the same CLOCK_MONOTONIC, so "host" and 0/0/0).
+// keys of storage/shard_meta.h that say which shard of which run it is (`shard.index`, `shard.count`,
+// `shard.run_id`) and its clock (`clock.offset_ns`, `clock.drift_ppb`, `clock.uncertainty_ns`,
+// `clock.source`: every process of one host reads the same CLOCK_MONOTONIC, so "host" and 0/0/0). The
+// shards of a run are merged by storage/shard_merge.h.
 //
 // The NVTX events become ranges (pushes and pops paired per thread and domain, starts and ends by id;
 // a range still open at the end closes there and is counted), then go through the import's resolution
@@ -25,7 +26,7 @@ namespace moescope::storage {
 
 struct ShardIdentity {
   int32_t index = 0;  // shard-<index>.moescope; the rank where the launcher said one
-  int32_t count = 1;  // the launcher's world size, else 1
+  int32_t count = 0;  // the launcher's world size, else 0: the merge counts the shards found
   std::string run_id;
   int32_t rank = 0;  // the process's rank: its stage, tp and dp rank follow from the layout
   std::string command;
@@ -69,6 +70,11 @@ std::vector<RecordedRange> pairRanges(const RecordStream& stream, int64_t& unclo
 
 // Writes the shard (temporary file, renamed into place once whole). Throws StorageError.
 ShardSummary writeRecordedShard(const RecordStream& stream, const ShardWriteOptions& options);
+
+// Marks a merged run failed in place (the recorded command exited with a failure of its own, which no
+// shard saw: a launcher's, or a process's exit status), its reason after any the merge already gave.
+// Throws StorageError.
+void markRunFailed(const std::filesystem::path& run, const std::string& reason);
 
 // "A:B" -> {A, B} with 0 <= A <= B; nothing (and the problem in `error`) otherwise.
 std::optional<std::pair<int32_t, int32_t>> parseStepRange(std::string_view text, std::string& error);

@@ -85,6 +85,24 @@ TEST_F(CliRecord, TwoProcessesOneRunWithBothRanks) {
   EXPECT_EQ(t.ranks[0].stage, 0);
   EXPECT_EQ(t.ranks[1].stage, 1);
   EXPECT_EQ(t.steps.size(), 1u);
+  EXPECT_EQ(t.run.name, "two");
+}
+
+// Without a launcher's rank variables each process takes the next free shard index as its rank and
+// does not know how many there are (shard.count 0): the merge counts the shards.
+TEST_F(CliRecord, TwoProcessesWithoutRankVariablesOneRun) {
+  const std::string p = "'" + kProbe + "'";
+  const Result r =
+      run("record --pp 2 -o plain.moescope -- sh -c \"" + p + " 0 2 3 1 0 & " + p + " 0 2 3 1 0; wait\"");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const storage::Trace t = load("plain.moescope");
+  EXPECT_EQ(t.run.status, storage::RunStatus::Complete) << t.run.error;
+  ASSERT_EQ(t.ranks.size(), 2u);
+  EXPECT_EQ(t.ranks[0].rank, 0);
+  EXPECT_EQ(t.ranks[1].rank, 1);
+  bool counted = false;
+  for (const auto& [key, value] : t.meta) counted = counted || (key == "run.processes" && value == "2");
+  EXPECT_TRUE(counted);
 }
 
 TEST_F(CliRecord, CommandNotFound) {

@@ -2,7 +2,7 @@
 // library would feed it: ranges paired per thread and domain, micro-batches rebuilt from the schedule
 // (1F1B and GPipe, Megatron's unnumbered forward_step/backward_step), GPU records tied to the ranges
 // around their launch calls, NCCL kernels named by the rules, --steps, the shard's meta; then shards
-// merged into one run.
+// merged into one run by the shard merge.
 #include "storage/record_shard.h"
 
 #include <gtest/gtest.h>
@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <string>
 
-#include "storage/record_merge.h"
 #include "storage/run_reader.h"
+#include "storage/shard_merge.h"
 #include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
@@ -253,20 +253,31 @@ TEST(RecordSteps, ParseStepRange) {
   }
 }
 
-// Two ranks of a 2-stage run into one: ids moved past the first shard's, GPU records still on their
-// launch calls, steps merged, a shard that did not complete fails the run.
+// Two ranks of a 2-stage run through the shard merge (storage/shard_merge.h): ids moved past the first
+// shard's, GPU records still on their launch calls, the run named after its shards' folder; a command
+// that failed marks the merged run failed after what the merge said.
 TEST_F(RecordShard, ShardsMergeIntoOneRun) {
   StreamBuilder r0, r1;
   r0.step(0, {'F', 'F', 'B', 'B'});
   r1.step(0, {'F', 'B', 'F', 'B'});
-  write(r0.take(), "shard-0.moescope", 0, 2);
-  write(r1.take(), "shard-1.moescope", 1, 2);
-  const RecordMergeReport report = mergeRecordedShards(
-      {temp_.path() / "shard-0.moescope", temp_.path() / "shard-1.moescope"}, temp_.path() / "run.moescope");
+  const std::filesystem::path dir = temp_.path() / shardsFolderName("job.moescope");
+  std::filesystem::create_directories(dir);
+  write(r0.take(), shardsFolderName("job.moescope") + "/" + shardFileName(0), 0, 2);
+  write(r1.take(), shardsFolderName("job.moescope") + "/" + shardFileName(1), 1, 2);
+  const ShardInfo info = readShardInfo(dir / shardFileName(1));
+  EXPECT_EQ(info.index, 1);
+  EXPECT_EQ(info.count, 2);
+  EXPECT_EQ(info.run_id, "run-1");
+  EXPECT_EQ(info.ranks, (std::vector<int32_t>{1}));
+  EXPECT_EQ(info.clock, ClockCorrection{});
+  EXPECT_EQ(info.clock.source, "host");
+  const MergeReport report = mergeShards(listShards(dir), temp_.path() / "run.moescope");
   EXPECT_EQ(report.shards, 2);
-  EXPECT_EQ(report.ranks, (std::vector<int32_t>{0, 1}));
-  EXPECT_FALSE(report.failed);
+  EXPECT_EQ(report.processes, 2);
+  EXPECT_EQ(report.gpu_records, 8);
+  EXPECT_EQ(report.status, RunStatus::Complete) << report.error;
   const Trace t = load("run.moescope");
+  EXPECT_EQ(t.run.name, "job");
   ASSERT_EQ(t.ranks.size(), 2u);
   EXPECT_EQ(t.ranks[1].stage, 1);
   EXPECT_EQ(t.gpu.size(), 8u);
@@ -279,7 +290,6 @@ TEST_F(RecordShard, ShardsMergeIntoOneRun) {
   }
   EXPECT_EQ(t.steps.size(), 1u);
   EXPECT_EQ(t.run.status, RunStatus::Complete);
-  EXPECT_EQ(meta(t, "record.shards"), "2");
 
   markRunFailed(temp_.path() / "run.moescope", "the command exited with status 3");
   const Trace failed = load("run.moescope");
@@ -287,25 +297,76 @@ TEST_F(RecordShard, ShardsMergeIntoOneRun) {
   EXPECT_EQ(failed.run.error, "the command exited with status 3");
 }
 
+// A process terminated while recording writes a failed shard: the merged run is failed and names it,
+// and the command's own failure is said after that.
+TEST_F(RecordShard, AFailedShardFailsTheMergedRun) {
+  StreamBuilder r0, r1;
+  r0.step(0, {'F', 'B'});
+  r1.step(0, {'F', 'B'});
+  write(r0.take(), shardFileName(0), 0, 2);
+  ShardWriteOptions o;
+  o.output = temp_.path() / shardFileName(1);
+  o.rules = &rules_;
+  o.layout.pp = 2;
+  o.shard = {1, 2, "run-1", 1, "python train.py"};
+  o.status = RunStatus::Failed;
+  o.error = "the process was terminated (SIGTERM)";
+  writeRecordedShard(r1.take(), o);
+  const MergeReport report = mergeShards({temp_.path() / shardFileName(0), temp_.path() / shardFileName(1)},
+                                         temp_.path() / "run.moescope");
+  EXPECT_EQ(report.status, RunStatus::Failed);
+  EXPECT_EQ(report.stopped, (std::vector<int32_t>{1}));
+  EXPECT_NE(report.error.find("process 1 (ranks 1) failed: the process was terminated (SIGTERM)"),
+            std::string::npos)
+      << report.error;
+  EXPECT_EQ(load("run.moescope").gpu.size(), 4u);  // what the failed process recorded is kept
+  markRunFailed(temp_.path() / "run.moescope", "the command exited with status 143");
+  EXPECT_EQ(load("run.moescope").run.error, report.error + "; the command exited with status 143");
+}
+
+// Processes started without a launcher's rank variables say shard.count 0: the merge counts the shards.
+TEST_F(RecordShard, ShardsOfUnknownCountMergeAsTheShardsFound) {
+  for (int32_t i = 0; i < 2; ++i) {
+    StreamBuilder b;
+    b.step(0, {'F', 'B'});
+    ShardWriteOptions o;
+    o.output = temp_.path() / shardFileName(i);
+    o.rules = &rules_;
+    o.layout.pp = 2;
+    o.shard = {i, 0, "run-1", i, "./probe"};
+    writeRecordedShard(b.take(), o);
+  }
+  const MergeReport report = mergeShards(listShards(temp_.path()), temp_.path() / "run.moescope");
+  EXPECT_EQ(report.processes, 2);
+  EXPECT_TRUE(report.missing.empty());
+  EXPECT_EQ(report.status, RunStatus::Complete) << report.error;
+}
+
 TEST_F(RecordShard, MergeRefusesShardsOfTwoRunsOrOneRankTwice) {
-  StreamBuilder a, b, c;
-  a.step(0, {'F', 'B'});
-  b.step(0, {'F', 'B'});
-  c.step(0, {'F', 'B'});
-  write(a.take(), "a.moescope", 0, 2);
-  write(b.take(), "b.moescope", 0, 2);  // rank 0 again
-  ShardWriteOptions other;
-  other.output = temp_.path() / "c.moescope";
-  other.rules = &rules_;
-  other.layout.pp = 2;
-  other.shard = {1, 2, "run-2", 1, "x"};
-  writeRecordedShard(c.take(), other);
-  EXPECT_THROW(mergeRecordedShards({temp_.path() / "a.moescope", temp_.path() / "b.moescope"},
-                                   temp_.path() / "m.moescope"),
-               StorageError);
-  EXPECT_THROW(mergeRecordedShards({temp_.path() / "a.moescope", temp_.path() / "c.moescope"},
-                                   temp_.path() / "m.moescope"),
-               StorageError);
+  auto shard = [&](const std::string& name, ShardIdentity id) {
+    StreamBuilder b;
+    b.step(0, {'F', 'B'});
+    ShardWriteOptions o;
+    o.output = temp_.path() / name;
+    o.rules = &rules_;
+    o.layout.pp = 2;
+    o.shard = std::move(id);
+    writeRecordedShard(b.take(), o);
+    return temp_.path() / name;
+  };
+  const auto a = shard("a.moescope", {0, 2, "run-1", 0, "x"});
+  const auto sameRank = shard("b.moescope", {1, 2, "run-1", 0, "x"});
+  const auto otherRun = shard("c.moescope", {1, 2, "run-2", 1, "x"});
+  auto refused = [&](const std::filesystem::path& second, const std::string& needle) {
+    try {
+      mergeShards({a, second}, temp_.path() / "m.moescope");
+      ADD_FAILURE() << "merged: " << needle;
+    } catch (const StorageError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  refused(sameRank, "holds rank 0");
+  refused(otherRun, "belongs to another run");
   EXPECT_FALSE(std::filesystem::exists(temp_.path() / "m.moescope"));
 }
 

@@ -14,6 +14,7 @@
 
 #include "storage/record_shard.h"
 #include "storage/rules.h"
+#include "storage/shard_meta.h"
 #include "storage/storage_error.h"
 
 namespace moescope::tracer::inject {
@@ -64,7 +65,7 @@ void writeShard(storage::RunStatus status, const std::string& error) {
     const int32_t index = claimIndex(dir, launch);
     if (index < 0) throw storage::StorageError(dir.string() + ": no free shard index");
     storage::ShardWriteOptions o;
-    o.output = dir / ("shard-" + std::to_string(index) + ".moescope");
+    o.output = dir / storage::shardFileName(index);
     std::vector<std::filesystem::path> ruleFiles(s.settings.rules.begin(), s.settings.rules.end());
     const storage::RuleSet rules = storage::rulesFor(ruleFiles);
     o.rules = &rules;
