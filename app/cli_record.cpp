@@ -21,6 +21,7 @@
 
 #include "app/cli_commands.h"
 #include "storage/import_layout.h"
+#include "storage/output_file.h"
 #include "storage/record_shard.h"
 #include "storage/rules.h"
 #include "storage/run_reader.h"
@@ -40,7 +41,7 @@ struct RecordCliOptions {
   std::string schedule = "1f1b";
   std::vector<std::string> rules;
   std::string steps;
-  bool noNvtx = false, noKernels = false;
+  bool noNvtx = false, noKernels = false, force = false;
   std::vector<std::string> command;
 };
 
@@ -192,8 +193,12 @@ int runRecord(const RecordCliOptions& o) {
   }
   const fs::path output = o.output;
   std::error_code ec;
-  if (fs::is_directory(output, ec)) {
-    say(output.string() + " is a folder; --output names the run file to write");
+  try {
+    // Checked before the command starts: a folder, link or device, or an existing run without --force,
+    // is refused. The merge writes the run later through its own temporary file, renamed when whole.
+    storage::OutputFile::open({"-o", output}, o.force, storage::OutputFile::Kind::RunFile)->discard();
+  } catch (const storage::OutputRefused& e) {
+    say(e.what());
     return 2;
   }
   const auto library = injectionLibrary();
@@ -309,6 +314,7 @@ void registerRecord(CLI::App& cli, CommandAction& action) {
       ->check(CLI::IsMember({"gpipe", "1f1b"}));
   cmd->add_option("--rules", o->rules, "Naming rules file (TOML), tried before the shipped sets; repeatable");
   cmd->add_option("--steps", o->steps, "Keep only steps A to B (A:B, inclusive), by the step rule");
+  cmd->add_flag("-f,--force", o->force, "Replace an existing run file (once the new one is whole)");
   cmd->add_flag("--no-nvtx", o->noNvtx, "Do not record NVTX ranges");
   cmd->add_flag("--no-kernels", o->noKernels, "Do not record kernels, copies, memsets and launch calls");
   cmd->add_option("command", o->command, "The command to record, after --")->required();

@@ -1,7 +1,8 @@
 // moescope-cli record as a user runs it, on a program that calls NVTX and no CUDA (nvtx_probe): the
 // injection library's host path end to end, no GPU needed. Bad input: a command not found (exit 127,
 // no run file), a bad rules file or step range (exit 2 before the command starts), a command that
-// fails (its exit code, the run kept and marked failed); no GPU said once; two processes, one run.
+// fails (its exit code, the run kept and marked failed); an existing run replaced only with --force; no
+// GPU said once; two processes, one run.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -103,6 +104,25 @@ TEST_F(CliRecord, TwoProcessesWithoutRankVariablesOneRun) {
   bool counted = false;
   for (const auto& [key, value] : t.meta) counted = counted || (key == "run.processes" && value == "2");
   EXPECT_TRUE(counted);
+}
+
+// An existing file is replaced only with --force: without it the command does not start and the file
+// is as it was; a folder is refused the same way.
+TEST_F(CliRecord, AnExistingRunIsReplacedOnlyWithForce) {
+  std::ofstream(dir_ / "kept.moescope") << "mine";
+  const std::string command = " -- '" + kProbe + "' 0 1 2 1 0";
+  Result r = run("record -o kept.moescope -- touch started");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(count(r.err, "\n"), 1u) << r.err;
+  EXPECT_FALSE(exists("started"));
+  EXPECT_EQ(read(dir_ / "kept.moescope"), "mine");
+  fs::create_directories(dir_ / "folder.moescope");
+  r = run("record -o folder.moescope" + command);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(fs::is_directory(dir_ / "folder.moescope"));
+  r = run("record --force -o kept.moescope" + command);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(load("kept.moescope").run.status, storage::RunStatus::Complete);
 }
 
 TEST_F(CliRecord, CommandNotFound) {
