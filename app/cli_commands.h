@@ -19,5 +19,6 @@ void registerImport(CLI::App& cli, CommandAction& action);
 void registerMerge(CLI::App& cli, CommandAction& action);
 void registerConfig(CLI::App& cli, CommandAction& action);
 void registerPlan(CLI::App& cli, CommandAction& action);
+void registerRecord(CLI::App& cli, CommandAction& action);
 
 }  // namespace moescope::app

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   moescope::app::registerMerge(cli, action);
   moescope::app::registerConfig(cli, action);
   moescope::app::registerPlan(cli, action);
+  moescope::app::registerRecord(cli, action);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

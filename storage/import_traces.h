@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "storage/import_layout.h"
+#include "storage/import_rank_writer.h"  // ImportedRank
 #include "storage/trace_model.h"
 
 namespace moescope::storage {
@@ -37,20 +38,6 @@ struct ImportOptions {
   // Bytes of the trace files read so far and in all; called often, from the importing thread.
   std::function<void(uint64_t done, uint64_t total)> progress;
   const std::atomic<bool>* cancel = nullptr;  // raised: stop, write nothing (ImportCancelled)
-};
-
-struct ImportedRank {
-  int32_t rank = 0;
-  std::string trace;
-  int32_t stage = 0, tp_rank = 0, dp_rank = 0;
-  int32_t device = kNone;
-  std::string host;
-  int64_t spans = 0;
-  int64_t kernels = 0, memcpys = 0, memsets = 0;
-  int64_t annotations = 0;  // user_annotation and gpu_user_annotation
-  int64_t linked = 0;       // GPU records tied to their launch call
-  int64_t unlinked = 0;
-  bool operator==(const ImportedRank&) const = default;
 };
 
 struct ImportSummary {

@@ -86,9 +86,10 @@ ShardInfo readShardInfo(const fs::path& shard) {
   };
   const int64_t count = needInt(kShardCountKey);
   const int64_t index = needInt(kShardIndexKey);
-  if (count < 1 || count > 1'000'000)
+  // shard.count 0: the process did not know how many there were (no launcher's world size).
+  if (count < 0 || count > 1'000'000)
     refuse(shard, "shard.count " + std::to_string(count) + " is out of range");
-  if (index < 0 || index >= count) {
+  if (index < 0 || index >= (count > 0 ? count : 1'000'000)) {
     refuse(shard,
            "shard.index " + std::to_string(index) + " is not below shard.count " + std::to_string(count));
   }
@@ -175,7 +176,8 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
 
   MergeReport report;
   report.shards = static_cast<int32_t>(shards.size());
-  report.processes = first.count;
+  // A count of 0 in every shard: the run had as many processes as there are shards, none missing.
+  report.processes = first.count > 0 ? first.count : report.shards;
   {
     size_t k = 0;
     for (int32_t i = 0; i < first.count; ++i) {
@@ -367,7 +369,7 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
       st.bind(4, std::max(runEnd.value_or(0), report.status == RunStatus::Complete ? 0 : lastRecord));
       st.run();
     }
-    meta(std::string(kRunProcessesKey), std::to_string(first.count));
+    meta(std::string(kRunProcessesKey), std::to_string(report.processes));
     db.exec("COMMIT", "writing the run row");
     db.exec("DETACH DATABASE shard", "writing the run row");
     db.exec("PRAGMA cache_size = -262144", "finishing the merged file");

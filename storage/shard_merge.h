@@ -26,7 +26,7 @@ namespace moescope::storage {
 // What one shard says about itself (its run_meta and run row), read before anything is merged.
 struct ShardInfo {
   std::filesystem::path file;
-  int32_t index = 0, count = 0;
+  int32_t index = 0, count = 0;  // count 0: not known to the process (no launcher's world size)
   std::string run_id;
   RunStatus status = RunStatus::Running;
   std::string error;
@@ -37,7 +37,7 @@ struct ShardInfo {
 
 struct MergeReport {
   int32_t shards = 0;     // merged
-  int32_t processes = 0;  // shard.count
+  int32_t processes = 0;  // shard.count; the shards merged where every shard says 0
   int64_t spans = 0, gpu_records = 0, counters = 0;
   RunStatus status = RunStatus::Complete;
   std::string error;             // the merged run's error text ("" when complete)

@@ -189,6 +189,26 @@ TEST(ShardMerge, AnUnfinishedShardKeepsItsSpansAndTheRunIsFailed) {
   EXPECT_EQ(t.run.end_ns, 5000);  // shard 0's end; the later spans of rank 2 end at 2400
 }
 
+// Processes started without a launcher's world size write shard.count 0: the run has as many as were
+// found, none of them missing; a shard that says 0 beside one that says 2 is still refused.
+TEST(ShardMerge, ACountOfZeroInEveryShardMeansTheShardsFound) {
+  testing::TempDir dir("unknown-count");
+  const fs::path shards = dir.file("shards");
+  writeShard(shards, {.index = 0, .count = 0, .ranks = {0}});
+  writeShard(shards, {.index = 1, .count = 0, .ranks = {1}});
+  const MergeReport report = mergeShards(listShards(shards), dir.file("run.moescope"));
+  EXPECT_EQ(report.processes, 2);
+  EXPECT_TRUE(report.missing.empty());
+  EXPECT_EQ(report.status, RunStatus::Complete) << report.error;
+  const Trace t = RunReader::open(dir.file("run.moescope"))->load();
+  EXPECT_EQ(metaValue(t, std::string(kRunProcessesKey)), "2");
+  EXPECT_EQ(hostSpans(t).size(), 4u);
+  const fs::path two = writeShard(dir.file("two"), {.index = 1, .count = 2, .ranks = {1}});
+  EXPECT_THROW(mergeShards({shards / shardFileName(0), two}, dir.file("mixed.moescope")), StorageError);
+  const fs::path negative = writeShard(dir.file("negative"), {.index = 0, .count = -1, .ranks = {0}});
+  EXPECT_THROW(readShardInfo(negative), StorageError);
+}
+
 TEST(ShardMerge, ShardsThatDoNotBelongTogetherAreRefusedAndTheOutputKept) {
   testing::TempDir dir("refused");
   const fs::path out = dir.file("run.moescope");

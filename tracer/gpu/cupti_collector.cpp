@@ -3,6 +3,7 @@
 #include <cuda.h>
 #include <cupti.h>
 #include <cxxabi.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -201,6 +202,8 @@ uint64_t innermostSpan() {
 struct alignas(64) CallLog {
   std::mutex mutex;
   std::vector<std::pair<uint32_t, uint64_t>> calls;
+  std::vector<LaunchCall> launches;  // CollectorOptions::launchCalls
+  int64_t thread = 0;
 };
 
 // Correlation id -> span, in two generations. The current one takes new entries; once it holds
@@ -250,6 +253,7 @@ struct State {
   size_t bufferBytes = 8 << 20;
   Correlation correlation = Correlation::Callbacks;
   Flush flush = Flush::WhenFull;
+  bool launchCalls = false;
   uint64_t epoch = 0;  // tells this collector's thread logs from an earlier collector's
   CUpti_SubscriberHandle subscriber = nullptr;
   bool buffersRegistered = false;
@@ -285,6 +289,7 @@ thread_local uint64_t t_logEpoch = 0;
 CallLog& threadLog(State& state) {
   if (t_logEpoch != state.epoch) {
     auto log = std::make_unique<CallLog>();
+    log->thread = static_cast<int64_t>(::gettid());
     std::lock_guard lock(state.logsMutex);
     t_log = state.logs.emplace_back(std::move(log)).get();
     t_logEpoch = state.epoch;
@@ -294,12 +299,31 @@ CallLog& threadLog(State& state) {
 
 // At the entry of a watched call: note which span (0 outside any) the calling thread launches in.
 // Calls outside spans are noted too, so that a record no note explains is counted (unmatchedRecords).
+// With launchCalls, the call's entry and exit times too (the exit finds its entry at the log's end: a
+// launch call nests no other watched call of its thread but the driver call a runtime call makes).
 void CUPTIAPI onLaunchCall(void* userdata, CUpti_CallbackDomain, CUpti_CallbackId, const void* data) {
   const auto* info = static_cast<const CUpti_CallbackData*>(data);
-  if (info->callbackSite != CUPTI_API_ENTER) return;
-  CallLog& log = threadLog(*static_cast<State*>(userdata));
+  State& state = *static_cast<State*>(userdata);
+  if (info->callbackSite != CUPTI_API_ENTER) {
+    if (!state.launchCalls) return;
+    const int64_t now = nowNs();
+    CallLog& log = threadLog(state);
+    std::lock_guard lock(log.mutex);
+    for (auto it = log.launches.rbegin(); it != log.launches.rend(); ++it) {
+      if (it->correlation == info->correlationId) {
+        it->end = now;
+        break;
+      }
+    }
+    return;
+  }
+  CallLog& log = threadLog(state);
   std::lock_guard lock(log.mutex);
   log.calls.emplace_back(info->correlationId, innermostSpan());
+  if (state.launchCalls) {
+    const int64_t now = nowNs();
+    log.launches.push_back({info->correlationId, now, now, log.thread, info->functionName});
+  }
 }
 
 // "void ns::kernel<float>(float*, int)" -> "ns::kernel<float>": short enough for a timeline row.
@@ -458,6 +482,7 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
   g_state->bufferBytes = options.bufferBytes;
   g_state->correlation = options.correlation;
   g_state->flush = options.flush;
+  g_state->launchCalls = options.launchCalls && options.correlation == Correlation::Callbacks;
   g_state->epoch = ++g_epoch;
   try {
     if (options.correlation == Correlation::Callbacks) {
@@ -568,6 +593,19 @@ std::vector<GpuRecord> CuptiCollector::drain(bool final) {
   std::sort(ready.begin(), ready.end(),
             [](const GpuRecord& a, const GpuRecord& b) { return a.start < b.start; });
   return ready;
+}
+
+std::vector<LaunchCall> CuptiCollector::drainLaunchCalls() {
+  std::vector<LaunchCall> out;
+  if (!g_state) return out;
+  std::lock_guard logsLock(g_state->logsMutex);
+  for (auto& log : g_state->logs) {
+    std::lock_guard lock(log->mutex);
+    // A call still inside (entered, not exited) goes out ending at its entry.
+    out.insert(out.end(), log->launches.begin(), log->launches.end());
+    log->launches.clear();
+  }
+  return out;
 }
 
 uint64_t CuptiCollector::droppedRecords() const {

@@ -49,6 +49,17 @@ struct CollectorOptions {
   Correlation correlation = Correlation::Callbacks;
   Flush flush = Flush::WhenFull;
   uint32_t flushPeriodMs = 200;  // Worker
+  // With Callbacks: keep every watched call's thread, entry and exit time too (drainLaunchCalls), so a
+  // recording can tie GPU records to what the calling thread was doing (tracer/inject/).
+  bool launchCalls = false;
+};
+
+// A call that put GPU work on a stream (CollectorOptions::launchCalls).
+struct LaunchCall {
+  uint32_t correlation = 0;
+  int64_t start = 0, end = 0;  // steady_clock ns, at the call's entry and exit
+  int64_t thread = 0;          // OS thread id
+  const char* name = "";       // CUPTI's name of the API function, static
 };
 
 class CuptiCollector {
@@ -72,6 +83,8 @@ class CuptiCollector {
   // generations at most, then goes out with span 0). Final: every buffer (synchronize the devices
   // first), and every record.
   std::vector<GpuRecord> drain(bool final = false);
+  // The watched calls logged since the last call (CollectorOptions::launchCalls), in no particular order.
+  std::vector<LaunchCall> drainLaunchCalls();
   // Records CUPTI dropped because its buffers were full, in all since start.
   uint64_t droppedRecords() const;
   // With Callbacks: records, in all since start, whose launching call no callback saw (launched
