@@ -56,6 +56,9 @@ void writeShard(storage::RunStatus status, const std::string& error) {
   stream.gpu_recorded = gpuRecorded;
   stream.gpu_note = gpuNote;
   stream.gpu_dropped = dropped;
+  // A process that recorded nothing (torchrun's launcher: no rank, no CUDA, no NVTX) writes no shard; its
+  // rankless shard would stand beside the workers' and the run could not be merged.
+  if (stream.events.empty() && stream.calls.empty() && stream.gpu.empty()) return;
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   stream.host = host;
