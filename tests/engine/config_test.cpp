@@ -81,6 +81,8 @@ TEST(Config, WrongTypesAndSyntaxAreErrors) {
   EXPECT_THROW(parseConfig("[model]\nd_model = 1.5\n"), InputError);
   EXPECT_THROW(parseConfig("[trace]\nenabled = 1\n"), InputError);
   EXPECT_THROW(parseConfig("[model\n"), InputError);
+  // Found by the fuzzer: toml++ asserted on this header in a build with assertions (CMakeLists.txt).
+  EXPECT_THROW(parseConfig("[}Odel]\n"), InputError);
 }
 
 TEST(Config, OverridesSetOneKey) {
