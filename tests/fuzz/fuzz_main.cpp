@@ -10,6 +10,7 @@
 // command line, and reported; the exit status is the number of failures (capped at 100).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +36,11 @@ using moescope::fuzz::Case;
 using moescope::fuzz::Mutator;
 using moescope::fuzz::Seeds;
 
-constexpr int kTimeoutSeconds = 60;
+// A case gets 60 s of CPU time (RLIMIT_CPU: a loop is found whatever the machine's load) and 600 s
+// of wall time (a command blocked on something). Every case takes about 2 s under ASan; on the shared
+// 2-core host at a load of 15 to 30, cases that needed 2 s of CPU passed 60 s of wall time in bursts.
+constexpr int kCpuSeconds = 60;
+constexpr int kWallSeconds = 600;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -45,12 +50,13 @@ std::string slurp(const fs::path& p) {
 }
 
 struct Outcome {
-  int code = -1;  // exit status, or 128 + signal
-  bool timedOut = false;
+  int code = -1;          // exit status, or 128 + signal
+  bool timedOut = false;  // past kWallSeconds
+  bool cpuLimit = false;  // past kCpuSeconds
   std::string out, err;
 };
 
-// Runs cli with args in dir, stdout and stderr to files there; kills it after kTimeoutSeconds.
+// Runs cli with args in dir, stdout and stderr to files there, within kCpuSeconds and kWallSeconds.
 Outcome runCli(const fs::path& cli, const std::vector<std::string>& args, const fs::path& dir) {
   const fs::path out = dir / ".stdout", err = dir / ".stderr";
   const pid_t pid = fork();
@@ -60,6 +66,9 @@ Outcome runCli(const fs::path& cli, const std::vector<std::string>& args, const 
     const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1);
     dup2(e, 2);
+    // SIGXCPU at the limit, SIGKILL 5 s of CPU later should it be caught.
+    const rlimit cpu{kCpuSeconds, kCpuSeconds + 5};
+    setrlimit(RLIMIT_CPU, &cpu);
     std::vector<char*> argv{const_cast<char*>(cli.c_str())};
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -68,7 +77,7 @@ Outcome runCli(const fs::path& cli, const std::vector<std::string>& args, const 
   }
   Outcome r;
   int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kTimeoutSeconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kWallSeconds);
   while (waitpid(pid, &status, WNOHANG) == 0) {
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
@@ -79,6 +88,8 @@ Outcome runCli(const fs::path& cli, const std::vector<std::string>& args, const 
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.cpuLimit =
+      WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || (WTERMSIG(status) == SIGKILL && !r.timedOut));
   r.out = slurp(out);
   r.err = slurp(err);
   fs::remove(out);
@@ -88,7 +99,8 @@ Outcome runCli(const fs::path& cli, const std::vector<std::string>& args, const 
 
 // What is wrong with an outcome, or "" when the promise held.
 std::string judge(const Case& c, const Outcome& r, const fs::path& dir) {
-  if (r.timedOut) return "no answer within " + std::to_string(kTimeoutSeconds) + " s";
+  if (r.timedOut) return "no answer within " + std::to_string(kWallSeconds) + " s";
+  if (r.cpuLimit) return "more than " + std::to_string(kCpuSeconds) + " s of CPU time";
   for (const char* report :
        {"runtime error:", "AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer"}) {
     if (r.err.find(report) != std::string::npos) return std::string("sanitizer report (") + report + ")";
