@@ -21,7 +21,6 @@
 #include <QToolBar>
 #include <exception>
 
-#include "storage/wal_fold.h"
 #include "ui/compare_picker.h"
 #include "ui/export_actions.h"
 #include "ui/import_dialog.h"
@@ -155,13 +154,12 @@ void MainWindow::runFinished() {
   cancelRun_->setEnabled(false);
   statusBar()->showMessage(runPanel_->text(), 10000);
   if (history_) history_->reload();
-  // The run's tab reads the end of the file and lets go of it; then the WAL is folded into the file,
-  // so that the run is one file a user can copy.
+  // The run's tab reads the end of the file and lets go of it (the CLI checkpointed its WAL into it
+  // at the finish: the run is one file a user can copy).
   const QString out = QFileInfo(runPanel_->launcher()->settings().out).absoluteFilePath();
   for (int i = 0; i < tabs_->count(); ++i) {
     if (auto* run = qobject_cast<RunView*>(tabs_->widget(i)); run && run->path() == out) run->refresh();
   }
-  storage::foldWal(out.toStdString());
 }
 
 void MainWindow::updateSpanCount() {

@@ -28,11 +28,17 @@ constexpr const char* kRangeHelp =
     "units ns, us, ms or s (a plain number is ns), each within 2^62 ns (146 years), e.g. 0.21s:0.25s or "
     "210ms:250ms";
 
+// A picture that could not be written is a failure of the work, not bad input: exit 1.
+int cannotWrite(std::FILE* err, const QString& message) {
+  std::fprintf(err, "moescope: %s\n", qPrintable(message));
+  return 1;
+}
+
 int writeOut(std::FILE* out, std::FILE* err, const QString& path, QSize size, const PaintFunction& paint,
              const QString& what) {
   QString error;
   if (!writePicture(path, size, paint, &error))
-    return badInput(err, QStringLiteral("cannot write %1: %2").arg(path, error));
+    return cannotWrite(err, QStringLiteral("cannot write %1: %2").arg(path, error));
   std::fprintf(out, "wrote %s (%dx%d, %s)\n", qPrintable(QFileInfo(path).absoluteFilePath()), size.width(),
                size.height(), qPrintable(what));
   return 0;
@@ -233,7 +239,7 @@ int picturesWithoutDisplay(const QStringList& runs, std::FILE* out, std::FILE* e
     for (const auto& [path, range] : pictures) {
       options.range = range;
       if (!renderTimeline(trace, options).save(path)) {
-        status = badInput(err, QStringLiteral("cannot write %1").arg(path));
+        status = cannotWrite(err, QStringLiteral("cannot write %1").arg(path));
         continue;
       }
       std::fprintf(out, "wrote %s (%s)\n", qPrintable(QFileInfo(path).absoluteFilePath()),

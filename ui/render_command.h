@@ -24,12 +24,12 @@ struct RenderRequest {
                    // for runs traced on GPUs
 };
 
-// Writes the picture; returns 0, or 2 with one line on err for bad input (an argument, a run file
-// that will not load) or an output that cannot be written.
+// Writes the picture; returns 0, 2 with one line on err for bad input (an argument, a run file that
+// will not load), as moescope-cli does, or 1 when the picture cannot be written.
 int renderPicture(const RenderRequest& request, std::FILE* out = stdout, std::FILE* err = stderr);
 
 // Without a display, each run drawn to pictures beside it (the whole run, and two steps from its
-// middle); says where they are. Returns 0, or 2 when a run will not load or a picture cannot be
+// middle); says where they are. Returns 0, 2 when a run will not load or 1 when a picture cannot be
 // written (the others are still drawn).
 int picturesWithoutDisplay(const QStringList& runs, std::FILE* out = stdout, std::FILE* err = stderr);
 

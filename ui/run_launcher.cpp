@@ -12,7 +12,6 @@
 #include <exception>
 
 #include "storage/run_reader.h"
-#include "storage/wal_fold.h"
 
 namespace moescope::ui {
 namespace {
@@ -109,7 +108,6 @@ RunLauncher::~RunLauncher() {
     process_->kill();
     process_->waitForFinished(2000);
   }
-  storage::foldWal(settings_.out.toStdString());
 }
 
 bool RunLauncher::start(const RunSettings& settings) {

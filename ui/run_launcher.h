@@ -2,8 +2,6 @@
 // --dry-run (the same rules as a real run, nothing written), then starts it, follows its run file
 // (step_metric: the same file the timeline reads, no text from the CLI) for progress(), says when
 // that file can be opened, and ends with its outcome (a failure with the CLI's one-line error).
-// Once the run has ended and no one follows it any more, its WAL is folded into the file
-// (storage/wal_fold.h), so that the run is one file.
 // Cancel sends SIGINT, as Ctrl-C does in a terminal: the CLI stops between micro-batches and marks the
 // run file cancelled; a run that has not stopped 15 s later is killed. Destroying a launcher whose run
 // is going cancels the run the same way (waiting up to 5 s).

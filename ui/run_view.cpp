@@ -23,7 +23,6 @@
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/gpu_time.h"
-#include "storage/wal_fold.h"
 #include "ui/area_selection.h"
 #include "ui/breakdown_view.h"
 #include "ui/legend_model.h"
@@ -400,11 +399,9 @@ bool RunView::isLive() const {
 
 void RunView::releaseFile() {
   if (!loaded_ || isLive()) return;
+  // Nothing more will be read. The view never writes the file: the writer folded its WAL in when it
+  // finished (docs/RELIABILITY.md).
   reader_.reset();
-  // Nothing more will be read: fold the file's WAL into it, so that a copy of the file alone holds
-  // the whole run (it fails harmlessly while the writer is still closing; the launcher and the
-  // destructor try again).
-  storage::foldWal(path_.toStdString());
 }
 
 bool RunView::refresh() {

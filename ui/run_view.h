@@ -108,7 +108,7 @@ class RunView : public QWidget {
   void updateSearchStatus();
   void updateSelectionPanel();
   void countLegend();
-  // A run no longer written: lets go of the file and folds its WAL into it.
+  // A run no longer written: lets go of the file (the writer has folded its WAL into it).
   void releaseFile();
 
   QString path_;

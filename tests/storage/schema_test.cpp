@@ -146,7 +146,8 @@ TEST(Schema, AKernelsLaunchIsWrittenAndReadBack) {
   EXPECT_EQ(t.gpu[0].correlation, 42);
 }
 
-// A file of version 1 or 2 (both lack the launch columns) opens with its kernels' launches zero.
+// A file of version 1 or 2 (both lack the launch columns) opens with its kernels' launches zero, and
+// is left as it was.
 void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
   testing::TempRunFile file;
   {
@@ -169,8 +170,11 @@ void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
   ASSERT_EQ(t.gpu.size(), 1u);
   EXPECT_EQ(t.gpu[0].correlation, 5);
   EXPECT_EQ(t.gpu[0].launch, KernelLaunch{});
-  // Brought up to date in memory only: the file itself stays at its version.
+  // Brought up to date in memory; the file keeps its version and its columns.
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{fromVersion1 ? "1" : "2"}));
+  EXPECT_EQ(
+      query(file.path(), "SELECT count(*) FROM pragma_table_info('gpu_activity') WHERE name = 'grid_x'"),
+      (std::set<std::string>{"0"}));
 }
 
 TEST(Schema, AVersion1FileOpensWithItsKernelsLaunchesZero) {
