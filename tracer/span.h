@@ -28,10 +28,22 @@ namespace moescope::tracer {
 using storage::Category;
 using storage::Phase;
 
+namespace detail {
+inline std::atomic<int64_t> g_clockShiftNs{0};
+}
+
 inline int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+             .count() +
+         detail::g_clockShiftNs.load(std::memory_order_relaxed);
+}
+
+// Tests only (moescope-cli train's MOESCOPE_TEST_CLOCK_SKEW_NS): moves this process's clock by ns, as
+// on a host whose clock is off, so that a test can show a multi-process run realigned. One relaxed load
+// per reading, free beside reading the clock.
+inline void shiftClockForTests(int64_t ns) {
+  detail::g_clockShiftNs.store(ns, std::memory_order_relaxed);
 }
 
 struct SpanAttrs {
