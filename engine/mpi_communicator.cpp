@@ -60,7 +60,8 @@ class MpiCommunicator final : public Communicator {
       : s_(std::move(shared)),
         group_(std::move(group)),
         index_(index),
-        world_(static_cast<int>(group_.size()) == s_->size) {}
+        world_(static_cast<int>(group_.size()) == s_->size),
+        calls_(communicatorId(group_, s_->size), group_.size()) {}
 
   ~MpiCommunicator() override {
     // Buffered sends still in flight complete once their receivers take them (every rank receives what
@@ -117,8 +118,8 @@ class MpiCommunicator final : public Communicator {
       }
       offset += part.count * dtypeSize(part.type);
     }
-    record(span, arrival, last, static_cast<int64_t>(bytes));
-    (void)straggler;
+    record(span.name, calls_.collective(span.attrs, waited(last, arrival, straggler)), arrival, last,
+           static_cast<int64_t>(bytes));
   }
 
   void allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts, DType type,
@@ -148,8 +149,8 @@ class MpiCommunicator final : public Communicator {
                   recvCounts[q] * esize);
       at += recvCounts[q];
     }
-    record(span, arrival, last, static_cast<int64_t>(sent));
-    (void)straggler;
+    record(span.name, calls_.collective(span.attrs, waited(last, arrival, straggler)), arrival, last,
+           static_cast<int64_t>(sent));
   }
 
   void send(const void* buf, size_t count, DType type, int peer, const CommSpan& span) override {
@@ -165,8 +166,8 @@ class MpiCommunicator final : public Communicator {
                     tag(me(), to), MPI_COMM_WORLD, &p.request),
           "send");
     pending_.push_back(std::move(p));
+    tracer::SpanAttrs attrs = calls_.sent(span.attrs, peer, to);
     if (recorder_) {
-      tracer::SpanAttrs attrs = span.attrs;
       attrs.bytes = static_cast<int64_t>(bytes);
       recorder_->record(span.name, attrs, t0, nowNs());
     }
@@ -192,7 +193,8 @@ class MpiCommunicator final : public Communicator {
                                std::to_string(bytes));
     }
     std::memcpy(buf, in.data() + sizeof(Header), bytes);
-    record(span, start, fromRank0(h.arrival), static_cast<int64_t>(bytes));
+    record(span.name, calls_.received(span.attrs, peer, from), start, fromRank0(h.arrival),
+           static_cast<int64_t>(bytes));
   }
 
   void barrier(const CommSpan& span) override {
@@ -202,8 +204,8 @@ class MpiCommunicator final : public Communicator {
     std::vector<const std::vector<unsigned char>*> out(group_.size(), &mine);
     auto in = exchange(out, std::vector<size_t>(group_.size(), 0));
     const auto [last, straggler] = lastArrival(in, arrival);
-    if (recorder_ && last > arrival) recordWait(span, arrival, last);
-    (void)straggler;
+    const tracer::SpanAttrs attrs = calls_.collective(span.attrs, waited(last, arrival, straggler));
+    if (recorder_ && last > arrival) recordWait(attrs, arrival, last);
   }
 
  private:
@@ -311,29 +313,32 @@ class MpiCommunicator final : public Communicator {
     return {last, who};
   }
 
-  void recordWait(const CommSpan& span, int64_t start, int64_t end) {
-    tracer::SpanAttrs attrs = span.attrs;
+  static int32_t waited(int64_t last, int64_t arrival, int straggler) {
+    return last > arrival ? straggler : storage::kNone;
+  }
+
+  void recordWait(tracer::SpanAttrs attrs, int64_t start, int64_t end) {
     attrs.category = tracer::Category::Wait;
     attrs.bytes = 0;
     recorder_->record("wait", attrs, start, end);
   }
 
   // The call's spans: waiting from start until ready (if later), then the transfer until now.
-  void record(const CommSpan& span, int64_t start, int64_t ready, int64_t bytes) {
+  void record(std::string_view name, tracer::SpanAttrs attrs, int64_t start, int64_t ready, int64_t bytes) {
     if (!recorder_) return;
     if (ready > start) {
-      recordWait(span, start, ready);
+      recordWait(attrs, start, ready);
       start = ready;
     }
-    tracer::SpanAttrs attrs = span.attrs;
     attrs.bytes = bytes;
-    recorder_->record(span.name, attrs, start, std::max(start, nowNs()));
+    recorder_->record(name, attrs, start, std::max(start, nowNs()));
   }
 
   std::shared_ptr<MpiWorld::Shared> s_;
   std::vector<int> group_;
   int index_;
   bool world_;
+  CallCounter calls_;
   tracer::TrackRecorder* recorder_ = nullptr;
   std::vector<Pending> pending_;
 };

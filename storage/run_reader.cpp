@@ -73,8 +73,9 @@ class ReadSnapshot {
 // No id column: the queries bound the ids, and the caller records the last one (one column fewer
 // per row is a measurable part of a load).
 constexpr const char* kSpanColumns =
-    "SELECT track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk FROM "
-    "span ";
+    "SELECT track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk, "
+    "comm, "
+    "seq, peer FROM span ";
 constexpr const char* kLastSpanId = "SELECT coalesce(max(id), -1) FROM span";
 constexpr const char* kGpuColumns =
     "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes FROM "
@@ -82,8 +83,8 @@ constexpr const char* kGpuColumns =
 // The spans GPU records point at, with their ids (Trace::linked); the caller adds the condition on
 // gpu_activity's rows.
 constexpr const char* kLinkedSpans =
-    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk "
-    "FROM span "
+    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk, "
+    "comm, seq, peer FROM span "
     "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
 
@@ -179,6 +180,9 @@ struct RunReader::Impl {
       s.expert = st.int32(9);
       s.bytes = st.int64(10);
       s.chunk = st.int32(11);
+      s.comm = st.int32(12);
+      s.seq = st.int32(13);
+      s.peer = st.int32(14);
       appendSpan(t.spans[static_cast<size_t>(track)], s);
       ++n;
     }
@@ -213,6 +217,9 @@ struct RunReader::Impl {
       l.span.expert = st.int32(10);
       l.span.bytes = st.int64(11);
       l.span.chunk = st.int32(12);
+      l.span.comm = st.int32(13);
+      l.span.seq = st.int32(14);
+      l.span.peer = st.int32(15);
       t.linked.push_back(l);
     }
   }

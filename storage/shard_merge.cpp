@@ -273,12 +273,13 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
           "shard.rank",
           "merging ranks");
       {
-        sqlite::Stmt st(db,
-                        "INSERT INTO main.span (id, track, start, \"end\", name, category, phase, step, "
-                        "microbatch, layer, expert, bytes, chunk) SELECT s.id + ?4, s.track + ?5, " +
-                            corrected("s.start") + ", " + corrected("s.\"end\"") + ", " + name +
-                            ", s.category, s.phase, s.step, s.microbatch, s.layer, s.expert, s.bytes, "
-                            "s.chunk FROM shard.span s ORDER BY s.id");
+        sqlite::Stmt st(
+            db,
+            "INSERT INTO main.span (id, track, start, \"end\", name, category, phase, step, "
+            "microbatch, layer, expert, bytes, chunk, comm, seq, peer) SELECT s.id + ?4, s.track + ?5, " +
+                corrected("s.start") + ", " + corrected("s.\"end\"") + ", " + name +
+                ", s.category, s.phase, s.step, s.microbatch, s.layer, s.expert, s.bytes, "
+                "s.chunk, s.comm, s.seq, s.peer FROM shard.span s ORDER BY s.id");
         bindClock(st, s.clock);
         st.bind(4, spans);
         st.bind(5, tracks);

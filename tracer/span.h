@@ -55,6 +55,8 @@ struct SpanAttrs {
   int32_t expert = storage::kNone;
   int64_t bytes = 0;
   int32_t chunk = storage::kNone;  // the stage's model chunk (interleaved schedule)
+  // The communication call (storage::SpanRecord::comm): communicator, sequence number, peer.
+  int32_t comm = storage::kNone, seq = storage::kNone, peer = storage::kNone;
 };
 
 class Tracer;

@@ -93,6 +93,8 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
   }
   execute(file.path(),
           "ALTER TABLE span DROP COLUMN chunk; ALTER TABLE run DROP COLUMN virtual_stages; "
+          "ALTER TABLE span DROP COLUMN comm; ALTER TABLE span DROP COLUMN seq; ALTER TABLE span DROP COLUMN "
+          "peer; "
           "PRAGMA user_version = 1;");
   const Trace t = RunReader::open(file.path())->load();
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"),
@@ -102,6 +104,34 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
   ASSERT_EQ(t.spans[0].size(), 1u);
   EXPECT_EQ(t.spans[0].at(0, 0).microbatch, 2);
   EXPECT_EQ(t.spans[0].at(0, 0).chunk, kNone);
+}
+
+// A version-2 file opens with the communication call's columns added: its spans have no call identity.
+TEST(Schema, AVersion2FileGainsTheCommunicationCallColumns) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addTrack({});
+    SpanRecord span;
+    span.end = 10;
+    span.category = Category::CommTpAllreduce;
+    span.comm = 4;
+    span.seq = 9;
+    span.peer = 1;
+    span.chunk = 1;
+    writer->addSpans(std::vector<SpanRecord>{span});
+  }
+  execute(file.path(),
+          "ALTER TABLE span DROP COLUMN comm; ALTER TABLE span DROP COLUMN seq; ALTER TABLE span DROP COLUMN "
+          "peer; "
+          "PRAGMA user_version = 2;");
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.spans.size(), 1u);
+  const SpanView v = t.spans[0].at(0, 0);
+  EXPECT_EQ(v.chunk, 1);
+  EXPECT_EQ(v.comm, kNone);
+  EXPECT_EQ(v.seq, kNone);
+  EXPECT_EQ(v.peer, kNone);
 }
 
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {
