@@ -19,7 +19,17 @@ inline std::optional<storage::Trace> loadRun(const std::string& path, const char
   try {
     return storage::RunReader::open(path)->load();
   } catch (const storage::StorageError& e) {
-    std::fprintf(stderr, "moescope-cli %s: %s\n", command, e.what());
+    std::error_code ec;
+    const std::string shards = path + ".shards";
+    if (!std::filesystem::exists(path, ec) && std::filesystem::is_directory(shards, ec)) {
+      // A multi-process run that stopped before process 0 merged it: say how to get the one file.
+      std::fprintf(
+          stderr,
+          "moescope-cli %s: %s: no such file, but its shards are there: moescope-cli merge %s -o %s\n",
+          command, path.c_str(), shards.c_str(), path.c_str());
+    } else {
+      std::fprintf(stderr, "moescope-cli %s: %s\n", command, e.what());
+    }
     return std::nullopt;
   }
 }

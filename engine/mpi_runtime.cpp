@@ -69,7 +69,7 @@ std::string MpiRuntime::broadcast(const std::string& text) const {
 std::vector<std::string> MpiRuntime::allGather(const std::string& text) const {
   int size = static_cast<int>(text.size());
   std::vector<int> sizes(static_cast<size_t>(processes_)), offsets(static_cast<size_t>(processes_));
-  check(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), "gather");
+  check(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), "all-gather of the processes' texts");
   int total = 0;
   for (size_t p = 0; p < sizes.size(); ++p) {
     offsets[p] = total;
@@ -78,7 +78,7 @@ std::vector<std::string> MpiRuntime::allGather(const std::string& text) const {
   std::string all(static_cast<size_t>(total), '\0');
   check(MPI_Allgatherv(text.data(), size, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR,
                        MPI_COMM_WORLD),
-        "gather");
+        "all-gather of the processes' texts");
   std::vector<std::string> out;
   for (size_t p = 0; p < sizes.size(); ++p)
     out.push_back(all.substr(static_cast<size_t>(offsets[p]), static_cast<size_t>(sizes[p])));
@@ -96,7 +96,7 @@ void MpiRuntime::gatherWeights(ModelWeights& weights) const {
       const int n = static_cast<int>(std::min(kSlice, t.data.size() - at));
       check(MPI_Reduce(t.data.data() + at, process_ == 0 ? out.data() + at : nullptr, n, MPI_FLOAT, op, 0,
                        MPI_COMM_WORLD),
-            "gathering the weights");
+            "reducing the trained weights onto process 0");
     }
     if (process_ == 0) t.data = std::move(out);
   }

@@ -65,6 +65,18 @@ void bindClock(sqlite::Stmt& st, const ClockCorrection& c) {
 }  // namespace
 
 ShardInfo readShardInfo(const fs::path& shard) {
+  // A process killed while it closed its shard leaves a hot rollback journal beside it (the writer
+  // leaves WAL mode at the end), which only a writable connection rolls back: SQLite does so on the
+  // first read. What the shard had committed stays.
+  std::error_code ec;
+  if (fs::exists(shard.string() + "-journal", ec)) {
+    try {
+      sqlite::Db db(shard, SQLITE_OPEN_READWRITE);
+      db.queryInt("SELECT count(*) FROM sqlite_master");
+    } catch (const StorageError&) {
+      // RunReader::open below names the problem.
+    }
+  }
   RunReader::open(shard);  // a run file of a version this build reads (migrated if older)
   sqlite::Db db(shard, SQLITE_OPEN_READONLY);
   ShardInfo info;
