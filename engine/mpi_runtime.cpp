@@ -69,7 +69,8 @@ std::string MpiRuntime::broadcast(const std::string& text) const {
 std::vector<std::string> MpiRuntime::allGather(const std::string& text) const {
   int size = static_cast<int>(text.size());
   std::vector<int> sizes(static_cast<size_t>(processes_)), offsets(static_cast<size_t>(processes_));
-  check(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), "all-gather of the processes' texts");
+  check(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD),
+        "all-gather of the processes' texts");
   int total = 0;
   for (size_t p = 0; p < sizes.size(); ++p) {
     offsets[p] = total;
