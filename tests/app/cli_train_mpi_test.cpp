@@ -315,6 +315,28 @@ TEST_F(CliTrainMpi, AKilledProcessEndsTheJobAndLeavesEveryShard) {
   }
 }
 
+// The CUDA backend under mpirun: one process holding every rank (NCCL within it) equals the run
+// started by hand. Needs a CUDA build and a GPU per rank; skips, saying which is missing, elsewhere.
+TEST_F(CliTrainMpi, CudaInOneProcessEqualsTheSingleProcessRun) {
+  for (const auto& [ranks, sets] : std::vector<std::pair<int, std::string>>{
+           {1, "--set parallel.pp=1 --set parallel.tp=1"}, {2, "--set parallel.tp=1"}}) {
+    const std::string cuda = "'" + kCli + "' train --config '" + testing::samplePath("ppmoe.toml").string() +
+                             "' --backend cuda --set train.precision=fp32 --steps 3 " + sets;
+    const Result check = sh(cuda + " --dry-run");
+    if (check.code != 0) {
+      if (ranks == 1) GTEST_SKIP() << "no CUDA run here: " << check.err;
+      std::printf("[  SKIPPED ] %d ranks: %s", ranks, check.err.c_str());
+      continue;
+    }
+    ASSERT_EQ(sh(cuda + " --metrics one.jsonl").code, 0);
+    const Result r = sh(kMpirun + "-np 1 " + cuda + " --ranks-per-process " + std::to_string(ranks) +
+                        " --out run.moescope --metrics mpi.jsonl");
+    ASSERT_EQ(r.code, 0) << r.err;
+    expectClose(losses("mpi.jsonl"), losses("one.jsonl"), 1e-6, "cuda, " + std::to_string(ranks) + " ranks");
+    expectWholeRun(dir_ / "run.moescope", ranks);
+  }
+}
+
 TEST_F(CliTrainMpi, BadInputIsOneLineAndExit2WithNoRunFile) {
   auto expectBad = [&](const std::string& command, const std::string& words) {
     const Result r = sh(command);
