@@ -78,6 +78,9 @@ std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool
   add("start", formatDuration(s.start - origin));
   add("end", formatDuration(s.end - origin));
   add("duration", formatDuration(s.duration()));
+  // The other end of a send or receive; for a wait, the rank it waited for (SpanRecord::peer).
+  if (s.peer != storage::kNone)
+    add(s.category == storage::Category::Wait ? "waited for" : "peer", "rank " + std::to_string(s.peer));
   if (storage::isCommunication(s.category) || s.bytes > 0) {
     add("bytes", formatBytes(s.bytes));
     add("bandwidth", formatBandwidth(s.bytes, s.duration()));
@@ -86,8 +89,8 @@ std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool
 }
 
 std::vector<SpanField> spanSummary(const storage::Trace& trace, SpanRef ref) {
-  static const char* keep[] = {"name",  "category", "phase",    "stage", "micro-batch",
-                               "layer", "expert",   "duration", "bytes", "bandwidth"};
+  static const char* keep[] = {"name",   "category", "phase", "stage",     "micro-batch", "layer",
+                               "expert", "duration", "bytes", "bandwidth", "waited for"};
   std::vector<SpanField> out;
   for (auto& field : spanFields(trace, ref, false)) {
     if (std::find_if(std::begin(keep), std::end(keep), [&](const char* k) { return field.label == k; }) !=
