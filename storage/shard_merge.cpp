@@ -152,10 +152,8 @@ std::vector<fs::path> listShards(const fs::path& folder) {
   return out;
 }
 
-MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path& out,
-                        const MergeProgress& progress) {
-  if (shardFiles.empty()) throw StorageError(out.string() + ": no shards to merge");
-  // 1. Every shard's keys, checked before anything is written.
+std::vector<ShardInfo> readShards(const std::vector<fs::path>& shardFiles) {
+  if (shardFiles.empty()) throw StorageError("no shards given");
   std::vector<ShardInfo> shards;
   for (const fs::path& f : shardFiles) shards.push_back(readShardInfo(f));
   std::sort(shards.begin(), shards.end(),
@@ -184,8 +182,13 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
       }
     }
   }
+  return shards;
+}
 
+MergeReport summarizeShards(const std::vector<ShardInfo>& shards) {
   MergeReport report;
+  if (shards.empty()) return report;
+  const ShardInfo& first = shards.front();
   report.shards = static_cast<int32_t>(shards.size());
   report.processes = first.count;
   {
@@ -218,6 +221,16 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
                   : onlyCancelled ? RunStatus::Cancelled
                                   : RunStatus::Failed;
   report.error = error;
+  return report;
+}
+
+MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path& out,
+                        const MergeProgress& progress) {
+  if (shardFiles.empty()) throw StorageError(out.string() + ": no shards to merge");
+  // 1. Every shard's keys, checked before anything is written.
+  const std::vector<ShardInfo> shards = readShards(shardFiles);
+  const ShardInfo& first = shards.front();
+  MergeReport report = summarizeShards(shards);
 
   // 2. The merged file, under a temporary name until it is whole. No journal: a failed merge deletes
   // the temporary file, so there is nothing to roll back to.

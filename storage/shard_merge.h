@@ -53,6 +53,13 @@ using MergeProgress = std::function<void(int32_t done, int32_t total)>;
 // run file or not a shard.
 ShardInfo readShardInfo(const std::filesystem::path& shard);
 
+// Reads every shard's keys and checks that they belong together (one run id and count, no index or
+// rank twice); returns them by index. Throws StorageError naming the shard that does not fit.
+std::vector<ShardInfo> readShards(const std::vector<std::filesystem::path>& shards);
+// What a merge of these shards reports (status, error, the processes that stopped or are missing),
+// before anything is copied.
+MergeReport summarizeShards(const std::vector<ShardInfo>& shards);
+
 // The shard files of a folder (shard-<index>.moescope), by index. Throws StorageError when the folder
 // does not exist or holds none.
 std::vector<std::filesystem::path> listShards(const std::filesystem::path& folder);

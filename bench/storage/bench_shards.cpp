@@ -19,6 +19,7 @@
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
 #include "storage/shard_merge.h"
+#include "storage/shard_read.h"
 #include "storage/synthetic.h"
 
 namespace {
@@ -176,7 +177,7 @@ int main(int argc, char** argv) {
     writeInProcesses(dir / "four", trace, perTrack, 4);
     const fs::path single = dir / "single.moescope";
     writePart(single, trace, perTrack, 0, static_cast<int32_t>(trace.ranks.size()), 0, 1);
-    std::vector<double> load, merge, loadMerged;
+    std::vector<double> load, merge, loadMerged, joint;
     for (int r = 0; r < reps; ++r) {
       auto t0 = std::chrono::steady_clock::now();
       { const Trace t = RunReader::open(single)->load(); }
@@ -185,15 +186,22 @@ int main(int argc, char** argv) {
       mergeShards(listShards(dir / "four"), dir / "merged.moescope");
       merge.push_back(seconds(t0));
       t0 = std::chrono::steady_clock::now();
+      { const Trace t = loadShards(listShards(dir / "four")); }
+      joint.push_back(seconds(t0));
+      t0 = std::chrono::steady_clock::now();
       { const Trace t = RunReader::open(dir / "merged.moescope")->load(); }
       loadMerged.push_back(seconds(t0));
-      std::printf("merge rep %d: load one file %.2f s, merge 4 shards %.2f s, load the merged file %.2f s\n",
-                  r, load.back(), merge.back(), loadMerged.back());
+      std::printf(
+          "merge rep %d: load one file %.2f s, merge 4 shards %.2f s, load the merged file %.2f s, read "
+          "the 4 shards together %.2f s\n",
+          r, load.back(), merge.back(), loadMerged.back(), joint.back());
+      std::fflush(stdout);
     }
     std::printf(
-        "%.0f spans, median: load %.2f s, merge %.2f s (%.2fx the load), merge + load %.2f s (%.2fx)\n", n,
-        median(load), median(merge), median(merge) / median(load), median(merge) + median(loadMerged),
-        (median(merge) + median(loadMerged)) / median(load));
+        "%.0f spans, median: load %.2f s; merge %.2f s (%.2fx the load); read the 4 shards together "
+        "%.2f s (%.2fx the load)\n",
+        n, median(load), median(merge), median(merge) / median(load), median(joint),
+        median(joint) / median(load));
   }
   fs::remove_all(dir);
   return 0;

@@ -9,6 +9,7 @@
 
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
+#include "storage/shard_read.h"
 #include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
@@ -151,6 +152,38 @@ TEST(ShardMerge, RemapsIdsAndAppliesEachShardsClock) {
   EXPECT_EQ(metaValue(t, "run.processes"), "2");
   EXPECT_EQ(metaValue(t, "engine.config_file"), "f.toml");
   EXPECT_EQ(metaValue(t, "shard.index"), "<none>");
+}
+
+// Reading the shards together gives what loading their merge gives.
+TEST(ShardMerge, ReadingTheShardsTogetherEqualsLoadingTheirMerge) {
+  testing::TempDir dir("joint");
+  const fs::path shards = dir.file("shards");
+  writeShard(shards, {.index = 0, .count = 3, .ranks = {0}});
+  writeShard(shards, {.index = 1,
+                      .count = 3,
+                      .ranks = {1, 2},
+                      .clock = {.offset_ns = -700,
+                                .drift_ppb = 1e6,
+                                .uncertainty_ns = 25,
+                                .reference_ns = 100,
+                                .source = "mpi ping-pong"},
+                      .wrongOrderNames = true});
+  writeShard(shards, {.index = 2, .count = 3, .ranks = {3}, .finish = false});
+  mergeShards(listShards(shards), dir.file("run.moescope"));
+  const Trace merged = RunReader::open(dir.file("run.moescope"))->load();
+  const Trace joint = loadShards(listShards(shards));
+  EXPECT_EQ(joint.run, merged.run);
+  EXPECT_EQ(joint.ranks, merged.ranks);
+  EXPECT_EQ(hostSpans(joint), hostSpans(merged));
+  EXPECT_EQ(joint.gpu, merged.gpu);
+  EXPECT_EQ(joint.counters, merged.counters);
+  EXPECT_EQ(joint.steps, merged.steps);
+  EXPECT_EQ(joint.meta, merged.meta);
+  ASSERT_EQ(joint.gpu.size(), 3u);
+  for (const GpuActivityRecord& g : joint.gpu) {
+    ASSERT_NE(joint.linkedSpan(g.span), nullptr);
+    EXPECT_EQ(joint.name(joint.linkedSpan(g.span)->span.name), "send");
+  }
 }
 
 TEST(ShardMerge, DriftIsCorrectedLinearlyFromTheReference) {
