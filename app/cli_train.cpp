@@ -329,7 +329,8 @@ int runTrain(const TrainArgs& args) {
   }
 
   // 2. The run.
-  if (!kernels.empty()) std::fprintf(stderr, "moescope-cli train: CUDA kernels: %s\n", kernels.c_str());
+  if (!kernels.empty() && speaks)
+    std::fprintf(stderr, "moescope-cli train: CUDA kernels: %s\n", kernels.c_str());
   std::unique_ptr<tracer::Tracer> tracer;
 #ifdef MOESCOPE_HAVE_GPU_TRACER
   std::unique_ptr<tracer::gpu::GpuTracer> gpu_tracer;  // kernels, memcpy, memset of a traced CUDA run
