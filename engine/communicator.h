@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "tracer/span.h"
 
@@ -64,6 +65,46 @@ struct CommBuffer {
 struct CommSpan {
   std::string_view name = "comm";
   tracer::SpanAttrs attrs;
+};
+
+// The id a group's calls are recorded with (tracer::SpanAttrs::comm), the same on every member: 0 for
+// the whole world; otherwise from the group's first two global ranks, since two ranks share at most
+// one group besides the world (they differ in stage, tp or dp rank, and each group fixes two of them).
+inline int32_t communicatorId(const std::vector<int>& group, int worldSize) {
+  if (static_cast<int>(group.size()) == worldSize) return 0;
+  const int64_t second = group.size() > 1 ? group[1] : worldSize;
+  return static_cast<int32_t>(1 + int64_t{group[0]} * (worldSize + 1) + second);
+}
+
+// The identity a member records its calls with: per communicator, collectives counted in call order;
+// sends and receives counted per peer and direction, so the k-th send to a peer matches its k-th receive.
+class CallCounter {
+ public:
+  CallCounter(int32_t comm, size_t members) : comm_(comm), sent_(members), received_(members) {}
+  // The identity of the next collective, waiting on `peer` (kNone when it did not wait).
+  tracer::SpanAttrs collective(tracer::SpanAttrs attrs, int32_t peer) {
+    attrs.comm = comm_;
+    attrs.seq = collectives_++;
+    attrs.peer = peer;
+    return attrs;
+  }
+  tracer::SpanAttrs sent(tracer::SpanAttrs attrs, int member, int32_t peerRank) {
+    return p2p(attrs, sent_[static_cast<size_t>(member)], peerRank);
+  }
+  tracer::SpanAttrs received(tracer::SpanAttrs attrs, int member, int32_t peerRank) {
+    return p2p(attrs, received_[static_cast<size_t>(member)], peerRank);
+  }
+
+ private:
+  tracer::SpanAttrs p2p(tracer::SpanAttrs attrs, int32_t& counter, int32_t peerRank) const {
+    attrs.comm = comm_;
+    attrs.seq = counter++;
+    attrs.peer = peerRank;
+    return attrs;
+  }
+  int32_t comm_ = 0;
+  int32_t collectives_ = 0;
+  std::vector<int32_t> sent_, received_;
 };
 
 class Communicator {

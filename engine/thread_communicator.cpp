@@ -19,6 +19,7 @@ struct ThreadWorld::Group {
   uint64_t generation = 0;
   int arrived = 0;
   int64_t released_ns = 0;  // when the last member of the latest barrier arrived
+  int last_member = 0;      // who it was
   // Per-member staging of a collective's input, two sets used in turn ([parity * size + member]).
   struct Slot {
     std::vector<unsigned char> data;
@@ -49,8 +50,13 @@ void sumInto(unsigned char* dst, const std::vector<const void*>& in, size_t lo, 
 
 class ThreadCommunicator final : public Communicator {
  public:
-  ThreadCommunicator(std::shared_ptr<ThreadWorld::Group> group, ThreadWorld* world, int rank)
-      : g_(std::move(group)), world_(world), rank_(rank) {}
+  ThreadCommunicator(std::shared_ptr<ThreadWorld::Group> group, ThreadWorld* world, int rank,
+                     std::vector<int> members)
+      : g_(std::move(group)),
+        world_(world),
+        rank_(rank),
+        members_(std::move(members)),
+        calls_(communicatorId(members_, world->size()), members_.size()) {}
 
   int rank() const override { return rank_; }
   int size() const override { return g_->size; }
@@ -61,8 +67,9 @@ class ThreadCommunicator final : public Communicator {
   // A member can be at most one collective ahead of another (it cannot pass the next barrier alone), so
   // it never overwrites a slot that a slower member still reads.
   using Communicator::allReduceSum;
-  void allReduceSum(std::span<const CommBuffer> parts, const CommSpan& span) override {
+  void allReduceSum(std::span<const CommBuffer> parts, const CommSpan& what) override {
     checkAborted();
+    CommSpan span{what.name, calls_.collective(what.attrs, storage::kNone)};
     int64_t comm_start = recorder_ ? nowNs() : 0;
     size_t bytes = 0;
     for (const CommBuffer& part : parts) bytes += part.count * dtypeSize(part.type);
@@ -108,8 +115,9 @@ class ThreadCommunicator final : public Communicator {
   }
 
   void allToAll(const void* send, const size_t* sendCounts, void* recv, const size_t* recvCounts, DType type,
-                const CommSpan& span) override {
+                const CommSpan& what) override {
     checkAborted();
+    CommSpan span{what.name, calls_.collective(what.attrs, storage::kNone)};
     int64_t comm_start = recorder_ ? nowNs() : 0;
     const size_t esize = dtypeSize(type);
     const size_t n = static_cast<size_t>(g_->size);
@@ -143,8 +151,9 @@ class ThreadCommunicator final : public Communicator {
     record(span, comm_start, static_cast<int64_t>((total - sendCounts[rank_]) * esize));
   }
 
-  void send(const void* buf, size_t count, DType type, int peer, const CommSpan& span) override {
+  void send(const void* buf, size_t count, DType type, int peer, const CommSpan& what) override {
     checkAborted();
+    const CommSpan span{what.name, calls_.sent(what.attrs, peer, members_.at(static_cast<size_t>(peer)))};
     const int64_t t0 = recorder_ ? nowNs() : 0;
     const size_t bytes = count * dtypeSize(type);
     std::vector<unsigned char> message(bytes);
@@ -157,8 +166,9 @@ class ThreadCommunicator final : public Communicator {
     record(span, t0, static_cast<int64_t>(bytes));
   }
 
-  void recv(void* buf, size_t count, DType type, int peer, const CommSpan& span) override {
+  void recv(void* buf, size_t count, DType type, int peer, const CommSpan& what) override {
     checkAborted();
+    const CommSpan span{what.name, calls_.received(what.attrs, peer, members_.at(static_cast<size_t>(peer)))};
     int64_t comm_start = recorder_ ? nowNs() : 0;
     const size_t bytes = count * dtypeSize(type);
     std::vector<unsigned char> message;
@@ -187,8 +197,9 @@ class ThreadCommunicator final : public Communicator {
     record(span, comm_start, static_cast<int64_t>(bytes));
   }
 
-  void barrier(const CommSpan& span) override {
+  void barrier(const CommSpan& what) override {
     checkAborted();
+    CommSpan span{what.name, calls_.collective(what.attrs, storage::kNone)};
     int64_t start = recorder_ ? nowNs() : 0;
     std::unique_lock lock(g_->mutex);
     arriveAndWait(lock, span, start);
@@ -208,10 +219,11 @@ class ThreadCommunicator final : public Communicator {
 
   // A barrier over the group. If this member had to wait, a wait span is recorded up to the last
   // member's arrival and start moves there.
-  void arriveAndWait(std::unique_lock<std::mutex>& lock, const CommSpan& span, int64_t& start) {
+  void arriveAndWait(std::unique_lock<std::mutex>& lock, CommSpan& span, int64_t& start) {
     const uint64_t gen = g_->generation;
     if (++g_->arrived == g_->size) {
       g_->released_ns = nowNs();
+      g_->last_member = rank_;
       g_->arrived = 0;
       ++g_->generation;
       g_->cv.notify_all();
@@ -222,6 +234,7 @@ class ThreadCommunicator final : public Communicator {
     if (recorder_) {
       // Blocked on the peers until the last one arrived; any later wake-up delay is this rank's.
       const int64_t ready = std::max(start, g_->released_ns);
+      span.attrs.peer = members_[static_cast<size_t>(g_->last_member)];
       recordWait(span, start, ready);
       start = ready;
     }
@@ -244,6 +257,8 @@ class ThreadCommunicator final : public Communicator {
   std::shared_ptr<ThreadWorld::Group> g_;
   ThreadWorld* world_;
   int rank_;
+  std::vector<int> members_;  // global ranks, in member order
+  CallCounter calls_;
   tracer::TrackRecorder* recorder_ = nullptr;
 };
 
@@ -267,7 +282,7 @@ std::unique_ptr<Communicator> ThreadWorld::communicator(int rank, const std::vec
     g->slots.resize(2 * group.size());
     g->mail.resize(group.size() * group.size());
   }
-  return std::make_unique<ThreadCommunicator>(g, this, index);
+  return std::make_unique<ThreadCommunicator>(g, this, index, group);
 }
 
 void ThreadWorld::abort(const std::string& reason) {

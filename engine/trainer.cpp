@@ -1,7 +1,11 @@
 #include "engine/trainer.h"
 
+#include <algorithm>
 #include <atomic>
+#include <limits>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 
 #include "base/run_tasks.h"
 #include "engine/engine_error.h"
@@ -55,13 +59,23 @@ TrainResult train(const TrainOptions& options) {
   }
   const Layout layout(config);
   const int world_size = layout.worldSize();
-  auto world = backend->makeWorld(world_size);
+  std::unique_ptr<CommWorld> owned_world;
+  CommWorld* world = options.world;
+  if (!world) {
+    owned_world = backend->makeWorld(world_size);
+    world = owned_world.get();
+  }
+  const int first_rank = options.first_rank;
+  const int local_ranks = options.local_ranks > 0 ? options.local_ranks : world_size;
+  if (first_rank < 0 || first_rank + local_ranks > world_size)
+    throw std::logic_error("train: ranks " + std::to_string(first_rank) + ".." +
+                           std::to_string(first_rank + local_ranks - 1) + " are not all in the world");
   // The run file gets the ranks and step metrics whenever there is one; spans only when tracing is on.
   tracer::Tracer* tracer = options.tracer;
 
   std::vector<tracer::TrackRecorder*> recorders(static_cast<size_t>(world_size), nullptr);
   if (tracer) {
-    for (int r = 0; r < world_size; ++r) {
+    for (int r = first_rank; r < first_rank + local_ranks; ++r) {
       const RankCoord c = layout.coord(r);
       storage::RankInfo info;
       info.rank = r;
@@ -69,10 +83,10 @@ TrainResult train(const TrainOptions& options) {
       info.tp_rank = c.tp;
       info.dp_rank = c.dp;
       info.device = backend->device(c);
-      info.host = "localhost";
+      info.host = options.host;
       tracer->addRank(info);
     }
-    for (int r = 0; r < world_size; ++r) {
+    for (int r = first_rank; r < first_rank + local_ranks; ++r) {
       tracer::TrackRecorder* track = tracer->hostTrack(r, "rank " + std::to_string(r) + " host");
       if (config.trace.enabled) recorders[static_cast<size_t>(r)] = track;
     }
@@ -80,7 +94,14 @@ TrainResult train(const TrainOptions& options) {
 
   TrainResult result;
   ModelWeights gathered;
-  if (options.gather_weights) gathered = emptyWeights(config.model);
+  if (options.gather_weights) {
+    gathered = emptyWeights(config.model);
+    // Over several processes each holds some ranks' shards: NaN marks what this process did not write,
+    // for the gather that fills it from the others (MpiRuntime::gatherWeights).
+    if (local_ranks < world_size)
+      for (NamedTensor& t : gathered)
+        std::fill(t.data.begin(), t.data.end(), std::numeric_limits<float>::quiet_NaN());
+  }
   std::mutex mutex;
   std::atomic<bool> cancelled{false};
 
@@ -153,6 +174,7 @@ TrainResult train(const TrainOptions& options) {
         executor->beginStep(step);
         for (const auto& op : schedule) {
           if (options.cancel && options.cancel->load()) throw Cancelled("cancelled");
+          if (options.before_pass) options.before_pass(rank);
           executor->run(op);
         }
         const StepLosses losses = executor->endStep();
@@ -193,6 +215,20 @@ TrainResult train(const TrainOptions& options) {
         executor->storeWeights(gathered);
       }
     } catch (const Cancelled&) {
+      throw;
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::exception& e) {
+      // Over several processes the error reaches one process's output among many: name the rank.
+      if (local_ranks < world_size)
+        throw std::runtime_error("rank " + std::to_string(rank) + ": " + e.what());
+      throw;
+    }
+  };
+  auto guardedRankMain = [&](int rank) {
+    try {
+      rankMain(rank);
+    } catch (const Cancelled&) {
       // Cancelled by the user, or stopped because another rank failed: that rank's error is the one
       // the caller gets.
       cancelled.store(true);
@@ -201,7 +237,8 @@ TrainResult train(const TrainOptions& options) {
   };
 
   // A rank's error stops the others and reaches the caller.
-  runTasks(world_size, rankMain, [&] { world->abort("a rank failed"); });
+  runTasks(
+      local_ranks, [&](int i) { guardedRankMain(first_rank + i); }, [&] { world->abort("a rank failed"); });
   if (cancelled.load()) throw Cancelled("cancelled");
   result.weights = std::move(gathered);
   return result;

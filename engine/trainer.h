@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
@@ -40,6 +41,16 @@ struct TrainOptions {
   bool gather_weights = false;                     // return the full model after the last step
   // Tracing can be switched per step (benchmarks): returns whether step s is traced. Default: all.
   std::function<bool(int)> trace_step;
+  // A run spread over processes (engine/mpi_communicator.h): this process runs the global ranks
+  // [first_rank, first_rank + local_ranks) over `world`; the tracer gets only those ranks. Step
+  // reports (on_step, TrainResult::steps) come from the process that holds rank 0. Defaults: every
+  // rank here, over the backend's own world.
+  CommWorld* world = nullptr;
+  int first_rank = 0;
+  int local_ranks = 0;             // 0: all
+  std::string host = "localhost";  // RankInfo::host of this process's ranks
+  // Called by each rank before each pass (tests slow one rank down with it); empty: nothing.
+  std::function<void(int rank)> before_pass;
 };
 
 struct TrainResult {

@@ -9,6 +9,7 @@ packages=(
   libsqlite3-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libpcre2-dev zlib1g-dev
+  openmpi-bin libopenmpi-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev qt6-svg-dev libqt6opengl6-dev libgl-dev libxkbcommon-dev
   python3 clang-format

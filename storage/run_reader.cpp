@@ -93,8 +93,8 @@ class ReadSnapshot {
 // No id column: the queries bound the ids, and the caller records the last one (one column fewer
 // per row is a measurable part of a load).
 constexpr const char* kSpanColumns =
-    "SELECT track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk FROM "
-    "span ";
+    "SELECT track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk, "
+    "comm, seq, peer FROM span ";
 constexpr const char* kLastSpanId = "SELECT coalesce(max(id), -1) FROM span";
 constexpr const char* kGpuColumns =
     "SELECT id, track, start, \"end\", name, kind, device, stream, correlation, span, bytes, grid_x, grid_y, "
@@ -102,8 +102,8 @@ constexpr const char* kGpuColumns =
 // The spans GPU records point at, with their ids (Trace::linked); the caller adds the condition on
 // gpu_activity's rows.
 constexpr const char* kLinkedSpans =
-    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk "
-    "FROM span "
+    "SELECT id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk, "
+    "comm, seq, peer FROM span "
     "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
 
@@ -272,6 +272,9 @@ struct RunReader::Impl {
     s.expert = row.optional(first + 9, "expert");
     s.bytes = row.integer(first + 10, "bytes", 0, kMaxAmount);
     s.chunk = row.optional(first + 11, "chunk");
+    s.comm = row.optional(first + 12, "comm");
+    s.seq = row.optional(first + 13, "seq");
+    s.peer = row.optional(first + 14, "peer");
     return s;
   }
 

@@ -35,7 +35,7 @@ struct SpanBatch {
   int64_t firstId = 0;
 };
 constexpr const char* kSpanBatchPointer = "moescope.span_batch";
-constexpr int kSpanBatchArgument = 13;  // the hidden column that takes the pointer
+constexpr int kSpanBatchArgument = 16;  // the hidden column that takes the pointer
 
 struct SpanBatchCursor {
   sqlite3_vtab_cursor base{};
@@ -47,7 +47,7 @@ int spanBatchConnect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab**
   const int rc =
       sqlite3_declare_vtab(db,
                            "CREATE TABLE x(id, track, start, \"end\", name, category, phase, step, "
-                           "microbatch, layer, expert, bytes, chunk, batch HIDDEN)");
+                           "microbatch, layer, expert, bytes, chunk, comm, seq, peer, batch HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab)));
   if (!vtab) return SQLITE_NOMEM;
@@ -138,6 +138,15 @@ int spanBatchColumn(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int col) {
       break;
     case 12:
       sqlite3_result_int64(ctx, s.chunk);
+      break;
+    case 13:
+      sqlite3_result_int64(ctx, s.comm);
+      break;
+    case 14:
+      sqlite3_result_int64(ctx, s.seq);
+      break;
+    case 15:
+      sqlite3_result_int64(ctx, s.peer);
       break;
     default:
       break;
@@ -294,7 +303,9 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
   impl->updateTrackMax = sqlite::Stmt(db, "UPDATE track SET max_duration = ? WHERE id = ?");
   db.createModule("span_batch", &kSpanBatchModule, "registering the span batch function");
   const char* spanColumns =
-      "id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk";
+      "id, track, start, \"end\", name, category, phase, step, microbatch, layer, expert, bytes, chunk, "
+      "comm, seq, "
+      "peer";
   impl->insertSpans = sqlite::Stmt(db, std::string("INSERT INTO span (") + spanColumns + ") SELECT " +
                                            spanColumns + " FROM span_batch(?)");
   impl->insertGpu =

@@ -8,11 +8,12 @@
 namespace moescope::storage::schema {
 namespace {
 
-// Version 3 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk, in 2; plus
-// the kernel launch columns of gpu_activity, in 3). Enums are stored as their numeric values
-// (trace_model.h, append only); kNone (-1) marks a missing step, micro-batch, layer, expert, chunk,
-// device or span link. Time is int64 ns on the run's clock. Every table a view scans by time has an
-// index on (track, start); span's is built at the finish.
+// Version 4 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk, in 2; the
+// kernel launch columns of gpu_activity, in 3; the communication call's identity: span.comm, span.seq,
+// span.peer, in 4). Enums are stored as their numeric values (trace_model.h, append only); kNone (-1)
+// marks a missing step, micro-batch, layer, expert, chunk, device or span link. Time is int64 ns on the
+// run's clock. Every table a view scans by time has an index on (track, start); span's is built at the
+// finish.
 constexpr std::string_view kCreate = R"sql(
 CREATE TABLE strings (
   id   INTEGER PRIMARY KEY,      -- name id used by span.name, gpu_activity.name
@@ -45,7 +46,10 @@ CREATE TABLE span (
   name INTEGER NOT NULL, category INTEGER NOT NULL, phase INTEGER NOT NULL,
   step INTEGER NOT NULL, microbatch INTEGER NOT NULL, layer INTEGER NOT NULL, expert INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
-  chunk INTEGER NOT NULL DEFAULT -1   -- the stage's model chunk of an interleaved schedule's pass
+  chunk INTEGER NOT NULL DEFAULT -1,  -- the stage's model chunk of an interleaved schedule's pass
+  comm INTEGER NOT NULL DEFAULT -1,   -- communication call: communicator id,
+  seq INTEGER NOT NULL DEFAULT -1,    -- its sequence number there,
+  peer INTEGER NOT NULL DEFAULT -1    -- the peer (send/recv) or the rank waited for (wait)
 );
 CREATE TABLE gpu_activity (
   id INTEGER PRIMARY KEY,
@@ -104,8 +108,16 @@ ALTER TABLE gpu_activity ADD COLUMN shared_static INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE gpu_activity ADD COLUMN shared_dynamic INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations = {Migration{1, kScheduleChunkColumns},
-                                                  Migration{2, kKernelLaunchColumns}};
+// Version 3 to 4: the identity of each communication call (communicator, sequence number, peer), so a
+// call is matched across its members and a wait names the rank it waited for. Older spans have none.
+constexpr std::string_view kCommCallColumns = R"sql(
+ALTER TABLE span ADD COLUMN comm INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE span ADD COLUMN seq INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE span ADD COLUMN peer INTEGER NOT NULL DEFAULT -1;
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations = {
+    Migration{1, kScheduleChunkColumns}, Migration{2, kKernelLaunchColumns}, Migration{3, kCommCallColumns}};
 
 constexpr std::array<std::string_view, 9> kTables = {
     "strings", "run", "rank", "track", "span", "gpu_activity", "counter", "step_metric", "meta"};

@@ -65,6 +65,18 @@ void bindClock(sqlite::Stmt& st, const ClockCorrection& c) {
 }  // namespace
 
 ShardInfo readShardInfo(const fs::path& shard) {
+  // A process killed while it closed its shard leaves a hot rollback journal beside it (the writer
+  // leaves WAL mode at the end), which only a writable connection rolls back: SQLite does so on the
+  // first read. What the shard had committed stays.
+  std::error_code ec;
+  if (fs::exists(shard.string() + "-journal", ec)) {
+    try {
+      sqlite::Db db(shard, SQLITE_OPEN_READWRITE);
+      db.queryInt("SELECT count(*) FROM sqlite_master");
+    } catch (const StorageError&) {
+      // RunReader::open below names the problem.
+    }
+  }
   RunReader::open(shard);  // a run file of a version this build reads (migrated if older)
   sqlite::Db db(shard, SQLITE_OPEN_READONLY);
   ShardInfo info;
@@ -141,10 +153,8 @@ std::vector<fs::path> listShards(const fs::path& folder) {
   return out;
 }
 
-MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path& out,
-                        const MergeProgress& progress) {
-  if (shardFiles.empty()) throw StorageError(out.string() + ": no shards to merge");
-  // 1. Every shard's keys, checked before anything is written.
+std::vector<ShardInfo> readShards(const std::vector<fs::path>& shardFiles) {
+  if (shardFiles.empty()) throw StorageError("no shards given");
   std::vector<ShardInfo> shards;
   for (const fs::path& f : shardFiles) shards.push_back(readShardInfo(f));
   std::sort(shards.begin(), shards.end(),
@@ -173,8 +183,13 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
       }
     }
   }
+  return shards;
+}
 
+MergeReport summarizeShards(const std::vector<ShardInfo>& shards) {
   MergeReport report;
+  if (shards.empty()) return report;
+  const ShardInfo& first = shards.front();
   report.shards = static_cast<int32_t>(shards.size());
   // A count of 0 in every shard: the run had as many processes as there are shards, none missing.
   report.processes = first.count > 0 ? first.count : report.shards;
@@ -208,6 +223,16 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
                   : onlyCancelled ? RunStatus::Cancelled
                                   : RunStatus::Failed;
   report.error = error;
+  return report;
+}
+
+MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path& out,
+                        const MergeProgress& progress) {
+  if (shardFiles.empty()) throw StorageError(out.string() + ": no shards to merge");
+  // 1. Every shard's keys, checked before anything is written.
+  const std::vector<ShardInfo> shards = readShards(shardFiles);
+  const ShardInfo& first = shards.front();
+  MergeReport report = summarizeShards(shards);
 
   // 2. The merged file, under a temporary name until it is whole. No journal: a failed merge deletes
   // the temporary file, so there is nothing to roll back to.
@@ -275,12 +300,13 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
           "shard.rank",
           "merging ranks");
       {
-        sqlite::Stmt st(db,
-                        "INSERT INTO main.span (id, track, start, \"end\", name, category, phase, step, "
-                        "microbatch, layer, expert, bytes, chunk) SELECT s.id + ?4, s.track + ?5, " +
-                            corrected("s.start") + ", " + corrected("s.\"end\"") + ", " + name +
-                            ", s.category, s.phase, s.step, s.microbatch, s.layer, s.expert, s.bytes, "
-                            "s.chunk FROM shard.span s ORDER BY s.id");
+        sqlite::Stmt st(
+            db,
+            "INSERT INTO main.span (id, track, start, \"end\", name, category, phase, step, "
+            "microbatch, layer, expert, bytes, chunk, comm, seq, peer) SELECT s.id + ?4, s.track + ?5, " +
+                corrected("s.start") + ", " + corrected("s.\"end\"") + ", " + name +
+                ", s.category, s.phase, s.step, s.microbatch, s.layer, s.expert, s.bytes, "
+                "s.chunk, s.comm, s.seq, s.peer FROM shard.span s ORDER BY s.id");
         bindClock(st, s.clock);
         st.bind(4, spans);
         st.bind(5, tracks);
@@ -290,11 +316,13 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
       {
         sqlite::Stmt st(db,
                         "INSERT INTO main.gpu_activity (track, start, \"end\", name, kind, device, stream, "
-                        "correlation, span, bytes) SELECT s.track + ?5, " +
+                        "correlation, span, bytes, grid_x, grid_y, grid_z, block_x, block_y, block_z, "
+                        "registers, shared_static, shared_dynamic) SELECT s.track + ?5, " +
                             corrected("s.start") + ", " + corrected("s.\"end\"") + ", " + name +
                             ", s.kind, s.device, s.stream, s.correlation, "
-                            "CASE WHEN s.span >= 0 THEN s.span + ?4 ELSE s.span END, s.bytes "
-                            "FROM shard.gpu_activity s ORDER BY s.id");
+                            "CASE WHEN s.span >= 0 THEN s.span + ?4 ELSE s.span END, s.bytes, s.grid_x, "
+                            "s.grid_y, s.grid_z, s.block_x, s.block_y, s.block_z, s.registers, "
+                            "s.shared_static, s.shared_dynamic FROM shard.gpu_activity s ORDER BY s.id");
         bindClock(st, s.clock);
         st.bind(4, spans);
         st.bind(5, tracks);

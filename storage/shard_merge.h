@@ -7,8 +7,9 @@
 // from the list is named the same way.
 //
 // Shards are copied table to table inside SQLite (ATTACH, INSERT ... SELECT), so rows never pass
-// through C++ objects: with 4 shards of 2.5M spans each this is about twice as fast as reading them
-// into memory and writing them again (docs/bench-storage.md).
+// through C++ objects and span ids keep their order (GPU records point at them). It still writes every
+// span again: 4 shards of 10M spans merge in 2.7x the time one file of them loads; reading the shards
+// together (storage/shard_read.h) takes 1.0x (docs/bench-storage.md).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,13 @@ using MergeProgress = std::function<void(int32_t done, int32_t total)>;
 // Reads a shard's keys and run row. Throws StorageError (one line naming the file) when it is not a
 // run file or not a shard.
 ShardInfo readShardInfo(const std::filesystem::path& shard);
+
+// Reads every shard's keys and checks that they belong together (one run id and count, no index or
+// rank twice); returns them by index. Throws StorageError naming the shard that does not fit.
+std::vector<ShardInfo> readShards(const std::vector<std::filesystem::path>& shards);
+// What a merge of these shards reports (status, error, the processes that stopped or are missing),
+// before anything is copied.
+MergeReport summarizeShards(const std::vector<ShardInfo>& shards);
 
 // The shard files of a folder (shard-<index>.moescope), by index. Throws StorageError when the folder
 // does not exist or holds none.

@@ -65,6 +65,8 @@ RunStats computeStats(const Trace& trace) {
     for (StageStats& st : s.stages)
       if (st.stage == p.stage) st.peak_activation_bytes = p.bytes;
   }
+  s.waits = waitsReport(trace);
+  s.clocks = rankClocks(trace);
   s.gpu_records = gpuRecordCounts(trace);
   if (!trace.gpu.empty()) {
     const std::vector<RankActivity> gpu = gpuActivity(trace);
@@ -74,6 +76,36 @@ RunStats computeStats(const Trace& trace) {
   }
   return s;
 }
+
+namespace {
+
+nlohmann::json waitsToJson(const WaitsReport& w) {
+  using nlohmann::json;
+  json j{{"total_ns", w.total_ns}, {"attributed_ns", w.attributed_ns}};
+  j["ranks"] = json::array();
+  for (const RankWaits& r : w.ranks) {
+    json byCategory = json::object();
+    for (int c = 0; c < kCategoryCount; ++c) {
+      if (r.by_category[static_cast<size_t>(c)] != 0)
+        byCategory[std::string(categoryName(static_cast<Category>(c)))] =
+            r.by_category[static_cast<size_t>(c)];
+    }
+    json on = json::array();
+    for (const auto& [peer, ns] : r.on) {
+      json o{{"ns", ns}};
+      o["rank"] = peer == kNone ? json(nullptr) : json(peer);
+      on.push_back(o);
+    }
+    j["ranks"].push_back(
+        {{"rank", r.rank}, {"waited_ns", r.waited_ns}, {"by_category_ns", byCategory}, {"on", on}});
+  }
+  j["stragglers"] = json::array();
+  for (const Straggler& s : w.stragglers)
+    j["stragglers"].push_back({{"rank", s.rank}, {"caused_ns", s.caused_ns}, {"share", s.share}});
+  return j;
+}
+
+}  // namespace
 
 nlohmann::json statsToJson(const RunStats& s) {
   using nlohmann::json;
@@ -151,6 +183,18 @@ nlohmann::json statsToJson(const RunStats& s) {
                                   {"gbytes_per_s", c.gbytes_per_s}});
   }
   j["overlap"] = overlap(s.overlap);
+  j["waits"] = waitsToJson(s.waits);
+  if (!s.clocks.empty()) {
+    j["clocks"] = json::array();
+    for (const RankClock& c : s.clocks) {
+      j["clocks"].push_back({{"rank", c.rank},
+                             {"process", c.process},
+                             {"offset_ns", c.offset_ns},
+                             {"drift_ppb", c.drift_ppb},
+                             {"uncertainty_ns", c.uncertainty_ns},
+                             {"source", c.source}});
+    }
+  }
   if (s.gpu_records.records > 0 || !s.gpu_stages.empty()) {
     json gpu;
     gpu["records"] = s.gpu_records.records;
@@ -256,6 +300,59 @@ std::string formatGpuStats(const RunStats& s) {
   return out;
 }
 
+// Who waited for whom, the stragglers, and each rank's clock alignment.
+std::string formatWaits(const RunStats& s) {
+  std::string out;
+  const WaitsReport& w = s.waits;
+  if (w.total_ns > 0) {
+    out +=
+        "\nwaits (ms over the run, by the rank that held each wait up: the last to arrive or the sender,\n"
+        "followed along chains of ranks that were waiting themselves)\n";
+    out += format("%-6s %12s  %s\n", "rank", "waited ms", "on ranks");
+    for (const RankWaits& r : w.ranks) {
+      std::string on;
+      std::vector<std::pair<int64_t, int32_t>> sorted;
+      for (const auto& [peer, ns] : r.on) sorted.emplace_back(ns, peer);
+      std::sort(sorted.rbegin(), sorted.rend());
+      for (const auto& [ns, peer] : sorted) {
+        on += (on.empty() ? "" : ", ") + (peer == kNone ? std::string("unknown") : std::to_string(peer)) +
+              format(" %.3f", ms(ns));
+      }
+      out += format("%-6d %12.3f  ", r.rank, ms(r.waited_ns)) + on + "\n";
+    }
+    out += format("%-20s", "waited in");
+    for (const RankWaits& r : w.ranks) out += format(" %9s", ("rank " + std::to_string(r.rank)).c_str());
+    out += "\n";
+    for (int c = 0; c < kCategoryCount; ++c) {
+      const auto cat = static_cast<size_t>(c);
+      if (std::none_of(w.ranks.begin(), w.ranks.end(),
+                       [&](const RankWaits& r) { return r.by_category[cat] != 0; }))
+        continue;
+      out += format("%-20s", std::string(categoryName(static_cast<Category>(c))).c_str());
+      for (const RankWaits& r : w.ranks) out += format(" %9.3f", ms(r.by_category[cat]));
+      out += "\n";
+    }
+    if (!w.stragglers.empty()) {
+      out += "stragglers (the others' waiting each caused)\n";
+      out += format("%-6s %12s %8s\n", "rank", "caused ms", "share");
+      for (const Straggler& st : w.stragglers)
+        out += format("%-6d %12.3f %7.1f%%\n", st.rank, ms(st.caused_ns), 100 * st.share);
+    }
+  }
+  if (!s.clocks.empty()) {
+    out += "\nclock alignment per rank (onto rank 0's clock)\n";
+    out += format("%-6s %8s %14s %14s %12s  %s\n", "rank", "process", "offset us", "uncertainty us",
+                  "drift ppb", "source");
+    for (const RankClock& c : s.clocks) {
+      out +=
+          format("%-6d %8d %14.3f %14.3f %12.1f  ", c.rank, c.process, static_cast<double>(c.offset_ns) / 1e3,
+                 static_cast<double>(c.uncertainty_ns) / 1e3, c.drift_ppb) +
+          c.source + "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string formatStats(const RunStats& s) {
@@ -325,6 +422,7 @@ std::string formatStats(const RunStats& s) {
   out += format("%-6s %12.3f %12.3f %9.1f%%\n", "run", ms(s.overlap.comm_ns), ms(s.overlap.overlap_ns),
                 100 * s.overlap.ratio);
   if (s.gpu_records.records > 0) out += formatGpuStats(s);
+  out += formatWaits(s);
   if (!s.communication.empty()) {
     out += "\ncommunication by kind (all ranks)\n";
     out += format("%-18s %12s %10s %14s %10s\n", "kind", "time ms", "count", "MiB", "GB/s");

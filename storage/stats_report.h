@@ -17,6 +17,7 @@
 #include "storage/analysis_memory.h"
 #include "storage/analysis_overlap.h"
 #include "storage/analysis_steps.h"
+#include "storage/analysis_waits.h"
 #include "storage/gpu_time.h"
 #include "storage/trace.h"
 
@@ -47,6 +48,8 @@ struct RunStats {
   std::vector<StageStats> gpu_stages;
   OverlapStats gpu_overlap;
   std::vector<KernelTotal> gpu_kernels;  // every record, summed by name, the largest total first
+  WaitsReport waits;                     // who waited for whom (analysis_waits.h)
+  std::vector<RankClock> clocks;         // per rank, a run recorded by several processes
   bool operator==(const RunStats&) const = default;
 };
 

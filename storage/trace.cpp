@@ -19,8 +19,8 @@ int8_t narrow8(int32_t v) {
                                                            : static_cast<int8_t>(kNone);
 }
 
-int64_t sparseAt(const std::vector<uint32_t>& index, const std::vector<int64_t>& value, size_t i,
-                 int64_t none) {
+template <typename T>
+T sparseAt(const std::vector<uint32_t>& index, const std::vector<T>& value, size_t i, T none) {
   auto it = std::lower_bound(index.begin(), index.end(), static_cast<uint32_t>(i));
   if (it == index.end() || *it != i) return none;
   return value[static_cast<size_t>(it - index.begin())];
@@ -34,9 +34,10 @@ void permute(std::vector<T>& column, const std::vector<uint32_t>& order) {
 }
 
 // Re-keys a sparse column after a permutation: newIndex[old] is where old went.
-void permuteSparse(std::vector<uint32_t>& index, std::vector<int64_t>& value,
+template <typename T>
+void permuteSparse(std::vector<uint32_t>& index, std::vector<T>& value,
                    const std::vector<uint32_t>& newIndex) {
-  std::vector<std::pair<uint32_t, int64_t>> pairs(index.size());
+  std::vector<std::pair<uint32_t, T>> pairs(index.size());
   for (size_t k = 0; k < index.size(); ++k) pairs[k] = {newIndex[index[k]], value[k]};
   std::sort(pairs.begin(), pairs.end());
   for (size_t k = 0; k < pairs.size(); ++k) {
@@ -54,14 +55,18 @@ size_t bytesOf(const std::vector<T>& v) {
 
 int64_t SpanColumns::durationAt(size_t i) const {
   const uint32_t d = duration[i];
-  return d != kLongDuration ? d : sparseAt(long_index, long_duration, i, kLongDuration);
+  return d != kLongDuration ? d : sparseAt<int64_t>(long_index, long_duration, i, kLongDuration);
 }
 
 int64_t SpanColumns::bytesAt(size_t i) const {
   const uint8_t code = bytes_code[i];
   if (code == 0) return 0;
   if (code != kBytesInSparse) return bytes_table[code - 1u];
-  return sparseAt(bytes_index, bytes_value, i, 0);
+  return sparseAt<int64_t>(bytes_index, bytes_value, i, 0);
+}
+
+SpanColumns::CommCall SpanColumns::commAt(size_t i) const {
+  return sparseAt<CommCall>(comm_index, comm_call, i, CommCall{});
 }
 
 SpanView SpanColumns::at(size_t i, int32_t track) const {
@@ -78,6 +83,12 @@ SpanView SpanColumns::at(size_t i, int32_t track) const {
   v.expert = expert[i];
   v.bytes = bytesAt(i);
   v.chunk = chunk[i];
+  if (!comm_index.empty()) {
+    const CommCall call = commAt(i);
+    v.comm = call.comm;
+    v.seq = call.seq;
+    v.peer = call.peer;
+  }
   return v;
 }
 
@@ -92,7 +103,8 @@ size_t SpanColumns::residentBytes() const {
   return bytesOf(start) + bytesOf(duration) + bytesOf(name) + bytesOf(step) + bytesOf(microbatch) +
          bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(chunk) +
          bytesOf(bytes_code) + bytesOf(bytes_table) + bytesOf(bytes_index) + bytesOf(bytes_value) +
-         bytesOf(long_index) + bytesOf(long_duration) + sizeof(SpanColumns);
+         bytesOf(long_index) + bytesOf(long_duration) + bytesOf(comm_index) + bytesOf(comm_call) +
+         sizeof(SpanColumns);
 }
 
 void appendSpan(SpanColumns& c, const SpanRecord& s) {
@@ -129,6 +141,10 @@ void appendSpan(SpanColumns& c, const SpanRecord& s) {
     }
   }
   c.bytes_code.push_back(code);
+  if (s.comm != kNone || s.seq != kNone || s.peer != kNone) {
+    c.comm_index.push_back(i);
+    c.comm_call.push_back({s.comm, s.seq, s.peer});
+  }
   c.maxDuration = std::max(c.maxDuration, d);
 }
 
@@ -136,7 +152,7 @@ void appendSpans(SpanColumns& into, const SpanColumns& from) {
   for (size_t i = 0; i < from.size(); ++i) {
     const SpanView v = from.at(i, 0);
     appendSpan(into, {0, v.start, v.end, v.name, v.category, v.phase, v.step, v.microbatch, v.layer, v.expert,
-                      v.bytes, v.chunk});
+                      v.bytes, v.chunk, v.comm, v.seq, v.peer});
   }
 }
 
@@ -155,6 +171,7 @@ void sortSpans(SpanColumns& c, size_t sortedBefore) {
   for (size_t i = 0; i < n; ++i) newIndex[order[i]] = static_cast<uint32_t>(i);
   permuteSparse(c.bytes_index, c.bytes_value, newIndex);
   permuteSparse(c.long_index, c.long_duration, newIndex);
+  permuteSparse(c.comm_index, c.comm_call, newIndex);
   permute(c.start, order);
   permute(c.duration, order);
   permute(c.name, order);
@@ -185,6 +202,8 @@ void shrinkSpans(SpanColumns& c) {
   c.bytes_value.shrink_to_fit();
   c.long_index.shrink_to_fit();
   c.long_duration.shrink_to_fit();
+  c.comm_index.shrink_to_fit();
+  c.comm_call.shrink_to_fit();
 }
 
 size_t Trace::spanCount() const {

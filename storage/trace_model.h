@@ -131,6 +131,11 @@ struct SpanRecord {
   int32_t step = kNone, microbatch = kNone, layer = kNone, expert = kNone;
   int64_t bytes = 0;      // communication payload; 0 for computation
   int32_t chunk = kNone;  // the stage's model chunk of an interleaved schedule's pass
+  // The communication call a comm.* or wait span belongs to, so the same call is matched across its
+  // members: its communicator (the same id on every member), its sequence number there (collectives
+  // counted per communicator, sends and receives per peer and direction), and the peer: the other end
+  // of a send or receive, or, on a wait span, the rank waited for (the last to arrive).
+  int32_t comm = kNone, seq = kNone, peer = kNone;
   bool operator==(const SpanRecord&) const = default;
 };
 

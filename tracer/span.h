@@ -28,10 +28,22 @@ namespace moescope::tracer {
 using storage::Category;
 using storage::Phase;
 
+namespace detail {
+inline std::atomic<int64_t> g_clockShiftNs{0};
+}
+
 inline int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+             .count() +
+         detail::g_clockShiftNs.load(std::memory_order_relaxed);
+}
+
+// Tests only (moescope-cli train's MOESCOPE_TEST_CLOCK_SKEW_NS): moves this process's clock by ns, as
+// on a host whose clock is off, so that a test can show a multi-process run realigned. One relaxed load
+// per reading, free beside reading the clock.
+inline void shiftClockForTests(int64_t ns) {
+  detail::g_clockShiftNs.store(ns, std::memory_order_relaxed);
 }
 
 struct SpanAttrs {
@@ -43,6 +55,8 @@ struct SpanAttrs {
   int32_t expert = storage::kNone;
   int64_t bytes = 0;
   int32_t chunk = storage::kNone;  // the stage's model chunk (interleaved schedule)
+  // The communication call (storage::SpanRecord::comm): communicator, sequence number, peer.
+  int32_t comm = storage::kNone, seq = storage::kNone, peer = storage::kNone;
 };
 
 class Tracer;

@@ -23,8 +23,11 @@ struct TrackRecorder::Chunk {
     int32_t step, microbatch, layer, expert;
     int64_t start, end, bytes;
     uint64_t id;
+    int32_t comm, seq, peer;  // the communication call; kNone on computation
   };
-  static_assert(sizeof(Slot) <= 64, "a buffered span should fit one cache line");
+  // 76 bytes: a little over a cache line since spans carry their communication call (bench_tracer
+  // measures the record cost, docs/BENCHMARKS.md).
+  static_assert(sizeof(Slot) <= 80, "a buffered span should stay near one cache line");
 
   std::atomic<uint32_t> count{0};
   std::atomic<Chunk*> next{nullptr};
@@ -76,6 +79,9 @@ void TrackRecorder::record(std::string_view name, const SpanAttrs& attrs, int64_
   s.end = end;
   s.bytes = attrs.bytes;
   s.id = id;
+  s.comm = attrs.comm;
+  s.seq = attrs.seq;
+  s.peer = attrs.peer;
   chunk->count.store(++used_, std::memory_order_release);
 }
 
@@ -330,7 +336,10 @@ void Tracer::drain() {
                            .layer = s.layer,
                            .expert = s.expert,
                            .bytes = s.bytes,
-                           .chunk = s.chunk});
+                           .chunk = s.chunk,
+                           .comm = s.comm,
+                           .seq = s.seq,
+                           .peer = s.peer});
           if (link) batchIds.push_back(s.id);
         }
         r->consumed_ = n;

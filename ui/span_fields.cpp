@@ -138,6 +138,9 @@ std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool
   add("start", formatExact(s.start - origin));
   add("end", formatExact(s.end - origin));
   add("duration", formatDuration(s.duration()));
+  // The other end of a send or receive; for a wait, the rank it waited for (SpanRecord::peer).
+  if (s.peer != storage::kNone)
+    add(s.category == storage::Category::Wait ? "waited for" : "peer", "rank " + std::to_string(s.peer));
   if (auto g = gpuRecordOf(trace, ref)) {
     addRecordFields(trace, trace.gpu[*g], f);
     return f;
@@ -150,8 +153,8 @@ std::vector<SpanField> spanFields(const storage::Trace& trace, SpanRef ref, bool
 }
 
 std::vector<SpanField> spanSummary(const storage::Trace& trace, SpanRef ref) {
-  static const char* keep[] = {"name",  "category", "phase",    "stage", "micro-batch",
-                               "layer", "expert",   "duration", "bytes", "bandwidth"};
+  static const char* keep[] = {"name",   "category", "phase", "stage",     "micro-batch", "layer",
+                               "expert", "duration", "bytes", "bandwidth", "waited for"};
   std::vector<SpanField> out;
   for (auto& field : spanFields(trace, ref, false)) {
     if (std::find_if(std::begin(keep), std::end(keep), [&](const char* k) { return field.label == k; }) !=

@@ -1,8 +1,12 @@
 #include "ui/timeline_layout.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <tuple>
+
+#include "storage/shard_meta.h"
 
 namespace moescope::ui {
 
@@ -105,6 +109,16 @@ std::string rankLabel(const storage::RankInfo& rank) {
                   std::to_string(rank.tp_rank) + " · dp " + std::to_string(rank.dp_rank);
   s += rank.device == storage::kNone ? std::string(" · cpu") : " · GPU " + std::to_string(rank.device);
   return s;
+}
+
+std::string rankClockLabel(const storage::Trace& trace, int32_t rank) {
+  const std::string key = storage::rankMetaKey(rank, storage::kClockUncertaintyKey);
+  const auto it = std::lower_bound(trace.meta.begin(), trace.meta.end(), key,
+                                   [](const auto& entry, const std::string& k) { return entry.first < k; });
+  if (it == trace.meta.end() || it->first != key || it->second == "0") return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " · clock ±%.1f µs", std::atof(it->second.c_str()) / 1e3);
+  return buf;
 }
 
 }  // namespace moescope::ui

@@ -72,5 +72,8 @@ std::string trackLabel(const storage::Trace& trace, const TimelineRow& row);
 
 // "rank 3 · stage 1 · tp 1 · dp 0 · GPU 3" (or "· cpu" without a device).
 std::string rankLabel(const storage::RankInfo& rank);
+// " · clock ±1.2 µs" for a rank of a multi-process run whose clock was aligned to rank 0's with that
+// uncertainty (storage/shard_meta.h), else "".
+std::string rankClockLabel(const storage::Trace& trace, int32_t rank);
 
 }  // namespace moescope::ui

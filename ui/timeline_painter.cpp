@@ -200,8 +200,8 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       const storage::RankInfo* rank = trace.rank(row.rank);
       storage::RankInfo fallback;
       fallback.rank = row.rank;
-      const QString label =
-          QString::fromUtf8(row.collapsed ? "▸ " : "▾ ") + qs(rankLabel(rank ? *rank : fallback));
+      const QString label = QString::fromUtf8(row.collapsed ? "▸ " : "▾ ") +
+                            qs(rankLabel(rank ? *rank : fallback) + rankClockLabel(trace, row.rank));
       p.setPen(palette::kLabelText);
       const QFont normal = p.font();
       QFont bold = normal;

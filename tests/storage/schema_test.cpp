@@ -85,6 +85,8 @@ constexpr const char* kDropVersion3Columns =
     "ALTER TABLE gpu_activity DROP COLUMN block_y; ALTER TABLE gpu_activity DROP COLUMN block_z;"
     "ALTER TABLE gpu_activity DROP COLUMN registers; ALTER TABLE gpu_activity DROP COLUMN shared_static;"
     "ALTER TABLE gpu_activity DROP COLUMN shared_dynamic;";
+constexpr const char* kDropVersion4Columns =
+    "ALTER TABLE span DROP COLUMN comm; ALTER TABLE span DROP COLUMN seq; ALTER TABLE span DROP COLUMN peer;";
 
 // A version-1 file (written as one, then its version-2 columns dropped) opens with the chunk columns
 // added: its spans have no chunk, its run one virtual stage. The upgrade happens in memory: reading
@@ -103,8 +105,9 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
     span.chunk = 1;
     writer->addSpans(std::vector<SpanRecord>{span});
   }
-  execute(file.path(),
-          (std::string(kDropVersion3Columns) + kDropVersion2Columns + "PRAGMA user_version = 1;").c_str());
+  execute(file.path(), (std::string(kDropVersion4Columns) + kDropVersion3Columns + kDropVersion2Columns +
+                        "PRAGMA user_version = 1;")
+                           .c_str());
   const Trace t = RunReader::open(file.path())->load();
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"1"}));
   EXPECT_EQ(t.run.virtual_stages, 1);
@@ -112,6 +115,8 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
   ASSERT_EQ(t.spans[0].size(), 1u);
   EXPECT_EQ(t.spans[0].at(0, 0).microbatch, 2);
   EXPECT_EQ(t.spans[0].at(0, 0).chunk, kNone);
+  EXPECT_EQ(t.spans[0].at(0, 0).comm, kNone);
+  EXPECT_EQ(t.spans[0].at(0, 0).peer, kNone);
 }
 
 GpuActivityRecord kernel(int32_t track, int64_t start) {
@@ -157,7 +162,7 @@ void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
   }
   // The file as that version wrote it: gpu_activity without the launch columns, one kernel in it.
   execute(file.path(),
-          (std::string(kDropVersion3Columns) +
+          (std::string(kDropVersion4Columns) + kDropVersion3Columns +
            "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
            "bytes) VALUES (0, 10, 20, 0, 0, 0, 7, 5, -1, 0);" +
            (fromVersion1 ? std::string(kDropVersion2Columns) + "PRAGMA user_version = 1;"
@@ -183,6 +188,57 @@ TEST(Schema, AVersion1FileOpensWithItsKernelsLaunchesZero) {
 
 TEST(Schema, AVersion2FileOpensWithItsKernelsLaunchesZero) {
   checkAnOlderFileOpensWithItsKernelsLaunchesZero(false);
+}
+
+// A span of communicator 4's call 9 with rank 1.
+SpanRecord commCall(Category category) {
+  SpanRecord s;
+  s.end = 10;
+  s.category = category;
+  s.comm = 4;
+  s.seq = 9;
+  s.peer = 1;
+  return s;
+}
+
+// A version-3 file opens with the communication call's columns added: its spans have no call identity,
+// and what version 3 added (a kernel's launch) is read as written.
+TEST(Schema, AVersion3FileGainsTheCommunicationCallColumns) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addTrack({});
+    SpanRecord span = commCall(Category::CommTpAllreduce);
+    span.chunk = 1;
+    writer->addSpans(std::vector<SpanRecord>{span});
+    writer->addGpuActivity(std::vector<GpuActivityRecord>{kernel(0, 100)});
+  }
+  execute(file.path(), (std::string(kDropVersion4Columns) + "PRAGMA user_version = 3;").c_str());
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.spans.size(), 1u);
+  const SpanView v = t.spans[0].at(0, 0);
+  EXPECT_EQ(v.chunk, 1);
+  EXPECT_EQ(v.comm, kNone);
+  EXPECT_EQ(v.seq, kNone);
+  EXPECT_EQ(v.peer, kNone);
+  ASSERT_EQ(t.gpu.size(), 1u);
+  EXPECT_EQ(t.gpu[0].launch, kernel(0, 100).launch);
+}
+
+// A current file keeps each span's call identity.
+TEST(Schema, ASpansCommunicationCallIsWrittenAndReadBack) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addTrack({});
+    writer->addSpans(std::vector<SpanRecord>{commCall(Category::Wait)});
+  }
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.spans.size(), 1u);
+  const SpanView v = t.spans[0].at(0, 0);
+  EXPECT_EQ(v.comm, 4);
+  EXPECT_EQ(v.seq, 9);
+  EXPECT_EQ(v.peer, 1);
 }
 
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {

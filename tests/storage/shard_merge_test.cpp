@@ -9,6 +9,7 @@
 
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
+#include "storage/shard_read.h"
 #include "tests/common/temp_dir.h"
 
 namespace moescope::storage {
@@ -62,8 +63,11 @@ fs::path writeShard(const fs::path& folder, const ShardSpec& spec) {
     if (r == spec.ranks.front()) {
       const int32_t stream = w->addTrack({0, r, TrackKind::GpuStream, "stream 7", 1, 0, 7});
       const uint32_t kernel = w->intern("kernel");
-      w->addGpuActivity(std::vector<GpuActivityRecord>{
-          {stream, base + 310, base + 390, kernel, GpuActivityKind::Kernel, 0, 7, 1, firstId + 1, 0}});
+      GpuActivityRecord g{stream, base + 310, base + 390, kernel,      GpuActivityKind::Kernel,
+                          0,      7,          1,          firstId + 1, 0};
+      g.launch = {
+          .grid_x = 64 + r, .block_x = 128, .registers = 32, .shared_dynamic = 1024};  // kept by the merge
+      w->addGpuActivity(std::vector<GpuActivityRecord>{g});
       const int32_t counter = w->addTrack({0, r, TrackKind::Counter, "tokens/expert 0", 2, kNone, kNone});
       w->addCounters(std::vector<CounterSample>{{counter, base + 500, 42.0}});
     }
@@ -139,6 +143,8 @@ TEST(ShardMerge, RemapsIdsAndAppliesEachShardsClock) {
     EXPECT_EQ(t.name(l->span.name), "send");
     EXPECT_EQ(t.tracks[static_cast<size_t>(l->span.track)].rank, t.tracks[static_cast<size_t>(g.track)].rank);
     EXPECT_EQ(g.start, l->span.start + 10);
+    EXPECT_EQ(g.launch.grid_x, 64 + t.tracks[static_cast<size_t>(g.track)].rank);
+    EXPECT_EQ(g.launch.shared_dynamic, 1024);
   }
   ASSERT_EQ(t.counters.size(), 2u);
   EXPECT_EQ(t.counters[1].time, 1500 - 700);
@@ -151,6 +157,38 @@ TEST(ShardMerge, RemapsIdsAndAppliesEachShardsClock) {
   EXPECT_EQ(metaValue(t, "run.processes"), "2");
   EXPECT_EQ(metaValue(t, "engine.config_file"), "f.toml");
   EXPECT_EQ(metaValue(t, "shard.index"), "<none>");
+}
+
+// Reading the shards together gives what loading their merge gives.
+TEST(ShardMerge, ReadingTheShardsTogetherEqualsLoadingTheirMerge) {
+  testing::TempDir dir("joint");
+  const fs::path shards = dir.file("shards");
+  writeShard(shards, {.index = 0, .count = 3, .ranks = {0}});
+  writeShard(shards, {.index = 1,
+                      .count = 3,
+                      .ranks = {1, 2},
+                      .clock = {.offset_ns = -700,
+                                .drift_ppb = 1e6,
+                                .uncertainty_ns = 25,
+                                .reference_ns = 100,
+                                .source = "mpi ping-pong"},
+                      .wrongOrderNames = true});
+  writeShard(shards, {.index = 2, .count = 3, .ranks = {3}, .finish = false});
+  mergeShards(listShards(shards), dir.file("run.moescope"));
+  const Trace merged = RunReader::open(dir.file("run.moescope"))->load();
+  const Trace joint = loadShards(listShards(shards));
+  EXPECT_EQ(joint.run, merged.run);
+  EXPECT_EQ(joint.ranks, merged.ranks);
+  EXPECT_EQ(hostSpans(joint), hostSpans(merged));
+  EXPECT_EQ(joint.gpu, merged.gpu);
+  EXPECT_EQ(joint.counters, merged.counters);
+  EXPECT_EQ(joint.steps, merged.steps);
+  EXPECT_EQ(joint.meta, merged.meta);
+  ASSERT_EQ(joint.gpu.size(), 3u);
+  for (const GpuActivityRecord& g : joint.gpu) {
+    ASSERT_NE(joint.linkedSpan(g.span), nullptr);
+    EXPECT_EQ(joint.name(joint.linkedSpan(g.span)->span.name), "send");
+  }
 }
 
 TEST(ShardMerge, DriftIsCorrectedLinearlyFromTheReference) {

@@ -30,6 +30,30 @@ TEST(SpanColumns, SortsByStartThenEndAndKeepsSparseColumnsAligned) {
   EXPECT_EQ(c.maxDuration, int64_t{10} << 32);
 }
 
+TEST(SpanColumns, CommunicationCallsAreSparseAndFollowTheirSpansThroughASort) {
+  SpanColumns c;
+  SpanRecord send = span(50, 60, 7);
+  send.comm = 3;
+  send.seq = 12;
+  send.peer = 5;
+  appendSpan(c, send);
+  appendSpan(c, span(0, 10));
+  SpanRecord wait = span(20, 30);
+  wait.peer = 2;
+  appendSpan(c, wait);
+  EXPECT_EQ(c.comm_index.size(), 2u);  // the computation span has none
+  sortSpans(c);
+  EXPECT_EQ(c.at(0, 0).comm, kNone);
+  EXPECT_EQ(c.at(1, 0).peer, 2);
+  EXPECT_EQ(c.at(1, 0).comm, kNone);
+  EXPECT_EQ(c.at(2, 0).comm, 3);
+  EXPECT_EQ(c.at(2, 0).seq, 12);
+  EXPECT_EQ(c.at(2, 0).peer, 5);
+  SpanColumns d;
+  appendSpans(d, c);
+  EXPECT_EQ(d.at(2, 0).seq, 12);
+}
+
 TEST(SpanColumns, ByteCountsBeyondTheCodeTableGoToTheSparseColumn) {
   SpanColumns c;
   for (int i = 0; i < 300; ++i) appendSpan(c, span(i, i + 1, 1000 + i));

@@ -35,6 +35,15 @@ class SpanFieldsTest : public QObject {
     QCOMPARE(QString::fromStdString(f[7].value), QString("50.00 GB/s"));
   }
 
+  void tooltipOfAWaitNamesTheRankWaitedFor() {
+    auto t = test::makeTrace(1, {{0, 0, 2500, Category::Wait, storage::Phase::Forward, 3}});
+    t.spans[0].comm_index = {0};
+    t.spans[0].comm_call = {{1, 7, 3}};
+    const auto f = spanSummary(t, {0, 0});
+    QCOMPARE(labels(f).last(), QString("waited for"));
+    QCOMPARE(QString::fromStdString(f.back().value), QString("rank 3"));
+  }
+
   void allFields() {
     const auto t = test::makeTrace(1, {{0, 100, 400}});
     const QStringList all = labels(spanFields(t, {0, 0}));

@@ -91,6 +91,15 @@ class TimelineLayoutTest : public QObject {
     QCOMPARE(QString::fromStdString(rankLabel(r)),
              QString::fromUtf8("rank 5 · stage 2 · tp 1 · dp 0 · GPU 3"));
   }
+
+  // A rank of a multi-process run shows its clock alignment's uncertainty; one of a single process none.
+  void rankClockLabels() {
+    storage::Trace t;
+    t.meta = {{"rank.0.clock.uncertainty_ns", "0"}, {"rank.1.clock.uncertainty_ns", "12345"}};
+    QCOMPARE(QString::fromStdString(rankClockLabel(t, 1)), QString::fromUtf8(" · clock ±12.3 µs"));
+    QCOMPARE(QString::fromStdString(rankClockLabel(t, 0)), QString());
+    QCOMPARE(QString::fromStdString(rankClockLabel(t, 2)), QString());
+  }
 };
 
 QTEST_APPLESS_MAIN(TimelineLayoutTest)
