@@ -4,6 +4,7 @@
 #include <array>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/run_tasks.h"
@@ -86,6 +87,16 @@ constexpr const char* kLinkedSpans =
     "FROM span "
     "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
+// More experts than any MoE model has (DeepSeek-V3: 256 routed); a larger index is a corrupt row.
+constexpr int64_t kMaxExperts = 1 << 16;
+
+// The routing of the trace's last step with any (what a refresh reads again).
+std::vector<MoeRouting> lastStepRouting(const Trace& t) {
+  if (t.routing.empty()) return {};
+  auto it = std::partition_point(t.routing.begin(), t.routing.end(),
+                                 [s = t.routing.back().step](const MoeRouting& g) { return g.step < s; });
+  return {it, t.routing.end()};
+}
 
 }  // namespace
 
@@ -238,6 +249,55 @@ struct RunReader::Impl {
     }
   }
 
+  // The MoE routing from step `from` on (a growing run's last step may have had only part of its
+  // rows): those already loaded from there are read again. Every value is checked before use.
+  void readRouting(Trace& t, int32_t from) {
+    std::erase_if(t.routing, [from](const MoeRouting& g) { return g.step >= from; });
+    const size_t first = t.routing.size();
+    sqlite::Stmt groups(db,
+                        "SELECT step, microbatch, layer, replica, assignments, dropped FROM moe_routing "
+                        "WHERE step >= ? ORDER BY step, microbatch, layer, replica");
+    groups.bind(1, from);
+    while (groups.step()) {
+      MoeRouting g{groups.int32(0),
+                   groups.int32(1),
+                   groups.int32(2),
+                   groups.int32(3),
+                   groups.int64(4),
+                   groups.int64(5),
+                   {}};
+      if (g.step < 0 || g.microbatch < 0 || g.layer < 0 || g.replica < 0 || g.assignments < 0 ||
+          g.dropped < 0 || g.dropped > g.assignments)
+        refuse(file(),
+               "corrupt file (a moe_routing row of step " + std::to_string(g.step) + " is out of range)");
+      t.routing.push_back(std::move(g));
+    }
+    sqlite::Stmt load(db,
+                      "SELECT step, microbatch, layer, replica, expert, kept FROM moe_expert_load "
+                      "WHERE step >= ? ORDER BY step, microbatch, layer, replica, expert");
+    load.bind(1, from);
+    // Both queries walk their primary keys in the same order: one merge pass.
+    auto key = [](const MoeRouting& g) { return std::tuple(g.step, g.microbatch, g.layer, g.replica); };
+    size_t i = first;
+    while (load.step()) {
+      const auto k = std::tuple(load.int32(0), load.int32(1), load.int32(2), load.int32(3));
+      while (i < t.routing.size() && key(t.routing[i]) < k) ++i;
+      const int64_t expert = load.int64(4), kept = load.int64(5);
+      if (i == t.routing.size() || key(t.routing[i]) != k)
+        refuse(file(), "corrupt file (a moe_expert_load row has no moe_routing row)");
+      MoeRouting& g = t.routing[i];
+      if (expert < 0 || expert >= kMaxExperts || kept < 0 || kept > g.assignments)
+        refuse(file(),
+               "corrupt file (a moe_expert_load row of step " + std::to_string(g.step) + " is out of range)");
+      if (g.kept.size() <= static_cast<size_t>(expert)) g.kept.resize(static_cast<size_t>(expert) + 1, 0);
+      g.kept[static_cast<size_t>(expert)] = kept;
+    }
+    // Every group of a run has the same experts: the most any group names.
+    size_t experts = 0;
+    for (const MoeRouting& g : t.routing) experts = std::max(experts, g.kept.size());
+    for (MoeRouting& g : t.routing) g.kept.resize(experts, 0);
+  }
+
   void readMeta(Trace& t) {
     t.meta.clear();
     sqlite::Stmt st(db, "SELECT key, value FROM meta ORDER BY key");
@@ -258,6 +318,7 @@ struct RunReader::Impl {
     readRanks(t);
     auto maxDuration = readTracks(t);
     readSteps(t);
+    readRouting(t, t.routing.empty() ? 0 : t.routing.back().step);
     readMeta(t);
     return maxDuration;
   }
@@ -392,6 +453,7 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
 bool RunReader::refresh(Trace& trace) const {
   const size_t strings = trace.strings.size(), tracks = trace.tracks.size(), steps = trace.steps.size(),
                ranks = trace.ranks.size();
+  const std::vector<MoeRouting> lastRouting = lastStepRouting(trace);
   const RunInfo before = trace.run;
   const auto meta = trace.meta.size();
   std::vector<size_t> sortedBefore;
@@ -420,7 +482,7 @@ bool RunReader::refresh(Trace& trace) const {
   if (rows > 0) finishTrace(trace, sortedBefore);
   return rows > 0 || strings != trace.strings.size() || tracks != trace.tracks.size() ||
          steps != trace.steps.size() || ranks != trace.ranks.size() || meta != trace.meta.size() ||
-         !(before == trace.run);
+         !(before == trace.run) || lastRouting != lastStepRouting(trace);
 }
 
 }  // namespace moescope::storage
