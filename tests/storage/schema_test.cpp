@@ -75,8 +75,8 @@ void execute(const std::filesystem::path& file, const char* sql) {
   sqlite3_close(db);
 }
 
-// A version-1 file (written as one, then its version-2 columns dropped) opens with the chunk columns
-// added: its spans have no chunk, its run one virtual stage.
+// A version-1 file (written as one, then its version-2 columns and version-3 tables dropped) opens with
+// the chunk columns added: its spans have no chunk, its run one virtual stage.
 TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
   testing::TempRunFile file;
   {
@@ -93,7 +93,7 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
   }
   execute(file.path(),
           "ALTER TABLE span DROP COLUMN chunk; ALTER TABLE run DROP COLUMN virtual_stages; "
-          "PRAGMA user_version = 1;");
+          "DROP TABLE moe_routing; DROP TABLE moe_expert_load; PRAGMA user_version = 1;");
   const Trace t = RunReader::open(file.path())->load();
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"),
             (std::set<std::string>{std::to_string(schema::kVersion)}));
@@ -102,6 +102,18 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
   ASSERT_EQ(t.spans[0].size(), 1u);
   EXPECT_EQ(t.spans[0].at(0, 0).microbatch, 2);
   EXPECT_EQ(t.spans[0].at(0, 0).chunk, kNone);
+}
+
+// A version-2 file (no routing tables) opens with them added, empty: its run recorded no routing.
+TEST(Schema, AVersion2FileGainsTheRoutingTables) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addMoeRouting(std::vector<MoeRouting>{{0, 0, 1, 0, 4, 0, {2, 2}}});
+  }
+  execute(file.path(), "DROP TABLE moe_routing; DROP TABLE moe_expert_load; PRAGMA user_version = 2;");
+  EXPECT_TRUE(RunReader::open(file.path())->load().routing.empty());
+  EXPECT_EQ(query(file.path(), "SELECT count(*) FROM moe_routing"), (std::set<std::string>{"0"}));
 }
 
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {
