@@ -1,7 +1,8 @@
 // moescope: the desktop app. `moescope [RUN...]` opens runs in the main window (without a display,
 // it draws each run to pictures beside it instead, and says where they are);
-// `moescope --render OUT.(png|svg) RUN... [--view timeline|breakdown|compare] [--size WxH]
-// [--range T0:T1]` draws a run's timeline, its breakdown, or several runs compared, to a picture
+// `moescope --render OUT.(png|svg) RUN... [--view timeline|breakdown|compare|moe|curves] [--size WxH]
+// [--range T0:T1]` draws a run's timeline, its breakdown, several runs compared, a run's MoE load, or
+// the curves of runs (overlaid), to a picture
 // without a display (on Qt's offscreen platform unless another one is chosen); SVG when OUT ends in
 // .svg.
 #include <QApplication>
@@ -19,10 +20,13 @@
 #include "storage/activity.h"
 #include "storage/analysis_breakdown.h"
 #include "storage/analysis_compare.h"
+#include "storage/analysis_moe.h"
 #include "storage/run_reader.h"
 #include "ui/breakdown_picture.h"
 #include "ui/compare_picture.h"
+#include "ui/curves_picture.h"
 #include "ui/main_window.h"
+#include "ui/moe_picture.h"
 #include "ui/picture_export.h"
 #include "ui/span_access.h"
 #include "ui/time_format.h"
@@ -42,11 +46,15 @@ void addOptions(QCommandLineParser& parser) {
        QStringLiteral("Draw RUN (or the RUNs compared) to OUT.png, or OUT.svg, without a window, "
                       "and exit."),
        QStringLiteral("OUT.png")});
-  parser.addOption({QStringLiteral("view"),
-                    QStringLiteral("What --render draws: timeline (default), breakdown (time by category per "
-                                   "stage and rank over the steps in --range, or all), compare (two or more "
-                                   "RUNs on one step-aligned axis, with the compare table)."),
-                    QStringLiteral("timeline|breakdown|compare"), QStringLiteral("timeline")});
+  parser.addOption(
+      {QStringLiteral("view"),
+       QStringLiteral("What --render draws: timeline (default), breakdown (time by category per "
+                      "stage and rank over the steps in --range, or all), compare (two or more "
+                      "RUNs on one step-aligned axis, with the compare table), moe (the load per "
+                      "MoE layer and expert over the steps, imbalance, dropped share, waiting, aux "
+                      "loss), curves (loss, cross-entropy, aux loss, tokens/s, step time; RUNs "
+                      "overlaid)."),
+       QStringLiteral("timeline|breakdown|compare|moe|curves"), QStringLiteral("timeline")});
   parser.addOption({QStringLiteral("size"),
                     QStringLiteral("Picture size for --render (default 1600x900; breakdown and compare: the "
                                    "width, and as tall as they need)."),
@@ -81,11 +89,15 @@ int render(const QCommandLineParser& parser) {
   const QStringList runs = parser.positionalArguments();
   const QString view = parser.value(QStringLiteral("view"));
   if (view != QStringLiteral("timeline") && view != QStringLiteral("breakdown") &&
-      view != QStringLiteral("compare"))
-    return fail(QStringLiteral("--view wants timeline, breakdown or compare, got \"%1\"").arg(view));
-  if (view == QStringLiteral("compare") ? runs.size() < 2 : runs.size() != 1) {
-    return fail(view == QStringLiteral("compare") ? QStringLiteral("--view compare takes two or more RUNs")
-                                                  : QStringLiteral("--render takes exactly one RUN"));
+      view != QStringLiteral("compare") && view != QStringLiteral("moe") && view != QStringLiteral("curves"))
+    return fail(
+        QStringLiteral("--view wants timeline, breakdown, compare, moe or curves, got \"%1\"").arg(view));
+  if (view == QStringLiteral("curves")    ? runs.isEmpty()
+      : view == QStringLiteral("compare") ? runs.size() < 2
+                                          : runs.size() != 1) {
+    return fail(view == QStringLiteral("compare")  ? QStringLiteral("--view compare takes two or more RUNs")
+                : view == QStringLiteral("curves") ? QStringLiteral("--view curves takes one or more RUNs")
+                                                   : QStringLiteral("--render takes exactly one RUN"));
   }
   ui::RenderOptions options;
   const auto size =
@@ -128,7 +140,28 @@ int render(const QCommandLineParser& parser) {
         QStringLiteral("%1 runs compared").arg(traces.size()));
   }
 
+  if (view == QStringLiteral("curves")) {
+    std::vector<ui::RunCurves> curves;
+    for (const storage::Trace& t : traces) curves.push_back(ui::runCurves(t));
+    const QSize pictureSize = ui::curvesPictureSize(options.size.width());
+    const QString title = QStringLiteral("curves: %1").arg(runs.join(QStringLiteral(" · ")));
+    return writeOut(
+        out, pictureSize, [&](QPainter& p) { ui::paintCurves(p, pictureSize, curves, title); },
+        QStringLiteral("curves of %1 runs").arg(traces.size()));
+  }
   const storage::Trace& trace = traces.front();
+  if (view == QStringLiteral("moe")) {
+    ui::MoePictureData data;
+    data.title = QStringLiteral("%1 · MoE load per layer and expert, per step")
+                     .arg(QString::fromStdString(trace.run.name));
+    data.grid = storage::moeLoadGrid(trace, false);
+    data.stats = storage::analyzeMoe(trace);
+    data.steps = trace.steps;
+    const QSize pictureSize = ui::moePictureSize(data.grid, options.size.width());
+    return writeOut(
+        out, pictureSize, [&](QPainter& p) { ui::paintMoe(p, pictureSize, data); },
+        QStringLiteral("MoE load of %1 layers").arg(data.grid.layers.size()));
+  }
   if (range) {
     const int64_t origin = ui::timelineExtent(trace).start;
     options.range = ui::TimeRange{origin + range->start, origin + range->end};

@@ -17,6 +17,8 @@
 #include "storage/export_csv.h"
 #include "ui/breakdown_view.h"
 #include "ui/compare_view.h"
+#include "ui/curves_view.h"
+#include "ui/moe_view.h"
 #include "ui/picture_export.h"
 #include "ui/run_view.h"
 #include "ui/span_access.h"
@@ -127,6 +129,9 @@ CompareView* openCompareWindow(const QStringList& paths, QWidget* parent) {
         window, QObject::tr("Export Compare Table"), kCsvFilter,
         [view](const QString& path, QString* error) { return exportTableCsv(*view->model(), path, error); });
   });
+  QMenu* analysis = window->menuBar()->addMenu(QObject::tr("&Analysis"));
+  analysis->addAction(QObject::tr("&Curves, Overlaid"), window,
+                      [window, paths] { openCurvesWindow(paths, window); });
   window->resize(1600, 950);
   window->show();
   return view;
@@ -156,6 +161,11 @@ void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun)
         }
         openCompareWindow(paths, window);
       });
+  analysis->addAction(QObject::tr("&MoE Load"), QKeySequence(Qt::CTRL | Qt::Key_M), window,
+                      withRun([window](RunView* run) { openMoeWindow(run, window); }));
+  analysis->addAction(
+      QObject::tr("C&urves"), QKeySequence(Qt::CTRL | Qt::Key_U), window,
+      withRun([window](RunView* run) { openCurvesWindow({runCurves(run->trace())}, window); }));
 
   QMenu* exports = window->menuBar()->addMenu(QObject::tr("E&xport"));
   exports->addAction(QObject::tr("Visible &Timeline as PNG or SVG..."), window,
