@@ -52,8 +52,11 @@ bool dispatchLayout(const Trace& t) {
 // Whether span i of a host track is one of a MoE layer's expert collectives.
 bool isMoeCollective(const Trace& t, const SpanColumns& c, size_t i, bool dispatch) {
   if (c.layer[i] == kNone) return false;
-  if (dispatch) return c.category[i] == Category::CommEpAlltoall;
-  return c.category[i] == Category::CommTpAllreduce && t.name(c.name[i]) == kMoeAllreduceSpan;
+  const std::string_view name = t.name(c.name[i]);
+  if (dispatch)
+    return c.category[i] == Category::CommEpAlltoall &&
+           (name == kMoeReturnSpan || name == kMoeReturnGradSpan);
+  return c.category[i] == Category::CommTpAllreduce && name == kMoeAllreduceSpan;
 }
 
 // The ranks that compute each (layer, expert), from their compute.expert spans.

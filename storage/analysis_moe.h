@@ -6,8 +6,10 @@
 // coefficient of variation is their standard deviation over their mean; a layer reports the mean over
 // its groups (and the worst group's max / mean). The dropped share is dropped over routed assignments.
 //
-// Time. The experts of a layer meet at one collective per pass: PPMoE's tensor-parallel all-reduce
-// (span kMoeAllreduceSpan), or DPMoE's all-to-alls over the data-parallel group. Each rank arrives at
+// Time. The experts of a layer meet at one collective per pass once they are done: PPMoE's
+// tensor-parallel all-reduce (span kMoeAllreduceSpan), or DPMoE's all-to-all over the data-parallel
+// group that returns their outputs (kMoeReturnSpan, kMoeReturnGradSpan; the dispatch before the
+// experts waits for what came before them, not for them). Each rank arrives at
 // it when its own experts are done (the start of its `wait` span there, else of the collective); the
 // others wait for the last to arrive. Per instance (the group's ranks, step, micro-batch, layer,
 // phase, k-th such collective), every rank waited (last arrival - its arrival), and all that waiting is

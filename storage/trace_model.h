@@ -160,8 +160,11 @@ struct MoeRouting {
   bool operator==(const MoeRouting&) const = default;
 };
 
-// The name of the PPMoE layer's tensor-parallel all-reduce, where its ranks' expert outputs meet (the
-// engine's span name; the MoE analysis finds the layer's waits by it).
+// Where a MoE layer's ranks meet once their experts are done (the engine's span names; the MoE
+// analysis finds the layer's waits by them): PPMoE's tensor-parallel all-reduce (forward and backward),
+// DPMoE's all-to-alls that return the experts' outputs (forward) and input gradients (backward).
 inline constexpr std::string_view kMoeAllreduceSpan = "moe_allreduce";
+inline constexpr std::string_view kMoeReturnSpan = "return";
+inline constexpr std::string_view kMoeReturnGradSpan = "return_grad";
 
 }  // namespace moescope::storage

@@ -103,50 +103,57 @@ TEST(TrainerMoe, DroppedShareIsWhatTheEngineCounted) {
 }
 
 // top_k 1 and every token's first choice expert 3: a layer's load is max / mean = E = 4 (a balanced
-// router's is near 1). Under PPMoE tp 2, expert 3 is on tp rank 1 (experts 2 and 3), which computes
-// every token while rank 0 computes none, so rank 0 waits at the layer's all-reduce and the waiting is
-// rank 1's, and caused by imbalance.
-TEST(TrainerMoe, UnbalancedRoutersHotExpertAndItsRankCausesTheAllReduceWait) {
+// router's is near 1). Expert 3 is on rank 1: under PPMoE tp 2 on tp rank 1 (experts 2 and 3), under
+// DPMoE dp 2 on dp rank 1. That rank computes every token while rank 0 computes none, so rank 0 waits
+// where the layer's ranks meet after the experts (PPMoE: the all-reduce; DPMoE: the all-to-all that
+// returns the outputs, and its backward twin), and the waiting is rank 1's, caused by imbalance.
+TEST(TrainerMoe, UnbalancedRoutersHotExpertAndItsRankCausesTheWait) {
   moescope::testing::TempDir dir;
-  Config c = testing::tinyConfig();
-  c.model.seq_len = 64;
-  c.model.d_model = 64;
-  c.model.d_ff = 512;
-  c.model.n_layers = 2;
-  c.model.top_k = 1;
-  c.model.aux_loss_coef = 0;
-  c.parallel.tp = 2;
-  c.parallel.microbatches = 2;
-  c.train.lr = 1e-4;
-  const ModelWeights hot = testing::hotExpertWeights(c.model, 7, 3);
-  const storage::MoeStats unbalanced = storage::analyzeMoe(tracedRun(c, dir.path() / "hot.moescope", &hot));
-  const storage::MoeStats balanced = storage::analyzeMoe(tracedRun(c, dir.path() / "even.moescope"));
-  ASSERT_EQ(unbalanced.layers.size(), 1u);
-  ASSERT_EQ(balanced.layers.size(), 1u);
-  const storage::MoeLayerStats& l = unbalanced.layers[0];
-  EXPECT_EQ(l.layer, 1);
-  EXPECT_EQ(l.hot_expert, 3);
-  EXPECT_DOUBLE_EQ(l.hot_share, 1.0);
-  EXPECT_DOUBLE_EQ(l.imbalance, 4.0);
-  EXPECT_LT(balanced.layers[0].imbalance, 2.0);
-  EXPECT_EQ(l.hot_rank, 1);
-  // Forward and backward of 2 micro-batches in 2 steps.
-  EXPECT_EQ(l.collectives, 8);
-  EXPECT_EQ(l.waited_for_rank, 1);
-  ASSERT_GT(l.wait_ns, 0);
-  int64_t causedByHot = 0;
-  for (const storage::MoeRankLoad& r : unbalanced.ranks) {
-    if (r.rank == 1) {
-      causedByHot = r.caused_ns;
-      EXPECT_EQ(r.tokens, c.train.steps * c.tokensPerStep());
-    } else {
-      EXPECT_EQ(r.tokens, 0);
+  for (const char* layout : {"ppmoe", "dpmoe"}) {
+    SCOPED_TRACE(layout);
+    Config c = testing::tinyConfig();
+    c.model.seq_len = 64;
+    c.model.d_model = 64;
+    c.model.d_ff = 512;
+    c.model.n_layers = 2;
+    c.model.top_k = 1;
+    c.model.aux_loss_coef = 0;
+    c.parallel.layout = layout;
+    (c.parallel.layout == "ppmoe" ? c.parallel.tp : c.parallel.dp) = 2;
+    c.parallel.microbatches = 2;
+    c.train.lr = 1e-4;
+    const ModelWeights hot = testing::hotExpertWeights(c.model, 7, 3);
+    const storage::MoeStats unbalanced =
+        storage::analyzeMoe(tracedRun(c, dir.path() / (std::string(layout) + "-hot.moescope"), &hot));
+    const storage::MoeStats balanced =
+        storage::analyzeMoe(tracedRun(c, dir.path() / (std::string(layout) + "-even.moescope")));
+    ASSERT_EQ(unbalanced.layers.size(), 1u);
+    ASSERT_EQ(balanced.layers.size(), 1u);
+    const storage::MoeLayerStats& l = unbalanced.layers[0];
+    EXPECT_EQ(l.layer, 1);
+    EXPECT_EQ(l.hot_expert, 3);
+    EXPECT_DOUBLE_EQ(l.hot_share, 1.0);
+    EXPECT_DOUBLE_EQ(l.imbalance, 4.0);
+    EXPECT_LT(balanced.layers[0].imbalance, 2.0);
+    EXPECT_EQ(l.hot_rank, 1);
+    // Forward and backward of 2 micro-batches in 2 steps.
+    EXPECT_EQ(l.collectives, 8);
+    EXPECT_EQ(l.waited_for_rank, 1);
+    ASSERT_GT(l.wait_ns, 0);
+    int64_t causedByHot = 0;
+    for (const storage::MoeRankLoad& r : unbalanced.ranks) {
+      if (r.rank == 1) {
+        causedByHot = r.caused_ns;
+        EXPECT_EQ(r.tokens, c.train.steps * c.tokensPerStep());
+      } else {
+        EXPECT_EQ(r.tokens, 0);
+      }
     }
+    // Rank 1 computes 256 token rows per micro-batch and pass (512 under DPMoE) where rank 0 computes
+    // none; another program taking the core at the wrong moment may make rank 0 late once, never often.
+    EXPECT_GT(static_cast<double>(causedByHot), 0.8 * static_cast<double>(l.wait_ns));
+    EXPECT_GT(static_cast<double>(l.imbalance_wait_ns), 0.8 * static_cast<double>(l.wait_ns));
   }
-  // Rank 1 computes 256 token rows per micro-batch and pass where rank 0 computes none; another
-  // program taking the core at the wrong moment may make rank 0 late once, never often.
-  EXPECT_GT(static_cast<double>(causedByHot), 0.8 * static_cast<double>(l.wait_ns));
-  EXPECT_GT(static_cast<double>(l.imbalance_wait_ns), 0.8 * static_cast<double>(l.wait_ns));
 }
 
 }  // namespace
