@@ -29,20 +29,20 @@ std::pair<int, int> TimelineLayout::rowsIn(int y0, int y1) const {
 }
 
 TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_t>& collapsedRanks,
-                              const LayoutMetrics& metrics) {
+                              const LayoutMetrics& metrics, const std::set<int32_t>& expandedCounters) {
   TimelineLayout layout;
   layout.metrics = metrics;
 
   // Tracks by rank, in their order.
-  std::map<int32_t, std::vector<const storage::TrackInfo*>> tracksOf;
-  for (const auto& t : trace.tracks) {
-    if (t.kind != storage::TrackKind::Counter) tracksOf[t.rank].push_back(&t);
-  }
-  for (auto& [rank, tracks] : tracksOf) {
-    std::stable_sort(tracks.begin(), tracks.end(), [](const auto* a, const auto* b) {
-      return std::tie(a->order, a->id) < std::tie(b->order, b->id);
-    });
-  }
+  std::map<int32_t, std::vector<const storage::TrackInfo*>> tracksOf, countersOf;
+  for (const auto& t : trace.tracks)
+    (t.kind == storage::TrackKind::Counter ? countersOf : tracksOf)[t.rank].push_back(&t);
+  for (auto* byRank : {&tracksOf, &countersOf})
+    for (auto& [rank, tracks] : *byRank) {
+      std::stable_sort(tracks.begin(), tracks.end(), [](const auto* a, const auto* b) {
+        return std::tie(a->order, a->id) < std::tie(b->order, b->id);
+      });
+    }
 
   // Ranks in pipeline order; a rank that has tracks but no rank row still gets a group.
   std::vector<storage::RankInfo> ranks = trace.ranks;
@@ -65,6 +65,16 @@ TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_
     if (collapsed) continue;
     for (const auto* t : tracksOf[rank.rank]) {
       layout.rows.push_back({TimelineRow::Kind::Track, rank.rank, t->id, y, metrics.trackHeight, false});
+      y += metrics.trackHeight;
+    }
+    const auto counters = countersOf.find(rank.rank);
+    if (counters == countersOf.end()) continue;
+    const bool expanded = expandedCounters.count(rank.rank) > 0;
+    layout.rows.push_back({TimelineRow::Kind::Counters, rank.rank, -1, y, metrics.trackHeight, !expanded});
+    y += metrics.trackHeight;
+    if (!expanded) continue;
+    for (const auto* t : counters->second) {
+      layout.rows.push_back({TimelineRow::Kind::Counter, rank.rank, t->id, y, metrics.trackHeight, false});
       y += metrics.trackHeight;
     }
   }

@@ -1,5 +1,7 @@
 // The rows of the timeline, top to bottom: a header row per rank (stage, tp, dp, device), then a row
-// per track of that rank unless the rank is collapsed. Ranks go in pipeline order (dp, stage, tp), so
+// per track of that rank unless the rank is collapsed, then, for a rank with counter tracks (memory,
+// tokens per expert, dropped assignments), a "counters" row, collapsed unless the rank is in
+// expandedCounters, and when expanded a row per counter track. Ranks go in pipeline order (dp, stage, tp), so
 // the fill and the drain of a pipeline read as a staircase. Plain data; the widget, the picture
 // renderer, the draw list and hit testing share it.
 #pragma once
@@ -23,12 +25,12 @@ struct LayoutMetrics {
 };
 
 struct TimelineRow {
-  enum class Kind : uint8_t { Group, Track };
+  enum class Kind : uint8_t { Group, Track, Counters, Counter };
   Kind kind = Kind::Track;
   int32_t rank = 0;        // RankInfo::rank
   int32_t track = -1;      // track id, -1 for a group header
   int y = 0, height = 0;   // in timeline coordinates (0 = top of the ruler)
-  bool collapsed = false;  // group headers only
+  bool collapsed = false;  // group headers and counters rows only
   bool operator==(const TimelineRow&) const = default;
 };
 
@@ -48,9 +50,10 @@ struct TimelineLayout {
   int boxBottom(const TimelineRow& r) const { return r.y + r.height - metrics.boxMargin; }
 };
 
-// Tracks of kind Counter hold samples, not spans, and get no row.
+// Tracks of kind Counter hold samples, not spans: they get Counter rows, under their rank's Counters row.
 TimelineLayout layoutTimeline(const storage::Trace& trace, const std::set<int32_t>& collapsedRanks,
-                              const LayoutMetrics& metrics = {});
+                              const LayoutMetrics& metrics = {},
+                              const std::set<int32_t>& expandedCounters = {});
 
 // "rank 3 · stage 1 · tp 1 · dp 0 · GPU 3" (or "· cpu" without a device).
 std::string rankLabel(const storage::RankInfo& rank);

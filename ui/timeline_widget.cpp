@@ -91,7 +91,7 @@ void TimelineWidget::traceGrew() {
 }
 
 void TimelineWidget::relayout() {
-  layout_ = trace_ ? layoutTimeline(*trace_, collapsed_) : TimelineLayout{};
+  layout_ = trace_ ? layoutTimeline(*trace_, collapsed_, {}, expandedCounters_) : TimelineLayout{};
   scrollY_ = std::clamp(scrollY_, 0, maxScrollY());
   invalidate();
   emit layoutChanged();
@@ -175,6 +175,15 @@ void TimelineWidget::setCollapsed(int32_t rank, bool collapsed) {
     collapsed_.insert(rank);
   else
     collapsed_.erase(rank);
+  relayout();
+}
+
+void TimelineWidget::setCountersExpanded(int32_t rank, bool expanded) {
+  if (expanded == (expandedCounters_.count(rank) > 0)) return;
+  if (expanded)
+    expandedCounters_.insert(rank);
+  else
+    expandedCounters_.erase(rank);
   relayout();
 }
 
@@ -351,6 +360,11 @@ void TimelineWidget::mouseReleaseEvent(QMouseEvent* event) {
   if (auto rank = groupAt(layout_, static_cast<int>(event->position().y()) + scrollY_);
       rank && event->position().y() >= layout_.metrics.rulerHeight) {
     toggleCollapsed(*rank);
+    return;
+  }
+  if (auto rank = countersAt(layout_, static_cast<int>(event->position().y()) + scrollY_);
+      rank && event->position().y() >= layout_.metrics.rulerHeight) {
+    setCountersExpanded(*rank, expandedCounters_.count(*rank) == 0);
     return;
   }
   auto hit = hitAt(event->position());
