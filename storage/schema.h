@@ -14,7 +14,7 @@ class Db;
 namespace moescope::storage::schema {
 
 // The version this build writes. Bump it when the schema changes, and add a Migration from the old one.
-inline constexpr int kVersion = 3;
+inline constexpr int kVersion = 4;
 
 // DDL of the current version: tables and the indexes kept while writing (no PRAGMAs).
 std::string_view createSql();

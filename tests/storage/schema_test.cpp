@@ -85,8 +85,9 @@ constexpr const char* kDropVersion3Columns =
     "ALTER TABLE gpu_activity DROP COLUMN block_y; ALTER TABLE gpu_activity DROP COLUMN block_z;"
     "ALTER TABLE gpu_activity DROP COLUMN registers; ALTER TABLE gpu_activity DROP COLUMN shared_static;"
     "ALTER TABLE gpu_activity DROP COLUMN shared_dynamic;";
+constexpr const char* kDropVersion4Tables = "DROP TABLE moe_routing; DROP TABLE moe_expert_load;";
 
-// A version-1 file (written as one, then its version-2 columns dropped) opens with the chunk columns
+// A version-1 file (written as one, then what versions 2 to 4 added dropped) opens with the chunk columns
 // added: its spans have no chunk, its run one virtual stage. The upgrade happens in memory: reading
 // never changes the file, which stays at version 1 (docs/RELIABILITY.md).
 TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
@@ -103,8 +104,9 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
     span.chunk = 1;
     writer->addSpans(std::vector<SpanRecord>{span});
   }
-  execute(file.path(),
-          (std::string(kDropVersion3Columns) + kDropVersion2Columns + "PRAGMA user_version = 1;").c_str());
+  execute(file.path(), (std::string(kDropVersion4Tables) + kDropVersion3Columns + kDropVersion2Columns +
+                        "PRAGMA user_version = 1;")
+                           .c_str());
   const Trace t = RunReader::open(file.path())->load();
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"1"}));
   EXPECT_EQ(t.run.virtual_stages, 1);
@@ -156,7 +158,7 @@ void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
   }
   // The file as that version wrote it: gpu_activity without the launch columns, one kernel in it.
   execute(file.path(),
-          (std::string(kDropVersion3Columns) +
+          (std::string(kDropVersion4Tables) + kDropVersion3Columns +
            "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
            "bytes) VALUES (0, 10, 20, 0, 0, 0, 7, 5, -1, 0);" +
            (fromVersion1 ? std::string(kDropVersion2Columns) + "PRAGMA user_version = 1;"
@@ -169,8 +171,8 @@ void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
   ASSERT_EQ(t.gpu.size(), 1u);
   EXPECT_EQ(t.gpu[0].correlation, 5);
   EXPECT_EQ(t.gpu[0].launch, KernelLaunch{});
-  EXPECT_EQ(query(file.path(), "PRAGMA user_version"),
-            (std::set<std::string>{std::to_string(schema::kVersion)}));
+  // Brought up to date in memory only: the file keeps the version it was written with.
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{fromVersion1 ? "1" : "2"}));
 }
 
 TEST(Schema, AVersion1FileOpensWithItsKernelsLaunchesZero) {
@@ -179,6 +181,21 @@ TEST(Schema, AVersion1FileOpensWithItsKernelsLaunchesZero) {
 
 TEST(Schema, AVersion2FileOpensWithItsKernelsLaunchesZero) {
   checkAnOlderFileOpensWithItsKernelsLaunchesZero(false);
+}
+
+// A version-3 file (no routing tables) opens with them added, empty: its run recorded no routing. The
+// tables exist only in the copy in memory; the file stays at version 3 without them.
+TEST(Schema, AVersion3FileGainsTheRoutingTables) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addMoeRouting(std::vector<MoeRouting>{{0, 0, 1, 0, 4, 0, {2, 2}}});
+  }
+  execute(file.path(), (std::string(kDropVersion4Tables) + "PRAGMA user_version = 3;").c_str());
+  EXPECT_TRUE(RunReader::open(file.path())->load().routing.empty());
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"3"}));
+  EXPECT_EQ(query(file.path(), "SELECT count(*) FROM sqlite_master WHERE name = 'moe_routing'"),
+            (std::set<std::string>{"0"}));
 }
 
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {
