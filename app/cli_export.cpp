@@ -1,6 +1,7 @@
-// moescope-cli export RUN --format chrome|csv -o FILE: Chrome Trace Event JSON (Perfetto UI,
-// chrome://tracing) or CSV of spans. FILE "-" writes to standard output; any other FILE appears whole
-// or not at all (storage/output_file.h), and an existing one is replaced only with --force.
+// moescope-cli export RUN --format chrome|csv|moe-load -o FILE: Chrome Trace Event JSON (Perfetto UI,
+// chrome://tracing), CSV of spans, or CSV of the MoE routing table (tokens kept per expert and dropped
+// per step, micro-batch, layer and replica). FILE "-" writes to standard output; any other FILE appears
+// whole or not at all (storage/output_file.h), and an existing one is replaced only with --force.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include "app/cli_commands.h"
 #include "app/cli_common.h"
+#include "storage/analysis_moe.h"
 #include "storage/export_chrome.h"
 #include "storage/export_csv.h"
 #include "storage/output_file.h"
@@ -39,12 +41,19 @@ int runExport(const ExportOptions& o) {
   }
   const std::optional<storage::Trace> trace = loadRun(o.run, "export");
   if (!trace) return 2;
+  if (o.format == "moe-load" && trace->routing.empty()) {
+    std::fprintf(stderr,
+                 "moescope-cli export: %s recorded no MoE routing (a dense model, or an older run file)\n",
+                 o.run.c_str());
+    return 2;
+  }
   int64_t written = 0;
   auto write = [&](std::ostream& out) {
-    written =
-        o.format == "chrome" ? storage::exportChromeTrace(*trace, out) : storage::exportSpansCsv(*trace, out);
+    written = o.format == "chrome"     ? storage::exportChromeTrace(*trace, out)
+              : o.format == "moe-load" ? storage::exportMoeLoadCsv(*trace, out)
+                                       : storage::exportSpansCsv(*trace, out);
   };
-  const char* what = o.format == "chrome" ? "events" : "spans";
+  const char* what = o.format == "chrome" ? "events" : o.format == "moe-load" ? "expert rows" : "spans";
   if (toStdout) {
     write(std::cout);
     std::cout.flush();
@@ -69,12 +78,15 @@ int runExport(const ExportOptions& o) {
 
 void registerExport(CLI::App& cli, CommandAction& action) {
   auto options = std::make_shared<ExportOptions>();
-  auto* cmd = cli.add_subcommand(
-      "export", "Export a run: Chrome Trace Event JSON (Perfetto, chrome://tracing) or CSV of spans");
+  auto* cmd = cli.add_subcommand("export",
+                                 "Export a run: Chrome Trace Event JSON (Perfetto, chrome://tracing), CSV of "
+                                 "spans, or CSV of the MoE load");
   cmd->add_option("run", options->run, "Run file (*.moescope)")->required();
-  cmd->add_option("--format", options->format, "chrome: Trace Event JSON; csv: one row per span")
+  cmd->add_option("--format", options->format,
+                  "chrome: Trace Event JSON; csv: one row per span; moe-load: one row per step, micro-batch, "
+                  "MoE layer, replica and expert (kept, with the group's assignments and dropped)")
       ->required()
-      ->check(CLI::IsMember({"chrome", "csv"}));
+      ->check(CLI::IsMember({"chrome", "csv", "moe-load"}));
   cmd->add_option("-o,--output", options->output, "File to write (- for standard output)")->required();
   addForceFlag(cmd, options->force);
   cmd->callback([&action, options] { action = [options] { return runExport(*options); }; });

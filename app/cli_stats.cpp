@@ -1,5 +1,6 @@
 // moescope-cli stats RUN [--json]: per stage, busy time by category, bubbles beside the schedule's
-// theoretical share, compute-communication overlap; step time and tokens/s; communication by kind.
+// theoretical share, compute-communication overlap; step time and tokens/s; communication by kind;
+// per MoE layer, the load's imbalance, the dropped share and the waiting it caused.
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,8 @@ void registerStats(CLI::App& cli, CommandAction& action) {
   auto options = std::make_shared<StatsOptions>();
   auto* cmd = cli.add_subcommand(
       "stats",
-      "Per stage: busy time by category, bubbles beside the schedule's share, overlap; step time, tokens/s");
+      "Per stage: busy time by category, bubbles beside the schedule's share, overlap; step time, tokens/s; "
+      "per MoE layer: load imbalance, dropped share, the waiting it caused");
   cmd->add_option("run", options->run, "Run file (*.moescope)")->required();
   cmd->add_flag("--json", options->json, "Print JSON instead of tables");
   cmd->callback([&action, options] { action = [options] { return runStats(*options); }; });

@@ -1,10 +1,10 @@
 // moescope: the desktop app. `moescope [RUN...]` opens runs in the main window (without a display,
 // it draws each run to pictures beside it instead, and says where they are);
-// `moescope --render OUT.(png|svg) RUN... [--view timeline|breakdown|compare] [--size WxH]
+// `moescope --render OUT.(png|svg) RUN... [--view timeline|breakdown|compare|moe|curves] [--size WxH]
 // [--range T0:T1 | --steady] [--select NAME[@T]] [--area T0:T1] [--search TEXT] [--time host|gpu]`
-// draws a run's timeline, its breakdown, or several runs compared, to a picture without a display (on
-// Qt's offscreen platform unless another one is chosen); SVG when OUT ends in .svg. This file parses
-// the arguments; what they draw is ui/render_command.h.
+// draws a run's timeline, its breakdown, several runs compared, a run's MoE load, or the curves of runs
+// (overlaid), to a picture without a display (on Qt's offscreen platform unless another one is chosen);
+// SVG when OUT ends in .svg. This file parses the arguments; what they draw is ui/render_command.h.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -26,11 +26,15 @@ void addOptions(QCommandLineParser& parser) {
       {QStringLiteral("render"),
        QStringLiteral("Draw RUN (or the RUNs compared) to OUT.png, or OUT.svg, without a window, and exit."),
        QStringLiteral("OUT.png")});
-  parser.addOption({QStringLiteral("view"),
-                    QStringLiteral("What --render draws: timeline (default), breakdown (time by category per "
-                                   "stage and rank over the steps in --range, or all), compare (two or more "
-                                   "RUNs on one step-aligned axis, with the compare table)."),
-                    QStringLiteral("timeline|breakdown|compare"), QStringLiteral("timeline")});
+  parser.addOption(
+      {QStringLiteral("view"),
+       QStringLiteral("What --render draws: timeline (default), breakdown (time by category per "
+                      "stage and rank over the steps in --range, or all), compare (two or more "
+                      "RUNs on one step-aligned axis, with the compare table), moe (the load per "
+                      "MoE layer and expert over the steps, imbalance, dropped share, waiting, aux "
+                      "loss), curves (loss, cross-entropy, aux loss, tokens/s, step time; RUNs "
+                      "overlaid)."),
+       QStringLiteral("timeline|breakdown|compare|moe|curves"), QStringLiteral("timeline")});
   parser.addOption({QStringLiteral("size"),
                     QStringLiteral("Picture size for --render (default 1600x900; breakdown and compare: the "
                                    "width, and as tall as they need)."),

@@ -13,18 +13,11 @@
 #include "engine/config.h"
 #include "engine/data.h"
 #include "engine/layout.h"
+#include "engine/routing_stats.h"
 #include "engine/schedule.h"
 #include "tracer/span.h"
 
 namespace moescope::engine {
-
-// How one rank's routing groups were routed in a step, summed over its stage's MoE layers and
-// micro-batches: kept assignments per expert, and assignments dropped by the capacity limit.
-struct RoutingStats {
-  std::vector<int64_t> kept;  // [E]; empty where the rank routes nothing (no MoE layer)
-  int64_t dropped = 0;
-  bool operator==(const RoutingStats&) const = default;
-};
 
 // The losses of one step (before its update), identical on every rank.
 struct StepLosses {

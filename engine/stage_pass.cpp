@@ -204,8 +204,8 @@ void StagePass::beginStep(int step) {
   ops_->zero(grad_, total_);
   ops_->zero(sums_, 3);
   const bool routes = std::any_of(layers_.begin(), layers_.end(), [](const Layer& l) { return l.moe; });
+  routing_ = {};
   routing_.kept.assign(routes ? static_cast<size_t>(E_) : 0, 0);
-  routing_.dropped = 0;
 }
 
 void StagePass::loadBatch(MicroActs& a, int mb) {
@@ -388,8 +388,7 @@ void StagePass::routerForward(const Layer& L, LayerActs& a) {
   // The one host synchronisation of the layer: the experts' slot ranges size their matrix products.
   a.offsets_host.resize(E + 1);
   ops_->download(a.offsets_host.data(), a.offsets, (E + 1) * sizeof(int32_t));
-  for (size_t e = 0; e < E; ++e) routing_.kept[e] += a.offsets_host[e + 1] - a.offsets_host[e];
-  routing_.dropped += static_cast<int64_t>(nK) - a.offsets_host[E];
+  addRouting(routing_, {step_, microbatch_, L.index, s_.coord.dp, static_cast<int64_t>(nK)}, a.offsets_host);
   for (Buffer* b : {&a.xg, &a.yg}) reserve(*b, max_rows_ * C_);
   for (Buffer* b : {&a.preg, &a.actg}) reserve(*b, max_rows_ * F_);
 }

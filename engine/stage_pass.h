@@ -30,8 +30,8 @@
 //   forward to its last backward pass there are summed from them, and their peak over the step is the
 //   rank's peak activation memory (peakActivationBytes).
 // - Each MoE layer's expert offsets come to the host once per micro-batch (they size the expert
-//   products): the tokens kept per expert and dropped per (step, micro-batch, layer) of issue 22 are
-//   here; today they are summed into routingStats().
+//   products): the tokens kept per expert and dropped per (step, micro-batch, layer) are taken from
+//   them into routingStats() (routing_stats.h), for the run file's routing tables.
 #pragma once
 
 #include <cstdint>

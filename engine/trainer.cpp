@@ -136,8 +136,9 @@ TrainResult train(const TrainOptions& options) {
       const auto schedule = stageSchedule(pipelineShape(config), coord.stage);
       for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) c->setRecorder(recorder);
       tracer::TrackRecorder* current = recorder;
-      // Counters of the routing (tp rank 0 of each stage and replica routes for its group): kept
-      // tokens per expert and dropped assignments per step, summed over the stage's MoE layers.
+      // The routing (tp rank 0 of each stage and replica routes for its group): every routing group and
+      // MoE layer into the run file's routing tables, and counters of kept tokens per expert and
+      // dropped assignments per step, summed over the stage's MoE layers.
       std::vector<int32_t> expert_tracks;
       int32_t dropped_track = -1;
       auto recordRouting = [&](const RoutingStats& stats, int64_t time) {
@@ -153,6 +154,7 @@ TrainResult train(const TrainOptions& options) {
           tracer->counter(expert_tracks[e], time, static_cast<double>(stats.kept[e]));
         }
         if (dropped_track >= 0) tracer->counter(dropped_track, time, static_cast<double>(stats.dropped));
+        tracer->moeRouting(stats.groups);
       };
       // Every rank's saved activations at their worst moment of the step (what its schedule costs).
       int32_t activation_track = -1;

@@ -10,6 +10,7 @@
 #include "storage/activity.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/analysis_memory.h"
+#include "storage/analysis_moe.h"
 #include "storage/analysis_steps.h"
 #include "storage/saturating.h"
 #include "storage/text_writer.h"
@@ -56,6 +57,14 @@ RunSummary summarizeRun(const Trace& trace) {
     }
     const int64_t divisor = saturatingMul(s.ranks, s.steps);
     for (size_t c = 0; c < total.ns.size(); ++c) s.busy_per_step.ns[c] = total.ns[c] / divisor;
+  }
+  const MoeStats moe = analyzeMoe(trace);
+  if (!moe.empty()) {
+    s.moe = true;
+    s.moe_imbalance = moe.imbalance;
+    s.moe_dropped_share = moe.dropped_share;
+    if (s.ranks > 0 && moe.steps > 0) s.moe_imbalance_wait_ns = moe.imbalance_wait_ns / (s.ranks * moe.steps);
+    for (const MoeLayerStats& l : moe.layers) s.moe_layer_imbalance.emplace_back(l.layer, l.imbalance);
   }
   return s;
 }
@@ -122,6 +131,28 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
            [cat](const RunSummary& r) { return ms(r.busy_per_step[cat]); });
   }
 
+  if (std::any_of(runs.begin(), runs.end(), [](const RunSummary& r) { return r.moe; })) {
+    addRow("moe_imbalance", "MoE imbalance (max/mean)", CompareUnit::Ratio,
+           [](const RunSummary& r) { return r.moe_imbalance; });
+    addRow("moe_dropped_share", "MoE dropped share", CompareUnit::Share,
+           [](const RunSummary& r) { return r.moe_dropped_share; });
+    addRow("moe_imbalance_wait", "MoE wait from imbalance per step", CompareUnit::Milliseconds,
+           [](const RunSummary& r) { return ms(r.moe_imbalance_wait_ns); });
+    std::vector<int32_t> layers;
+    for (const RunSummary& r : runs)
+      for (const auto& [layer, imbalance] : r.moe_layer_imbalance) layers.push_back(layer);
+    std::sort(layers.begin(), layers.end());
+    layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+    for (int32_t layer : layers) {
+      addRow("moe_imbalance.L" + std::to_string(layer), "  layer " + std::to_string(layer) + " imbalance",
+             CompareUnit::Ratio, [layer](const RunSummary& r) {
+               for (const auto& [l, imbalance] : r.moe_layer_imbalance)
+                 if (l == layer) return imbalance;
+               return 0.0;
+             });
+    }
+  }
+
   for (size_t row = 0; row < c.rows.size(); ++row) {
     for (size_t run = 0; run < runs.size(); ++run) {
       const double w = c.rows[row].weights[run];
@@ -152,6 +183,8 @@ std::string_view unitName(CompareUnit u) {
       return "share";
     case CompareUnit::Bytes:
       return "bytes";
+    case CompareUnit::Ratio:
+      return "ratio";
   }
   return "";
 }
@@ -172,6 +205,8 @@ std::string formatValue(CompareUnit u, double v) {
       return format("%.1f%%", 100 * v);
     case CompareUnit::Bytes:
       return format("%.2f MiB", v / (1 << 20));
+    case CompareUnit::Ratio:
+      return format("%.2f", v);
   }
   return {};
 }
@@ -207,6 +242,11 @@ nlohmann::json comparisonToJson(const Comparison& c) {
              {"busy_ns_per_step", busy}};
     if (r.peak_activation_bytes > 0) run["peak_activation_bytes"] = r.peak_activation_bytes;
     if (r.skipped_step != kNone) run["skipped_step"] = r.skipped_step;
+    if (r.moe) {
+      run["moe"] = {{"imbalance", r.moe_imbalance},
+                    {"dropped_share", r.moe_dropped_share},
+                    {"imbalance_wait_ns_per_step", r.moe_imbalance_wait_ns}};
+    }
     j["runs"].push_back(run);
   }
   j["rows"] = json::array();

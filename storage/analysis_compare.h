@@ -14,7 +14,10 @@
 // - peak activation memory: the largest stage's (analysis_memory.h), where the run recorded it;
 // - time by category: per step on the mean rank: a category's busy time (the union of its spans on
 //   a rank in a step, analysis_busy.h) summed over every rank and measured step, then divided by the
-//   number of ranks and of measured steps. Communication time by kind is the comm.* rows.
+//   number of ranks and of measured steps. Communication time by kind is the comm.* rows;
+// - MoE routing (runs that recorded it, analysis_moe.h; every step): the imbalance (max / mean, mean
+//   over layers), the dropped share, the waiting at the MoE layers' collectives caused by imbalance per
+//   step on the mean rank, and each layer's imbalance.
 #pragma once
 
 #include <cstdint>
@@ -43,17 +46,21 @@ struct RunSummary {
   double theoretical_bubble_share = 0;  // the schedule's, 0..1
   int64_t peak_activation_bytes = 0;    // 0: not recorded
   CategoryTimes busy_per_step;          // ns on the mean rank
+  bool moe = false;                     // recorded its routing
+  double moe_imbalance = 0, moe_dropped_share = 0;
+  int64_t moe_imbalance_wait_ns = 0;                            // per step on the mean rank
+  std::vector<std::pair<int32_t, double>> moe_layer_imbalance;  // (layer, imbalance)
   bool operator==(const RunSummary&) const = default;
 };
 
 RunSummary summarizeRun(const Trace& trace);
 
-enum class CompareUnit : uint8_t { Milliseconds, TokensPerSecond, Share, Bytes };
+enum class CompareUnit : uint8_t { Milliseconds, TokensPerSecond, Share, Bytes, Ratio };
 
 // A row of the table: one figure for every run.
 struct CompareRow {
-  // "step_time", "tokens_per_s", "bubble_share", "theoretical_bubble_share", "peak_activation", or a
-  // category name
+  // "step_time", "tokens_per_s", "bubble_share", "theoretical_bubble_share", "peak_activation", a
+  // category name, "moe_imbalance", "moe_dropped_share", "moe_imbalance_wait", "moe_imbalance.L<layer>"
   std::string key;
   std::string label;  // "step time (median)", ...
   CompareUnit unit = CompareUnit::Milliseconds;
@@ -79,7 +86,7 @@ struct Comparison {
   size_t baseline = 0;
   std::vector<RunSummary> runs;
   // step time, tokens/s, bubble share, theoretical bubble share, peak activation memory (when any run
-  // recorded it), then categories in order
+  // recorded it), then categories in order, then the MoE rows (when any run recorded its routing)
   std::vector<CompareRow> rows;
   // The heaviest differences, heaviest first: at most topN, each weighing at least minWeight.
   std::vector<CompareDifference> largest;

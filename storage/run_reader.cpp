@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/run_tasks.h"
@@ -106,6 +108,17 @@ constexpr const char* kLinkedSpans =
     "comm, seq, peer FROM span "
     "WHERE id IN (SELECT span FROM gpu_activity WHERE span >= 0 ";
 constexpr const char* kCounterColumns = "SELECT id, track, time, value FROM counter ";
+// More experts (and MoE layers) than any MoE model has (DeepSeek-V3: 256 routed experts, 61 layers); a
+// larger index is a corrupt row.
+constexpr int32_t kMaxExperts = 1 << 16;
+
+// The routing of the trace's last step with any (what a refresh reads again).
+std::vector<MoeRouting> lastStepRouting(const Trace& t) {
+  if (t.routing.empty()) return {};
+  auto it = std::partition_point(t.routing.begin(), t.routing.end(),
+                                 [s = t.routing.back().step](const MoeRouting& g) { return g.step < s; });
+  return {it, t.routing.end()};
+}
 
 // One row of a query, every value checked before use: a number outside what the writer can write (a
 // category this build does not know, a reference to no track or string, a time beyond kMaxTime, a count
@@ -363,6 +376,75 @@ struct RunReader::Impl {
     }
   }
 
+  // The MoE routing from step `from` on (a growing run's last step may have had only part of its
+  // rows): those already loaded from there are read again. Every value is checked before use, and a
+  // group's experts must be dense from 0 and as many as every other group's (the writer writes each
+  // group's whole [E] vector): an expert index is never an allocation size.
+  void readRouting(Trace& t, int32_t from) {
+    std::erase_if(t.routing, [from](const MoeRouting& g) { return g.step >= from; });
+    const size_t first = t.routing.size();
+    sqlite::Stmt groups(db,
+                        "SELECT step, microbatch, layer, replica, assignments, dropped FROM moe_routing "
+                        "WHERE step >= ? ORDER BY step, microbatch, layer, replica");
+    groups.bind(1, from);
+    while (groups.step()) {
+      const Row row(groups, file(), "moe_routing");
+      MoeRouting g;
+      g.step = row.int32(0, "step", 0);
+      g.microbatch = row.int32(1, "microbatch", 0, kMaxRanks);
+      g.layer = row.int32(2, "layer", 0, kMaxExperts);
+      g.replica = row.int32(3, "replica", 0, kMaxRanks);
+      g.assignments = row.integer(4, "assignments", 0, kMaxAmount);
+      g.dropped = row.integer(5, "dropped", 0, g.assignments);
+      t.routing.push_back(std::move(g));
+    }
+    sqlite::Stmt load(db,
+                      "SELECT step, microbatch, layer, replica, expert, kept FROM moe_expert_load "
+                      "WHERE step >= ? ORDER BY step, microbatch, layer, replica, expert");
+    load.bind(1, from);
+    // Both queries walk their primary keys in the same order: one merge pass.
+    auto key = [](const MoeRouting& g) { return std::tuple(g.step, g.microbatch, g.layer, g.replica); };
+    size_t i = first;
+    while (load.step()) {
+      const Row row(load, file(), "moe_expert_load");
+      const auto k = std::tuple(row.int32(0, "step", 0), row.int32(1, "microbatch", 0, kMaxRanks),
+                                row.int32(2, "layer", 0, kMaxExperts), row.int32(3, "replica", 0, kMaxRanks));
+      while (i < t.routing.size() && key(t.routing[i]) < k) ++i;
+      if (i == t.routing.size() || key(t.routing[i]) != k)
+        refuse(file(), "corrupt file (a moe_expert_load row has no moe_routing row)");
+      MoeRouting& g = t.routing[i];
+      const int64_t expert = row.integer(4, "expert", 0, kMaxExperts - 1);
+      if (expert != static_cast<int64_t>(g.kept.size())) {
+        refuse(file(), "corrupt file (moe_expert_load of step " + std::to_string(g.step) + " names expert " +
+                           std::to_string(expert) + " where " + std::to_string(g.kept.size()) + " was due)");
+      }
+      g.kept.push_back(row.integer(5, "kept", 0, g.assignments));
+    }
+    for (const MoeRouting& g : t.routing) {
+      if (g.kept.size() != t.routing.front().kept.size()) {
+        refuse(file(), "corrupt file (moe_expert_load: a group of step " + std::to_string(g.step) + " has " +
+                           std::to_string(g.kept.size()) + " experts, another " +
+                           std::to_string(t.routing.front().kept.size()) + ")");
+      }
+    }
+    // Every MoE layer routes every micro-batch of every step, so the MoE view's grid of (layer, step,
+    // micro-batch) cells is about as large as the groups are many. A file whose layers and steps are
+    // spread far wider (more cells than twice the groups, plus a row and a column) would make that grid
+    // an allocation of the file's choosing.
+    std::set<int32_t> layers;
+    uint64_t columns = 0;
+    for (size_t j = 0; j < t.routing.size(); ++j) {
+      const MoeRouting& g = t.routing[j];
+      layers.insert(g.layer);
+      if (j == 0 || g.step != t.routing[j - 1].step || g.microbatch != t.routing[j - 1].microbatch) ++columns;
+    }
+    if (layers.size() * columns > 2 * t.routing.size() + layers.size() + columns) {
+      refuse(file(), "corrupt file (moe_routing: " + std::to_string(layers.size()) + " layers over " +
+                         std::to_string(columns) + " micro-batches in only " +
+                         std::to_string(t.routing.size()) + " groups)");
+    }
+  }
+
   void readMeta(Trace& t) {
     t.meta.clear();
     sqlite::Stmt st(db, "SELECT key, value FROM meta ORDER BY key");
@@ -386,6 +468,7 @@ struct RunReader::Impl {
     readRanks(t);
     auto maxDuration = readTracks(t);
     readSteps(t);
+    readRouting(t, t.routing.empty() ? 0 : t.routing.back().step);
     readMeta(t);
     return maxDuration;
   }
@@ -540,6 +623,7 @@ Trace RunReader::loadWindow(int64_t t0, int64_t t1) const {
 bool RunReader::refresh(Trace& trace) const {
   const size_t strings = trace.strings.size(), tracks = trace.tracks.size(), steps = trace.steps.size(),
                ranks = trace.ranks.size();
+  const std::vector<MoeRouting> lastRouting = lastStepRouting(trace);
   const RunInfo before = trace.run;
   const auto meta = trace.meta.size();
   std::vector<size_t> sortedBefore;
@@ -568,7 +652,7 @@ bool RunReader::refresh(Trace& trace) const {
   if (rows > 0) finishTrace(trace, sortedBefore);
   return rows > 0 || strings != trace.strings.size() || tracks != trace.tracks.size() ||
          steps != trace.steps.size() || ranks != trace.ranks.size() || meta != trace.meta.size() ||
-         !(before == trace.run);
+         !(before == trace.run) || lastRouting != lastStepRouting(trace);
 }
 
 }  // namespace moescope::storage

@@ -185,7 +185,7 @@ struct StringHash {
 struct RunWriter::Impl {
   sqlite::Db db;
   sqlite::Stmt insertString, insertRank, insertTrack, updateTrackMax, insertSpans, insertGpu, insertCounter,
-      insertStep, insertMeta, updateRun, updateStatus;
+      insertStep, insertMeta, updateRun, updateStatus, insertRouting, insertExpertLoad;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> strings;
   std::vector<int64_t> trackMaxDuration;
   std::vector<bool> trackMaxDirty;
@@ -320,6 +320,12 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
                    "INSERT OR REPLACE INTO step_metric (step, loss, ce_loss, aux_loss, tokens, "
                    "step_ms, tokens_per_s, start_ns, end_ns) VALUES (?,?,?,?,?,?,?,?,?)");
   impl->insertMeta = sqlite::Stmt(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  impl->insertRouting = sqlite::Stmt(db,
+                                     "INSERT OR REPLACE INTO moe_routing (step, microbatch, layer, replica, "
+                                     "assignments, dropped) VALUES (?,?,?,?,?,?)");
+  impl->insertExpertLoad = sqlite::Stmt(db,
+                                        "INSERT OR REPLACE INTO moe_expert_load (step, microbatch, layer, "
+                                        "replica, expert, kept) VALUES (?,?,?,?,?,?)");
   const char* runColumns =
       "name, config, layout, backend, devices, clock, pp, tp, dp, microbatches, schedule, tokens_per_step, "
       "status, error, start_ns, end_ns, virtual_stages";
@@ -465,6 +471,32 @@ void RunWriter::addStepMetric(const StepMetric& m) {
   st.bind(8, m.start_ns);
   st.bind(9, m.end_ns);
   st.run();
+}
+
+void RunWriter::addMoeRouting(std::span<const MoeRouting> groups) {
+  auto& route = impl_->insertRouting;
+  auto& load = impl_->insertExpertLoad;
+  int64_t rows = 0;
+  for (const MoeRouting& g : groups) {
+    route.bind(1, g.step);
+    route.bind(2, g.microbatch);
+    route.bind(3, g.layer);
+    route.bind(4, g.replica);
+    route.bind(5, g.assignments);
+    route.bind(6, g.dropped);
+    route.run();
+    for (size_t e = 0; e < g.kept.size(); ++e) {
+      load.bind(1, g.step);
+      load.bind(2, g.microbatch);
+      load.bind(3, g.layer);
+      load.bind(4, g.replica);
+      load.bind(5, static_cast<int64_t>(e));
+      load.bind(6, g.kept[e]);
+      load.run();
+    }
+    rows += 1 + static_cast<int64_t>(g.kept.size());
+  }
+  impl_->wrote(rows);
 }
 
 void RunWriter::setMeta(std::string_view key, std::string_view value) {

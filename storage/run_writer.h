@@ -35,6 +35,8 @@ class RunWriter {
   void addGpuActivity(std::span<const GpuActivityRecord> records);
   void addCounters(std::span<const CounterSample> samples);
   void addStepMetric(const StepMetric& metric);
+  // A routing group's row and its kept assignments per expert; a group written again replaces it.
+  void addMoeRouting(std::span<const MoeRouting> groups);
   // Free-form run statistics, e.g. "cupti.dropped_records" = "0".
   void setMeta(std::string_view key, std::string_view value);
 

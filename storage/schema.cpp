@@ -8,12 +8,31 @@
 namespace moescope::storage::schema {
 namespace {
 
-// Version 4 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk, in 2; the
+// The MoE routing of every (step, micro-batch, MoE layer, data-parallel replica): one row per routing
+// group and layer, and its kept assignments per expert (trace_model.h, MoeRouting). A table rather
+// than a counter track per expert and layer: 16 experts x 8 layers would be 128 tracks per rank, and a
+// row keeps the micro-batch and the layer, which a counter sample has no column for.
+constexpr std::string_view kMoeRoutingTables = R"sql(
+CREATE TABLE moe_routing (
+  step INTEGER NOT NULL, microbatch INTEGER NOT NULL, layer INTEGER NOT NULL, replica INTEGER NOT NULL,
+  assignments INTEGER NOT NULL,   -- tokens x top_k
+  dropped INTEGER NOT NULL,       -- over the capacity limit
+  PRIMARY KEY (step, microbatch, layer, replica)
+) WITHOUT ROWID;
+CREATE TABLE moe_expert_load (
+  step INTEGER NOT NULL, microbatch INTEGER NOT NULL, layer INTEGER NOT NULL, replica INTEGER NOT NULL,
+  expert INTEGER NOT NULL, kept INTEGER NOT NULL,
+  PRIMARY KEY (step, microbatch, layer, replica, expert)
+) WITHOUT ROWID;
+)sql";
+
+// Version 5 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk, in 2; the
 // kernel launch columns of gpu_activity, in 3; the communication call's identity: span.comm, span.seq,
-// span.peer, in 4). Enums are stored as their numeric values (trace_model.h, append only); kNone (-1)
-// marks a missing step, micro-batch, layer, expert, chunk, device or span link. Time is int64 ns on the
-// run's clock. Every table a view scans by time has an index on (track, start); span's is built at the
-// finish.
+// span.peer, in 4; the MoE layers' routing: moe_routing, moe_expert_load, in 5). Enums are stored as
+// their numeric values (trace_model.h, append only); kNone (-1) marks a missing step, micro-batch, layer,
+// expert, chunk, device or span link. Time is int64 ns on the run's clock. Every table a view scans by
+// time has an index on (track, start); span's is built at the finish. createSql() is kCreate then
+// kMoeRoutingTables.
 constexpr std::string_view kCreate = R"sql(
 CREATE TABLE strings (
   id   INTEGER PRIMARY KEY,      -- name id used by span.name, gpu_activity.name
@@ -116,16 +135,20 @@ ALTER TABLE span ADD COLUMN seq INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE span ADD COLUMN peer INTEGER NOT NULL DEFAULT -1;
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations = {
-    Migration{1, kScheduleChunkColumns}, Migration{2, kKernelLaunchColumns}, Migration{3, kCommCallColumns}};
+// Version 4 to 5 adds kMoeRoutingTables: older runs recorded no routing (their tables stay empty).
+constexpr std::array<Migration, 4> kMigrations = {Migration{1, kScheduleChunkColumns},
+                                                  Migration{2, kKernelLaunchColumns},
+                                                  Migration{3, kCommCallColumns}, Migration{4, kMoeRoutingTables}};
 
-constexpr std::array<std::string_view, 9> kTables = {
-    "strings", "run", "rank", "track", "span", "gpu_activity", "counter", "step_metric", "meta"};
+constexpr std::array<std::string_view, 11> kTables = {
+    "strings", "run",         "rank", "track",       "span",           "gpu_activity",
+    "counter", "step_metric", "meta", "moe_routing", "moe_expert_load"};
 
 }  // namespace
 
 std::string_view createSql() {
-  return kCreate;
+  static const std::string sql = std::string(kCreate) + std::string(kMoeRoutingTables);
+  return sql;
 }
 
 std::string_view finishSql() {

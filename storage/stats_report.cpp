@@ -74,6 +74,7 @@ RunStats computeStats(const Trace& trace) {
     s.gpu_overlap = overlapOfRun(gpu);
     s.gpu_kernels = kernelTotals(trace);
   }
+  s.moe = analyzeMoe(trace);
   return s;
 }
 
@@ -222,6 +223,7 @@ nlohmann::json statsToJson(const RunStats& s) {
     }
     j["gpu"] = gpu;
   }
+  if (!s.moe.empty()) j["moe"] = moeStatsToJson(s.moe);
   return j;
 }
 
@@ -423,6 +425,7 @@ std::string formatStats(const RunStats& s) {
                 100 * s.overlap.ratio);
   if (s.gpu_records.records > 0) out += formatGpuStats(s);
   out += formatWaits(s);
+  out += formatMoeStats(s.moe);
   if (!s.communication.empty()) {
     out += "\ncommunication by kind (all ranks)\n";
     out += format("%-18s %12s %10s %14s %10s\n", "kind", "time ms", "count", "MiB", "GB/s");

@@ -3,8 +3,8 @@
 // activation memory; per step, time and throughput; communication by
 // kind; for a run traced on GPUs, the same per-stage busy time, bubbles and overlap on GPU time (the
 // kernels, copies and memsets each span launched, by the span's category) and the GPU records summed
-// by kernel. As plain data, as JSON and as a readable table, so the CLI and the GUI show the same
-// numbers.
+// by kernel; per MoE layer, the load's imbalance, the dropped share and the waiting it caused. As plain data,
+// as JSON and as a readable table, so the CLI and the GUI show the same numbers.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -15,6 +15,7 @@
 #include "storage/analysis_busy.h"
 #include "storage/analysis_comm.h"
 #include "storage/analysis_memory.h"
+#include "storage/analysis_moe.h"
 #include "storage/analysis_overlap.h"
 #include "storage/analysis_steps.h"
 #include "storage/analysis_waits.h"
@@ -50,6 +51,7 @@ struct RunStats {
   std::vector<KernelTotal> gpu_kernels;  // every record, summed by name, the largest total first
   WaitsReport waits;                     // who waited for whom (analysis_waits.h)
   std::vector<RankClock> clocks;         // per rank, a run recorded by several processes
+  MoeStats moe;                          // routing per MoE layer and its waiting (empty without MoE)
   bool operator==(const RunStats&) const = default;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <tuple>
 
 #include "storage/saturating.h"
 
@@ -236,8 +237,10 @@ int64_t Trace::endTime() const {
 size_t Trace::residentBytes() const {
   size_t n = sizeof(Trace);
   for (const SpanColumns& c : spans) n += c.residentBytes();
-  n += bytesOf(gpu) + bytesOf(linked) + bytesOf(counters) + bytesOf(steps) + bytesOf(ranks) + bytesOf(tracks);
+  n += bytesOf(gpu) + bytesOf(linked) + bytesOf(counters) + bytesOf(steps) + bytesOf(routing) +
+       bytesOf(ranks) + bytesOf(tracks);
   for (const std::string& s : strings) n += sizeof(std::string) + s.capacity();
+  for (const MoeRouting& g : routing) n += g.kept.capacity() * sizeof(int64_t);
   return n;
 }
 
@@ -301,6 +304,10 @@ void finishTrace(Trace& trace, std::span<const size_t> sortedBefore) {
     return a.track != b.track ? a.track < b.track : a.time < b.time;
   });
   sortIfNeeded(trace.steps, [](const auto& a, const auto& b) { return a.step < b.step; });
+  sortIfNeeded(trace.routing, [](const MoeRouting& a, const MoeRouting& b) {
+    return std::tie(a.step, a.microbatch, a.layer, a.replica) <
+           std::tie(b.step, b.microbatch, b.layer, b.replica);
+  });
   sortIfNeeded(trace.ranks, [](const auto& a, const auto& b) { return a.rank < b.rank; });
 }
 

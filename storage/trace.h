@@ -107,11 +107,12 @@ struct Trace {
   // micro-batch, layer and expert, so the timeline draws and searches them like host spans
   // (finishTrace adds them from `gpu`). The analysis reads host tracks only (activity.h).
   std::vector<SpanColumns> spans;
-  std::vector<GpuActivityRecord> gpu;                     // sorted by (track, start)
-  std::vector<LinkedSpan> linked;                         // the spans gpu records point at, by id
-  std::vector<CounterSample> counters;                    // sorted by (track, time)
-  std::vector<StepMetric> steps;                          // sorted by step
-  std::vector<std::string> strings;                       // the string table, indexed by name id
+  std::vector<GpuActivityRecord> gpu;   // sorted by (track, start)
+  std::vector<LinkedSpan> linked;       // the spans gpu records point at, by id
+  std::vector<CounterSample> counters;  // sorted by (track, time)
+  std::vector<StepMetric> steps;        // sorted by step
+  std::vector<MoeRouting> routing;      // sorted by (step, micro-batch, layer, replica); empty without MoE
+  std::vector<std::string> strings;     // the string table, indexed by name id
   std::vector<std::pair<std::string, std::string>> meta;  // sorted by key
 
   // The last row ids read from the file, so RunReader::refresh reads only what is new.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace moescope::storage {
 
@@ -186,5 +187,24 @@ struct StepMetric {
   int64_t start_ns = 0, end_ns = 0;  // the step's extent on the run clock
   bool operator==(const StepMetric&) const = default;
 };
+
+// How one routing group (the tokens of one micro-batch on one data-parallel replica, MODEL.md) was
+// routed at one MoE layer in one step: its assignments (tokens x top_k), those kept per expert, and
+// those dropped by the capacity limit. Every assignment is kept or dropped: the kept sum to
+// assignments - dropped.
+struct MoeRouting {
+  int32_t step = 0, microbatch = 0, layer = 0;
+  int32_t replica = 0;  // the data-parallel rank whose micro-batch this is
+  int64_t assignments = 0, dropped = 0;
+  std::vector<int64_t> kept;  // per expert, [E]
+  bool operator==(const MoeRouting&) const = default;
+};
+
+// Where a MoE layer's ranks meet once their experts are done (the engine's span names; the MoE
+// analysis finds the layer's waits by them): PPMoE's tensor-parallel all-reduce (forward and backward),
+// DPMoE's all-to-alls that return the experts' outputs (forward) and input gradients (backward).
+inline constexpr std::string_view kMoeAllreduceSpan = "moe_allreduce";
+inline constexpr std::string_view kMoeReturnSpan = "return";
+inline constexpr std::string_view kMoeReturnGradSpan = "return_grad";
 
 }  // namespace moescope::storage

@@ -1,6 +1,7 @@
 #include "tracer/tracer.h"
 
 #include <cstdint>
+#include <iterator>
 #include <utility>
 
 #include "storage/run_writer.h"
@@ -110,6 +111,7 @@ struct Tracer::Pending {
   std::vector<storage::TrackInfo> tracks;
   std::vector<storage::CounterSample> counters;
   std::vector<storage::StepMetric> steps;
+  std::vector<storage::MoeRouting> routing;
   std::vector<std::pair<std::string, std::string>> meta;
   std::vector<QueuedGpuRecord> gpu;
   // Flush thread only: span names by address, so a literal is hashed by content once.
@@ -228,6 +230,12 @@ void Tracer::counter(int32_t track, int64_t time, double value) {
   pending_->counters.push_back({track, time, value});
 }
 
+void Tracer::moeRouting(std::vector<storage::MoeRouting> groups) {
+  std::lock_guard lock(mutex_);
+  auto& q = pending_->routing;
+  q.insert(q.end(), std::make_move_iterator(groups.begin()), std::make_move_iterator(groups.end()));
+}
+
 void Tracer::setMeta(std::string key, std::string value) {
   std::lock_guard lock(mutex_);
   pending_->meta.emplace_back(std::move(key), std::move(value));
@@ -284,6 +292,7 @@ void Tracer::drain() {
     std::swap(taken.tracks, pending_->tracks);
     std::swap(taken.counters, pending_->counters);
     std::swap(taken.steps, pending_->steps);
+    std::swap(taken.routing, pending_->routing);
     std::swap(taken.meta, pending_->meta);
     std::swap(taken.gpu, pending_->gpu);
     link = linkGpu_;
@@ -357,6 +366,7 @@ void Tracer::drain() {
     writeGpu(taken, false);
     writer_->addCounters(taken.counters);
     for (const auto& m : taken.steps) writer_->addStepMetric(m);
+    writer_->addMoeRouting(taken.routing);
     for (const auto& [key, value] : taken.meta) writer_->setMeta(key, value);
     writer_->commit();
   } catch (const std::exception& e) {

@@ -77,6 +77,8 @@ class Tracer {
   int32_t counterTrack(int32_t rank, std::string name);
   void stepMetric(const storage::StepMetric& metric);
   void counter(int32_t track, int64_t time, double value);
+  // How routing groups were routed at MoE layers (the run file's moe_routing tables). Thread-safe.
+  void moeRouting(std::vector<storage::MoeRouting> groups);
   void setMeta(std::string key, std::string value);
 
   // GPU records: call linkGpuActivity() before the spans that launch GPU work are recorded, so the

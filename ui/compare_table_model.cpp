@@ -15,6 +15,8 @@ QString formatCompareValue(storage::CompareUnit unit, double value) {
       return QStringLiteral("%1%").arg(100 * value, 0, 'f', 1);
     case storage::CompareUnit::Bytes:
       return QStringLiteral("%1 MiB").arg(value / (1 << 20), 0, 'f', 2);
+    case storage::CompareUnit::Ratio:
+      return QStringLiteral("%1").arg(value, 0, 'f', 2);
   }
   return {};
 }

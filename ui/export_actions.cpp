@@ -16,6 +16,8 @@
 #include "storage/export_csv.h"
 #include "ui/breakdown_view.h"
 #include "ui/compare_view.h"
+#include "ui/curves_view.h"
+#include "ui/moe_view.h"
 #include "ui/picture_export.h"
 #include "ui/plan_dialog.h"
 #include "ui/run_view.h"
@@ -121,6 +123,9 @@ CompareView* openCompareWindow(const QStringList& paths, QWidget* parent) {
         window, QObject::tr("Export Compare Table"), kCsvFilter,
         [view](const QString& path, QString* error) { return exportTableCsv(*view->model(), path, error); });
   });
+  QMenu* analysis = window->menuBar()->addMenu(QObject::tr("&Analysis"));
+  analysis->addAction(QObject::tr("&Curves, Overlaid"), window,
+                      [window, paths] { openCurvesWindow(paths, window); });
   window->resize(1600, 950);
   window->show();
   return view;
@@ -143,6 +148,11 @@ void addAnalysisMenus(QMainWindow* window, std::function<RunView*()> currentRun,
                       withRun([](RunView* run) { run->setBreakdownVisible(!run->isBreakdownVisible()); }));
   analysis->addAction(QObject::tr("S&QL Query..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Q), window,
                       withRun([](RunView* run) { run->showQueryPanel(); }));
+  analysis->addAction(QObject::tr("&MoE Load"), QKeySequence(Qt::CTRL | Qt::Key_M), window,
+                      withRun([](RunView* run) { showMoePanel(run); }));
+  analysis->addAction(
+      QObject::tr("C&urves"), QKeySequence(Qt::CTRL | Qt::Key_U), window,
+      withRun([window](RunView* run) { openCurvesWindow({runCurves(run->trace())}, window); }));
   analysis->addSeparator();
   analysis->addAction(QObject::tr("&Compare Runs..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), window,
                       [compareRuns] { compareRuns(); });

@@ -81,4 +81,10 @@ std::optional<int32_t> groupAt(const TimelineLayout& layout, int y) {
   return layout.rows[static_cast<size_t>(r)].rank;
 }
 
+std::optional<int32_t> countersAt(const TimelineLayout& layout, int y) {
+  const int r = layout.rowAt(y);
+  if (r < 0 || layout.rows[static_cast<size_t>(r)].kind != TimelineRow::Kind::Counters) return std::nullopt;
+  return layout.rows[static_cast<size_t>(r)].rank;
+}
+
 }  // namespace moescope::ui

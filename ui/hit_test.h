@@ -36,5 +36,7 @@ std::optional<uint32_t> outsideHit(const storage::Trace& trace, const TimelineSu
 
 // The group header under y, as its rank, for collapsing.
 std::optional<int32_t> groupAt(const TimelineLayout& layout, int y);
+// The rank whose counters row is at timeline coordinate y, if one is.
+std::optional<int32_t> countersAt(const TimelineLayout& layout, int y);
 
 }  // namespace moescope::ui

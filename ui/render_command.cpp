@@ -10,11 +10,14 @@
 #include "storage/activity.h"
 #include "storage/analysis_breakdown.h"
 #include "storage/analysis_compare.h"
+#include "storage/analysis_moe.h"
 #include "storage/analysis_range.h"
 #include "storage/gpu_time.h"
 #include "storage/run_reader.h"
 #include "ui/breakdown_picture.h"
 #include "ui/compare_picture.h"
+#include "ui/curves_picture.h"
+#include "ui/moe_picture.h"
 #include "ui/picture_export.h"
 #include "ui/range_summary_picture.h"
 #include "ui/span_access.h"
@@ -95,12 +98,17 @@ int badInput(std::FILE* err, const QString& message) {
 int renderPicture(const RenderRequest& r, std::FILE* out, std::FILE* err) {
   const QString& view = r.view;
   if (view != QLatin1String("timeline") && view != QLatin1String("breakdown") &&
-      view != QLatin1String("compare"))
-    return badInput(err, QStringLiteral("--view wants timeline, breakdown or compare, got \"%1\"").arg(view));
-  if (view == QLatin1String("compare") ? r.runs.size() < 2 : r.runs.size() != 1) {
-    return badInput(err, view == QLatin1String("compare")
-                             ? QStringLiteral("--view compare takes two or more RUNs")
-                             : QStringLiteral("--render takes exactly one RUN"));
+      view != QLatin1String("compare") && view != QLatin1String("moe") && view != QLatin1String("curves"))
+    return badInput(
+        err,
+        QStringLiteral("--view wants timeline, breakdown, compare, moe or curves, got \"%1\"").arg(view));
+  if (view == QLatin1String("curves")    ? r.runs.isEmpty()
+      : view == QLatin1String("compare") ? r.runs.size() < 2
+                                         : r.runs.size() != 1) {
+    return badInput(err,
+                    view == QLatin1String("compare") ? QStringLiteral("--view compare takes two or more RUNs")
+                    : view == QLatin1String("curves") ? QStringLiteral("--view curves takes one or more RUNs")
+                                                      : QStringLiteral("--render takes exactly one RUN"));
   }
   if (!r.time.isEmpty() && r.time != QLatin1String("host") && r.time != QLatin1String("gpu"))
     return badInput(err, QStringLiteral("--time wants host or gpu, got \"%1\"").arg(r.time));
@@ -143,7 +151,29 @@ int renderPicture(const RenderRequest& r, std::FILE* out, std::FILE* err) {
         QStringLiteral("%1 runs compared").arg(traces.size()));
   }
 
+  if (view == QLatin1String("curves")) {
+    std::vector<RunCurves> curves;
+    for (const storage::Trace& t : traces) curves.push_back(runCurves(t));
+    const QSize pictureSize = curvesPictureSize(options.size.width());
+    const QString title = QStringLiteral("curves: %1").arg(r.runs.join(QStringLiteral(" · ")));
+    return writeOut(
+        out, err, r.out, pictureSize, [&](QPainter& p) { paintCurves(p, pictureSize, curves, title); },
+        QStringLiteral("curves of %1 runs").arg(traces.size()));
+  }
+
   const storage::Trace& trace = traces.front();
+  if (view == QLatin1String("moe")) {
+    MoePictureData data;
+    data.title = QStringLiteral("%1 · MoE load per layer and expert, per step")
+                     .arg(QString::fromStdString(trace.run.name));
+    data.grid = storage::moeLoadGrid(trace, false);
+    data.stats = storage::analyzeMoe(trace);
+    data.steps = trace.steps;
+    const QSize pictureSize = moePictureSize(data.grid, options.size.width());
+    return writeOut(
+        out, err, r.out, pictureSize, [&](QPainter& p) { paintMoe(p, pictureSize, data); },
+        QStringLiteral("MoE load of %1 layers").arg(data.grid.layers.size()));
+  }
   const int64_t origin = timelineExtent(trace).start;
   if (range)
     options.range = TimeRange{origin + range->start, origin + range->end};

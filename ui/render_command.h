@@ -1,7 +1,7 @@
 // `moescope --render` and `moescope RUN...` without a display: the view logic behind the GUI's
 // command line (app/gui_main.cpp only parses the arguments). Pictures of a run's timeline (with a
 // selected span's flows, an area selection and its summary, search marks), its breakdown in host or
-// GPU time, or several runs compared.
+// GPU time, several runs compared, a run's MoE load, or the curves of runs overlaid.
 #pragma once
 
 #include <QString>
@@ -12,8 +12,8 @@ namespace moescope::ui {
 
 struct RenderRequest {
   QString out;                                // OUT.png or OUT.svg
-  QStringList runs;                           // one run, or two or more for compare
-  QString view = QStringLiteral("timeline");  // timeline | breakdown | compare
+  QStringList runs;                           // one run; two or more for compare; one or more for curves
+  QString view = QStringLiteral("timeline");  // timeline | breakdown | compare | moe | curves
   QString size = QStringLiteral("1600x900");  // WxH
   QString range;                              // T0:T1 from the run's first span, e.g. 120ms:180ms; empty: all
   bool steady = false;                        // the steady steps (all but the first) when no range is given

@@ -41,20 +41,21 @@ int TimelineLayout::laneAt(const TimelineRow& r, int y) const {
 }
 
 TimelineLayout layoutTimeline(const storage::Trace& trace, const TimelineSummary& summary,
-                              const std::set<int32_t>& collapsedRanks, const LayoutMetrics& metrics) {
+                              const std::set<int32_t>& collapsedRanks, const LayoutMetrics& metrics,
+                              const std::set<int32_t>& expandedCounters) {
   TimelineLayout layout;
   layout.metrics = metrics;
 
   // Tracks by rank, in their order.
-  std::map<int32_t, std::vector<const storage::TrackInfo*>> tracksOf;
-  for (const auto& t : trace.tracks) {
-    if (t.kind != storage::TrackKind::Counter) tracksOf[t.rank].push_back(&t);
-  }
-  for (auto& [rank, tracks] : tracksOf) {
-    std::stable_sort(tracks.begin(), tracks.end(), [](const auto* a, const auto* b) {
-      return std::tie(a->order, a->id) < std::tie(b->order, b->id);
-    });
-  }
+  std::map<int32_t, std::vector<const storage::TrackInfo*>> tracksOf, countersOf;
+  for (const auto& t : trace.tracks)
+    (t.kind == storage::TrackKind::Counter ? countersOf : tracksOf)[t.rank].push_back(&t);
+  for (auto* byRank : {&tracksOf, &countersOf})
+    for (auto& [rank, tracks] : *byRank) {
+      std::stable_sort(tracks.begin(), tracks.end(), [](const auto* a, const auto* b) {
+        return std::tie(a->order, a->id) < std::tie(b->order, b->id);
+      });
+    }
 
   // Ranks in pipeline order; a rank that has tracks but no rank row still gets a group.
   std::vector<storage::RankInfo> ranks = trace.ranks;
@@ -89,6 +90,16 @@ TimelineLayout layoutTimeline(const storage::Trace& trace, const TimelineSummary
       if (row.lanes > 1) row.height = 2 * metrics.boxMargin + row.lanes * metrics.laneHeight;
       layout.rows.push_back(row);
       y += row.height;
+    }
+    const auto counters = countersOf.find(rank.rank);
+    if (counters == countersOf.end()) continue;
+    const bool expanded = expandedCounters.count(rank.rank) > 0;
+    layout.rows.push_back({TimelineRow::Kind::Counters, rank.rank, -1, y, metrics.trackHeight, !expanded});
+    y += metrics.trackHeight;
+    if (!expanded) continue;
+    for (const auto* t : counters->second) {
+      layout.rows.push_back({TimelineRow::Kind::Counter, rank.rank, t->id, y, metrics.trackHeight, false});
+      y += metrics.trackHeight;
     }
   }
   layout.height = y;

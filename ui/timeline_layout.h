@@ -1,6 +1,8 @@
 // The rows of the timeline, top to bottom: a header row per rank (stage, tp, dp, device), then, unless
-// the rank is collapsed, a utilisation row per GPU of the rank (GPU runs) and a row per track of the
-// rank, as tall as its nesting lanes need. Ranks go in pipeline order (dp, stage, tp), so
+// the rank is collapsed, a utilisation row per GPU of the rank (GPU runs), a row per track of the rank,
+// as tall as its nesting lanes need, and, for a rank with counter tracks (memory, tokens per expert,
+// dropped assignments), a "counters" row, collapsed unless the rank is in expandedCounters, and when
+// expanded a row per counter track. Ranks go in pipeline order (dp, stage, tp), so
 // the fill and the drain of a pipeline read as a staircase. Plain data; the widget, the picture
 // renderer, the draw list and hit testing share it.
 #pragma once
@@ -26,12 +28,12 @@ struct LayoutMetrics {
 };
 
 struct TimelineRow {
-  enum class Kind : uint8_t { Group, Track, Utilisation };
+  enum class Kind : uint8_t { Group, Track, Utilisation, Counters, Counter };
   Kind kind = Kind::Track;
   int32_t rank = 0;                    // RankInfo::rank
-  int32_t track = -1;                  // track id, -1 for a group header or a utilisation row
+  int32_t track = -1;                  // track id, -1 for a group header, a utilisation or counters row
   int y = 0, height = 0;               // in timeline coordinates (0 = top of the ruler)
-  bool collapsed = false;              // group headers only
+  bool collapsed = false;              // group headers and counters rows only
   int lanes = 1;                       // tracks: nesting lanes
   int32_t device = -1;                 // utilisation rows: the GPU
   StreamRole role = StreamRole::None;  // GPU stream tracks: what ran on them
@@ -62,10 +64,11 @@ struct TimelineLayout {
   int laneAt(const TimelineRow& r, int y) const;
 };
 
-// Tracks of kind Counter hold samples, not spans, and get no row. The summary gives each track's
-// lanes and role, and the GPUs of the utilisation rows.
+// Tracks of kind Counter hold samples, not spans: they get Counter rows, under their rank's Counters
+// row. The summary gives each track's lanes and role, and the GPUs of the utilisation rows.
 TimelineLayout layoutTimeline(const storage::Trace& trace, const TimelineSummary& summary,
-                              const std::set<int32_t>& collapsedRanks, const LayoutMetrics& metrics = {});
+                              const std::set<int32_t>& collapsedRanks, const LayoutMetrics& metrics = {},
+                              const std::set<int32_t>& expandedCounters = {});
 
 // A track row's label: the track's name, and for a GPU stream its role ("GPU 0 stream 7 · compute").
 std::string trackLabel(const storage::Trace& trace, const TimelineRow& row);

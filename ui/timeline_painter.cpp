@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 
+#include "ui/counter_rows.h"
 #include "ui/label_cache.h"
 #include "ui/span_access.h"
 #include "ui/time_format.h"
@@ -210,6 +211,12 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
       p.drawText(QRect(6, y, lw - 10, row.height), Qt::AlignLeft | Qt::AlignVCenter,
                  QFontMetrics(bold).elidedText(label, Qt::ElideRight, lw - 10));
       p.setFont(normal);
+    } else if (row.kind == TimelineRow::Kind::Counters) {
+      size_t n = 0;
+      for (const auto& t : trace.tracks) n += t.rank == row.rank && t.kind == storage::TrackKind::Counter;
+      p.setPen(palette::kLabelText);
+      p.drawText(QRect(10, y, lw - 14, row.height), Qt::AlignLeft | Qt::AlignVCenter,
+                 QString::fromUtf8(row.collapsed ? "▸ " : "▾ ") + QStringLiteral("counters (%1)").arg(n));
     } else {
       if (r % 2 == 0) p.fillRect(QRect(0, y, width, row.height), palette::kRowAlternate);
       const QString name = qs(trackLabel(trace, row));
@@ -235,6 +242,11 @@ void paintTimeline(QPainter& p, QSize size, const storage::Trace& trace, const T
   p.restore();
   p.save();
   p.setClipRect(QRect(lw, rh, width - lw, rowsBottom - rh));
+  for (int r = r0; r < r1; ++r) {
+    const TimelineRow& row = layout.rows[static_cast<size_t>(r)];
+    if (row.kind == TimelineRow::Kind::Counter)
+      paintCounterRow(p, trace, row.track, QRect(lw, row.y - state.scrollY, width - lw, row.height), m);
+  }
 
   // Boxes snap to whole pixels: the raster engine's fast path, and crisp edges.
   auto laneRect = [&](const TimelineRow& row, int lane, double x0, double x1) {

@@ -118,7 +118,8 @@ void TimelineWidget::traceGrew() {
 }
 
 void TimelineWidget::relayout() {
-  layout_ = trace_ ? layoutTimeline(*trace_, *summary_, collapsed_, metrics_) : TimelineLayout{};
+  layout_ =
+      trace_ ? layoutTimeline(*trace_, *summary_, collapsed_, metrics_, expandedCounters_) : TimelineLayout{};
   layout_.metrics = metrics_;
   scrollY_ = std::clamp(scrollY_, 0, maxScrollY());
   invalidate();
@@ -210,6 +211,15 @@ void TimelineWidget::setCollapsed(int32_t rank, bool collapsed) {
     collapsed_.insert(rank);
   else
     collapsed_.erase(rank);
+  relayout();
+}
+
+void TimelineWidget::setCountersExpanded(int32_t rank, bool expanded) {
+  if (expanded == (expandedCounters_.count(rank) > 0)) return;
+  if (expanded)
+    expandedCounters_.insert(rank);
+  else
+    expandedCounters_.erase(rank);
   relayout();
 }
 
@@ -475,6 +485,11 @@ void TimelineWidget::mouseReleaseEvent(QMouseEvent* event) {
   if (auto rank = groupAt(layout_, static_cast<int>(event->position().y()) + scrollY_);
       rank && event->position().y() >= layout_.metrics.rulerHeight) {
     toggleCollapsed(*rank);
+    return;
+  }
+  if (auto rank = countersAt(layout_, static_cast<int>(event->position().y()) + scrollY_);
+      rank && event->position().y() >= layout_.metrics.rulerHeight) {
+    setCountersExpanded(*rank, expandedCounters_.count(*rank) == 0);
     return;
   }
   auto hit = hitAt(event->position());

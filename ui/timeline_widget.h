@@ -66,6 +66,8 @@ class TimelineWidget : public QWidget {
   void setCollapsed(int32_t rank, bool collapsed);
   void toggleCollapsed(int32_t rank);
   void setAllCollapsed(bool collapsed);
+  // A rank's counter rows (collapsed at first under one "counters" row).
+  void setCountersExpanded(int32_t rank, bool expanded);
 
   std::optional<SpanRef> selected() const { return selected_; }
   // Selects span and finds its flows; reveal scrolls its row into view and pans, keeping the zoom,
@@ -143,6 +145,7 @@ class TimelineWidget : public QWidget {
   TimeMapping mapping_;
   TimelineLayout layout_;
   std::set<int32_t> collapsed_;
+  std::set<int32_t> expandedCounters_;
   std::bitset<storage::kCategoryCount> hidden_;
   DrawList list_;
   bool listValid_ = false;

@@ -338,6 +338,37 @@ steps = 3
   EXPECT_NEAR(share, 3.0 / 11.0, 0.1);
 }
 
+// The MoE routing of a run: `stats --json` reports it per layer, `export --format moe-load` writes a
+// line per step, micro-batch, layer and expert, `compare` lines up the imbalance; a dense run has none
+// to export (exit 2, one line, no file).
+TEST_F(CliTrain, StatsExportAndCompareTheMoeRouting) {
+  ASSERT_EQ(run("train --config tiny.toml --set model.capacity_factor=0.5 --out moe.moescope").code, 0);
+  ASSERT_EQ(run("train --config tiny.toml --set model.n_experts=0 --out dense.moescope").code, 0);
+  const Result stats = run("stats moe.moescope --json");
+  ASSERT_EQ(stats.code, 0) << stats.err;
+  const auto j = nlohmann::json::parse(stats.out);
+  ASSERT_TRUE(j.contains("moe"));
+  ASSERT_EQ(j["moe"]["layers"].size(), 1u);  // layer 1
+  EXPECT_EQ(j["moe"]["layers"][0]["layer"], 1);
+  EXPECT_GT(j["moe"]["dropped_share"].get<double>(), 0);
+  EXPECT_GE(j["moe"]["imbalance"].get<double>(), 1.0);
+  EXPECT_FALSE(nlohmann::json::parse(run("stats dense.moescope --json").out).contains("moe"));
+  const Result exported = run("export moe.moescope --format moe-load -o load.csv");
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  const std::string csv = read("load.csv");
+  // 3 steps x 2 micro-batches x 1 layer x 4 experts, and the header.
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 24);
+  const Result dense = run("export dense.moescope --format moe-load -o dense.csv");
+  EXPECT_EQ(dense.code, 2);
+  EXPECT_NE(dense.err.find("no MoE routing"), std::string::npos) << dense.err;
+  EXPECT_EQ(std::count(dense.err.begin(), dense.err.end(), '\n'), 1) << dense.err;
+  EXPECT_FALSE(fs::exists(dir_ / "dense.csv"));
+  const Result compared = run("compare moe.moescope dense.moescope");
+  ASSERT_EQ(compared.code, 0) << compared.err;
+  EXPECT_NE(compared.out.find("MoE imbalance (max/mean)"), std::string::npos) << compared.out;
+  EXPECT_NE(compared.out.find("layer 1 imbalance"), std::string::npos) << compared.out;
+}
+
 }  // namespace
 }  // namespace moescope::engine
 

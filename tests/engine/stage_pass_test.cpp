@@ -251,6 +251,19 @@ TEST(StagePass, RoutingCountsEveryAssignmentOnce) {
   EXPECT_EQ(kept + stats.dropped, tokens * c.model.top_k * moe_layers);
   EXPECT_GT(stats.dropped, 0);
   EXPECT_EQ(stats.kept.size(), static_cast<size_t>(c.model.n_experts));
+  // Per routing group (micro-batch) and layer, in routing order: kept + dropped = its tokens x top_k.
+  ASSERT_EQ(stats.groups.size(), 4u);
+  const int64_t groupAssignments = tokens / 2 * c.model.top_k;
+  for (size_t i = 0; i < stats.groups.size(); ++i) {
+    const storage::MoeRouting& g = stats.groups[i];
+    EXPECT_EQ(g.microbatch, static_cast<int32_t>(i / 2));
+    EXPECT_EQ(g.layer, i % 2 == 0 ? 1 : 3);
+    EXPECT_EQ(g.step, 0);
+    EXPECT_EQ(g.assignments, groupAssignments);
+    int64_t groupKept = 0;
+    for (int64_t k : g.kept) groupKept += k;
+    EXPECT_EQ(groupKept + g.dropped, groupAssignments) << "group " << i;
+  }
 }
 
 }  // namespace

@@ -87,8 +87,9 @@ constexpr const char* kDropVersion3Columns =
     "ALTER TABLE gpu_activity DROP COLUMN shared_dynamic;";
 constexpr const char* kDropVersion4Columns =
     "ALTER TABLE span DROP COLUMN comm; ALTER TABLE span DROP COLUMN seq; ALTER TABLE span DROP COLUMN peer;";
+constexpr const char* kDropVersion5Tables = "DROP TABLE moe_routing; DROP TABLE moe_expert_load;";
 
-// A version-1 file (written as one, then its version-2 columns dropped) opens with the chunk columns
+// A version-1 file (written as one, then what versions 2 to 5 added dropped) opens with the chunk columns
 // added: its spans have no chunk, its run one virtual stage. The upgrade happens in memory: reading
 // never changes the file, which stays at version 1 (docs/RELIABILITY.md).
 TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
@@ -105,7 +106,8 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
     span.chunk = 1;
     writer->addSpans(std::vector<SpanRecord>{span});
   }
-  execute(file.path(), (std::string(kDropVersion4Columns) + kDropVersion3Columns + kDropVersion2Columns +
+  execute(file.path(), (std::string(kDropVersion5Tables) + kDropVersion4Columns + kDropVersion3Columns +
+                        kDropVersion2Columns +
                         "PRAGMA user_version = 1;")
                            .c_str());
   const Trace t = RunReader::open(file.path())->load();
@@ -162,7 +164,7 @@ void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
   }
   // The file as that version wrote it: gpu_activity without the launch columns, one kernel in it.
   execute(file.path(),
-          (std::string(kDropVersion4Columns) + kDropVersion3Columns +
+          (std::string(kDropVersion5Tables) + kDropVersion4Columns + kDropVersion3Columns +
            "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
            "bytes) VALUES (0, 10, 20, 0, 0, 0, 7, 5, -1, 0);" +
            (fromVersion1 ? std::string(kDropVersion2Columns) + "PRAGMA user_version = 1;"
@@ -213,7 +215,8 @@ TEST(Schema, AVersion3FileGainsTheCommunicationCallColumns) {
     writer->addSpans(std::vector<SpanRecord>{span});
     writer->addGpuActivity(std::vector<GpuActivityRecord>{kernel(0, 100)});
   }
-  execute(file.path(), (std::string(kDropVersion4Columns) + "PRAGMA user_version = 3;").c_str());
+  execute(file.path(),
+          (std::string(kDropVersion5Tables) + kDropVersion4Columns + "PRAGMA user_version = 3;").c_str());
   const Trace t = RunReader::open(file.path())->load();
   ASSERT_EQ(t.spans.size(), 1u);
   const SpanView v = t.spans[0].at(0, 0);
@@ -239,6 +242,21 @@ TEST(Schema, ASpansCommunicationCallIsWrittenAndReadBack) {
   EXPECT_EQ(v.comm, 4);
   EXPECT_EQ(v.seq, 9);
   EXPECT_EQ(v.peer, 1);
+}
+
+// A version-4 file (no routing tables) opens with them added, empty: its run recorded no routing. The
+// tables exist only in the copy in memory; the file stays at version 4 without them.
+TEST(Schema, AVersion4FileGainsTheRoutingTables) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addMoeRouting(std::vector<MoeRouting>{{0, 0, 1, 0, 4, 0, {2, 2}}});
+  }
+  execute(file.path(), (std::string(kDropVersion5Tables) + "PRAGMA user_version = 4;").c_str());
+  EXPECT_TRUE(RunReader::open(file.path())->load().routing.empty());
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"4"}));
+  EXPECT_EQ(query(file.path(), "SELECT count(*) FROM sqlite_master WHERE name = 'moe_routing'"),
+            (std::set<std::string>{"0"}));
 }
 
 TEST(Schema, MigrationsFormAChainEndingAtTheCurrentVersion) {

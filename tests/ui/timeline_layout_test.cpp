@@ -37,7 +37,7 @@ class TimelineLayoutTest : public QObject {
     track(2, 0, storage::TrackKind::HostThread);  // 2
     track(3, 1, storage::TrackKind::GpuStream);   // 3
     track(3, 0, storage::TrackKind::HostThread);  // 4
-    track(3, 2, storage::TrackKind::Counter);     // 5: no row
+    track(3, 2, storage::TrackKind::Counter);     // 5: under rank 3's counters row
     t.spans.resize(t.tracks.size());
     return t;
   }
@@ -49,13 +49,30 @@ class TimelineLayoutTest : public QObject {
     const auto layout = layoutTimeline(trace(), {}, {}, metrics);
     std::vector<std::pair<int32_t, int32_t>> order;  // (rank, track)
     for (const auto& r : layout.rows) order.emplace_back(r.rank, r.track);
-    const std::vector<std::pair<int32_t, int32_t>> expected = {{3, -1}, {3, 4}, {3, 3},  {2, -1}, {2, 2},
-                                                               {1, -1}, {1, 1}, {0, -1}, {0, 0}};
+    // Rank 3's counters: one collapsed row (track -1) after its tracks.
+    const std::vector<std::pair<int32_t, int32_t>> expected = {{3, -1}, {3, 4},  {3, 3}, {3, -1}, {2, -1},
+                                                               {2, 2},  {1, -1}, {1, 1}, {0, -1}, {0, 0}};
     QCOMPARE(order, expected);
     QCOMPARE(layout.rows[0].y, 10);
     QCOMPARE(layout.rows[1].y, 15);
     QCOMPARE(layout.rows[2].y, 22);
-    QCOMPARE(layout.height, 10 + 4 * 5 + 5 * 7);
+    QVERIFY(layout.rows[3].kind == TimelineRow::Kind::Counters);
+    QVERIFY(layout.rows[3].collapsed);
+    QCOMPARE(layout.height, 10 + 4 * 5 + 6 * 7);
+  }
+
+  void countersRowsCollapsedByDefaultExpandToARowPerCounter() {
+    const LayoutMetrics metrics{
+        .rulerHeight = 10, .groupHeight = 5, .trackHeight = 7, .boxMargin = 1, .labelWidth = 100};
+    QCOMPARE(layoutTimeline(trace(), {}, {}, metrics).rowOfTrack(5), -1);
+    const auto layout = layoutTimeline(trace(), {}, {}, metrics, {3});
+    QVERIFY(!layout.rows[3].collapsed);
+    QCOMPARE(layout.rowOfTrack(5), 4);
+    QVERIFY(layout.rows[4].kind == TimelineRow::Kind::Counter);
+    QCOMPARE(layout.rows[4].y, 10 + 5 + 3 * 7);
+    QCOMPARE(layout.height, 10 + 4 * 5 + 7 * 7);
+    // A collapsed rank hides its counters too.
+    QCOMPARE(layoutTimeline(trace(), {}, {3}, metrics, {3}).rowOfTrack(5), -1);
   }
 
   void rowsByY() {
@@ -69,7 +86,7 @@ class TimelineLayoutTest : public QObject {
     QCOMPARE(layout.rowAt(layout.height), -1);
     QCOMPARE(layout.rowsIn(14, 23), (std::pair<int, int>(0, 3)));
     QCOMPARE(layout.rowOfTrack(3), 2);
-    QCOMPARE(layout.rowOfTrack(5), -1);  // the counter track
+    QCOMPARE(layout.rowOfTrack(5), -1);  // the counter track, under its collapsed counters row
   }
 
   void collapsedRanksKeepOnlyTheirHeader() {
