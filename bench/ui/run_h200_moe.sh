@@ -28,9 +28,9 @@ for layout in ppmoe dpmoe; do
   "$BIN/moescope-cli" stats "$run" --json > "$OUTD/$layout-stats.json" 2>&1
   "$BIN/moescope-cli" export "$run" --format moe-load -o "$OUTD/$layout-load.csv" > /dev/null 2>&1
   # kept + dropped = assignments per (step, micro-batch, layer, replica).
-  if awk -F, 'NR > 1 { k = $1 "," $2 "," $3 "," $4; kept[k] += $8; a[k] = $5; d[k] = $6; dropped += $6 }
+  if awk -F, 'NR > 1 { k = $1 "," $2 "," $3 "," $4; kept[k] += $8; a[k] = $5; d[k] = $6 }
       END { bad = 0; for (k in kept) if (kept[k] + d[k] != a[k]) { print "group " k ": kept " kept[k] " + dropped " d[k] " != " a[k]; bad = 1 }
-            n = 0; for (k in kept) n++
+            n = 0; for (k in kept) { n++; dropped += d[k] }
             print n " groups, " dropped " assignments dropped"; exit bad || dropped == 0 }' "$OUTD/$layout-load.csv" \
       > "$OUTD/$layout-check.txt"; then
     echo "$layout: routing conserved ($(tail -1 "$OUTD/$layout-check.txt"))"
