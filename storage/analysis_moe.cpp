@@ -60,17 +60,35 @@ bool isMoeCollective(const Trace& t, const SpanColumns& c, size_t i, bool dispat
   return c.category[i] == Category::CommTpAllreduce && name == kMoeAllreduceSpan;
 }
 
-// The ranks that compute each (layer, expert), from their compute.expert spans.
-std::map<std::pair<int32_t, int32_t>, std::vector<int32_t>> expertHolders(const Trace& t) {
+// The ranks that compute each (layer, expert): from compute.expert spans that name their expert, else
+// (a rank's experts in one span) from the layout: MODEL.md splits the E experts evenly, in order, over
+// the tp ranks (PPMoE, a copy per replica) or the dp ranks (DPMoE) of the stage holding the layer.
+std::map<std::pair<int32_t, int32_t>, std::vector<int32_t>> expertHolders(const Trace& t, int32_t experts,
+                                                                          bool dispatch) {
   std::map<std::pair<int32_t, int32_t>, std::vector<int32_t>> holders;
+  std::map<int32_t, std::vector<int32_t>> layerRanks;  // ranks with expert spans at the layer
+  auto add = [](std::vector<int32_t>& v, int32_t rank) {
+    if (std::find(v.begin(), v.end(), rank) == v.end()) v.push_back(rank);
+  };
   for (size_t tr = 0; tr < t.tracks.size() && tr < t.spans.size(); ++tr) {
     if (t.tracks[tr].kind != TrackKind::HostThread) continue;
     const SpanColumns& c = t.spans[tr];
     const int32_t rank = t.tracks[tr].rank;
     for (size_t i = 0; i < c.size(); ++i) {
-      if (c.category[i] != Category::ComputeExpert || c.layer[i] == kNone || c.expert[i] == kNone) continue;
-      auto& v = holders[{c.layer[i], c.expert[i]}];
-      if (std::find(v.begin(), v.end(), rank) == v.end()) v.push_back(rank);
+      if (c.category[i] != Category::ComputeExpert || c.layer[i] == kNone) continue;
+      add(layerRanks[c.layer[i]], rank);
+      if (c.expert[i] != kNone) add(holders[{c.layer[i], c.expert[i]}], rank);
+    }
+  }
+  const int32_t split = std::max(1, dispatch ? t.run.dp : t.run.tp);
+  const int32_t perRank = experts % split == 0 ? experts / split : 0;
+  for (const auto& [layer, ranks] : layerRanks) {
+    for (int32_t e = 0; e < experts && perRank > 0; ++e) {
+      if (holders.count({layer, e})) continue;
+      for (int32_t r : ranks) {
+        const RankInfo* info = t.rank(r);
+        if (info && (dispatch ? info->dp_rank : info->tp_rank) == e / perRank) add(holders[{layer, e}], r);
+      }
     }
   }
   for (auto& [key, v] : holders) std::sort(v.begin(), v.end());
@@ -120,7 +138,7 @@ MoeStats analyzeMoe(const Trace& t) {
   }
 
   // Tokens per (rank, step, micro-batch, layer), from who computes which expert.
-  const auto holders = expertHolders(t);
+  const auto holders = expertHolders(t, s.experts, dispatch);
   std::map<RankCell, int64_t> tokens;
   for (const MoeRouting& g : t.routing) {
     for (size_t e = 0; e < g.kept.size(); ++e) {
@@ -177,14 +195,22 @@ MoeStats analyzeMoe(const Trace& t) {
     const Arrival last = *std::max_element(
         arrivals.begin(), arrivals.end(),
         [](const Arrival& a, const Arrival& b) { return std::tie(a.at, a.rank) < std::tie(b.at, b.rank); });
-    // The rank of the group whose experts had the most tokens here (the lowest rank on a tie).
+    // The rank of the group whose experts had the most tokens here; none on a tie (no imbalance to
+    // blame) or where no rank's experts are known.
     int32_t loaded = kNone;
-    int64_t most = -1;
+    int64_t most = 0, runnerUp = 0;
     for (const Arrival& a : arrivals) {
       auto it = tokens.find({a.rank, step, mb, layer});
       const int64_t n = it == tokens.end() ? 0 : it->second;
-      if (n > most || (n == most && a.rank < loaded)) most = n, loaded = a.rank;
+      if (n > most) {
+        runnerUp = most;
+        most = n;
+        loaded = a.rank;
+      } else {
+        runnerUp = std::max(runnerUp, n);
+      }
     }
+    if (most == runnerUp) loaded = kNone;
     int64_t waited = 0;
     for (const Arrival& a : arrivals) {
       const int64_t w = last.at - a.at;

@@ -14,8 +14,11 @@
 // others wait for the last to arrive. Per instance (the group's ranks, step, micro-batch, layer,
 // phase, k-th such collective), every rank waited (last arrival - its arrival), and all that waiting is
 // attributed to the last rank. When the last rank is also the one whose experts had the most
-// tokens in that micro-batch and layer, its waiting counts as caused by imbalance. A rank's tokens
-// are the kept assignments of the experts it computes (found from its compute.expert spans).
+// tokens in that micro-batch and layer (more than any other rank of the group), its waiting counts as
+// caused by imbalance. A rank's tokens
+// are the kept assignments of the experts it computes: those its compute.expert spans name, or where
+// a span covers all of a rank's experts, those MODEL.md's layout gives the rank (E / tp per tp rank
+// under PPMoE, E / dp per dp rank under DPMoE, in order).
 #pragma once
 
 #include <cstdint>

@@ -125,6 +125,20 @@ TEST(AnalysisMoe, HandDrawnWaitsAreAttributedToTheLastRank) {
   EXPECT_TRUE(formatMoeStats(analyzeMoe(Trace{})).empty());
 }
 
+// The CUDA stage computes a rank's experts in one span that names no expert: the experts' ranks then
+// come from the layout (PPMoE: experts 0, 1 on tp rank 0 and 2, 3 on tp rank 1), with the same result.
+TEST(AnalysisMoe, ExpertsWithoutTheirIndexAreFoundByTheLayout) {
+  Trace t = twoMicrobatches();
+  for (SpanColumns& c : t.spans) std::fill(c.expert.begin(), c.expert.end(), int16_t{kNone});
+  const MoeStats named = analyzeMoe(twoMicrobatches()), byLayout = analyzeMoe(t);
+  EXPECT_EQ(byLayout, named);
+  t.run.tp = 3;  // 4 experts do not split over 3 ranks: no rank is known to hold any
+  const MoeStats unknown = analyzeMoe(t);
+  EXPECT_EQ(unknown.layers[0].hot_rank, kNone);
+  EXPECT_EQ(unknown.layers[0].imbalance_wait_ns, 0);
+  EXPECT_EQ(unknown.layers[0].wait_ns, 500);
+}
+
 TEST(AnalysisMoe, GridPerStepAndPerMicrobatch) {
   const Trace t = twoMicrobatches();
   const MoeLoadGrid perStep = moeLoadGrid(t, false);
