@@ -136,9 +136,9 @@ ALTER TABLE span ADD COLUMN peer INTEGER NOT NULL DEFAULT -1;
 )sql";
 
 // Version 4 to 5 adds kMoeRoutingTables: older runs recorded no routing (their tables stay empty).
-constexpr std::array<Migration, 4> kMigrations = {Migration{1, kScheduleChunkColumns},
-                                                  Migration{2, kKernelLaunchColumns},
-                                                  Migration{3, kCommCallColumns}, Migration{4, kMoeRoutingTables}};
+constexpr std::array<Migration, 4> kMigrations = {
+    Migration{1, kScheduleChunkColumns}, Migration{2, kKernelLaunchColumns}, Migration{3, kCommCallColumns},
+    Migration{4, kMoeRoutingTables}};
 
 constexpr std::array<std::string_view, 11> kTables = {
     "strings", "run",         "rank", "track",       "span",           "gpu_activity",

@@ -345,6 +345,15 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
         bindClock(st, s.clock);
         st.run();
       }
+      // Routing groups: a group two processes both recorded is kept once (its primary key).
+      db.exec(
+          "INSERT OR IGNORE INTO main.moe_routing (step, microbatch, layer, replica, assignments, dropped) "
+          "SELECT step, microbatch, layer, replica, assignments, dropped FROM shard.moe_routing",
+          "merging the MoE routing");
+      db.exec(
+          "INSERT OR IGNORE INTO main.moe_expert_load (step, microbatch, layer, replica, expert, kept) "
+          "SELECT step, microbatch, layer, replica, expert, kept FROM shard.moe_expert_load",
+          "merging the MoE routing");
       {
         // The run's own keys from the first shard; every shard's clock correction per rank.
         sqlite::Stmt st(db, "SELECT key, value FROM shard.meta");

@@ -1,6 +1,7 @@
 #include "storage/shard_read.h"
 
 #include <algorithm>
+#include <tuple>
 #include <unordered_map>
 
 #include "base/run_tasks.h"
@@ -77,6 +78,7 @@ Trace loadShards(const std::vector<std::filesystem::path>& files) {
       out.steps.push_back(m);
     }
     for (RankInfo& r : part.ranks) out.ranks.push_back(std::move(r));
+    for (MoeRouting& m : part.routing) out.routing.push_back(std::move(m));
     for (auto& [key, value] : part.meta) {
       if (p == 0 && key.rfind("shard.", 0) != 0 && key.rfind("clock.", 0) != 0)
         out.meta.emplace_back(key, value);
@@ -96,6 +98,14 @@ Trace loadShards(const std::vector<std::filesystem::path>& files) {
   }
   out.meta.emplace_back(std::string(kRunProcessesKey), std::to_string(summary.processes));
   std::sort(out.meta.begin(), out.meta.end());
+  // Each routing group as the file keeps it: once, in (step, micro-batch, layer, replica) order; a group
+  // that two processes both recorded counts once, as the merge's primary key keeps it.
+  const auto key = [](const MoeRouting& m) { return std::tuple(m.step, m.microbatch, m.layer, m.replica); };
+  std::stable_sort(out.routing.begin(), out.routing.end(),
+                   [&](const MoeRouting& a, const MoeRouting& b) { return key(a) < key(b); });
+  out.routing.erase(std::unique(out.routing.begin(), out.routing.end(),
+                                [&](const MoeRouting& a, const MoeRouting& b) { return key(a) == key(b); }),
+                    out.routing.end());
   out.loaded.span = spanIds - 1;
   // Clock corrections move spans without reordering a track's own (one shift per track, and a drift
   // of parts per million); finishTrace sorts what else needs it.

@@ -45,34 +45,34 @@ int64_t moeLayers(const Config& c) {
 // tokens x top_k, for PPMoE over pp 2 x tp 2 and DPMoE over dp 2, with a capacity that drops.
 TEST(TrainerMoe, KeptPlusDroppedIsTokensTimesTopKPerLayerAndMicrobatch) {
   moescope::testing::TempDir dir;
-  for (const char* layout : {"ppmoe", "dpmoe"}) {
+  for (const MoeLayout layout : {MoeLayout::PPMoE, MoeLayout::DPMoE}) {
     Config c = testing::tinyConfig();
     c.model.capacity_factor = 0.75;
     c.parallel.layout = layout;
     c.parallel.microbatches = 2;
-    if (c.parallel.layout == "ppmoe") {
+    if (c.parallel.layout == MoeLayout::PPMoE) {
       c.parallel.pp = 2;
       c.parallel.tp = 2;
     } else {
       c.parallel.dp = 2;
     }
-    const storage::Trace t = tracedRun(c, dir.path() / (std::string(layout) + ".moescope"));
+    const storage::Trace t = tracedRun(c, dir.path() / (std::string(moeLayoutName(layout)) + ".moescope"));
     const int64_t perGroup =
         c.train.global_batch / (c.parallel.dp * c.parallel.microbatches) * c.model.seq_len * c.model.top_k;
     ASSERT_EQ(static_cast<int64_t>(t.routing.size()),
               c.train.steps * c.parallel.microbatches * moeLayers(c) * c.parallel.dp)
-        << layout;
+        << moeLayoutName(layout);
     int64_t dropped = 0;
     for (const storage::MoeRouting& g : t.routing) {
-      EXPECT_EQ(g.assignments, perGroup) << layout;
+      EXPECT_EQ(g.assignments, perGroup) << moeLayoutName(layout);
       ASSERT_EQ(g.kept.size(), static_cast<size_t>(c.model.n_experts));
       int64_t kept = 0;
       for (int64_t k : g.kept) kept += k;
       EXPECT_EQ(kept + g.dropped, g.assignments)
-          << layout << " step " << g.step << " mb " << g.microbatch << " layer " << g.layer;
+          << moeLayoutName(layout) << " step " << g.step << " mb " << g.microbatch << " layer " << g.layer;
       dropped += g.dropped;
     }
-    EXPECT_GT(dropped, 0) << layout << ": capacity factor 0.75 drops assignments";
+    EXPECT_GT(dropped, 0) << moeLayoutName(layout) << ": capacity factor 0.75 drops assignments";
   }
 }
 
@@ -109,8 +109,8 @@ TEST(TrainerMoe, DroppedShareIsWhatTheEngineCounted) {
 // returns the outputs, and its backward twin), and the waiting is rank 1's, caused by imbalance.
 TEST(TrainerMoe, UnbalancedRoutersHotExpertAndItsRankCausesTheWait) {
   moescope::testing::TempDir dir;
-  for (const char* layout : {"ppmoe", "dpmoe"}) {
-    SCOPED_TRACE(layout);
+  for (const MoeLayout layout : {MoeLayout::PPMoE, MoeLayout::DPMoE}) {
+    SCOPED_TRACE(std::string(moeLayoutName(layout)));
     Config c = testing::tinyConfig();
     c.model.seq_len = 64;
     c.model.d_model = 64;
@@ -119,14 +119,14 @@ TEST(TrainerMoe, UnbalancedRoutersHotExpertAndItsRankCausesTheWait) {
     c.model.top_k = 1;
     c.model.aux_loss_coef = 0;
     c.parallel.layout = layout;
-    (c.parallel.layout == "ppmoe" ? c.parallel.tp : c.parallel.dp) = 2;
+    (c.parallel.layout == MoeLayout::PPMoE ? c.parallel.tp : c.parallel.dp) = 2;
     c.parallel.microbatches = 2;
     c.train.lr = 1e-4;
     const ModelWeights hot = testing::hotExpertWeights(c.model, 7, 3);
-    const storage::MoeStats unbalanced =
-        storage::analyzeMoe(tracedRun(c, dir.path() / (std::string(layout) + "-hot.moescope"), &hot));
-    const storage::MoeStats balanced =
-        storage::analyzeMoe(tracedRun(c, dir.path() / (std::string(layout) + "-even.moescope")));
+    const storage::MoeStats unbalanced = storage::analyzeMoe(
+        tracedRun(c, dir.path() / (std::string(moeLayoutName(layout)) + "-hot.moescope"), &hot));
+    const storage::MoeStats balanced = storage::analyzeMoe(
+        tracedRun(c, dir.path() / (std::string(moeLayoutName(layout)) + "-even.moescope")));
     ASSERT_EQ(unbalanced.layers.size(), 1u);
     ASSERT_EQ(balanced.layers.size(), 1u);
     const storage::MoeLayerStats& l = unbalanced.layers[0];

@@ -107,8 +107,7 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
     writer->addSpans(std::vector<SpanRecord>{span});
   }
   execute(file.path(), (std::string(kDropVersion5Tables) + kDropVersion4Columns + kDropVersion3Columns +
-                        kDropVersion2Columns +
-                        "PRAGMA user_version = 1;")
+                        kDropVersion2Columns + "PRAGMA user_version = 1;")
                            .c_str());
   const Trace t = RunReader::open(file.path())->load();
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"1"}));

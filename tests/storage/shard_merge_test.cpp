@@ -73,6 +73,9 @@ fs::path writeShard(const fs::path& folder, const ShardSpec& spec) {
     }
   }
   if (spec.index == 0) w->addStepMetric({0, 2.5, 2.4, 0.1, 128, 1.0, 128000, 100, 2400});
+  // Routing: the shard's own layer (its index), and layer 9's group, which every shard recorded (as
+  // the tensor-parallel ranks of one replica all do).
+  w->addMoeRouting(std::vector<MoeRouting>{{0, 0, spec.index, 0, 8, 1, {4, 3}}, {0, 0, 9, 0, 8, 0, {5, 3}}});
   if (spec.finish) {
     w->setStatus(RunStatus::Complete, "", 5000);
   }
@@ -157,6 +160,10 @@ TEST(ShardMerge, RemapsIdsAndAppliesEachShardsClock) {
   EXPECT_EQ(metaValue(t, "run.processes"), "2");
   EXPECT_EQ(metaValue(t, "engine.config_file"), "f.toml");
   EXPECT_EQ(metaValue(t, "shard.index"), "<none>");
+  // Each shard's routing group, and the group both recorded once.
+  EXPECT_EQ(t.routing,
+            (std::vector<MoeRouting>{
+                {0, 0, 0, 0, 8, 1, {4, 3}}, {0, 0, 1, 0, 8, 1, {4, 3}}, {0, 0, 9, 0, 8, 0, {5, 3}}}));
 }
 
 // Reading the shards together gives what loading their merge gives.
@@ -184,6 +191,8 @@ TEST(ShardMerge, ReadingTheShardsTogetherEqualsLoadingTheirMerge) {
   EXPECT_EQ(joint.counters, merged.counters);
   EXPECT_EQ(joint.steps, merged.steps);
   EXPECT_EQ(joint.meta, merged.meta);
+  EXPECT_EQ(joint.routing, merged.routing);
+  EXPECT_EQ(joint.routing.size(), 4u);  // layers 0, 1, 2 and the shared 9
   ASSERT_EQ(joint.gpu.size(), 3u);
   for (const GpuActivityRecord& g : joint.gpu) {
     ASSERT_NE(joint.linkedSpan(g.span), nullptr);
