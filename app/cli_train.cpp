@@ -229,9 +229,6 @@ std::string checkProcesses(const engine::MpiRuntime& mpi, const engine::Config& 
            std::to_string(config.parallel.tp) + " x " + std::to_string(config.parallel.dp) + " = " +
            std::to_string(world) + " (set --ranks-per-process or the process count)";
   }
-  if (backend == "cuda" && mpi.processes() > 1)
-    return "--backend cuda over several processes is not supported yet: run one process (mpirun -np 1 "
-           "--ranks-per-process N) or the CPU backend";
   const std::string mine = engine::toToml(config) + "\nbackend = " + backend + "\n";
   const std::vector<std::string> all = mpi.allGather(mine);
   for (size_t p = 1; p < all.size(); ++p) {
@@ -365,7 +362,23 @@ int runTrain(const TrainArgs& args) {
         tracer::gpu::arrangeNvtxInjection();
 #endif
 #ifdef MOESCOPE_HAVE_CUDA_BACKEND
-      backend = engine::cuda::makeCudaBackend(kernel_options);
+      engine::cuda::CudaPlacement placement;
+      if (mpi && perProcess >= 1) {
+        // One GPU per rank: the node's processes side by side by local rank, NCCL's ids over MPI.
+        placement.first_rank = mpi->process() * perProcess;
+        placement.ranks = perProcess;
+        placement.first_device = launch.local_rank * perProcess;
+        placement.processes.process = mpi->process();
+        placement.processes.process_of = [perProcess](int rank) { return rank / perProcess; };
+        const engine::MpiRuntime* runtime = mpi.get();
+        placement.processes.send = [runtime](int to, uint64_t tag, const std::vector<std::byte>& bytes) {
+          runtime->sendBytes(to, tag, bytes);
+        };
+        placement.processes.recv = [runtime](int from, uint64_t tag, std::vector<std::byte>& bytes) {
+          runtime->recvBytes(from, tag, bytes);
+        };
+      }
+      backend = engine::cuda::makeCudaBackend(kernel_options, std::move(placement));
 #else
       throw InputError("--backend cuda: this build has no CUDA backend (not built); use --backend cpu");
 #endif
@@ -558,7 +571,9 @@ int runTrain(const TrainArgs& args) {
       options.first_rank = mpi->process() * perProcess;
       options.local_ranks = perProcess;
       options.host = mpi->host();
-      if (mpi->processes() > 1) {
+      // The CPU backend's ranks talk through MPI; the CUDA backend's through NCCL (its own world, whose
+      // ids travel over MPI: the placement above).
+      if (mpi->processes() > 1 && backend->name() == "cpu") {
         mpi_world = std::make_unique<engine::MpiWorld>(static_cast<int>(config.worldSize()), perProcess,
                                                        std::move(offsets), &g_terminate);
         options.world = mpi_world.get();

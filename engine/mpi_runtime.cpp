@@ -30,6 +30,12 @@ void takeWritten(void* in, void* inout, int* len, MPI_Datatype*) {
 
 }  // namespace
 
+struct MpiRuntime::Channel {
+  MPI_Comm comm = MPI_COMM_NULL;
+};
+
+MpiRuntime::MpiRuntime() : channel_(std::make_unique<Channel>()) {}
+
 std::unique_ptr<MpiRuntime> MpiRuntime::start() {
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
@@ -47,11 +53,38 @@ std::unique_ptr<MpiRuntime> MpiRuntime::start() {
   int length = 0;
   MPI_Get_processor_name(name, &length);
   rt->host_.assign(name, static_cast<size_t>(length));
+  check(MPI_Comm_dup(MPI_COMM_WORLD, &rt->channel_->comm), "making the processes' channel");
+  int* upper = nullptr;
+  int found = 0;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &upper, &found);
+  if (found && upper && *upper > 0) rt->tag_limit_ = *upper;
   return rt;
 }
 
 MpiRuntime::~MpiRuntime() {
+  if (channel_->comm != MPI_COMM_NULL) MPI_Comm_free(&channel_->comm);
   MPI_Finalize();
+}
+
+int MpiRuntime::tag(uint64_t any) const {
+  return static_cast<int>(any % static_cast<uint64_t>(tag_limit_));
+}
+
+void MpiRuntime::sendBytes(int to, uint64_t t, const std::vector<std::byte>& bytes) const {
+  check(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag(t), channel_->comm),
+        "sending to another process");
+}
+
+void MpiRuntime::recvBytes(int from, uint64_t t, std::vector<std::byte>& bytes) const {
+  MPI_Status status;
+  check(
+      MPI_Recv(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, from, tag(t), channel_->comm, &status),
+      "receiving from another process");
+  int got = 0;
+  MPI_Get_count(&status, MPI_BYTE, &got);
+  if (got != static_cast<int>(bytes.size()))
+    throw std::runtime_error("MPI: process " + std::to_string(from) + " sent " + std::to_string(got) +
+                             " bytes where " + std::to_string(bytes.size()) + " were expected");
 }
 
 void MpiRuntime::barrier() const {

@@ -4,6 +4,8 @@
 // process 0. The ranks' own communication is MpiWorld's (engine/mpi_communicator.h).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,12 +36,20 @@ class MpiRuntime {
   // `weights` (StageExecutor::storeWeights) over NaN elsewhere; process 0 ends with every element
   // from the process that wrote it. Other processes' weights are left as they were.
   void gatherWeights(ModelWeights& weights) const;
+  // A message of bytes to or from one other process, on a communicator apart from the ranks' own
+  // messages (NCCL's unique ids travel this way). tag: any number both sides compute alike; messages of
+  // one tag between two processes arrive in order. recvBytes fills exactly bytes.size() bytes.
+  void sendBytes(int to, uint64_t tag, const std::vector<std::byte>& bytes) const;
+  void recvBytes(int from, uint64_t tag, std::vector<std::byte>& bytes) const;
   // Ends every process of the job (MPI_Abort) with this exit code.
   [[noreturn]] void abort(int code) const;
 
  private:
-  MpiRuntime() = default;
-  int process_ = 0, processes_ = 1;
+  MpiRuntime();
+  int tag(uint64_t any) const;
+  struct Channel;  // the communicator of sendBytes (keeps mpi.h out of this header)
+  std::unique_ptr<Channel> channel_;
+  int process_ = 0, processes_ = 1, tag_limit_ = 32767;
   std::string host_;
 };
 

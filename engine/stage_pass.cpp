@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "base/run_tasks.h"
 
@@ -94,11 +95,8 @@ StagePass::StagePass(const RankSetup& setup, std::unique_ptr<StageOps> ops)
   if (act_ != acc_) ops_->zero(reserve(copy_, total_), total_);
   StageWiring<Layer, Expert, const Param*> wiring(c_.model, *s_.layout, s_.coord.stage);
   for (const Param& p : params_) wiring.add(p.sp, &p);
-  wte_ = wiring.wte;
-  wpe_ = wiring.wpe;
-  lnf_w_ = wiring.lnf_w;
-  lnf_b_ = wiring.lnf_b;
-  lm_head_ = wiring.lm_head;
+  std::tie(wte_, wpe_, lnf_w_, lnf_b_, lm_head_) =
+      std::tuple(wiring.wte, wiring.wpe, wiring.lnf_w, wiring.lnf_b, wiring.lm_head);
   layers_ = wiring.finish();
   // Chunk c of the stage is model chunk g = c x pp + stage: its input comes from model chunk g - 1's
   // stage, its output goes to g + 1's; the first model chunk embeds, the last computes the loss.
@@ -254,14 +252,6 @@ void StagePass::run(const PipelineOp& pass) {
       release(io);
       break;
   }
-}
-
-void StagePass::forward(int mb) {
-  for (size_t c = 0; c < chunks_.size(); ++c) run({PipelineOp::Kind::Forward, mb, static_cast<int>(c)});
-}
-
-void StagePass::backward(int mb) {
-  for (size_t c = chunks_.size(); c-- > 0;) run({PipelineOp::Kind::Backward, mb, static_cast<int>(c)});
 }
 
 // What a micro-batch keeps in a chunk for its backward passes: the chunk's input, every layer's saved
@@ -695,12 +685,9 @@ void StagePass::reduce() {
 StepLosses StagePass::losses() {
   double sums[3] = {0, 0, 0};
   ops_->download(sums, sums_, sizeof sums);
-  StepLosses losses;
-  losses.grad_norm = std::sqrt(sums[0]);
-  losses.ce = sums[1] / static_cast<double>(c_.tokensPerStep());
-  losses.aux = sums[2] / static_cast<double>(c_.parallel.dp * c_.parallel.microbatches);
-  losses.loss = losses.ce + c_.model.aux_loss_coef * losses.aux;
-  return losses;
+  const double ce = sums[1] / static_cast<double>(c_.tokensPerStep());
+  const double aux = sums[2] / static_cast<double>(c_.parallel.dp * c_.parallel.microbatches);
+  return {ce + c_.model.aux_loss_coef * aux, ce, aux, std::sqrt(sums[0])};
 }
 
 StepLosses StagePass::reduceGradients() {

@@ -60,9 +60,6 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   RoutingStats routingStats() const override { return routing_; }
   int64_t peakActivationBytes() const override { return peak_bytes_; }
   StepLosses reduceGradients();  // endStep without the update (gradient checks)
-  // A micro-batch's forward, or backward, through every chunk in turn: a stage that runs alone (pp 1).
-  void forward(int microbatch);
-  void backward(int microbatch);
 
   // This rank's parameters, each at offset in the flat arrays of values and gradients (acc type).
   struct Param {

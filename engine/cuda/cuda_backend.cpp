@@ -28,23 +28,34 @@ constexpr int64_t kReserveBytes = int64_t{2} << 30;
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const CudaKernelOptions& options) : options_(options) {}
+  CudaBackend(const CudaKernelOptions& options, CudaPlacement placement)
+      : options_(options), placement_(std::move(placement)) {}
   std::string name() const override { return "cuda"; }
 
   std::string devices(const Config& config) const override {
     cudaDeviceProp prop{};
     std::string gpu = "GPU";
-    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) gpu = prop.name;
+    if (cudaGetDeviceProperties(&prop, placement_.first_device) == cudaSuccess) gpu = prop.name;
     return std::to_string(config.worldSize()) + " x " + gpu + " (" +
            std::string(precisionName(config.train.precision)) + ")";
   }
 
-  int32_t device(const RankCoord& coord) const override { return coord.rank; }
+  int32_t device(const RankCoord& coord) const override {
+    return placement_.first_device + coord.rank - placement_.first_rank;
+  }
 
   void check(const Config& config) const override {
     const int have = deviceCount();
-    const int64_t need = config.worldSize();
-    if (need > have) {
+    if (placement_.ranks >= 0) {
+      // A launcher's process: its own ranks on its node's GPUs.
+      const int last = placement_.first_device + placement_.ranks;
+      if (last > have) {
+        throw InputError("--backend cuda: process " + std::to_string(placement_.processes.process) +
+                         " runs its " + std::to_string(placement_.ranks) + " rank(s) on GPUs " +
+                         std::to_string(placement_.first_device) + ".." + std::to_string(last - 1) +
+                         " (by its local rank), this node has " + std::to_string(have) + " GPU(s)");
+      }
+    } else if (const int64_t need = config.worldSize(); need > have) {
       throw InputError("--backend cuda: the layout needs " + std::to_string(need) +
                        " GPUs (pp x tp x dp = " + std::to_string(config.parallel.pp) + " x " +
                        std::to_string(config.parallel.tp) + " x " + std::to_string(config.parallel.dp) +
@@ -59,14 +70,17 @@ class CudaBackend final : public Backend {
 
   void checkMemory(const Config& config) const {
     const Layout layout(config);
-    for (int r = 0; r < layout.worldSize(); ++r) {
+    const int first = placement_.ranks >= 0 ? placement_.first_rank : 0;
+    const int end = placement_.ranks >= 0 ? first + placement_.ranks : layout.worldSize();
+    for (int r = first; r < end; ++r) {
       size_t free = 0, total = 0;
-      MOESCOPE_CUDA_CHECK(cudaSetDevice(r));
+      const int gpu = device(layout.coord(r));
+      MOESCOPE_CUDA_CHECK(cudaSetDevice(gpu));
       const MemoryEstimate est = estimateMemory(config, layout, layout.coord(r), options_);
       MOESCOPE_CUDA_CHECK(cudaMemGetInfo(&free, &total));
       if (est.totalBytes() + kReserveBytes > static_cast<int64_t>(free)) {
         throw InputError("--backend cuda: the model does not fit: rank " + std::to_string(r) +
-                         " needs about " + gib(est.totalBytes()) + " on GPU " + std::to_string(r) + " (" +
+                         " needs about " + gib(est.totalBytes()) + " on GPU " + std::to_string(gpu) + " (" +
                          std::to_string(est.parameters) + " parameters with gradients and Adam state " +
                          gib(est.state_bytes) + ", activations " + gib(est.activation_bytes) + "), " +
                          gib(static_cast<int64_t>(free)) + " free of " + gib(static_cast<int64_t>(total)));
@@ -76,26 +90,29 @@ class CudaBackend final : public Backend {
 
   // A run's world: its devices' peaks start again from what they hold now.
   std::unique_ptr<CommWorld> makeWorld(int size) override {
+    // Ranks of other processes get the device they would have here; they are never used.
     std::vector<int> devices(static_cast<size_t>(size));
-    for (int r = 0; r < size; ++r) devices[static_cast<size_t>(r)] = r;
-    for (int d : devices) resetDevicePeak(d);
-    devices_ = size;
-    return std::make_unique<NcclWorld>(devices);
+    for (int r = 0; r < size; ++r)
+      devices[static_cast<size_t>(r)] = placement_.first_device + r - placement_.first_rank;
+    local_ = placement_.ranks >= 0 ? placement_.ranks : size;
+    for (int i = 0; i < local_; ++i) resetDevicePeak(placement_.first_device + i);
+    return std::make_unique<NcclWorld>(devices, placement_.processes);
   }
 
   int64_t peakMemoryBytes() const override {
     int64_t most = 0;
-    for (int d = 0; d < devices_; ++d) most = std::max(most, deviceMemory(d).peak);
+    for (int i = 0; i < local_; ++i) most = std::max(most, deviceMemory(placement_.first_device + i).peak);
     return most;
   }
 
   std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
-    return makeCudaStage(setup, setup.coord.rank, options_);
+    return makeCudaStage(setup, device(setup.coord), options_);
   }
 
  private:
   CudaKernelOptions options_;
-  int devices_ = 0;  // of the last world made
+  CudaPlacement placement_;
+  int local_ = 0;  // this process's ranks in the last world made
 };
 
 }  // namespace
@@ -109,8 +126,8 @@ int deviceCount() {
   return n;
 }
 
-std::unique_ptr<Backend> makeCudaBackend(const CudaKernelOptions& options) {
-  return std::make_unique<CudaBackend>(options);
+std::unique_ptr<Backend> makeCudaBackend(const CudaKernelOptions& options, CudaPlacement placement) {
+  return std::make_unique<CudaBackend>(options, std::move(placement));
 }
 
 }  // namespace moescope::engine::cuda

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <thread>
 
@@ -102,8 +103,51 @@ struct NcclWorld::Member {
   ~Member() { end(world && world->aborted()); }
 };
 
-NcclWorld::NcclWorld(std::vector<int> devices) : devices_(std::move(devices)) {
+NcclWorld::NcclWorld(std::vector<int> devices, NcclProcesses processes)
+    : devices_(std::move(devices)), processes_(std::move(processes)) {
   configureNcclEnvironment();
+}
+
+namespace {
+
+// The tag of a group's ids between two processes: FNV-1a of its ranks, so both sides compute it
+// without talking; the message repeats the ranks, and a receiver that gets another group's ids (two
+// groups of one owner hashing alike, reached in another order) says so rather than hang in NCCL.
+uint64_t groupTag(const std::vector<int>& ranks) {
+  uint64_t h = 1469598103934665603ull;
+  for (int r : ranks) {
+    h ^= static_cast<uint32_t>(r);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+void NcclWorld::shareIds(Group& g) {
+  const size_t id_bytes = sizeof g.ids;
+  std::vector<std::byte> message(g.ranks.size() * sizeof(int) + id_bytes);
+  const int owner = processes_.spread() ? processes_.process_of(g.ranks[0]) : processes_.process;
+  if (owner == processes_.process) {
+    for (auto& id : g.ids) MOESCOPE_NCCL_CHECK(nullptr, ncclGetUniqueId(&id));
+    if (processes_.spread()) {
+      std::memcpy(message.data(), g.ranks.data(), g.ranks.size() * sizeof(int));
+      std::memcpy(message.data() + g.ranks.size() * sizeof(int), g.ids, id_bytes);
+      std::vector<int> told{owner};  // each other process of the group once
+      for (int r : g.ranks) {
+        const int q = processes_.process_of(r);
+        if (std::find(told.begin(), told.end(), q) != told.end()) continue;
+        told.push_back(q);
+        processes_.send(q, groupTag(g.ranks), message);
+      }
+    }
+  } else {
+    processes_.recv(owner, groupTag(g.ranks), message);
+    if (std::memcmp(message.data(), g.ranks.data(), g.ranks.size() * sizeof(int)) != 0)
+      throw NcclError("NCCL ids for another group arrived from process " + std::to_string(owner));
+    std::memcpy(g.ids, message.data() + g.ranks.size() * sizeof(int), id_bytes);
+  }
+  g.ids_ready = true;
 }
 
 NcclWorld::~NcclWorld() = default;
@@ -132,10 +176,7 @@ std::unique_ptr<Communicator> NcclWorld::communicator(int rank, const std::vecto
   {
     std::lock_guard lock(g->mutex);
     member = g->members[static_cast<size_t>(index)].lock();
-    if (!member && group.size() > 1 && !g->ids_ready) {
-      for (auto& id : g->ids) MOESCOPE_NCCL_CHECK(nullptr, ncclGetUniqueId(&id));
-      g->ids_ready = true;
-    }
+    if (!member && group.size() > 1 && !g->ids_ready) shareIds(*g);
   }
   if (!member) {
     member = std::make_shared<Member>();
@@ -172,12 +213,20 @@ void NcclWorld::synchronize(cudaStream_t stream) const {
 
 NcclCommunicator::NcclCommunicator(std::shared_ptr<NcclWorld::Group> group,
                                    std::shared_ptr<NcclWorld::Member> member, NcclWorld* world, int index)
-    : g_(std::move(group)), m_(std::move(member)), world_(world), index_(index) {}
+    : g_(std::move(group)),
+      m_(std::move(member)),
+      world_(world),
+      index_(index),
+      calls_(communicatorId(g_->ranks, world->size()), g_->ranks.size()) {}
 
 NcclCommunicator::~NcclCommunicator() = default;
 
 int NcclCommunicator::size() const {
   return static_cast<int>(g_->ranks.size());
+}
+
+int32_t NcclCommunicator::rankOf(int member) const {
+  return g_->ranks[static_cast<size_t>(member)];
 }
 
 void NcclCommunicator::abortNow() {
@@ -216,21 +265,26 @@ void NcclCommunicator::finishCollective(const CommSpan& span, int64_t arrival, i
   if (timed) world_->synchronize(stream_);
   const int64_t end = nowNs();
   int64_t last = arrival;
+  int straggler = index_;
   if (timed) {
     std::lock_guard lock(g_->mutex);
     for (int q = 0; q < size(); ++q) {
       const auto& slot =
           g_->arrivals[(seq % kArrivalRing) * static_cast<size_t>(size()) + static_cast<size_t>(q)];
-      if (slot.seq == seq) last = std::max(last, slot.ns);
+      if (slot.seq == seq && slot.ns > last) {
+        last = slot.ns;
+        straggler = q;
+      }
     }
   }
   last = std::min(last, end);
-  tracer::SpanAttrs attrs = span.attrs;
+  tracer::SpanAttrs attrs =
+      calls_.collective(span.attrs, last > arrival ? rankOf(straggler) : int32_t{storage::kNone});
   if (last > arrival) {
-    attrs.category = tracer::Category::Wait;
-    attrs.bytes = 0;
-    recorder_->record("wait", attrs, arrival, last);
-    attrs = span.attrs;
+    tracer::SpanAttrs wait = attrs;
+    wait.category = tracer::Category::Wait;
+    wait.bytes = 0;
+    recorder_->record("wait", wait, arrival, last);
   }
   attrs.bytes = bytes;
   recorder_->record(span.name, attrs, last, end, id);
@@ -321,7 +375,7 @@ void NcclCommunicator::send(const void* buf, size_t count, DType type, int peer,
   closeLaunch();
   if (recorder_) {
     // Posted: the transfer itself runs on the send stream while this stage computes on.
-    tracer::SpanAttrs attrs = span.attrs;
+    tracer::SpanAttrs attrs = calls_.sent(span.attrs, peer, rankOf(peer));
     attrs.bytes = static_cast<int64_t>(count * dtypeSize(type));
     recorder_->record(span.name, attrs, t0, nowNs(), id);
   }
@@ -340,6 +394,7 @@ void NcclCommunicator::recv(void* buf, size_t count, DType type, int peer, const
   MOESCOPE_NCCL_CHECK(comm, ncclRecv(buf, count, ncclType(type), peer, comm, stream_));
   closeLaunch();
   if (!recorder_) return;
+  const tracer::SpanAttrs identity = calls_.received(span.attrs, peer, rankOf(peer));
   const bool timed = hostTimed();
   if (timed) world_->synchronize(stream_);
   const int64_t end = nowNs();
@@ -352,12 +407,12 @@ void NcclCommunicator::recv(void* buf, size_t count, DType type, int peer, const
       box.pop_front();
     }
   }
-  tracer::SpanAttrs attrs = span.attrs;
+  tracer::SpanAttrs attrs = identity;
   if (posted > t0) {
     attrs.category = tracer::Category::Wait;
     attrs.bytes = 0;
     recorder_->record("wait", attrs, t0, posted);
-    attrs = span.attrs;
+    attrs = identity;
   }
   attrs.bytes = static_cast<int64_t>(count * dtypeSize(type));
   recorder_->record(span.name, attrs, posted, end, id);

@@ -16,11 +16,18 @@
 // to the last member's arrival (the hosts share one clock), a receive's from its start to the moment the
 // sender posted. Without a recorder nothing waits on the host. NCCL_NVLS_ENABLE is set to 0 (NVLink
 // multicast off) unless the environment sets it.
+//
+// Over several processes (mpirun, srun) each process runs some of the ranks; a group's NCCL unique ids
+// are made by the process that runs its first member and carried to the others through NcclProcesses
+// (MPI, engine/mpi_runtime.h). Host-timed wait spans then see only the arrivals of the process's own
+// members: the GPU tracer's kernel times are the cross-process truth.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <atomic>
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,10 +48,21 @@ class NcclError : public std::runtime_error {
 // Sets NCCL_NVLS_ENABLE=0 unless it is set already; call before any NCCL call (NcclWorld does).
 void configureNcclEnvironment();
 
+// How a run over several processes reaches the other processes: which process runs a rank, and a
+// message of bytes to or from another process, tagged by a number both sides compute alike. Empty
+// functions: one process runs every rank.
+struct NcclProcesses {
+  int process = 0;  // this one
+  std::function<int(int rank)> process_of;
+  std::function<void(int to, uint64_t tag, const std::vector<std::byte>& bytes)> send;
+  std::function<void(int from, uint64_t tag, std::vector<std::byte>& bytes)> recv;  // fills bytes.size()
+  bool spread() const { return static_cast<bool>(process_of); }
+};
+
 class NcclWorld final : public CommWorld {
  public:
-  // Global rank r runs on GPU devices[r].
-  explicit NcclWorld(std::vector<int> devices);
+  // Global rank r runs on GPU devices[r] (any value for ranks of other processes).
+  explicit NcclWorld(std::vector<int> devices, NcclProcesses processes = {});
   ~NcclWorld() override;
   NcclWorld(const NcclWorld&) = delete;
   NcclWorld& operator=(const NcclWorld&) = delete;
@@ -65,7 +83,12 @@ class NcclWorld final : public CommWorld {
   struct Member;
 
  private:
+  // The group's NCCL unique ids, made here or received from the process of its first member; under
+  // the group's mutex.
+  void shareIds(Group& g);
+
   std::vector<int> devices_;
+  NcclProcesses processes_;
   std::mutex mutex_;
   std::map<std::vector<int>, std::shared_ptr<Group>> groups_;
   std::atomic<bool> aborted_{false};
@@ -103,6 +126,7 @@ class NcclCommunicator final : public Communicator {
   bool hostTimed() const;  // tracing without the GPU tracer: spans wait for the stream
   int64_t arrive();        // tracing: posts this member's arrival (after its stream, if host-timed)
   void finishCollective(const CommSpan& span, int64_t arrival, int64_t bytes, uint64_t id);
+  int32_t rankOf(int member) const;
   // Opens the span's id for the work launched until closeLaunch() (the GPU tracer ties its kernels to it).
   uint64_t openLaunch(const CommSpan& span) {
     return recorder_ ? recorder_->open(span.name, span.attrs.category) : 0;
@@ -119,6 +143,7 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t stream_ = nullptr;
   tracer::TrackRecorder* recorder_ = nullptr;
   uint64_t sequence_ = 0;  // collectives so far (every member counts alike)
+  CallCounter calls_;      // each call's identity in the run file (communicator, sequence, peer)
 };
 
 }  // namespace moescope::engine::cuda

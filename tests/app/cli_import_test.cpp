@@ -13,13 +13,14 @@
 #include <sstream>
 #include <string>
 
+#include "tests/common/binary_path.h"
 #include "tests/common/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
+const std::string kCli = testing::binaryPath("moescope-cli").string();
 const std::string kData = std::string(MOESCOPE_SOURCE_DIR) + "/tests/storage/kineto/";
 
 struct Result {

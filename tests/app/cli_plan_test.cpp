@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/common/binary_path.h"
 #include "tests/common/sample_path.h"
 #include "tests/common/temp_dir.h"
 
@@ -20,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
+const std::string kCli = testing::binaryPath("moescope-cli").string();
 
 struct Result {
   int code = -1;

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/common/binary_path.h"
 #include "tests/common/temp_dir.h"
 
 namespace moescope::testing {
@@ -37,7 +38,7 @@ class CliFolder {
   CliFolder(const CliFolder&) = delete;
   CliFolder& operator=(const CliFolder&) = delete;
 
-  static std::string cli() { return std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli"; }
+  static std::string cli() { return testing::binaryPath("moescope-cli").string(); }
   const std::filesystem::path& dir() const { return dir_; }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 

@@ -23,6 +23,7 @@
 #include "engine/config.h"
 #include "storage/run_reader.h"
 #include "storage/shard_merge.h"
+#include "tests/common/binary_path.h"
 #include "tests/common/sample_path.h"
 #include "tests/common/temp_dir.h"
 
@@ -31,8 +32,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
-const std::string kGui = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope";
+const std::string kCli = testing::binaryPath("moescope-cli").string();
+const std::string kGui = testing::binaryPath("moescope").string();
 // -q: no launcher banners, so stderr holds moescope's own lines only.
 const std::string kMpirun = "timeout 120 mpirun -q --oversubscribe --allow-run-as-root ";
 const std::string kMpirunLoud = "timeout 120 mpirun --oversubscribe --allow-run-as-root ";
@@ -335,6 +336,41 @@ TEST_F(CliTrainMpi, CudaInOneProcessEqualsTheSingleProcessRun) {
     ASSERT_EQ(r.code, 0) << r.err;
     expectClose(losses("mpi.jsonl"), losses("one.jsonl"), 1e-6, "cuda, " + std::to_string(ranks) + " ranks");
     expectWholeRun(dir_ / "run.moescope", ranks);
+  }
+}
+
+// The CUDA backend over two processes, one GPU each, NCCL's ids carried over MPI: pp 2 (send/recv
+// between the processes) and tp 2 (all-reduces across them) equal the run started by hand, and the
+// merged run has both ranks with their calls' identities. Needs 2 GPUs; on one GPU the second process
+// is refused before any run (its local rank names a GPU the node lacks).
+TEST_F(CliTrainMpi, CudaOverTwoProcessesEqualsTheSingleProcessRun) {
+  const std::string base = "'" + kCli + "' train --config '" + testing::samplePath("ppmoe.toml").string() +
+                           "' --backend cuda --set train.precision=fp32 --steps 3 --force ";
+  const Result probe = sh(base + "--set parallel.pp=1 --set parallel.tp=1 --dry-run");
+  if (probe.code != 0) GTEST_SKIP() << "no CUDA run here: " << probe.err;
+  const Result two = sh(base + "--set parallel.tp=1 --dry-run");
+  if (two.code != 0) {
+    const Result r = sh(kMpirun + "-np 2 " + base + "--set parallel.tp=1 --out run.moescope");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("by its local rank"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "run.moescope"));
+    GTEST_SKIP() << "fewer than 2 GPUs here (the second process was refused as it should be): " << two.err;
+  }
+  for (const std::string sets : {"--set parallel.tp=1", "--set parallel.pp=1"}) {
+    ASSERT_EQ(sh(base + sets + " --metrics one.jsonl").code, 0) << sets;
+    const Result r = sh(kMpirun + "-np 2 " + base + sets + " --out run.moescope --metrics mpi.jsonl");
+    ASSERT_EQ(r.code, 0) << sets << r.err;
+    expectClose(losses("mpi.jsonl"), losses("one.jsonl"), 1e-6, "cuda over 2 processes, " + sets);
+    expectWholeRun(dir_ / "run.moescope", 2);
+    const storage::Trace t = storage::RunReader::open(dir_ / "run.moescope")->load();
+    size_t identified = 0;
+    for (const auto& spans : t.spans) {
+      for (size_t i = 0; i < spans.size(); ++i) {
+        const storage::SpanView v = spans.at(i, 0);
+        if (v.comm != storage::kNone && v.seq != storage::kNone) ++identified;
+      }
+    }
+    EXPECT_GT(identified, 0u) << sets << ": no communication call has its identity";
   }
 }
 

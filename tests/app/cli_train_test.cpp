@@ -21,6 +21,7 @@
 #include "engine/cuda_kernel_options.h"
 #include "storage/run_reader.h"
 #include "tests/app/cli_test_util.h"
+#include "tests/common/binary_path.h"
 #include "tests/common/temp_dir.h"
 
 namespace moescope::engine {
@@ -58,7 +59,7 @@ lr = 1e-2
 
 namespace fs = std::filesystem;
 
-const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
+const std::string kCli = testing::binaryPath("moescope-cli").string();
 
 struct Result {
   int code = -1;

@@ -51,8 +51,9 @@ struct SingleRank {
   // The step-0 loss and, in every parameter's grad, its gradient.
   double lossAndGradients() {
     stage->beginStep(0);
-    for (int m = 0; m < config.parallel.microbatches; ++m) stage->forward(m);
-    for (int m = 0; m < config.parallel.microbatches; ++m) stage->backward(m);
+    // One stage of one chunk: every micro-batch's forward, then every backward.
+    for (int m = 0; m < config.parallel.microbatches; ++m) stage->run({PipelineOp::Kind::Forward, m, 0});
+    for (int m = 0; m < config.parallel.microbatches; ++m) stage->run({PipelineOp::Kind::Backward, m, 0});
     return stage->reduceGradients().loss;
   }
   // The central difference (L(v + h) - L(v - h)) / 2h of the loss in one parameter element v.

@@ -243,7 +243,7 @@ TEST(StagePass, RoutingCountsEveryAssignmentOnce) {
   auto stage = makeCpuStage<float>(setup);
   stage->initialize(1);
   stage->beginStep(0);
-  for (int m = 0; m < 2; ++m) stage->forward(m);
+  for (int m = 0; m < 2; ++m) stage->run({PipelineOp::Kind::Forward, m, 0});
   const RoutingStats stats = stage->routingStats();
   int64_t kept = 0;
   for (int64_t k : stats.kept) kept += k;
