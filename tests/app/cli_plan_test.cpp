@@ -21,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCli = testing::binaryPath("moescope-cli").string();
+const std::string kCli = moescope::testing::binaryPath("moescope-cli").string();
 
 struct Result {
   int code = -1;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "storage/run_reader.h"
+#include "tests/common/binary_path.h"
 #include "tests/common/temp_dir.h"
 
 namespace {
@@ -20,8 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace moescope;
 
-const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
-const std::string kProbe = std::string(MOESCOPE_BINARY_DIR) + "/bin/nvtx_probe";
+const std::string kCli = moescope::testing::binaryPath("moescope-cli").string();
+const std::string kProbe = moescope::testing::binaryPath("nvtx_probe").string();
 
 struct Result {
   int code = -1;
@@ -173,8 +174,11 @@ TEST_F(CliRecord, PyTorchOnTheGpu) {
                   "> /dev/null 2>&1") != 0)
     GTEST_SKIP() << "needs a CUDA device and PyTorch with CUDA (python3 -c 'import torch')";
   const std::string script = std::string(MOESCOPE_SOURCE_DIR) + "/bench/record/run_h200_record.sh";
-  const std::string cmd = "MOESCOPE_BUILD='" + std::string(MOESCOPE_BINARY_DIR) + "' '" + script + "' '" +
-                          (dir_ / "gpu").string() + "' > '" + (dir_ / "gpu.log").string() + "' 2>&1";
+  // The build folder this test runs from (bin/ beside it: a build carried to the GPU server too).
+  const std::string build =
+      moescope::testing::binaryPath("moescope-cli").parent_path().parent_path().string();
+  const std::string cmd = "MOESCOPE_BUILD='" + build + "' '" + script + "' '" + (dir_ / "gpu").string() +
+                          "' > '" + (dir_ / "gpu.log").string() + "' 2>&1";
   const int status = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(dir_ / "gpu.log");
 }

@@ -32,8 +32,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCli = testing::binaryPath("moescope-cli").string();
-const std::string kGui = testing::binaryPath("moescope").string();
+const std::string kCli = moescope::testing::binaryPath("moescope-cli").string();
+const std::string kGui = moescope::testing::binaryPath("moescope").string();
 // -q: no launcher banners, so stderr holds moescope's own lines only.
 const std::string kMpirun = "timeout 120 mpirun -q --oversubscribe --allow-run-as-root ";
 const std::string kMpirunLoud = "timeout 120 mpirun --oversubscribe --allow-run-as-root ";

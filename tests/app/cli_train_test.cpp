@@ -59,7 +59,7 @@ lr = 1e-2
 
 namespace fs = std::filesystem;
 
-const std::string kCli = testing::binaryPath("moescope-cli").string();
+const std::string kCli = moescope::testing::binaryPath("moescope-cli").string();
 
 struct Result {
   int code = -1;
