@@ -219,6 +219,9 @@ TestSwitches readTestSwitches() {
 // backend. Returns the problem, or "".
 std::string checkProcesses(const engine::MpiRuntime& mpi, const engine::Config& config,
                            const std::string& backend, int perProcess) {
+  // Gathered first, on every process alike: a return before the exchange would leave the others waiting.
+  const std::string mine = engine::toToml(config) + "\nbackend = " + backend + "\n";
+  const std::vector<std::string> all = mpi.allGather(mine);
   const int64_t world = config.worldSize();
   if (perProcess < 1) return "--ranks-per-process must be at least 1, got " + std::to_string(perProcess);
   if (int64_t{mpi.processes()} * perProcess != world) {
@@ -229,8 +232,6 @@ std::string checkProcesses(const engine::MpiRuntime& mpi, const engine::Config& 
            std::to_string(config.parallel.tp) + " x " + std::to_string(config.parallel.dp) + " = " +
            std::to_string(world) + " (set --ranks-per-process or the process count)";
   }
-  const std::string mine = engine::toToml(config) + "\nbackend = " + backend + "\n";
-  const std::vector<std::string> all = mpi.allGather(mine);
   for (size_t p = 1; p < all.size(); ++p) {
     if (all[p] == all[0]) continue;
     std::istringstream a(all[0]), b(all[p]);
@@ -398,9 +399,13 @@ int runTrain(const TrainArgs& args) {
     input_error = e.what();
   }
   if (mpi) {
-    // Every process checks alike, and all stop together when one of them found a problem.
-    if (input_error.empty()) input_error = checkProcesses(*mpi, config, backend->name(), perProcess);
+    // Every process checks alike, and all stop together when one of them found a problem: first what
+    // each found alone (a GPU its local rank names that its node lacks, a file only one node misses),
+    // then, all being well, what the processes must agree on. Each step is an exchange every process
+    // makes, whatever it found.
     input_error = firstProblem(*mpi, input_error);
+    if (input_error.empty())
+      input_error = firstProblem(*mpi, checkProcesses(*mpi, config, backend->name(), perProcess));
   }
   if (!input_error.empty()) {
     if (speaks) std::fprintf(stderr, "moescope-cli train: %s\n", input_error.c_str());

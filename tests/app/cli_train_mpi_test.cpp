@@ -390,6 +390,9 @@ TEST_F(CliTrainMpi, BadInputIsOneLineAndExit2WithNoRunFile) {
   const std::string cmd = train("ppmoe.toml", "--steps 1 --set parallel.tp=1") + " --out run.moescope";
   expectBad(kMpirun + "-np 1 " + cmd + " : -np 1 " + cmd + " --set train.lr=0.5",
             "process 1's config differs from process 0's");
+  // Only process 1 finds a problem (its data file is missing): every process stops within the limit,
+  // the one line naming the process.
+  expectBad(kMpirun + "-np 1 " + cmd + " : -np 1 " + cmd + " --data missing-tokens.bin", "process 1: ");
   // --ranks-per-process without a launcher.
   expectBad(train("ppmoe.toml", "--steps 1") + " --ranks-per-process 2 --out run.moescope",
             "--ranks-per-process needs a launch by mpirun or srun");
