@@ -30,7 +30,6 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "app/cli_commands.h"
@@ -41,6 +40,7 @@
 #include "engine/cuda_kernel_options.h"
 #include "engine/data.h"
 #include "engine/engine_error.h"
+#include "engine/host_cores.h"
 #include "engine/memory_estimate.h"
 #include "engine/mpi_clock.h"
 #include "engine/mpi_communicator.h"
@@ -523,8 +523,9 @@ int runTrain(const TrainArgs& args) {
       tracer->setMeta("engine.config_file", args.config);
       if (!kernels.empty()) tracer->setMeta("cuda.kernels", kernels);
       tracer->setMeta(std::string(storage::kMetaStepsRecorded), std::string(storage::kStepsInStepMetric));
-      // The planner shares these cores among a CPU run's rank threads when it predicts from this run.
-      tracer->setMeta("host.cores", std::to_string(std::max(1u, std::thread::hardware_concurrency())));
+      // The planner shares these cores among a CPU run's rank threads when it predicts from this run:
+      // the ones the process may run on (a run pinned by taskset records its pinned cores).
+      tracer->setMeta("host.cores", std::to_string(engine::usableCores()));
 #ifdef MOESCOPE_HAVE_GPU_TRACER
       if (backend->name() == "cuda" && config.trace.enabled && gpu_settings.enabled) {
         try {

@@ -1,8 +1,7 @@
 // The CPU reference backend: ranks are threads, communicating through a ThreadWorld.
-#include <thread>
-
 #include "engine/backend.h"
 #include "engine/cpu_stage.h"
+#include "engine/host_cores.h"
 #include "engine/memory_estimate.h"
 #include "engine/thread_communicator.h"
 
@@ -14,7 +13,7 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   std::string devices(const Config& config) const override {
     return "cpu (" + std::to_string(config.worldSize()) + " rank threads on " +
-           std::to_string(std::thread::hardware_concurrency()) + " cores)";
+           std::to_string(usableCores()) + " cores)";
   }
   // Every rank is a thread of this process: the whole model and its activations in host memory.
   void check(const Config& config) const override { checkHostMemory(config); }

@@ -4,10 +4,10 @@
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
-#include <thread>
 #include <tuple>
 
 #include "base/run_tasks.h"
+#include "engine/host_cores.h"
 
 namespace moescope::engine {
 
@@ -169,7 +169,7 @@ void StagePass::fill(size_t workers, Full full) {
 void StagePass::initialize(uint64_t seed) {
   // The generator makes about 20 M values/s per core (the same model for every layout and backend), so
   // the tensors are generated on several threads, this rank's share of the cores.
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const auto cores = static_cast<unsigned>(usableCores());
   const size_t workers = std::max<size_t>(1, cores / static_cast<unsigned>(std::max(1, s_.world->size())));
   fill(std::min(workers, params_.size()), [&](const Param& p) { return initialValues(p.sp.spec, seed); });
 }

@@ -77,20 +77,38 @@ class Sharing {
     return total / static_cast<double>(b - a);
   }
   // Solo time of [a, b): the time integrated at each moment's speed, min(1, cores / busy).
-  double solo(int64_t a, int64_t b) const {
-    if (cores_ <= 0 || b <= a || times_.empty()) return static_cast<double>(b - a);
+  double solo(int64_t a, int64_t b) const { return solo(a, b, cores_); }
+  double solo(int64_t a, int64_t b, double cores) const {
+    if (cores <= 0 || b <= a || times_.empty()) return static_cast<double>(b - a);
     size_t i = static_cast<size_t>(std::upper_bound(times_.begin(), times_.end(), a) - times_.begin());
     double total = 0;
     int64_t t = a;
     while (t < b) {
       const int busy = i == 0 ? 0 : busy_[i - 1];
       const int64_t next = i < times_.size() ? std::min(b, times_[i]) : b;
-      const double speed = busy > cores_ ? cores_ / busy : 1.0;
+      const double speed = busy > cores ? cores / busy : 1.0;
       total += speed * static_cast<double>(next - t);
       t = next;
       ++i;
     }
     return total;
+  }
+
+  // The cores that make [a, b) worth `solo` of time alone: solo(a, b, cores) grows with cores, so
+  // bisection between 0.05 and the most ranks busy in it (where it is b - a).
+  double coresFor(int64_t a, int64_t b, double solo_ns) const {
+    double lo = 0.05, hi = std::max(1.0, maxBusy(a, b));
+    for (int i = 0; i < 40; ++i) {
+      const double mid = (lo + hi) / 2;
+      (solo(a, b, mid) < solo_ns ? lo : hi) = mid;
+    }
+    return (lo + hi) / 2;
+  }
+  double maxBusy(int64_t a, int64_t b) const {
+    size_t i = static_cast<size_t>(std::upper_bound(times_.begin(), times_.end(), a) - times_.begin());
+    int most = i == 0 ? 0 : busy_[i - 1];
+    for (; i < times_.size() && times_[i] < b; ++i) most = std::max(most, busy_[i]);
+    return most;
   }
 
  private:
@@ -115,15 +133,25 @@ struct Samples {
   }
 };
 
-// The cores the run's ranks actually got: a span that ran while other ranks were busy took longer
-// than the same span (layer, phase, name, expert) run alone by busy / cores when the ranks
-// outnumbered the cores. The median of that estimate over every span with a solo twin, at most the
-// host's cores. On a quiet host it is the host's cores; on one where other programs hold a core it is
-// what was left (measured 1.0 to 1.2 of 2 on the development VM at load average 11).
+// The cores the run's ranks actually got. A span that ran while other ranks were busy took longer than
+// the same span (layer, phase, name, expert) run alone by as much as processor sharing over c cores
+// makes it (each busy rank at min(1, c / busy) of a core, moment by moment), so each such span
+// admits the c that explain its duration to within 10% (a span's own spread on a quiet host): an
+// interval, open upwards when the span ran as fast as alone (then the cores were at least the ranks
+// busy beside it, and nothing says how many more). The estimate is the c that the most spans admit,
+// the middle of that range, or the host's cores (the ones the run may use: host.cores) when the range
+// reaches them. (A first version took the median of point estimates capped at the ranks busy: from a
+// 1F1B pp 2 run it could not give more than 2 cores, so a pp 4 prediction from a run on 16 idle cores
+// would have shared 2 cores among 4 rank threads.) On a host where other programs hold a core it is
+// what was left (1.0 to 1.6 of 2 on the development VM at load average 11 to 15).
 template <class Skipped>
 double effectiveCores(const storage::Trace& trace, const Sharing& sharing, Skipped skipped, int host_cores) {
-  using Key = std::tuple<uint32_t, int32_t, Phase, int32_t>;      // name, layer, phase, expert
-  std::map<Key, std::vector<std::pair<double, double>>> samples;  // (mean busy ranks, duration)
+  using Key = std::tuple<uint32_t, int32_t, Phase, int32_t>;  // name, layer, phase, expert
+  struct Sample {
+    int64_t start, end;
+    double busy;
+  };
+  std::map<Key, std::vector<Sample>> samples;
   for (size_t id = 0; id < trace.tracks.size() && id < trace.spans.size(); ++id) {
     if (trace.tracks[id].kind != storage::TrackKind::HostThread) continue;
     const storage::SpanColumns& c = trace.spans[id];
@@ -131,22 +159,44 @@ double effectiveCores(const storage::Trace& trace, const Sharing& sharing, Skipp
       const int64_t d = c.durationAt(i);
       // Spans of 0.1 ms and more: shorter ones are as much timer as work.
       if (c.category[i] == Category::Wait || skipped(c.step[i]) || d < 100'000) continue;
-      samples[{c.name[i], c.layer[i], c.phase[i], c.expert[i]}].emplace_back(
-          sharing.meanBusy(c.start[i], c.endAt(i)), static_cast<double>(d));
+      samples[{c.name[i], c.layer[i], c.phase[i], c.expert[i]}].push_back(
+          {c.start[i], c.endAt(i), sharing.meanBusy(c.start[i], c.endAt(i))});
     }
   }
-  std::vector<double> estimates;
+  constexpr double kSpread = 1.1;
+  const double most = host_cores;
+  std::vector<std::pair<double, int>> edges;  // (c, +1 where a span's interval opens, -1 where it closes)
   for (const auto& [key, list] : samples) {
     std::vector<double> alone;
-    for (const auto& [busy, d] : list)
-      if (busy < 1.1) alone.push_back(d);
+    for (const Sample& s : list)
+      if (s.busy < 1.1) alone.push_back(static_cast<double>(s.end - s.start));
     if (alone.size() < 2) continue;
     const double solo = median(alone);
-    for (const auto& [busy, d] : list)
-      if (busy > 1.5) estimates.push_back(std::min(busy, busy * solo / d));
+    for (const Sample& s : list) {
+      const double d = static_cast<double>(s.end - s.start);
+      if (s.busy <= 1.5 || d * kSpread < solo) continue;  // alone, or faster than alone: no evidence
+      const double lo = sharing.coresFor(s.start, s.end, solo / kSpread);
+      const double hi = d <= solo * kSpread ? most : sharing.coresFor(s.start, s.end, solo * kSpread);
+      edges.emplace_back(std::min(lo, most), 1);
+      edges.emplace_back(std::min(hi, most), -1);
+    }
   }
-  if (estimates.size() < 10) return host_cores;
-  return std::clamp(median(estimates), 0.5, static_cast<double>(host_cores));
+  if (edges.size() < 20) return host_cores;
+  std::sort(edges.begin(), edges.end(), [](const auto& x, const auto& y) {
+    return x.first < y.first || (x.first == y.first && x.second > y.second);
+  });
+  int open = 0, best = 0;
+  double from = most, to = most;
+  for (size_t i = 0; i < edges.size(); ++i) {
+    open += edges[i].second;
+    if (open > best) {
+      best = open;
+      from = edges[i].first;
+      to = i + 1 < edges.size() ? edges[i + 1].first : most;
+    }
+  }
+  if (to >= most) return host_cores;
+  return std::clamp((from + to) / 2, 0.5, most);
 }
 
 int hostCores(const storage::Trace& trace) {
@@ -365,8 +415,8 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
                       std::to_string(100 - static_cast<int>(m.input_share * 100)) +
                       " (the run measured no weight pass apart)");
   if (m.cores > 0)
-    m.notes.push_back("the ranks share " + std::to_string(m.cores).substr(0, 4) +
-                      " host cores, what the run got of them (processor sharing)");
+    m.notes.push_back("the ranks share " + std::to_string(m.cores).substr(0, 4) + " of the run's " +
+                      std::to_string(host_cores) + " host cores, what it got of them (processor sharing)");
   return m;
 }
 

@@ -180,6 +180,33 @@ TEST(Planner, APredictedRunRoundTripsMarkedPredicted) {
   EXPECT_NE(storage::formatComparison(storage::compareRuns(both)).find("PREDICTED"), std::string::npos);
 }
 
+// The fit measures the cores a CPU run's rank threads got from how much slower a span ran beside
+// busy ranks than alone. Runs simulated on 1 and 2 shared cores (the GPU sample's costs made 1000
+// times longer, so that every compute span is ms-long like a CPU run's, predicted at pp 4 × tp 1: 4
+// rank threads, none waiting inside a pass) give them back; the same run with a core per rank shows
+// no slowdown, which says only that the cores were at least the busy ranks, so the fit takes the
+// host's 16 (a first version said 2 here, and a pp 4 prediction then shared 2 cores among 4 threads).
+TEST(Planner, MeasuresTheCoresACpuRunsRanksGot) {
+  CostModel model = fitCostModel(gpuSample(), "sample");
+  for (auto& [key, entries] : model.layers)
+    for (TemplateEntry& e : entries) e.segment.ns *= 1000;
+  for (auto& [key, cost] : model.experts) cost.ns *= 1000;
+  PlanTarget t = targetOf(model.run, 6);
+  t.pp = 4;
+  t.tp = 1;
+  for (const double cores : {1.0, 2.0, 0.0}) {
+    model.cores = cores;
+    storage::Trace run = predict(model, t).trace;
+    run.run.predicted = false;
+    run.run.backend = "cpu";
+    const CostModel refit = fitCostModel(run, "simulated", 16);
+    if (cores > 0)
+      EXPECT_NEAR(refit.cores, cores, 0.2);
+    else
+      EXPECT_EQ(refit.cores, 16);
+  }
+}
+
 // With equal passes and free transfers the simulation is the schedule's own timing: the bubble share
 // of every stage equals timeSchedule's. A model of one layer per stage, forward 1 ms, backward 2 ms.
 TEST(Planner, EqualCostsGiveTheSchedulesOwnBubble) {
