@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/binary_path.h"
 #include "tests/common/sample_path.h"
 #include "tests/common/temp_dir.h"
 
@@ -40,7 +41,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCli = std::string(MOESCOPE_BINARY_DIR) + "/bin/moescope-cli";
+const std::string kCli = moescope::testing::binaryPath("moescope-cli").string();
 
 int setting(const char* name, int fallback) {
   const char* v = std::getenv(name);
