@@ -12,6 +12,7 @@
 #include "storage/analysis_memory.h"
 #include "storage/analysis_moe.h"
 #include "storage/analysis_steps.h"
+#include "storage/report_text.h"
 #include "storage/saturating.h"
 #include "storage/text_writer.h"
 
@@ -71,9 +72,7 @@ RunSummary summarizeRun(const Trace& trace) {
 
 namespace {
 
-double ms(int64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
+using report_text::ms;
 
 }  // namespace
 
@@ -189,11 +188,7 @@ std::string_view unitName(CompareUnit u) {
   return "";
 }
 
-std::string format(const char* fmt, auto... args) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
+using report_text::format;
 
 std::string formatValue(CompareUnit u, double v) {
   switch (u) {

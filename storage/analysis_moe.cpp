@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "storage/report_text.h"
 #include "storage/saturating.h"
 #include "storage/text_writer.h"
 
@@ -305,15 +306,9 @@ nlohmann::json moeStatsToJson(const MoeStats& s) {
 
 namespace {
 
-std::string format(const char* fmt, auto... args) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
+using report_text::format;
 
-double ms(int64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
+using report_text::ms;
 
 std::string rankText(int32_t rank) {
   return rank == kNone ? std::string("-") : "rank " + std::to_string(rank);

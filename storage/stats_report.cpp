@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storage/activity.h"
+#include "storage/report_text.h"
 #include "storage/saturating.h"
 
 namespace moescope::storage {
@@ -229,15 +230,9 @@ nlohmann::json statsToJson(const RunStats& s) {
 
 namespace {
 
-std::string format(const char* fmt, auto... args) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
+using report_text::format;
 
-double ms(int64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
+using report_text::ms;
 
 constexpr size_t kKernelsShown = 15;  // rows of the text table's kernel summary
 double ms(double ns) {
