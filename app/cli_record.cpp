@@ -42,6 +42,7 @@ struct RecordCliOptions {
   std::vector<std::string> rules;
   std::string steps;
   bool noNvtx = false, noKernels = false, force = false;
+  std::string launchCalls = "activity";
   std::vector<std::string> command;
 };
 
@@ -224,6 +225,9 @@ int runRecord(const RecordCliOptions& o) {
   settings.schedule = o.schedule;
   settings.nvtx = !o.noNvtx;
   settings.kernels = !o.noKernels;
+  // Checked by CLI11 against the same names (registerRecord).
+  settings.launchCalls =
+      tracer::launchCallRecordingFromName(o.launchCalls).value_or(tracer::LaunchCallRecording::Activity);
   settings.command = joined(o.command);
   auto environment = tracer::recordEnvironment(settings);
   for (const char* variable : {"NVTX_INJECTION64_PATH", "CUDA_INJECTION64_PATH"}) {
@@ -317,6 +321,12 @@ void registerRecord(CLI::App& cli, CommandAction& action) {
   cmd->add_flag("-f,--force", o->force, "Replace an existing run file (once the new one is whole)");
   cmd->add_flag("--no-nvtx", o->noNvtx, "Do not record NVTX ranges");
   cmd->add_flag("--no-kernels", o->noKernels, "Do not record kernels, copies, memsets and launch calls");
+  cmd->add_option("--launch-calls", o->launchCalls,
+                  "How the calls that launch GPU work are recorded: activity (CUPTI's records of them, the\n"
+                  "cheapest), callbacks (a callback at each launch, costlier), off (none: kernels are not\n"
+                  "tied to the ranges that launched them)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"activity", "callbacks", "off"}));
   cmd->add_option("command", o->command, "The command to record, after --")->required();
   cmd->callback([&action, o] { action = [o] { return runRecord(*o); }; });
 }

@@ -15,6 +15,7 @@ constexpr const char* kSteps = "MOESCOPE_RECORD_STEPS";
 constexpr const char* kNvtx = "MOESCOPE_RECORD_NVTX";
 constexpr const char* kKernels = "MOESCOPE_RECORD_KERNELS";
 constexpr const char* kCommand = "MOESCOPE_RECORD_COMMAND";
+constexpr const char* kLaunches = "MOESCOPE_RECORD_LAUNCHES";
 
 std::optional<int32_t> number(std::string_view text) {
   int32_t v = 0;
@@ -47,6 +48,24 @@ bool flag(const char* variable, const char* value) {
 
 }  // namespace
 
+const char* launchCallRecordingName(LaunchCallRecording r) {
+  switch (r) {
+    case LaunchCallRecording::Callbacks:
+      return "callbacks";
+    case LaunchCallRecording::Off:
+      return "off";
+    case LaunchCallRecording::Activity:
+      break;
+  }
+  return "activity";
+}
+
+std::optional<LaunchCallRecording> launchCallRecordingFromName(std::string_view name) {
+  for (auto r : {LaunchCallRecording::Activity, LaunchCallRecording::Callbacks, LaunchCallRecording::Off})
+    if (name == launchCallRecordingName(r)) return r;
+  return std::nullopt;
+}
+
 std::vector<std::pair<std::string, std::string>> recordEnvironment(const RecordSettings& s) {
   std::string rules;
   for (const std::string& r : s.rules) rules += (rules.empty() ? "" : "\n") + r;
@@ -60,6 +79,7 @@ std::vector<std::pair<std::string, std::string>> recordEnvironment(const RecordS
           {kSteps, steps},
           {kNvtx, s.nvtx ? "1" : "0"},
           {kKernels, s.kernels ? "1" : "0"},
+          {kLaunches, launchCallRecordingName(s.launchCalls)},
           {kCommand, s.command}};
 }
 
@@ -92,6 +112,11 @@ std::optional<RecordSettings> readRecordSettings(const GetEnv& getenv) {
   }
   s.nvtx = flag(kNvtx, getenv(kNvtx));
   s.kernels = flag(kKernels, getenv(kKernels));
+  if (const char* v = getenv(kLaunches); v && *v) {
+    const auto launches = launchCallRecordingFromName(v);
+    if (!launches) bad(kLaunches, v, "expected activity, callbacks or off");
+    s.launchCalls = *launches;
+  }
   if (const char* v = getenv(kCommand)) s.command = v;
   return s;
 }

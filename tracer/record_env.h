@@ -10,6 +10,7 @@
 //   MOESCOPE_RECORD_STEPS     "A:B", or empty for every step
 //   MOESCOPE_RECORD_NVTX      1 | 0: NVTX ranges recorded
 //   MOESCOPE_RECORD_KERNELS   1 | 0: CUPTI's kernels, copies, memsets and launch calls recorded
+//   MOESCOPE_RECORD_LAUNCHES  activity | callbacks | off: how launch calls are recorded (with kernels)
 //   MOESCOPE_RECORD_COMMAND   the command line, for the run's meta
 #pragma once
 
@@ -17,10 +18,19 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace moescope::tracer {
+
+// How the injection library records the calls that launch GPU work (tracer/gpu/cupti_collector.h,
+// LaunchCalls): CUPTI's activity records of those calls (the default, the cheapest), a callback of the
+// library's at each one, or not at all (kernels are then not tied to the ranges that launched them).
+enum class LaunchCallRecording { Activity, Callbacks, Off };
+// "activity", "callbacks", "off": the values of MOESCOPE_RECORD_LAUNCHES and `record --launch-calls`.
+const char* launchCallRecordingName(LaunchCallRecording r);
+std::optional<LaunchCallRecording> launchCallRecordingFromName(std::string_view name);
 
 struct RecordSettings {
   std::string dir;
@@ -32,6 +42,7 @@ struct RecordSettings {
   std::optional<std::pair<int32_t, int32_t>> steps;
   bool nvtx = true;
   bool kernels = true;
+  LaunchCallRecording launchCalls = LaunchCallRecording::Activity;
   std::string command;
   bool operator==(const RecordSettings&) const = default;
 };

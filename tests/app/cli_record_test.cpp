@@ -149,7 +149,7 @@ TEST_F(CliRecord, BadInputRefusedBeforeTheCommandStarts) {
   for (const std::string& options :
        {std::string("--rules bad-regex.toml"), std::string("--rules bad-category.toml"),
         std::string("--steps 5:2"), std::string("--order tp-pp"), std::string("--pp 0"),
-        std::string("--rules missing.toml")}) {
+        std::string("--launch-calls sometimes"), std::string("--rules missing.toml")}) {
     const Result r = run("record " + options + " -o run.moescope -- touch started");
     EXPECT_EQ(r.code, 2) << options << ": " << r.err;
     EXPECT_EQ(count(r.err, "\n"), 1u) << options << ": " << r.err;
@@ -187,6 +187,18 @@ TEST_F(CliRecord, Help) {
   const Result r = run("record --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--no-kernels"), std::string::npos);
+  EXPECT_NE(r.out.find("--launch-calls"), std::string::npos);
+}
+
+// How launch calls are recorded reaches the recorded processes (the injection library reads it there):
+// activity records unless told.
+TEST_F(CliRecord, LaunchCallRecordingReachesTheCommand) {
+  Result r = run("record -o none.moescope -- sh -c 'echo $MOESCOPE_RECORD_LAUNCHES'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "activity\n");
+  r = run("record --launch-calls callbacks -o none.moescope -- sh -c 'echo $MOESCOPE_RECORD_LAUNCHES'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "callbacks\n");
 }
 
 }  // namespace

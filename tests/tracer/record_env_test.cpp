@@ -30,10 +30,20 @@ TEST(RecordEnv, RoundTrip) {
   s.steps = std::pair{5, 9};
   s.nvtx = false;
   s.kernels = true;
+  s.launchCalls = LaunchCallRecording::Callbacks;
   s.command = "torchrun --nproc-per-node 2 train.py";
   std::map<std::string, std::string> vars;
   for (const auto& [k, v] : recordEnvironment(s)) vars[k] = v;
   EXPECT_EQ(readRecordSettings(from(vars)), s);
+}
+
+TEST(RecordEnv, LaunchCallRecordingByName) {
+  for (auto r : {LaunchCallRecording::Activity, LaunchCallRecording::Callbacks, LaunchCallRecording::Off})
+    EXPECT_EQ(launchCallRecordingFromName(launchCallRecordingName(r)), r);
+  EXPECT_EQ(launchCallRecordingFromName("Activity"), std::nullopt);
+  // Unset: CUPTI's activity records, the cheapest way.
+  EXPECT_EQ(readRecordSettings(from({{"MOESCOPE_RECORD_DIR", "/x"}}))->launchCalls,
+            LaunchCallRecording::Activity);
 }
 
 TEST(RecordEnv, OutsideRecordNothing) {
@@ -41,9 +51,11 @@ TEST(RecordEnv, OutsideRecordNothing) {
 }
 
 TEST(RecordEnv, BadValuesNameTheVariable) {
-  for (const auto& [variable, value] : std::map<std::string, std::string>{{"MOESCOPE_RECORD_LAYOUT", "2,1"},
-                                                                          {"MOESCOPE_RECORD_STEPS", "9:2"},
-                                                                          {"MOESCOPE_RECORD_NVTX", "yes"}}) {
+  for (const auto& [variable, value] :
+       std::map<std::string, std::string>{{"MOESCOPE_RECORD_LAYOUT", "2,1"},
+                                          {"MOESCOPE_RECORD_STEPS", "9:2"},
+                                          {"MOESCOPE_RECORD_NVTX", "yes"},
+                                          {"MOESCOPE_RECORD_LAUNCHES", "all"}}) {
     try {
       readRecordSettings(from({{"MOESCOPE_RECORD_DIR", "/x"}, {variable, value}}));
       ADD_FAILURE() << variable << " accepted";

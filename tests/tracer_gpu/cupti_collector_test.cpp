@@ -5,8 +5,10 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 #include <nccl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -169,6 +171,100 @@ INSTANTIATE_TEST_SUITE_P(BothWays, CuptiCorrelation,
                          [](const ::testing::TestParamInfo<Correlation>& info) {
                            return std::string(correlationName(info.param));
                          });
+
+// Launch calls kept (what `record` ties kernels to ranges with), both ways, with and without span
+// correlation: every kernel, memset and memcpy has a watched call of the same correlation id, on the
+// thread that made it (the OS thread id), entered before the work started; other calls are not kept.
+struct LaunchCallCase {
+  LaunchCalls launchCalls;
+  bool spans;
+  Correlation correlation;
+  const char* name;
+};
+
+class CuptiLaunchCalls : public ::testing::TestWithParam<LaunchCallCase> {};
+
+TEST_P(CuptiLaunchCalls, EveryKernelHasItsLaunchCallOnItsThread) {
+  REQUIRE_GPUS(1);
+  CollectorOptions options;
+  options.launchCalls = GetParam().launchCalls;
+  options.spans = GetParam().spans;
+  options.correlation = GetParam().correlation;
+  auto collector = CuptiCollector::start(options);
+  constexpr int n = 1 << 12;
+  constexpr int kHere = 50, kThere = 10;
+  DeviceFloats xs(n), ys(n);
+  float *x = xs.data, *y = ys.data;
+  ASSERT_TRUE(x && y);
+  std::vector<float> host(n, 1.0f);
+  CUDA_OK(cudaDeviceSynchronize());
+  const int64_t here = ::gettid();
+  CuptiCollector::pushSpan(7);
+  CUDA_OK(cudaMemset(y, 0, n * sizeof(float)));
+  CUDA_OK(cudaMemcpy(x, host.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  for (int i = 0; i < kHere; ++i) CUDA_OK(launchSaxpy(1.0f, x, y, n, nullptr));
+  CuptiCollector::popSpan();
+  int64_t there = 0;
+  cudaError_t other = cudaErrorUnknown;
+  std::thread([&] {
+    there = ::gettid();
+    other = cudaSuccess;
+    for (int i = 0; i < kThere && other == cudaSuccess; ++i) other = launchSaxpy(2.0f, x, y, n, nullptr);
+  }).join();
+  CUDA_OK(other);
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<GpuRecord> records = collector->drain(/*final=*/true);
+  const std::vector<LaunchCall> calls = collector->drainLaunchCalls();
+
+  std::multimap<uint32_t, const LaunchCall*> byCorrelation;
+  for (const LaunchCall& c : calls) {
+    byCorrelation.emplace(c.correlation, &c);
+    const std::string name = c.name ? c.name : "";
+    EXPECT_EQ(name.find("Synchronize"), std::string::npos) << name << " kept, not a launching call";
+    EXPECT_LE(c.start, c.end) << name;
+  }
+  std::map<int64_t, int> kernelsByThread;
+  int memsets = 0, copies = 0;
+  for (const GpuRecord& r : records) {
+    const bool saxpy =
+        r.kind == storage::GpuActivityKind::Kernel && r.name.find("saxpyKernel") != std::string::npos;
+    const bool memset = r.kind == storage::GpuActivityKind::Memset && r.bytes == int64_t{n} * 4;
+    const bool copy = r.kind == storage::GpuActivityKind::Memcpy && r.bytes == int64_t{n} * 4;
+    if (!saxpy && !memset && !copy) continue;
+    memsets += memset;
+    copies += copy;
+    const auto [first, last] = byCorrelation.equal_range(r.correlation);
+    ASSERT_NE(first, last) << r.name << ": no launch call of correlation " << r.correlation << " among "
+                           << calls.size();
+    const LaunchCall& c = *first->second;
+    EXPECT_LE(c.start, r.start) << r.name << " started before its call entered";
+    const std::string name = c.name ? c.name : "";
+    if (saxpy) {
+      EXPECT_NE(name.find("aunch"), std::string::npos) << name;
+      ++kernelsByThread[c.thread];
+    }
+    if (memset) {
+      EXPECT_NE(name.find("emset"), std::string::npos) << name;
+    }
+    if (copy) {
+      EXPECT_NE(name.find("emcpy"), std::string::npos) << name;
+    }
+    EXPECT_EQ(r.span, GetParam().spans ? 7u * (memset || copy || c.thread == here) : 0u) << r.name;
+  }
+  EXPECT_EQ(kernelsByThread, (std::map<int64_t, int>{{here, kHere}, {there, kThere}}));
+  EXPECT_EQ(memsets, 1) << listed(records);
+  EXPECT_EQ(copies, 1) << listed(records);
+  EXPECT_EQ(collector->droppedRecords(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ways, CuptiLaunchCalls,
+    ::testing::Values(LaunchCallCase{LaunchCalls::Activity, false, Correlation::Callbacks, "activity"},
+                      LaunchCallCase{LaunchCalls::Callbacks, false, Correlation::Callbacks, "callbacks"},
+                      LaunchCallCase{LaunchCalls::Activity, true, Correlation::Callbacks, "activity_spans"},
+                      LaunchCallCase{LaunchCalls::Activity, true, Correlation::ActivityRecords,
+                                     "activity_span_records"}),
+    [](const ::testing::TestParamInfo<LaunchCallCase>& info) { return std::string(info.param.name); });
 
 // By default nothing asks CUPTI for its buffers during the run: a full one comes in by itself, and its
 // records reach a drain before the final one, tied to their spans like the rest.

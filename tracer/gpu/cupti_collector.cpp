@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -176,6 +177,38 @@ constexpr Watched kLaunchCalls[] = {
 #undef MOESCOPE_RT
 #undef MOESCOPE_DRV
 
+// The watched calls by (domain, callback id), with their names for LaunchCall: CUPTI's, less a runtime
+// call's version suffix ("cudaLaunchKernel_ptsz_v7000" -> "cudaLaunchKernel_ptsz"), as a callback's
+// functionName gives them. Built once and never freed: a LaunchCall's name is static.
+class WatchedNames {
+ public:
+  static const WatchedNames& get() {
+    static const WatchedNames* names = new WatchedNames;
+    return *names;
+  }
+  // The name of a watched call, or nullptr when the call is not one of kLaunchCalls.
+  const char* find(CUpti_CallbackDomain domain, CUpti_CallbackId cbid) const {
+    const auto it = names_.find({domain, cbid});
+    return it == names_.end() ? nullptr : it->second.c_str();
+  }
+
+ private:
+  WatchedNames() {
+    for (const Watched& w : kLaunchCalls) {
+      const char* cupti = nullptr;
+      std::string name =
+          cuptiGetCallbackName(w.domain, w.cbid, &cupti) == CUPTI_SUCCESS && cupti ? cupti : "";
+      if (name.empty()) name = w.domain == CUPTI_CB_DOMAIN_RUNTIME_API ? "cudaLaunch" : "cuLaunch";
+      const size_t at = name.rfind("_v");
+      if (at != std::string::npos && name.size() - at >= 6 &&
+          name.find_first_not_of("0123456789", at + 2) == std::string::npos)
+        name.resize(at);
+      names_.emplace(std::pair{w.domain, w.cbid}, std::move(name));
+    }
+  }
+  std::map<std::pair<CUpti_CallbackDomain, CUpti_CallbackId>, std::string> names_;
+};
+
 // The activity kinds that ActivityRecords needs besides the work records.
 constexpr CUpti_ActivityKind kCorrelationKinds[] = {CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER,
                                                     CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
@@ -250,19 +283,32 @@ struct Pending {
 // The collector's state, shared with CUPTI's buffer callbacks (which run on CUPTI's own thread or in a
 // flush) and API callbacks (on the launching threads).
 struct State {
+  ~State() {
+    for (uint8_t* buffer : pool) std::free(buffer);
+  }
+
   size_t bufferBytes = 8 << 20;
+  bool spans = true;
   Correlation correlation = Correlation::Callbacks;
   Flush flush = Flush::WhenFull;
-  bool launchCalls = false;
+  LaunchCalls launchCalls = LaunchCalls::Off;
   uint64_t epoch = 0;  // tells this collector's thread logs from an earlier collector's
   CUpti_SubscriberHandle subscriber = nullptr;
   bool buffersRegistered = false;
   std::vector<CUpti_ActivityKind> enabledKinds;  // to disable exactly these (another tool may own the rest)
+  std::vector<Watched> enabledApis;              // LaunchCalls::Activity: the API records enabled one by one
+  bool threadIdTypeSet = false;                  // LaunchCalls::Activity: set to the OS thread id, restored
+  CUpti_ActivityThreadIdType previousThreadIdType = CUPTI_ACTIVITY_THREAD_ID_TYPE_DEFAULT;
 
-  // Written by bufferCompleted, taken by drain.
+  // Buffers CUPTI handed back, kept for its next requests (kPoolBuffers at most).
+  std::mutex poolMutex;
+  std::vector<uint8_t*> pool;
+
+  // Written by bufferCompleted, taken by drain and drainLaunchCalls.
   std::mutex arrivedMutex;
   std::vector<GpuRecord> arrived;
   std::vector<std::pair<uint32_t, uint64_t>> externalIds;  // ActivityRecords: correlation id -> span
+  std::vector<LaunchCall> arrivedLaunches;                 // LaunchCalls::Activity
 
   // Callbacks: the launching threads' logs.
   std::mutex logsMutex;
@@ -299,13 +345,14 @@ CallLog& threadLog(State& state) {
 
 // At the entry of a watched call: note which span (0 outside any) the calling thread launches in.
 // Calls outside spans are noted too, so that a record no note explains is counted (unmatchedRecords).
-// With launchCalls, the call's entry and exit times too (the exit finds its entry at the log's end: a
-// launch call nests no other watched call of its thread but the driver call a runtime call makes).
+// With LaunchCalls::Callbacks, the call's entry and exit times too (the exit finds its entry at the log's
+// end: a launch call nests no other watched call of its thread but the driver call a runtime call makes).
 void CUPTIAPI onLaunchCall(void* userdata, CUpti_CallbackDomain, CUpti_CallbackId, const void* data) {
   const auto* info = static_cast<const CUpti_CallbackData*>(data);
   State& state = *static_cast<State*>(userdata);
+  const bool keepCall = state.launchCalls == LaunchCalls::Callbacks;
   if (info->callbackSite != CUPTI_API_ENTER) {
-    if (!state.launchCalls) return;
+    if (!keepCall) return;
     const int64_t now = nowNs();
     CallLog& log = threadLog(state);
     std::lock_guard lock(log.mutex);
@@ -319,8 +366,8 @@ void CUPTIAPI onLaunchCall(void* userdata, CUpti_CallbackDomain, CUpti_CallbackI
   }
   CallLog& log = threadLog(state);
   std::lock_guard lock(log.mutex);
-  log.calls.emplace_back(info->correlationId, innermostSpan());
-  if (state.launchCalls) {
+  if (state.spans) log.calls.emplace_back(info->correlationId, innermostSpan());
+  if (keepCall) {
     const int64_t now = nowNs();
     log.launches.push_back({info->correlationId, now, now, log.thread, info->functionName});
   }
@@ -376,17 +423,44 @@ uint64_t CUPTIAPI steadyClock() {
   return static_cast<uint64_t>(nowNs());
 }
 
+// Buffers kept for reuse: CUPTI keeps one buffer a launching thread (per-thread activity buffers) and
+// asks on that thread for the next one when it is full; a reused buffer's pages are already mapped.
+constexpr size_t kPoolBuffers = 4;
+
 void CUPTIAPI bufferRequested(uint8_t** buffer, size_t* size, size_t* maxRecords) {
-  size_t bytes = g_state ? g_state->bufferBytes : (8 << 20);
-  *buffer = static_cast<uint8_t*>(std::aligned_alloc(kAlign, bytes));
+  State* state = g_state;
+  const size_t bytes = state ? state->bufferBytes : (8 << 20);
+  *buffer = nullptr;
+  if (state) {
+    std::lock_guard lock(state->poolMutex);
+    if (!state->pool.empty()) {
+      *buffer = state->pool.back();
+      state->pool.pop_back();
+    }
+  }
+  if (!*buffer) *buffer = static_cast<uint8_t*>(std::aligned_alloc(kAlign, bytes));
   *size = *buffer ? bytes : 0;
   *maxRecords = 0;
 }
 
-void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buffer, size_t,
+void giveBack(uint8_t* buffer, size_t size) {
+  State* state = g_state;
+  if (state && size == state->bufferBytes) {
+    std::lock_guard lock(state->poolMutex);
+    if (state->pool.size() < kPoolBuffers) {
+      state->pool.push_back(buffer);
+      return;
+    }
+  }
+  std::free(buffer);
+}
+
+void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buffer, size_t size,
                               size_t validSize) {
   std::vector<GpuRecord> records;
   std::vector<std::pair<uint32_t, uint64_t>> calls;
+  std::vector<LaunchCall> launches;
+  const bool keepApiRecords = g_state && g_state->launchCalls == LaunchCalls::Activity;
   CUpti_Activity* record = nullptr;
   while (cuptiActivityGetNextRecord(buffer, validSize, &record) == CUPTI_SUCCESS) {
     switch (record->kind) {
@@ -434,9 +508,21 @@ void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buf
         if (e->externalKind == kSpanKind) calls.emplace_back(e->correlationId, e->externalId);
         break;
       }
+      case CUPTI_ACTIVITY_KIND_RUNTIME:
+      case CUPTI_ACTIVITY_KIND_DRIVER: {
+        // LaunchCalls::Activity: the watched calls' records. ActivityRecords enables every call's record
+        // (for correlation only): the watched ones are picked out by their callback id.
+        if (!keepApiRecords) break;
+        auto* a = reinterpret_cast<const CUpti_ActivityAPI*>(record);
+        const auto domain = record->kind == CUPTI_ACTIVITY_KIND_RUNTIME ? CUPTI_CB_DOMAIN_RUNTIME_API
+                                                                        : CUPTI_CB_DOMAIN_DRIVER_API;
+        if (const char* name = WatchedNames::get().find(domain, a->cbid))
+          launches.push_back({a->correlationId, static_cast<int64_t>(a->start), static_cast<int64_t>(a->end),
+                              static_cast<int64_t>(a->threadId), name});
+        break;
+      }
       default:
-        break;  // ActivityRecords: runtime and driver API records are enabled only so that calls get
-                // correlated
+        break;
     }
   }
   size_t dropped = 0;
@@ -446,8 +532,14 @@ void CUPTIAPI bufferCompleted(CUcontext context, uint32_t streamId, uint8_t* buf
     std::lock_guard lock(g_state->arrivedMutex);
     for (auto& r : records) g_state->arrived.push_back(std::move(r));
     g_state->externalIds.insert(g_state->externalIds.end(), calls.begin(), calls.end());
+    g_state->arrivedLaunches.insert(g_state->arrivedLaunches.end(), launches.begin(), launches.end());
   }
-  std::free(buffer);
+  giveBack(buffer, size);
+}
+
+CUptiResult enableApiRecords(const Watched& w, uint8_t enable) {
+  return w.domain == CUPTI_CB_DOMAIN_RUNTIME_API ? cuptiActivityEnableRuntimeApi(w.cbid, enable)
+                                                 : cuptiActivityEnableDriverApi(w.cbid, enable);
 }
 
 // Best effort, for a failed start and for the destructor: what start turned on, off again, and the
@@ -462,9 +554,13 @@ void stopCupti(State& state) {
   g_pushExternalIds = false;
   if (state.flush == Flush::Worker) cuptiActivityFlushPeriod(0);
   if (state.buffersRegistered) cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+  for (const Watched& w : state.enabledApis) enableApiRecords(w, 0);
+  state.enabledApis.clear();
   for (auto kind : state.enabledKinds) cuptiActivityDisable(kind);
   state.enabledKinds.clear();
   if (state.buffersRegistered) cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+  if (state.threadIdTypeSet) cuptiSetThreadIdType(state.previousThreadIdType);
+  state.threadIdTypeSet = false;
 }
 
 void enableKind(State& state, CUpti_ActivityKind kind) {
@@ -480,16 +576,26 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
     throw GpuTracerError("CUPTI collector already running in this process");
   g_state = new State;
   g_state->bufferBytes = options.bufferBytes;
+  g_state->spans = options.spans;
   g_state->correlation = options.correlation;
   g_state->flush = options.flush;
-  g_state->launchCalls = options.launchCalls && options.correlation == Correlation::Callbacks;
+  g_state->launchCalls = options.launchCalls;
   g_state->epoch = ++g_epoch;
+  const bool spanCallbacks = options.spans && options.correlation == Correlation::Callbacks;
+  const bool spanRecords = options.spans && options.correlation == Correlation::ActivityRecords;
   try {
-    if (options.correlation == Correlation::Callbacks) {
+    if (spanCallbacks || options.launchCalls == LaunchCalls::Callbacks) {
       // Subscribe first: it fails at once where another CUPTI tool (Nsight Systems) owns CUPTI.
       MOESCOPE_CUPTI_CHECK(cuptiSubscribe(&g_state->subscriber, onLaunchCall, g_state));
       for (const Watched& w : kLaunchCalls)
         MOESCOPE_CUPTI_CHECK(cuptiEnableCallback(1, g_state->subscriber, w.domain, w.cbid));
+    }
+    if (options.launchCalls == LaunchCalls::Activity) {
+      // API records carry the OS thread id (gettid, as the NVTX events' threads), not pthread_self.
+      cuptiGetThreadIdType(&g_state->previousThreadIdType);
+      MOESCOPE_CUPTI_CHECK(cuptiSetThreadIdType(CUPTI_ACTIVITY_THREAD_ID_TYPE_SYSTEM));
+      g_state->threadIdTypeSet = true;
+      WatchedNames::get();  // before the first record arrives
     }
     MOESCOPE_CUPTI_CHECK(cuptiActivityRegisterTimestampCallback(steadyClock));
     MOESCOPE_CUPTI_CHECK(cuptiActivityRegisterCallbacks(bufferRequested, bufferCompleted));
@@ -498,9 +604,16 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
     enableKind(*g_state, CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
     if (options.memcpy) enableKind(*g_state, CUPTI_ACTIVITY_KIND_MEMCPY);
     if (options.memset) enableKind(*g_state, CUPTI_ACTIVITY_KIND_MEMSET);
-    if (options.correlation == Correlation::ActivityRecords) {
+    if (spanRecords) {
       for (auto kind : kCorrelationKinds) enableKind(*g_state, kind);
       g_pushExternalIds = true;
+    } else if (options.launchCalls == LaunchCalls::Activity) {
+      // The watched calls' records only: every other call (the communicators' cudaStreamQuery spin-polls,
+      // events, allocations) costs nothing.
+      for (const Watched& w : kLaunchCalls) {
+        MOESCOPE_CUPTI_CHECK(enableApiRecords(w, 1));
+        g_state->enabledApis.push_back(w);
+      }
     }
   } catch (...) {
     stopCupti(*g_state);
@@ -552,7 +665,9 @@ std::vector<GpuRecord> CuptiCollector::drain(bool final) {
     arrived.swap(s.arrived);
     externalIds.swap(s.externalIds);
   }
-  if (s.correlation == Correlation::Callbacks) {
+  if (!s.spans) {
+    // Nothing to tie: every record goes out with span 0.
+  } else if (s.correlation == Correlation::Callbacks) {
     std::vector<std::pair<uint32_t, uint64_t>> calls;
     std::lock_guard logsLock(s.logsMutex);
     for (auto& log : s.logs) {
@@ -570,7 +685,9 @@ std::vector<GpuRecord> CuptiCollector::drain(bool final) {
   std::vector<GpuRecord> ready;
   std::vector<Pending> waiting;
   auto place = [&](GpuRecord&& r, uint64_t generation) {
-    if (const uint64_t* span = s.spanOfCall.find(r.correlation)) {
+    if (!s.spans) {
+      ready.push_back(std::move(r));
+    } else if (const uint64_t* span = s.spanOfCall.find(r.correlation)) {
       r.span = *span;
       ready.push_back(std::move(r));
     } else if (s.correlation == Correlation::Callbacks) {
@@ -598,6 +715,10 @@ std::vector<GpuRecord> CuptiCollector::drain(bool final) {
 std::vector<LaunchCall> CuptiCollector::drainLaunchCalls() {
   std::vector<LaunchCall> out;
   if (!g_state) return out;
+  {
+    std::lock_guard lock(g_state->arrivedMutex);
+    out.swap(g_state->arrivedLaunches);
+  }
   std::lock_guard logsLock(g_state->logsMutex);
   for (auto& log : g_state->logs) {
     std::lock_guard lock(log->mutex);

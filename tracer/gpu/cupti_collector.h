@@ -18,7 +18,9 @@
 // Buffers: CUPTI hands a buffer over when it is full (Flush::WhenFull, the default) or when asked
 // (Flush::OnDrain: cuptiActivityFlushAll at every drain). Asking costs: on 2 x H200 the call took up to
 // 140 ms and held up the launching threads meanwhile (docs/bench-gputrace.md), so by default nothing is
-// asked until the final drain, and the buffers are small enough to fill every second or so.
+// asked until the final drain, and the buffers are small enough to fill every second or so. A buffer
+// CUPTI hands back is kept for its next request (a few at most), so that the launching thread, which
+// asks for buffers, neither allocates nor touches fresh pages once the run is going.
 //
 // One clock: CUPTI is given steady_clock (CLOCK_MONOTONIC) as its timestamp source before any activity
 // kind is enabled, so GPU records land on the run file's clock; CUPTI itself maps the GPU's timer onto
@@ -42,16 +44,30 @@ namespace moescope::tracer::gpu {
 // A record as the Tracer takes it (tracer::GpuActivity): span is the launching span's id.
 using GpuRecord = tracer::GpuActivity;
 
+// Whether and how the watched calls themselves are kept (drainLaunchCalls): their thread, entry and exit
+// time, so that a recording can tie GPU records to what the calling thread was doing (tracer/inject/).
+enum class LaunchCalls {
+  Off,
+  // CUPTI's API activity records, enabled for the watched calls only (cuptiActivityEnableRuntimeApi and
+  // cuptiActivityEnableDriverApi, as PyTorch's profiler does): CUPTI writes a 40-byte record into its
+  // activity buffer of the calling thread and no code of the collector runs on that thread.
+  Activity,
+  // A callback of the collector at each watched call's entry and exit: an uncontended lock and a
+  // vector append on the calling thread, on top of CUPTI's own cost of entering a subscriber's callback.
+  Callbacks,
+};
+
 struct CollectorOptions {
   size_t bufferBytes = 8 << 20;  // one CUPTI activity buffer; several are in flight
   bool memcpy = true;
   bool memset = true;
+  // Tie records to spans (pushSpan). Off (a recorded program has no spans): no span correlation at all,
+  // no callback for it, every record carries span 0, correlation is ignored.
+  bool spans = true;
   Correlation correlation = Correlation::Callbacks;
   Flush flush = Flush::WhenFull;
   uint32_t flushPeriodMs = 200;  // Worker
-  // With Callbacks: keep every watched call's thread, entry and exit time too (drainLaunchCalls), so a
-  // recording can tie GPU records to what the calling thread was doing (tracer/inject/).
-  bool launchCalls = false;
+  LaunchCalls launchCalls = LaunchCalls::Off;
 };
 
 // A call that put GPU work on a stream (CollectorOptions::launchCalls).
@@ -84,6 +100,8 @@ class CuptiCollector {
   // first), and every record.
   std::vector<GpuRecord> drain(bool final = false);
   // The watched calls logged since the last call (CollectorOptions::launchCalls), in no particular order.
+  // With Activity, a call is here once CUPTI handed over the buffer that holds its record (as the
+  // records drain returns).
   std::vector<LaunchCall> drainLaunchCalls();
   // Records CUPTI dropped because its buffers were full, in all since start.
   uint64_t droppedRecords() const;

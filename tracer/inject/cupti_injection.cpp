@@ -2,6 +2,15 @@
 // in cuInit and calls its InitializeInjection; the library starts the tracer's CUPTI collector
 // (tracer/gpu/cupti_collector.h) with launch calls kept, and a thread that hands CUPTI's records to
 // the store every 200 ms, so CUPTI's buffers are given back while the program runs.
+//
+// What runs on the program's threads at each launch is what the overhead is made of (a launch-bound
+// PyTorch job makes ~1,000 launches a step; docs/bench-record.md). So the collector runs without span
+// correlation (a recorded program has no moescope spans: no callback for it), and launch calls come by
+// default from CUPTI's API activity records of the launching calls only, written by CUPTI into its
+// per-thread buffer with no code of ours on the launching thread (`record --launch-calls callbacks`
+// keeps the callback way, to compare; `off` keeps none). Buffers are 16 MiB and reused: a kernel record
+// is 216 bytes and a launch call's 40, so one holds ~60 steps of ~1,000 launches and CUPTI asks for
+// a new one rarely.
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -22,6 +31,18 @@ struct GpuRecording {
 };
 GpuRecording* g_gpu = nullptr;
 std::mutex g_gpuMutex;
+
+gpu::LaunchCalls launchCallsOf(LaunchCallRecording r) {
+  switch (r) {
+    case LaunchCallRecording::Callbacks:
+      return gpu::LaunchCalls::Callbacks;
+    case LaunchCallRecording::Off:
+      return gpu::LaunchCalls::Off;
+    case LaunchCallRecording::Activity:
+      break;
+  }
+  return gpu::LaunchCalls::Activity;
+}
 
 void handOver(ProcessRecorder& r, gpu::CuptiCollector& c, bool final) {
   std::vector<gpu::GpuRecord> records = c.drain(final);
@@ -45,11 +66,21 @@ void startGpuRecording(Session& s) {
   if (g_gpu) return;
   g_gpu = new GpuRecording;  // lives until the process ends
   if (!s.settings.kernels) return;
+  gpu::CollectorOptions options;
+  options.bufferBytes = size_t{16} << 20;
+  options.spans = false;
+  options.launchCalls = launchCallsOf(s.settings.launchCalls);
   try {
-    gpu::CollectorOptions options;
-    options.bufferBytes = size_t{4} << 20;
-    options.launchCalls = true;
-    g_gpu->collector = gpu::CuptiCollector::start(options);
+    try {
+      g_gpu->collector = gpu::CuptiCollector::start(options);
+    } catch (const std::exception& e) {
+      if (options.launchCalls != gpu::LaunchCalls::Activity) throw;
+      // A CUPTI that refuses API records one by one: launch calls through callbacks instead.
+      say(std::string("launch calls through callbacks in process ") + std::to_string(::getpid()) +
+          " (CUPTI refused their activity records: " + e.what() + ")");
+      options.launchCalls = gpu::LaunchCalls::Callbacks;
+      g_gpu->collector = gpu::CuptiCollector::start(options);
+    }
   } catch (const std::exception& e) {
     g_gpu->error = e.what();
     say(std::string("GPU work is not recorded in process ") + std::to_string(::getpid()) + ": " + e.what());
