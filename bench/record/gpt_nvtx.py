@@ -6,6 +6,11 @@ the schedule), and inside them Megatron's layer sub-ranges (core_attention, line
 the shipped naming rules give categories, phases, steps and micro-batches.
 
   python3 gpt_nvtx.py --steps 8 [--profile-steps 4:6 --profile OUT.json] [--times OUT.txt]
+
+Sizes: the defaults are a tiny GPT (d 256, 4 layers, sequence 128, batch 8, vocabulary 1024, fp32) whose
+~1,000 kernels a step are shorter than their launches, so the step time is the host's launch time and
+every per-launch cost of a profiler shows in full; --d-model, --layers, --heads, --seq, --batch, --vocab
+and --bf16 (autocast) make a GPT whose kernels outlast their launches (run_h200_record.sh measures both).
 """
 import argparse
 import time
@@ -17,13 +22,31 @@ import torch.nn.functional as F
 P = "megatron.core."
 
 
+CUDA = True  # False with --device cpu (a smoke test without a GPU): no NVTX, no synchronisation
+
+
+def push(name):
+    if CUDA:
+        torch.cuda.nvtx.range_push(name)
+
+
+def pop():
+    if CUDA:
+        torch.cuda.nvtx.range_pop()
+
+
+def synchronize():
+    if CUDA:
+        torch.cuda.synchronize()
+
+
 def nvtx(name):
     class Range:
         def __enter__(self):
-            torch.cuda.nvtx.range_push(name)
+            push(name)
 
         def __exit__(self, *a):
-            torch.cuda.nvtx.range_pop()
+            pop()
 
     return Range()
 
@@ -51,7 +74,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab=1024, d=256, heads=4, layers=4, seq=128):
+    def __init__(self, vocab, d, heads, layers, seq):
         super().__init__()
         self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(seq, d)
         self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
@@ -70,13 +93,28 @@ def main():
     ap.add_argument("--microbatches", type=int, default=4)
     ap.add_argument("--profile-steps", default="")  # A:B, with --profile
     ap.add_argument("--profile", default="")  # torch.profiler's Chrome trace of those steps
-    ap.add_argument("--times", default="")  # step times (s), one a line, after the first two steps
+    ap.add_argument("--times", default="")  # step times (s), one a line, after the warm-up steps
+    ap.add_argument("--warmup", type=int, default=2)  # steps left out of --times (allocator, cuBLAS heuristics)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=0)  # 0: d-model / 64
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=8)  # sequences a micro-batch
+    ap.add_argument("--vocab", type=int, default=1024)
+    ap.add_argument("--bf16", action="store_true")  # forward and loss under bf16 autocast
+    ap.add_argument("--device", default="cuda")
     a = ap.parse_args()
+    global CUDA
+    CUDA = a.device.startswith("cuda")
+    heads = a.heads or max(1, a.d_model // 64)
+    if a.d_model % heads or a.steps <= a.warmup and a.times:
+        ap.error("--d-model must be a multiple of --heads, and --steps more than --warmup with --times")
     torch.manual_seed(0)
-    dev = "cuda"
-    model = GPT().to(dev)
+    dev = a.device
+    model = GPT(a.vocab, a.d_model, heads, a.layers, a.seq).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    data = torch.randint(0, 1024, (a.microbatches, 8, 129), device=dev)
+    data = torch.randint(0, a.vocab, (a.microbatches, a.batch, a.seq + 1), device=dev)
+    autocast = torch.autocast(dev.split(":")[0], dtype=torch.bfloat16, enabled=a.bf16)
     first, last = (int(v) for v in a.profile_steps.split(":")) if a.profile_steps else (-1, -1)
     prof = None
     times = []
@@ -85,28 +123,33 @@ def main():
             prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
                                                       torch.profiler.ProfilerActivity.CUDA])
             prof.__enter__()
-        torch.cuda.synchronize()
+        synchronize()
         t0 = time.perf_counter()
-        torch.cuda.nvtx.range_push(f"ProfilerStep#{step}")
+        push(f"ProfilerStep#{step}")
         # One stage: every micro-batch's forward, then its backward right after (the last stage of 1F1B).
         for mb in range(a.microbatches):
             x, y = data[mb, :, :-1], data[mb, :, 1:]
-            with nvtx(P + "pipeline_parallel.schedules.forward_step"):
+            with nvtx(P + "pipeline_parallel.schedules.forward_step"), autocast:
                 loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten()) / a.microbatches
             with nvtx(P + "pipeline_parallel.schedules.backward_step"):
                 loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        torch.cuda.nvtx.range_pop()
-        torch.cuda.synchronize()
+        pop()
+        synchronize()
         times.append(time.perf_counter() - t0)
         if step == last and prof is not None:
             prof.__exit__(None, None, None)
             prof.export_chrome_trace(a.profile)
             prof = None
     if a.times:
+        kept = times[a.warmup:]
         with open(a.times, "w") as f:
-            f.write("\n".join(str(t) for t in times[2:]) + "\n")
+            f.write("\n".join(str(t) for t in kept) + "\n")
+        params = sum(p.numel() for p in model.parameters())
+        print(f"d {a.d_model} layers {a.layers} heads {heads} seq {a.seq} batch {a.batch} vocab {a.vocab} "
+              f"{'bf16' if a.bf16 else 'fp32'}: {params / 1e6:.1f} M parameters, median step "
+              f"{sorted(kept)[len(kept) // 2] * 1e3:.2f} ms over {len(kept)} steps")
 
 
 if __name__ == "__main__":
