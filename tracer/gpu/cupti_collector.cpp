@@ -611,7 +611,13 @@ std::unique_ptr<CuptiCollector> CuptiCollector::start(const CollectorOptions& op
       // The watched calls' records only: every other call (the communicators' cudaStreamQuery spin-polls,
       // events, allocations) costs nothing.
       for (const Watched& w : kLaunchCalls) {
-        MOESCOPE_CUPTI_CHECK(enableApiRecords(w, 1));
+        if (const CUptiResult result = enableApiRecords(w, 1); result != CUPTI_SUCCESS) {
+          const char* text = nullptr;
+          cuptiGetResultString(result, &text);
+          throw LaunchCallRecordsRefused(std::string("CUPTI refused the activity records of ") +
+                                         WatchedNames::get().find(w.domain, w.cbid) + ": " +
+                                         (text ? text : "unknown error"));
+        }
         g_state->enabledApis.push_back(w);
       }
     }

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,13 @@ struct CollectorOptions {
   Flush flush = Flush::WhenFull;
   uint32_t flushPeriodMs = 200;  // Worker
   LaunchCalls launchCalls = LaunchCalls::Off;
+};
+
+// Thrown by CuptiCollector::start when CUPTI refuses LaunchCalls::Activity's records of single API calls
+// (and nothing before failed): LaunchCalls::Callbacks may still work.
+class LaunchCallRecordsRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // A call that put GPU work on a stream (CollectorOptions::launchCalls).

@@ -73,11 +73,10 @@ void startGpuRecording(Session& s) {
   try {
     try {
       g_gpu->collector = gpu::CuptiCollector::start(options);
-    } catch (const std::exception& e) {
-      if (options.launchCalls != gpu::LaunchCalls::Activity) throw;
+    } catch (const gpu::LaunchCallRecordsRefused& e) {
       // A CUPTI that refuses API records one by one: launch calls through callbacks instead.
-      say(std::string("launch calls through callbacks in process ") + std::to_string(::getpid()) +
-          " (CUPTI refused their activity records: " + e.what() + ")");
+      say(std::string("launch calls through callbacks in process ") + std::to_string(::getpid()) + " (" +
+          e.what() + ")");
       options.launchCalls = gpu::LaunchCalls::Callbacks;
       g_gpu->collector = gpu::CuptiCollector::start(options);
     }
