@@ -175,6 +175,10 @@ INSTANTIATE_TEST_SUITE_P(BothWays, CuptiCorrelation,
 // Launch calls kept (what `record` ties kernels to ranges with), both ways, with and without span
 // correlation: every kernel, memset and memcpy has a watched call of the same correlation id, on the
 // thread that made it (the OS thread id), entered before the work started; other calls are not kept.
+// Each case needs a process of its own, as ctest runs them (and as `record` starts one collector per
+// process): on an H200 (CUDA 13, 2026-12-03), after a collector that enabled whole-kind RUNTIME records
+// (CuptiCorrelation's activity case) stopped, a later collector's per-call records stayed off in that
+// process (0 launch calls); each case alone, or this suite alone, passes.
 struct LaunchCallCase {
   LaunchCalls launchCalls;
   bool spans;
