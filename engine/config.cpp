@@ -104,6 +104,9 @@ const std::vector<KeyDef>& keyDefs() {
              "the order of forward and backward passes on each stage (docs/SCHEDULES.md)"),
       number("parallel.virtual_stages", &C::parallel, &ParallelConfig::virtual_stages, 1, kMaxRanks,
              "model chunks per stage; above 1 only with the interleaved schedule"),
+      plain("parallel.split_backward", &C::parallel, &ParallelConfig::split_backward,
+            "run each backward as its input gradient then its weight gradients (B, W): measures ZB-H1's "
+            "split for the planner; same order and numbers"),
       number("train.global_batch", &C::train, &TrainConfig::global_batch, 1, kMaxSize,
              "sequences per optimizer step, a multiple of dp x microbatches"),
       number("train.steps", &C::train, &TrainConfig::steps, 0, double(INT32_MAX), "optimizer steps"),
@@ -445,7 +448,7 @@ void validate(const Config& c) {
 PipelineShape pipelineShape(const Config& c) {
   const auto& p = c.parallel;
   return {p.schedule, static_cast<int>(p.pp), static_cast<int>(p.microbatches),
-          static_cast<int>(p.virtual_stages)};
+          static_cast<int>(p.virtual_stages), p.split_backward};
 }
 
 std::string toToml(const Config& config) {

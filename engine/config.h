@@ -51,7 +51,8 @@ struct ParallelConfig {
   int64_t dp = 1;
   int64_t microbatches = 1;
   storage::Schedule schedule = storage::Schedule::OneFOneB;
-  int64_t virtual_stages = 1;  // model chunks per stage; > 1 only with Schedule::Interleaved
+  int64_t virtual_stages = 1;   // model chunks per stage; > 1 only with Schedule::Interleaved
+  bool split_backward = false;  // each backward as B then W (PipelineShape::split_backward)
   bool operator==(const ParallelConfig&) const = default;
 };
 
@@ -134,7 +135,7 @@ void applyOverride(Config& config, std::string_view assignment);
 // rules are scheduleProblem's (engine/schedule.h), which the planner asks too.
 void validate(const Config& config);
 
-// The schedule's shape: schedule, pp, micro-batches and virtual stages (validated first).
+// The schedule's shape: schedule, pp, micro-batches, virtual stages and the split backward.
 PipelineShape pipelineShape(const Config& config);
 
 // The whole configuration as TOML (every key), and the [model] section alone.

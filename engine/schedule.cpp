@@ -83,8 +83,8 @@ std::vector<PipelineOp> zbH1(int stages, int stage, int microbatches) {
 
 }  // namespace
 
-bool splitsBackward(Schedule schedule) {
-  return schedule == Schedule::ZbH1;
+bool splitsBackward(const PipelineShape& s) {
+  return s.schedule == Schedule::ZbH1 || s.split_backward;
 }
 
 std::string scheduleProblem(const PipelineShape& s, int64_t layers) {
@@ -119,17 +119,30 @@ std::vector<PipelineOp> stageSchedule(const PipelineShape& s, int stage) {
   // A shape is checked against the model's layers elsewhere; every chunk count divides some model.
   if (const std::string problem = scheduleProblem(s, int64_t{s.stages} * s.virtual_stages); !problem.empty())
     throw std::invalid_argument("schedule: " + problem);
-  switch (s.schedule) {
-    case Schedule::GPipe:
-      return gpipe(s.microbatches);
-    case Schedule::OneFOneB:
-      return oneFOneB(s.stages, stage, s.microbatches);
-    case Schedule::Interleaved:
-      return interleaved(s.stages, stage, s.microbatches, s.virtual_stages);
-    case Schedule::ZbH1:
-      return zbH1(s.stages, stage, s.microbatches);
+  const std::vector<PipelineOp> ops = [&] {
+    switch (s.schedule) {
+      case Schedule::GPipe:
+        return gpipe(s.microbatches);
+      case Schedule::OneFOneB:
+        return oneFOneB(s.stages, stage, s.microbatches);
+      case Schedule::Interleaved:
+        return interleaved(s.stages, stage, s.microbatches, s.virtual_stages);
+      case Schedule::ZbH1:
+        return zbH1(s.stages, stage, s.microbatches);
+    }
+    throw std::invalid_argument("schedule: unknown schedule " + std::to_string(static_cast<int>(s.schedule)));
+  }();
+  if (!s.split_backward) return ops;
+  std::vector<PipelineOp> split;
+  for (const PipelineOp& op : ops) {
+    if (op.kind != Kind::Backward) {
+      split.push_back(op);
+      continue;
+    }
+    split.push_back({Kind::BackwardInput, op.microbatch, op.chunk});
+    split.push_back({Kind::BackwardWeight, op.microbatch, op.chunk});
   }
-  throw std::invalid_argument("schedule: unknown schedule " + std::to_string(static_cast<int>(s.schedule)));
+  return split;
 }
 
 std::vector<PassRef> passDependencies(const PipelineShape& s, int stage, const PipelineOp& op) {

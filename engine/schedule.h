@@ -6,8 +6,11 @@
 // A pass is a forward (F), a backward (B) or a weight-gradient pass (W) of one micro-batch through one
 // of the stage's model chunks. Only interleaved 1F1B gives a stage several chunks: the model's layers
 // are cut into pp x v chunks of consecutive layers, global chunk g on stage g mod pp, the stage's local
-// chunk g / pp (Megatron-Core's model_chunk_id). Only ZB-H1 splits a backward into the input gradient
-// (BackwardInput, B) and the weight gradient (BackwardWeight, W); elsewhere a backward computes both.
+// chunk g / pp (Megatron-Core's model_chunk_id). ZB-H1 splits a backward into the input gradient
+// (BackwardInput, B) and the weight gradient (BackwardWeight, W); elsewhere a backward computes both,
+// unless the shape asks for split_backward: then each backward is its B immediately followed by its W,
+// the order and the numbers otherwise unchanged, so a 1F1B run measures what B and W cost apart (the
+// planner's ZB-H1 predictions need the split: docs/PLANNER.md).
 //
 // Sources of each order (docs/SCHEDULES.md has them with their bubble shares):
 // - gpipe: Huang et al., "GPipe" (2019): every forward, then every backward.
@@ -54,6 +57,8 @@ struct PipelineShape {
   int stages = 1;
   int microbatches = 1;
   int virtual_stages = 1;  // model chunks per stage; > 1 only with Schedule::Interleaved
+  bool split_backward =
+      false;  // every Backward as BackwardInput then BackwardWeight (parallel.split_backward)
   bool operator==(const PipelineShape&) const = default;
 };
 
@@ -81,8 +86,8 @@ struct PassRef {
 // Some are on the same stage, where the stage's order already puts them first.
 std::vector<PassRef> passDependencies(const PipelineShape& shape, int stage, const PipelineOp& op);
 
-// Whether a schedule computes the weight gradients in passes of their own.
-bool splitsBackward(Schedule schedule);
+// Whether a shape's schedule computes the weight gradients in passes of their own.
+bool splitsBackward(const PipelineShape& shape);
 // The model chunk a stage's chunk is (chunk x stages + stage), and back.
 inline int globalChunk(const PipelineShape& shape, int stage, int chunk) {
   return chunk * shape.stages + stage;

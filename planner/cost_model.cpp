@@ -199,6 +199,23 @@ double effectiveCores(const storage::Trace& trace, const Sharing& sharing, Skipp
   return std::clamp((from + to) / 2, 0.5, most);
 }
 
+// The solo time of the compute a split backward divides (splitsBetweenBAndW) in a phase's layer
+// passes, every layer and expert, per micro-batch.
+double splitComputeNs(const CostModel& m, Phase phase) {
+  double ns = 0;
+  for (const auto& [key, entries] : m.layers)
+    if (key.second == phase)
+      for (const TemplateEntry& e : entries)
+        if (e.expert_names.empty() && splitsBetweenBAndW(e.segment.category)) ns += e.segment.ns;
+  for (const auto& [key, cost] : m.experts)
+    if (std::get<1>(key) == phase && splitsBetweenBAndW(cost.category)) ns += cost.ns;
+  return ns;
+}
+
+std::string percent(double share) {
+  return std::to_string(static_cast<int>(std::lround(share * 100)));
+}
+
 int hostCores(const storage::Trace& trace) {
   for (const auto& [key, value] : trace.meta) {
     if (key != "host.cores") continue;
@@ -210,6 +227,11 @@ int hostCores(const storage::Trace& trace) {
 }
 
 }  // namespace
+
+bool splitsBetweenBAndW(Category c) {
+  return c == Category::ComputeAttention || c == Category::ComputeFfn || c == Category::ComputeRouter ||
+         c == Category::ComputeExpert || c == Category::ComputeLoss;
+}
 
 int groupSize(const std::string& name, Category category, int pp, int tp, int dp) {
   switch (category) {
@@ -409,11 +431,17 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
   }
   m.activation_bytes_per_token_layer = median(perTokenLayer);
 
-  if (!m.split_backward)
-    m.notes.push_back("ZB-H1's B and W: each backward split " +
-                      std::to_string(static_cast<int>(m.input_share * 100)) + "/" +
-                      std::to_string(100 - static_cast<int>(m.input_share * 100)) +
-                      " (the run measured no weight pass apart)");
+  if (m.split_backward) {
+    const double input = splitComputeNs(m, Phase::Backward),
+                 weight = splitComputeNs(m, Phase::BackwardWeight);
+    if (input + weight > 0) m.input_share = input / (input + weight);
+    m.notes.push_back("ZB-H1's B and W: as the run measured them apart, B " + percent(m.input_share) +
+                      "% of the layers' backward compute, W " + percent(1 - m.input_share) + "%");
+  } else {
+    m.notes.push_back("ZB-H1's B and W: each backward split " + percent(m.input_share) + "/" +
+                      percent(1 - m.input_share) +
+                      " (the run measured no weight pass apart: parallel.split_backward measures it)");
+  }
   if (m.cores > 0)
     m.notes.push_back("the ranks share " + std::to_string(m.cores).substr(0, 4) + " of the run's " +
                       std::to_string(host_cores) + " host cores, what it got of them (processor sharing)");

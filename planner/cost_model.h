@@ -62,10 +62,14 @@ struct CostModel {
   // per parameter of the rank (grad_norm, adamw: ns in SegmentCost::ns per parameter).
   std::map<std::string, SegmentCost> tail;
   std::map<storage::Category, TransferFit> transfers;
-  bool split_backward = false;  // the run measured ZB-H1's weight passes apart
-  // A backward's share that is the input gradient, where the run did not measure it apart (ZB-H1's
-  // B): the matmuls' input and weight gradients cost the same FLOPs (the Zero Bubble paper's T_B =
-  // T_W).
+  // The run measured the weight passes apart: a ZB-H1 run, or any schedule run with
+  // parallel.split_backward (each backward as B then W). Then B and W each take their measured spans,
+  // and a schedule that does not split joins them into one backward.
+  bool split_backward = false;
+  // A backward's compute share that is the input gradient (ZB-H1's B). Where the run did not measure
+  // it apart, 0.5: the matmuls' input and weight gradients cost the same FLOPs (the Zero Bubble
+  // paper's T_B = T_W); where it did, the measured share of the layers' backward compute (what the
+  // notes report; the passes then use the measured spans themselves).
   double input_share = 0.5;
   // Saved activations per token and layer held (analysis_memory's counter over the schedule's peak
   // of held micro-batch chunks); 0 when the run recorded none.
@@ -77,6 +81,10 @@ struct CostModel {
 // `host.cores` meta, else none). Throws PlanError when the run cannot calibrate a prediction (no
 // pipeline passes in it, no complete step, a config the planner cannot read).
 CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int cores = -1);
+
+// The compute a split backward divides between B (input gradient) and W (weight gradients);
+// communication and slicing stay in B.
+bool splitsBetweenBAndW(storage::Category category);
 
 // The group a transfer's collective spans in a configuration (tp for tensor-parallel all-reduces, dp
 // for the gradient all-reduce and DPMoE's all-to-all, the world for the loss-norm all-reduce, 2 for a

@@ -18,12 +18,6 @@ bool isCollective(Category c) {
   return c == Category::CommTpAllreduce || c == Category::CommEpAlltoall || c == Category::CommDpAllreduce;
 }
 
-// The compute that a split backward divides between B (input gradient) and W (weight gradients).
-bool splits(Category c) {
-  return c == Category::ComputeAttention || c == Category::ComputeFfn || c == Category::ComputeRouter ||
-         c == Category::ComputeExpert || c == Category::ComputeLoss;
-}
-
 struct Builder {
   const PlanContext& ctx;
   const CostModel& m;
@@ -80,13 +74,13 @@ struct Builder {
     if (!list) return;
     for (const TemplateEntry& e : *list) {
       if (e.expert_names.empty()) {
-        if (compute_only && !splits(e.segment.category)) continue;
+        if (compute_only && !splitsBetweenBAndW(e.segment.category)) continue;
         add(e.segment, as, static_cast<int32_t>(layer), share(e.segment.category), keep_gap);
         continue;
       }
       for (int32_t x = 0; x < m.model.experts; ++x) {
         for (size_t k = 0; k < e.expert_names.size(); ++k) {
-          if (compute_only && !splits(e.expert_categories[k])) continue;
+          if (compute_only && !splitsBetweenBAndW(e.expert_categories[k])) continue;
           const auto it = m.experts.find({layer, from, e.expert_names[k], x});
           if (it != m.experts.end())
             add(it->second, as, static_cast<int32_t>(layer), share(e.expert_categories[k]), keep_gap);
@@ -98,8 +92,8 @@ struct Builder {
   void layerPass(int64_t layer, Kind kind) {
     const double s = m.input_share;
     auto all = [](Category) { return 1.0; };
-    auto input = [&](Category c) { return splits(c) ? s : 1.0; };
-    auto weight = [&](Category c) { return splits(c) ? 1 - s : 0.0; };
+    auto input = [&](Category c) { return splitsBetweenBAndW(c) ? s : 1.0; };
+    auto weight = [&](Category c) { return splitsBetweenBAndW(c) ? 1 - s : 0.0; };
     switch (kind) {
       case Kind::Forward:
         addLayer(layer, Phase::Forward, Phase::Forward, all, false, true);

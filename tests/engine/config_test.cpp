@@ -28,6 +28,7 @@ TEST(Config, EmptyTextGivesModelMdDefaults) {
   EXPECT_EQ(c.parallel.layout, MoeLayout::PPMoE);
   EXPECT_EQ(c.parallel.schedule, storage::Schedule::OneFOneB);
   EXPECT_EQ(c.parallel.virtual_stages, 1);
+  EXPECT_FALSE(c.parallel.split_backward);
   EXPECT_EQ(c.train.global_batch, 8);
   EXPECT_EQ(c.train.steps, 10);
   EXPECT_EQ(c.train.lr, 3e-4);
@@ -92,11 +93,14 @@ TEST(Config, OverridesSetOneKey) {
   applyOverride(c, "parallel.schedule=\"gpipe\"");
   applyOverride(c, "train.lr=0.5");
   applyOverride(c, "trace.enabled=false");
+  applyOverride(c, "parallel.split_backward=true");
   EXPECT_EQ(c.parallel.tp, 2);
   EXPECT_EQ(c.parallel.layout, MoeLayout::DPMoE);
   EXPECT_EQ(c.parallel.schedule, storage::Schedule::GPipe);
   EXPECT_EQ(c.train.lr, 0.5);
   EXPECT_FALSE(c.trace.enabled);
+  EXPECT_TRUE(c.parallel.split_backward);
+  EXPECT_THROW(applyOverride(c, "parallel.split_backward=yes"), InputError);
   EXPECT_THROW(applyOverride(c, "parallel.tpp=2"), InputError);
   EXPECT_THROW(applyOverride(c, "tp=2"), InputError);
   EXPECT_THROW(applyOverride(c, "parallel.tp=two"), InputError);
@@ -152,6 +156,10 @@ TEST(Config, ScheduleRules) {
   EXPECT_NO_THROW(validate(parseConfig("[parallel]\nschedule = \"zb-h1\"\npp = 2\nmicrobatches = 4\n")));
   EXPECT_EQ(pipelineShape(parseConfig("[parallel]\nschedule = \"zb-h1\"\npp = 2\nmicrobatches = 4\n")),
             (PipelineShape{Schedule::ZbH1, 2, 4, 1}));
+  // The split backward goes into the shape; a value that is not a bool is refused by the parser.
+  EXPECT_EQ(pipelineShape(parseConfig("[parallel]\npp = 2\nmicrobatches = 4\nsplit_backward = true\n")),
+            (PipelineShape{Schedule::OneFOneB, 2, 4, 1, true}));
+  expectInvalid("[parallel]\nsplit_backward = 1\n", "parallel.split_backward must be true or false");
 }
 
 TEST(Config, TomlRoundTrip) {
@@ -160,6 +168,7 @@ TEST(Config, TomlRoundTrip) {
   c.parallel.layout = MoeLayout::DPMoE;
   c.data.path = "a \"quoted\" path";
   c.trace.enabled = false;
+  c.parallel.split_backward = true;
   EXPECT_EQ(parseConfig(toToml(c)), c);
   EXPECT_NE(modelToToml(c.model).find("capacity_factor = 1.25"), std::string::npos);
 }
@@ -188,7 +197,7 @@ TEST(Config, LimitsAreNamedAndProductsChecked) {
 // the defaults it reports are Config{}'s, and every key round-trips through configValue.
 TEST(Config, SchemaDescribesEveryKey) {
   const auto keys = configKeys();
-  ASSERT_EQ(keys.size(), 30u);
+  ASSERT_EQ(keys.size(), 31u);
   EXPECT_EQ(keys.front().name, "model.vocab_size");
   EXPECT_EQ(keys.back().name, "trace.enabled");
   const Config defaults;

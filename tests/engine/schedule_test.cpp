@@ -12,8 +12,8 @@ namespace {
 
 using Kind = PipelineOp::Kind;
 
-PipelineShape shape(Schedule schedule, int p, int m, int v = 1) {
-  return {schedule, p, m, v};
+PipelineShape shape(Schedule schedule, int p, int m, int v = 1, bool split = false) {
+  return {schedule, p, m, v, split};
 }
 
 std::string text(const PipelineShape& s, int stage) {
@@ -81,10 +81,46 @@ TEST(Schedule, ZbH1IsTheZeroBubblePapersOrder) {
   for (const PipelineOp& op : stageSchedule(s, 2)) EXPECT_NE(op.kind, Kind::Backward);
 }
 
+// split_backward: each backward becomes its B immediately followed by its W, nothing else moves (so a
+// 1F1B run measures B and W apart); ZB-H1, which splits already, is unchanged.
+TEST(Schedule, SplitBackwardPutsEachBackwardsWRightAfterItsB) {
+  EXPECT_EQ(text(shape(Schedule::OneFOneB, 4, 6, 1, true), 0),
+            "F0 F1 F2 F3 B0 W0 F4 B1 W1 F5 B2 W2 B3 W3 B4 W4 B5 W5");
+  EXPECT_EQ(text(shape(Schedule::OneFOneB, 2, 3, 1, true), 1), "F0 B0 W0 F1 B1 W1 F2 B2 W2");
+  for (int stage = 0; stage < 4; ++stage)
+    EXPECT_EQ(stageSchedule(shape(Schedule::ZbH1, 4, 8, 1, true), stage),
+              stageSchedule(shape(Schedule::ZbH1, 4, 8), stage));
+  for (const PipelineShape& plain : {shape(Schedule::GPipe, 3, 5), shape(Schedule::OneFOneB, 4, 7),
+                                     shape(Schedule::Interleaved, 2, 4, 2)}) {
+    PipelineShape split = plain;
+    split.split_backward = true;
+    EXPECT_FALSE(splitsBackward(plain));
+    EXPECT_TRUE(splitsBackward(split));
+    for (int stage = 0; stage < plain.stages; ++stage) {
+      // Joining each B with the W after it gives the plain order back.
+      std::vector<PipelineOp> joined;
+      const std::vector<PipelineOp> ops = stageSchedule(split, stage);
+      for (size_t i = 0; i < ops.size(); ++i) {
+        if (ops[i].kind != Kind::BackwardInput) {
+          EXPECT_NE(ops[i].kind, Kind::Backward);
+          EXPECT_NE(ops[i].kind, Kind::BackwardWeight);
+          joined.push_back(ops[i]);
+          continue;
+        }
+        ASSERT_LT(i + 1, ops.size());
+        EXPECT_EQ(ops[i + 1], (PipelineOp{Kind::BackwardWeight, ops[i].microbatch, ops[i].chunk}));
+        joined.push_back({Kind::Backward, ops[i].microbatch, ops[i].chunk});
+        ++i;
+      }
+      EXPECT_EQ(joined, stageSchedule(plain, stage)) << "stage " << stage;
+    }
+  }
+}
+
 std::string describe(const PipelineShape& s) {
   std::ostringstream os;
   os << storage::scheduleName(s.schedule) << " p" << s.stages << " m" << s.microbatches << " v"
-     << s.virtual_stages;
+     << s.virtual_stages << (s.split_backward ? " split" : "");
   return os.str();
 }
 
@@ -92,11 +128,13 @@ std::vector<PipelineShape> everyShape() {
   std::vector<PipelineShape> shapes;
   for (int p = 1; p <= 5; ++p) {
     for (int m = 1; m <= 12; ++m) {
-      for (Schedule sch : {Schedule::GPipe, Schedule::OneFOneB, Schedule::ZbH1})
-        shapes.push_back(shape(sch, p, m));
-      for (int v = 1; v <= 3; ++v) {
-        const PipelineShape s = shape(Schedule::Interleaved, p, m, v);
-        if (scheduleProblem(s, int64_t{p} * v).empty()) shapes.push_back(s);
+      for (bool split : {false, true}) {
+        for (Schedule sch : {Schedule::GPipe, Schedule::OneFOneB, Schedule::ZbH1})
+          shapes.push_back(shape(sch, p, m, 1, split));
+        for (int v = 1; v <= 3; ++v) {
+          const PipelineShape s = shape(Schedule::Interleaved, p, m, v, split);
+          if (scheduleProblem(s, int64_t{p} * v).empty()) shapes.push_back(s);
+        }
       }
     }
   }
@@ -108,12 +146,12 @@ TEST(Schedule, EveryPassRunsOnceAfterWhatItNeeds) {
     SCOPED_TRACE(describe(s));
     for (int stage = 0; stage < s.stages; ++stage) {
       const auto ops = stageSchedule(s, stage);
-      const size_t kinds = splitsBackward(s.schedule) ? 3 : 2;
+      const size_t kinds = splitsBackward(s) ? 3 : 2;
       ASSERT_EQ(ops.size(), kinds * s.microbatches * s.virtual_stages);
       std::set<std::tuple<Kind, int, int>> seen;
       for (const PipelineOp& op : ops) {
         EXPECT_TRUE(seen.insert({op.kind, op.microbatch, op.chunk}).second) << passName(op, 2);
-        EXPECT_EQ(op.kind == Kind::Backward, !splitsBackward(s.schedule) && op.kind != Kind::Forward);
+        EXPECT_EQ(op.kind == Kind::Backward, !splitsBackward(s) && op.kind != Kind::Forward);
         // What a pass needs on its own stage comes earlier in the stage's order.
         for (const PassRef& dep : passDependencies(s, stage, op)) {
           if (dep.stage != stage) continue;

@@ -139,11 +139,15 @@ Config scheduled(const char* schedule, int tp, int dp, const char* layout = "ppm
 
 // Every rank's spans, waits left out, read as the passes they belong to (runs of one phase, micro-batch
 // and chunk) give its stage's schedule pass for pass: interleaved passes carry their chunk, ZB-H1's W
-// passes are phase backward_weight.
+// passes (and a split 1F1B's) are phase backward_weight.
 TEST(StagePass, SpansFollowTheScheduleWithChunksAndWeightPasses) {
-  for (const Config& c : {scheduled("interleaved", 2, 1), scheduled("zb-h1", 2, 1),
-                          scheduled("interleaved", 1, 2, "dpmoe"), scheduled("zb-h1", 1, 2, "dpmoe")}) {
-    SCOPED_TRACE(std::string(storage::scheduleName(c.parallel.schedule)) + " " + c.layoutName());
+  Config split = scheduled("1f1b", 2, 1);
+  split.parallel.split_backward = true;
+  for (const Config& c :
+       {scheduled("interleaved", 2, 1), scheduled("zb-h1", 2, 1), scheduled("interleaved", 1, 2, "dpmoe"),
+        scheduled("zb-h1", 1, 2, "dpmoe"), split}) {
+    SCOPED_TRACE(std::string(storage::scheduleName(c.parallel.schedule)) + " " + c.layoutName() +
+                 (c.parallel.split_backward ? " split" : ""));
     validate(c);
     auto cpu = makeCpuBackend();
     const storage::Trace trace = testing::tracedRun(c, testing::tinyTokens(c), *cpu);
@@ -166,6 +170,53 @@ TEST(StagePass, SpansFollowTheScheduleWithChunksAndWeightPasses) {
       }
       EXPECT_EQ(passes, expected) << "rank " << rank;
     }
+  }
+}
+
+// parallel.split_backward changes no number: 1F1B with each backward run as B then W gives every step's
+// loss and every weight bit for bit as the plain 1F1B, on the float and the double CPU stage (pp 2 x tp
+// 2 PPMoE, 8 layers, 4 micro-batches, 2 steps), and only the split run records weight passes.
+TEST(StagePass, SplitBackwardChangesNoNumber) {
+  auto floats = makeCpuBackend();
+  DoubleCpuBackend doubles;
+  for (Backend* backend : {static_cast<Backend*>(floats.get()), static_cast<Backend*>(&doubles)}) {
+    SCOPED_TRACE(backend->name());
+    Config plain = scheduled("1f1b", 2, 1);
+    plain.train.steps = 2;
+    Config split = plain;
+    split.parallel.split_backward = true;
+    const TokenData data = testing::tinyTokens(plain);
+    auto run = [&](const Config& c) {
+      validate(c);
+      TrainOptions options;
+      options.config = c;
+      options.data = &data;
+      options.backend = backend;
+      options.gather_weights = true;
+      return train(options);
+    };
+    const TrainResult a = run(plain), b = run(split);
+    ASSERT_EQ(a.steps.size(), 2u);
+    ASSERT_EQ(b.steps.size(), 2u);
+    for (size_t s = 0; s < a.steps.size(); ++s) {
+      // loss, cross-entropy, aux loss and gradient norm, compared exactly.
+      EXPECT_EQ(a.steps[s].losses, b.steps[s].losses)
+          << "step " << s << ": loss " << a.steps[s].losses.loss << " vs " << b.steps[s].losses.loss;
+    }
+    ASSERT_EQ(a.weights.size(), b.weights.size());
+    const ModelWeights init = initialWeights(plain.model, static_cast<uint64_t>(plain.train.seed));
+    for (size_t i = 0; i < a.weights.size(); ++i) {
+      EXPECT_EQ(a.weights[i].data, b.weights[i].data) << a.weights[i].name;
+      EXPECT_NE(a.weights[i].data, init[i].data) << a.weights[i].name << " was not updated";
+    }
+    auto weightSpans = [&](const Config& c) {
+      size_t n = 0;
+      for (const auto& [rank, spans] : testing::spanSequences(testing::tracedRun(c, data, *backend)))
+        for (const auto& sp : spans) n += sp.phase == storage::Phase::BackwardWeight;
+      return n;
+    };
+    EXPECT_EQ(weightSpans(plain), 0u);
+    EXPECT_GT(weightSpans(split), 0u);
   }
 }
 

@@ -1,6 +1,7 @@
 // The planner's pieces: the transfer fit, a pass laid out on a stage's ranks, the rules a target must
-// follow, a predicted run's round trip through a file, and the self-consistency test on the GPU
-// sample run (same configuration predicted from itself: step time within 10% of the measured median).
+// follow, a predicted run's round trip through a file, the self-consistency test on the GPU sample run
+// (same configuration predicted from itself: step time within 10% of the measured median), and a
+// calibration that measured each backward's B and W apart (parallel.split_backward).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "engine/schedule_timing.h"
+#include "engine/trainer.h"
 #include "planner/cost_model.h"
 #include "planner/pass_plan.h"
 #include "planner/plan_target.h"
@@ -22,6 +24,8 @@
 #include "storage/stats_report.h"
 #include "tests/common/sample_path.h"
 #include "tests/common/temp_dir.h"
+#include "tests/engine/engine_test_util.h"
+#include "tests/engine/span_sequence.h"
 
 namespace moescope::planner {
 namespace {
@@ -243,6 +247,99 @@ TEST(Planner, EqualCostsGiveTheSchedulesOwnBubble) {
     EXPECT_NEAR(got.bubble_share, share, 1e-6) << storage::scheduleName(s);
     EXPECT_NEAR(static_cast<double>(got.step_ns), expected.makespan * 1e6, 1e3) << storage::scheduleName(s);
   }
+}
+
+// A 1F1B calibration that ran each backward as B then W (parallel.split_backward): a 1F1B run to
+// predict every schedule from, whose B and W passes ZB-H1 takes as measured, and which the other
+// schedules join back into one backward. A tiny CPU run (pp 2, 4 micro-batches, 3 steps).
+TEST(Planner, ASplitCalibrationGivesZbH1TheMeasuredBAndW) {
+  engine::Config c = engine::testing::tinyConfig();
+  c.parallel.pp = 2;
+  c.parallel.microbatches = 4;
+  c.parallel.split_backward = true;
+  c.train.steps = 3;
+  auto cpu = engine::makeCpuBackend();
+  const storage::Trace run = engine::testing::tracedRun(c, engine::testing::tinyTokens(c), *cpu);
+  const CostModel m = fitCostModel(run, "split.moescope");
+  EXPECT_EQ(m.run.schedule, Schedule::OneFOneB);
+  ASSERT_TRUE(m.split_backward);
+  // The B share is the run's: its layers' backward compute in B over B and W.
+  double b = 0, w = 0;
+  for (const auto& [key, entries] : m.layers)
+    for (const TemplateEntry& e : entries)
+      if (key.second != storage::Phase::Forward && e.expert_names.empty() &&
+          splitsBetweenBAndW(e.segment.category))
+        (key.second == storage::Phase::Backward ? b : w) += e.segment.ns;
+  for (const auto& [key, cost] : m.experts)
+    if (std::get<1>(key) != storage::Phase::Forward && splitsBetweenBAndW(cost.category))
+      (std::get<1>(key) == storage::Phase::Backward ? b : w) += cost.ns;
+  ASSERT_GT(w, 0);
+  EXPECT_DOUBLE_EQ(m.input_share, b / (b + w));
+  EXPECT_NE(m.input_share, 0.5);
+  ASSERT_FALSE(m.notes.empty());
+  EXPECT_NE(m.notes.front().find("as the run measured them apart, B "), std::string::npos) << m.notes.front();
+
+  // On each stage, ZB-H1's B and W are the measured passes, and 1F1B's backward is the two joined.
+  PlanTarget t = targetOf(m.run, 2);
+  const PlanContext one = planContext(m, t);
+  t.schedule = Schedule::ZbH1;
+  const PlanContext zb = planContext(m, t);
+  using Kind = engine::PipelineOp::Kind;
+  for (int stage = 0; stage < 2; ++stage) {
+    const PassPlan whole = planPass(one, stage, {Kind::Backward, 0, 0});
+    const PassPlan input = planPass(zb, stage, {Kind::BackwardInput, 0, 0});
+    const PassPlan weight = planPass(zb, stage, {Kind::BackwardWeight, 0, 0});
+    EXPECT_GT(input.work, 0);
+    EXPECT_GT(weight.work, 0);
+    EXPECT_NEAR(whole.work, input.work + weight.work, 1e-6 * whole.work) << "stage " << stage;
+    for (const PlanSegment& s : whole.segments) EXPECT_EQ(s.phase, storage::Phase::Backward) << s.name;
+    for (const PlanSegment& s : weight.segments) EXPECT_EQ(s.phase, storage::Phase::BackwardWeight) << s.name;
+  }
+  // Every schedule predicts from it; only ZB-H1's prediction has weight passes.
+  for (Schedule s : {Schedule::GPipe, Schedule::OneFOneB, Schedule::Interleaved, Schedule::ZbH1}) {
+    PlanTarget target = targetOf(m.run, 2);
+    target.schedule = s;
+    target.virtual_stages = s == Schedule::Interleaved ? 2 : 1;
+    const Prediction p = predict(m, target);
+    bool weightPass = false;
+    for (const auto& cols : p.trace.spans)
+      for (storage::Phase ph : cols.phase) weightPass |= ph == storage::Phase::BackwardWeight;
+    EXPECT_EQ(weightPass, s == Schedule::ZbH1) << storage::scheduleName(s);
+  }
+}
+
+// The same in numbers: a layer's backward measured as B 3 ms and W 1 ms gives ZB-H1's passes 3 and 1 ms
+// (75% in B, not the 50% assumed without the measurement), and 1F1B's backward 4 ms.
+TEST(Planner, AMeasuredSplitReplacesTheEvenOne) {
+  CostModel m;
+  m.run.layout = "dense";
+  m.run.pp = 1;
+  m.run.microbatches = 8;
+  m.model.layers = 1;
+  m.model.experts = 0;
+  m.model.layout = "dense";
+  m.model.global_batch = 8;
+  m.model.seq_len = 1;
+  m.tokens_per_microbatch = 1;  // the target's too: 8 sequences of 1 token in 8 micro-batches
+  m.layers[{0, storage::Phase::Forward}] = {{{"ffn", Category::ComputeFfn, storage::kNone, 2e6}, {}, {}}};
+  m.layers[{0, storage::Phase::Backward}] = {{{"ffn", Category::ComputeFfn, storage::kNone, 3e6}, {}, {}}};
+  m.layers[{0, storage::Phase::BackwardWeight}] = {
+      {{"ffn", Category::ComputeFfn, storage::kNone, 1e6}, {}, {}}};
+  m.split_backward = true;
+  PlanTarget t = targetOf(m.run, 1);
+  const PlanContext one = planContext(m, t);
+  t.schedule = Schedule::ZbH1;
+  const PlanContext zb = planContext(m, t);
+  using Kind = engine::PipelineOp::Kind;
+  EXPECT_DOUBLE_EQ(planPass(zb, 0, {Kind::BackwardInput, 0, 0}).work, 3e6);
+  EXPECT_DOUBLE_EQ(planPass(zb, 0, {Kind::BackwardWeight, 0, 0}).work, 1e6);
+  EXPECT_DOUBLE_EQ(planPass(one, 0, {Kind::Backward, 0, 0}).work, 4e6);
+  // Without the measurement, a 4 ms backward splits 2 and 2.
+  m.split_backward = false;
+  m.layers.erase({0, storage::Phase::BackwardWeight});
+  m.layers[{0, storage::Phase::Backward}] = {{{"ffn", Category::ComputeFfn, storage::kNone, 4e6}, {}, {}}};
+  EXPECT_DOUBLE_EQ(planPass(zb, 0, {Kind::BackwardInput, 0, 0}).work, 2e6);
+  EXPECT_DOUBLE_EQ(planPass(zb, 0, {Kind::BackwardWeight, 0, 0}).work, 2e6);
 }
 
 }  // namespace
