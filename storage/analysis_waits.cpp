@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "storage/saturating.h"
 #include "storage/shard_meta.h"
 
 namespace moescope::storage {
@@ -38,7 +39,7 @@ void blame(const std::map<int32_t, std::vector<WaitInterval>>& waits, int32_t ra
       blame(waits, k->peer, a, b, depth + 1, caused);
     }
   }
-  if (own > 0) caused[rank] += own;
+  if (own > 0) addTo(caused[rank], own);
 }
 
 }  // namespace
@@ -66,10 +67,10 @@ WaitsReport waitsReport(const Trace& trace) {
         }
       }
       const int32_t peer = c.comm_index.empty() ? kNone : c.commAt(i).peer;
-      r.waited_ns += d;
-      r.by_category[static_cast<size_t>(waitedIn)] += d;
+      addTo(r.waited_ns, d);
+      addTo(r.by_category[static_cast<size_t>(waitedIn)], d);
       waits[track.rank].push_back({c.start[i], end, peer});
-      report.total_ns += d;
+      addTo(report.total_ns, d);
     }
   }
   for (auto& [rank, w] : waits) {
@@ -81,16 +82,16 @@ WaitsReport waitsReport(const Trace& trace) {
     RankWaits& r = ranks[rank];
     for (const WaitInterval& interval : w) {
       if (interval.peer == kNone || interval.peer == rank) {
-        r.on[kNone] += interval.end - interval.start;
+        addTo(r.on[kNone], interval.end - interval.start);
         continue;
       }
       std::map<int32_t, int64_t> mine;
       blame(waits, interval.peer, interval.start, interval.end, 1, mine);
       for (const auto& [who, ns] : mine) {
         // A chain that comes back to the waiting rank itself: its own earlier lateness, not a peer's.
-        r.on[who] += ns;
-        caused[who] += ns;
-        report.attributed_ns += ns;
+        addTo(r.on[who], ns);
+        addTo(caused[who], ns);
+        addTo(report.attributed_ns, ns);
       }
     }
   }

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "storage/shard_meta.h"
 
 namespace moescope::storage {
@@ -44,6 +46,25 @@ Trace threeRanks() {
   addSpan(t, rec(2, 50, 51, Category::CommPpSendrecv, 0));
   finishTrace(t);
   return t;
+}
+
+// Waits of a crafted file whose sum passes int64 (each time within the run file's range) stop at the
+// limit rather than overflow (found by tests/fuzz under UBSan: stats --json of such a file).
+TEST(AnalysisWaits, SumsBeyondInt64SaturateInsteadOfOverflowing) {
+  Trace t;
+  // Ranks 0-2 each wait the whole run's range on rank 3: 3 x 2^62 ns in all.
+  for (int32_t r = 0; r < 4; ++r) {
+    t.ranks.push_back({r, 0, r, 0, kNone, "h"});
+    t.tracks.push_back({r, r, TrackKind::HostThread, "host", 0, kNone, kNone});
+    addSpan(t, r < 3 ? rec(r, 0, kMaxTime, Category::Wait, 3) : rec(r, 0, kMaxTime, Category::ComputeExpert));
+  }
+  finishTrace(t);
+  const WaitsReport w = waitsReport(t);
+  EXPECT_EQ(w.total_ns, std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(w.attributed_ns, std::numeric_limits<int64_t>::max());
+  ASSERT_FALSE(w.stragglers.empty());
+  EXPECT_EQ(w.stragglers[0].rank, 3);
+  EXPECT_EQ(w.stragglers[0].caused_ns, std::numeric_limits<int64_t>::max());
 }
 
 TEST(AnalysisWaits, AttributesEachWaitToTheRankWaitedForAndItsCategory) {
