@@ -172,6 +172,48 @@ class TimelineRenderTest : public QObject {
     QCOMPARE(shaded.pixelColor(at(0, 350'000)), plain.pixelColor(at(0, 350'000)));   // another row
     QCOMPARE(shaded.pixelColor(at(1, 700'000)), plain.pixelColor(at(1, 700'000)));   // after the range
   }
+
+  void searchMatchesAreOutlinedAndTickedOnTheirRows() {
+    // Stage 0's all-reduce is named "tp_allreduce", every other span "span" (test_traces.h's strings).
+    auto trace = pipeline();
+    trace.spans[0].name[1] = 2;
+    SpanSearch search;
+    search.setQuery(trace, "allreduce");
+    QCOMPARE(search.count(), size_t(1));
+    RenderOptions o;
+    o.size = QSize(1000, 300);
+    o.legend = false;
+    const QImage plain = renderTimeline(trace, o);
+    o.search = &search;
+    const QImage marked = renderTimeline(trace, o);
+    const TimelineLayout layout = layoutTimeline(trace, summarizeTrace(trace), {}, o.metrics);
+    const TimeMapping m = renderMapping(trace, o);
+    const int lw = o.metrics.labelWidth;
+    // Pixels of colour c on track's row over [t0, t1): in its box area, or in its top margin (the tick).
+    auto count = [&](const QImage& image, const QColor& c, int32_t track, int64_t t0, int64_t t1, bool tick) {
+      const auto& row = layout.rows[size_t(layout.rowOfTrack(track))];
+      const int y0 = tick ? row.y : layout.boxTop(row),
+                y1 = tick ? layout.boxTop(row) : layout.boxBottom(row);
+      int n = 0;
+      for (int x = lw + int(m.toX(t0)) + 1; x < lw + int(m.toX(t1)) - 1; ++x)
+        for (int y = y0; y < y1; ++y) n += image.pixelColor(x, y) == c ? 1 : 0;
+      return n;
+    };
+    const QColor outline = palette::kSearchMatch.darker(130), tick = palette::kSearchMatch.darker(115);
+    // The matching box is outlined (its left and right edges at least, the height of the box); the
+    // others are not; nothing is without a search.
+    QVERIFY(count(marked, outline, 0, 400'000, 1'000'000, false) >= 2 * (o.metrics.laneHeight - 4));
+    QCOMPARE(count(marked, outline, 0, 0, 400'000, false), 0);
+    QCOMPARE(count(marked, outline, 1, 0, 1'000'000, false), 0);
+    QCOMPARE(count(plain, outline, 0, 400'000, 1'000'000, false), 0);
+    // A tick along the top of its row over the whole match, and only there.
+    const auto& row0 = layout.rows[size_t(layout.rowOfTrack(0))];
+    for (int64_t t = 420'000; t < 1'000'000; t += 100'000)
+      QCOMPARE(marked.pixelColor(lw + int(m.toX(t)), row0.y), tick);
+    QCOMPARE(count(marked, tick, 0, 0, 400'000, true), 0);
+    QCOMPARE(count(marked, tick, 1, 0, 1'000'000, true), 0);
+    QCOMPARE(count(plain, tick, 0, 400'000, 1'000'000, true), 0);
+  }
 };
 
 QTEST_MAIN(TimelineRenderTest)
