@@ -263,6 +263,24 @@ class MainWindowTest : public QObject {
       QVERIFY2(table->horizontalHeader()->sectionSize(c) >= fm.horizontalAdvance(text), qPrintable(text));
     }
   }
+
+  // The breakdown's chart has room for every stage's bar (issue 17's item 8: a ~60 px strip showed one).
+  void theBreakdownChartShowsEveryStage() {
+    const QString path = dir_.filePath(QStringLiteral("chart.moescope"));
+    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000, Category::ComputeAttention},
+                                                           {1, 0, 1000, Category::CommTpAllreduce}}));
+    MainWindow window;
+    window.resize(1600, 900);
+    window.show();
+    QVERIFY(window.openRun(path));
+    window.currentRun()->setBreakdownVisible(true);
+    QTest::qWait(50);
+    auto* scroll = window.currentRun()->breakdown()->findChild<QScrollArea*>();
+    QVERIFY(scroll && scroll->widget());
+    const int shown = scroll->viewport()->height(), needed = scroll->widget()->minimumHeight();
+    QVERIFY2(shown >= 200, qPrintable(QString::number(shown)));
+    QVERIFY2(needed > 60 && shown >= needed, qPrintable(QStringLiteral("%1 of %2").arg(shown).arg(needed)));
+  }
 };
 
 QTEST_MAIN(MainWindowTest)

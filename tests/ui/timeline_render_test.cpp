@@ -1,5 +1,6 @@
 #include "ui/timeline_render.h"
 
+#include <QFontMetrics>
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
@@ -213,6 +214,32 @@ class TimelineRenderTest : public QObject {
     QCOMPARE(count(marked, tick, 0, 0, 400'000, true), 0);
     QCOMPARE(count(marked, tick, 1, 0, 1'000'000, true), 0);
     QCOMPARE(count(plain, tick, 0, 400'000, 1'000'000, true), 0);
+  }
+
+  // The label column's default width shows a rank's whole label and a GPU stream's name with its role
+  // (issue 17's item 8: rank labels were cut). The painter elides what does not fit: nothing here.
+  void theLongestLabelsFitTheDefaultLabelColumn() {
+    storage::RankInfo r;
+    r.rank = 127;
+    r.stage = 15;
+    r.tp_rank = 7;
+    r.dp_rank = 15;
+    r.device = 7;
+    const LayoutMetrics metrics;
+    QFont font;
+    font.setPixelSize(11);  // the timeline's font (timeline_widget.cpp, timeline_render.cpp)
+    QFont bold = font;
+    bold.setBold(true);
+    const QString rank = QString::fromUtf8("▾ ") + QString::fromStdString(rankLabel(r));
+    QCOMPARE(QFontMetrics(bold).elidedText(rank, Qt::ElideRight, metrics.labelWidth - 10), rank);
+    TimelineRow row;
+    row.track = 0;
+    row.role = StreamRole::ComputeNccl;
+    storage::Trace t;
+    t.tracks.push_back({0, 127, storage::TrackKind::GpuStream, "GPU 7 stream 39", 0, 7, 39});
+    const QString track = QString::fromStdString(trackLabel(t, row));
+    QCOMPARE(track, QString::fromUtf8("GPU 7 stream 39 · compute + NCCL"));
+    QCOMPARE(QFontMetrics(font).elidedText(track, Qt::ElideMiddle, metrics.labelWidth - 28), track);
   }
 };
 
