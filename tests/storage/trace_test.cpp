@@ -118,12 +118,12 @@ TEST(SpanColumns, StepsBeyondTwoBytesGoToTheSparseColumnAndFollowASort) {
 TEST(SpanColumns, ATrackFromALateStepKeepsItsStepsInTwoBytes) {
   SpanColumns c;
   appendSpan(c, stepped(0, kNone));
-  for (int32_t k = 0; k < 1000; ++k) appendSpan(c, stepped(10 + k, 40000 + k * 40));  // 40,000 to 79,960
+  for (int32_t k = 0; k < 1000; ++k) appendSpan(c, stepped(10 + k, 40000 + k * 30));  // 40,000 to 69,970
   appendSpan(c, stepped(5000, 3));  // far below the base: sparse
   EXPECT_EQ(c.step.base, 40000);
   EXPECT_EQ(c.step.index, (std::vector<uint32_t>{1001}));
   EXPECT_EQ(c.stepAt(0), kNone);
-  for (int32_t k = 0; k < 1000; ++k) ASSERT_EQ(c.stepAt(static_cast<size_t>(k) + 1), 40000 + k * 40);
+  for (int32_t k = 0; k < 1000; ++k) ASSERT_EQ(c.stepAt(static_cast<size_t>(k) + 1), 40000 + k * 30);
   EXPECT_EQ(c.stepAt(1001), 3);
   // The same steps appended from another first span have another base and still compare equal.
   SpanColumns d;
