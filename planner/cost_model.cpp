@@ -158,7 +158,7 @@ double effectiveCores(const storage::Trace& trace, const Sharing& sharing, Skipp
     for (size_t i = 0; i < c.size(); ++i) {
       const int64_t d = c.durationAt(i);
       // Spans of 0.1 ms and more: shorter ones are as much timer as work.
-      if (c.category[i] == Category::Wait || skipped(c.step[i]) || d < 100'000) continue;
+      if (c.category[i] == Category::Wait || skipped(c.stepAt(i)) || d < 100'000) continue;
       samples[{c.name[i], c.layer[i], c.phase[i], c.expert[i]}].push_back(
           {c.start[i], c.endAt(i), sharing.meanBusy(c.start[i], c.endAt(i))});
     }
@@ -299,7 +299,7 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
     std::map<std::tuple<int32_t, int32_t, Phase, int32_t>, std::vector<size_t>> instances;
     std::map<int32_t, std::map<std::string, double>> tailPerStep;
     for (size_t i = 0; i < c.size(); ++i) {
-      if (c.step[i] == kNone || skipped(c.step[i])) continue;
+      if (c.stepAt(i) == kNone || skipped(c.stepAt(i))) continue;
       if (c.microbatch[i] == kNone) {
         if (c.category[i] == Category::Wait) continue;
         const storage::SpanView s = c.at(i, static_cast<int32_t>(id));
@@ -316,7 +316,7 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
         }
         continue;
       }
-      instances[{c.step[i], c.microbatch[i], c.phase[i], c.chunk[i]}].push_back(i);
+      instances[{c.stepAt(i), c.microbatch[i], c.phase[i], c.chunk[i]}].push_back(i);
     }
     // The optimizer's spans per parameter of this rank.
     const std::vector<LayerRange> chunks = stageChunks(targetOf(trace.run, 2), m.model.layers, rank->stage);

@@ -31,8 +31,8 @@ std::vector<RankActivity> hostActivity(const Trace& trace) {
     const SpanColumns& c = trace.spans[t];
     ra.items.reserve(ra.items.size() + c.size());
     for (size_t i = 0; i < c.size(); ++i) {
-      if (completed.counts(c.step[i]))
-        ra.items.push_back({c.start[i], c.endAt(i), c.category[i], c.step[i], c.bytesAt(i)});
+      if (completed.counts(c.stepAt(i)))
+        ra.items.push_back({c.start[i], c.endAt(i), c.category[i], c.stepAt(i), c.bytesAt(i)});
     }
   }
   std::vector<RankActivity> out;

@@ -177,13 +177,13 @@ MoeStats analyzeMoe(const Trace& t) {
       if (!isMoeCollective(t, c, i, dispatch) || !layers.count(c.layer[i])) continue;
       int64_t at = c.start[i];
       // The wait span the communicator recorded just before the collective, for the same pass.
-      if (lastWait < c.size() && c.endAt(lastWait) == c.start[i] && c.step[lastWait] == c.step[i] &&
+      if (lastWait < c.size() && c.endAt(lastWait) == c.start[i] && c.stepAt(lastWait) == c.stepAt(i) &&
           c.microbatch[lastWait] == c.microbatch[i] && c.layer[lastWait] == c.layer[i])
         at = c.start[lastWait];
-      const auto pass = std::tuple(int32_t{c.step[i]}, int32_t{c.microbatch[i]}, int32_t{c.layer[i]},
+      const auto pass = std::tuple(int32_t{c.stepAt(i)}, int32_t{c.microbatch[i]}, int32_t{c.layer[i]},
                                    static_cast<int32_t>(c.phase[i]));
       const int32_t k = seen[pass]++;
-      instances[{group, c.step[i], c.microbatch[i], c.layer[i], static_cast<int32_t>(c.phase[i]), k}]
+      instances[{group, c.stepAt(i), c.microbatch[i], c.layer[i], static_cast<int32_t>(c.phase[i]), k}]
           .push_back({rank, at});
     }
   }

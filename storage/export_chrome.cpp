@@ -107,7 +107,7 @@ class ChromeWriter {
         first = false;
       };
       arg("stage", rank ? rank->stage : kNone);
-      arg("step", c.step[i]);
+      arg("step", c.stepAt(i));
       arg("microbatch", c.microbatch[i]);
       arg("layer", c.layer[i]);
       arg("expert", c.expert[i]);

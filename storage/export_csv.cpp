@@ -24,7 +24,7 @@ int64_t exportSpansCsv(const Trace& trace, std::ostream& out) {
       w.integer(c.start[i]).put(',').integer(c.endAt(i)).put(',').integer(c.durationAt(i)).put(',');
       w.csvField(trace.name(c.name[i])).put(',');
       w.raw(categoryName(c.category[i])).put(',').raw(phaseName(c.phase[i])).put(',');
-      optional(c.step[i]);
+      optional(c.stepAt(i));
       optional(c.microbatch[i]);
       optional(c.layer[i]);
       optional(c.expert[i]);

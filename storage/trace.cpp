@@ -78,7 +78,7 @@ SpanView SpanColumns::at(size_t i, int32_t track) const {
   v.name = name[i];
   v.category = category[i];
   v.phase = phase[i];
-  v.step = step[i];
+  v.step = stepAt(i);
   v.microbatch = microbatch[i];
   v.layer = layer[i];
   v.expert = expert[i];
@@ -101,7 +101,7 @@ std::pair<size_t, size_t> SpanColumns::window(int64_t t0, int64_t t1) const {
 }
 
 size_t SpanColumns::residentBytes() const {
-  return bytesOf(start) + bytesOf(duration) + bytesOf(name) + bytesOf(step) + bytesOf(microbatch) +
+  return bytesOf(start) + bytesOf(duration) + bytesOf(name) + step.residentBytes() + bytesOf(microbatch) +
          bytesOf(layer) + bytesOf(expert) + bytesOf(category) + bytesOf(phase) + bytesOf(chunk) +
          bytesOf(bytes_code) + bytesOf(bytes_table) + bytesOf(bytes_index) + bytesOf(bytes_value) +
          bytesOf(long_index) + bytesOf(long_duration) + bytesOf(comm_index) + bytesOf(comm_call) +
@@ -176,7 +176,7 @@ void sortSpans(SpanColumns& c, size_t sortedBefore) {
   permute(c.start, order);
   permute(c.duration, order);
   permute(c.name, order);
-  permute(c.step, order);
+  c.step = permuted(c.step, order);
   permute(c.microbatch, order);
   permute(c.layer, order);
   permute(c.expert, order);

@@ -1,11 +1,12 @@
 // A run loaded into memory: compact columns, sorted by (start, end) within each track, with time-window
 // queries. What the analysis, the exporters and the GUI read.
 //
-// Resident size: 30 bytes per span in the dense columns (start 8, duration 4, name 4, step 4,
-// micro-batch 2, layer 2, expert 2, category 1, phase 1, chunk 1, bytes code 1). Communication sizes repeat
-// (an activation, a gradient bucket), so bytes are a one-byte code into a per-track table of distinct values;
-// a track with more than 254 distinct sizes keeps the rest in a sparse side column, as it keeps spans longer
-// than 4.29 s. Sparse entries cost 12 bytes each.
+// Resident size: 28 bytes per span in the dense columns (start 8, duration 4, name 4, step 2,
+// micro-batch 2, layer 2, expert 2, category 1, phase 1, chunk 1, bytes code 1). Steps are 2 bytes relative
+// to a per-track base, with a sparse side column for the rest (storage/step_column.h). Communication sizes
+// repeat (an activation, a gradient bucket), so bytes are a one-byte code into a per-track table of distinct
+// values; a track with more than 254 distinct sizes keeps the rest in a sparse side column, as it keeps spans
+// longer than 4.29 s. Sparse entries cost 12 bytes each.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/step_column.h"
 #include "storage/trace_model.h"
 
 namespace moescope::storage {
@@ -44,7 +46,7 @@ struct SpanColumns {
   std::vector<int64_t> start;
   std::vector<uint32_t> duration;
   std::vector<uint32_t> name;
-  std::vector<int32_t> step;
+  StepColumn step;                                 // read through stepAt
   std::vector<int16_t> microbatch, layer, expert;  // kNone = -1; values beyond int16 are stored as kNone
   std::vector<Category> category;
   std::vector<Phase> phase;
@@ -69,6 +71,7 @@ struct SpanColumns {
   size_t size() const { return start.size(); }
   int64_t durationAt(size_t i) const;
   int64_t endAt(size_t i) const { return start[i] + durationAt(i); }
+  int32_t stepAt(size_t i) const { return step.at(i); }
   int64_t bytesAt(size_t i) const;
   CommCall commAt(size_t i) const;
   SpanView at(size_t i, int32_t track) const;

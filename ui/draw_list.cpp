@@ -460,7 +460,7 @@ void buildPhaseRow(const storage::Trace& trace, const TimelineSummary& summary, 
     }
     const int64_t s = c.start[k], e = c.endAt(k);
     if (open && phase == cur.phase && c.microbatch[k] == cur.microbatch && c.chunk[k] == cur.chunk &&
-        c.step[k] == curStep) {
+        c.stepAt(k) == curStep) {
       curEnd = std::max(curEnd, e);
       continue;
     }
@@ -468,7 +468,7 @@ void buildPhaseRow(const storage::Trace& trace, const TimelineSummary& summary, 
     open = true;
     curStart = s;
     curEnd = e;
-    curStep = c.step[k];
+    curStep = c.stepAt(k);
     cur.phase = phase;
     cur.microbatch = c.microbatch[k];
     cur.chunk = c.chunk[k];

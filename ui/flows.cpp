@@ -85,7 +85,7 @@ void pipelineFlows(const storage::Trace& trace, int32_t step, int32_t microbatch
     const auto& c = trace.spans[t];
     const auto [a, b] = c.window(t0, t1);
     for (size_t k = a; k < b; ++k) {
-      if (c.category[k] != Category::CommPpSendrecv || c.step[k] != step || c.microbatch[k] != microbatch)
+      if (c.category[k] != Category::CommPpSendrecv || c.stepAt(k) != step || c.microbatch[k] != microbatch)
         continue;
       Transfer x{{static_cast<int32_t>(t), static_cast<uint32_t>(k)},
                  trace.tracks[t].rank,
@@ -123,7 +123,7 @@ void pipelineFlows(const storage::Trace& trace, int32_t step, int32_t microbatch
       const auto [a, b] = c.window(send.start, t1);
       for (size_t k = a; k < b; ++k) {
         if (c.start[k] < send.start || c.start[k] >= targetStart || c.category[k] == Category::Wait) continue;
-        if (c.step[k] != step || c.microbatch[k] != microbatch || c.phase[k] != send.phase ||
+        if (c.stepAt(k) != step || c.microbatch[k] != microbatch || c.phase[k] != send.phase ||
             c.chunk[k] != hop->chunk)
           continue;
         target = SpanRef{static_cast<int32_t>(t), static_cast<uint32_t>(k)};
@@ -186,7 +186,7 @@ std::vector<Flow> flowsOf(const storage::Trace& trace, SpanRef selected) {
       }
     }
   }
-  const int32_t step = c.step[selected.index], microbatch = c.microbatch[selected.index];
+  const int32_t step = c.stepAt(selected.index), microbatch = c.microbatch[selected.index];
   if (step != storage::kNone && microbatch != storage::kNone) pipelineFlows(trace, step, microbatch, out);
   return out;
 }

@@ -184,7 +184,7 @@ std::optional<TimeRange> microbatchExtent(const storage::Trace& t, int32_t step,
     if (t.tracks[tr].kind != storage::TrackKind::HostThread) continue;
     const storage::SpanColumns& c = t.spans[tr];
     for (size_t i = 0; i < c.size(); ++i) {
-      if (c.step[i] != step || c.microbatch[i] != microbatch) continue;
+      if (c.stepAt(i) != step || c.microbatch[i] != microbatch) continue;
       lo = std::min(lo, c.start[i]);
       hi = std::max(hi, c.endAt(i));
     }

@@ -67,7 +67,7 @@ void checkRun(const fs::path& folder, bool nccl) {
     for (size_t i = 0; i < c.size(); ++i) {
       const std::string_view name = t.name(c.name[i]);
       if (!name.ends_with("schedules.forward_step") && !name.ends_with("schedules.backward_step")) continue;
-      passes[{t.tracks[k].rank, c.step[i], t.tracks[k].kind}].emplace_back(
+      passes[{t.tracks[k].rank, c.stepAt(i), t.tracks[k].kind}].emplace_back(
           c.start[i], std::string(phaseName(c.phase[i])) + " " + std::to_string(c.microbatch[i]));
     }
   }

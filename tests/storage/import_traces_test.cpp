@@ -206,7 +206,7 @@ TEST_F(ImportPp2, CategoriesAndBytes) {
     for (size_t i = 0; i < c.size(); ++i) {
       if (trace_.name(c.name[i]) == "ProfilerStep#3") {
         found = true;
-        EXPECT_EQ(c.step[i], 3);
+        EXPECT_EQ(c.stepAt(i), 3);
         EXPECT_EQ(c.start[i], kBase0 + 39999);
       }
     }

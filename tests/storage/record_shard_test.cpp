@@ -237,7 +237,8 @@ TEST_F(RecordShard, StepsKeepsOnlyThoseStepsAndTheirKernels) {
   EXPECT_EQ(t.steps[1].step, 2);
   for (size_t track = 0; track < t.spans.size(); ++track) {
     if (t.tracks[track].kind != TrackKind::HostThread) continue;
-    for (int32_t step : t.spans[track].step) EXPECT_TRUE(step == 1 || step == 2) << step;
+    const SpanColumns& c = t.spans[track];
+    for (size_t i = 0; i < c.size(); ++i) EXPECT_TRUE(c.stepAt(i) == 1 || c.stepAt(i) == 2) << c.stepAt(i);
   }
   EXPECT_EQ(meta(t, "record.steps"), "1:2");
 }

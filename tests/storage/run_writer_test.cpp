@@ -107,6 +107,41 @@ TEST(RunWriter, EverythingWrittenIsReadBack) {
   EXPECT_EQ(t.meta, (std::vector<std::pair<std::string, std::string>>{{"cupti.dropped_records", "0"}}));
 }
 
+// Steps are kept in 2 bytes in memory (storage/step_column.h); steps beyond that come back unchanged
+// through the file, the reader's trace and a span's view.
+TEST(RunWriter, StepsBeyond32767SurviveTheFileAndTheTrace) {
+  testing::TempRunFile file;
+  const std::vector<int32_t> early = {0, 32767, 32768, kNone, 65536, 1'000'000};
+  const std::vector<int32_t> late = {40000, 40001, kNone, 72767, 3};  // a run recorded from step 40,000
+  {
+    auto w = RunWriter::create(file.path(), sampleRun());
+    w->addRank({0, 0, 0, 0, kNone, "hostA"});
+    EXPECT_EQ(w->addTrack({99, 0, TrackKind::HostThread, "early", 0, kNone, kNone}), 0);
+    EXPECT_EQ(w->addTrack({99, 0, TrackKind::HostThread, "late", 1, kNone, kNone}), 1);
+    const uint32_t name = w->intern("layer");
+    std::vector<SpanRecord> spans;
+    for (size_t i = 0; i < early.size(); ++i) {
+      const auto t = static_cast<int64_t>(i) * 10;
+      spans.push_back({0, t, t + 5, name, Category::ComputeFfn, Phase::Forward, early[i]});
+    }
+    for (size_t i = 0; i < late.size(); ++i) {
+      const auto t = static_cast<int64_t>(i) * 10;
+      spans.push_back({1, t, t + 5, name, Category::ComputeFfn, Phase::Forward, late[i]});
+    }
+    EXPECT_EQ(w->addSpans(spans), 0);
+  }
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.spans.size(), 2u);
+  ASSERT_EQ(t.spans[0].size(), early.size());
+  ASSERT_EQ(t.spans[1].size(), late.size());
+  for (size_t i = 0; i < early.size(); ++i) {
+    EXPECT_EQ(t.spans[0].stepAt(i), early[i]) << i;
+    EXPECT_EQ(t.spans[0].at(i, 0).step, early[i]) << i;
+  }
+  for (size_t i = 0; i < late.size(); ++i) EXPECT_EQ(t.spans[1].at(i, 1).step, late[i]) << i;
+  EXPECT_EQ(t.spans[1].step.index.size(), 1u);  // only step 3, far below the track's first step
+}
+
 TEST(RunWriter, ReplacesAnExistingFile) {
   testing::TempRunFile file;
   {

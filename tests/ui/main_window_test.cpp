@@ -32,6 +32,7 @@
 #include "ui/compare_view.h"
 #include "ui/legend_model.h"
 #include "ui/run_view.h"
+#include "ui/timeline_palette.h"
 #include "ui/timeline_widget.h"
 
 using namespace moescope;
@@ -262,6 +263,37 @@ class MainWindowTest : public QObject {
       const QString text = table->model()->headerData(c, Qt::Horizontal).toString();
       QVERIFY2(table->horizontalHeader()->sectionSize(c) >= fm.horizontalAdvance(text), qPrintable(text));
     }
+  }
+
+  // The breakdown's chart has room for every stage's bar (issue 17's item 8: a ~60 px strip showed one
+  // stage): what the chart's viewport shows holds both stages' bars (and their ranks'), each far wider
+  // than its legend swatch (12 x 12 px); the communication table below may scroll.
+  void theBreakdownChartShowsEveryStage() {
+    const QString path = dir_.filePath(QStringLiteral("chart.moescope"));
+    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000, Category::ComputeAttention},
+                                                           {1, 0, 1000, Category::CommTpAllreduce}}));
+    MainWindow window;
+    window.resize(1600, 900);
+    window.show();
+    QVERIFY(window.openRun(path));
+    window.currentRun()->setBreakdownVisible(true);
+    QTest::qWait(50);
+    auto* scroll = window.currentRun()->breakdown()->findChild<QScrollArea*>();
+    QVERIFY(scroll && scroll->widget());
+    QVERIFY2(scroll->viewport()->height() >= 200, qPrintable(QString::number(scroll->viewport()->height())));
+    const QImage shown = scroll->viewport()->grab().toImage();
+    auto pixels = [&](Category c) {
+      const QColor colour = categoryColor(c);
+      int n = 0;
+      for (int y = 0; y < shown.height(); ++y)
+        for (int x = 0; x < shown.width(); ++x) n += shown.pixelColor(x, y) == colour ? 1 : 0;
+      return n;
+    };
+    // Stage 0 computes attention, stage 1 all-reduces: a stage's bar and its rank's, each 12+ px tall.
+    QVERIFY2(pixels(Category::ComputeAttention) > 4 * 144,
+             qPrintable(QString::number(pixels(Category::ComputeAttention))));
+    QVERIFY2(pixels(Category::CommTpAllreduce) > 4 * 144,
+             qPrintable(QString::number(pixels(Category::CommTpAllreduce))));
   }
 };
 

@@ -12,6 +12,7 @@
 #include <QFileInfo>
 #include <QLabel>
 #include <QLineEdit>
+#include <QLocale>
 #include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
@@ -320,6 +321,24 @@ class RunLauncherTest : public QObject {
 #else
     QSKIP("the stand-in CLI is a shell script");
 #endif
+  }
+
+  // The run bar shows what a step reports: its progress bar at the step, the step, loss, tokens/s and
+  // the time left in its label (issue 17's item 8: the bar was empty), without a process.
+  void theRunBarShowsTheStepLossAndTimeLeft() {
+    RunPanel panel;
+    panel.show();
+    emit panel.launcher()->progress({3, 20, 5.3, 12000, 60, QStringLiteral("0:01")});
+    const QString text = panel.text();
+    QVERIFY2(text.contains(QString::fromUtf8("step 3/20 · loss ")), qPrintable(text));
+    QVERIFY2(text.contains(QLocale().toString(5.3, 'f', 4)), qPrintable(text));
+    QVERIFY2(text.contains(QStringLiteral("ETA 0:01")), qPrintable(text));
+    QVERIFY(panel.findChild<QLabel*>(QStringLiteral("runLabel"))->isVisible());
+    auto* bar = panel.findChild<QProgressBar*>();
+    QVERIFY(bar->isVisible());
+    QCOMPARE(bar->value(), 3);
+    QCOMPARE(bar->maximum(), 20);
+    QCOMPARE(bar->text(), QStringLiteral("3 / 20"));
   }
 };
 

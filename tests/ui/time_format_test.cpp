@@ -63,6 +63,18 @@ class TimeFormatTest : public QObject {
     QVERIFY(!parseTimeRange("0:9223372036854775807"));
     QVERIFY(parseTimeRange("0:146s"));
   }
+
+  // `--range` takes units (issue 17's item 8: "0.21s:0.25s", "210ms:250ms"); a bare number is ns.
+  void rangesTakeUnits() {
+    const TimeRange expected{210'000'000, 250'000'000};
+    QCOMPARE(parseTimeRange("0.21s:0.25s"), std::optional<TimeRange>(expected));
+    QCOMPARE(parseTimeRange("210ms:250ms"), std::optional<TimeRange>(expected));
+    QCOMPARE(parseTimeRange("210000us:0.25s"), std::optional<TimeRange>(expected));
+    QCOMPARE(parseTimeRange("5:10"), std::optional<TimeRange>(TimeRange{5, 10}));
+    QVERIFY(!parseTimeRange("250ms:210ms"));  // the end before the start
+    QVERIFY(!parseTimeRange("210ms"));
+    QVERIFY(!parseTimeRange("1parsec:2s"));
+  }
 };
 
 QTEST_APPLESS_MAIN(TimeFormatTest)

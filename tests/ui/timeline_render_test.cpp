@@ -1,5 +1,6 @@
 #include "ui/timeline_render.h"
 
+#include <QFontMetrics>
 #include <QTest>
 
 #include "tests/ui/test_traces.h"
@@ -171,6 +172,81 @@ class TimelineRenderTest : public QObject {
     QVERIFY(shaded.pixelColor(at(1, 350'000)) != plain.pixelColor(at(1, 350'000)));  // inside
     QCOMPARE(shaded.pixelColor(at(0, 350'000)), plain.pixelColor(at(0, 350'000)));   // another row
     QCOMPARE(shaded.pixelColor(at(1, 700'000)), plain.pixelColor(at(1, 700'000)));   // after the range
+  }
+
+  void searchMatchesAreOutlinedAndTickedOnTheirRows() {
+    // Stage 0's all-reduce is named "tp_allreduce", every other span "span" (test_traces.h's strings).
+    auto trace = pipeline();
+    trace.spans[0].name[1] = 2;
+    SpanSearch search;
+    search.setQuery(trace, "allreduce");
+    QCOMPARE(search.count(), size_t(1));
+    RenderOptions o;
+    o.size = QSize(1000, 300);
+    o.legend = false;
+    const QImage plain = renderTimeline(trace, o);
+    o.search = &search;
+    const QImage marked = renderTimeline(trace, o);
+    const TimelineLayout layout = layoutTimeline(trace, summarizeTrace(trace), {}, o.metrics);
+    const TimeMapping m = renderMapping(trace, o);
+    const int lw = o.metrics.labelWidth;
+    // Pixels in the search colour's hue (antialiased edges included) on track's row over [t0, t1): in
+    // its box area, or in its top margin (the tick).
+    const int hue = palette::kSearchMatch.hue();
+    auto count = [&](const QImage& image, int32_t track, int64_t t0, int64_t t1, bool tick) {
+      const auto& row = layout.rows[size_t(layout.rowOfTrack(track))];
+      const int y0 = tick ? row.y : layout.boxTop(row),
+                y1 = tick ? layout.boxTop(row) : layout.boxBottom(row);
+      int n = 0;
+      for (int x = lw + int(m.toX(t0)) + 1; x < lw + int(m.toX(t1)) - 1; ++x)
+        for (int y = y0; y < y1; ++y) {
+          const QColor c = image.pixelColor(x, y);
+          n += c.saturation() > 150 && std::abs(c.hue() - hue) <= 8 ? 1 : 0;
+        }
+      return n;
+    };
+    // The matching box is outlined (its top and bottom edges at least, across the box); the others
+    // are not; nothing is without a search.
+    const int boxWidth = int(m.toX(1'000'000) - m.toX(400'000));
+    QVERIFY2(count(marked, 0, 400'000, 1'000'000, false) >= boxWidth,
+             qPrintable(QString::number(count(marked, 0, 400'000, 1'000'000, false))));
+    QCOMPARE(count(marked, 0, 0, 400'000, false), 0);
+    QCOMPARE(count(marked, 1, 0, 1'000'000, false), 0);
+    QCOMPARE(count(plain, 0, 400'000, 1'000'000, false), 0);
+    // A tick along the top of its row over the whole match, and only there.
+    const auto& row0 = layout.rows[size_t(layout.rowOfTrack(0))];
+    const QColor tick = palette::kSearchMatch.darker(115);
+    for (int64_t t = 420'000; t < 1'000'000; t += 100'000)
+      QCOMPARE(marked.pixelColor(lw + int(m.toX(t)), row0.y).rgb(), tick.rgb());
+    QCOMPARE(count(marked, 0, 0, 400'000, true), 0);
+    QCOMPARE(count(marked, 1, 0, 1'000'000, true), 0);
+    QCOMPARE(count(plain, 0, 400'000, 1'000'000, true), 0);
+  }
+
+  // The label column's default width shows a rank's whole label and a GPU stream's name with its role
+  // (issue 17's item 8: rank labels were cut). The painter elides what does not fit: nothing here.
+  void theLongestLabelsFitTheDefaultLabelColumn() {
+    storage::RankInfo r;
+    r.rank = 127;
+    r.stage = 15;
+    r.tp_rank = 7;
+    r.dp_rank = 15;
+    r.device = 7;
+    const LayoutMetrics metrics;
+    QFont font;
+    font.setPixelSize(11);  // the timeline's font (timeline_widget.cpp, timeline_render.cpp)
+    QFont bold = font;
+    bold.setBold(true);
+    const QString rank = QString::fromUtf8("▾ ") + QString::fromStdString(rankLabel(r));
+    QCOMPARE(QFontMetrics(bold).elidedText(rank, Qt::ElideRight, metrics.labelWidth - 10), rank);
+    TimelineRow row;
+    row.track = 0;
+    row.role = StreamRole::ComputeNccl;
+    storage::Trace t;
+    t.tracks.push_back({0, 127, storage::TrackKind::GpuStream, "GPU 7 stream 39", 0, 7, 39});
+    const QString track = QString::fromStdString(trackLabel(t, row));
+    QCOMPARE(track, QString::fromUtf8("GPU 7 stream 39 · compute + NCCL"));
+    QCOMPARE(QFontMetrics(font).elidedText(track, Qt::ElideMiddle, metrics.labelWidth - 28), track);
   }
 };
 
