@@ -18,25 +18,31 @@ struct WaitInterval {
 // Chains longer than this are cut (and the rest blamed on the last rank reached): a pipeline of p stages
 // makes chains of about p links.
 constexpr int kMaxChain = 64;
+// Steps of the chain walk over a whole report. A recorded run needs about (waits x pipeline depth),
+// under a million for a 200-step pp 4 run; a crafted file of overlapping waits can make the walk
+// exponential (tests/fuzz: 114 KB that ran past a minute). Past the budget each remaining piece is
+// blamed on the rank it reached, as a cut chain is.
+constexpr int64_t kWalkBudget = int64_t{1} << 24;
 
 // Blames [start, end), which `rank` made someone wait, on whoever was really holding it up: where
 // `rank` was itself waiting on another rank in that time, that part goes on along the chain; the rest
 // is `rank`'s own (it was computing, or late to call).
 void blame(const std::map<int32_t, std::vector<WaitInterval>>& waits, int32_t rank, int64_t start,
-           int64_t end, int depth, std::map<int32_t, int64_t>& caused) {
+           int64_t end, int depth, std::map<int32_t, int64_t>& caused, int64_t& budget) {
   if (end <= start) return;
   const auto it = waits.find(rank);
   int64_t own = end - start;
-  if (it != waits.end() && depth < kMaxChain) {
+  if (it != waits.end() && depth < kMaxChain && budget > 0) {
     const std::vector<WaitInterval>& w = it->second;
     // Waits of one track do not overlap; the first that may reach into [start, end):
     auto k = std::lower_bound(w.begin(), w.end(), start,
                               [](const WaitInterval& a, int64_t t) { return a.end <= t; });
-    for (; k != w.end() && k->start < end; ++k) {
+    for (; k != w.end() && k->start < end && budget > 0; ++k) {
+      --budget;
       const int64_t a = std::max(start, k->start), b = std::min(end, k->end);
       if (b <= a || k->peer == kNone || k->peer == rank) continue;
       own -= b - a;
-      blame(waits, k->peer, a, b, depth + 1, caused);
+      blame(waits, k->peer, a, b, depth + 1, caused, budget);
     }
   }
   if (own > 0) addTo(caused[rank], own);
@@ -78,6 +84,7 @@ WaitsReport waitsReport(const Trace& trace) {
               [](const WaitInterval& a, const WaitInterval& b) { return a.start < b.start; });
   }
   std::map<int32_t, int64_t> caused;
+  int64_t budget = kWalkBudget;
   for (const auto& [rank, w] : waits) {
     RankWaits& r = ranks[rank];
     for (const WaitInterval& interval : w) {
@@ -86,7 +93,7 @@ WaitsReport waitsReport(const Trace& trace) {
         continue;
       }
       std::map<int32_t, int64_t> mine;
-      blame(waits, interval.peer, interval.start, interval.end, 1, mine);
+      blame(waits, interval.peer, interval.start, interval.end, 1, mine, budget);
       for (const auto& [who, ns] : mine) {
         // A chain that comes back to the waiting rank itself: its own earlier lateness, not a peer's.
         addTo(r.on[who], ns);
