@@ -68,6 +68,20 @@ class MainWindowTest : public QObject {
 
   QTemporaryDir dir_;
 
+  // A two-rank run (attention on rank 0, a tp all-reduce on rank 1) open in a 1600 x 900 window with
+  // its breakdown shown.
+  bool openTwoRanksWithBreakdown(MainWindow& window, const QString& name) {
+    const QString path = dir_.filePath(name);
+    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000, Category::ComputeAttention},
+                                                           {1, 0, 1000, Category::CommTpAllreduce}}));
+    window.resize(1600, 900);
+    window.show();
+    if (!window.openRun(path)) return false;
+    window.currentRun()->setBreakdownVisible(true);
+    QTest::qWait(50);
+    return true;
+  }
+
  private slots:
   void initTestCase() {
     QCoreApplication::setOrganizationName(QStringLiteral("moescope-tests"));
@@ -247,15 +261,8 @@ class MainWindowTest : public QObject {
   }
 
   void theBreakdownsHeadersAreNotCut() {
-    const QString path = dir_.filePath(QStringLiteral("breakdown.moescope"));
-    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000, Category::ComputeAttention},
-                                                           {1, 0, 1000, Category::CommTpAllreduce}}));
     MainWindow window;
-    window.resize(1600, 900);
-    window.show();
-    QVERIFY(window.openRun(path));
-    window.currentRun()->setBreakdownVisible(true);
-    QTest::qWait(50);
+    QVERIFY(openTwoRanksWithBreakdown(window, QStringLiteral("breakdown.moescope")));
     auto* table = window.currentRun()->breakdown()->findChild<QTableView*>();
     QVERIFY(table);
     const QFontMetrics fm(table->horizontalHeader()->font());
@@ -269,15 +276,8 @@ class MainWindowTest : public QObject {
   // stage): what the chart's viewport shows holds both stages' bars (and their ranks'), each far wider
   // than its legend swatch (12 x 12 px); the communication table below may scroll.
   void theBreakdownChartShowsEveryStage() {
-    const QString path = dir_.filePath(QStringLiteral("chart.moescope"));
-    test::writeRun(path.toStdString(), test::makeTrace(2, {{0, 0, 1000, Category::ComputeAttention},
-                                                           {1, 0, 1000, Category::CommTpAllreduce}}));
     MainWindow window;
-    window.resize(1600, 900);
-    window.show();
-    QVERIFY(window.openRun(path));
-    window.currentRun()->setBreakdownVisible(true);
-    QTest::qWait(50);
+    QVERIFY(openTwoRanksWithBreakdown(window, QStringLiteral("chart.moescope")));
     auto* scroll = window.currentRun()->breakdown()->findChild<QScrollArea*>();
     QVERIFY(scroll && scroll->widget());
     QVERIFY2(scroll->viewport()->height() >= 200, qPrintable(QString::number(scroll->viewport()->height())));
