@@ -8,13 +8,19 @@
 
 #include "storage/output_file.h"
 #include "storage/schema.h"
+#include "storage/shard_meta.h"
 #include "storage/sqlite_util.h"
 
 namespace moescope::storage {
 namespace {
 
-// A transaction is committed automatically after this many rows, so the WAL stays bounded.
-constexpr int64_t kRowsPerTransaction = 1 << 20;
+// A transaction is committed automatically after this many rows (about 2 MiB of span rows), so the WAL
+// stays bounded and the page cache below holds a whole transaction.
+constexpr int64_t kRowsPerTransaction = 1 << 15;
+// The page cache while spans are appended. Small on purpose: appends never read a page back, and a
+// cache SQLite fills with fresh pages is memory the kernel faults in one page at a time. 64 MiB took
+// 1.2-1.5x the CPU of 4 MiB per span written (bench_shards, docs/bench-storage.md).
+constexpr int kWriteCacheKiB = 4 * 1024;
 // The page cache while the span index is built at the finish: SQLite's sorter keeps runs of this size
 // in memory before it merges. At 4M spans 256 MiB took 10% less CPU than 64 MiB; at 10M the two are
 // alike and only 1 GiB gains (8%), too much to hold at the end of a training run.
@@ -193,6 +199,10 @@ struct RunWriter::Impl {
   int64_t rowsInTransaction = 0;
   bool inTransaction = false;
   bool finished = false;
+  // A shard of a multi-process run (its shard.index is set) leaves the span index to the merge, which
+  // builds it once in the run's one file: in the shard it would be a sort of every span that nothing
+  // reads (the joint read of a shards folder reads by id ranges, and a window scans).
+  bool shard = false;
   std::unique_ptr<SpaceReserve> reserve;
 
   explicit Impl(const std::filesystem::path& path) : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {}
@@ -265,13 +275,15 @@ struct RunWriter::Impl {
     commit();
     if (finished) return;
     finished = true;
+    if (shard) return;
     const std::string cache = "PRAGMA cache_size = -" + std::to_string(kFinishCacheKiB);
     db.exec(cache.c_str(), "finishing the file");
     db.exec("BEGIN", "finishing the file");
     const std::string ddl(schema::finishSql());
     db.exec(ddl.c_str(), "building the span index");
     db.exec("COMMIT", "finishing the file");
-    db.exec("PRAGMA cache_size = -65536", "finishing the file");
+    const std::string after = "PRAGMA cache_size = -" + std::to_string(kWriteCacheKiB);
+    db.exec(after.c_str(), "finishing the file");
   }
 };
 
@@ -287,8 +299,9 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
   sqlite::Db& db = impl->db;
   // WAL: readers see every commit while the writer goes on. synchronous=NORMAL: a commit does not
   // wait for the disk; a power loss may lose the last commits but never corrupts the file.
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
-          "setting up the file");
+  const std::string setup = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -" +
+                            std::to_string(kWriteCacheKiB) + ";";
+  db.exec(setup.c_str(), "setting up the file");
   db.exec("BEGIN", "creating the schema");
   const std::string ddl(schema::createSql());
   db.exec(ddl.c_str(), "creating the schema");
@@ -503,6 +516,7 @@ void RunWriter::setMeta(std::string_view key, std::string_view value) {
   impl_->insertMeta.bind(1, key);
   impl_->insertMeta.bind(2, value);
   impl_->insertMeta.run();
+  if (key == kShardIndexKey) impl_->shard = true;
 }
 
 void RunWriter::updateRun(const RunInfo& run) {

@@ -51,7 +51,8 @@ class RunWriter {
   void recover();
   // Commits and builds the span table's (track, start) index (schema::finishSql), which a growing
   // file does without: inserting is then appends only. The destructor finishes a writer that was not.
-  // Spans written after this still go into the index, row by row.
+  // Spans written after this still go into the index, row by row. A shard (a file whose run_meta
+  // has shard.index, storage/shard_meta.h) is finished without it: its merge builds the index once.
   void finish();
 
  private:

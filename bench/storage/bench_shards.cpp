@@ -41,21 +41,29 @@ SyntheticOptions options(int64_t spans) {
   return o;
 }
 
-// The trace's spans as records, per track.
-std::vector<std::vector<SpanRecord>> records(const Trace& trace) {
+// The trace's spans as records, per track, each with its track's id in the shard of `processes` that
+// holds it (tracks are numbered from 0 in each shard, in the trace's order), so that writing them is
+// all the clock sees.
+std::vector<std::vector<SpanRecord>> records(const Trace& trace, int processes) {
+  const auto ranks = static_cast<int32_t>(trace.ranks.size());
+  std::vector<int32_t> nextInShard(static_cast<size_t>(processes), 0);
   std::vector<std::vector<SpanRecord>> perTrack(trace.spans.size());
   for (size_t t = 0; t < trace.spans.size(); ++t) {
+    const int32_t shard = trace.tracks[t].rank * processes / ranks;
+    const int32_t local = nextInShard[static_cast<size_t>(shard)]++;
+    perTrack[t].reserve(trace.spans[t].size());
     for (size_t i = 0; i < trace.spans[t].size(); ++i) {
       const SpanView v = trace.spans[t].at(i, static_cast<int32_t>(t));
-      perTrack[t].push_back({v.track, v.start, v.end, v.name, v.category, v.phase, v.step, v.microbatch,
-                             v.layer, v.expert, v.bytes});
+      perTrack[t].push_back({local, v.start, v.end, v.name, v.category, v.phase, v.step, v.microbatch, v.layer,
+                             v.expert, v.bytes});
     }
   }
   return perTrack;
 }
 
 // Writes the ranks [first, first + count) of the trace into one run file, as the tracer's flush
-// thread does (batches of 4096 per track, interleaved), as shard `index` of `shards`. Returns spans.
+// thread does (batches of 4096 per track, interleaved), as shard `index` of `shards`. The records'
+// tracks are already the shard's (records()). Returns spans.
 int64_t writePart(const fs::path& file, const Trace& trace,
                   const std::vector<std::vector<SpanRecord>>& perTrack, int32_t first, int32_t count,
                   int index, int shards) {
@@ -64,26 +72,22 @@ int64_t writePart(const fs::path& file, const Trace& trace,
   w->setMeta(kShardCountKey, std::to_string(shards));
   w->setMeta(kShardRunIdKey, "bench");
   for (const auto& s : trace.strings) w->intern(s);
-  std::vector<int32_t> local(trace.tracks.size(), -1);
   for (const auto& r : trace.ranks)
     if (r.rank >= first && r.rank < first + count) w->addRank(r);
+  std::vector<bool> mine(trace.tracks.size(), false);
   for (size_t t = 0; t < trace.tracks.size(); ++t) {
-    if (trace.tracks[t].rank >= first && trace.tracks[t].rank < first + count)
-      local[t] = w->addTrack(trace.tracks[t]);
+    mine[t] = trace.tracks[t].rank >= first && trace.tracks[t].rank < first + count;
+    if (mine[t]) w->addTrack(trace.tracks[t]);
   }
   int64_t n = 0;
-  std::vector<SpanRecord> batch;
   constexpr size_t kBatch = 4096;
   for (size_t at = 0;; at += kBatch) {
     bool any = false;
     for (size_t t = 0; t < perTrack.size(); ++t) {
-      if (local[t] < 0 || at >= perTrack[t].size()) continue;
+      if (!mine[t] || at >= perTrack[t].size()) continue;
       any = true;
       const size_t k = std::min(kBatch, perTrack[t].size() - at);
-      batch.assign(perTrack[t].begin() + static_cast<long>(at),
-                   perTrack[t].begin() + static_cast<long>(at + k));
-      for (SpanRecord& s : batch) s.track = local[t];
-      w->addSpans(batch);
+      w->addSpans(std::span(perTrack[t]).subspan(at, k));
       n += static_cast<int64_t>(k);
     }
     if (!any) break;
@@ -97,8 +101,8 @@ int64_t writePart(const fs::path& file, const Trace& trace,
 // cpuSeconds: the CPU time of the busiest process, which is the wall time on a machine with a free core
 // per process (this shared 2-core VM is often loaded far beyond that).
 double writeInProcesses(const fs::path& folder, const Trace& trace,
-                        const std::vector<std::vector<SpanRecord>>& perTrack, int processes,
-                        double* cpuSeconds = nullptr) {
+                        int processes, double* cpuSeconds = nullptr) {
+  const auto perTrack = records(trace, processes);
   fs::remove_all(folder);
   fs::create_directories(folder);
   const int32_t ranks = static_cast<int32_t>(trace.ranks.size());
@@ -152,14 +156,13 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   {
     const Trace trace = syntheticTrace(options(spans));
-    const auto perTrack = records(trace);
     const auto n = static_cast<double>(trace.spanCount());
     std::vector<double> one, two, oneCpu, twoCpu;
     for (int r = 0; r < reps; ++r) {
       double cpu = 0;
-      one.push_back(writeInProcesses(dir / "one", trace, perTrack, 1, &cpu));
+      one.push_back(writeInProcesses(dir / "one", trace, 1, &cpu));
       oneCpu.push_back(cpu);
-      two.push_back(writeInProcesses(dir / "two", trace, perTrack, 2, &cpu));
+      two.push_back(writeInProcesses(dir / "two", trace, 2, &cpu));
       twoCpu.push_back(cpu);
       std::printf(
           "ingest rep %d: 1 process %.2f s wall, %.2f s CPU; 2 processes %.2f s wall, busiest %.2f s CPU\n",
@@ -172,11 +175,10 @@ int main(int argc, char** argv) {
   }
   {
     const Trace trace = syntheticTrace(options(mergeSpans));
-    const auto perTrack = records(trace);
     const auto n = static_cast<double>(trace.spanCount());
-    writeInProcesses(dir / "four", trace, perTrack, 4);
+    writeInProcesses(dir / "four", trace, 4);
     const fs::path single = dir / "single.moescope";
-    writePart(single, trace, perTrack, 0, static_cast<int32_t>(trace.ranks.size()), 0, 1);
+    writePart(single, trace, records(trace, 1), 0, static_cast<int32_t>(trace.ranks.size()), 0, 1);
     std::vector<double> load, merge, loadMerged, joint;
     for (int r = 0; r < reps; ++r) {
       auto t0 = std::chrono::steady_clock::now();

@@ -570,11 +570,14 @@ TEST(CliTrainSignals, ASecondSignalEndsAtOnceAndLeavesNoTemporaryFile) {
 // 3. A full disk (RLIMIT_FSIZE, which works anywhere without privileges: writes beyond the limit fail
 // with EFBIG once SIGXFSZ is ignored): the run stops at the first step after the failed write, one
 // line, exit 1; the run file keeps what was written, readable, marked failed; nothing temporary stays.
+// The limit (8 MiB: sh counts 512-byte blocks) holds several of the tracer's commits: the tiny model
+// runs a step in about a millisecond, so one 100 ms flush can commit over 1 MiB, and a limit below the
+// first commit leaves a file with no step in it (what was written is then nothing).
 TEST(CliTrainDiskFull, AFileSizeLimitStopsTheRunEarly) {
   CliFolder f;
   f.write("tiny.toml", kTiny);
   const CliResult r = f.run("train --config tiny.toml --steps 100000 --data random --out run.moescope",
-                            "trap '' XFSZ; ulimit -f 2048;");
+                            "trap '' XFSZ; ulimit -f 16384;");
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(messageLines(r.err), 1u) << r.err;
   EXPECT_NE(r.err.find("run.moescope"), std::string::npos) << r.err;
@@ -599,7 +602,7 @@ TEST(CliTrainDiskFull, ACutMetricsFileIsNotPublished) {
   EXPECT_EQ(f.names(), (std::set<std::string>{"tiny.toml"}));
 }
 
-// The same on a real full file system: a 1 MiB tmpfs (mounting needs root and CAP_SYS_ADMIN: skipped
+// The same on a real full file system: an 8 MiB tmpfs (several commits, as above) (mounting needs root and CAP_SYS_ADMIN: skipped
 // with the reason where the test cannot mount). SQLite reports the full disk; the space the writer held
 // back lets it still mark the run failed.
 TEST(CliTrainDiskFull, AFullFileSystemStopsTheRunAndMarksItFailed) {
@@ -607,7 +610,7 @@ TEST(CliTrainDiskFull, AFullFileSystemStopsTheRunAndMarksItFailed) {
   f.write("tiny.toml", kTiny);
   const std::string mnt = f.path("small");
   std::filesystem::create_directory(mnt);
-  if (std::system(("mount -t tmpfs -o size=1m tmpfs '" + mnt + "' 2>/dev/null").c_str()) != 0)
+  if (std::system(("mount -t tmpfs -o size=8m tmpfs '" + mnt + "' 2>/dev/null").c_str()) != 0)
     GTEST_SKIP()
         << "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN); the RLIMIT_FSIZE tests cover it";
   struct Unmount {
