@@ -13,7 +13,8 @@
 # MOESCOPE_RECORD_EXTRA_ROUNDS (3: the other modes, in the first rounds), MOESCOPE_RECORD_BUDGET_S (430,
 # from the start: by the runs' times so far, a round leaves out the other modes where they would leave
 # no time for the plain and full runs of the rounds after it, and no round starts that would end past
-# it; rounds.txt says what ran). The summary ends the output (and is OUT/summary.txt). Exit 1 when a
+# it; rounds.txt says what ran), MOESCOPE_RECORD_SIZES ("tiny gpt": the sizes part 3 measures). The
+# summary ends the output (and is OUT/summary.txt). Exit 1 when a
 # check of part 1 or 2 fails; the overhead's verdict is in the summary.
 set -u
 OUT=${1:?usage: run_h200_record.sh OUT}
@@ -29,6 +30,7 @@ PARTS=${MOESCOPE_RECORD_PARTS:-1 2 3}
 ROUNDS=${MOESCOPE_RECORD_ROUNDS:-5}
 EXTRA_ROUNDS=${MOESCOPE_RECORD_EXTRA_ROUNDS:-3}
 BUDGET=${MOESCOPE_RECORD_BUDGET_S:-430}
+SIZES=${MOESCOPE_RECORD_SIZES:-tiny gpt}
 status=0
 SECONDS=0
 {
@@ -105,7 +107,8 @@ if part 3; then  # Overhead: alternated rounds, median of the per-round ratios o
   declare -A spent=([tiny]=0 [gpt]=0) runs=([tiny]=0 [gpt]=0) guess=([tiny]=12 [gpt]=20)
   per_run() { [ "${runs[$1]}" -gt 0 ] && echo $(( (spent[$1] + runs[$1] - 1) / runs[$1] )) || echo "${guess[$1]}"; }
   for round in $(seq 1 "$ROUNDS"); do
-    pair=$(( $(per_run tiny) + $(per_run gpt) ))  # one run of each config
+    pair=0  # seconds for one run of each size
+    for config in $SIZES; do pair=$((pair + $(per_run "$config"))); done
     main=$((2 * pair)); after=$(( (ROUNDS - round) * main ))
     extra=""
     if [ "$round" -le "$EXTRA_ROUNDS" ] && [ $((SECONDS + 5 * pair + after)) -le "$BUDGET" ]; then
@@ -115,7 +118,7 @@ if part 3; then  # Overhead: alternated rounds, median of the per-round ratios o
       break
     fi
     began=$SECONDS
-    for config in tiny gpt; do
+    for config in $SIZES; do
       modes="full $extra"
       # The plain run first, the recorded modes in turn forwards and backwards from round to round.
       [ $((round % 2)) -eq 0 ] && modes=$(echo $modes | tr ' ' '\n' | tac | tr '\n' ' ')
@@ -131,7 +134,7 @@ if part 3; then  # Overhead: alternated rounds, median of the per-round ratios o
     echo "== part 3: overhead"
     timeout 60 python3 "$HERE/overhead_summary.py" "$D"
     cat "$D/rounds.txt"
-    for c in tiny gpt; do grep -h "median step" "$D/$c.plain.1.log" 2> /dev/null | sed "s/^/$c, plain, round 1: /"; done
+    for c in $SIZES; do grep -h "median step" "$D/$c.plain.1.log" 2> /dev/null | sed "s/^/$c, plain, round 1: /"; done
   } >> "$OUT/summary.txt" 2>&1
 fi
 echo "== done in ${SECONDS}s; logs and runs in $OUT" >> "$OUT/summary.txt"
