@@ -59,6 +59,33 @@ unsigned usableCores() {
   return sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set)) : 0;
 }
 
+// The usable cores' time in /proc/stat (USER_HZ ticks): all of it, and what the hypervisor took for
+// other guests (steal, the 8th value). A run that got less of its cores than the clock says shows here.
+struct CoreTicks {
+  uint64_t total = 0, steal = 0;
+};
+CoreTicks usableCoreTicks() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CoreTicks t;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return t;
+  std::ifstream in("/proc/stat");
+  std::string line;
+  while (std::getline(in, line)) {
+    int cpu = -1;
+    if (std::sscanf(line.c_str(), "cpu%d", &cpu) != 1 || cpu < 0 || cpu >= CPU_SETSIZE ||
+        !CPU_ISSET(cpu, &set))
+      continue;
+    std::istringstream fields(line.substr(line.find(' ')));
+    uint64_t v = 0;
+    for (int i = 0; i < 8 && fields >> v; ++i) {
+      t.total += v;
+      if (i == 7) t.steal += v;
+    }
+  }
+  return t;
+}
+
 std::string loadAverage() {
   std::ifstream in("/proc/loadavg");
   std::string one, five, fifteen;
@@ -131,6 +158,7 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
   // prediction came out that much low).
   std::vector<std::pair<double, fs::path>> calibrations;
   for (int r = 0; r < kRepeat; ++r) {
+    const CoreTicks before = usableCoreTicks();
     const fs::path c = train("calibration-" + std::to_string(r), "1f1b", 2, 4, true);
     const auto [step, bubble] = figures(c);
     calibrations.emplace_back(step, c);
@@ -144,7 +172,11 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
       p.bubbles.push_back(bubble);
       fs::remove(path);
     }
-    std::printf("repetition %d of %d done, load average %s\n", r + 1, kRepeat, loadAverage().c_str());
+    const CoreTicks after = usableCoreTicks();
+    const double ticks = static_cast<double>(after.total - before.total);
+    std::printf("repetition %d of %d done, load average %s, steal %.1f%% of the usable cores' time\n", r + 1,
+                kRepeat, loadAverage().c_str(),
+                ticks > 0 ? 100.0 * static_cast<double>(after.steal - before.steal) / ticks : 0.0);
     std::fflush(stdout);
   }
   std::sort(calibrations.begin(), calibrations.end());
