@@ -54,8 +54,8 @@ std::vector<std::vector<SpanRecord>> records(const Trace& trace, int processes) 
     perTrack[t].reserve(trace.spans[t].size());
     for (size_t i = 0; i < trace.spans[t].size(); ++i) {
       const SpanView v = trace.spans[t].at(i, static_cast<int32_t>(t));
-      perTrack[t].push_back({local, v.start, v.end, v.name, v.category, v.phase, v.step, v.microbatch, v.layer,
-                             v.expert, v.bytes});
+      perTrack[t].push_back({local, v.start, v.end, v.name, v.category, v.phase, v.step, v.microbatch,
+                             v.layer, v.expert, v.bytes});
     }
   }
   return perTrack;
@@ -100,8 +100,8 @@ int64_t writePart(const fs::path& file, const Trace& trace,
 // Writes the trace as `processes` shards, each by a process of its own, all at once. Returns seconds;
 // cpuSeconds: the CPU time of the busiest process, which is the wall time on a machine with a free core
 // per process (this shared 2-core VM is often loaded far beyond that).
-double writeInProcesses(const fs::path& folder, const Trace& trace,
-                        int processes, double* cpuSeconds = nullptr) {
+double writeInProcesses(const fs::path& folder, const Trace& trace, int processes,
+                        double* cpuSeconds = nullptr) {
   const auto perTrack = records(trace, processes);
   fs::remove_all(folder);
   fs::create_directories(folder);

@@ -602,9 +602,9 @@ TEST(CliTrainDiskFull, ACutMetricsFileIsNotPublished) {
   EXPECT_EQ(f.names(), (std::set<std::string>{"tiny.toml"}));
 }
 
-// The same on a real full file system: an 8 MiB tmpfs (several commits, as above) (mounting needs root and CAP_SYS_ADMIN: skipped
-// with the reason where the test cannot mount). SQLite reports the full disk; the space the writer held
-// back lets it still mark the run failed.
+// The same on a real full file system: an 8 MiB tmpfs (several commits, as above) (mounting needs root and
+// CAP_SYS_ADMIN: skipped with the reason where the test cannot mount). SQLite reports the full disk; the
+// space the writer held back lets it still mark the run failed.
 TEST(CliTrainDiskFull, AFullFileSystemStopsTheRunAndMarksItFailed) {
   CliFolder f;
   f.write("tiny.toml", kTiny);
