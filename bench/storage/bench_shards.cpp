@@ -146,11 +146,22 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   int64_t spans = 4'000'000, mergeSpans = 10'000'000;
   int reps = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* usage =
+      "usage: bench_shards [--spans N] [--merge-spans N] [--reps R]   (defaults: 4000000, 10000000, 3)\n";
+  for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--spans") spans = std::atoll(argv[i + 1]);
-    if (a == "--merge-spans") mergeSpans = std::atoll(argv[i + 1]);
-    if (a == "--reps") reps = std::atoi(argv[i + 1]);
+    const long long v = i + 1 < argc ? std::atoll(argv[i + 1]) : 0;
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (v <= 0 || (a != "--spans" && a != "--merge-spans" && a != "--reps")) {
+      std::fprintf(stderr, "bench_shards: bad argument '%s'\n%s", a.c_str(), usage);
+      return 2;
+    }
+    if (a == "--spans") spans = v;
+    if (a == "--merge-spans") mergeSpans = v;
+    if (a == "--reps") reps = static_cast<int>(v);
   }
   const fs::path dir = fs::temp_directory_path() / "moescope-bench-shards";
   fs::create_directories(dir);
