@@ -113,8 +113,8 @@ bool CliProcess::start(const QStringList& arguments, const QString& workingDir,
     process_->setChildProcessModifier([] {
       ::setpgid(0, 0);
 #ifdef Q_OS_LINUX
-      // If the GUI dies without closing (a crash, a kill), the CLI is told as by a terminal's hang-up:
-      // `record` passes SIGTERM on to its command and merges what was written.
+      // If the GUI dies without closing (a crash, a kill), the CLI gets SIGTERM: `record` passes it on
+      // to its command and merges what was written.
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
     });
