@@ -24,6 +24,7 @@
 #include "ui/compare_picker.h"
 #include "ui/export_actions.h"
 #include "ui/import_dialog.h"
+#include "ui/record_dialog.h"
 #include "ui/run_dialog.h"
 #include "ui/run_history_panel.h"
 #include "ui/run_panel.h"
@@ -86,6 +87,7 @@ void MainWindow::createFileMenu() {
     connect(dialog, &ImportDialog::imported, this, [this](const QString& path) { openRun(path); });
     dialog->open();
   });
+  file->addAction(tr("Re&cord..."), this, &MainWindow::recordProgram);
   recentMenu_ = file->addMenu(tr("Open &Recent"));
   rebuildRecentMenu();
   file->addAction(tr("&Close Run"), QKeySequence::Close, this, [this] {
@@ -345,13 +347,36 @@ void MainWindow::newRun() {
   dialog->open();
 }
 
+void MainWindow::closeRunFile(const QString& path) {
+  const QString canonical = QFileInfo(path).absoluteFilePath();
+  for (int i = tabs_->count() - 1; i >= 0; --i) {
+    if (auto* run = qobject_cast<RunView*>(tabs_->widget(i)); run && run->path() == canonical) closeRun(i);
+  }
+}
+
+RecordDialog* MainWindow::recordDialog() const {
+  return recordDialog_;
+}
+
+void MainWindow::recordProgram() {
+  // Not modal: a recording lasts as long as the job, and the window's runs stay in reach meanwhile.
+  if (!recordDialog_) {
+    recordDialog_ = new RecordDialog(runsFolder(), this);
+    recordDialog_->setAttribute(Qt::WA_DeleteOnClose);
+    connect(recordDialog_, &RecordDialog::recorded, this, [this](const QString& path) {
+      closeRunFile(path);  // a tab of the file it replaced shows the old run
+      openRun(path);
+    });
+  }
+  recordDialog_->show();
+  recordDialog_->raise();
+  recordDialog_->activateWindow();
+}
+
 bool MainWindow::startRun(const RunSettings& settings) {
   if (runPanel_->launcher()->isRunning()) return false;
   // The run replaces its file: a tab showing the old one goes.
-  const QString out = QFileInfo(settings.out).absoluteFilePath();
-  for (int i = tabs_->count() - 1; i >= 0; --i) {
-    if (auto* run = qobject_cast<RunView*>(tabs_->widget(i)); run && run->path() == out) closeRun(i);
-  }
+  closeRunFile(settings.out);
   setRunsFolder(QFileInfo(settings.out).absolutePath());
   runBar_->show();
   runBarAction_->setVisible(true);

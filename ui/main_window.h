@@ -1,15 +1,17 @@
-// The main window: a tab per open run; File > Open, recent files (QSettings), drag and drop; the
-// View menu's navigation (fit, fit the steady steps, fit to step, go to step, undo zoom, search,
-// collapse); Analysis (breakdown, selection, SQL, compare) and Export; Run > New Run starts a
-// training run (RunDialog, RunPanel) and opens its file while it grows; View > Run History lists a
-// folder's runs. A file that will not open is reported in a dialog and the window stays up. The
-// status bar keeps the current run's span count.
+// The main window: a tab per open run; File > Open, recent files (QSettings), drag and drop; File >
+// Import (PyTorch traces) and File > Record (a program profiled with `moescope-cli record`); the View
+// menu's navigation (fit, fit the steady steps, fit to step, go to step, undo zoom, search, collapse);
+// Analysis (breakdown, selection, SQL, compare) and Export; Run > New Run starts a training run
+// (RunDialog, RunPanel) and opens its file while it grows; View > Run History lists a folder's runs. A
+// file that will not open is reported in a dialog and the window stays up. The status bar keeps the
+// current run's span count.
 //
 // Menus are made in menu-bar order by one function each (createMenus); a module that adds to a menu
 // (File > Import, say) gets it from fileMenu() and friends.
 #pragma once
 
 #include <QMainWindow>
+#include <QPointer>
 #include <QStringList>
 #include <optional>
 
@@ -25,6 +27,7 @@ class QToolBar;
 
 namespace moescope::ui {
 
+class RecordDialog;
 class RunHistoryPanel;
 class RunPanel;
 
@@ -48,6 +51,9 @@ class MainWindow : public QMainWindow {
   void newRun();
   // The config schema the run dialog is built from; read from `moescope-cli config --json` when not set.
   void setConfigSchema(std::optional<ConfigSchema> schema) { schema_ = std::move(schema); }
+  // File > Record: the record dialog (one, not modal); the run it records opens here.
+  void recordProgram();
+  RecordDialog* recordDialog() const;
   // Starts a run of settings (checked by the dialog) and opens its file once it is written.
   bool startRun(const RunSettings& settings);
   RunPanel* runPanel() const { return runPanel_; }
@@ -80,6 +86,7 @@ class MainWindow : public QMainWindow {
   void createHelpMenu();
   void openDialog();
   void closeRun(int index);
+  void closeRunFile(const QString& path);  // the tab showing that file, if any
   void addRecent(const QString& path);
   void rebuildRecentMenu();
   void goToStep();
@@ -102,6 +109,7 @@ class MainWindow : public QMainWindow {
   QLabel* spanCount_ = nullptr;
   QDockWidget* historyDock_ = nullptr;
   RunHistoryPanel* history_ = nullptr;
+  QPointer<RecordDialog> recordDialog_;
 };
 
 }  // namespace moescope::ui

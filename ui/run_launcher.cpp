@@ -6,9 +6,6 @@
 #include <QProcess>
 #include <QTemporaryFile>
 #include <QTimer>
-#ifdef Q_OS_UNIX
-#include <signal.h>
-#endif
 #include <exception>
 
 #include "storage/run_reader.h"
@@ -18,20 +15,6 @@ namespace {
 
 const QString kPrefix = QStringLiteral("moescope-cli train: ");
 constexpr int kPollMs = 300;
-
-QString stripPrefix(QString line) {
-  line = line.trimmed();
-  if (line.startsWith(kPrefix)) line.remove(0, kPrefix.size());
-  return line;
-}
-
-QString lastLine(const QByteArray& text) {
-  const QStringList lines = QString::fromUtf8(text).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
-  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    if (!it->trimmed().isEmpty()) return stripPrefix(*it);
-  }
-  return {};
-}
 
 // An empty TOML file: every key at MODEL.md's default, for settings without a preset.
 QString emptyConfigFile(QTemporaryFile& file) {
@@ -62,7 +45,7 @@ RunCheck checkRun(const RunSettings& settings, const QString& cli, int timeoutMs
   if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 && first.trimmed() == "ok") {
     return {true, QStringLiteral("ok"), eol < 0 ? QString() : QString::fromUtf8(out.mid(eol + 1)).trimmed()};
   }
-  QString message = lastLine(err);
+  QString message = lastMessageOf(err, kPrefix);
   if (message.isEmpty()) message = QObject::tr("moescope-cli exited with status %1").arg(p.exitCode());
   return {false, message, {}};
 }
@@ -83,11 +66,10 @@ RunLauncher::RunLauncher(QObject* parent, QString cli) : QObject(parent), cli_(s
   pollTimer_ = new QTimer(this);
   pollTimer_->setInterval(kPollMs);
   connect(pollTimer_, &QTimer::timeout, this, &RunLauncher::poll);
-  killTimer_ = new QTimer(this);
-  killTimer_->setSingleShot(true);
-  connect(killTimer_, &QTimer::timeout, this, [this] {
-    if (process_ && process_->state() != QProcess::NotRunning) process_->kill();
-  });
+  process_ = new CliProcess(cli_, kPrefix, CliProcess::Stop::Process, this);
+  connect(process_, &CliProcess::finished, this, &RunLauncher::onFinished);
+  connect(process_, &CliProcess::failedToStart, this,
+          [this](const QString& message) { finish(Outcome::Failed, message); });
 }
 
 void RunLauncher::setPollMs(int ms) {
@@ -96,18 +78,9 @@ void RunLauncher::setPollMs(int ms) {
 
 RunLauncher::~RunLauncher() {
   reader_.reset();
-  if (!process_ || process_->state() == QProcess::NotRunning) return;
-  // Closing the app cancels the run as Cancel does, so its file says cancelled; killed if it hangs.
+  // Closing the app cancels the run as Cancel does, so its file says cancelled (~CliProcess).
   process_->disconnect(this);
-#ifdef Q_OS_UNIX
-  if (const qint64 pid = process_->processId(); pid > 0) ::kill(static_cast<pid_t>(pid), SIGINT);
-#else
-  process_->terminate();
-#endif
-  if (!process_->waitForFinished(5000)) {
-    process_->kill();
-    process_->waitForFinished(2000);
-  }
+  delete process_;
 }
 
 bool RunLauncher::start(const RunSettings& settings) {
@@ -115,15 +88,8 @@ bool RunLauncher::start(const RunSettings& settings) {
   settings_ = settings;
   progress_ = {};
   reader_.reset();
-  lastMessage_.clear();
-  lastMessageIsError_ = false;
-  stderrBuffer_.clear();
   fileAnnounced_ = false;
   outcome_ = Outcome::None;
-  if (process_) {
-    process_->disconnect(this);
-    process_->deleteLater();  // start() may be called from its finished() signal
-  }
   delete emptyConfig_;
   emptyConfig_ = nullptr;
   QString config;
@@ -131,51 +97,18 @@ bool RunLauncher::start(const RunSettings& settings) {
     emptyConfig_ = new QTemporaryFile(this);
     config = emptyConfigFile(*emptyConfig_);
   }
-  process_ = new QProcess(this);
-  connect(process_, &QProcess::readyReadStandardError, this, &RunLauncher::readStderr);
-  connect(process_, &QProcess::finished, this,
-          [this](int code, QProcess::ExitStatus status) { onFinished(code, status); });
-  connect(process_, &QProcess::errorOccurred, this, [this](QProcess::ProcessError error) {
-    if (error == QProcess::FailedToStart) {
-      finish(Outcome::Failed, tr("cannot run %1: %2").arg(cli_, process_->errorString()));
-    }
-  });
   state_ = State::Running;
   ++processesStarted_;
-  process_->start(cli_, trainArguments(settings, config, false));
-  if (state_ != State::Running) return false;  // failed to start, already reported
+  if (!process_->start(trainArguments(settings, config, false))) return false;  // finished() said why
   pollTimer_->start();
   emit started(settings.out);
   return true;
 }
 
 void RunLauncher::cancel() {
-  if (state_ != State::Running || !process_) return;
+  if (state_ != State::Running) return;
   state_ = State::Cancelling;
-#ifdef Q_OS_UNIX
-  if (const qint64 pid = process_->processId(); pid > 0) ::kill(static_cast<pid_t>(pid), SIGINT);
-#else
-  process_->terminate();
-#endif
-  killTimer_->start(killTimeoutMs_);
-}
-
-void RunLauncher::readStderr() {
-  stderrBuffer_ += process_->readAllStandardError();
-  qsizetype newline;
-  while ((newline = stderrBuffer_.indexOf('\n')) >= 0) {
-    const QString line = QString::fromUtf8(stderrBuffer_.left(newline));
-    stderrBuffer_.remove(0, newline + 1);
-    handleLine(line);
-  }
-}
-
-void RunLauncher::handleLine(const QString& line) {
-  const QString trimmed = line.trimmed();
-  if (trimmed.isEmpty()) return;
-  // The CLI says what went wrong on a line of its own, after its name.
-  if (trimmed.startsWith(kPrefix) || !lastMessageIsError_) lastMessage_ = stripPrefix(trimmed);
-  if (trimmed.startsWith(kPrefix)) lastMessageIsError_ = true;
+  process_->cancel();
 }
 
 void RunLauncher::poll() {
@@ -201,17 +134,12 @@ void RunLauncher::poll() {
   }
 }
 
-void RunLauncher::onFinished(int exitCode, int exitStatus) {
-  killTimer_->stop();
+void RunLauncher::onFinished(int exitCode, bool crashed) {
   pollTimer_->stop();
-  readStderr();
-  if (!stderrBuffer_.isEmpty()) {
-    handleLine(QString::fromUtf8(stderrBuffer_));
-    stderrBuffer_.clear();
-  }
   poll();  // the last steps, and the file if no poll saw it yet
   reader_.reset();
-  if (exitStatus != QProcess::NormalExit) {
+  const QString& message = process_->lastMessage();
+  if (crashed) {
     finish(state_ == State::Cancelling ? Outcome::Cancelled : Outcome::Failed,
            tr("moescope-cli train stopped abruptly (killed or crashed)"));
   } else if (exitCode == 0) {
@@ -219,11 +147,10 @@ void RunLauncher::onFinished(int exitCode, int exitStatus) {
   } else if (exitCode == 130) {
     finish(Outcome::Cancelled, tr("cancelled"));
   } else if (exitCode == 2) {
-    finish(Outcome::Rejected, lastMessage_);
+    finish(Outcome::Rejected, message);
   } else {
-    finish(Outcome::Failed, lastMessage_.isEmpty()
-                                ? tr("moescope-cli train exited with status %1").arg(exitCode)
-                                : lastMessage_);
+    finish(Outcome::Failed,
+           message.isEmpty() ? tr("moescope-cli train exited with status %1").arg(exitCode) : message);
   }
 }
 

@@ -1,4 +1,4 @@
-// Runs `moescope-cli train` as a child process: checks a run's settings first with the CLI's
+// Runs `moescope-cli train` as a child process (CliProcess): checks a run's settings first with the CLI's
 // --dry-run (the same rules as a real run, nothing written), then starts it, follows its run file
 // (step_metric: the same file the timeline reads, no text from the CLI) for progress(), says when
 // that file can be opened, and ends with its outcome (a failure with the CLI's one-line error).
@@ -11,6 +11,7 @@
 #include <QString>
 #include <memory>
 
+#include "ui/cli_process.h"
 #include "ui/run_progress.h"
 #include "ui/run_settings.h"
 
@@ -18,7 +19,6 @@ namespace moescope::storage {
 class RunReader;
 }
 
-class QProcess;
 class QTemporaryFile;
 class QTimer;
 
@@ -62,12 +62,12 @@ class RunLauncher : public QObject {
   const StepProgress& lastProgress() const { return progress_; }
   // The CLI's last error line (the last "moescope-cli train: ..." line, else the last line on stderr),
   // without its prefix.
-  const QString& lastMessage() const { return lastMessage_; }
+  const QString& lastMessage() const { return process_->lastMessage(); }
   // How often the run file is read for progress.
   void setPollMs(int ms);
   // Training processes started by this launcher so far.
   int processesStarted() const { return processesStarted_; }
-  void setKillTimeoutMs(int ms) { killTimeoutMs_ = ms; }
+  void setKillTimeoutMs(int ms) { process_->setKillTimeoutMs(ms); }
 
  signals:
   void started(const QString& runFile);
@@ -76,29 +76,22 @@ class RunLauncher : public QObject {
   void finished(moescope::ui::RunLauncher::Outcome outcome, const QString& message);
 
  private:
-  void readStderr();
-  void handleLine(const QString& line);
-  void onFinished(int exitCode, int exitStatus);
+  void onFinished(int exitCode, bool crashed);
   // Opens the run file once it reads (announcing it), then reads its step metrics.
   void poll();
   void finish(Outcome outcome, const QString& message);
 
   QString cli_;
   RunSettings settings_;
-  QProcess* process_ = nullptr;
+  CliProcess* process_ = nullptr;
   QTemporaryFile* emptyConfig_ = nullptr;
-  QTimer* killTimer_ = nullptr;
   QTimer* pollTimer_ = nullptr;
   std::unique_ptr<storage::RunReader> reader_;
-  QByteArray stderrBuffer_;
   State state_ = State::Idle;
   Outcome outcome_ = Outcome::None;
   StepProgress progress_;
-  QString lastMessage_;
-  bool lastMessageIsError_ = false;
   bool fileAnnounced_ = false;
   int processesStarted_ = 0;
-  int killTimeoutMs_ = 15'000;
 };
 
 }  // namespace moescope::ui

@@ -5,12 +5,12 @@
 
 #include <QAction>
 #include <QFileInfo>
-#include <QMenuBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 
+#include "tests/ui/test_dialogs.h"
 #include "ui/main_window.h"
 
 using namespace moescope::ui;
@@ -83,13 +83,7 @@ class ImportDialogTest : public QObject {
 
   void theFileMenuOpensIt() {
     MainWindow window;
-    QAction* import = nullptr;
-    for (QAction* menu : window.menuBar()->actions()) {
-      if (!menu->menu()) continue;
-      for (QAction* a : menu->menu()->actions()) {
-        if (a->text().remove(QLatin1Char('&')) == QStringLiteral("Import PyTorch Traces...")) import = a;
-      }
-    }
+    QAction* import = test::menuAction(window, QStringLiteral("Import PyTorch Traces..."));
     QVERIFY(import);
     import->trigger();
     auto* dialog = window.findChild<ImportDialog*>();

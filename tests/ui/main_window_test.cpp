@@ -14,7 +14,6 @@
 #include <QListView>
 #include <QListWidget>
 #include <QMenuBar>
-#include <QMessageBox>
 #include <QMimeData>
 #include <QScrollArea>
 #include <QSettings>
@@ -25,6 +24,7 @@
 #include <QTimer>
 
 #include "storage/run_reader.h"
+#include "tests/ui/test_dialogs.h"
 #include "tests/ui/test_runs.h"
 #include "tests/ui/test_traces.h"
 #include "ui/breakdown_view.h"
@@ -39,29 +39,7 @@ using namespace moescope;
 using namespace moescope::ui;
 using storage::Category;
 
-namespace {
-
-// Closes the next modal message box as soon as it shows, keeping its texts.
-struct DialogCatcher {
-  QString title, text, details;
-  bool seen = false;
-  void arm() {
-    QTimer::singleShot(20, [this] { poll(); });
-  }
-  void poll() {
-    if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
-      title = box->windowTitle();
-      text = box->text();
-      details = box->informativeText();
-      seen = true;
-      box->done(QMessageBox::Ok);
-      return;
-    }
-    QTimer::singleShot(20, [this] { poll(); });
-  }
-};
-
-}  // namespace
+using test::DialogCatcher;
 
 class MainWindowTest : public QObject {
   Q_OBJECT
