@@ -121,12 +121,33 @@ void forward(int signal) {
 int runCommand(const std::vector<std::string>& command,
                const std::vector<std::pair<std::string, std::string>>& environment) {
   std::fflush(nullptr);
+  // SIGINT from a terminal reaches the child too (same process group) and is ignored here, so that
+  // record outlives the command and merges what it wrote; SIGTERM sent to record is passed on. Both are
+  // blocked from before the fork until the child's id is known, so neither can end record (SIGINT) or be
+  // lost (SIGTERM, before there is a child to pass it to) in between; the child restores both before
+  // exec, since an ignored signal stays ignored across exec.
+  sigset_t both, before;
+  sigemptyset(&both);
+  sigaddset(&both, SIGINT);
+  sigaddset(&both, SIGTERM);
+  ::sigprocmask(SIG_BLOCK, &both, &before);
+  struct sigaction action {};
+  action.sa_handler = forward;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::signal(SIGINT, SIG_IGN);
   const pid_t child = ::fork();
   if (child < 0) {
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
     say(std::string("cannot start the command: fork failed"));
     return 1;
   }
   if (child == 0) {
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
     for (const auto& [k, v] : environment) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
     for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
@@ -136,12 +157,7 @@ int runCommand(const std::vector<std::string>& command,
     ::_exit(127);
   }
   g_child = child;
-  // SIGINT from a terminal reaches the child too (same process group); SIGTERM sent to record is passed on.
-  struct sigaction action {};
-  action.sa_handler = forward;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGTERM, &action, nullptr);
-  ::signal(SIGINT, SIG_IGN);
+  ::sigprocmask(SIG_SETMASK, &before, nullptr);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0) {
     if (errno != EINTR) return 1;
