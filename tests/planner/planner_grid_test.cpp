@@ -157,11 +157,13 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
   // calibration ran 20% faster than its m 2 and m 8 neighbours, which do the same work, and every
   // prediction came out that much low).
   std::vector<std::pair<double, fs::path>> calibrations;
+  std::vector<fs::path> calibrationOf;  // by repetition
   for (int r = 0; r < kRepeat; ++r) {
     const CoreTicks before = usableCoreTicks();
     const fs::path c = train("calibration-" + std::to_string(r), "1f1b", 2, 4, true);
     const auto [step, bubble] = figures(c);
     calibrations.emplace_back(step, c);
+    calibrationOf.push_back(c);
     std::printf("calibration %d: 1f1b pp 2 m 4, backward split: %.1f ms a step, bubble %.1f%%\n", r + 1,
                 step / 1e6, 100 * bubble);
     std::fflush(stdout);
@@ -183,6 +185,15 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
   const fs::path calibration = calibrations[calibrations.size() / 2].second;
   std::printf("the planner calibrates on the run of median step time: %.1f ms\n",
               calibrations[calibrations.size() / 2].first / 1e6);
+  // The planner's step time and bubble share for a configuration from a calibration run.
+  auto predict = [&](const fs::path& from, const Point& p, const std::string& name, std::string* said) {
+    const fs::path predicted = dir_->file(name + "-predicted.moescope");
+    const std::string out =
+        run("plan '" + from.string() + "' --schedule " + p.schedule + " --pp " + std::to_string(p.pp) +
+            " --microbatches " + std::to_string(p.m) + " --steps 3 --out '" + predicted.string() + "'");
+    if (said && said->empty()) *said = out;
+    return figures(predicted);
+  };
   int good = 0, goodStep = 0, goodBubble = 0;
   std::string table =
       "schedule     pp  m  predicted ms  measured ms   error  bubble pred/real      within   "
@@ -190,12 +201,7 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
   std::string notes;
   for (const Point& p : grid) {
     const std::string name = nameOf(p);
-    const fs::path predicted = dir_->file(name + "-predicted.moescope");
-    const std::string said =
-        run("plan '" + calibration.string() + "' --schedule " + p.schedule + " --pp " + std::to_string(p.pp) +
-            " --microbatches " + std::to_string(p.m) + " --steps 3 --out '" + predicted.string() + "'");
-    if (notes.empty()) notes = said;
-    const auto [predictedStep, predictedBubble] = figures(predicted);
+    const auto [predictedStep, predictedBubble] = predict(calibration, p, name, &notes);
     const double realStep = median(p.steps), realBubble = median(p.bubbles);
     const double error = predictedStep / realStep - 1;
     const bool stepOk = std::abs(error) <= 0.15, bubbleOk = std::abs(predictedBubble - realBubble) <= 0.05;
@@ -222,6 +228,28 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
       "%s%d of 15 within 15%% and 5 points (step times within 15%%: %d, bubbles within 5 points: %d); "
       "load average %s\n",
       table.c_str(), good, goodStep, goodBubble, loadAverage().c_str());
+  // Informative, beside the verdict: the same runs paired by repetition, each repetition's calibration
+  // against that repetition's own runs (made within the same minute or two, so a drift of the host
+  // between repetitions moves both), a configuration's error the median over its repetitions.
+  int paired = 0, pairedStep = 0, pairedBubble = 0;
+  std::string pairs = "paired by repetition (errors of step time per repetition):\n";
+  for (const Point& p : grid) {
+    std::vector<double> errors, bubbleMisses;
+    std::string each;
+    for (size_t r = 0; r < calibrationOf.size(); ++r) {
+      const auto [step, bubble] = predict(calibrationOf[r], p, nameOf(p) + "-r" + std::to_string(r), nullptr);
+      errors.push_back(step / p.steps[r] - 1);
+      bubbleMisses.push_back(std::abs(bubble - p.bubbles[r]));
+      each += std::to_string(static_cast<int>(std::lround(100 * errors.back()))) + "% ";
+    }
+    const double error = median(errors), bubbleMiss = median(bubbleMisses);
+    pairedStep += std::abs(error) <= 0.15;
+    pairedBubble += bubbleMiss <= 0.05;
+    paired += std::abs(error) <= 0.15 && bubbleMiss <= 0.05;
+    pairs += "  " + nameOf(p) + ": " + each + "\n";
+  }
+  std::printf("%s%d of 15 within 15%% and 5 points paired by repetition (step times: %d, bubbles: %d)\n",
+              pairs.c_str(), paired, pairedStep, pairedBubble);
   EXPECT_GE(good, 12) << table;
 }
 
