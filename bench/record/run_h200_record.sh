@@ -37,6 +37,9 @@ SECONDS=0
   echo "date: $(date -Is)"; nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
   echo "cli: $CLI"; echo "inject: $MOESCOPE_INJECT_LIBRARY"; nproc
+  # The host's CPU: the gpt size is close to launch-bound, so a slower CPU shows per-launch costs first.
+  lscpu | grep -E '^(Model name|CPU MHz|CPU max MHz|Thread)' || true
+  grep -m 4 MHz /proc/cpuinfo || true
   ldd "$MOESCOPE_INJECT_LIBRARY" | grep -E "not found|cupti|cudart|sqlite|pcre" || true
 } > "$OUT/env.txt" 2>&1
 : > "$OUT/summary.txt"
