@@ -4,11 +4,13 @@
 #include "storage/shard_merge.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <fstream>
 
 #include "storage/run_reader.h"
 #include "storage/run_writer.h"
+#include "storage/schema.h"
 #include "storage/shard_read.h"
 #include "tests/common/temp_dir.h"
 
@@ -167,6 +169,36 @@ TEST(ShardMerge, RemapsIdsAndAppliesEachShardsClock) {
 }
 
 // Reading the shards together gives what loading their merge gives.
+// The span table's indexes of a file, by name.
+std::vector<std::string> spanIndexes(const fs::path& file) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> names;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'span'", -1,
+                       &st, nullptr);
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+      names.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return names;
+}
+
+// A shard is written for ingest: its writer finishes it without the (track, start) span index, which
+// the merge builds once in the run's one file; the shards still read together whole.
+TEST(ShardMerge, AShardLeavesTheSpanIndexToTheMerge) {
+  testing::TempDir dir("merge");
+  const fs::path shards = dir.file("run.moescope.shards");
+  const fs::path shard = writeShard(shards, {.index = 0, .count = 2, .ranks = {0}});
+  writeShard(shards, {.index = 1, .count = 2, .ranks = {1}});
+  EXPECT_EQ(spanIndexes(shard), std::vector<std::string>{});
+  EXPECT_EQ(loadShards(listShards(shards)).spanCount(), 4u);
+  const fs::path out = dir.file("run.moescope");
+  mergeShards(listShards(shards), out);
+  EXPECT_EQ(spanIndexes(out), std::vector<std::string>{std::string(schema::finishedIndex())});
+}
+
 TEST(ShardMerge, ReadingTheShardsTogetherEqualsLoadingTheirMerge) {
   testing::TempDir dir("joint");
   const fs::path shards = dir.file("shards");
