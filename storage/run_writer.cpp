@@ -29,6 +29,12 @@ constexpr int kFinishCacheKiB = 256 * 1024;
 // so the status "failed" still fits: that is a few pages of WAL (4 KiB each) and the run row.
 constexpr int64_t kReserveBytes = 256 << 10;
 
+// Sets the connection's page cache to `kib` KiB.
+void setCacheKiB(sqlite::Db& db, int kib, const char* doing) {
+  const std::string pragma = "PRAGMA cache_size = -" + std::to_string(kib);
+  db.exec(pragma.c_str(), doing);
+}
+
 // span_batch(pointer): a table-valued function over the spans of one addSpans call, so that one
 // INSERT ... SELECT writes the whole batch. Compared with binding a 64-row VALUES list, SQLite reads
 // each value through xColumn instead of a bound parameter and runs the statement once per batch
@@ -276,14 +282,12 @@ struct RunWriter::Impl {
     if (finished) return;
     finished = true;
     if (shard) return;
-    const std::string cache = "PRAGMA cache_size = -" + std::to_string(kFinishCacheKiB);
-    db.exec(cache.c_str(), "finishing the file");
+    setCacheKiB(db, kFinishCacheKiB, "finishing the file");
     db.exec("BEGIN", "finishing the file");
     const std::string ddl(schema::finishSql());
     db.exec(ddl.c_str(), "building the span index");
     db.exec("COMMIT", "finishing the file");
-    const std::string after = "PRAGMA cache_size = -" + std::to_string(kWriteCacheKiB);
-    db.exec(after.c_str(), "finishing the file");
+    setCacheKiB(db, kWriteCacheKiB, "finishing the file");
   }
 };
 
@@ -299,9 +303,8 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
   sqlite::Db& db = impl->db;
   // WAL: readers see every commit while the writer goes on. synchronous=NORMAL: a commit does not
   // wait for the disk; a power loss may lose the last commits but never corrupts the file.
-  const std::string setup = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -" +
-                            std::to_string(kWriteCacheKiB) + ";";
-  db.exec(setup.c_str(), "setting up the file");
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", "setting up the file");
+  setCacheKiB(db, kWriteCacheKiB, "setting up the file");
   db.exec("BEGIN", "creating the schema");
   const std::string ddl(schema::createSql());
   db.exec(ddl.c_str(), "creating the schema");
