@@ -22,9 +22,16 @@ void crossEntropyBackward(T* dlogits, const T* logits, const int32_t* targets, f
 
 // Both at once, for a last pipeline stage that needs the gradient anyway: losses [n] overwritten as by
 // crossEntropyForward, and logits [n,V] overwritten with scale · (softmax − onehot) (the gradient, not
-// accumulated). One read fewer than the two passes, and no separate gradient buffer.
+// accumulated). bf16 rows of up to 57,344 classes (V a multiple of 8, logits 16-byte aligned) are read
+// once and written once, held in registers; other rows are read twice (crossEntropyForwardBackwardTwoReads).
 template <typename T>
 void crossEntropyForwardBackward(float* losses, T* logits, const int32_t* targets, float scale, int n, int V,
                                  cudaStream_t stream);
+
+// The same result for any row: an online max and sum over one read, then the gradient from a second read.
+// Exposed for the benchmark and tests, which set it beside the single-read path.
+template <typename T>
+void crossEntropyForwardBackwardTwoReads(float* losses, T* logits, const int32_t* targets, float scale, int n,
+                                         int V, cudaStream_t stream);
 
 }  // namespace moescope::engine::cuda

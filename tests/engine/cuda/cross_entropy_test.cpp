@@ -36,8 +36,8 @@ void checkCrossEntropy(int n, int V) {
 }
 
 template <typename T>
-void checkFused(int n, int V) {
-  SCOPED_TRACE(testing::Message() << "fused n=" << n << " V=" << V);
+void checkFused(int n, int V, bool twoReads = false) {
+  SCOPED_TRACE(testing::Message() << "fused n=" << n << " V=" << V << (twoReads ? " (two reads)" : ""));
   const auto logits = roundTo<T>(randomFloats(size_t(n) * V, 61, -4, 4));
   const auto targets = randomIds(n, V, 62);
   const float scale = 0.5f;
@@ -47,7 +47,11 @@ void checkFused(int n, int V) {
   uploadAs(dLogits, logits);
   dTargets.upload(targets);
   dLosses.poison();
-  crossEntropyForwardBackward(dLosses.get(), dLogits.get(), dTargets.get(), scale, n, V, nullptr);
+  if (twoReads) {
+    crossEntropyForwardBackwardTwoReads(dLosses.get(), dLogits.get(), dTargets.get(), scale, n, V, nullptr);
+  } else {
+    crossEntropyForwardBackward(dLosses.get(), dLogits.get(), dTargets.get(), scale, n, V, nullptr);
+  }
   const std::vector<double> ld(logits.begin(), logits.end());
   std::vector<double> losses(n), d(ld.size(), 0.0);
   cpu::crossEntropyForward(losses.data(), ld.data(), targets.data(), n, V);
@@ -58,8 +62,13 @@ void checkFused(int n, int V) {
 
 TYPED_TEST(CudaCrossEntropy, FusedForwardBackwardMatchesTheCpuReference) {
   MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
-  checkFused<TypeParam>(13, 1000);
-  checkFused<TypeParam>(3, 50304);
+  // bf16 rows held in registers: every block size of the single-read kernel (1, 2, 4 and 8 vectors of
+  // eight per thread), the largest row it takes, a row of one vector
+  for (const int V : {8, 1000, 8200, 16400, 50304, 57344}) checkFused<TypeParam>(13, V);
+  // rows it does not take, read twice: V not a multiple of 8, V beyond 57,344
+  checkFused<TypeParam>(5, 1001);
+  checkFused<TypeParam>(2, 57352);
+  checkFused<TypeParam>(7, 50304, /*twoReads=*/true);
 }
 
 TYPED_TEST(CudaCrossEntropy, ForwardAndBackwardMatchTheCpuReference) {
