@@ -2,6 +2,7 @@
 #include "engine/cuda/adamw_update.cuh"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/device_memory.h"
+#include "engine/cuda/dtype.cuh"
 
 namespace moescope::engine::cuda {
 
@@ -19,6 +20,7 @@ struct Entry {
   size_t n;
   size_t firstChunk;  // chunks before this tensor's, over all tensors
   int decay;
+  int vectors;  // every pointer aligned for adamwUpdate4 (16 bytes, the bf16 copy 8)
 };
 
 // Block b takes chunk b of all the tensors' chunks: the tensor is the last entry starting at or before b
@@ -39,6 +41,14 @@ __global__ void adamwMultiKernel(const Entry* entries, int count, AdamWScalars s
   const float scale = gradScale ? *gradScale : 1.0f;
   const size_t begin = (chunk - e.firstChunk) * kChunk;
   const size_t end = min(e.n, begin + kChunk);
+  if (e.vectors && end - begin == kChunk) {
+    // a whole chunk, four elements an access: scalar accesses reached 3.3 TB/s over the bench model's
+    // 582 Mi parameters (5.5 ms) where the single-tensor kernel's grid-stride loop reached 4.05
+#pragma unroll
+    for (size_t i = begin + 4 * threadIdx.x; i < end; i += 4 * kThreads)
+      adamwUpdate4(e.param, e.paramBf16, e.grad, e.m, e.v, i, s, scale);
+    return;
+  }
 #pragma unroll 4
   for (size_t i = begin + threadIdx.x; i < end; i += kThreads)
     adamwUpdate(e.param, e.paramBf16, e.grad, e.m, e.v, i, s, scale);
@@ -52,7 +62,10 @@ AdamWMultiTensor::AdamWMultiTensor(const std::vector<AdamWTensor>& tensors) {
   entries.reserve(tensors.size());
   for (const AdamWTensor& t : tensors) {
     MOESCOPE_CUDA_REQUIRE("AdamWMultiTensor", t.n == 0 || (t.param && t.grad && t.m && t.v));
-    entries.push_back(Entry{t.param, t.paramBf16, t.grad, t.m, t.v, t.n, chunks_, t.decay ? 1 : 0});
+    const bool vectors = vectorizable(t.param) && vectorizable(t.grad) && vectorizable(t.m) &&
+                         vectorizable(t.v) && reinterpret_cast<uintptr_t>(t.paramBf16) % 8 == 0;
+    entries.push_back(
+        Entry{t.param, t.paramBf16, t.grad, t.m, t.v, t.n, chunks_, t.decay ? 1 : 0, vectors ? 1 : 0});
     chunks_ += (t.n + kChunk - 1) / kChunk;
     elements_ += t.n;
   }

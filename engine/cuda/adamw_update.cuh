@@ -33,22 +33,54 @@ inline AdamWScalars adamwScalars(const cpu::AdamWParams& hp, int step) {
   return s;
 }
 
-// Element i: param, m, v updated; paramBf16 (optional) the new parameter rounded to bf16. Every operation
-// is an explicitly rounded intrinsic: nvcc contracts a * b + c into one FMA (one rounding instead of two)
-// where it sees fit, and inlined into the two kernels it chose differently, so the multi-tensor step
-// differed from the per-tensor one in the last bit; the _rn intrinsics are never contracted.
+// One element: p, m, v updated from the gradient g. Every operation is an explicitly rounded intrinsic:
+// nvcc contracts a * b + c into one FMA (one rounding instead of two) where it sees fit, and inlined into
+// the two kernels it chose differently, so the multi-tensor step differed from the per-tensor one in the
+// last bit; the _rn intrinsics are never contracted.
+__device__ __forceinline__ void adamwUpdateValue(float& p, float& m, float& v, float grad,
+                                                 const AdamWScalars& s, float scale) {
+  const float g = __fmul_rn(grad, scale);
+  m = __fadd_rn(m, __fmul_rn(s.w1, __fsub_rn(g, m)));
+  v = __fadd_rn(__fmul_rn(v, s.beta2), __fmul_rn(__fmul_rn(s.w2, g), g));
+  const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(v), s.bc2Sqrt), s.eps);
+  p = __fsub_rn(__fmul_rn(p, s.decay), __fdiv_rn(__fmul_rn(s.stepSize, m), denom));
+}
+
+// Element i: param, m, v updated; paramBf16 (optional) the new parameter rounded to bf16.
 __device__ __forceinline__ void adamwUpdate(float* param, __nv_bfloat16* paramBf16, const float* grad,
                                             float* m, float* v, size_t i, const AdamWScalars& s,
                                             float scale) {
-  const float g = __fmul_rn(grad[i], scale);
-  const float mi = __fadd_rn(m[i], __fmul_rn(s.w1, __fsub_rn(g, m[i])));
-  const float vi = __fadd_rn(__fmul_rn(v[i], s.beta2), __fmul_rn(__fmul_rn(s.w2, g), g));
-  const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), s.bc2Sqrt), s.eps);
-  const float p = __fsub_rn(__fmul_rn(param[i], s.decay), __fdiv_rn(__fmul_rn(s.stepSize, mi), denom));
+  float p = param[i], mi = m[i], vi = v[i];
+  adamwUpdateValue(p, mi, vi, grad[i], s, scale);
   m[i] = mi;
   v[i] = vi;
   param[i] = p;
   if (paramBf16) paramBf16[i] = __float2bfloat16(p);
+}
+
+// Elements i..i+3 in 16-byte accesses (8 bytes for the bf16 copy): the same arithmetic as adamwUpdate,
+// element by element. param, grad, m, v must be 16-byte aligned at i, paramBf16 8-byte aligned.
+__device__ __forceinline__ void adamwUpdate4(float* param, __nv_bfloat16* paramBf16, const float* grad,
+                                             float* m, float* v, size_t i, const AdamWScalars& s,
+                                             float scale) {
+  float4 p = *reinterpret_cast<const float4*>(param + i);
+  float4 mi = *reinterpret_cast<const float4*>(m + i);
+  float4 vi = *reinterpret_cast<const float4*>(v + i);
+  const float4 g = *reinterpret_cast<const float4*>(grad + i);
+  adamwUpdateValue(p.x, mi.x, vi.x, g.x, s, scale);
+  adamwUpdateValue(p.y, mi.y, vi.y, g.y, s, scale);
+  adamwUpdateValue(p.z, mi.z, vi.z, g.z, s, scale);
+  adamwUpdateValue(p.w, mi.w, vi.w, g.w, s, scale);
+  *reinterpret_cast<float4*>(m + i) = mi;
+  *reinterpret_cast<float4*>(v + i) = vi;
+  *reinterpret_cast<float4*>(param + i) = p;
+  if (paramBf16) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(p.x, p.y), hi = __floats2bfloat162_rn(p.z, p.w);
+    uint2 packed;
+    packed.x = *reinterpret_cast<const unsigned*>(&lo);
+    packed.y = *reinterpret_cast<const unsigned*>(&hi);
+    *reinterpret_cast<uint2*>(paramBf16 + i) = packed;
+  }
 }
 
 }  // namespace moescope::engine::cuda

@@ -24,15 +24,18 @@ void fill(State& s, size_t total, uint32_t seed) {
 
 // Two updates of tensors of awkward sizes (empty, one element, a chunk and one more, many chunks), half
 // with weight decay, some with a bf16 copy, through one multi-tensor launch each and through adamwStep
-// per tensor: the same bits. And one tensor against the CPU reference.
+// per tensor: the same bits. The tensors start 256-byte aligned (whole chunks in 16-byte accesses) but
+// for the last two, one element off (whole chunks element by element). And one tensor against the CPU
+// reference.
 TEST(CudaAdamWMultiTensor, EqualsAdamWStepPerTensorBitForBit) {
   MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
-  const std::vector<size_t> sizes = {0, 1, 7, 4096, 4097, 100003, 64, 12289};
+  const std::vector<size_t> sizes = {0, 1, 7, 4096, 4097, 100003, 64, 12289, 8193, 4096};
   std::vector<size_t> offsets;
   size_t total = 0;
-  for (size_t n : sizes) {
-    offsets.push_back(total);
-    total += (n + 63) / 64 * 64;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const size_t shift = i + 2 >= sizes.size() ? 1 : 0;
+    offsets.push_back(total + shift);
+    total += (sizes[i] + shift + 63) / 64 * 64;
   }
   State multi(total), single(total);
   fill(multi, total, 31);
