@@ -25,5 +25,24 @@ TEST(CudaSum, AccumulatesIntoADeviceDouble) {
   EXPECT_NEAR(dTotal.download()[0], ref, 1e-5 * ref);
 }
 
+// The gradient norm's sums of squares: four elements an access where the array is 16-byte aligned (with a
+// tail of 0-3 elements), one where it is not, against a double sum.
+TEST(CudaSum, SumsOfSquaresAlignedOrNotWithEveryTail) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  const auto a = randomFloats(4 * 65536 + 7, 43, -2, 2);
+  DeviceBuffer<float> dA(a.size());
+  dA.upload(a);
+  DeviceBuffer<double> dTotal(1);
+  for (const size_t offset : {size_t{0}, size_t{1}}) {
+    for (const size_t n : {size_t{1}, size_t{3}, size_t{4}, size_t{5}, size_t{4 * 65536 + 6}}) {
+      dTotal.upload({0.0});
+      accumulateSumOfSquares(dTotal.get(), dA.get() + offset, n, nullptr);
+      double ref = 0;
+      for (size_t i = offset; i < offset + n; ++i) ref += double(a[i]) * a[i];
+      EXPECT_NEAR(dTotal.download()[0], ref, 1e-5 * ref + 1e-12) << "offset " << offset << ", n " << n;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace moescope::engine::cuda::test
