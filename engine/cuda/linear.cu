@@ -68,16 +68,16 @@ void linearForward(CublasLt& lt, T* y, const T* x, const T* w, const T* b, int n
 
 template <typename T>
 void linearBackward(CublasLt& lt, T* dx, float* dw, float* db, const T* dy, const T* x, const T* w, int n,
-                    int in, int out, cudaStream_t stream) {
+                    int in, int out, cudaStream_t stream, bool overwriteDx) {
   NvtxRange range("linearBackward");
   MOESCOPE_CUDA_REQUIRE("linearBackward", n >= 0 && in > 0 && out > 0);
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("linearBackward", dy != nullptr);
   if (dx) {
     MOESCOPE_CUDA_REQUIRE("linearBackward", w != nullptr);
-    // dx col-major [in,n] += W(col-major [in,out]) · dy(col-major [out,n])
+    // dx col-major [in,n] += W(col-major [in,out]) · dy(col-major [out,n]) (beta 0: =, dx not read)
     matmul(lt, dataTypeOf<T>(), dataTypeOf<T>(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, w, in, dy, out, dx, in,
-           1.0f, MatmulEpilogue{}, stream);
+           overwriteDx ? 0.0f : 1.0f, MatmulEpilogue{}, stream);
   }
   bool dbDone = false;
   if (dw) {
@@ -121,10 +121,10 @@ template void linearForward<__nv_bfloat16>(CublasLt&, __nv_bfloat16*, const __nv
                                            const __nv_bfloat16*, const __nv_bfloat16*, int, int, int,
                                            cudaStream_t);
 template void linearBackward<float>(CublasLt&, float*, float*, float*, const float*, const float*,
-                                    const float*, int, int, int, cudaStream_t);
+                                    const float*, int, int, int, cudaStream_t, bool);
 template void linearBackward<__nv_bfloat16>(CublasLt&, __nv_bfloat16*, float*, float*, const __nv_bfloat16*,
                                             const __nv_bfloat16*, const __nv_bfloat16*, int, int, int,
-                                            cudaStream_t);
+                                            cudaStream_t, bool);
 template void biasGradient<float>(float*, const float*, int, int, cudaStream_t);
 template void biasGradient<__nv_bfloat16>(float*, const __nv_bfloat16*, int, int, cudaStream_t);
 

@@ -27,12 +27,14 @@ void linearForward(CublasLt& lt, T* y, const T* x, const T* w, const T* b, int n
                    cudaStream_t stream);
 
 // dx [n,in] += dy W (T); dw [out,in] += dyᵀ x (fp32); db [out] += Σ_rows dy (fp32). Each of dx, dw, db
-// optional. dy [n,out]; x [n,in]; w [out,in]. With dw, db comes out of the same product (cuBLASLt's
-// BGRADB epilogue, into a scratch vector then added to db: one pass over dy fewer); without it, where
-// cuBLASLt offers no such kernel, or with lt.biasGradientEpilogue() off, from biasGradient.
+// optional. dy [n,out]; x [n,in]; w [out,in]. overwriteDx: dx = dy W instead (dx need not hold numbers: the
+// product reads nothing of it), for a gradient with one writer, which then needs no zeroing first. With dw,
+// db comes out of the same product (cuBLASLt's BGRADB epilogue, into a scratch vector then added to db: one
+// pass over dy fewer); without it, where cuBLASLt offers no such kernel, or with lt.biasGradientEpilogue()
+// off, from biasGradient.
 template <typename T>
 void linearBackward(CublasLt& lt, T* dx, float* dw, float* db, const T* dy, const T* x, const T* w, int n,
-                    int in, int out, cudaStream_t stream);
+                    int in, int out, cudaStream_t stream, bool overwriteDx = false);
 
 // db [out] += Σ_rows dy (fp32; atomics between blocks). dy [n,out].
 template <typename T>

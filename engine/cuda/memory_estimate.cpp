@@ -48,10 +48,10 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   }
   const bool last = coord.stage == layout.pp() - 1;
   if (last) per_mb += N * C + N * m.vocab_size + (split ? N * C : 0);
-  // The FFN's pre-activation gradient, and its activation gradient where the GELU epilogue does not fold
-  // it away (a B pass writes the pre-activation gradient into its kept dy, counted above, but the scratch
-  // stays reserved for the passes that are not split).
-  const int64_t ffn_scratch = (k.dgelu_epilogue ? 1 : 2) * std::max(N * F / tp, rows * F);
+  // The FFN's pre-activation gradient, which holds the activation gradient first (the CUDA stage's
+  // ffnBackward, with and without the DGELU epilogue; a B pass writes the pre-activation gradient into its
+  // kept dy, counted above, but the scratch stays reserved for the passes that are not split).
+  const int64_t ffn_scratch = std::max(N * F / tp, rows * F);
   int64_t scratch = N * C * 6 + ffn_scratch + 2 * rows * C + attention_scratch;
   if (last) scratch += N * C;
   est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;
