@@ -49,10 +49,10 @@ if wanted tests; then
   stage cuda-tests 170 "$BIN/moescope_engine_cuda_tests"
   TEST_SUMMARY+=("moescope_engine_cuda_tests: $(gtest_counts "$OUT/cuda-tests.log")")
   cudnn_from_torch_if_failed "$OUT/cuda-tests.log"
-  for t in test_gpu_run test_cupti_collector; do
-    stage "$t" 40 "$BIN/$t"
-    TEST_SUMMARY+=("$t: $(gtest_counts "$OUT/$t.log")")
-  done
+  stage test_gpu_run 40 "$BIN/test_gpu_run"
+  TEST_SUMMARY+=("test_gpu_run: $(gtest_counts "$OUT/test_gpu_run.log")")
+  each_test_alone test_cupti_collector 60 "$BIN/test_cupti_collector"
+  TEST_SUMMARY+=("test_cupti_collector (each test alone): $(gtest_counts "$OUT/test_cupti_collector.log")")
 fi
 
 # --- 2. kernels ---

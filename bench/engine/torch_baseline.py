@@ -88,6 +88,9 @@ def main():
     ap.add_argument("--sdpa", choices=["default", "flash", "cudnn"], default="default",
                     help="the attention backend: PyTorch's choice, or one forced")
     ap.add_argument("--json", default="", help="append the result as a JSON line to this file")
+    ap.add_argument("--profile", default="",
+                    help="after the timed steps, two more under torch.profiler, written to this Kineto trace "
+                         "(.json or .json.gz; `moescope-cli import` reads it)")
     args = ap.parse_args()
 
     with open(args.config, "rb") as f:
@@ -156,6 +159,13 @@ def main():
     if args.json:
         with open(args.json, "a") as f:
             f.write(json.dumps(result) + "\n")
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(2):
+                step()
+            torch.cuda.synchronize()
+        prof.export_chrome_trace(args.profile)
 
 
 if __name__ == "__main__":
