@@ -26,10 +26,13 @@ constexpr std::array kGelu{
 // gradient as separate kernels took 1.35 ms (samples/bench-h200.toml's fc layer, bf16), and the dense
 // step ran 2.6% faster without it (docs/bench-gpu-perf.md, 2026-12-03).
 constexpr std::array kDgelu{
-    Value{"0", "GELU' and the fc bias gradient as kernels of their own",
-          [](CudaKernelOptions& o) { o.dgelu_epilogue = false; }},
+    Value{"0", "GELU' as a kernel of its own, the fc bias gradient from BGRADB",
+          [](CudaKernelOptions& o) { o.dgelu_epilogue = DgeluEpilogue::Off; }},
     Value{"1", "bf16: GELU' and the fc bias gradient in the second product's epilogue (DGELU_BGRAD)",
-          [](CudaKernelOptions& o) { o.dgelu_epilogue = true; }},
+          [](CudaKernelOptions& o) { o.dgelu_epilogue = DgeluEpilogue::WithBias; }},
+    Value{"dgelu",
+          "bf16: GELU' alone in the second product's epilogue (DGELU), the fc bias gradient from BGRADB",
+          [](CudaKernelOptions& o) { o.dgelu_epilogue = DgeluEpilogue::Alone; }},
 };
 constexpr std::array kBias{
     Value{"1", "bias gradients from the weight-gradient product (BGRADB)",
@@ -81,8 +84,8 @@ const char* attentionKernelName(AttentionKernel kernel) {
 CudaKernelOptions unfusedKernelOptions() {
   CudaKernelOptions o;
   o.attention = AttentionKernel::Flash;  // the engine's own fused attention, as before cuDNN's
-  o.gelu_epilogue = o.dgelu_epilogue = o.bias_epilogue = o.residual_norm = o.adamw_one_launch =
-      o.grouped_experts = false;
+  o.gelu_epilogue = o.bias_epilogue = o.residual_norm = o.adamw_one_launch = o.grouped_experts = false;
+  o.dgelu_epilogue = DgeluEpilogue::Off;
   return o;
 }
 

@@ -25,10 +25,17 @@ enum class AttentionKernel {
 };
 const char* attentionKernelName(AttentionKernel kernel);  // "cudnn", "flash", "cublas"
 
+// The FFN backward's GELU' (bf16): after the second layer's input-gradient product.
+enum class DgeluEpilogue {
+  Off,       // a kernel of its own, in place over the activation gradient; the fc bias gradient from BGRADB
+  Alone,     // in that product's epilogue (DGELU); the fc bias gradient from BGRADB
+  WithBias,  // in that product's epilogue with the fc bias gradient (DGELU_BGRAD)
+};
+
 struct CudaKernelOptions {
   AttentionKernel attention = AttentionKernel::Cudnn;  // MOESCOPE_CUDA_ATTENTION
-  bool gelu_epilogue = true;     // MOESCOPE_CUDA_GELU_EPILOGUE: bf16 FFN GELU in cuBLASLt's epilogue
-  bool dgelu_epilogue = false;   // MOESCOPE_CUDA_DGELU_EPILOGUE: bf16 GELU' and fc bias gradient likewise
+  bool gelu_epilogue = true;  // MOESCOPE_CUDA_GELU_EPILOGUE: bf16 FFN GELU in cuBLASLt's epilogue
+  DgeluEpilogue dgelu_epilogue = DgeluEpilogue::Off;  // MOESCOPE_CUDA_DGELU_EPILOGUE: bf16 GELU' likewise
   bool bias_epilogue = true;     // MOESCOPE_CUDA_BIAS_EPILOGUE: bias gradients from BGRADB
   bool residual_norm = true;     // MOESCOPE_CUDA_RESIDUAL_NORM: residual add + LayerNorm in one kernel
   bool adamw_one_launch = true;  // MOESCOPE_CUDA_ADAMW: every tensor's AdamW in one launch

@@ -113,6 +113,15 @@ void benchEpilogues(Bench& bench, Arena& arena, cudaStream_t s) {
     mc::geluBackward(dpre, pre, dact, n * F, s);
     mc::biasGradient(dbfc, dpre, N, int(F), s);
   });
+  // Without the bias gradient (which BGRADB then gives in the first layer's weight-gradient product): the
+  // DGELU epilogue alone, and the default: the product written over dpre, GELU' in place.
+  bench.run("fc proj dx + dGELU, epilogue (DGELU)", shape, fcFlops, 0,
+            [&] { mc::linearBackwardDgelu(lt, dpre, nullptr, dz, wproj, pre, N, int(F), int(C), s); });
+  bench.run("fc proj dx + dGELU, product then GELU' in place", shape, fcFlops, 0, [&] {
+    mc::linearBackward<Bf16>(lt, dpre, nullptr, nullptr, dz, nullptr, wproj, N, int(F), int(C), s,
+                             /*overwriteDx=*/true);
+    mc::geluBackwardInPlace(dpre, pre, n * F, s);
+  });
   // The weight gradient with the bias gradient: qkv's shape (the widest biased product but the FFN's)
   {
     const size_t out = 3 * C;

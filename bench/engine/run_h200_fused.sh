@@ -22,7 +22,8 @@
 # Usage, from the repository root: bench/engine/run_h200_fused.sh OUT
 #   BIN (default build-gpu/bin), BUDGET (default 420 s for the whole script; a step that would start with
 #   less than 20 s left is skipped and says so), ROUNDS (default 1), STEPS (default 10),
-#   STAGES (default "tests kernels baseline dense ppmoe").
+#   STAGES (default "tests kernels baseline dense ppmoe"), DENSE_VARIANTS (instead of the dense A/B list:
+#   NAME:VAR=VALUE entries, space-separated, e.g. "dgelu-alone:MOESCOPE_CUDA_DGELU_EPILOGUE=dgelu").
 #
 # Build folder (development machine, nvcc 13, sm_90):
 #   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_WERROR=ON -DMOESCOPE_GUI=OFF
@@ -68,11 +69,14 @@ PPMOE=(--steps "$STEPS" --set parallel.tp=1)
 ALL_OFF="MOESCOPE_CUDA_ATTENTION=flash MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_BIAS_EPILOGUE=0 MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs"
 VARIANTS=()
 if wanted baseline || wanted dense; then VARIANTS+=("dense:all-on:"); fi
-if wanted dense; then
+if [ -n "${DENSE_VARIANTS:-}" ]; then
+  for v in $DENSE_VARIANTS; do VARIANTS+=("dense:$v"); done
+elif wanted dense; then
   VARIANTS+=("dense:all-off:$ALL_OFF"
     "dense:attention-flash:MOESCOPE_CUDA_ATTENTION=flash"
     "dense:gelu-epilogue-off:MOESCOPE_CUDA_GELU_EPILOGUE=0"
     "dense:dgelu-epilogue-on:MOESCOPE_CUDA_DGELU_EPILOGUE=1"
+    "dense:dgelu-alone:MOESCOPE_CUDA_DGELU_EPILOGUE=dgelu"
     "dense:bias-epilogue-off:MOESCOPE_CUDA_BIAS_EPILOGUE=0"
     "dense:residual-norm-off:MOESCOPE_CUDA_RESIDUAL_NORM=0"
     "dense:adamw-runs:MOESCOPE_CUDA_ADAMW=runs")

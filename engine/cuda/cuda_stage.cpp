@@ -152,22 +152,25 @@ class CudaOps final : public StageOps {
     linearGeluForward<T>(*lt_, act, pre, x, w.fc_w, w.fc_b, n, C_, hidden, stream_);
     linearForward<T>(*lt_, y, act, w.proj_w, w.proj_b, n, hidden, C_, stream_);
   }
-  // Without the DGELU epilogue: the activation gradient written over dpre by the second product (beta 0:
-  // no memset, no buffer of its own), then GELU' applied in place. The separate default zeroed two
-  // N x hidden buffers a layer and had GELU' add into one (16 memsets of 268 MB, 0.95 ms of the bench
-  // model's step, and one read of 268 MB a layer more); the values are the same (x + 0 = x).
+  // The activation gradient is written over dpre by the second product (beta 0: no memset, no buffer of
+  // its own), then GELU' applied in place, by a kernel or in that product's epilogue. The separate default
+  // of StageOps zeroed two N x hidden buffers a layer and had GELU' add into one (16 memsets of 268 MB,
+  // 0.95 ms of the bench model's step, and one read of 268 MB a layer more); the values are the same.
   void ffnBackward(Tensor dx, const Ffn& g, Tensor dpre, Tensor dy, Tensor x, Tensor pre, Tensor act,
                    const Ffn& w, int n, int hidden) override {
-    if (!k_.dgelu_epilogue) {
+    const bool dgelu = k_.dgelu_epilogue != DgeluEpilogue::Off;
+    const bool fcBiasInEpilogue = k_.dgelu_epilogue == DgeluEpilogue::WithBias;
+    if (dgelu) {
+      cuda::linearBackward<T>(*lt_, nullptr, g.proj_w, g.proj_b, dy, act, w.proj_w, n, hidden, C_, stream_);
+      linearBackwardDgelu<T>(*lt_, dpre, fcBiasInEpilogue ? g.fc_b : Tensor{}, dy, w.proj_w, pre, n, hidden,
+                             C_, stream_);
+    } else {
       cuda::linearBackward<T>(*lt_, dpre, g.proj_w, g.proj_b, dy, act, w.proj_w, n, hidden, C_, stream_,
                               /*overwriteDx=*/true);
       geluBackwardInPlace<T>(dpre, pre, static_cast<size_t>(n) * hidden, stream_);
-      cuda::linearBackward<T>(*lt_, dx, g.fc_w, g.fc_b, dpre, x, w.fc_w, n, C_, hidden, stream_);
-      return;
     }
-    cuda::linearBackward<T>(*lt_, nullptr, g.proj_w, g.proj_b, dy, act, w.proj_w, n, hidden, C_, stream_);
-    linearBackwardDgelu<T>(*lt_, dpre, g.fc_b, dy, w.proj_w, pre, n, hidden, C_, stream_);
-    cuda::linearBackward<T>(*lt_, dx, g.fc_w, nullptr, dpre, x, w.fc_w, n, C_, hidden, stream_);
+    cuda::linearBackward<T>(*lt_, dx, g.fc_w, fcBiasInEpilogue ? Tensor{} : g.fc_b, dpre, x, w.fc_w, n, C_,
+                            hidden, stream_);
   }
   // Grouped: each product one grouped GEMM over every expert, the biases and GELU one launch each.
   void experts(Tensor y, Tensor pre, Tensor act, Tensor x, const std::vector<Ffn>& w,

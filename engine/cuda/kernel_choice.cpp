@@ -30,7 +30,7 @@ CudaKernelOptions effectiveKernelOptions(const Config& c, const CudaKernelOption
   CudaKernelOptions e = o;
   e.attention = attentionKernel(c, o);
   e.gelu_epilogue = o.gelu_epilogue && bf16(c);
-  e.dgelu_epilogue = o.dgelu_epilogue && bf16(c);
+  e.dgelu_epilogue = bf16(c) ? o.dgelu_epilogue : DgeluEpilogue::Off;
   return e;
 }
 

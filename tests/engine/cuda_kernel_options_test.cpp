@@ -27,7 +27,8 @@ TEST(CudaKernelOptions, UnsetOrEmptyGivesTheDefaults) {
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", ""}}), d);
   EXPECT_EQ(d.attention, AttentionKernel::Cudnn);
   EXPECT_TRUE(d.gelu_epilogue && d.bias_epilogue && d.residual_norm && d.adamw_one_launch);
-  EXPECT_FALSE(d.grouped_experts || d.dgelu_epilogue);
+  EXPECT_FALSE(d.grouped_experts);
+  EXPECT_EQ(d.dgelu_epilogue, DgeluEpilogue::Off);
 }
 
 // Each value of each variable changes its own field only, and a value's name is what
@@ -49,12 +50,13 @@ TEST(CudaKernelOptions, EachValueSetsItsOwnFieldAndIsWrittenBack) {
       ++values;
     }
   }
-  EXPECT_EQ(values, 15);
+  EXPECT_EQ(values, 16);
   EXPECT_EQ(changed.size(), 7u) << "a variable none of whose values changes anything";
   CudaKernelOptions all;
   all.attention = AttentionKernel::Cublas;
   all.gelu_epilogue = all.bias_epilogue = all.residual_norm = all.adamw_one_launch = false;
-  all.grouped_experts = all.dgelu_epilogue = true;
+  all.grouped_experts = true;
+  all.dgelu_epilogue = DgeluEpilogue::WithBias;
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", "cublas"},
                   {"MOESCOPE_CUDA_GELU_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_DGELU_EPILOGUE", "1"},
@@ -72,8 +74,9 @@ TEST(CudaKernelOptions, EachValueSetsItsOwnFieldAndIsWrittenBack) {
 TEST(CudaKernelOptions, UnfusedSwitchesEveryFusedPathOff) {
   const CudaKernelOptions u = unfusedKernelOptions();
   EXPECT_EQ(u.attention, AttentionKernel::Flash);
-  EXPECT_FALSE(u.gelu_epilogue || u.dgelu_epilogue || u.bias_epilogue || u.residual_norm ||
-               u.adamw_one_launch || u.grouped_experts);
+  EXPECT_FALSE(u.gelu_epilogue || u.bias_epilogue || u.residual_norm || u.adamw_one_launch ||
+               u.grouped_experts);
+  EXPECT_EQ(u.dgelu_epilogue, DgeluEpilogue::Off);
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", "flash"},
                   {"MOESCOPE_CUDA_GELU_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_BIAS_EPILOGUE", "0"},

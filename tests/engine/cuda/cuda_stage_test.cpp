@@ -276,9 +276,10 @@ TEST(CudaStage, Bf16StaysWithinTwoPercentOfFp32Over200StepsOfTheDenseSample) {
 // DGELU_BGRAD epilogue as well.
 TEST(CudaStage, Bf16WithFusedAttentionStaysWithinTwoPercentOfFp32Over200Steps) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  CudaKernelOptions dgelu;  // the backward's GELU' and bias gradient in DGELU_BGRAD too (off by default)
-  dgelu.dgelu_epilogue = true;
-  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions(), dgelu}) {
+  CudaKernelOptions dgelu, dgeluBias;  // the backward's GELU' in DGELU, with the bias gradient in DGELU_BGRAD
+  dgelu.dgelu_epilogue = DgeluEpilogue::Alone;
+  dgeluBias.dgelu_epilogue = DgeluEpilogue::WithBias;
+  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions(), dgelu, dgeluBias}) {
     const Bf16Comparison r = compareBf16("dense.toml", /*n_heads=*/2, options);
     EXPECT_LE(r.worst, 0.02) << "at step " << r.worst_step << ", " << cudaKernelOptionsText(options);
   }
