@@ -23,7 +23,7 @@
 #   BIN (default build-gpu/bin), BUDGET (default 420 s for the whole script; a step that would start with
 #   less than 20 s left is skipped and says so), ROUNDS (default 1), STEPS (default 10),
 #   STAGES (default "tests kernels baseline dense ppmoe"), DENSE_VARIANTS (instead of the dense A/B list:
-#   NAME:VAR=VALUE entries, space-separated, e.g. "dgelu-alone:MOESCOPE_CUDA_DGELU_EPILOGUE=dgelu").
+#   NAME:VAR=VALUE[,VAR=VALUE] entries, space-separated, e.g. "dgelu:MOESCOPE_CUDA_DGELU_EPILOGUE=dgelu").
 #
 # Build folder (development machine, nvcc 13, sm_90):
 #   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_WERROR=ON -DMOESCOPE_GUI=OFF
@@ -70,7 +70,7 @@ ALL_OFF="MOESCOPE_CUDA_ATTENTION=flash MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CU
 VARIANTS=()
 if wanted baseline || wanted dense; then VARIANTS+=("dense:all-on:"); fi
 if [ -n "${DENSE_VARIANTS:-}" ]; then
-  for v in $DENSE_VARIANTS; do VARIANTS+=("dense:$v"); done
+  for v in $DENSE_VARIANTS; do VARIANTS+=("dense:${v//,/ }"); done  # commas: several variables
 elif wanted dense; then
   VARIANTS+=("dense:all-off:$ALL_OFF"
     "dense:attention-flash:MOESCOPE_CUDA_ATTENTION=flash"

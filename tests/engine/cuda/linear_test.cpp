@@ -57,6 +57,50 @@ TYPED_TEST(CudaLinear, ForwardAndBackwardMatchTheCpuReference) {
   checkLinear<TypeParam>(lt, 300, 256, 1024, true);
 }
 
+// The bias gradient on its own (the path without BGRADB): 16-byte accesses where out is a multiple of 8 and
+// dy aligned (strips of 256 columns, the last one partial), the scalar kernel otherwise; added to db.
+TYPED_TEST(CudaLinear, BiasGradientAddsTheColumnSums) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  struct Shape {
+    int n, out, offset;
+  };
+  for (const Shape& sh : {Shape{1, 8, 0}, Shape{37, 96, 0}, Shape{5000, 1024, 0}, Shape{300, 8200, 0},
+                          Shape{37, 40, 0}, Shape{37, 41, 0}, Shape{300, 1024, 1}}) {
+    SCOPED_TRACE(testing::Message() << "n=" << sh.n << " out=" << sh.out << " offset=" << sh.offset);
+    const auto dy = roundTo<TypeParam>(randomFloats(size_t(sh.n) * sh.out + sh.offset, 101));
+    const auto db0 = randomFloats(sh.out, 102);
+    DeviceBuffer<TypeParam> dDy(dy.size());
+    DeviceBuffer<float> dDb(db0.size());
+    uploadAs(dDy, dy);
+    dDb.upload(db0);
+    biasGradient(dDb.get(), dDy.get() + sh.offset, sh.n, sh.out, nullptr);
+    std::vector<double> db(db0.begin(), db0.end());
+    for (int r = 0; r < sh.n; ++r)
+      for (int o = 0; o < sh.out; ++o) db[o] += dy[sh.offset + size_t(r) * sh.out + o];
+    expectClose(dDb.download(), db, {1e-4, 1e-4}, "db");
+  }
+}
+
+// overwriteDx: dx = dy W whatever dx held (NaN here: the product must not read it).
+TYPED_TEST(CudaLinear, OverwrittenInputGradientReadsNothingOfDx) {
+  MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
+  CublasLt lt;
+  const int n = 64, in = 128, out = 96;
+  const auto w = roundTo<TypeParam>(randomFloats(size_t(out) * in, 103, -0.2f, 0.2f));
+  const auto dy = roundTo<TypeParam>(randomFloats(size_t(n) * out, 104));
+  DeviceBuffer<TypeParam> dW(w.size()), dDy(dy.size()), dDx(size_t(n) * in);
+  uploadAs(dW, w);
+  uploadAs(dDy, dy);
+  dDx.poison();
+  linearBackward<TypeParam>(lt, dDx.get(), nullptr, nullptr, dDy.get(), nullptr, dW.get(), n, in, out,
+                            nullptr,
+                            /*overwriteDx=*/true);
+  const std::vector<double> wd(w.begin(), w.end()), dyd(dy.begin(), dy.end());
+  std::vector<double> dx(size_t(n) * in, 0.0);
+  cpu::linearBackward<double>(dx.data(), nullptr, nullptr, dyd.data(), nullptr, wd.data(), n, in, out);
+  expectClose(downloadAsFloat(dDx), dx, toleranceFor<TypeParam>({1e-4, 1e-4}, {2e-2, 1e-2}), "dx");
+}
+
 TEST(CudaLinear, OptionalGradientsAreSkipped) {
   MOESCOPE_SKIP_WITHOUT_CUDA_DEVICE();
   CublasLt lt;
