@@ -130,6 +130,54 @@ __global__ void layerNormParamGradKernel(float* dweight, float* dbias, const T* 
   if (dbias) atomicAdd(&dbias[c], db);
 }
 
+// The same parameter gradients in 16-byte accesses (C a multiple of 8, dout and x aligned): a lane takes
+// eight adjacent columns, a warp 256, the block's 8 warps every 8th row of its part. The kernel above reads
+// 2 bytes a lane and took 0.068 ms at 16384 x 2048 (2 TB/s over dout and x).
+constexpr int kParamVecCols = 8 * 32;
+
+template <typename T>
+__global__ void layerNormParamGradVecKernel(float* dweight, float* dbias, const T* dout, const T* x,
+                                            const float* mean, const float* rstd, int n, int C,
+                                            int rowsPerPart) {
+  __shared__ float sw[kParamRowsPerStep][kParamVecCols], sb[kParamRowsPerStep][kParamVecCols];
+  const int c0 = blockIdx.x * kParamVecCols + 8 * threadIdx.x;
+  const int r0 = blockIdx.y * rowsPerPart;
+  const int r1 = min(n, r0 + rowsPerPart);
+  float dw[8] = {}, db[8] = {};
+  if (c0 < C) {
+#pragma unroll 2
+    for (int r = r0 + threadIdx.y; r < r1; r += kParamRowsPerStep) {
+      const size_t i = static_cast<size_t>(r) * C + c0;
+      float d[8], xv[8];
+      load8(d, dout + i);
+      load8(xv, x + i);
+      const float mu = mean[r], s = rstd[r];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        dw[k] += (xv[k] - mu) * s * d[k];
+        db[k] += d[k];
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    sw[threadIdx.y][8 * threadIdx.x + k] = dw[k];
+    sb[threadIdx.y][8 * threadIdx.x + k] = db[k];
+  }
+  __syncthreads();
+  // Thread (x, y) adds up column 32·y + x of the block's 256 over the 8 warps' rows.
+  const int c = threadIdx.y * 32 + threadIdx.x;
+  if (blockIdx.x * kParamVecCols + c >= C) return;
+  float w = 0.0f, b = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kParamRowsPerStep; ++k) {
+    w += sw[k][c];
+    b += sb[k][c];
+  }
+  if (dweight) atomicAdd(&dweight[blockIdx.x * kParamVecCols + c], w);
+  if (dbias) atomicAdd(&dbias[blockIdx.x * kParamVecCols + c], b);
+}
+
 }  // namespace
 
 template <typename T>
@@ -165,6 +213,16 @@ void layerNormBackward(T* dx, float* dweight, float* dbias, const T* dout, const
   }
   if (dweight == nullptr && dbias == nullptr) return;
   // Split the rows into enough parts to give the device about four blocks per multiprocessor.
+  if (C % 8 == 0 && vectorizable(dout) && vectorizable(x)) {
+    const unsigned columnBlocks = ceilDiv(C, kParamVecCols);
+    const unsigned wanted = ceilDiv(4 * static_cast<size_t>(multiprocessorCount()), columnBlocks);
+    const unsigned parts = std::max(1u, std::min(wanted, ceilDiv(n, kParamRowsPerStep)));
+    const int rowsPerPart = static_cast<int>(ceilDiv(n, parts));
+    layerNormParamGradVecKernel<T><<<dim3(columnBlocks, parts), dim3(32, kParamRowsPerStep), 0, stream>>>(
+        dweight, dbias, dout, x, mean, rstd, n, C, rowsPerPart);
+    MOESCOPE_CUDA_CHECK_LAUNCH();
+    return;
+  }
   const unsigned columnBlocks = ceilDiv(C, 32);
   const unsigned wanted = ceilDiv(4 * static_cast<size_t>(multiprocessorCount()), columnBlocks);
   const unsigned parts = std::max(1u, std::min(wanted, ceilDiv(n, kParamRowsPerStep)));

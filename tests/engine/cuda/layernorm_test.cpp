@@ -57,6 +57,7 @@ TYPED_TEST(CudaLayerNorm, ForwardAndBackwardMatchTheCpuReference) {
   checkLayerNorm<TypeParam>(33, 40);    // vectors of 8, fewer than a warp has lanes
   checkLayerNorm<TypeParam>(5, 2048);   // the benchmark model's width
   checkLayerNorm<TypeParam>(4099, 64);  // parameter gradients over several parts of the rows
+  checkLayerNorm<TypeParam>(600, 264);  // a strip of 256 columns and one of 8
 }
 
 }  // namespace
