@@ -92,16 +92,6 @@ constexpr int maxThreads(int vectors) {
 }
 constexpr float kLog2e = 1.4426950408889634f;
 
-__device__ __forceinline__ void unpack8(float (&v)[8], const uint4& u) {
-  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    v[2 * i] = f.x;
-    v[2 * i + 1] = f.y;
-  }
-}
-
 template <int kVectors>
 __global__ void __launch_bounds__(maxThreads(kVectors))
     crossEntropyRowInRegistersKernel(float* losses, __nv_bfloat16* logits, const int32_t* targets,

@@ -27,10 +27,8 @@ __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) {
   return __float2bfloat16(x);  // round to nearest even
 }
 
-// Eight consecutive elements in one 16-byte access (bf16) or two (fp32), converted to and from float.
-// The memory-bound kernels walk their rows this way where vectorizable() holds for every pointer.
-__device__ __forceinline__ void load8(float (&v)[8], const __nv_bfloat16* p) {
-  const uint4 u = *reinterpret_cast<const uint4*>(p);
+// Eight bf16 packed in 16 bytes (as one access loads them), converted to float.
+__device__ __forceinline__ void unpack8(float (&v)[8], const uint4& u) {
   const auto* h = reinterpret_cast<const __nv_bfloat162*>(&u);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -38,6 +36,12 @@ __device__ __forceinline__ void load8(float (&v)[8], const __nv_bfloat16* p) {
     v[2 * i] = f.x;
     v[2 * i + 1] = f.y;
   }
+}
+
+// Eight consecutive elements in one 16-byte access (bf16) or two (fp32), converted to and from float.
+// The memory-bound kernels walk their rows this way where vectorizable() holds for every pointer.
+__device__ __forceinline__ void load8(float (&v)[8], const __nv_bfloat16* p) {
+  unpack8(v, *reinterpret_cast<const uint4*>(p));
 }
 __device__ __forceinline__ void load8(float (&v)[8], const float* p) {
   const float4 a = reinterpret_cast<const float4*>(p)[0];

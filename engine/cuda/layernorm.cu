@@ -212,23 +212,16 @@ void layerNormBackward(T* dx, float* dweight, float* dbias, const T* dout, const
     MOESCOPE_CUDA_CHECK_LAUNCH();
   }
   if (dweight == nullptr && dbias == nullptr) return;
-  // Split the rows into enough parts to give the device about four blocks per multiprocessor.
+  const dim3 block(32, kParamRowsPerStep);
   if (C % 8 == 0 && vectorizable(dout) && vectorizable(x)) {
-    const unsigned columnBlocks = ceilDiv(C, kParamVecCols);
-    const unsigned wanted = ceilDiv(4 * static_cast<size_t>(multiprocessorCount()), columnBlocks);
-    const unsigned parts = std::max(1u, std::min(wanted, ceilDiv(n, kParamRowsPerStep)));
-    const int rowsPerPart = static_cast<int>(ceilDiv(n, parts));
-    layerNormParamGradVecKernel<T><<<dim3(columnBlocks, parts), dim3(32, kParamRowsPerStep), 0, stream>>>(
-        dweight, dbias, dout, x, mean, rstd, n, C, rowsPerPart);
-    MOESCOPE_CUDA_CHECK_LAUNCH();
-    return;
+    const ColumnStrips g = columnStrips(n, C, kParamVecCols, kParamRowsPerStep);
+    layerNormParamGradVecKernel<T><<<dim3(g.columnBlocks, g.parts), block, 0, stream>>>(
+        dweight, dbias, dout, x, mean, rstd, n, C, g.rowsPerPart);
+  } else {
+    const ColumnStrips g = columnStrips(n, C, 32, kParamRowsPerStep);
+    layerNormParamGradKernel<T><<<dim3(g.columnBlocks, g.parts), block, 0, stream>>>(
+        dweight, dbias, dout, x, mean, rstd, n, C, g.rowsPerPart);
   }
-  const unsigned columnBlocks = ceilDiv(C, 32);
-  const unsigned wanted = ceilDiv(4 * static_cast<size_t>(multiprocessorCount()), columnBlocks);
-  const unsigned parts = std::max(1u, std::min(wanted, ceilDiv(n, kParamRowsPerStep)));
-  const int rowsPerPart = static_cast<int>(ceilDiv(n, parts));
-  layerNormParamGradKernel<T><<<dim3(columnBlocks, parts), dim3(32, kParamRowsPerStep), 0, stream>>>(
-      dweight, dbias, dout, x, mean, rstd, n, C, rowsPerPart);
   MOESCOPE_CUDA_CHECK_LAUNCH();
 }
 

@@ -147,13 +147,9 @@ void biasGradient(float* db, const T* dy, int n, int out, cudaStream_t stream) {
   if (n == 0) return;
   MOESCOPE_CUDA_REQUIRE("biasGradient", db && dy);
   if (out % 8 == 0 && vectorizable(dy)) {
-    // about four blocks a multiprocessor, each a strip of 256 columns and a part of the rows
-    const unsigned columnBlocks = ceilDiv(out, kBiasVecCols);
-    const unsigned wanted = ceilDiv(4 * static_cast<size_t>(multiprocessorCount()), columnBlocks);
-    const unsigned parts = std::max(1u, std::min(wanted, ceilDiv(n, kBiasRows)));
-    const int rowsPerPart = static_cast<int>(ceilDiv(n, parts));
+    const ColumnStrips g = columnStrips(n, out, kBiasVecCols, kBiasRows);
     biasGradVecKernel<T>
-        <<<dim3(columnBlocks, parts), dim3(32, kBiasRows), 0, stream>>>(db, dy, n, out, rowsPerPart);
+        <<<dim3(g.columnBlocks, g.parts), dim3(32, kBiasRows), 0, stream>>>(db, dy, n, out, g.rowsPerPart);
     MOESCOPE_CUDA_CHECK_LAUNCH();
     return;
   }
