@@ -57,6 +57,16 @@ constexpr std::array kExperts{
     Value{"grouped", "a rank's experts in one cuBLAS grouped GEMM per product",
           [](CudaKernelOptions& o) { o.grouped_experts = true; }},
 };
+// Recomputing trades a GELU kernel a layer and backward (0.15 ms at the bench model's 16384 x 8192) for
+// the N x d_ff activation each layer and micro-batch would keep (268 MB there: 2.1 GB over 8 layers), as
+// torch.compile's partitioner and Megatron's selective recomputation do.
+constexpr std::array kGeluOutput{
+    Value{"keep", "the dense FFN's GELU output kept from the forward for the backward",
+          [](CudaKernelOptions& o) { o.keep_gelu_output = true; }},
+    Value{"recompute",
+          "recomputed from the kept pre-activation in the backward (less memory, one kernel more)",
+          [](CudaKernelOptions& o) { o.keep_gelu_output = false; }},
+};
 constexpr std::array kVariables{
     Variable{"MOESCOPE_CUDA_ATTENTION", kAttention},
     Variable{"MOESCOPE_CUDA_GELU_EPILOGUE", kGelu},
@@ -65,6 +75,7 @@ constexpr std::array kVariables{
     Variable{"MOESCOPE_CUDA_RESIDUAL_NORM", kResidualNorm},
     Variable{"MOESCOPE_CUDA_ADAMW", kAdamw},
     Variable{"MOESCOPE_CUDA_EXPERTS", kExperts},
+    Variable{"MOESCOPE_CUDA_GELU_OUTPUT", kGeluOutput},
 };
 
 }  // namespace

@@ -40,6 +40,7 @@ struct CudaKernelOptions {
   bool residual_norm = true;     // MOESCOPE_CUDA_RESIDUAL_NORM: residual add + LayerNorm in one kernel
   bool adamw_one_launch = true;  // MOESCOPE_CUDA_ADAMW: every tensor's AdamW in one launch
   bool grouped_experts = false;  // MOESCOPE_CUDA_EXPERTS: a rank's experts as one grouped GEMM
+  bool keep_gelu_output = true;  // MOESCOPE_CUDA_GELU_OUTPUT: the dense FFN's GELU output kept, or recomputed
   bool operator==(const CudaKernelOptions&) const = default;
 };
 

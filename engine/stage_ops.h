@@ -66,6 +66,9 @@ class StageOps : protected StageShape {
   StageOps(const RankSetup& setup, DType act, DType acc) : StageShape(setup), act(act), acc(acc) {}
   virtual ~StageOps() = default;
   const DType act, acc;
+  // Whether the pass keeps the dense FFN's GELU output for the backward or recomputes it there from the
+  // pre-activation (into one buffer all layers share): a backend's memory choice, the same values.
+  bool recomputesGelu() const { return recompute_gelu_; }
 
   // At least n elements of the type (the contents are lost when it grows).
   Tensor reserve(Buffer& b, size_t n, DType type) {
@@ -158,6 +161,7 @@ class StageOps : protected StageShape {
 
  protected:
   virtual std::shared_ptr<void> allocate(size_t bytes) = 0;
+  bool recompute_gelu_ = false;
   Buffer dact_;  // ffnBackward's activation gradient, where it is not fused away
 };
 

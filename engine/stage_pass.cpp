@@ -254,6 +254,16 @@ void StagePass::run(const PipelineOp& pass) {
   }
 }
 
+// The dense FFN's GELU output for the weight gradient of its second product: kept from the forward, or
+// recomputed from the kept pre-activation into the buffer every layer shares (StageOps::recomputesGelu).
+Tensor StagePass::geluOutput(LayerActs& a) {
+  if (!ops_->recomputesGelu()) return a.act;
+  const size_t nf = static_cast<size_t>(N_) * Fl_;
+  const Tensor out = reserve(gelu_out_, nf);
+  ops_->gelu(out, a.pre, nf);
+  return out;
+}
+
 // What a micro-batch keeps in a chunk for its backward passes: the chunk's input, every layer's saved
 // activations, the embedding's tokens or the head's; after a split backward's B, the dy kept for W.
 int64_t StagePass::heldBytes(const Chunk& chunk, const ChunkIo& io, const MicroActs& a) const {
@@ -353,8 +363,8 @@ void StagePass::layerForward(const Layer& L, LayerActs& a, Tensor x, bool normed
     if (L.moe) {
       routerForward(L, a);
     } else {
-      ops_->ffn(z_, reserve(a.pre, n * Fl_), reserve(a.act, n * Fl_), a.ln2,
-                {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
+      ops_->ffn(z_, reserve(a.pre, n * Fl_), reserve(ops_->recomputesGelu() ? gelu_out_ : a.act, n * Fl_),
+                a.ln2, {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
     }
   }
   if (L.moe) {
@@ -543,8 +553,10 @@ void StagePass::layerBackward(const Layer& L, LayerActs& a, Tensor dx) {
   } else {
     Span sp(*this, kFfn, L.index);
     const size_t nf = static_cast<size_t>(N_) * Fl_;
+    // A B pass computes no weight gradients: the GELU output, which only they read, is not recomputed.
+    const Tensor act = keep ? Tensor(a.act) : geluOutput(a);
     ops_->ffnBackward(dm, {gw(L.fc_w), gw(L.fc_b), gw(L.fcp_w), gw(L.fcp_b)}, dy(a.w_pre, dpre_, nf), dx,
-                      a.ln2, a.pre, a.act, {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
+                      a.ln2, a.pre, act, {w(L.fc_w), w(L.fc_b), w(L.fcp_w), {}}, N_, Fl_);
   }
   // A MoE layer's input and router gradients are reduced together: one all-reduce per layer.
   if (tp && L.moe) allReduce(s_.tp, {part(dm, NC), part(dprobs_, NE)}, kMoeAllreduce, L.index);
@@ -592,7 +604,7 @@ void StagePass::layerWeightGradients(const Layer& L, LayerActs& a) {
     }
   } else {
     Span sp(*this, kFfn, L.index);
-    ops_->linearBackward({}, g(L.fcp_w), g(L.fcp_b), a.w_out, a.act, {}, N_, Fl_, C_);
+    ops_->linearBackward({}, g(L.fcp_w), g(L.fcp_b), a.w_out, geluOutput(a), {}, N_, Fl_, C_);
     ops_->linearBackward({}, g(L.fc_w), g(L.fc_b), a.w_pre, a.ln2, {}, N_, C_, Fl_);
   }
   {

@@ -158,6 +158,7 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   void layerForward(const Layer& L, LayerActs& a, Tensor x, bool normed, const Norm& next);
   void layerBackward(const Layer& L, LayerActs& a, Tensor dx);
   void layerWeightGradients(const Layer& L, LayerActs& a);
+  Tensor geluOutput(LayerActs& a);
   int64_t heldBytes(const Chunk& chunk, const ChunkIo& io, const MicroActs& a) const;
   void hold(const Chunk& chunk, ChunkIo& io, const MicroActs& a);  // counts what the chunk holds now
   void release(ChunkIo& io);
@@ -195,6 +196,7 @@ class StagePass final : public StageExecutor, StagePosition, StageShape {
   std::vector<MicroActs> acts_;
   // Scratch shared by the micro-batches; sums_: squared gradient norm, CE sum, aux sum (F64).
   Buffer y_, z_, dm_, dprobs_, drouter_, dln1_, dlnf_, dout_, dqkv_, dpre_, dyg_, dxg_, sums_;
+  Buffer gelu_out_;  // the dense FFN's GELU output, where the ops recompute it (every layer's, in turn)
   Buffer send_, recv_, dsend_, drecv_, dreturned_, counts_send_, counts_recv_;
   int updates_ = 0;
   Part part_ = Part::Both;

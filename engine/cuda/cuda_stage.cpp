@@ -51,6 +51,7 @@ class CudaOps final : public StageOps {
       : StageOps(setup, kBf16 ? DType::BF16 : DType::F32, DType::F32), device_(device) {
     MOESCOPE_CUDA_CHECK(cudaSetDevice(device_));
     k_ = effectiveKernelOptions(*setup.config, options);
+    recompute_gelu_ = !k_.keep_gelu_output;
     MOESCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     for (Communicator* c : {setup.world, setup.tp, setup.dp, setup.pp}) {
       auto* n = dynamic_cast<NcclCommunicator*>(c);

@@ -41,7 +41,9 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   for (const LayerRange& chunk : layout.chunks(coord.stage)) {
     for (int li = chunk.begin; li < chunk.end; ++li) {
       per_mb += N * C * 5 + N * 4 * C / tp + attention_kept;
-      per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C : 2 * N * F / tp;
+      // the dense FFN keeps its pre-activation, and its GELU output unless it is recomputed
+      per_mb += m.isMoeLayer(li) ? N * E * 3 + rows * (2 * C + 2 * F) + N * K * C
+                                 : (k.keep_gelu_output ? 2 : 1) * N * F / tp;
       if (split)
         per_mb += N * C * 4 + 3 * N * C / tp + (m.isMoeLayer(li) ? N * E + rows * (C + F) : N * F / tp);
     }
@@ -53,6 +55,7 @@ MemoryEstimate estimateMemory(const Config& c, const Layout& layout, const RankC
   // kept dy, counted above, but the scratch stays reserved for the passes that are not split).
   const int64_t ffn_scratch = std::max(N * F / tp, rows * F);
   int64_t scratch = N * C * 6 + ffn_scratch + 2 * rows * C + attention_scratch;
+  if (!k.keep_gelu_output) scratch += N * F / tp;  // the recomputed GELU output, one layer's at a time
   if (last) scratch += N * C;
   est.activation_bytes = (per_mb * c.parallel.microbatches + scratch) * esize;
   return est;

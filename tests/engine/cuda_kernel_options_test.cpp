@@ -50,25 +50,28 @@ TEST(CudaKernelOptions, EachValueSetsItsOwnFieldAndIsWrittenBack) {
       ++values;
     }
   }
-  EXPECT_EQ(values, 16);
-  EXPECT_EQ(changed.size(), 7u) << "a variable none of whose values changes anything";
+  EXPECT_EQ(values, 18);
+  EXPECT_EQ(changed.size(), 8u) << "a variable none of whose values changes anything";
   CudaKernelOptions all;
   all.attention = AttentionKernel::Cublas;
   all.gelu_epilogue = all.bias_epilogue = all.residual_norm = all.adamw_one_launch = false;
   all.grouped_experts = true;
   all.dgelu_epilogue = DgeluEpilogue::WithBias;
+  all.keep_gelu_output = false;
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", "cublas"},
                   {"MOESCOPE_CUDA_GELU_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_DGELU_EPILOGUE", "1"},
                   {"MOESCOPE_CUDA_BIAS_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_RESIDUAL_NORM", "0"},
                   {"MOESCOPE_CUDA_ADAMW", "runs"},
-                  {"MOESCOPE_CUDA_EXPERTS", "grouped"}}),
+                  {"MOESCOPE_CUDA_EXPERTS", "grouped"},
+                  {"MOESCOPE_CUDA_GELU_OUTPUT", "recompute"}}),
             all);
   EXPECT_EQ(cudaKernelOptionsText(all),
             "MOESCOPE_CUDA_ATTENTION=cublas MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_DGELU_EPILOGUE=1 "
             "MOESCOPE_CUDA_BIAS_EPILOGUE=0 "
-            "MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs MOESCOPE_CUDA_EXPERTS=grouped");
+            "MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs MOESCOPE_CUDA_EXPERTS=grouped "
+            "MOESCOPE_CUDA_GELU_OUTPUT=recompute");
 }
 
 TEST(CudaKernelOptions, UnfusedSwitchesEveryFusedPathOff) {

@@ -138,6 +138,19 @@ TEST(CudaStage, OneGpuMatchesCpuWithGroupedExperts) {
   expectMatchesCpu(with(1, 1, 1, 2), grouped);
 }
 
+// The dense FFN's GELU output recomputed in the backward: the same run (in fp32 the forward's GELU is the
+// same kernel), with the whole backward and with a split one, whose W pass recomputes it again.
+TEST(CudaStage, OneGpuMatchesCpuWithTheGeluOutputRecomputed) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  CudaKernelOptions recompute;
+  recompute.keep_gelu_output = false;
+  expectMatchesCpu(with(1, 1, 1, 2), recompute);
+  Config split = with(1, 1, 1, 2);
+  split.parallel.split_backward = true;
+  validate(split);
+  expectMatchesCpu(split, recompute);
+}
+
 TEST(CudaStage, PpmoeTp2MatchesCpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(2);
   expectMatchesCpu(with(1, 2, 1, 1));
@@ -276,10 +289,12 @@ TEST(CudaStage, Bf16StaysWithinTwoPercentOfFp32Over200StepsOfTheDenseSample) {
 // DGELU_BGRAD epilogue as well.
 TEST(CudaStage, Bf16WithFusedAttentionStaysWithinTwoPercentOfFp32Over200Steps) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  CudaKernelOptions dgelu, dgeluBias;  // the backward's GELU' in DGELU, with the bias gradient in DGELU_BGRAD
+  CudaKernelOptions dgelu, dgeluBias, recompute;  // GELU' in DGELU, with the bias gradient in DGELU_BGRAD
   dgelu.dgelu_epilogue = DgeluEpilogue::Alone;
   dgeluBias.dgelu_epilogue = DgeluEpilogue::WithBias;
-  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions(), dgelu, dgeluBias}) {
+  recompute.keep_gelu_output = false;  // the GELU output recomputed in the backward
+  for (const CudaKernelOptions& options :
+       {CudaKernelOptions{}, unfusedKernelOptions(), dgelu, dgeluBias, recompute}) {
     const Bf16Comparison r = compareBf16("dense.toml", /*n_heads=*/2, options);
     EXPECT_LE(r.worst, 0.02) << "at step " << r.worst_step << ", " << cudaKernelOptionsText(options);
   }
@@ -341,7 +356,9 @@ TEST(CudaStage, RecordsTheCpuBackendsSpansOnOneGpu) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
   CudaKernelOptions grouped;
   grouped.grouped_experts = true;
-  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions(), grouped})
+  CudaKernelOptions recompute;
+  recompute.keep_gelu_output = false;
+  for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions(), grouped, recompute})
     expectSameSpansAsCpu(with(1, 1, 1, 2), "ppmoe, one rank, 2 micro-batches", options);
   Config dense = with(1, 1, 1, 2);
   dense.model.n_experts = 0;
@@ -393,6 +410,41 @@ TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
     EXPECT_GT(peak, 0);
     EXPECT_LE(peak, estimate + (int64_t{64} << 20)) << describeKernels(c, options);
   }
+}
+
+// Recomputing the GELU output keeps one layer's instead of every layer's: a dense bf16 run's counted peak
+// falls by the other layers' N x d_ff activations, and stays within its own estimate.
+TEST(CudaBackend, RecomputingTheGeluOutputKeepsOneLayersInsteadOfEach) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  Config c = smallConfig();
+  c.model.n_experts = 0;
+  c.model.d_model = 512;
+  c.model.n_heads = 8;
+  c.model.seq_len = 256;
+  c.model.d_ff = 2048;
+  c.model.n_layers = 4;
+  c.train.steps = 2;
+  c.train.precision = Precision::Bf16;
+  validate(c);
+  const TokenData data = TokenData::load(c);
+  CudaKernelOptions recompute;
+  recompute.keep_gelu_output = false;
+  int64_t peaks[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    const CudaKernelOptions options = i == 0 ? CudaKernelOptions{} : recompute;
+    const int64_t before = deviceMemory(0).current;
+    resetDevicePeak(0);
+    auto gpu = makeCudaBackend(options);
+    run(c, data, gpu.get());
+    peaks[i] = deviceMemory(0).peak - before;
+    const int64_t estimate = estimateMemory(c, Layout(c), RankCoord{}, options).totalBytes();
+    std::printf("%s: peak %.1f MiB, estimate %.1f MiB\n", cudaKernelOptionsText(options).c_str(),
+                peaks[i] / 1048576.0, estimate / 1048576.0);
+    EXPECT_LE(peaks[i], estimate + (int64_t{64} << 20)) << cudaKernelOptionsText(options);
+  }
+  const int64_t layerActivation = int64_t{c.microbatchSize()} * c.model.seq_len * c.model.d_ff * 2;
+  EXPECT_GE(peaks[0] - peaks[1], (c.model.n_layers - 1) * layerActivation * 9 / 10)
+      << "kept " << peaks[0] << " bytes, recomputed " << peaks[1];
 }
 
 TEST(CudaBackend, RefusesMoreGpusThanPresent) {
