@@ -22,22 +22,25 @@ constexpr std::array kGelu{
           [](CudaKernelOptions& o) { o.gelu_epilogue = true; }},
     Value{"0", "GELU as a kernel of its own", [](CudaKernelOptions& o) { o.gelu_epilogue = false; }},
 };
-// Off by default: on an H200 the DGELU_BGRAD product took 1.95 ms where the product, GELU' and the bias
-// gradient as separate kernels took 1.35 ms (samples/bench-h200.toml's fc layer, bf16), and the dense
-// step ran 2.6% faster without it (docs/bench-gpu-perf.md, 2026-12-03).
+// On an H200 (samples/bench-h200.toml's fc layer, bf16, docs/bench-gpu-perf.md, 2026-12-03): the product
+// with the DGELU epilogue alone 0.79 ms, the product then GELU' in place 0.93 ms, DGELU_BGRAD 1.87 ms (its
+// bias gradient is what costs); the dense step 1.1% faster with DGELU than with the separate kernel.
 constexpr std::array kDgelu{
-    Value{"0", "GELU' as a kernel of its own, the fc bias gradient from BGRADB",
+    Value{"dgelu", "bf16: GELU' in the second product's epilogue (DGELU), the fc bias gradient apart",
+          [](CudaKernelOptions& o) { o.dgelu_epilogue = DgeluEpilogue::Alone; }},
+    Value{"0", "GELU' as a kernel of its own, in place",
           [](CudaKernelOptions& o) { o.dgelu_epilogue = DgeluEpilogue::Off; }},
     Value{"1", "bf16: GELU' and the fc bias gradient in the second product's epilogue (DGELU_BGRAD)",
           [](CudaKernelOptions& o) { o.dgelu_epilogue = DgeluEpilogue::WithBias; }},
-    Value{"dgelu",
-          "bf16: GELU' alone in the second product's epilogue (DGELU), the fc bias gradient from BGRADB",
-          [](CudaKernelOptions& o) { o.dgelu_epilogue = DgeluEpilogue::Alone; }},
 };
+// The column-sum kernel (16-byte accesses) against cuBLASLt's BGRADB, whose reduction runs as a kernel of
+// its own after the product anyway (globalKernelBgradAB, 64 us each): the dense bench step 0.4% faster
+// with the kernel, 0.8% with it and the DGELU epilogue together (two rounds, 2026-12-03).
 constexpr std::array kBias{
+    Value{"0", "a bias-gradient kernel per layer (column sums, 16-byte accesses)",
+          [](CudaKernelOptions& o) { o.bias_epilogue = false; }},
     Value{"1", "bias gradients from the weight-gradient product (BGRADB)",
           [](CudaKernelOptions& o) { o.bias_epilogue = true; }},
-    Value{"0", "a bias-gradient kernel per layer", [](CudaKernelOptions& o) { o.bias_epilogue = false; }},
 };
 constexpr std::array kResidualNorm{
     Value{"1", "residual add and the LayerNorm after it in one kernel",

@@ -35,8 +35,8 @@ enum class DgeluEpilogue {
 struct CudaKernelOptions {
   AttentionKernel attention = AttentionKernel::Cudnn;  // MOESCOPE_CUDA_ATTENTION
   bool gelu_epilogue = true;  // MOESCOPE_CUDA_GELU_EPILOGUE: bf16 FFN GELU in cuBLASLt's epilogue
-  DgeluEpilogue dgelu_epilogue = DgeluEpilogue::Off;  // MOESCOPE_CUDA_DGELU_EPILOGUE: bf16 GELU' likewise
-  bool bias_epilogue = true;     // MOESCOPE_CUDA_BIAS_EPILOGUE: bias gradients from BGRADB
+  DgeluEpilogue dgelu_epilogue = DgeluEpilogue::Alone;  // MOESCOPE_CUDA_DGELU_EPILOGUE: bf16 GELU' likewise
+  bool bias_epilogue = false;    // MOESCOPE_CUDA_BIAS_EPILOGUE: bias gradients from BGRADB
   bool residual_norm = true;     // MOESCOPE_CUDA_RESIDUAL_NORM: residual add + LayerNorm in one kernel
   bool adamw_one_launch = true;  // MOESCOPE_CUDA_ADAMW: every tensor's AdamW in one launch
   bool grouped_experts = false;  // MOESCOPE_CUDA_EXPERTS: a rank's experts as one grouped GEMM

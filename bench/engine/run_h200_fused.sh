@@ -66,7 +66,7 @@ fi
 CFG=samples/bench-h200.toml
 DENSE=(--steps "$STEPS" --set model.n_experts=0 --set parallel.tp=1)
 PPMOE=(--steps "$STEPS" --set parallel.tp=1)
-ALL_OFF="MOESCOPE_CUDA_ATTENTION=flash MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_BIAS_EPILOGUE=0 MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs"
+ALL_OFF="MOESCOPE_CUDA_ATTENTION=flash MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_DGELU_EPILOGUE=0 MOESCOPE_CUDA_BIAS_EPILOGUE=0 MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs"
 VARIANTS=()
 if wanted baseline || wanted dense; then VARIANTS+=("dense:all-on:"); fi
 if [ -n "${DENSE_VARIANTS:-}" ]; then
@@ -75,9 +75,10 @@ elif wanted dense; then
   VARIANTS+=("dense:all-off:$ALL_OFF"
     "dense:attention-flash:MOESCOPE_CUDA_ATTENTION=flash"
     "dense:gelu-epilogue-off:MOESCOPE_CUDA_GELU_EPILOGUE=0"
-    "dense:dgelu-epilogue-on:MOESCOPE_CUDA_DGELU_EPILOGUE=1"
-    "dense:dgelu-alone:MOESCOPE_CUDA_DGELU_EPILOGUE=dgelu"
-    "dense:bias-epilogue-off:MOESCOPE_CUDA_BIAS_EPILOGUE=0"
+    "dense:dgelu-kernel:MOESCOPE_CUDA_DGELU_EPILOGUE=0"
+    "dense:dgelu-bgrad:MOESCOPE_CUDA_DGELU_EPILOGUE=1"
+    "dense:bias-bgradb:MOESCOPE_CUDA_BIAS_EPILOGUE=1"
+    "dense:gelu-recompute:MOESCOPE_CUDA_GELU_OUTPUT=recompute"
     "dense:residual-norm-off:MOESCOPE_CUDA_RESIDUAL_NORM=0"
     "dense:adamw-runs:MOESCOPE_CUDA_ADAMW=runs")
 fi

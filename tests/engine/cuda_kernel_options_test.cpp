@@ -20,15 +20,17 @@ std::string refusal(const moescope::testing::FakeEnv& env) {
 }
 
 // Every fused path on, except the grouped experts, which wait for a measurement that shows them faster
-// than a product per expert (docs/bench-gpu-perf.md).
+// than a product per expert, and BGRADB, which the bias-gradient kernel measured faster than
+// (docs/bench-gpu-perf.md).
 TEST(CudaKernelOptions, UnsetOrEmptyGivesTheDefaults) {
   const CudaKernelOptions d = read({});
   EXPECT_EQ(d, CudaKernelOptions{});
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", ""}}), d);
   EXPECT_EQ(d.attention, AttentionKernel::Cudnn);
-  EXPECT_TRUE(d.gelu_epilogue && d.bias_epilogue && d.residual_norm && d.adamw_one_launch);
+  EXPECT_TRUE(d.gelu_epilogue && d.residual_norm && d.adamw_one_launch);
+  EXPECT_FALSE(d.bias_epilogue);
   EXPECT_FALSE(d.grouped_experts);
-  EXPECT_EQ(d.dgelu_epilogue, DgeluEpilogue::Off);
+  EXPECT_EQ(d.dgelu_epilogue, DgeluEpilogue::Alone);
 }
 
 // Each value of each variable changes its own field only, and a value's name is what
@@ -54,14 +56,14 @@ TEST(CudaKernelOptions, EachValueSetsItsOwnFieldAndIsWrittenBack) {
   EXPECT_EQ(changed.size(), 8u) << "a variable none of whose values changes anything";
   CudaKernelOptions all;
   all.attention = AttentionKernel::Cublas;
-  all.gelu_epilogue = all.bias_epilogue = all.residual_norm = all.adamw_one_launch = false;
-  all.grouped_experts = true;
+  all.gelu_epilogue = all.residual_norm = all.adamw_one_launch = false;
+  all.grouped_experts = all.bias_epilogue = true;
   all.dgelu_epilogue = DgeluEpilogue::WithBias;
   all.keep_gelu_output = false;
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", "cublas"},
                   {"MOESCOPE_CUDA_GELU_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_DGELU_EPILOGUE", "1"},
-                  {"MOESCOPE_CUDA_BIAS_EPILOGUE", "0"},
+                  {"MOESCOPE_CUDA_BIAS_EPILOGUE", "1"},
                   {"MOESCOPE_CUDA_RESIDUAL_NORM", "0"},
                   {"MOESCOPE_CUDA_ADAMW", "runs"},
                   {"MOESCOPE_CUDA_EXPERTS", "grouped"},
@@ -69,7 +71,7 @@ TEST(CudaKernelOptions, EachValueSetsItsOwnFieldAndIsWrittenBack) {
             all);
   EXPECT_EQ(cudaKernelOptionsText(all),
             "MOESCOPE_CUDA_ATTENTION=cublas MOESCOPE_CUDA_GELU_EPILOGUE=0 MOESCOPE_CUDA_DGELU_EPILOGUE=1 "
-            "MOESCOPE_CUDA_BIAS_EPILOGUE=0 "
+            "MOESCOPE_CUDA_BIAS_EPILOGUE=1 "
             "MOESCOPE_CUDA_RESIDUAL_NORM=0 MOESCOPE_CUDA_ADAMW=runs MOESCOPE_CUDA_EXPERTS=grouped "
             "MOESCOPE_CUDA_GELU_OUTPUT=recompute");
 }
@@ -82,7 +84,7 @@ TEST(CudaKernelOptions, UnfusedSwitchesEveryFusedPathOff) {
   EXPECT_EQ(u.dgelu_epilogue, DgeluEpilogue::Off);
   EXPECT_EQ(read({{"MOESCOPE_CUDA_ATTENTION", "flash"},
                   {"MOESCOPE_CUDA_GELU_EPILOGUE", "0"},
-                  {"MOESCOPE_CUDA_BIAS_EPILOGUE", "0"},
+                  {"MOESCOPE_CUDA_DGELU_EPILOGUE", "0"},
                   {"MOESCOPE_CUDA_RESIDUAL_NORM", "0"},
                   {"MOESCOPE_CUDA_ADAMW", "runs"}}),
             u);
