@@ -25,7 +25,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -34,6 +33,7 @@
 
 #include "app/cli_commands.h"
 #include "app/cli_common.h"
+#include "app/metrics_line.h"
 #include "engine/backend.h"
 #include "engine/checkpoint.h"
 #include "engine/config.h"
@@ -50,6 +50,7 @@
 #include "engine/trainer.h"
 #include "storage/analysis_bubbles.h"
 #include "storage/output_file.h"
+#include "storage/report_text.h"
 #include "storage/shard_merge.h"
 #include "storage/shard_meta.h"
 #include "tracer/gpu_trace_options.h"
@@ -139,17 +140,23 @@ std::vector<fs::path> runInputs(const TrainArgs& args, const engine::Config& con
   return inputs;
 }
 
-// One JSON object per completed step, through nlohmann-json (a NaN loss is written as null, valid JSON).
-std::string metricsLine(const engine::StepReport& r) {
-  const nlohmann::ordered_json j = {{"step", r.step},
-                                    {"loss", r.losses.loss},
-                                    {"ce_loss", r.losses.ce},
-                                    {"aux_loss", r.losses.aux},
-                                    {"tokens", r.tokens},
-                                    {"step_ms", r.step_ms},
-                                    {"tokens_per_s", r.tokens_per_s},
-                                    {"grad_norm", r.losses.grad_norm}};
-  return j.dump() + "\n";
+// The line a complete run ends with: its steps, the median tokens/s of those after the first (the
+// warm-up) and, where the backend counts it, the most device memory one rank held.
+std::string runSummary(const std::vector<engine::StepReport>& steps) {
+  std::vector<double> rates;
+  for (size_t i = steps.size() > 1 ? 1 : 0; i < steps.size(); ++i) rates.push_back(steps[i].tokens_per_s);
+  std::sort(rates.begin(), rates.end());
+  int64_t peak = 0;
+  for (const engine::StepReport& r : steps) peak = std::max(peak, r.peak_memory_bytes);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "done: %zu steps, %.0f tokens/s (median%s)", steps.size(),
+                rates.empty() ? 0.0 : rates[(rates.size() - 1) / 2],
+                steps.size() > 1 ? " after the first" : "");
+  std::string line = buf;
+  if (peak > 0)
+    line +=
+        ", peak device memory " + storage::report_text::memory(static_cast<double>(peak)) + " (largest rank)";
+  return line + "\n";
 }
 
 // The outputs of a run, opened (and so checked) before it starts. Declared before the tracer in
@@ -622,6 +629,7 @@ int runTrain(const TrainArgs& args) {
       std::fprintf(stderr, "moescope-cli train: %s: %d processes merged, %lld spans\n", args.out->c_str(),
                    merged.shards, static_cast<long long>(merged.spans));
     }
+    if (speaks && !result.steps.empty()) std::fputs(runSummary(result.steps).c_str(), stderr);
     return 0;
   } catch (const engine::Cancelled&) {
     if (mpi && g_terminate.load()) {
@@ -672,7 +680,9 @@ void registerTrain(CLI::App& cli, CommandAction& action) {
   cmd->add_option("--init", args->init, "load all weights from this safetensors checkpoint before step 0");
   cmd->add_option("--save", args->save,
                   "write the weights to this safetensors checkpoint after the last step");
-  cmd->add_option("--metrics", args->metrics, "write one JSON object per completed step to this file");
+  cmd->add_option("--metrics", args->metrics,
+                  "write one JSON object per completed step to this file (with peak_memory_bytes where the "
+                  "backend counts device memory: cuda)");
   cmd->add_option("--out", args->out, "the run file (SQLite trace)");
   addForceFlag(cmd, args->force);
   cmd->add_option(

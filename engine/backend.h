@@ -89,6 +89,8 @@ class Backend {
   // The most device memory one of the run's ranks held at once since its world was made (bytes, the
   // backend's own count of its allocations); 0 where the backend counts none (the CPU).
   virtual int64_t peakMemoryBytes() const { return 0; }
+  // The same for one of this process's ranks (its device); 0 where the backend counts none.
+  virtual int64_t rankPeakMemoryBytes(const RankCoord& /*coord*/) const { return 0; }
 };
 
 // The CPU reference backend (float).

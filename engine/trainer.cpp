@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "base/run_tasks.h"
 #include "engine/engine_error.h"
@@ -156,13 +157,14 @@ TrainResult train(const TrainOptions& options) {
         if (dropped_track >= 0) tracer->counter(dropped_track, time, static_cast<double>(stats.dropped));
         tracer->moeRouting(stats.groups);
       };
-      // Every rank's saved activations at their worst moment of the step (what its schedule costs).
-      int32_t activation_track = -1;
-      auto recordActivations = [&](int64_t bytes, int64_t time) {
+      // Every rank's peaks, a counter track each, made at its first sample (none for what the backend
+      // does not count): saved activations at their worst moment of the step (what its schedule costs),
+      // and the device memory held (the device of each rank, where the step metric has the largest).
+      int32_t activation_track = -1, device_track = -1;
+      auto recordPeak = [&](int32_t& track, std::string_view counter, int64_t bytes, int64_t time) {
         if (bytes <= 0) return;
-        if (activation_track < 0)
-          activation_track = tracer->counterTrack(rank, std::string(storage::kPeakActivationCounter));
-        tracer->counter(activation_track, time, static_cast<double>(bytes));
+        if (track < 0) track = tracer->counterTrack(rank, std::string(counter));
+        tracer->counter(track, time, static_cast<double>(bytes));
       };
       for (int step = 0; step < config.train.steps; ++step) {
         // Tracing may be switched per step (the tracing-overhead benchmark); every rank switches alike.
@@ -182,7 +184,11 @@ TrainResult train(const TrainOptions& options) {
         const StepLosses losses = executor->endStep();
         const int64_t t1 = tracer::nowNs();
         if (tracer && coord.tp == 0) recordRouting(executor->routingStats(), t1);
-        if (tracer) recordActivations(executor->peakActivationBytes(), t1);
+        if (tracer) {
+          recordPeak(activation_track, storage::kPeakActivationCounter, executor->peakActivationBytes(), t1);
+          recordPeak(device_track, storage::kPeakDeviceMemoryCounter, backend->rankPeakMemoryBytes(coord),
+                     t1);
+        }
         if (rank == 0) {
           StepReport report;
           report.step = step;
@@ -205,6 +211,7 @@ TrainResult train(const TrainOptions& options) {
             metric.tokens_per_s = report.tokens_per_s;
             metric.start_ns = t0;
             metric.end_ns = t1;
+            metric.peak_memory_bytes = report.peak_memory_bytes;
             tracer->stepMetric(metric);
           }
           result.steps.push_back(report);

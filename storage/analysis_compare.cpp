@@ -28,6 +28,7 @@ RunSummary summarizeRun(const Trace& trace) {
     s.schedule += " (v " + std::to_string(trace.run.virtual_stages) + ")";
   s.theoretical_bubble_share = theoreticalBubbleShare(trace.run);
   s.peak_activation_bytes = peakActivation(trace);
+  s.peak_device_memory_bytes = peakDeviceMemory(trace);
   const std::vector<RankActivity> ranks = hostActivity(trace);
   s.ranks = static_cast<int32_t>(ranks.size());
   std::vector<StepTime> steps = stepTimes(stepExtents(ranks), trace.run, trace.steps);
@@ -92,7 +93,7 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
       const double v = row.values[i];
       row.ratios.push_back(base != 0 ? v / base : 0);
       double w = 0;
-      if (i != c.baseline && measured) {
+      if (i != c.baseline && measured && hasValue(row, i) && hasValue(row, c.baseline)) {
         if (unit == CompareUnit::Milliseconds && row.key != "step_time")
           w = baseStep > 0 ? std::fabs(v - base) / baseStep : 0;
         else if (unit == CompareUnit::Share)
@@ -117,6 +118,11 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
                   [](const RunSummary& r) { return r.peak_activation_bytes > 0; })) {
     addRow("peak_activation", "peak activation memory", CompareUnit::Bytes,
            [](const RunSummary& r) { return static_cast<double>(r.peak_activation_bytes); });
+  }
+  if (std::any_of(runs.begin(), runs.end(),
+                  [](const RunSummary& r) { return r.peak_device_memory_bytes > 0; })) {
+    addRow("peak_device_memory", "peak device memory", CompareUnit::Bytes,
+           [](const RunSummary& r) { return static_cast<double>(r.peak_device_memory_bytes); });
   }
   for (int i = 0; i < kCategoryCount; ++i) {
     const auto cat = static_cast<Category>(i);
@@ -165,6 +171,10 @@ Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline, size_t
   return c;
 }
 
+bool hasValue(const CompareRow& row, size_t run) {
+  return row.unit != CompareUnit::Bytes || (run < row.values.size() && row.values[run] != 0);
+}
+
 bool isLargestDifference(const Comparison& c, size_t row, size_t run) {
   return std::any_of(c.largest.begin(), c.largest.end(),
                      [&](const CompareDifference& d) { return d.row == row && d.run == run; });
@@ -199,7 +209,7 @@ std::string formatValue(CompareUnit u, double v) {
     case CompareUnit::Share:
       return format("%.1f%%", 100 * v);
     case CompareUnit::Bytes:
-      return format("%.2f MiB", v / (1 << 20));
+      return report_text::memory(v);
     case CompareUnit::Ratio:
       return format("%.2f", v);
   }
@@ -236,6 +246,7 @@ nlohmann::json comparisonToJson(const Comparison& c) {
              {"bubble_share", r.bubble_share},
              {"busy_ns_per_step", busy}};
     if (r.peak_activation_bytes > 0) run["peak_activation_bytes"] = r.peak_activation_bytes;
+    if (r.peak_device_memory_bytes > 0) run["peak_device_memory_bytes"] = r.peak_device_memory_bytes;
     if (r.skipped_step != kNone) run["skipped_step"] = r.skipped_step;
     if (r.moe) {
       run["moe"] = {{"imbalance", r.moe_imbalance},
@@ -299,9 +310,10 @@ std::string formatComparison(const Comparison& c) {
     const CompareRow& cr = c.rows[row];
     out += format("%-30s", cr.label.c_str());
     for (size_t run = 0; run < cr.values.size(); ++run) {
-      const std::string value = formatValue(cr.unit, cr.values[run]);
+      const bool has = hasValue(cr, run);
+      const std::string value = has ? formatValue(cr.unit, cr.values[run]) : std::string("-");
       const std::string ratio =
-          run != c.baseline ? formatRatio(cr.ratios[run], cr.values[c.baseline]) : std::string();
+          run != c.baseline && has ? formatRatio(cr.ratios[run], cr.values[c.baseline]) : std::string();
       out += format(" %24s", format("%s%s%s%s", isLargestDifference(c, row, run) ? "*" : "", value.c_str(),
                                     ratio.empty() ? "" : " ", ratio.c_str())
                                  .c_str());

@@ -12,6 +12,8 @@
 // - bubble share: the stages' bubbles over their extents, summed over stages and measured steps
 //   (analysis_bubbles.h), beside the schedule's theoretical share;
 // - peak activation memory: the largest stage's (analysis_memory.h), where the run recorded it;
+// - peak device memory: the most the engine's allocations held on one device over the whole run,
+//   warm-up included (analysis_memory.h peakDeviceMemory), where the backend counted it (CUDA);
 // - time by category: per step on the mean rank: a category's busy time (the union of its spans on
 //   a rank in a step, analysis_busy.h) summed over every rank and measured step, then divided by the
 //   number of ranks and of measured steps. Communication time by kind is the comm.* rows;
@@ -42,11 +44,12 @@ struct RunSummary {
   int32_t skipped_step = kNone;  // the warm-up step left out, kNone if none
   int64_t step_ns = 0;           // median
   double tokens_per_s = 0;
-  double bubble_share = 0;              // 0..1
-  double theoretical_bubble_share = 0;  // the schedule's, 0..1
-  int64_t peak_activation_bytes = 0;    // 0: not recorded
-  CategoryTimes busy_per_step;          // ns on the mean rank
-  bool moe = false;                     // recorded its routing
+  double bubble_share = 0;               // 0..1
+  double theoretical_bubble_share = 0;   // the schedule's, 0..1
+  int64_t peak_activation_bytes = 0;     // 0: not recorded
+  int64_t peak_device_memory_bytes = 0;  // 0: not counted
+  CategoryTimes busy_per_step;           // ns on the mean rank
+  bool moe = false;                      // recorded its routing
   double moe_imbalance = 0, moe_dropped_share = 0;
   int64_t moe_imbalance_wait_ns = 0;                            // per step on the mean rank
   std::vector<std::pair<int32_t, double>> moe_layer_imbalance;  // (layer, imbalance)
@@ -59,8 +62,9 @@ enum class CompareUnit : uint8_t { Milliseconds, TokensPerSecond, Share, Bytes, 
 
 // A row of the table: one figure for every run.
 struct CompareRow {
-  // "step_time", "tokens_per_s", "bubble_share", "theoretical_bubble_share", "peak_activation", a
-  // category name, "moe_imbalance", "moe_dropped_share", "moe_imbalance_wait", "moe_imbalance.L<layer>"
+  // "step_time", "tokens_per_s", "bubble_share", "theoretical_bubble_share", "peak_activation",
+  // "peak_device_memory", a category name, "moe_imbalance", "moe_dropped_share", "moe_imbalance_wait",
+  // "moe_imbalance.L<layer>"
   std::string key;
   std::string label;  // "step time (median)", ...
   CompareUnit unit = CompareUnit::Milliseconds;
@@ -85,8 +89,9 @@ struct CompareDifference {
 struct Comparison {
   size_t baseline = 0;
   std::vector<RunSummary> runs;
-  // step time, tokens/s, bubble share, theoretical bubble share, peak activation memory (when any run
-  // recorded it), then categories in order, then the MoE rows (when any run recorded its routing)
+  // step time, tokens/s, bubble share, theoretical bubble share, peak activation memory and peak device
+  // memory (each when any run recorded it), then categories in order, then the MoE rows (when any run
+  // recorded its routing)
   std::vector<CompareRow> rows;
   // The heaviest differences, heaviest first: at most topN, each weighing at least minWeight.
   std::vector<CompareDifference> largest;
@@ -98,6 +103,10 @@ inline constexpr double kMinDifferenceWeight = 0.01;
 // Categories appear as rows when any run spends time in them. baseline must index runs.
 Comparison compareRuns(std::span<const RunSummary> runs, size_t baseline = 0, size_t topN = 3,
                        double minWeight = kMinDifferenceWeight);
+
+// Whether a run has a value in a row: a memory row's 0 is a run that did not record it, shown as a
+// dash without a ratio and never among the largest differences.
+bool hasValue(const CompareRow& row, size_t run);
 
 // Whether (row, run) is one of the comparison's largest differences.
 bool isLargestDifference(const Comparison& c, size_t row, size_t run);

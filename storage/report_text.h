@@ -1,5 +1,5 @@
 // Small helpers the text reports share (stats, compare, the MoE section): printf-style formatting into
-// a std::string and nanoseconds as milliseconds.
+// a std::string, nanoseconds as milliseconds, bytes as MiB or GiB.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,12 @@ inline std::string format(const char* fmt, auto... args) {
 
 inline double ms(int64_t ns) {
   return static_cast<double>(ns) / 1e6;
+}
+
+// Memory in GiB from 1 GiB on, else in MiB, two decimals: "17.32 GiB", "3.00 MiB".
+inline std::string memory(double bytes) {
+  constexpr double kMiB = 1 << 20, kGiB = 1 << 30;
+  return bytes >= kGiB ? format("%.2f GiB", bytes / kGiB) : format("%.2f MiB", bytes / kMiB);
 }
 
 }  // namespace moescope::storage::report_text

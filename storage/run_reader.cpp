@@ -143,6 +143,15 @@ class Row {
   // kNone or a value from 0.
   int32_t optional(int col, const char* column) const { return int32(col, column, kNone); }
   int64_t time(int col, const char* column) const { return integer(col, column, 0, kMaxTime); }
+  // A column that may hold nothing (NULL: `absent`) or an integer in lo..hi; text or a real number
+  // there is a corrupt row too (int64() would read it as some number).
+  int64_t integerOrNull(int col, const char* column, int64_t lo, int64_t hi, int64_t absent) const {
+    const int type = st_.type(col);
+    if (type == SQLITE_NULL) return absent;
+    if (type != SQLITE_INTEGER)
+      refuse(file_, "corrupt file (" + std::string(table_) + "." + column + " is not an integer)");
+    return integer(col, column, lo, hi);
+  }
   template <typename Enum>
   Enum enumerated(int col, const char* column, int count) const {
     return static_cast<Enum>(integer(col, column, 0, count - 1));
@@ -358,8 +367,8 @@ struct RunReader::Impl {
   void readSteps(Trace& t) {
     t.steps.clear();
     sqlite::Stmt st(db,
-                    "SELECT step, loss, ce_loss, aux_loss, tokens, step_ms, tokens_per_s, start_ns, end_ns "
-                    "FROM step_metric ORDER BY step");
+                    "SELECT step, loss, ce_loss, aux_loss, tokens, step_ms, tokens_per_s, start_ns, end_ns, "
+                    "peak_memory_bytes FROM step_metric ORDER BY step");
     while (st.step()) {
       const Row row(st, file(), "step_metric");
       StepMetric m;
@@ -372,6 +381,7 @@ struct RunReader::Impl {
       m.tokens_per_s = row.finite(6, "tokens_per_s");
       m.start_ns = row.time(7, "start_ns");
       m.end_ns = row.integer(8, "end_ns", m.start_ns, kMaxTime);
+      m.peak_memory_bytes = row.integerOrNull(9, "peak_memory_bytes", 0, kMaxAmount, 0);
       t.steps.push_back(m);
     }
   }

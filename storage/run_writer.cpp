@@ -331,10 +331,10 @@ std::unique_ptr<RunWriter> RunWriter::create(const std::filesystem::path& path, 
                    "block_z, registers, shared_static, shared_dynamic) "
                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   impl->insertCounter = sqlite::Stmt(db, "INSERT INTO counter (track, time, value) VALUES (?,?,?)");
-  impl->insertStep =
-      sqlite::Stmt(db,
-                   "INSERT OR REPLACE INTO step_metric (step, loss, ce_loss, aux_loss, tokens, "
-                   "step_ms, tokens_per_s, start_ns, end_ns) VALUES (?,?,?,?,?,?,?,?,?)");
+  impl->insertStep = sqlite::Stmt(
+      db,
+      "INSERT OR REPLACE INTO step_metric (step, loss, ce_loss, aux_loss, tokens, "
+      "step_ms, tokens_per_s, start_ns, end_ns, peak_memory_bytes) VALUES (?,?,?,?,?,?,?,?,?,?)");
   impl->insertMeta = sqlite::Stmt(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
   impl->insertRouting = sqlite::Stmt(db,
                                      "INSERT OR REPLACE INTO moe_routing (step, microbatch, layer, replica, "
@@ -486,6 +486,11 @@ void RunWriter::addStepMetric(const StepMetric& m) {
   st.bind(7, m.tokens_per_s);
   st.bind(8, m.start_ns);
   st.bind(9, m.end_ns);
+  if (m.peak_memory_bytes > 0) {
+    st.bind(10, m.peak_memory_bytes);
+  } else {
+    st.bindNull(10);  // not counted
+  }
   st.run();
 }
 

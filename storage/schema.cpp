@@ -26,9 +26,10 @@ CREATE TABLE moe_expert_load (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 5 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk, in 2; the
+// Version 6 (version 1 plus the pipeline schedule's chunks: run.virtual_stages, span.chunk, in 2; the
 // kernel launch columns of gpu_activity, in 3; the communication call's identity: span.comm, span.seq,
-// span.peer, in 4; the MoE layers' routing: moe_routing, moe_expert_load, in 5). Enums are stored as
+// span.peer, in 4; the MoE layers' routing: moe_routing, moe_expert_load, in 5; the device memory peak
+// of each step, step_metric.peak_memory_bytes, in 6). Enums are stored as
 // their numeric values (trace_model.h, append only); kNone (-1) marks a missing step, micro-batch, layer,
 // expert, chunk, device or span link. Time is int64 ns on the run's clock. Every table a view scans by
 // time has an index on (track, start); span's is built at the finish. createSql() is kCreate then
@@ -90,7 +91,8 @@ CREATE INDEX counter_track_time ON counter (track, time);
 CREATE TABLE step_metric (
   step INTEGER PRIMARY KEY,
   loss REAL NOT NULL, ce_loss REAL NOT NULL, aux_loss REAL NOT NULL, tokens INTEGER NOT NULL,
-  step_ms REAL NOT NULL, tokens_per_s REAL NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL
+  step_ms REAL NOT NULL, tokens_per_s REAL NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+  peak_memory_bytes INTEGER      -- the engine's device memory peak so far (StepMetric); NULL: not counted
 );
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,
@@ -135,10 +137,16 @@ ALTER TABLE span ADD COLUMN seq INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE span ADD COLUMN peer INTEGER NOT NULL DEFAULT -1;
 )sql";
 
+// Version 5 to 6: each step's device memory peak (the engine's own count of its allocations). Older
+// runs counted none: NULL, as a run on a backend that does not count.
+constexpr std::string_view kStepPeakMemoryColumn = R"sql(
+ALTER TABLE step_metric ADD COLUMN peak_memory_bytes INTEGER;
+)sql";
+
 // Version 4 to 5 adds kMoeRoutingTables: older runs recorded no routing (their tables stay empty).
-constexpr std::array<Migration, 4> kMigrations = {
+constexpr std::array<Migration, 5> kMigrations = {
     Migration{1, kScheduleChunkColumns}, Migration{2, kKernelLaunchColumns}, Migration{3, kCommCallColumns},
-    Migration{4, kMoeRoutingTables}};
+    Migration{4, kMoeRoutingTables}, Migration{5, kStepPeakMemoryColumn}};
 
 constexpr std::array<std::string_view, 11> kTables = {
     "strings", "run",         "rank", "track",       "span",           "gpu_activity",

@@ -14,7 +14,7 @@ class Db;
 namespace moescope::storage::schema {
 
 // The version this build writes. Bump it when the schema changes, and add a Migration from the old one.
-inline constexpr int kVersion = 5;
+inline constexpr int kVersion = 6;
 
 // DDL of the current version: tables and the indexes kept while writing (no PRAGMAs).
 std::string_view createSql();
@@ -34,7 +34,8 @@ struct Migration {
 };
 // Ordered by `from`: {1, ...} adds the schedule's chunk columns (run.virtual_stages, span.chunk);
 // {2, ...} adds the kernel launch columns of gpu_activity; {3, ...} the communication call's identity
-// (span.comm, span.seq, span.peer); {4, ...} the MoE routing tables (moe_routing, moe_expert_load).
+// (span.comm, span.seq, span.peer); {4, ...} the MoE routing tables (moe_routing, moe_expert_load); {5, ...}
+// each step's device memory peak (step_metric.peak_memory_bytes).
 std::span<const Migration> migrations();
 
 // Applies every migration from `version` to kVersion in one transaction and sets user_version.

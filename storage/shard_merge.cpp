@@ -341,7 +341,8 @@ MergeReport mergeShards(const std::vector<fs::path>& shardFiles, const fs::path&
         sqlite::Stmt st(db,
                         "INSERT OR IGNORE INTO main.step_metric SELECT step, loss, ce_loss, aux_loss, "
                         "tokens, step_ms, tokens_per_s, " +
-                            corrected("start_ns") + ", " + corrected("end_ns") + " FROM shard.step_metric");
+                            corrected("start_ns") + ", " + corrected("end_ns") +
+                            ", peak_memory_bytes FROM shard.step_metric");
         bindClock(st, s.clock);
         st.run();
       }

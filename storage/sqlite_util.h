@@ -65,6 +65,7 @@ class Stmt {
   void bind(int i, int64_t v) { sqlite3_bind_int64(st_, i, v); }
   void bind(int i, int32_t v) { sqlite3_bind_int(st_, i, v); }
   void bind(int i, double v) { sqlite3_bind_double(st_, i, v); }
+  void bindNull(int i) { sqlite3_bind_null(st_, i); }
   void bind(int i, std::string_view v) {
     sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
@@ -80,6 +81,7 @@ class Stmt {
   int32_t int32(int col) const { return sqlite3_column_int(st_, col); }
   double real(int col) const { return sqlite3_column_double(st_, col); }
   std::string text(int col) const;
+  int type(int col) const { return sqlite3_column_type(st_, col); }  // SQLITE_INTEGER, SQLITE_NULL, ...
 
  private:
   sqlite3_stmt* st_ = nullptr;

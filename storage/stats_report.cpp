@@ -62,10 +62,15 @@ RunStats computeStats(const Trace& trace) {
   s.communication = communicationByKind(ranks);
   s.overlap = overlapOfRun(ranks);
   s.stages = stageStats(ranks, s.bubbles_per_step);
-  for (const StagePeakActivation& p : peakActivationPerStage(trace)) {
+  for (const StagePeak& p : peakActivationPerStage(trace)) {
     for (StageStats& st : s.stages)
       if (st.stage == p.stage) st.peak_activation_bytes = p.bytes;
   }
+  for (const StagePeak& p : peakDeviceMemoryPerStage(trace)) {
+    for (StageStats& st : s.stages)
+      if (st.stage == p.stage) st.peak_device_memory_bytes = p.bytes;
+  }
+  s.peak_device_memory_bytes = peakDeviceMemory(trace);
   s.waits = waitsReport(trace);
   s.clocks = rankClocks(trace);
   s.gpu_records = gpuRecordCounts(trace);
@@ -161,6 +166,7 @@ nlohmann::json statsToJson(const RunStats& s) {
                {"bubble", bubble(st.bubble)},
                {"overlap", overlap(st.overlap)}};
     if (st.peak_activation_bytes > 0) stage["peak_activation_bytes"] = st.peak_activation_bytes;
+    if (st.peak_device_memory_bytes > 0) stage["peak_device_memory_bytes"] = st.peak_device_memory_bytes;
     j["stages"].push_back(stage);
   }
   j["bubbles_per_step"] = json::array();
@@ -176,6 +182,7 @@ nlohmann::json statsToJson(const RunStats& s) {
                        {"median_ns", s.step_summary.median_ns},
                        {"mean_ns", s.step_summary.mean_ns},
                        {"tokens_per_s", s.step_summary.tokens_per_s}};
+  if (s.peak_device_memory_bytes > 0) j["peak_device_memory_bytes"] = s.peak_device_memory_bytes;
   j["communication"] = json::array();
   for (const CommStats& c : s.communication) {
     j["communication"].push_back({{"kind", categoryName(c.kind)},
@@ -297,6 +304,32 @@ std::string formatGpuStats(const RunStats& s) {
   return out;
 }
 
+// Per stage, the peaks its ranks recorded (largest rank and step): saved activations at the step's worst
+// moment, and the device memory the engine held; a column only where some stage recorded it.
+std::string formatPeakMemory(const std::vector<StageStats>& stages) {
+  const bool activations = std::any_of(stages.begin(), stages.end(),
+                                       [](const StageStats& st) { return st.peak_activation_bytes > 0; });
+  const bool device = std::any_of(stages.begin(), stages.end(),
+                                  [](const StageStats& st) { return st.peak_device_memory_bytes > 0; });
+  if (!activations && !device) return "";
+  std::string out = "\npeak memory per stage (MiB, largest rank and step):";
+  if (activations) out += " activations saved at the step's worst moment;";
+  if (device) out += " device memory the engine held;";
+  out.back() = '\n';
+  out += format("%-6s", "stage");
+  if (activations) out += format(" %12s", "activations");
+  if (device) out += format(" %12s", "device");
+  out += "\n";
+  constexpr double kMiB = 1 << 20;
+  for (const StageStats& st : stages) {
+    out += format("%-6d", st.stage);
+    if (activations) out += format(" %12.3f", static_cast<double>(st.peak_activation_bytes) / kMiB);
+    if (device) out += format(" %12.3f", static_cast<double>(st.peak_device_memory_bytes) / kMiB);
+    out += "\n";
+  }
+  return out;
+}
+
 // Who waited for whom, the stragglers, and each rank's clock alignment.
 std::string formatWaits(const RunStats& s) {
   std::string out;
@@ -363,8 +396,13 @@ std::string formatStats(const RunStats& s) {
   if (s.run.schedule == Schedule::Interleaved) out += format(" (%d virtual stages)", s.run.virtual_stages);
   out += format(", theoretical bubble %.1f%%\n", 100 * theoreticalBubbleShare(s.run));
   out += format("spans    %lld\n", static_cast<long long>(s.spans));
-  out += format("steps    %d, median %.3f ms, mean %.3f ms, %.0f tokens/s\n\n", s.step_summary.steps,
+  out += format("steps    %d, median %.3f ms, mean %.3f ms, %.0f tokens/s\n", s.step_summary.steps,
                 ms(s.step_summary.median_ns), ms(s.step_summary.mean_ns), s.step_summary.tokens_per_s);
+  if (s.peak_device_memory_bytes > 0) {
+    out += "memory   peak " + report_text::memory(static_cast<double>(s.peak_device_memory_bytes)) +
+           " on one device (the engine's own allocations, largest rank)\n";
+  }
+  out += "\n";
 
   if (s.stages.empty()) {
     out += "no spans with a step in this run";
@@ -403,13 +441,7 @@ std::string formatStats(const RunStats& s) {
                   ms(st.bubble.bubble_ns), 100 * st.bubble.share, 100 * st.bubble.theoretical_share,
                   ms(st.bubble.max_bubble_ns));
   }
-  if (std::any_of(s.stages.begin(), s.stages.end(),
-                  [](const StageStats& st) { return st.peak_activation_bytes > 0; })) {
-    out += "\npeak activation memory (saved activations at the worst moment, largest rank and step)\n";
-    out += format("%-6s %12s\n", "stage", "MiB");
-    for (const StageStats& st : s.stages)
-      out += format("%-6d %12.3f\n", st.stage, static_cast<double>(st.peak_activation_bytes) / (1 << 20));
-  }
+  out += formatPeakMemory(s.stages);
   out += "\ncompute-communication overlap (overlapped / communication time)\n";
   out += format("%-6s %12s %12s %10s\n", "stage", "comm ms", "overlap ms", "ratio");
   for (const StageStats& st : s.stages) {

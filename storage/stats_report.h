@@ -1,6 +1,6 @@
 // The summary `moescope-cli stats` prints, computed from a loaded run: per stage, busy time by
 // category and bubbles (mean per step) beside the schedule's theoretical share, overlap, peak
-// activation memory; per step, time and throughput; communication by
+// activation and device memory; per step, time and throughput; the run's device memory peak; communication by
 // kind; for a run traced on GPUs, the same per-stage busy time, bubbles and overlap on GPU time (the
 // kernels, copies and memsets each span launched, by the span's category) and the GPU records summed
 // by kernel; per MoE layer, the load's imbalance, the dropped share and the waiting it caused. As plain data,
@@ -32,6 +32,7 @@ struct StageStats {
   StageStepBubble bubble;  // summed over the steps (bubblesPerStage)
   OverlapStats overlap;
   int64_t peak_activation_bytes = 0;  // the largest of its ranks' peaks (analysis_memory.h); 0: none recorded
+  int64_t peak_device_memory_bytes = 0;  // likewise of its ranks' device memory peaks
   bool operator==(const StageStats&) const = default;
 };
 
@@ -42,6 +43,7 @@ struct RunStats {
   std::vector<StageStepBubble> bubbles_per_step;
   std::vector<StepTime> steps;
   StepSummary step_summary;
+  int64_t peak_device_memory_bytes = 0;  // the run's (analysis_memory.h peakDeviceMemory); 0: not counted
   std::vector<CommStats> communication;
   OverlapStats overlap;
   // GPU time (runs with GPU records): stages as above, computed from gpuActivity.

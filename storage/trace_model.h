@@ -70,6 +70,10 @@ std::optional<Schedule> scheduleFromName(std::string_view name);
 // The counter track each rank records its peak activation memory on: per step, the bytes of saved
 // activations it held at the step's worst moment.
 inline constexpr std::string_view kPeakActivationCounter = "peak activation bytes";
+// The counter track each rank of a backend that counts its device memory (CUDA) records its device's
+// peak on: per step, the most the engine's allocations held on it at once since the run started
+// (StepMetric::peak_memory_bytes is the largest of these over the ranks of the process that holds rank 0).
+inline constexpr std::string_view kPeakDeviceMemoryCounter = "peak device memory bytes";
 
 // "None" for the optional integer fields of a span.
 inline constexpr int32_t kNone = -1;
@@ -185,6 +189,10 @@ struct StepMetric {
   int64_t tokens = 0;
   double step_ms = 0, tokens_per_s = 0;
   int64_t start_ns = 0, end_ns = 0;  // the step's extent on the run clock
+  // The most device memory one rank's allocations held at once from the run's start to this step's end
+  // (the engine's own count, engine/backend.h peakMemoryBytes); 0: not counted (a CPU run, an import),
+  // NULL in the file.
+  int64_t peak_memory_bytes = 0;
   bool operator==(const StepMetric&) const = default;
 };
 

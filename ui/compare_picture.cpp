@@ -9,6 +9,7 @@
 #include "storage/analysis_steps.h"
 #include "ui/compare_table_model.h"
 #include "ui/span_access.h"
+#include "ui/span_fields.h"
 #include "ui/timeline_painter.h"
 #include "ui/timeline_palette.h"
 #include "ui/timeline_render.h"
@@ -170,6 +171,9 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
                      .arg(static_cast<double>(s.step_ns) / 1e6, 0, 'f', 1)
                      .arg(s.tokens_per_s, 0, 'f', 0)
                      .arg(100 * s.bubble_share, 0, 'f', 1);
+      if (s.peak_device_memory_bytes > 0)
+        figures +=
+            QStringLiteral(" · peak %1").arg(QString::fromStdString(formatBytes(s.peak_device_memory_bytes)));
     }
     if (windows[i].step >= 0)
       figures += QStringLiteral(" · shown from the start of step %1").arg(windows[i].step);
@@ -232,7 +236,7 @@ void paintCompare(QPainter& p, QSize size, std::span<const storage::Trace* const
       const bool largest = storage::isLargestDifference(comparison, row, r);
       if (largest) p.fillRect(cell.adjusted(4, 1, 0, -1), QColor(0xff, 0xe0, 0x8a));
       QString text = formatCompareValue(cr.unit, cr.values[r]);
-      if (r != comparison.baseline)
+      if (r != comparison.baseline && storage::hasValue(cr, r))
         text += QStringLiteral("  ") + formatRatio(cr.ratios[r], cr.values[comparison.baseline]);
       p.setFont(largest ? bold : font);
       p.setPen(palette::kLabelText);

@@ -14,6 +14,8 @@ QString formatCompareValue(storage::CompareUnit unit, double value) {
     case storage::CompareUnit::Share:
       return QStringLiteral("%1%").arg(100 * value, 0, 'f', 1);
     case storage::CompareUnit::Bytes:
+      if (value == 0) return QString::fromUtf8("–");  // not recorded (storage::hasValue)
+      if (value >= (1 << 30)) return QStringLiteral("%1 GiB").arg(value / (1 << 30), 0, 'f', 2);
       return QStringLiteral("%1 MiB").arg(value / (1 << 20), 0, 'f', 2);
     case storage::CompareUnit::Ratio:
       return QStringLiteral("%1").arg(value, 0, 'f', 2);
@@ -63,7 +65,7 @@ QVariant CompareTableModel::data(const QModelIndex& index, int role) const {
   switch (role) {
     case Qt::DisplayRole: {
       QString text = formatCompareValue(row.unit, row.values[run]);
-      if (run != comparison_.baseline)
+      if (run != comparison_.baseline && storage::hasValue(row, run))
         text += QStringLiteral("  ") + formatRatio(row.ratios[run], row.values[comparison_.baseline]);
       return text;
     }

@@ -5,7 +5,9 @@
 #include <QLocale>
 #include <exception>
 
+#include "storage/analysis_memory.h"
 #include "storage/run_reader.h"
+#include "ui/span_fields.h"
 
 namespace moescope::ui {
 
@@ -38,6 +40,7 @@ RunHistoryEntry readRunEntry(const QString& path) {
       e.stepMs = ms / n;
       e.tokensPerS = tps / n;
     }
+    e.peakMemoryBytes = storage::peakDeviceMemory(t);
   } catch (const std::exception& ex) {
     e.readable = false;
     e.status = QObject::tr("unreadable: %1").arg(QString::fromUtf8(ex.what()));
@@ -77,7 +80,8 @@ QVariant RunHistoryModel::data(const QModelIndex& index, int role) const {
   if (role == Qt::ToolTipRole) return e.readable ? e.path : e.status;
   if (role == Qt::TextAlignmentRole) {
     const int c = index.column();
-    if (c == Steps || c == StepTime || c == TokensPerS) return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+    if (c == Steps || c == StepTime || c == TokensPerS || c == PeakMemory)
+      return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     return {};
   }
   if (role != Qt::DisplayRole) return {};
@@ -95,6 +99,8 @@ QVariant RunHistoryModel::data(const QModelIndex& index, int role) const {
       return e.steps > 0 ? locale.toString(e.stepMs, 'f', 1) + QStringLiteral(" ms") : QString();
     case TokensPerS:
       return e.steps > 0 ? locale.toString(e.tokensPerS, 'f', 0) : QString();
+    case PeakMemory:
+      return e.peakMemoryBytes > 0 ? QString::fromStdString(formatBytes(e.peakMemoryBytes)) : QString();
     case Backend:
       return e.backend;
     case Modified:
@@ -119,6 +125,8 @@ QVariant RunHistoryModel::headerData(int section, Qt::Orientation orientation, i
       return tr("Step time");
     case TokensPerS:
       return tr("Tokens/s");
+    case PeakMemory:
+      return tr("Peak memory");
     case Backend:
       return tr("Backend");
     case Modified:

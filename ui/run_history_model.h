@@ -1,6 +1,7 @@
 // The run files of a folder, a row each, with their layout and headline numbers: status, steps,
-// mean step time and tokens/s (the first step, the warm-up, left out when there are more), backend,
-// and when the file was last written. Read through storage's RunReader without the spans.
+// mean step time and tokens/s (the first step, the warm-up, left out when there are more), the peak
+// device memory (where the backend counted it), backend, and when the file was last written. Read through
+// storage's RunReader without the spans.
 #pragma once
 
 #include <QAbstractTableModel>
@@ -16,8 +17,9 @@ struct RunHistoryEntry {
   QString status;  // running, complete, failed, cancelled; or "unreadable: <why>"
   QString backend;
   int steps = 0;
-  double stepMs = 0;      // 0 when there are no steps
-  double tokensPerS = 0;  // 0 when there are no steps
+  double stepMs = 0;            // 0 when there are no steps
+  double tokensPerS = 0;        // 0 when there are no steps
+  int64_t peakMemoryBytes = 0;  // storage's peakDeviceMemory: 0 when not counted (a CPU run)
   QDateTime modified;
   bool readable = true;
 };
@@ -29,7 +31,18 @@ class RunHistoryModel : public QAbstractTableModel {
   Q_OBJECT
 
  public:
-  enum Column { File, Layout, Status, Steps, StepTime, TokensPerS, Backend, Modified, ColumnCount };
+  enum Column {
+    File,
+    Layout,
+    Status,
+    Steps,
+    StepTime,
+    TokensPerS,
+    PeakMemory,
+    Backend,
+    Modified,
+    ColumnCount
+  };
 
   explicit RunHistoryModel(QObject* parent = nullptr);
 

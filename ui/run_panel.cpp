@@ -8,6 +8,8 @@
 #include <QPushButton>
 #include <cmath>
 
+#include "ui/span_fields.h"
+
 namespace moescope::ui {
 
 RunPanel::RunPanel(QWidget* parent, const QString& cli) : QWidget(parent) {
@@ -48,11 +50,14 @@ void RunPanel::showProgress(const StepProgress& p) {
   bar_->setValue(p.step);
   bar_->setFormat(QStringLiteral("%v / %m"));
   const QString loss = std::isfinite(p.loss) ? QLocale().toString(p.loss, 'f', 4) : QStringLiteral("nan");
-  label_->setText(tr("%1: step %2/%3 · loss %4 · %5 tokens/s · ETA %6")
+  const QString memory = p.peakMemoryBytes > 0
+                             ? tr(" · peak %1").arg(QString::fromStdString(formatBytes(p.peakMemoryBytes)))
+                             : QString();
+  label_->setText(tr("%1: step %2/%3 · loss %4 · %5 tokens/s%6 · ETA %7")
                       .arg(QFileInfo(launcher_->settings().out).fileName())
                       .arg(p.step)
                       .arg(p.steps)
-                      .arg(loss, QLocale().toString(p.tokensPerS, 'f', 0), p.eta));
+                      .arg(loss, QLocale().toString(p.tokensPerS, 'f', 0), memory, p.eta));
 }
 
 void RunPanel::showFinished(RunLauncher::Outcome outcome, const QString& message) {

@@ -24,6 +24,7 @@ std::optional<StepProgress> progressOf(const std::vector<storage::StepMetric>& s
   p.loss = last.loss;
   p.tokensPerS = last.tokens_per_s;
   p.stepMs = last.step_ms;
+  p.peakMemoryBytes = last.peak_memory_bytes;
   double sum = 0;
   size_t n = 0;
   for (size_t i = steps.size() > 1 ? 1 : 0; i < steps.size(); ++i, ++n) sum += steps[i].step_ms;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <QString>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -16,7 +17,8 @@ struct StepProgress {
   double loss = 0;
   double tokensPerS = 0;
   double stepMs = 0;
-  QString eta;  // "0:12" or "1:02:03"
+  QString eta;                  // "0:12" or "1:02:03"
+  int64_t peakMemoryBytes = 0;  // the device memory peak so far (StepMetric), 0: not counted
   bool operator==(const StepProgress&) const = default;
 };
 

@@ -91,6 +91,13 @@ median_tps() {
   grep -o '"tokens_per_s": *[0-9.e+]*' "$1" | sed 's/.*: *//' | awk 'NR > 2' | median
 }
 
+# The largest peak_memory_bytes of a metrics file, in MiB (0 where it has none): the engine's own count
+# of its device allocations, the most one rank held (app/metrics_line.h).
+engine_peak_mib() {
+  grep -o '"peak_memory_bytes": *[0-9]*' "$1" 2>/dev/null |
+    awk -F': *' '$2 > m { m = $2 } END { printf "%.0f\n", m / 1048576 }'
+}
+
 # flops_per_token CFG [--set model.key=value ...]: 6 x active parameters (every layer's matrices and
 # biases, the top-k experts of MoE layers, the router, the LM head) + 12 x layers x sequence x d_model.
 flops_per_token() {
@@ -116,8 +123,9 @@ PY
 # run_train NAME CAP CFG ARGS...: moescope-cli train on CFG with ARGS (--backend cuda, metrics to
 # OUT/NAME.jsonl), with the environment assignments of the array RUN_ENV (may be empty), as stage NAME.
 # Sets RUN_RC (its status), RUN_TPS (median tokens/s, steps 2 and later), RUN_FPT (model FLOPs per
-# token) and RUN_PEAK_MIB (the largest memory.used nvidia-smi saw during the run: the device's count,
-# context and libraries included).
+# token), RUN_PEAK_MIB (the largest memory.used nvidia-smi saw during the run: the device's count,
+# context and libraries included) and RUN_ENGINE_PEAK_MIB (the engine's own peak from the metrics file:
+# its allocations only, what PyTorch's max_memory_allocated counts).
 RUN_ENV=()
 run_train() {
   local name=$1 cap=$2 cfg=$3
@@ -132,6 +140,7 @@ run_train() {
   RUN_TPS=0
   RUN_FPT=$(flops_per_token "$cfg" "$@")
   RUN_PEAK_MIB=$(sort -n "$OUT/$name.mem" | tail -1)
+  RUN_ENGINE_PEAK_MIB=$(engine_peak_mib "$OUT/$name.jsonl")
   if ((RUN_RC == 0)); then RUN_TPS=$(median_tps "$OUT/$name.jsonl"); fi
   return 0
 }

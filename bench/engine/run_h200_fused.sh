@@ -96,7 +96,7 @@ for r in $(seq 1 "$ROUNDS"); do
     else
       run_train "$model-$name-r$r" 90 "$CFG" "${PPMOE[@]}"
     fi
-    echo "$model $name $r $RUN_RC $RUN_TPS $RUN_FPT $RUN_PEAK_MIB" >> "$OUT/runs.txt"
+    echo "$model $name $r $RUN_RC $RUN_TPS $RUN_FPT $RUN_PEAK_MIB $RUN_ENGINE_PEAK_MIB" >> "$OUT/runs.txt"
     # PyTorch on the same model right after moescope's all-on run, in the same round.
     if [ "$model:$name" = dense:all-on ] && wanted baseline; then
       stage "torch-eager-r$r" 45 python3 bench/engine/torch_baseline.py --config "$CFG" --mode eager \
@@ -117,24 +117,26 @@ done
   grep -h 'skipped: ' "$OUT/kernels.log" 2>/dev/null | sed 's/^/  /' | head -8
   echo
   echo "## samples/bench-h200.toml on 1 GPU, bf16, $STEPS steps ($ROUNDS rounds alternated; medians)"
-  echo "| model | variant | tokens/s | vs all on | MFU | step | peak (device) | kernels |"
-  echo "|---|---|---:|---:|---:|---:|---:|---|"
+  echo "| model | variant | tokens/s | vs all on | MFU | step | peak (device) | peak (engine) | kernels |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
   for v in "${VARIANTS[@]}"; do
     IFS=: read -r model name vars <<< "$v"
     tps=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n && $4 == 0 { print $5 }' "$OUT/runs.txt" | median)
     base=$(awk -v m="$model" '$1 == m && $2 == "all-on" && $4 == 0 { print $5 }' "$OUT/runs.txt" | median)
     fpt=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n { print $6; exit }' "$OUT/runs.txt")
     peak=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n { print $7 }' "$OUT/runs.txt" | sort -g | tail -1)
+    engine=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n { print $8 }' "$OUT/runs.txt" | sort -g | tail -1)
     fails=$(awk -v m="$model" -v n="$name" '$1 == m && $2 == n && $4 != 0' "$OUT/runs.txt" | wc -l)
     kernels=$(grep -h -o 'CUDA kernels: .*' "$OUT/$model-$name-r1.log" 2>/dev/null | head -1 |
       sed 's/CUDA kernels: //; s/MOESCOPE_CUDA_//g')
     [ "$fails" -gt 0 ] && kernels="$fails run(s) failed: $(tail -1 "$OUT/$model-$name-r1.log" | cut -c1-100); $kernels"
-    awk -v m="$model" -v n="$name" -v t="$tps" -v b="$base" -v f="${fpt:-0}" -v p="${peak:-0}" -v k="$kernels" 'BEGIN {
-      printf "| %s | %s | %.0f | %s | %.1f%% | %.1f ms | %.1f GB | %s |\n", m, n, t, (b > 0 ? sprintf("%.3f", t / b) : "-"),
-        100 * t * f / 989e12, (t > 0 ? 16384 / t * 1000 : 0), p * 1048576 / 1e9, k }'
+    awk -v m="$model" -v n="$name" -v t="$tps" -v b="$base" -v f="${fpt:-0}" -v p="${peak:-0}" -v e="${engine:-0}" \
+      -v k="$kernels" 'BEGIN {
+      printf "| %s | %s | %.0f | %s | %.1f%% | %.1f ms | %.1f GB | %.1f GB | %s |\n", m, n, t, (b > 0 ? sprintf("%.3f", t / b) : "-"),
+        100 * t * f / 989e12, (t > 0 ? 16384 / t * 1000 : 0), p * 1048576 / 1e9, e * 1048576 / 1e9, k }'
   done
   echo
-  echo "MFU: tokens/s x model FLOPs per token / 989 TFLOP/s; peak: nvidia-smi's memory.used (context and libraries included)."
+  echo "MFU: tokens/s x model FLOPs per token / 989 TFLOP/s; peak (device): nvidia-smi's memory.used (context and libraries included); peak (engine): the largest peak_memory_bytes of the run's metrics file (the engine's own allocations, comparable with PyTorch's peak allocated)."
   echo
   echo "## PyTorch on the same dense model and batch (bench/engine/torch_baseline.py; medians over the rounds)"
   echo "| PyTorch | tokens/s | MFU | peak allocated | moescope all on / PyTorch |"

@@ -101,9 +101,11 @@ class CudaBackend final : public Backend {
 
   int64_t peakMemoryBytes() const override {
     int64_t most = 0;
-    for (int i = 0; i < local_; ++i) most = std::max(most, deviceMemory(placement_.first_device + i).peak);
+    for (int i = 0; i < local_; ++i) most = std::max(most, devicePeak(placement_.first_device + i));
     return most;
   }
+
+  int64_t rankPeakMemoryBytes(const RankCoord& coord) const override { return devicePeak(device(coord)); }
 
   std::unique_ptr<StageExecutor> makeExecutor(const RankSetup& setup) override {
     return makeCudaStage(setup, device(setup.coord), options_);

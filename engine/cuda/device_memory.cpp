@@ -79,6 +79,13 @@ DeviceMemory deviceMemory(int device) {
   return m;
 }
 
+int64_t devicePeak(int device) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  const auto it = r.devices.find(device);
+  return it == r.devices.end() ? 0 : it->second.peak;
+}
+
 void resetDevicePeak(int device) {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);

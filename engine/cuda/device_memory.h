@@ -27,6 +27,8 @@ struct DeviceMemory {
 
 // The counts of a device (its cudaMemGetInfo read on it; the current device is left as it was).
 DeviceMemory deviceMemory(int device);
+// DeviceMemory::peak alone, from the count (no CUDA call: cheap enough for every step of every rank).
+int64_t devicePeak(int device);
 // The peak restarts from what is held now.
 void resetDevicePeak(int device);
 

@@ -139,6 +139,9 @@ TEST_F(CliTrain, GoodRunWritesRunFileMetricsAndCheckpoint) {
   EXPECT_NE(r.err.find("step 2/2"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
   EXPECT_NE(r.err.find("ETA"), std::string::npos);
+  // The run's summary last: its steps and tokens/s, without a device memory peak (the CPU counts none).
+  EXPECT_NE(r.err.find("done: 2 steps, "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("peak"), std::string::npos) << r.err;
   EXPECT_EQ(files(), (std::set<std::string>{"tiny.toml", "run.moescope", "m.jsonl", "ck.safetensors"}));
 
   std::istringstream lines(read("m.jsonl"));
@@ -150,6 +153,7 @@ TEST_F(CliTrain, GoodRunWritesRunFileMetricsAndCheckpoint) {
     for (const char* key : {"loss", "ce_loss", "aux_loss", "tokens", "step_ms", "tokens_per_s"})
       EXPECT_TRUE(j.contains(key)) << key;
     EXPECT_EQ(j["tokens"], 32);
+    EXPECT_FALSE(j.contains("peak_memory_bytes")) << "the CPU backend counts no device memory: " << line;
     EXPECT_NEAR(j["loss"].get<double>(), j["ce_loss"].get<double>() + 0.01 * j["aux_loss"].get<double>(),
                 1e-6);
     ++n;
@@ -161,6 +165,7 @@ TEST_F(CliTrain, GoodRunWritesRunFileMetricsAndCheckpoint) {
   EXPECT_EQ(trace.ranks.size(), 4u);
   EXPECT_GT(trace.spanCount(), 0u);
   EXPECT_EQ(trace.steps.size(), 2u);
+  for (const storage::StepMetric& m : trace.steps) EXPECT_EQ(m.peak_memory_bytes, 0);
 
   Config c = loadConfigFile(path("tiny.toml"));
   // wte, wpe; a dense layer (8 + 4); a MoE layer (8 + router + 4 experts x 4); ln_f, lm_head.

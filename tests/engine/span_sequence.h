@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <ostream>
 #include <string>
@@ -54,20 +55,27 @@ inline std::map<int, std::vector<SpanKey>> spanSequences(const storage::Trace& t
   return out;
 }
 
-// Trains c on data (traced) with the backend into a temporary run file and reads it back.
-inline storage::Trace tracedRun(Config c, const TokenData& data, Backend& backend) {
+// Trains c on data (traced) with the backend into the run file `path`, marked complete; the steps' reports.
+inline std::vector<StepReport> trainInto(Config c, const TokenData& data, Backend& backend,
+                                         const std::filesystem::path& path) {
   c.trace.enabled = true;
   validate(c);
-  const moescope::testing::TempRunFile file("spans.moescope");
-  auto tracer = tracer::Tracer::open(file.path(), makeRunInfo(c, backend, "spans"));
+  auto tracer = tracer::Tracer::open(path, makeRunInfo(c, backend, path.stem().string()));
   TrainOptions options;
   options.config = c;
   options.data = &data;
   options.backend = &backend;
   options.tracer = tracer.get();
-  train(options);
+  TrainResult result = train(options);
   tracer->finish(storage::RunStatus::Complete, "");
   tracer.reset();
+  return std::move(result.steps);
+}
+
+// Trains c on data (traced) with the backend into a temporary run file and reads it back.
+inline storage::Trace tracedRun(Config c, const TokenData& data, Backend& backend) {
+  const moescope::testing::TempRunFile file("spans.moescope");
+  trainInto(std::move(c), data, backend, file.path());
   return storage::RunReader::open(file.path())->load();
 }
 

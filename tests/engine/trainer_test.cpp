@@ -7,11 +7,15 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "engine/checkpoint.h"
 #include "engine/engine_error.h"
+#include "storage/query.h"
 #include "tests/common/temp_dir.h"
 #include "tests/engine/engine_test_util.h"
+#include "tests/engine/span_sequence.h"
 
 namespace moescope::engine {
 namespace {
@@ -186,6 +190,7 @@ TEST(Trainer, AFailingRankStopsTheRunWithItsError) {
 }
 
 // Each step's report carries the backend's peak memory as it stands after the step (the CPU counts none).
+// Each rank's own peak is a million bytes per rank number and a step's worth more each time it is asked.
 class CountingBackend final : public Backend {
  public:
   std::string name() const override { return "counting"; }
@@ -195,10 +200,16 @@ class CountingBackend final : public Backend {
     return cpu_->makeExecutor(setup);
   }
   int64_t peakMemoryBytes() const override { return 1000 * ++asked_; }
+  int64_t rankPeakMemoryBytes(const RankCoord& coord) const override {
+    std::lock_guard lock(mutex_);
+    return 1'000'000 * (coord.rank + 1) + 1000 * ++rank_asked_[coord.rank];
+  }
 
  private:
   std::unique_ptr<Backend> cpu_ = makeCpuBackend();
   mutable int64_t asked_ = 0;
+  mutable std::mutex mutex_;  // ranks ask from their own threads
+  mutable std::map<int, int64_t> rank_asked_;
 };
 
 TEST(Trainer, EachStepReportsThePeakMemoryAfterIt) {
@@ -216,6 +227,43 @@ TEST(Trainer, EachStepReportsThePeakMemoryAfterIt) {
     EXPECT_EQ(r.steps[s].peak_memory_bytes, 1000 * (int64_t(s) + 1));
   options.backend = nullptr;  // the CPU backend
   for (const StepReport& step : train(options).steps) EXPECT_EQ(step.peak_memory_bytes, 0);
+}
+
+// A traced run: each step metric holds the step's peak, each rank has a counter track of its own
+// device's peak with a sample per step. A CPU run writes neither: the step metric's peak is NULL in the
+// file and no rank has the counter.
+TEST(Trainer, TheRunFileHoldsEachStepsPeakAndEachRanksDevicePeak) {
+  Config c = testing::tinyConfig();
+  c.parallel.pp = 2;
+  c.parallel.microbatches = 2;
+  c.train.steps = 2;
+  validate(c);
+  const TokenData data = testing::tinyTokens(c);
+  moescope::testing::TempDir dir;
+  CountingBackend counting;
+  const auto counted = dir.path() / "counted.moescope";
+  testing::trainInto(c, data, counting, counted);
+  const storage::Trace t = storage::RunReader::open(counted)->load();
+  ASSERT_EQ(t.steps.size(), 2u);
+  EXPECT_EQ(t.steps[0].peak_memory_bytes, 1000);
+  EXPECT_EQ(t.steps[1].peak_memory_bytes, 2000);
+  std::map<int32_t, std::vector<double>> perRank;
+  for (const storage::CounterSample& sample : t.counters) {
+    const storage::TrackInfo& track = t.tracks[static_cast<size_t>(sample.track)];
+    if (track.name == storage::kPeakDeviceMemoryCounter) perRank[track.rank].push_back(sample.value);
+  }
+  EXPECT_EQ(perRank, (std::map<int32_t, std::vector<double>>{{0, {1'001'000, 1'002'000}},
+                                                             {1, {2'001'000, 2'002'000}}}));
+
+  auto cpu = makeCpuBackend();
+  const auto plain = dir.path() / "cpu.moescope";
+  testing::trainInto(c, data, *cpu, plain);
+  const storage::Trace p = storage::RunReader::open(plain)->load();
+  ASSERT_EQ(p.steps.size(), 2u);
+  for (const storage::TrackInfo& track : p.tracks) EXPECT_NE(track.name, storage::kPeakDeviceMemoryCounter);
+  const storage::QueryResult nulls =
+      storage::runQuery(plain, "SELECT count(*) FROM step_metric WHERE peak_memory_bytes IS NULL");
+  EXPECT_EQ(nulls.rows, (std::vector<std::vector<std::string>>{{"2"}}));
 }
 
 TEST(Trainer, CapacityDropsAreLayoutIndependentToo) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "trace_builder.h"
@@ -166,6 +167,49 @@ TEST(AnalysisCompare, PeakActivationMemoryWhereRecorded) {
   EXPECT_EQ(c.rows[4].unit, CompareUnit::Bytes);
   EXPECT_EQ(c.rows[4].values, (std::vector<double>{4 << 20, 0}));
   EXPECT_NE(formatComparison(c).find("4.00 MiB"), std::string::npos) << formatComparison(c);
+}
+
+// Peak device memory: a row when any run counted it. A run that did not (0: a CPU run) has no value
+// there, shown as a dash without a ratio and never among the largest differences; between two runs
+// that counted it the row weighs as tokens/s does (|ratio - 1|).
+TEST(AnalysisCompare, PeakDeviceMemoryWhereCounted) {
+  constexpr int64_t GiB = int64_t{1} << 30;
+  Trace pp = ppRun();
+  pp.steps.push_back(StepMetric{.step = 1, .tokens = 900, .peak_memory_bytes = 8 * GiB});
+  Trace wider = ppRun();
+  wider.run.name = "pp wide";
+  wider.steps.push_back(StepMetric{.step = 1, .tokens = 900, .peak_memory_bytes = 12 * GiB});
+  const Trace cpu = dpRun();
+  for (const CompareRow& r :
+       compareRuns(std::vector<RunSummary>{summarizeRun(cpu), summarizeRun(dpRun())}).rows)
+    EXPECT_NE(r.key, "peak_device_memory") << "no row where no run counted it";
+
+  const std::vector<RunSummary> runs = {summarizeRun(pp), summarizeRun(wider), summarizeRun(cpu)};
+  EXPECT_EQ(runs[0].peak_device_memory_bytes, 8 * GiB);
+  EXPECT_EQ(runs[2].peak_device_memory_bytes, 0);
+  const Comparison c = compareRuns(runs, 0, 100);
+  auto row = std::find_if(c.rows.begin(), c.rows.end(),
+                          [](const CompareRow& r) { return r.key == "peak_device_memory"; });
+  ASSERT_NE(row, c.rows.end());
+  const auto index = static_cast<size_t>(row - c.rows.begin());
+  EXPECT_EQ(row->label, "peak device memory");
+  EXPECT_EQ(row->unit, CompareUnit::Bytes);
+  EXPECT_EQ(row->values, (std::vector<double>{8.0 * GiB, 12.0 * GiB, 0}));
+  EXPECT_DOUBLE_EQ(row->ratios[1], 1.5);
+  EXPECT_DOUBLE_EQ(row->weights[1], 0.5);
+  EXPECT_EQ(row->weights[2], 0);
+  EXPECT_TRUE(hasValue(*row, 1));
+  EXPECT_FALSE(hasValue(*row, 2));
+  EXPECT_TRUE(isLargestDifference(c, index, 1));
+  EXPECT_FALSE(isLargestDifference(c, index, 2));
+  const std::string text = formatComparison(c);
+  const std::string line = text.substr(text.find("peak device memory"));
+  EXPECT_NE(line.find("8.00 GiB"), std::string::npos) << text;
+  EXPECT_NE(line.find("12.00 GiB x1.50"), std::string::npos) << text;
+  EXPECT_EQ(line.substr(0, line.find('\n')).find("x0.00"), std::string::npos) << text;
+  const nlohmann::json j = comparisonToJson(c);
+  EXPECT_EQ(j["runs"][1]["peak_device_memory_bytes"], 12 * GiB);
+  EXPECT_FALSE(j["runs"][2].contains("peak_device_memory_bytes"));
 }
 
 TEST(AnalysisCompare, CsvAndJson) {

@@ -364,6 +364,11 @@ TEST(RunReader, RefusesEveryValueOutOfRange) {
       {"UPDATE step_metric SET step = -3 WHERE step = (SELECT min(step) FROM step_metric)",
        "step_metric.step = -3"},
       {"UPDATE step_metric SET end_ns = 0", "step_metric.end_ns = 0"},
+      {"UPDATE step_metric SET peak_memory_bytes = -1", "step_metric.peak_memory_bytes = -1"},
+      {"UPDATE step_metric SET peak_memory_bytes = 9223372036854775807", "step_metric.peak_memory_bytes"},
+      {"UPDATE step_metric SET peak_memory_bytes = 'lots'",
+       "step_metric.peak_memory_bytes is not an integer"},
+      {"UPDATE step_metric SET peak_memory_bytes = 1.5", "step_metric.peak_memory_bytes is not an integer"},
       {"INSERT INTO counter (track, time, value) VALUES (99, 5, 1.0)", "counter.track = 99"},
       {"INSERT INTO counter (track, time, value) VALUES (0, 5, 1e999)", "counter.value is not finite"},
       {"INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "

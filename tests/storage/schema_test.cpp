@@ -88,8 +88,9 @@ constexpr const char* kDropVersion3Columns =
 constexpr const char* kDropVersion4Columns =
     "ALTER TABLE span DROP COLUMN comm; ALTER TABLE span DROP COLUMN seq; ALTER TABLE span DROP COLUMN peer;";
 constexpr const char* kDropVersion5Tables = "DROP TABLE moe_routing; DROP TABLE moe_expert_load;";
+constexpr const char* kDropVersion6Columns = "ALTER TABLE step_metric DROP COLUMN peak_memory_bytes;";
 
-// A version-1 file (written as one, then what versions 2 to 5 added dropped) opens with the chunk columns
+// A version-1 file (written as one, then what versions 2 to 6 added dropped) opens with the chunk columns
 // added: its spans have no chunk, its run one virtual stage. The upgrade happens in memory: reading
 // never changes the file, which stays at version 1 (docs/RELIABILITY.md).
 TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
@@ -106,8 +107,8 @@ TEST(Schema, AVersion1FileGainsTheScheduleChunkColumns) {
     span.chunk = 1;
     writer->addSpans(std::vector<SpanRecord>{span});
   }
-  execute(file.path(), (std::string(kDropVersion5Tables) + kDropVersion4Columns + kDropVersion3Columns +
-                        kDropVersion2Columns + "PRAGMA user_version = 1;")
+  execute(file.path(), (std::string(kDropVersion6Columns) + kDropVersion5Tables + kDropVersion4Columns +
+                        kDropVersion3Columns + kDropVersion2Columns + "PRAGMA user_version = 1;")
                            .c_str());
   const Trace t = RunReader::open(file.path())->load();
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"1"}));
@@ -162,13 +163,14 @@ void checkAnOlderFileOpensWithItsKernelsLaunchesZero(bool fromVersion1) {
     writer->setStatus(RunStatus::Complete, "", 2000);
   }
   // The file as that version wrote it: gpu_activity without the launch columns, one kernel in it.
-  execute(file.path(),
-          (std::string(kDropVersion5Tables) + kDropVersion4Columns + kDropVersion3Columns +
-           "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
-           "bytes) VALUES (0, 10, 20, 0, 0, 0, 7, 5, -1, 0);" +
-           (fromVersion1 ? std::string(kDropVersion2Columns) + "PRAGMA user_version = 1;"
-                         : "PRAGMA user_version = 2;"))
-              .c_str());
+  execute(
+      file.path(),
+      (std::string(kDropVersion6Columns) + kDropVersion5Tables + kDropVersion4Columns + kDropVersion3Columns +
+       "INSERT INTO gpu_activity (track, start, \"end\", name, kind, device, stream, correlation, span, "
+       "bytes) VALUES (0, 10, 20, 0, 0, 0, 7, 5, -1, 0);" +
+       (fromVersion1 ? std::string(kDropVersion2Columns) + "PRAGMA user_version = 1;"
+                     : "PRAGMA user_version = 2;"))
+          .c_str());
   EXPECT_EQ(
       query(file.path(), "SELECT count(*) FROM pragma_table_info('gpu_activity') WHERE name = 'grid_x'"),
       (std::set<std::string>{"0"}));
@@ -214,8 +216,9 @@ TEST(Schema, AVersion3FileGainsTheCommunicationCallColumns) {
     writer->addSpans(std::vector<SpanRecord>{span});
     writer->addGpuActivity(std::vector<GpuActivityRecord>{kernel(0, 100)});
   }
-  execute(file.path(),
-          (std::string(kDropVersion5Tables) + kDropVersion4Columns + "PRAGMA user_version = 3;").c_str());
+  execute(file.path(), (std::string(kDropVersion6Columns) + kDropVersion5Tables + kDropVersion4Columns +
+                        "PRAGMA user_version = 3;")
+                           .c_str());
   const Trace t = RunReader::open(file.path())->load();
   ASSERT_EQ(t.spans.size(), 1u);
   const SpanView v = t.spans[0].at(0, 0);
@@ -251,10 +254,57 @@ TEST(Schema, AVersion4FileGainsTheRoutingTables) {
     auto writer = RunWriter::create(file.path(), RunInfo{});
     writer->addMoeRouting(std::vector<MoeRouting>{{0, 0, 1, 0, 4, 0, {2, 2}}});
   }
-  execute(file.path(), (std::string(kDropVersion5Tables) + "PRAGMA user_version = 4;").c_str());
+  execute(file.path(),
+          (std::string(kDropVersion6Columns) + kDropVersion5Tables + "PRAGMA user_version = 4;").c_str());
   EXPECT_TRUE(RunReader::open(file.path())->load().routing.empty());
   EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"4"}));
   EXPECT_EQ(query(file.path(), "SELECT count(*) FROM sqlite_master WHERE name = 'moe_routing'"),
+            (std::set<std::string>{"0"}));
+}
+
+StepMetric stepWithPeak(int32_t step, int64_t peak) {
+  StepMetric m;
+  m.step = step;
+  m.tokens = 64;
+  m.start_ns = 100 * step;
+  m.end_ns = 100 * step + 50;
+  m.peak_memory_bytes = peak;
+  return m;
+}
+
+// Each step's device memory peak is written and read back; a step whose backend counted none is NULL
+// in the file (not a zero a query would average in) and reads as 0.
+TEST(Schema, AStepsPeakMemoryIsWrittenAndReadBackAndNullWhenNotCounted) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addStepMetric(stepWithPeak(0, int64_t{17} << 30));
+    writer->addStepMetric(stepWithPeak(1, 0));
+  }
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.steps.size(), 2u);
+  EXPECT_EQ(t.steps[0], stepWithPeak(0, int64_t{17} << 30));
+  EXPECT_EQ(t.steps[1], stepWithPeak(1, 0));
+  EXPECT_EQ(query(file.path(), "SELECT step FROM step_metric WHERE peak_memory_bytes IS NULL"),
+            (std::set<std::string>{"1"}));
+}
+
+// A version-5 file (no peak column) opens with every step's peak 0, not counted; the column exists only
+// in the copy in memory, the file stays at version 5 without it.
+TEST(Schema, AVersion5FileGainsTheStepPeakMemoryColumn) {
+  testing::TempRunFile file;
+  {
+    auto writer = RunWriter::create(file.path(), RunInfo{});
+    writer->addStepMetric(stepWithPeak(0, 0));
+    writer->addStepMetric(stepWithPeak(1, 0));
+  }
+  execute(file.path(), (std::string(kDropVersion6Columns) + "PRAGMA user_version = 5;").c_str());
+  const Trace t = RunReader::open(file.path())->load();
+  ASSERT_EQ(t.steps.size(), 2u);
+  EXPECT_EQ(t.steps[1], stepWithPeak(1, 0));
+  EXPECT_EQ(query(file.path(), "PRAGMA user_version"), (std::set<std::string>{"5"}));
+  EXPECT_EQ(query(file.path(),
+                  "SELECT count(*) FROM pragma_table_info('step_metric') WHERE name = 'peak_memory_bytes'"),
             (std::set<std::string>{"0"}));
 }
 

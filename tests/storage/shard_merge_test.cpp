@@ -74,7 +74,7 @@ fs::path writeShard(const fs::path& folder, const ShardSpec& spec) {
       w->addCounters(std::vector<CounterSample>{{counter, base + 500, 42.0}});
     }
   }
-  if (spec.index == 0) w->addStepMetric({0, 2.5, 2.4, 0.1, 128, 1.0, 128000, 100, 2400});
+  if (spec.index == 0) w->addStepMetric({0, 2.5, 2.4, 0.1, 128, 1.0, 128000, 100, 2400, int64_t{3} << 30});
   // Routing: the shard's own layer (its index), and layer 9's group, which every shard recorded (as
   // the tensor-parallel ranks of one replica all do).
   w->addMoeRouting(std::vector<MoeRouting>{{0, 0, spec.index, 0, 8, 1, {4, 3}}, {0, 0, 9, 0, 8, 0, {5, 3}}});
@@ -155,6 +155,7 @@ TEST(ShardMerge, RemapsIdsAndAppliesEachShardsClock) {
   EXPECT_EQ(t.counters[1].time, 1500 - 700);
   ASSERT_EQ(t.steps.size(), 1u);
   EXPECT_EQ(t.steps[0].end_ns, 2400);
+  EXPECT_EQ(t.steps[0].peak_memory_bytes, int64_t{3} << 30);  // the step's device memory peak, copied
   EXPECT_EQ(metaValue(t, "rank.1.clock.uncertainty_ns"), "25");
   EXPECT_EQ(metaValue(t, "rank.1.clock.offset_ns"), "-700");
   EXPECT_EQ(metaValue(t, "rank.1.process"), "1");

@@ -65,6 +65,22 @@ class CompareTableModelTest : public QObject {
     QCOMPARE(model.index(5, 2).data().toString(), QString::fromUtf8("0.000 ms  ×0.00"));
     QCOMPARE(model.index(6, 2).data().toString(), QString::fromUtf8("15.000 ms  –"));
     QCOMPARE(formatCompareValue(storage::CompareUnit::Bytes, 3 << 20), QString("3.00 MiB"));
+    QCOMPARE(formatCompareValue(storage::CompareUnit::Bytes, 6.5 * (1 << 30)), QString("6.50 GiB"));
+  }
+
+  // The peak device memory row where one run counted it (CUDA) and the other did not (CPU): the
+  // other's cell is a dash, without a ratio.
+  void peakDeviceMemoryWhereOneRunCountedIt() {
+    std::vector<storage::RunSummary> r = runs();
+    r[1].peak_device_memory_bytes = int64_t{18} << 30;
+    CompareTableModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setRuns(r, 1);
+    QCOMPARE(model.rowCount(), 8);
+    QCOMPARE(model.index(4, 0).data().toString(), QString("peak device memory"));
+    QCOMPARE(model.index(4, 2).data().toString(), QString("18.00 GiB"));
+    QCOMPARE(model.index(4, 1).data().toString(), QString::fromUtf8("–"));
+    QVERIFY(!model.index(4, 1).data(CompareTableModel::LargestRole).toBool());
   }
 
   void largestDifferencesAreHighlighted() {

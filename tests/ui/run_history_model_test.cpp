@@ -29,6 +29,7 @@ class RunHistoryModelTest : public QObject {
       m.step = s;
       m.step_ms = ms[s];
       m.tokens_per_s = tps[s];
+      m.peak_memory_bytes = (int64_t{5} << 30) + s;  // the device memory peak so far: the last is the run's
       trace.steps.push_back(m);
     }
     test::writeRun(dir.filePath(QStringLiteral("a.moescope")).toStdString(), trace);
@@ -63,6 +64,11 @@ class RunHistoryModelTest : public QObject {
     QCOMPARE(model.index(a, RunHistoryModel::Steps).data().toInt(), 3);
     QCOMPARE(model.index(b, RunHistoryModel::Status).data().toString(), QString("cancelled"));
     QCOMPARE(model.index(b, RunHistoryModel::StepTime).data().toString(), QString());
+    QCOMPARE(e.peakMemoryBytes, (int64_t{5} << 30) + 2);
+    QCOMPARE(model.index(a, RunHistoryModel::PeakMemory).data().toString(), QString("5.0 GiB"));
+    QCOMPARE(model.index(b, RunHistoryModel::PeakMemory).data().toString(), QString());  // not counted
+    QCOMPARE(model.headerData(RunHistoryModel::PeakMemory, Qt::Horizontal).toString(),
+             QString("Peak memory"));
     QVERIFY(!model.entry(bad).readable);
     QVERIFY(model.entry(bad).status.startsWith(QStringLiteral("unreadable: ")));
     QCOMPARE(model.headerData(RunHistoryModel::TokensPerS, Qt::Horizontal).toString(), QString("Tokens/s"));

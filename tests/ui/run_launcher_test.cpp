@@ -339,6 +339,11 @@ class RunLauncherTest : public QObject {
     QCOMPARE(bar->value(), 3);
     QCOMPARE(bar->maximum(), 20);
     QCOMPARE(bar->text(), QStringLiteral("3 / 20"));
+    // The device memory peak so far where the backend counts it (CUDA); a CPU run's label has none.
+    QVERIFY2(!text.contains(QStringLiteral("peak")), qPrintable(text));
+    emit panel.launcher()->progress({4, 20, 5.2, 12000, 60, QStringLiteral("0:01"), int64_t{17} << 30});
+    QVERIFY2(panel.text().contains(QString::fromUtf8("tokens/s · peak 17.0 GiB · ETA")),
+             qPrintable(panel.text()));
   }
 };
 

@@ -34,7 +34,15 @@ class RunProgressTest : public QObject {
     QCOMPARE(p->loss, 5.3);
     QCOMPARE(p->tokensPerS, 12000.0);
     QCOMPARE(p->stepMs, 60.0);
-    QCOMPARE(p->eta, QString("0:01"));  // 17 x 50 ms = 0.85 s
+    QCOMPARE(p->eta, QString("0:01"));         // 17 x 50 ms = 0.85 s
+    QCOMPARE(p->peakMemoryBytes, int64_t{0});  // not counted (a CPU run)
+  }
+
+  void theDeviceMemoryPeakSoFar() {
+    std::vector<storage::StepMetric> steps = {step(0, 5.5, 500, 100), step(1, 5.4, 40, 14000)};
+    steps[0].peak_memory_bytes = int64_t{3} << 30;
+    steps[1].peak_memory_bytes = int64_t{4} << 30;
+    QCOMPARE(progressOf(steps, 20)->peakMemoryBytes, int64_t{4} << 30);
   }
 
   void aNanLossIsStillProgress() {

@@ -22,7 +22,10 @@
 #include "engine/cuda/memory_estimate.h"
 #include "engine/engine_error.h"
 #include "engine/trainer.h"
+#include "storage/analysis_memory.h"
+#include "storage/run_reader.h"
 #include "tests/common/sample_path.h"
+#include "tests/common/temp_dir.h"
 #include "tests/engine/cuda/cuda_test_util.h"
 #include "tests/engine/span_sequence.h"
 
@@ -378,11 +381,8 @@ TEST(CudaStage, RecordsTheCpuBackendsSpansOnTwoGpus) {
   expectSameSpansAsCpu(dense, "dense tp2");
 }
 
-// The estimate the backend checks before a run (memory_estimate.h) holds what the stage allocates: the
-// counted allocator's peak over a bf16 MoE run, beside cuBLASLt's workspace (32 MiB) and scratch, with
-// the fused paths on (cuDNN's attention, no activation gradient for the FFN) and off.
-TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
-  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+// A bf16 MoE model of some size (d_model 512, sequence 256, 2 layers), 2 steps of 2 micro-batches.
+Config peakMemoryConfig() {
   Config c = smallConfig();
   c.model.d_model = 512;
   c.model.n_heads = 8;
@@ -393,6 +393,15 @@ TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
   c.train.precision = Precision::Bf16;
   c.parallel.microbatches = 2;
   validate(c);
+  return c;
+}
+
+// The estimate the backend checks before a run (memory_estimate.h) holds what the stage allocates: the
+// counted allocator's peak over a bf16 MoE run, beside cuBLASLt's workspace (32 MiB) and scratch, with
+// the fused paths on (cuDNN's attention, no activation gradient for the FFN) and off.
+TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  const Config c = peakMemoryConfig();
   const TokenData data = TokenData::load(c);
   for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions()}) {
     const int64_t before = deviceMemory(0).current;
@@ -445,6 +454,31 @@ TEST(CudaBackend, RecomputingTheGeluOutputKeepsOneLayersInsteadOfEach) {
   const int64_t layerActivation = int64_t{c.microbatchSize()} * c.model.seq_len * c.model.d_ff * 2;
   EXPECT_GE(peaks[0] - peaks[1], (c.model.n_layers - 1) * layerActivation * 9 / 10)
       << "kept " << peaks[0] << " bytes, recomputed " << peaks[1];
+}
+
+// What a user sees of the counted peak: each step's report (its --metrics line), the run file's step metric
+// (the same bytes) and rank 0's counter track of its device's peak, and storage's peak of the run, all
+// nonzero and within the estimate (beside what the device held before the run).
+TEST(CudaBackend, ARunsMetricsAndRunFileCarryItsPeakDeviceMemory) {
+  MOESCOPE_SKIP_WITHOUT_GPUS(1);
+  const Config c = peakMemoryConfig();
+  const TokenData data = TokenData::load(c);
+  const int64_t before = deviceMemory(0).current;
+  auto gpu = makeCudaBackend();
+  const moescope::testing::TempRunFile file("peak.moescope");
+  const std::vector<StepReport> steps = moescope::engine::testing::trainInto(c, data, *gpu, file.path());
+  const int64_t estimate = estimateMemory(c, Layout(c), RankCoord{}, CudaKernelOptions{}).totalBytes();
+  ASSERT_EQ(steps.size(), 2u);
+  for (const StepReport& r : steps) {
+    EXPECT_GT(r.peak_memory_bytes, before);
+    EXPECT_LE(r.peak_memory_bytes, before + estimate + (int64_t{64} << 20));
+  }
+  const storage::Trace t = storage::RunReader::open(file.path())->load();
+  ASSERT_EQ(t.steps.size(), 2u);
+  for (size_t s = 0; s < 2; ++s) EXPECT_EQ(t.steps[s].peak_memory_bytes, steps[s].peak_memory_bytes);
+  EXPECT_EQ(storage::peakDeviceMemoryPerStage(t),
+            (std::vector<storage::StagePeak>{{0, steps.back().peak_memory_bytes}}));
+  EXPECT_EQ(storage::peakDeviceMemory(t), steps.back().peak_memory_bytes);
 }
 
 TEST(CudaBackend, RefusesMoreGpusThanPresent) {

@@ -23,6 +23,7 @@ TEST(CudaDeviceMemory, CountsTheCurrentAndThePeakBytes) {
   const DeviceMemory after = deviceMemory(device);
   EXPECT_EQ(after.current, before.current + (4 << 20));
   EXPECT_EQ(after.peak, before.current + (8 << 20));
+  EXPECT_EQ(devicePeak(device), after.peak);  // the peak alone, without asking the device
   resetDevicePeak(device);
   EXPECT_EQ(deviceMemory(device).peak, after.current);
   deviceFree(a);
