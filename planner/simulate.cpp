@@ -297,7 +297,8 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
       // A span that ends the pass ends when its stage let go of it: a send finished after the
       // thread got its core back (finishing, above).
       const double whole = it.plan->work * (1 - 1e-9);
-      auto at = [&](double work) { return work >= whole ? d.end : timeAt(r, d.end, work); };
+      auto at = [&](double work) { return timeAt(r, d.end, work); };
+      auto endAt = [&](double work) { return work >= whole ? d.end : timeAt(r, d.end, work); };
       for (int q = 0; q < ranksPerStage; ++q) {
         const int32_t rank = s * ranksPerStage + q;
         if (d.start > d.idle_from)
@@ -307,7 +308,7 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
       for (const PlacedSpan& ps : it.plan->placed) {
         const PlanSegment& seg = it.plan->segments[ps.segment];
         const int32_t rank = s * ranksPerStage + ps.rank;
-        emit.span(rank, at(ps.start), at(ps.end), ps.wait ? "wait" : seg.name,
+        emit.span(rank, at(ps.start), endAt(ps.end), ps.wait ? "wait" : seg.name,
                   ps.wait ? Category::Wait : seg.category, pass ? seg.phase : storage::Phase::Optimizer,
                   it.step, mb, seg.layer, ps.wait ? kNone : seg.expert, ps.wait ? 0 : seg.bytes, chunk);
       }

@@ -12,8 +12,14 @@
 // first (compare's), and a configuration's the median over its repetitions. The log shows every
 // repetition and their spread, the cores the runs may use and what the planner took from the
 // calibration, and the load average before and after, so that a bad grid says whether the host or
-// the model was at fault. With 3 steps and one run each, on the GPU server's CPU pinned to 2 cores,
-// configurations that do the same work measured 486 and 771 ms a step (docs/PLANNER.md).
+// the model was at fault. The predictions are made twice from the same runs: with the planner's
+// default (time slices, the slice fitted from the calibration: planner/host_scheduler.h), which the
+// verdict takes, and with processor sharing (--slice-ms 0), so that the two host models are compared
+// on one measurement. MOESCOPE_GRID_KEEP=DIR keeps the run files there (calibration-R.moescope,
+// SCHEDULE-ppP-mM-R.moescope); MOESCOPE_GRID_REUSE=DIR predicts from such a folder without running
+// anything (the planner's models compared on runs measured once). With 3 steps and one run each, on the GPU
+// server's CPU pinned to 2 cores, configurations that do the same work measured 486 and 771 ms a step
+// (docs/PLANNER.md).
 //
 // Not in ctest: on the shared 2-core development VM (load average 5 to 15, other builds) a run gets
 // 28 to 60% of the two cores and its speed moves by a factor of 2 within a minute; no measurement of
