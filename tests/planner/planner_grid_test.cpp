@@ -223,7 +223,7 @@ TEST_F(PlannerGrid, PredictsEverySchedulesStepAndBubbleFromOneCpuRun) {
   };
   // The default model is the verdict's; the other is predicted from the same runs beside it, so that
   // the two are compared on one measurement of a host that drifts from one call to the next.
-  const std::vector<HostModel> models{{"round-robin slices, fitted (the default)", ""},
+  const std::vector<HostModel> models{{"time slices, a queue per core, the slice fitted (the default)", ""},
                                       {"processor sharing (--slice-ms 0)", "--slice-ms 0"}};
   int verdict = 0;
   std::string verdictTable;
