@@ -21,6 +21,7 @@ namespace {
 struct PlanOptions {
   std::string run, out, schedule, layout;
   std::optional<int> pp, tp, dp, microbatches, virtual_stages, steps, cores;
+  std::optional<double> slice_ms;
   bool sweep = false, json = false, quiet = false;
 };
 
@@ -31,10 +32,14 @@ int fail(const std::string& message) {
 
 int runPlan(const PlanOptions& o) {
   if (!o.sweep && o.out.empty()) return fail("--out PRED.moescope is required (or --sweep)");
+  if (o.slice_ms && *o.slice_ms != 0 &&
+      !(*o.slice_ms >= planner::kMinSliceMs && *o.slice_ms <= planner::kMaxSliceMs))
+    return fail("--slice-ms: a time slice is 0 (processor sharing) or 0.1 to 1000 ms");
   const std::optional<storage::Trace> trace = loadRun(o.run, "plan");
   if (!trace) return 2;
   try {
-    const planner::CostModel model = planner::fitCostModel(*trace, o.run, o.cores.value_or(-1));
+    const planner::CostModel model =
+        planner::fitCostModel(*trace, o.run, o.cores.value_or(-1), o.slice_ms.value_or(-1));
     std::optional<storage::Schedule> schedule;
     if (!o.schedule.empty()) {
       schedule = storage::scheduleFromName(o.schedule);
@@ -118,6 +123,9 @@ void registerPlan(CLI::App& cli, CommandAction& action) {
   cmd->add_option("--cores", o->cores,
                   "Host cores a CPU run's ranks share (default: the run's host.cores; 0: a core per rank)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--slice-ms", o->slice_ms,
+                  "The host scheduler's time slice when a CPU run's rank threads outnumber its cores "
+                  "(default: fitted from the run; 0: processor sharing)");
   cmd->add_flag(
       "--sweep", o->sweep,
       "Rank a grid (schedules x pp x micro-batches at the run's world size) instead of writing a file; "

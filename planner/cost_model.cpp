@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 #include "planner/held_activations.h"
 #include "planner/median.h"
 #include "planner/plan_target.h"
 #include "planner/planner_error.h"
+#include "planner/slice_fit.h"
 #include "storage/activity.h"
 #include "storage/analysis_steps.h"
 
@@ -246,7 +248,7 @@ int groupSize(const std::string& name, Category category, int pp, int tp, int dp
   }
 }
 
-CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int cores) {
+CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int cores, double slice_ms) {
   CostModel m;
   m.run = trace.run;
   m.path = path;
@@ -277,8 +279,13 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
     if (std::abs(static_cast<double>(e.duration()) / std::max(1.0, middle) - 1) <= 0.25) used.insert(e.step);
   auto skipped = [&used](int32_t step) { return !used.contains(step); };
   if (host_cores > 0) {
-    m.cores = effectiveCores(trace, sharing, skipped, host_cores);
-    sharing.setCores(m.cores);
+    m.host.cores = effectiveCores(trace, sharing, skipped, host_cores);
+    sharing.setCores(m.host.cores);
+  }
+  SliceFit slice;
+  if (host_cores > 0) {
+    if (slice_ms < 0) slice = fitSlice(trace, skipped);
+    m.host.slice_ns = slice_ms >= 0 ? slice_ms * 1e6 : slice.slice_ns;
   }
 
   std::map<std::tuple<int64_t, Phase, std::string, int>, Samples>
@@ -442,9 +449,22 @@ CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int
                       percent(1 - m.input_share) +
                       " (the run measured no weight pass apart: parallel.split_backward measures it)");
   }
-  if (m.cores > 0)
-    m.notes.push_back("the ranks share " + std::to_string(m.cores).substr(0, 4) + " of the run's " +
-                      std::to_string(host_cores) + " host cores, what it got of them (processor sharing)");
+  if (m.host.cores > 0) {
+    std::string sharing = "processor sharing (--slice-ms 0)";
+    if (m.host.slice_ns > 0) {
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.1f", m.host.slice_ns / 1e6);
+      sharing = "time slices of " + std::string(ms) + " ms when more are runnable (" +
+                (slice_ms >= 0  ? std::string("--slice-ms")
+                 : slice.fitted ? "the median of " + std::to_string(slice.waits) +
+                                      " sends and receives that waited for a core"
+                                : "the default: " + std::to_string(slice.waits) +
+                                      " sends and receives waited for a core, too few to fit") +
+                ")";
+    }
+    m.notes.push_back("the ranks share " + std::to_string(m.host.cores).substr(0, 4) + " of the run's " +
+                      std::to_string(host_cores) + " host cores, what it got of them; " + sharing);
+  }
   return m;
 }
 

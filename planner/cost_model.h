@@ -6,7 +6,8 @@
 // Every duration is "solo" time: on the CPU backend the ranks are threads sharing the host's cores, so
 // a span measured while more ranks were busy than there were cores is scaled down to the time it
 // would take with a core to itself (processor sharing: each busy rank gets min(1, cores / busy) of a
-// core). The simulation shares the cores again in the predicted configuration.
+// core; averaged over the many spans a fit takes, time slices come to the same). The simulation
+// shares the cores again in the predicted configuration (host_scheduler.h).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "planner/host_scheduler.h"
 #include "planner/model_shape.h"
 #include "planner/transfer_fit.h"
 #include "storage/trace.h"
@@ -54,7 +56,9 @@ struct CostModel {
   ModelShape model;
   int steps = 0;                     // the calibration run's steps
   double tokens_per_microbatch = 0;  // per data-parallel replica
-  double cores = 0;  // host cores the ranks share (effective: what the run got); 0: a device per rank
+  // A CPU run's host: the cores its ranks share (effective: what the run got; 0: a device per rank)
+  // and the scheduler's time slice (0: processor sharing): host_scheduler.h.
+  HostShare host;
   std::map<LayerKey, std::vector<TemplateEntry>> layers;
   std::map<ExpertKey, SegmentCost> experts;
   std::map<BoundaryKey, SegmentCost> boundary;
@@ -80,7 +84,12 @@ struct CostModel {
 // Fits the cost model to a loaded run. cores: the host's cores for a CPU run (< 0: the run's
 // `host.cores` meta, else none). Throws PlanError when the run cannot calibrate a prediction (no
 // pipeline passes in it, no complete step, a config the planner cannot read).
-CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int cores = -1);
+// slice_ms: the host scheduler's time slice (< 0: fitted from the run; 0: processor sharing).
+CostModel fitCostModel(const storage::Trace& trace, const std::string& path, int cores = -1,
+                       double slice_ms = -1);
+
+// The time slices --slice-ms accepts besides 0: shorter ones would make a simulation of many events.
+constexpr double kMinSliceMs = 0.1, kMaxSliceMs = 1000;
 
 // The compute a split backward divides between B (input gradient) and W (weight gradients);
 // communication and slicing stay in B.

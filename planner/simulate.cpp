@@ -11,6 +11,7 @@
 
 #include "engine/schedule.h"
 #include "planner/held_activations.h"
+#include "planner/host_scheduler.h"
 #include "planner/pass_plan.h"
 #include "planner/planner_error.h"
 
@@ -141,7 +142,12 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
     }
   }
 
-  // The simulation.
+  // The simulation. Each stage's threads hold their pass until it ends; the host scheduler says at
+  // which speed each runs (processor sharing, or time slices with a queue per core: host_scheduler.h).
+  // A pass is created when it can start (its stage is free, its inputs have arrived); a stage whose
+  // threads are not then running (queued behind other threads' slices) starts it at speed 0, so the
+  // wait for a core falls into its first span (the receive), as the engine records it: its wait span
+  // ends when the peer posted the message.
   std::map<PassKey, double> ended;
   std::vector<size_t> next(static_cast<size_t>(stages), 0);
   std::vector<double> freeAt(static_cast<size_t>(stages), kStartNs);
@@ -152,55 +158,89 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
     std::vector<std::pair<double, double>> speeds;
   };
   std::vector<std::vector<Done>> done(static_cast<size_t>(stages));
+  HostScheduler host(model.host, stages, ranksPerStage);
+  // A stage whose thread lost its core to the receiver it woke (time slices: host_scheduler.h) has
+  // posted its message (the pass has ended for its dependants) but finishes the send, its last span,
+  // only when it gets a core back; until then it starts nothing.
+  std::vector<char> finishing(static_cast<size_t>(stages), 0);
   double now = kStartNs;
   // The loss-and-norm all-reduce starts once every stage has reduced its gradients for the step.
   std::vector<int> reduced(static_cast<size_t>(target.steps), 0);
   for (;;) {
-    // Start every item that can start now.
+    for (int s = 0; s < stages; ++s) {
+      const auto su = static_cast<size_t>(s);
+      if (!finishing[su] || host.speed(s) <= 0) continue;
+      done[su].back().end = now;
+      freeAt[su] = now;
+      finishing[su] = 0;
+    }
+    // Start every item that can start now: first the blocked stages' (woken by a pass that ended now,
+    // possibly taking its thread's core), then those of the stages whose threads still run.
     for (bool started = true; started;) {
       started = false;
-      for (int s = 0; s < stages; ++s) {
-        const auto su = static_cast<size_t>(s);
-        if (running[su] || next[su] >= items[su].size()) continue;
-        const Item& it = items[su][next[su]];
-        bool ready = true;
-        if (it.what == Item::What::Pass) {
-          for (const engine::PassRef& dep : engine::passDependencies(shape, s, it.op)) {
-            const auto e = ended.find(keyOf(it.step, dep.stage, dep.op));
-            if (e == ended.end() || e->second > now) {
-              ready = false;
-              break;
+      for (const bool blocked : {true, false}) {
+        for (int s = 0; s < stages; ++s) {
+          const auto su = static_cast<size_t>(s);
+          if (running[su] || finishing[su] || next[su] >= items[su].size() || host.runnable(s) == blocked)
+            continue;
+          const Item& it = items[su][next[su]];
+          bool ready = true;
+          int waker = -1;
+          if (it.what == Item::What::Pass) {
+            for (const engine::PassRef& dep : engine::passDependencies(shape, s, it.op)) {
+              const auto e = ended.find(keyOf(it.step, dep.stage, dep.op));
+              if (e == ended.end() || e->second > now) {
+                ready = false;
+                break;
+              }
+              if (e->second == now && dep.stage != s) waker = dep.stage;
             }
+          } else if (it.what == Item::What::Barrier) {
+            ready = reduced[static_cast<size_t>(it.step)] == stages;
           }
-        } else if (it.what == Item::What::Barrier) {
-          ready = reduced[static_cast<size_t>(it.step)] == stages;
+          if (!ready) continue;
+          running[su] = std::make_unique<Running>(Running{next[su], it.plan->work, now, {}});
+          const int preempted = host.wake(s, now, waker);
+          if (preempted >= 0 && !running[static_cast<size_t>(preempted)] &&
+              !done[static_cast<size_t>(preempted)].empty())
+            finishing[static_cast<size_t>(preempted)] = 1;
+          started = true;
         }
-        if (!ready) continue;
-        running[su] = std::make_unique<Running>(Running{next[su], it.plan->work, now, {}});
-        started = true;
       }
     }
-    int busy = 0;
-    for (const auto& r : running)
-      if (r) busy += ranksPerStage;
-    if (busy == 0) {
+    // A stage with nothing to run blocks (in a receive, or at the step's all-reduce), giving up its core.
+    bool any = false, resumed = false;
+    for (int s = 0; s < stages; ++s) {
+      const auto su = static_cast<size_t>(s);
+      if (!running[su] && !finishing[su]) host.block(s, now);
+    }
+    for (int s = 0; s < stages; ++s) {
+      const auto su = static_cast<size_t>(s);
+      any |= running[su] || finishing[su];
+      resumed |= finishing[su] && host.speed(s) > 0;
+    }
+    if (resumed) continue;
+    if (!any) {
       for (int s = 0; s < stages; ++s)
         if (next[static_cast<size_t>(s)] < items[static_cast<size_t>(s)].size())
           throw std::logic_error("planner: the stages wait on each other at stage " + std::to_string(s));
       break;
     }
-    const double speed = model.cores > 0 && busy > model.cores ? model.cores / busy : 1.0;
-    double step = std::numeric_limits<double>::infinity();
-    for (auto& r : running) {
+    double step = host.nextChange() - now;
+    for (int s = 0; s < stages; ++s) {
+      auto& r = running[static_cast<size_t>(s)];
       if (!r) continue;
+      const double speed = host.speed(s);
       if (r->speeds.empty() || r->speeds.back().second != speed) r->speeds.emplace_back(now, speed);
-      step = std::min(step, r->left / speed);
+      if (speed > 0) step = std::min(step, r->left / speed);
     }
+    if (!std::isfinite(step)) throw std::logic_error("planner: no pass runs and no core changes hands");
+    step = std::max(0.0, step);
     now += step;
     for (int s = 0; s < stages; ++s) {
       auto& r = running[static_cast<size_t>(s)];
       if (!r) continue;
-      r->left -= step * speed;
+      r->left -= step * r->speeds.back().second;
       if (r->left > 1e-6 * std::max(1.0, items[static_cast<size_t>(s)][r->item].plan->work)) continue;
       const Item& it = items[static_cast<size_t>(s)][r->item];
       if (it.what == Item::What::Pass) ended[keyOf(it.step, s, it.op)] = now;
@@ -211,6 +251,7 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
       ++next[static_cast<size_t>(s)];
       r.reset();
     }
+    host.advance(now);
   }
 
   // The run.
@@ -253,7 +294,11 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
                                    : it.op.kind == Kind::BackwardWeight ? storage::Phase::BackwardWeight
                                                                         : storage::Phase::Backward;
       Running r{d.item, 0, d.start, d.speeds};
+      // A span that ends the pass ends when its stage let go of it: a send finished after the
+      // thread got its core back (finishing, above).
+      const double whole = it.plan->work * (1 - 1e-9);
       auto at = [&](double work) { return timeAt(r, d.end, work); };
+      auto endAt = [&](double work) { return work >= whole ? d.end : timeAt(r, d.end, work); };
       for (int q = 0; q < ranksPerStage; ++q) {
         const int32_t rank = s * ranksPerStage + q;
         if (d.start > d.idle_from)
@@ -263,7 +308,7 @@ Prediction predict(const CostModel& model, const PlanTarget& target) {
       for (const PlacedSpan& ps : it.plan->placed) {
         const PlanSegment& seg = it.plan->segments[ps.segment];
         const int32_t rank = s * ranksPerStage + ps.rank;
-        emit.span(rank, at(ps.start), at(ps.end), ps.wait ? "wait" : seg.name,
+        emit.span(rank, at(ps.start), endAt(ps.end), ps.wait ? "wait" : seg.name,
                   ps.wait ? Category::Wait : seg.category, pass ? seg.phase : storage::Phase::Optimizer,
                   it.step, mb, seg.layer, ps.wait ? kNone : seg.expert, ps.wait ? 0 : seg.bytes, chunk);
       }

@@ -6,8 +6,8 @@
 // Each stage runs its list in order: a pass starts once the stage is free and the passes it reads
 // have ended (a pipeline send is part of its sender's pass, a receive of its receiver's). After its
 // last pass a stage reduces its gradients, meets every other stage in the loss-and-norm all-reduce
-// and steps its optimizer; the next step follows. With host cores to share (a CPU calibration run)
-// every busy rank runs at min(1, cores / busy ranks) of its solo speed.
+// and steps its optimizer; the next step follows. With host cores to share (a CPU calibration run) the
+// ranks' threads take turns on them as host_scheduler.h says: processor sharing, or time slices.
 #pragma once
 
 #include <functional>

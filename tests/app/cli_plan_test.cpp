@@ -97,7 +97,7 @@ TEST_F(CliPlan, HelpNamesEveryOption) {
   const Result r = run("plan --help");
   EXPECT_EQ(r.code, 0);
   for (const char* option : {"--schedule", "--pp", "--microbatches", "--virtual-stages", "--layout", "--tp",
-                             "--dp", "--out", "--sweep", "--json"})
+                             "--dp", "--out", "--sweep", "--json", "--cores", "--slice-ms"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
 }
 
@@ -113,6 +113,8 @@ TEST_F(CliPlan, RefusesWhatTheModelCannotExpressInOneLine) {
   std::ofstream(dir_->file("not-a-run.moescope")) << "plain text";
   expectRefused("plan not-a-run.moescope --out pred.moescope", "not-a-run.moescope");
   expectRefused("plan '" + sample_ + "'", "--out");
+  expectRefused("plan '" + sample_ + "' --slice-ms 0.01 --out pred.moescope", "--slice-ms");
+  expectRefused("plan '" + sample_ + "' --slice-ms -4 --out pred.moescope", "--slice-ms");
 }
 
 }  // namespace

@@ -130,7 +130,7 @@ storage::Trace gpuSample() {
 TEST(Planner, PredictsTheGpuSampleFromItselfWithin10Percent) {
   const storage::Trace measured = gpuSample();
   const CostModel model = fitCostModel(measured, "ppmoe-tp2-h200.moescope");
-  EXPECT_EQ(model.cores, 0);  // a CUDA run: each rank has its device
+  EXPECT_EQ(model.host.cores, 0);  // a CUDA run: each rank has its device
   const Prediction p = predict(model, targetOf(measured.run, model.steps));
   const storage::RunSummary real = storage::summarizeRun(measured),
                             predicted = storage::summarizeRun(p.trace);
@@ -199,15 +199,15 @@ TEST(Planner, MeasuresTheCoresACpuRunsRanksGot) {
   t.pp = 4;
   t.tp = 1;
   for (const double cores : {1.0, 2.0, 0.0}) {
-    model.cores = cores;
+    model.host.cores = cores;
     storage::Trace run = predict(model, t).trace;
     run.run.predicted = false;
     run.run.backend = "cpu";
     const CostModel refit = fitCostModel(run, "simulated", 16);
     if (cores > 0)
-      EXPECT_NEAR(refit.cores, cores, 0.2);
+      EXPECT_NEAR(refit.host.cores, cores, 0.2);
     else
-      EXPECT_EQ(refit.cores, 16);
+      EXPECT_EQ(refit.host.cores, 16);
   }
 }
 
