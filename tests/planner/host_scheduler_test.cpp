@@ -17,6 +17,7 @@
 #include "planner/slice_fit.h"
 #include "storage/run_reader.h"
 #include "tests/common/sample_path.h"
+#include "tests/planner/equal_layers_model.h"
 
 namespace moescope::planner {
 namespace {
@@ -166,26 +167,8 @@ std::pair<double, double> spanOf(const storage::Trace& t, int rank, const std::s
 // (processor sharing starts it at 10 ms, at half speed). Stage 1's forward then alternates with it,
 // 4 ms each: 10-14, 18-22 and 26-28 ms, ending at 28 ms where processor sharing ends it at 30.
 TEST(Planner, ASenderThatWokeItsReceiverWaitsOutTheReceiversSlice) {
-  CostModel m;
-  m.run.layout = "dense";
+  CostModel m = test::equalLayersModel(2, 2, 2, 10 * kMs, 20 * kMs);
   m.run.backend = "cpu";
-  m.run.pp = 2;
-  m.model.layers = 2;
-  m.model.experts = 0;
-  m.model.layout = "dense";
-  m.model.global_batch = 2;
-  m.model.seq_len = 1;
-  m.tokens_per_microbatch = 1;
-  for (int64_t l = 0; l < 2; ++l) {
-    m.layers[{l, storage::Phase::Forward}] = {
-        {{"ffn", Category::ComputeFfn, storage::kNone, 10 * kMs}, {}, {}}};
-    m.layers[{l, storage::Phase::Backward}] = {
-        {{"ffn", Category::ComputeFfn, storage::kNone, 20 * kMs}, {}, {}}};
-  }
-  for (const char* name : {"recv_activation", "send_activation"})
-    m.boundary[{name, storage::Phase::Forward}] = {name, Category::CommPpSendrecv, storage::kNone, 0};
-  for (const char* name : {"recv_grad", "send_grad"})
-    m.boundary[{name, storage::Phase::Backward}] = {name, Category::CommPpSendrecv, storage::kNone, 0};
   PlanTarget t = targetOf(m.run, 1);
   t.schedule = Schedule::GPipe;
   t.microbatches = 2;

@@ -26,6 +26,7 @@
 #include "tests/common/temp_dir.h"
 #include "tests/engine/engine_test_util.h"
 #include "tests/engine/span_sequence.h"
+#include "tests/planner/equal_layers_model.h"
 
 namespace moescope::planner {
 namespace {
@@ -214,24 +215,8 @@ TEST(Planner, MeasuresTheCoresACpuRunsRanksGot) {
 // With equal passes and free transfers the simulation is the schedule's own timing: the bubble share
 // of every stage equals timeSchedule's. A model of one layer per stage, forward 1 ms, backward 2 ms.
 TEST(Planner, EqualCostsGiveTheSchedulesOwnBubble) {
-  CostModel m;
-  m.run.layout = "dense";
-  m.run.pp = 4;
-  m.model.layers = 4;
-  m.model.experts = 0;
-  m.model.layout = "dense";
-  m.model.global_batch = 8;
-  m.model.seq_len = 1;
-  m.tokens_per_microbatch = 1;
-  for (int64_t l = 0; l < 4; ++l) {
-    m.layers[{l, storage::Phase::Forward}] = {{{"ffn", Category::ComputeFfn, storage::kNone, 1e6}, {}, {}}};
-    m.layers[{l, storage::Phase::Backward}] = {{{"ffn", Category::ComputeFfn, storage::kNone, 2e6}, {}, {}}};
-  }
+  CostModel m = test::equalLayersModel(4, 4, 8, 1e6, 2e6);
   m.input_share = 0.5;
-  for (const char* name : {"recv_activation", "send_activation"})
-    m.boundary[{name, storage::Phase::Forward}] = {name, Category::CommPpSendrecv, storage::kNone, 0};
-  for (const char* name : {"recv_grad", "send_grad"})
-    m.boundary[{name, storage::Phase::Backward}] = {name, Category::CommPpSendrecv, storage::kNone, 0};
   for (Schedule s : {Schedule::GPipe, Schedule::OneFOneB, Schedule::ZbH1}) {
     PlanTarget t = targetOf(m.run, 1);
     t.schedule = s;

@@ -396,6 +396,17 @@ Config peakMemoryConfig() {
   return c;
 }
 
+// A run of c on GPU 0 with the options: the device's counted peak over it, beyond what was held before.
+int64_t countedPeak(const Config& c, const TokenData& data, const CudaKernelOptions& options,
+                    TrainResult* result = nullptr) {
+  const int64_t before = deviceMemory(0).current;
+  resetDevicePeak(0);
+  auto gpu = makeCudaBackend(options);
+  TrainResult r = run(c, data, gpu.get());
+  if (result) *result = std::move(r);
+  return deviceMemory(0).peak - before;
+}
+
 // The estimate the backend checks before a run (memory_estimate.h) holds what the stage allocates: the
 // counted allocator's peak over a bf16 MoE run, beside cuBLASLt's workspace (32 MiB) and scratch, with
 // the fused paths on (cuDNN's attention, no activation gradient for the FFN) and off.
@@ -404,11 +415,8 @@ TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
   const Config c = peakMemoryConfig();
   const TokenData data = TokenData::load(c);
   for (const CudaKernelOptions& options : {CudaKernelOptions{}, unfusedKernelOptions()}) {
-    const int64_t before = deviceMemory(0).current;
-    resetDevicePeak(0);
-    auto gpu = makeCudaBackend(options);
-    const TrainResult result = run(c, data, gpu.get());
-    const int64_t peak = deviceMemory(0).peak - before;
+    TrainResult result;
+    const int64_t peak = countedPeak(c, data, options, &result);
     // What each step reports (the run's metrics): the device's counted peak, the run's memory in it.
     ASSERT_FALSE(result.steps.empty());
     EXPECT_GE(result.steps.back().peak_memory_bytes, peak);
@@ -425,15 +433,9 @@ TEST(CudaBackend, PeakDeviceMemoryIsWithinTheEstimate) {
 // falls by the other layers' N x d_ff activations, and stays within its own estimate.
 TEST(CudaBackend, RecomputingTheGeluOutputKeepsOneLayersInsteadOfEach) {
   MOESCOPE_SKIP_WITHOUT_GPUS(1);
-  Config c = smallConfig();
+  Config c = peakMemoryConfig();
   c.model.n_experts = 0;
-  c.model.d_model = 512;
-  c.model.n_heads = 8;
-  c.model.seq_len = 256;
-  c.model.d_ff = 2048;
   c.model.n_layers = 4;
-  c.train.steps = 2;
-  c.train.precision = Precision::Bf16;
   validate(c);
   const TokenData data = TokenData::load(c);
   CudaKernelOptions recompute;
@@ -441,11 +443,7 @@ TEST(CudaBackend, RecomputingTheGeluOutputKeepsOneLayersInsteadOfEach) {
   int64_t peaks[2] = {};
   for (int i = 0; i < 2; ++i) {
     const CudaKernelOptions options = i == 0 ? CudaKernelOptions{} : recompute;
-    const int64_t before = deviceMemory(0).current;
-    resetDevicePeak(0);
-    auto gpu = makeCudaBackend(options);
-    run(c, data, gpu.get());
-    peaks[i] = deviceMemory(0).peak - before;
+    peaks[i] = countedPeak(c, data, options);
     const int64_t estimate = estimateMemory(c, Layout(c), RankCoord{}, options).totalBytes();
     std::printf("%s: peak %.1f MiB, estimate %.1f MiB\n", cudaKernelOptionsText(options).c_str(),
                 peaks[i] / 1048576.0, estimate / 1048576.0);
