@@ -2,6 +2,7 @@
 
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
@@ -30,6 +31,7 @@ PlanSettings defaultPlanSettings(const QString& runPath, const storage::RunInfo&
   s.virtualStages = run.virtual_stages;
   s.tp = run.tp;
   s.dp = run.dp;
+  s.cpuRun = run.backend == "cpu";
   return s;
 }
 
@@ -40,6 +42,8 @@ QStringList planArguments(const PlanSettings& s) {
        << QStringLiteral("--dp") << QString::number(s.dp);
   if (s.schedule == QStringLiteral("interleaved"))
     args << QStringLiteral("--virtual-stages") << QString::number(s.virtualStages);
+  if (s.cpuRun && s.cores >= 0) args << QStringLiteral("--cores") << QString::number(s.cores);
+  if (s.cpuRun && s.sliceMs >= 0) args << QStringLiteral("--slice-ms") << QString::number(s.sliceMs);
   args << QStringLiteral("--out") << s.out << QStringLiteral("--quiet");
   return args;
 }
@@ -74,6 +78,27 @@ PlanDialog::PlanDialog(const PlanSettings& initial, QWidget* parent) : QDialog(p
   };
   connect(schedule_, &QComboBox::currentTextChanged, this, syncVirtual);
   syncVirtual();
+  // The host of a CPU run (its rank threads share the cores): what the planner measures from the run
+  // unless set here (docs/PLANNER.md, host cores and the host's scheduler).
+  cores_ = new QSpinBox(this);
+  cores_->setRange(-1, 4096);
+  cores_->setSpecialValueText(tr("measured from the run"));
+  cores_->setValue(initial.cores);
+  cores_->setToolTip(tr("Host cores the rank threads share; 0: a core per rank"));
+  sliceMs_ = new QDoubleSpinBox(this);
+  sliceMs_->setRange(-1, 1000);
+  sliceMs_->setDecimals(1);
+  sliceMs_->setSingleStep(0.5);
+  sliceMs_->setSuffix(tr(" ms"));
+  sliceMs_->setSpecialValueText(tr("fitted from the run"));
+  sliceMs_->setValue(initial.sliceMs);
+  sliceMs_->setToolTip(
+      tr("The scheduler's time slice when rank threads outnumber the cores; 0: "
+         "processor sharing"));
+  form->addRow(tr("Host cores (CPU run):"), cores_);
+  form->addRow(tr("Time slice (CPU run):"), sliceMs_);
+  cores_->setEnabled(initial.cpuRun);
+  sliceMs_->setEnabled(initial.cpuRun);
   out_ = new QLineEdit(initial.out, this);
   auto* browse = new QPushButton(tr("Browse..."), this);
   connect(browse, &QPushButton::clicked, this, [this] {
@@ -102,6 +127,8 @@ PlanSettings PlanDialog::settings() const {
   s.virtualStages = virtualStages_->value();
   s.tp = tp_->value();
   s.dp = dp_->value();
+  s.cores = cores_->value();
+  s.sliceMs = sliceMs_->value();
   s.out = out_->text();
   return s;
 }

@@ -11,6 +11,7 @@
 #include "storage/trace_model.h"
 
 class QComboBox;
+class QDoubleSpinBox;
 class QLineEdit;
 class QSpinBox;
 
@@ -20,6 +21,10 @@ struct PlanSettings {
   QString run, out;
   QString schedule = QStringLiteral("1f1b");
   int pp = 1, microbatches = 1, virtualStages = 1, tp = 1, dp = 1;
+  // A CPU run's host (plan --cores, --slice-ms): -1 takes what the planner measures from the run.
+  bool cpuRun = false;
+  int cores = -1;       // 0: a core per rank
+  double sliceMs = -1;  // 0: processor sharing
   bool operator==(const PlanSettings&) const = default;
 };
 
@@ -38,7 +43,8 @@ class PlanDialog : public QDialog {
   PlanSettings initial_;
   QComboBox* schedule_ = nullptr;
   QSpinBox *pp_ = nullptr, *microbatches_ = nullptr, *virtualStages_ = nullptr, *tp_ = nullptr,
-           *dp_ = nullptr;
+           *dp_ = nullptr, *cores_ = nullptr;
+  QDoubleSpinBox* sliceMs_ = nullptr;
   QLineEdit* out_ = nullptr;
 };
 
